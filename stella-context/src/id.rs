@@ -1,0 +1,243 @@
+//! Trace and span identifiers.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::ParseError;
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Writes `bytes` as lowercase hex into `out`, which must be twice as long.
+pub(crate) fn encode_hex(bytes: &[u8], out: &mut [u8]) {
+    for (byte, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        if let [hi, lo] = pair {
+            *hi = HEX[usize::from(byte >> 4)];
+            *lo = HEX[usize::from(byte & 0x0f)];
+        }
+    }
+}
+
+/// Value of one lowercase hex digit, or `None`.
+#[inline]
+pub(crate) fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    }
+}
+
+/// Decodes lowercase hex `src` (twice as long as `out`) into `out`.
+pub(crate) fn decode_hex(src: &[u8], out: &mut [u8]) -> bool {
+    if src.len() != out.len() * 2 {
+        return false;
+    }
+    for (pair, byte) in src.chunks_exact(2).zip(out.iter_mut()) {
+        match pair {
+            [hi, lo] => match (hex_val(*hi), hex_val(*lo)) {
+                (Some(h), Some(l)) => *byte = (h << 4) | l,
+                _ => return false,
+            },
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// A 16-byte W3C trace id, shown as 32 lowercase hex digits.
+///
+/// Generated ids are random and never all-zero; parsing rejects the all-zero id.
+///
+/// # Examples
+///
+/// ```
+/// use stella_context::TraceId;
+///
+/// let id: TraceId = "4bf92f3577b34da6a3ce929d0e0e4736".parse()?;
+/// assert_eq!(id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+/// assert_ne!(TraceId::random(), TraceId::random());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TraceId([u8; 16]);
+
+/// An 8-byte W3C span (parent) id, shown as 16 lowercase hex digits.
+///
+/// # Examples
+///
+/// ```
+/// use stella_context::SpanId;
+///
+/// let id: SpanId = "00f067aa0ba902b7".parse()?;
+/// assert_eq!(id.to_bytes(), [0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SpanId([u8; 8]);
+
+// === impl TraceId ===
+
+impl TraceId {
+    /// Builds an id from bytes; `None` when all are zero.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stella_context::TraceId;
+    /// assert!(TraceId::from_bytes([0; 16]).is_none());
+    /// assert!(TraceId::from_bytes([1; 16]).is_some());
+    /// ```
+    pub fn from_bytes(bytes: [u8; 16]) -> Option<Self> {
+        (bytes != [0; 16]).then_some(Self(bytes))
+    }
+
+    /// A new random id from a fast, non-blocking generator; never all-zero.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let id = stella_context::TraceId::random();
+    /// assert_ne!(id.to_bytes(), [0; 16]);
+    /// ```
+    pub fn random() -> Self {
+        loop {
+            let v = fastrand::u128(..);
+            if v != 0 {
+                return Self(v.to_be_bytes());
+            }
+        }
+    }
+
+    /// The raw bytes.
+    pub fn to_bytes(self) -> [u8; 16] {
+        self.0
+    }
+
+    /// Writes the 32 hex digits into `out`.
+    pub(crate) fn write_hex(&self, out: &mut [u8]) {
+        encode_hex(&self.0, out);
+    }
+
+    pub(crate) fn parse_bytes(src: &[u8]) -> Result<Self, ParseError> {
+        let mut out = [0u8; 16];
+        if !decode_hex(src, &mut out) {
+            return Err(ParseError::InvalidId(32));
+        }
+        Self::from_bytes(out).ok_or(ParseError::ZeroTraceId)
+    }
+}
+
+impl fmt::Display for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = [0u8; 32];
+        self.write_hex(&mut buf);
+        f.write_str(std::str::from_utf8(&buf).map_err(|_| fmt::Error)?)
+    }
+}
+
+impl fmt::Debug for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TraceId({self})")
+    }
+}
+
+impl FromStr for TraceId {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse_bytes(s.as_bytes())
+    }
+}
+
+// === impl SpanId ===
+
+impl SpanId {
+    /// Builds an id from bytes; `None` when all are zero.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stella_context::SpanId;
+    /// assert!(SpanId::from_bytes([0; 8]).is_none());
+    /// ```
+    pub fn from_bytes(bytes: [u8; 8]) -> Option<Self> {
+        (bytes != [0; 8]).then_some(Self(bytes))
+    }
+
+    /// A new random id from a fast, non-blocking generator; never all-zero.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let id = stella_context::SpanId::random();
+    /// assert_ne!(id.to_bytes(), [0; 8]);
+    /// ```
+    pub fn random() -> Self {
+        loop {
+            let v = fastrand::u64(..);
+            if v != 0 {
+                return Self(v.to_be_bytes());
+            }
+        }
+    }
+
+    /// The raw bytes.
+    pub fn to_bytes(self) -> [u8; 8] {
+        self.0
+    }
+
+    pub(crate) fn write_hex(&self, out: &mut [u8]) {
+        encode_hex(&self.0, out);
+    }
+
+    pub(crate) fn parse_bytes(src: &[u8]) -> Result<Self, ParseError> {
+        let mut out = [0u8; 8];
+        if !decode_hex(src, &mut out) {
+            return Err(ParseError::InvalidId(16));
+        }
+        Self::from_bytes(out).ok_or(ParseError::ZeroSpanId)
+    }
+}
+
+impl fmt::Display for SpanId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = [0u8; 16];
+        self.write_hex(&mut buf);
+        f.write_str(std::str::from_utf8(&buf).map_err(|_| fmt::Error)?)
+    }
+}
+
+impl fmt::Debug for SpanId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SpanId({self})")
+    }
+}
+
+impl FromStr for SpanId {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse_bytes(s.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip() {
+        let id: TraceId = "0af7651916cd43dd8448eb211c80319c".parse().unwrap();
+        assert_eq!(id.to_string(), "0af7651916cd43dd8448eb211c80319c");
+        assert!(
+            "0AF7651916CD43DD8448EB211C80319C"
+                .parse::<TraceId>()
+                .is_err()
+        );
+        assert_eq!(
+            "0000000000000000".parse::<SpanId>(),
+            Err(ParseError::ZeroSpanId)
+        );
+        assert!("abc".parse::<SpanId>().is_err());
+    }
+}

@@ -1,0 +1,353 @@
+//! The `tracestate` header: vendor-specific key/value pairs, in order.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use crate::ParseError;
+
+/// The most list members a `tracestate` may hold.
+pub const MAX_TRACESTATE_MEMBERS: usize = 32;
+
+/// A validated `tracestate` list, kept in its canonical form (`k=v,k=v`, no spaces).
+///
+/// Parsing follows W3C Trace Context Level 2: simple keys (`lcalpha` then up to 255 of
+/// `a-z 0-9 _ - * /`) and multi-tenant keys (`tenant@system`, tenant 1 to 241 characters starting
+/// with a letter or digit, system 1 to 14 starting with a letter), values of 1 to 256 printable
+/// characters without `,` or `=` and not ending in a space, spaces and tabs around members
+/// ignored, empty members tolerated, at most 32 members, no duplicate keys. Any violation makes
+/// the whole header invalid. Cloning is cheap (the list is shared).
+///
+/// # Examples
+///
+/// ```
+/// use stella_context::TraceState;
+///
+/// let ts: TraceState = "rojo=00f067aa0ba902b7 ,, congo=t61rcWkgMzE, tenant@vendor=x".parse()?;
+/// assert_eq!(ts.get("congo"), Some("t61rcWkgMzE"));
+/// assert_eq!(ts.to_string(), "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE,tenant@vendor=x");
+///
+/// let ts = ts.with_entry("stella", "1")?;
+/// assert_eq!(ts.to_string(), "stella=1,rojo=00f067aa0ba902b7,congo=t61rcWkgMzE,tenant@vendor=x");
+/// assert!("foo=1,foo=2".parse::<TraceState>().is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct TraceState {
+    header: Option<Arc<str>>,
+}
+
+#[inline]
+fn is_key_char(c: u8) -> bool {
+    matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'*' | b'/')
+}
+
+/// Validates a key against the Level 2 grammar.
+pub(crate) fn valid_key(key: &[u8]) -> bool {
+    match key.iter().position(|&c| c == b'@') {
+        None => match key.split_first() {
+            Some((first, rest)) => {
+                first.is_ascii_lowercase()
+                    && rest.len() <= 255
+                    && rest.iter().all(|&c| is_key_char(c))
+            }
+            None => false,
+        },
+        Some(at) => {
+            let (tenant, system) = key.split_at(at);
+            let system = system.get(1..).unwrap_or_default();
+            let tenant_ok = match tenant.split_first() {
+                Some((first, rest)) => {
+                    (first.is_ascii_lowercase() || first.is_ascii_digit())
+                        && rest.len() <= 240
+                        && rest.iter().all(|&c| is_key_char(c))
+                }
+                None => false,
+            };
+            let system_ok = match system.split_first() {
+                Some((first, rest)) => {
+                    first.is_ascii_lowercase()
+                        && rest.len() <= 13
+                        && rest.iter().all(|&c| is_key_char(c))
+                }
+                None => false,
+            };
+            tenant_ok && system_ok
+        }
+    }
+}
+
+/// Validates a value against the Level 2 grammar.
+pub(crate) fn valid_value(value: &[u8]) -> bool {
+    let nblk = |c: u8| matches!(c, 0x21..=0x2b | 0x2d..=0x3c | 0x3e..=0x7e);
+    match value.split_last() {
+        Some((last, rest)) => {
+            nblk(*last) && rest.len() <= 255 && rest.iter().all(|&c| c == b' ' || nblk(c))
+        }
+        None => false,
+    }
+}
+
+fn trim_ows(s: &[u8]) -> &[u8] {
+    let start = s
+        .iter()
+        .position(|&c| c != b' ' && c != b'\t')
+        .unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|&c| c != b' ' && c != b'\t')
+        .map_or(start, |i| i + 1);
+    s.get(start..end).unwrap_or_default()
+}
+
+impl TraceState {
+    /// An empty list.
+    pub const fn new() -> Self {
+        Self { header: None }
+    }
+
+    /// Parses one header value.
+    ///
+    /// # Errors
+    ///
+    /// [`ParseError`] when the list breaks the grammar, repeats a key or has more than 32 members.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ts = stella_context::TraceState::parse_bytes(b"a=1, b=2")?;
+    /// assert_eq!(ts.len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn parse_bytes(value: &[u8]) -> Result<Self, ParseError> {
+        Self::parse_values(std::iter::once(value))
+    }
+
+    /// Parses several header values as one list, in order (repeated `tracestate` headers).
+    ///
+    /// # Errors
+    ///
+    /// [`ParseError`] as for [`TraceState::parse_bytes`], over the combined list.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stella_context::TraceState;
+    /// let ts = TraceState::parse_values([&b"foo=1"[..], b"", b"bar=2"])?;
+    /// assert_eq!(ts.to_string(), "foo=1,bar=2");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn parse_values<'a, I>(values: I) -> Result<Self, ParseError>
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+    {
+        let mut members: [(&[u8], &[u8]); MAX_TRACESTATE_MEMBERS] =
+            [(&[], &[]); MAX_TRACESTATE_MEMBERS];
+        let mut count = 0usize;
+        let mut total = 0usize;
+        for value in values {
+            for raw in value.split(|&c| c == b',') {
+                let member = trim_ows(raw);
+                if member.is_empty() {
+                    continue;
+                }
+                let eq = member
+                    .iter()
+                    .position(|&c| c == b'=')
+                    .ok_or(ParseError::MissingEquals)?;
+                let (key, rest) = member.split_at(eq);
+                let val = rest.get(1..).unwrap_or_default();
+                if !valid_key(key) {
+                    return Err(ParseError::InvalidKey);
+                }
+                if !valid_value(val) {
+                    return Err(ParseError::InvalidValue);
+                }
+                let seen = members.get(..count).unwrap_or_default();
+                if seen.iter().any(|(k, _)| *k == key) {
+                    return Err(ParseError::DuplicateKey);
+                }
+                let slot = members.get_mut(count).ok_or(ParseError::TooManyMembers)?;
+                *slot = (key, val);
+                count += 1;
+                total += key.len() + val.len() + 2;
+            }
+        }
+        if count == 0 {
+            return Ok(Self::new());
+        }
+        let mut out = String::with_capacity(total);
+        for (i, (k, v)) in members.get(..count).unwrap_or_default().iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            // Keys and values were checked to be ASCII above.
+            out.push_str(std::str::from_utf8(k).map_err(|_| ParseError::InvalidKey)?);
+            out.push('=');
+            out.push_str(std::str::from_utf8(v).map_err(|_| ParseError::InvalidValue)?);
+        }
+        Ok(Self {
+            header: Some(Arc::from(out)),
+        })
+    }
+
+    /// The canonical header value (`""` when empty).
+    pub fn as_str(&self) -> &str {
+        self.header.as_deref().unwrap_or("")
+    }
+
+    /// Whether the list has no members.
+    pub fn is_empty(&self) -> bool {
+        self.header.is_none()
+    }
+
+    /// The number of members.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// The members in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.header
+            .as_deref()
+            .into_iter()
+            .flat_map(|h| h.split(','))
+            .filter_map(|m| m.split_once('='))
+    }
+
+    /// The value for `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// A list with `key=value` first and any older entry for `key` removed; the list is cut to 32.
+    ///
+    /// # Errors
+    ///
+    /// [`ParseError::InvalidKey`] or [`ParseError::InvalidValue`] when the pair breaks the grammar.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ts = stella_context::TraceState::new().with_entry("stella", "abc")?;
+    /// assert_eq!(ts.as_str(), "stella=abc");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_entry(&self, key: &str, value: &str) -> Result<Self, ParseError> {
+        if !valid_key(key.as_bytes()) {
+            return Err(ParseError::InvalidKey);
+        }
+        if !valid_value(value.as_bytes()) {
+            return Err(ParseError::InvalidValue);
+        }
+        let mut out = String::with_capacity(key.len() + value.len() + 1 + self.as_str().len());
+        out.push_str(key);
+        out.push('=');
+        out.push_str(value);
+        for (k, v) in self
+            .iter()
+            .filter(|(k, _)| *k != key)
+            .take(MAX_TRACESTATE_MEMBERS - 1)
+        {
+            out.push(',');
+            out.push_str(k);
+            out.push('=');
+            out.push_str(v);
+        }
+        Ok(Self {
+            header: Some(Arc::from(out)),
+        })
+    }
+
+    /// A list without `key`.
+    #[must_use]
+    pub fn without(&self, key: &str) -> Self {
+        let rest: Vec<String> = self
+            .iter()
+            .filter(|(k, _)| *k != key)
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if rest.is_empty() {
+            return Self::new();
+        }
+        Self {
+            header: Some(Arc::from(rest.join(","))),
+        }
+    }
+}
+
+impl fmt::Display for TraceState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for TraceState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("TraceState").field(&self.as_str()).finish()
+    }
+}
+
+impl FromStr for TraceState {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse_bytes(s.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits() {
+        let k256 = "z".repeat(256);
+        assert!(valid_key(k256.as_bytes()));
+        assert!(!valid_key("z".repeat(257).as_bytes()));
+        let tenant = format!("{}@{}", "t".repeat(241), "v".repeat(14));
+        assert!(valid_key(tenant.as_bytes()));
+        assert!(!valid_key(format!("{}@v", "t".repeat(242)).as_bytes()));
+        assert!(!valid_key(format!("t@{}", "v".repeat(15)).as_bytes()));
+        for bad in [
+            "foo@",
+            "@foo",
+            "foo@@bar",
+            "foo@bar@baz",
+            "FOO",
+            "foo.bar",
+            "foo ",
+        ] {
+            assert!(!valid_key(bad.as_bytes()), "{bad}");
+        }
+        assert!(valid_value("v".repeat(256).as_bytes()));
+        assert!(!valid_value("v".repeat(257).as_bytes()));
+        let many: Vec<String> = (0..33).map(|i| format!("k{i}=v")).collect();
+        assert_eq!(
+            many.join(",").parse::<TraceState>(),
+            Err(ParseError::TooManyMembers)
+        );
+        assert_eq!(
+            many[..32].join(",").parse::<TraceState>().unwrap().len(),
+            32
+        );
+    }
+
+    #[test]
+    fn with_entry_caps_at_32() {
+        let many: Vec<String> = (0..32).map(|i| format!("k{i}=v")).collect();
+        let ts: TraceState = many.join(",").parse().unwrap();
+        let ts = ts.with_entry("new", "1").unwrap();
+        assert_eq!(ts.len(), 32);
+        assert_eq!(ts.get("k31"), None);
+        assert_eq!(ts.without("new").len(), 31);
+    }
+
+    #[test]
+    fn empty_forms() {
+        assert!("".parse::<TraceState>().unwrap().is_empty());
+        assert!(" , ,\t".parse::<TraceState>().unwrap().is_empty());
+        assert!("foo=".parse::<TraceState>().is_err());
+        assert!("foo=bar=baz".parse::<TraceState>().is_err());
+    }
+}
