@@ -1,5 +1,22 @@
-//! SLO specs, exact burn-rate math, multi-window alerts, generated Prometheus rules and dashboards, breach events.
+//! SLOs per user journey: specs, exact burn-rate math, multi-window alerts, an evaluator with
+//! breach events, and generated Prometheus rules and Grafana dashboards.
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod math;
+mod objective;
+mod policy;
+mod ratio;
+mod sli;
+mod slo;
+pub mod spec;
+mod window;
+
+pub use crate::math::{Budget, Counts, CountsError};
+pub use crate::objective::{Factor, NumberError, Objective};
+pub use crate::policy::{AlertPolicy, AlertRule, PolicyError, Severity};
+pub use crate::sli::{Bound, Buckets, LatencySli, MatchOp, RatioEvents, RatioSli, SampleError, Selector, Sli, SliError};
+pub use crate::slo::{BuildError, Slo, SloBuilder};
+pub use crate::window::{Window, WindowError};
