@@ -2,7 +2,7 @@
 //!
 //! ```
 //! use std::convert::Infallible;
-//! use stella_context::{CurrentContext, TraceContext};
+//! use stella_context::{ContextExt, CurrentContext, TraceContext};
 //! use stella_context::tower::ClientLayer;
 //! use tower::{Service, ServiceBuilder, ServiceExt};
 //!
@@ -17,11 +17,11 @@
 //!     });
 //!
 //! let request_cx = TraceContext::new_root();
-//! let sent = CurrentContext::from_trace(request_cx.clone())
-//!     .with_context_async(async {
-//!         client.ready().await?.call(http::Request::new(String::new())).await
-//!     })
-//!     .await?;
+//! let call = async {
+//!     let svc = client.ready().await?;
+//!     svc.call(http::Request::new(String::new())).await
+//! };
+//! let sent = call.with_context(CurrentContext::from_trace(request_cx.clone())).await?;
 //! let sent = sent.into_body();
 //! assert!(sent.contains(&request_cx.trace_id().to_string()));
 //! assert!(!sent.contains(&request_cx.span_id().to_string())); // a new parent id per call
