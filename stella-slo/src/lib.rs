@@ -9,6 +9,9 @@ pub mod dashboard;
 mod evaluator;
 mod event;
 pub mod math;
+#[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
+pub mod prometheus;
 mod objective;
 mod policy;
 mod ratio;
@@ -17,6 +20,9 @@ pub mod rules;
 mod sli;
 mod slo;
 pub mod spec;
+#[cfg(feature = "webhook")]
+#[cfg_attr(docsrs, doc(cfg(feature = "webhook")))]
+pub mod webhook;
 mod status;
 mod window;
 

@@ -1,1 +1,14 @@
-//! Integration tests.
+//! Integration tests for stella-slo (one binary; see STYLE.md section 6).
+
+mod evaluator;
+mod golden;
+mod math_tables;
+mod props;
+mod replay;
+mod send_sync;
+mod spec;
+mod support;
+#[cfg(feature = "webhook")]
+mod webhook;
+#[cfg(feature = "prometheus")]
+mod prometheus;

@@ -1,0 +1,48 @@
+//! The Prometheus query source against a canned HTTP API.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use stella_slo::prometheus::PrometheusSource;
+use stella_slo::CountSource;
+
+use crate::support::serve;
+
+fn vector(v: &str) -> String {
+    format!(r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[1800000000.0,"{v}"]}}]}}}}"#)
+}
+
+#[test]
+fn reads_cumulative_counts() {
+    let (url, requests) = serve(vec![
+        (200, vector("1000")),
+        (200, vector("25")),
+        (200, r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#.into()),
+        (503, "{}".into()),
+    ]);
+    let specs = stella_slo::spec::parse_str(
+        "x",
+        r#"
+slos:
+  - name: jobs
+    service: runner
+    objective: 0.99
+    sli: {ratio: {total: 'jobs_total{env="prod"}', bad: jobs_failed_total}}
+"#,
+    )
+    .unwrap();
+    let slo = &specs.slos[0];
+    let mut src = PrometheusSource::builder(&url).with_timeout(Duration::from_secs(10)).build().unwrap();
+    let c = src.cumulative(slo).unwrap().unwrap();
+    assert_eq!((c.total(), c.bad()), (1000, 25));
+    assert_eq!(src.cumulative(slo).unwrap(), None);
+    assert!(src.cumulative(slo).is_err());
+    let first = requests.recv().unwrap().0;
+    assert!(first.starts_with("GET /api/v1/query?query=sum(jobs_total%7Benv%3D%22prod%22%7D)"), "{first}");
+
+    // Through the evaluator: errors are reported, not fatal.
+    let mut ev = stella_slo::Evaluator::builder().build().unwrap();
+    ev.add(slo.clone()).unwrap();
+    let r = ev.poll(&mut src, UNIX_EPOCH);
+    assert_eq!(r.source_errors.len(), 1);
+    assert!(PrometheusSource::builder("localhost:9090").build().is_err());
+}
