@@ -1,0 +1,89 @@
+//! Email addresses, found at `@` (or `%40`): local part and domain checked in code, including
+//! internationalised (UTF-8) local parts and domains.
+
+use super::Scan;
+use crate::kind::Kind;
+
+#[inline]
+fn local_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-') || c >= 0x80
+}
+
+#[inline]
+fn domain_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-') || c >= 0x80
+}
+
+pub(crate) fn at_sign(scan: &mut Scan<'_, '_>, a: usize, at_len: usize) {
+    let mut ls = a;
+    while ls > 0 && local_char(scan.before(ls)) && a - ls < 64 {
+        ls -= 1;
+    }
+    while ls < a && (matches!(scan.at(ls), b'.' | b'-' | b'+' | b'%') || !scan.text.is_char_boundary(ls)) {
+        ls += 1;
+    }
+    if ls >= a {
+        return;
+    }
+    let ds = a + at_len;
+    let mut de = ds;
+    while de < scan.b.len() && domain_char(scan.at(de)) && de - ds < 253 {
+        de += 1;
+    }
+    while de > ds && matches!(scan.before(de), b'.' | b'-') {
+        de -= 1;
+    }
+    while de > ds && !scan.text.is_char_boundary(de) {
+        de -= 1;
+    }
+    let Some(domain) = scan.text.get(ds..de) else { return };
+    if !domain_ok(domain) {
+        return;
+    }
+    // userinfo inside a URL (scheme://user:pass@host) is the URL rule's business
+    if in_url_authority(scan, ls) {
+        return;
+    }
+    // scp-style git remotes: git@github.com:org/repo
+    if scan.text.get(ls..a).is_some_and(|l| l == "git" || l == "hg") && scan.at(de) == b':' {
+        return;
+    }
+    scan.push_kind(ls, de, Kind::Email);
+}
+
+fn domain_ok(d: &str) -> bool {
+    let labels: Vec<&str> = d.split('.').collect();
+    if labels.len() < 2 || labels.iter().any(|l| l.is_empty() || l.starts_with('-') || l.ends_with('-')) {
+        return false;
+    }
+    let Some(tld) = labels.last() else { return false };
+    let tld_ok = (tld.len() >= 2 && tld.bytes().all(|c| c.is_ascii_alphabetic()))
+        || tld.starts_with("xn--")
+        || (tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic) && !tld.is_ascii());
+    if !tld_ok {
+        return false;
+    }
+    // image@2x.png and friends
+    if let Some(first) = labels.first() {
+        let f = first.as_bytes();
+        if f.len() >= 2 && f.last() == Some(&b'x') && f.iter().take(f.len() - 1).all(u8::is_ascii_digit) {
+            return false;
+        }
+    }
+    true
+}
+
+fn in_url_authority(scan: &Scan<'_, '_>, ls: usize) -> bool {
+    let lo = ls.saturating_sub(256);
+    let Some(before) = scan.b.get(lo..ls) else { return false };
+    for (i, w) in before.windows(3).enumerate().rev() {
+        if w == b"://" {
+            let between = before.get(i + 3..).unwrap_or(&[]);
+            return !between.iter().any(|c| matches!(c, b'/' | b' ' | b'"' | b'\'' | b'@'));
+        }
+        if matches!(w.last(), Some(b' ' | b'"' | b'\'' | b'\n')) {
+            return false;
+        }
+    }
+    false
+}

@@ -1,0 +1,307 @@
+//! Key/value secrets in free text: logfmt, JSON (also escaped), YAML, query strings, env files,
+//! CLI flags, XML, headers, cookies and map dumps. Triggered by separators (`=`, `:`, `>`,
+//! `%3D`) and by `--` flags; the key name decides (see `keys.rs`).
+
+use super::Scan;
+use crate::keys::{self, KeyClass};
+use crate::kind::Kind;
+
+#[inline]
+fn key_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.') || c >= 0x80
+}
+
+/// Called at a separator of `sep_len` bytes at `p`.
+pub(super) fn at_separator(scan: &mut Scan<'_, '_>, p: usize, sep_len: usize) {
+    let sep = scan.at(p);
+    // Walk back to the end of the key: spaces, then quotes and escapes.
+    let mut k_end = p;
+    if sep != b'>' {
+        let mut n = 0;
+        while n < 4 && k_end > 0 && matches!(scan.before(k_end), b' ' | b'\t') {
+            k_end -= 1;
+            n += 1;
+        }
+        let mut q = 0;
+        while q < 8 && k_end > 0 && matches!(scan.before(k_end), b'"' | b'\'' | b'\\' | b'`') {
+            k_end -= 1;
+            q += 1;
+        }
+    }
+    if k_end == 0 || !key_char(scan.before(k_end)) {
+        return;
+    }
+    let tail = scan.b.get(k_end.saturating_sub(3)..k_end).unwrap_or(&[]);
+    if !keys::tail_may_be_secret(tail) {
+        return;
+    }
+    let mut k_start = k_end;
+    while k_start > 0 && key_char(scan.before(k_start)) && k_end - k_start < 128 {
+        k_start -= 1;
+    }
+    // JSON (\u0026) and percent (%26) escapes glue onto the key: strip them.
+    if scan.before(k_start) == b'\\' && scan.at(k_start) == b'u' && k_end - k_start > 5 {
+        k_start += 5;
+    } else if scan.before(k_start) == b'%' && k_end - k_start > 2 {
+        k_start += 2;
+    }
+    while k_start < k_end && !scan.text.is_char_boundary(k_start) {
+        k_start += 1;
+    }
+    let Some(key) = scan.text.get(k_start..k_end) else { return };
+    if sep == b'>' && scan.before(k_start) != b'<' {
+        return;
+    }
+    let class = match keys::classify(key) {
+        Some(c) => c,
+        None if key.eq_ignore_ascii_case("value") => match sibling_name(scan, k_start) {
+            Some(c) => c,
+            None => return,
+        },
+        None => return,
+    };
+    let mut v = p + sep_len;
+    match sep {
+        b'=' if scan.at(v) == b'>' => v += 1,
+        b':' if scan.at(v) == b'=' => v += 1,
+        b':' if scan.at(v) == b'/' && scan.at(v + 1) == b'/' => return,
+        _ => {}
+    }
+    value(scan, class, v, sep, sep_len == 3);
+}
+
+/// `{"name": "DB_PASSWORD", "value": "…"}`, `<add key="ApiKey" value="…"/>`, Kubernetes
+/// `- name: TOKEN` / `value: …`: the secret name sits in a sibling `name`/`key` field.
+fn sibling_name(scan: &Scan<'_, '_>, k_start: usize) -> Option<KeyClass> {
+    let lo = k_start.saturating_sub(160);
+    let mut pos = k_start;
+    while pos > lo {
+        pos -= 1;
+        let c = scan.at(pos);
+        if matches!(c, b'{' | b'}' | b'<' | b'>' | b'[' | b']') {
+            return None;
+        }
+        let word_len = if scan.b.get(pos..pos + 4).is_some_and(|w| w.eq_ignore_ascii_case(b"name")) {
+            4
+        } else if scan.b.get(pos..pos + 3).is_some_and(|w| w.eq_ignore_ascii_case(b"key")) {
+            3
+        } else {
+            continue;
+        };
+        if key_char(scan.before(pos)) {
+            continue;
+        }
+        let mut q = pos + word_len;
+        while matches!(scan.at(q), b'"' | b'\'' | b'\\' | b' ') && q - pos < 16 {
+            q += 1;
+        }
+        if !matches!(scan.at(q), b'=' | b':') {
+            continue;
+        }
+        q += 1;
+        while matches!(scan.at(q), b'"' | b'\'' | b'\\' | b' ') && q - pos < 24 {
+            q += 1;
+        }
+        let vs = q;
+        while q < k_start && key_char(scan.at(q)) {
+            q += 1;
+        }
+        let name = scan.text.get(vs..q)?;
+        return match keys::classify(name)? {
+            KeyClass::Secret(k) => Some(KeyClass::Secret(k)),
+            KeyClass::Pii(_) => None,
+        };
+    }
+    None
+}
+
+/// `--password secret`, `--password=secret` (the `=` form is also seen by `at_separator`).
+pub(super) fn at_flag(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
+    let c = scan.before(s);
+    if c.is_ascii_alphanumeric() || c == b'-' {
+        return;
+    }
+    let mut k_end = e;
+    while k_end < scan.b.len() && (scan.at(k_end).is_ascii_alphanumeric() || matches!(scan.at(k_end), b'_' | b'-')) && k_end - e < 64 {
+        k_end += 1;
+    }
+    if k_end == e || !matches!(scan.at(k_end), b' ' | b'\t') {
+        return;
+    }
+    let Some(key) = scan.text.get(e..k_end) else { return };
+    let Some(class) = keys::classify(key) else { return };
+    let mut v = k_end;
+    while matches!(scan.at(v), b' ' | b'\t') && v - k_end < 4 {
+        v += 1;
+    }
+    if scan.at(v) == b'-' && scan.at(v + 1) == b'-' {
+        return; // the next flag, not a value
+    }
+    value(scan, class, v, b' ', false);
+}
+
+fn value(scan: &mut Scan<'_, '_>, class: KeyClass, mut v: usize, sep: u8, url_encoded: bool) {
+    if sep != b'>' {
+        let mut n = 0;
+        while n < 8 && matches!(scan.at(v), b' ' | b'\t') {
+            v += 1;
+            n += 1;
+        }
+    }
+    let kind = match class {
+        KeyClass::Secret(k) | KeyClass::Pii(k) => k,
+    };
+    let whole_line = matches!(kind, Kind::Cookie) || (kind == Kind::Authorization && sep != b'=');
+    let (vs, ve, quoted) = extent(scan, v, sep, url_encoded, whole_line);
+    if vs >= ve {
+        return;
+    }
+    let Some(val) = scan.text.get(vs..ve) else { return };
+    if super::is_placeholder(val) || benign(val) {
+        return;
+    }
+    // Prose after a colon ("invalid token: context deadline exceeded") is not a value.
+    if sep == b':' && !quoted && val.bytes().all(|c| c.is_ascii_lowercase()) && scan.at(ve) == b' ' && scan.at(ve + 1).is_ascii_alphabetic() {
+        return;
+    }
+    let (vs, ve) = if kind == Kind::Authorization && !quoted && !whole_line { auth_scheme(scan, vs, ve) } else { (vs, ve) };
+    match class {
+        KeyClass::Secret(k) => scan.push_kind(vs, ve, k),
+        KeyClass::Pii(k) => {
+            if let Some(v) = scan.text.get(vs..ve)
+                && pii_shape(k, v)
+            {
+                scan.push_kind(vs, ve, k);
+            }
+        }
+    }
+}
+
+/// `Bearer x`, `Basic x`, `Token x`, `AWS4-HMAC-SHA256 Credential=…`: the credential after a
+/// scheme word belongs to the value even though a space separates them.
+fn auth_scheme(scan: &Scan<'_, '_>, vs: usize, ve: usize) -> (usize, usize) {
+    let word = scan.text.get(vs..ve).unwrap_or("");
+    let scheme = matches!(
+        word.to_ascii_lowercase().as_str(),
+        "bearer" | "basic" | "token" | "digest" | "negotiate" | "ntlm" | "bot" | "apikey" | "ssws" | "oauth" | "splunk" | "geniekey" | "mac" | "key" | "dsn" | "jwt"
+    ) || word.starts_with("AWS4-HMAC");
+    if !scheme || scan.at(ve) != b' ' {
+        return (vs, ve);
+    }
+    let mut p = ve + 1;
+    if word.starts_with("AWS4-HMAC") || word.eq_ignore_ascii_case("digest") {
+        while p < scan.b.len() && !matches!(scan.at(p), b'"' | b'\'' | b'\n' | b'\r' | b']' | b'}') {
+            p += 1;
+        }
+        return (vs, p);
+    }
+    while p < scan.b.len() && !matches!(scan.at(p), b' ' | b'\t' | b'"' | b'\'' | b',' | b';' | b'\n' | b'\r' | b']' | b'}' | b')' | b'<' | b'\\' | b'&') {
+        p += 1;
+    }
+    (vs, p)
+}
+
+/// Returns the value span `[vs, ve)` and whether it was quoted.
+fn extent(scan: &Scan<'_, '_>, v: usize, sep: u8, url_encoded: bool, whole_line: bool) -> (usize, usize, bool) {
+    let len = scan.b.len();
+    let max = v.saturating_add(16 * 1024).min(len);
+    if sep == b'>' {
+        let mut p = v;
+        while p < max && scan.at(p) != b'<' {
+            p += 1;
+        }
+        return (v, p, true);
+    }
+    // Quoted: count escape backslashes before the quote to find the matching close.
+    let mut esc = 0;
+    while scan.at(v + esc) == b'\\' && esc < 8 {
+        esc += 1;
+    }
+    let q = scan.at(v + esc);
+    if q == b'"' || q == b'\'' || (q == b'`' && esc == 0) {
+        let vs = v + esc + 1;
+        let mut p = vs;
+        while p < max {
+            if scan.at(p) == q {
+                let mut bs = 0;
+                while bs < p - vs && scan.at(p - 1 - bs) == b'\\' {
+                    bs += 1;
+                }
+                if bs == esc {
+                    return (vs, p - bs, true);
+                }
+                if bs < esc {
+                    return (vs, p - bs, true);
+                }
+            }
+            if esc == 0 && scan.at(p) == b'\\' {
+                p += 2;
+                continue;
+            }
+            p += 1;
+        }
+        return (vs, p.min(len), true);
+    }
+    if q == b'[' && esc == 0 {
+        // map dumps: Authorization:[Bearer x]
+        let vs = v + 1;
+        let mut p = vs;
+        while p < max && scan.at(p) != b']' {
+            p += 1;
+        }
+        return (vs, p, true);
+    }
+    let mut p = v;
+    if whole_line {
+        while p < max && !matches!(scan.at(p), b'"' | b'\'' | b'\n' | b'\r' | b']' | b'}' | b'>' | b'<') {
+            if scan.at(p) == b'\\' && matches!(scan.at(p + 1), b'n' | b'r' | b'"' | b't') {
+                break;
+            }
+            p += 1;
+        }
+        while p > v && scan.before(p) == b' ' {
+            p -= 1;
+        }
+        return (v, p, false);
+    }
+    while p < max {
+        let c = scan.at(p);
+        if matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b',' | b';' | b'&' | b'"' | b'\'' | b'}' | b']' | b')' | b'<' | b'>' | b'`' | b'|') {
+            break;
+        }
+        if c == b'\\' {
+            break;
+        }
+        if url_encoded && c == b'%' && scan.at(p + 1) == b'2' && matches!(scan.at(p + 2), b'6' | b'0') {
+            break;
+        }
+        p += 1;
+    }
+    (v, p, false)
+}
+
+/// Values that are states, not secrets (`auth=ok`, `password=set`).
+fn benign(v: &str) -> bool {
+    if v.len() > 12 {
+        return false;
+    }
+    matches!(
+        v.to_ascii_lowercase().as_str(),
+        "ok" | "success" | "succeeded" | "failed" | "failure" | "fail" | "denied" | "granted" | "enabled" | "disabled"
+            | "required" | "optional" | "invalid" | "expired" | "missing" | "present" | "absent" | "set" | "unset"
+            | "provided" | "yes" | "no" | "valid" | "on" | "off" | "pending" | "ignored" | "skipped" | "rotated"
+            | "revoked" | "refreshed" | "error" | "unknown" | "default" | "unchanged" | "changed" | "issued"
+    )
+}
+
+/// Does a value under a PII-named key look like that PII?
+pub(crate) fn pii_shape(kind: Kind, v: &str) -> bool {
+    let digits = v.bytes().filter(u8::is_ascii_digit).count();
+    let phone_chars = v.bytes().all(|c| c.is_ascii_digit() || matches!(c, b' ' | b'-' | b'.' | b'(' | b')' | b'+' | b'/'));
+    match kind {
+        Kind::Ssn => digits == 9 && v.bytes().all(|c| c.is_ascii_digit() || c == b'-' || c == b' '),
+        Kind::Card => (12..=19).contains(&digits) && v.bytes().all(|c| c.is_ascii_digit() || c == b'-' || c == b' '),
+        Kind::Phone => (7..=15).contains(&digits) && phone_chars,
+        _ => true,
+    }
+}

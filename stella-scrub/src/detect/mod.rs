@@ -1,0 +1,498 @@
+//! The detection engine: one literal-anchor pass, one byte-class pass, validators in code.
+//!
+//! See `DESIGN.md` in the crate root for the shape of the pipeline and why it is fast.
+
+mod email;
+mod kv;
+mod numeric;
+mod path;
+mod tokens;
+
+use aho_corasick::packed;
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::Regex;
+
+use crate::error::BuildError;
+use crate::kind::{Kind, PiiSet};
+pub(crate) use kv::pii_shape;
+pub(crate) use path::RepoRoots;
+
+pub(crate) fn default_path_roots() -> Vec<String> {
+    path::DEFAULT_PATH_ROOTS.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// What a redaction is labelled with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Label {
+    Kind(Kind),
+    Custom(u16),
+}
+
+impl Label {
+    fn priority(self) -> u8 {
+        match self {
+            Label::Kind(k) => k.priority(),
+            Label::Custom(_) => 5,
+        }
+    }
+}
+
+/// One byte range to redact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Hit {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) label: Label,
+}
+
+/// How private-range IP addresses are treated.
+///
+/// # Examples
+///
+/// ```
+/// use stella_scrub::{PrivateIpPolicy, Scrubber};
+/// let s = Scrubber::builder().with_private_ips(PrivateIpPolicy::Redact).build()?;
+/// assert_eq!(s.scrub("from 10.1.2.3"), "from [REDACTED:ip]");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum PrivateIpPolicy {
+    /// Keep RFC 1918, CGNAT, link-local and IPv6 unique-local addresses (the default): they
+    /// name infrastructure, not people.
+    #[default]
+    Keep,
+    /// Redact them like public addresses.
+    Redact,
+}
+
+/// A compiled custom rule.
+#[derive(Debug)]
+pub(crate) struct CustomRule {
+    pub(crate) regex: Regex,
+    pub(crate) window: usize,
+    pub(crate) anchored: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Action {
+    Token(u16),
+    Special(Special),
+    PathRoot,
+    CustomAnchor(u16),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Special {
+    Aws,
+    AwsSession(u8),
+    Pem,
+    Putty,
+    BareKey,
+    Jwt,
+    Bearer,
+    Basic,
+    Url,
+    SlackWebhook,
+    DiscordWebhook,
+    TeamsWebhook,
+    Flag,
+    EncodedEq,
+    EncodedAt,
+    FileUrl,
+    OpenAi,
+    Sendgrid,
+    DigitalOcean,
+}
+
+/// One packed (SIMD) searcher, or an automaton where packed search is not available.
+#[derive(Debug)]
+enum Searcher {
+    Packed(packed::Searcher),
+    Ac(AhoCorasick),
+}
+
+#[derive(Debug)]
+struct AnchorSet {
+    searcher: Searcher,
+    actions: Vec<Action>,
+}
+
+impl AnchorSet {
+    fn build(patterns: &[(String, Action)]) -> Result<AnchorSet, BuildError> {
+        let mut pb = packed::Config::new().match_kind(packed::MatchKind::LeftmostFirst).heuristic_pattern_limits(false).builder();
+        for (p, _) in patterns {
+            pb.add(p.as_bytes());
+        }
+        let searcher = match pb.build() {
+            Some(s) => Searcher::Packed(s),
+            None => Searcher::Ac(
+                AhoCorasickBuilder::new()
+                    .match_kind(MatchKind::LeftmostFirst)
+                    .build(patterns.iter().map(|(p, _)| p.as_bytes()))
+                    .map_err(|e| BuildError::anchors(e.to_string()))?,
+            ),
+        };
+        Ok(AnchorSet { searcher, actions: patterns.iter().map(|(_, a)| *a).collect() })
+    }
+
+    fn for_each(&self, hay: &[u8], mut f: impl FnMut(Action, usize, usize)) {
+        match &self.searcher {
+            Searcher::Packed(s) => {
+                for m in s.find_iter(hay) {
+                    if let Some(a) = self.actions.get(m.pattern().as_usize()) {
+                        f(*a, m.start(), m.end());
+                    }
+                }
+            }
+            Searcher::Ac(ac) => {
+                for m in ac.find_iter(hay) {
+                    if let Some(a) = self.actions.get(m.pattern().as_usize()) {
+                        f(*a, m.start(), m.end());
+                    }
+                }
+            }
+        }
+    }
+
+    fn memory_usage(&self) -> usize {
+        match &self.searcher {
+            Searcher::Packed(s) => s.memory_usage(),
+            Searcher::Ac(a) => a.memory_usage(),
+        }
+    }
+}
+
+/// Engine settings decided at build time.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) private_ips: PrivateIpPolicy,
+    pub(crate) roots: RepoRoots,
+    pub(crate) path_roots: Vec<String>,
+}
+
+/// The compiled engine.
+#[derive(Debug)]
+pub(crate) struct Engine {
+    anchors: Vec<AnchorSet>,
+    custom_anchors: Option<AnchorSet>,
+    custom: Vec<CustomRule>,
+    settings: Settings,
+}
+
+/// Packed searchers stay fast up to about this many patterns each.
+const CHUNK: usize = 64;
+
+impl Engine {
+    pub(crate) fn build(settings: Settings, custom: Vec<(CustomRule, Vec<String>)>) -> Result<Engine, BuildError> {
+        let mut pats: Vec<(String, Action)> = Vec::new();
+        for (i, spec) in tokens::TOKEN_SPECS.iter().enumerate() {
+            let idx = u16::try_from(i).map_err(|_| BuildError::anchors("too many token specs"))?;
+            for a in spec.anchors {
+                pats.push(((*a).to_owned(), Action::Token(idx)));
+            }
+        }
+        for (lit, sp) in tokens::SPECIAL_ANCHORS {
+            pats.push(((*lit).to_owned(), Action::Special(*sp)));
+        }
+        for root in &settings.path_roots {
+            pats.push((root.clone(), Action::PathRoot));
+        }
+        for extra in settings.roots.extra_anchors() {
+            if !settings.path_roots.contains(&extra) {
+                pats.push((extra, Action::PathRoot));
+            }
+        }
+        // Shorter anchors first inside a chunk so that leftmost-first never hides a shorter
+        // anchor that starts at the same byte; longer continuations are checked in code.
+        let mut anchors = Vec::new();
+        for chunk in pats.chunks(CHUNK) {
+            anchors.push(AnchorSet::build(chunk)?);
+        }
+        let mut custom_pats = Vec::new();
+        let mut rules = Vec::new();
+        for (i, (rule, lits)) in custom.into_iter().enumerate() {
+            let idx = u16::try_from(i).map_err(|_| BuildError::anchors("too many custom rules"))?;
+            for l in lits {
+                custom_pats.push((l, Action::CustomAnchor(idx)));
+            }
+            rules.push(rule);
+        }
+        let custom_anchors = if custom_pats.is_empty() { None } else { Some(AnchorSet::build(&custom_pats)?) };
+        Ok(Engine { anchors, custom_anchors, custom: rules, settings })
+    }
+
+    pub(crate) fn memory_usage(&self) -> usize {
+        self.anchors.iter().map(AnchorSet::memory_usage).sum::<usize>()
+            + self.custom_anchors.as_ref().map_or(0, AnchorSet::memory_usage)
+    }
+
+    /// Finds every redaction in `text`, merged and sorted.
+    pub(crate) fn detect(&self, text: &str, relaxed: PiiSet, hits: &mut Vec<Hit>) {
+        let mut scan = Scan { text, b: text.as_bytes(), hits, settings: &self.settings };
+        for set in &self.anchors {
+            set.for_each(scan.b, |action, s, e| scan.dispatch(action, s, e));
+        }
+        if let Some(set) = &self.custom_anchors {
+            set.for_each(scan.b, |action, s, e| {
+                if let Action::CustomAnchor(i) = action {
+                    scan.custom_window(&self.custom, i, s, e);
+                }
+            });
+        }
+        for (i, rule) in self.custom.iter().enumerate() {
+            if !rule.anchored {
+                for m in rule.regex.find_iter(text) {
+                    if m.end() > m.start() {
+                        scan.push(m.start(), m.end(), Label::Custom(u16::try_from(i).unwrap_or(u16::MAX)));
+                    }
+                }
+            }
+        }
+        scan.byte_classes();
+        if !relaxed.is_empty() {
+            scan.hits.retain(|h| !matches!(h.label, Label::Kind(k) if relaxed.relaxes(k)));
+        }
+        merge(scan.hits);
+    }
+}
+
+/// Sorts and merges overlapping hits; the merged hit takes the higher-priority label.
+fn merge(hits: &mut Vec<Hit>) {
+    if hits.len() < 2 {
+        return;
+    }
+    hits.sort_unstable_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+    let mut out: Vec<Hit> = Vec::with_capacity(hits.len());
+    for h in hits.drain(..) {
+        match out.last_mut() {
+            Some(last) if h.start < last.end => {
+                if h.end > last.end {
+                    last.end = h.end;
+                }
+                if h.label.priority() > last.label.priority() {
+                    last.label = h.label;
+                }
+            }
+            _ => out.push(h),
+        }
+    }
+    *hits = out;
+}
+
+/// Per-call scanning state.
+pub(crate) struct Scan<'t, 'h> {
+    pub(crate) text: &'t str,
+    pub(crate) b: &'t [u8],
+    pub(crate) hits: &'h mut Vec<Hit>,
+    pub(crate) settings: &'h Settings,
+}
+
+impl Scan<'_, '_> {
+    #[inline]
+    pub(crate) fn at(&self, i: usize) -> u8 {
+        self.b.get(i).copied().unwrap_or(0)
+    }
+
+    /// Byte before `i` (0 at the start).
+    #[inline]
+    pub(crate) fn before(&self, i: usize) -> u8 {
+        if i == 0 { 0 } else { self.at(i - 1) }
+    }
+
+    pub(crate) fn push(&mut self, start: usize, end: usize, label: Label) {
+        if start < end && end <= self.b.len() && self.text.is_char_boundary(start) && self.text.is_char_boundary(end) {
+            // Idempotency: never redact a span that is only an existing marker.
+            if let Some(s) = self.text.get(start..end)
+                && is_placeholder(s)
+            {
+                return;
+            }
+            self.hits.push(Hit { start, end, label });
+        }
+    }
+
+    pub(crate) fn push_kind(&mut self, start: usize, end: usize, kind: Kind) {
+        self.push(start, end, Label::Kind(kind));
+    }
+
+    fn dispatch(&mut self, action: Action, s: usize, e: usize) {
+        match action {
+            Action::Token(i) => tokens::token(self, usize::from(i), s, e),
+            Action::Special(sp) => tokens::special(self, sp, s, e),
+            Action::PathRoot => path::at_root(self, s, e),
+            Action::CustomAnchor(_) => {}
+        }
+    }
+
+    fn custom_window(&mut self, rules: &[CustomRule], i: u16, s: usize, e: usize) {
+        let Some(rule) = rules.get(usize::from(i)) else { return };
+        let mut ws = s.saturating_sub(rule.window);
+        while ws > 0 && !self.text.is_char_boundary(ws) {
+            ws -= 1;
+        }
+        let mut we = e.saturating_add(rule.window).min(self.b.len());
+        while we < self.b.len() && !self.text.is_char_boundary(we) {
+            we += 1;
+        }
+        let Some(window) = self.text.get(ws..we) else { return };
+        let found: Vec<(usize, usize)> =
+            rule.regex.find_iter(window).filter(|m| m.end() > m.start()).map(|m| (ws + m.start(), ws + m.end())).collect();
+        for (a, b) in found {
+            self.push(a, b, Label::Custom(i));
+        }
+    }
+
+    /// The byte-class pass: digits, `@`, `\`, `=`, `:` and `>` found eight bytes at a time.
+    fn byte_classes(&mut self) {
+        let mut pos = 0usize; // bytes before `pos` were consumed by a numeric word
+        let mut base = 0usize;
+        let b = self.b;
+        let mut chunks = b.chunks_exact(8);
+        for chunk in chunks.by_ref() {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            let mut mask = interesting(u64::from_le_bytes(w));
+            while mask != 0 {
+                let i = base + (mask.trailing_zeros() / 8) as usize;
+                mask &= mask - 1;
+                if i >= pos {
+                    pos = self.on_byte(i, pos);
+                }
+            }
+            base += 8;
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            for (d, s) in w.iter_mut().zip(rest) {
+                *d = *s;
+            }
+            let mut mask = interesting(u64::from_le_bytes(w));
+            while mask != 0 {
+                let i = base + (mask.trailing_zeros() / 8) as usize;
+                mask &= mask - 1;
+                if i >= pos && i < b.len() {
+                    pos = self.on_byte(i, pos);
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn on_byte(&mut self, i: usize, pos: usize) -> usize {
+        match self.at(i) {
+            b'0'..=b'9' => numeric::at_digit(self, i, pos),
+            b'@' => {
+                email::at_sign(self, i, 1);
+                pos
+            }
+            b'\\' => path::at_backslash(self, i),
+            b'=' | b':' | b'>' => {
+                kv::at_separator(self, i, 1);
+                pos
+            }
+            _ => pos,
+        }
+    }
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+const M7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+
+/// Exact per-byte equality mask: 0x80 in each byte of `w` equal to `c`.
+#[inline(always)]
+fn eq_mask(w: u64, c: u8) -> u64 {
+    let x = w ^ (LO * u64::from(c));
+    !(((x & M7) + M7) | x | M7)
+}
+
+/// Exact per-byte ASCII digit mask.
+#[inline(always)]
+fn digit_mask(w: u64) -> u64 {
+    let y = w ^ (LO * 0x30);
+    !(((y & M7) + LO * (0x80 - 10)) | y) & HI
+}
+
+#[inline(always)]
+fn interesting(w: u64) -> u64 {
+    digit_mask(w) | eq_mask(w, b'@') | eq_mask(w, b'\\') | eq_mask(w, b'=') | eq_mask(w, b':') | eq_mask(w, b'>')
+}
+
+/// True for text that is already a redaction marker or a template placeholder, which scrubbing
+/// leaves alone (idempotency).
+pub(crate) fn is_placeholder(v: &str) -> bool {
+    let t = v.trim_matches(|c: char| c == '"' || c == '\'' || c == '\\' || c.is_whitespace());
+    if t.is_empty() {
+        return true;
+    }
+    if t.starts_with("[REDACTED") || t.starts_with("[TRUNCATED") || t.starts_with("REDACTED") {
+        return true;
+    }
+    let bytes = t.as_bytes();
+    if bytes.iter().all(|&c| c == b'*' || c == b'x' || c == b'X' || c == b'.' || c == b'#' || c == b'-' || c == b'\xe2') && t.len() >= 3 && !t.bytes().all(|c| c == b'.' || c == b'-') {
+        return true; // ***, xxxx, ••• handled below
+    }
+    if t.chars().all(|c| c == '•' || c == '*') {
+        return true;
+    }
+    let first = bytes.first().copied().unwrap_or(0);
+    let last = bytes.last().copied().unwrap_or(0);
+    // {password}, {{ .Token }}, ${TOKEN}, $TOKEN, %(password)s, <redacted>, <password>, %s
+    if (first == b'{' && last == b'}') || (first == b'<' && last == b'>' && t.len() < 64 && !t.contains(' ')) {
+        return true;
+    }
+    if first == b'$' && bytes.get(1).is_some_and(|c| *c == b'{' || *c == b'(' || c.is_ascii_uppercase() || *c == b'_') {
+        return true;
+    }
+    if first == b'%' && (t == "%s" || t == "%v" || t == "%q" || t == "%d" || (bytes.get(1) == Some(&b'(') && last == b's')) {
+        return true;
+    }
+    matches!(
+        t.to_ascii_lowercase().as_str(),
+        "redacted" | "[redacted]" | "[filtered]" | "filtered" | "[hidden]" | "hidden" | "masked" | "[masked]" | "<hidden>"
+            | "null" | "nil" | "none" | "undefined" | "true" | "false" | "[secure]" | "secret_value_hidden" | "[removed]"
+            | "removed" | "omitted" | "[omitted]" | "<nil>" | "n/a" | "na" | "empty" | "<empty>" | "changeme_in_vault"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swar_masks_are_exact() {
+        for c in 0u8..=255 {
+            let w = u64::from_le_bytes([c, b'a', c, 0, 255, c, b'9', b'/']);
+            let d = digit_mask(w);
+            for (i, byte) in w.to_le_bytes().iter().enumerate() {
+                assert_eq!(d >> (i * 8) & 0x80 != 0, byte.is_ascii_digit(), "digit {byte}");
+                let e = eq_mask(w, b'@');
+                assert_eq!(e >> (i * 8) & 0x80 != 0, *byte == b'@', "eq {byte}");
+            }
+        }
+    }
+
+    #[test]
+    fn merge_takes_union_and_priority() {
+        let mut v = vec![
+            Hit { start: 5, end: 10, label: Label::Kind(Kind::Email) },
+            Hit { start: 0, end: 6, label: Label::Kind(Kind::Password) },
+            Hit { start: 12, end: 14, label: Label::Kind(Kind::Ip) },
+        ];
+        merge(&mut v);
+        assert_eq!(v.len(), 2);
+        assert_eq!((v[0].start, v[0].end, v[0].label), (0, 10, Label::Kind(Kind::Password)));
+    }
+
+    #[test]
+    fn placeholders() {
+        for p in ["{password}", "${TOKEN}", "$DB_PASSWORD", "<redacted>", "***", "********", "[REDACTED:password]", "{{ .Token }}", "%s", "%(password)s", "null", ""] {
+            assert!(is_placeholder(p), "{p}");
+        }
+        for p in ["hunter2", "s3cr3t", "abc", "x"] {
+            assert!(!is_placeholder(p), "{p}");
+        }
+    }
+}

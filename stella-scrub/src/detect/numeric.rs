@@ -1,0 +1,432 @@
+//! Patterns without literals: IP addresses, card numbers, SSNs and phone numbers. Reached
+//! through the byte-class gate at each digit; every decision is made in code (std IP parsing,
+//! Luhn, issuer tables, SSN ranges).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::{PrivateIpPolicy, Scan};
+use crate::kind::Kind;
+
+#[inline]
+fn word(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+#[inline]
+fn digit(c: u8) -> bool {
+    c.is_ascii_digit()
+}
+
+/// Called at a digit at `i`; `floor` is where the previous numeric word ended. Returns the
+/// position the byte-class pass may resume from.
+pub(super) fn at_digit(scan: &mut Scan<'_, '_>, i: usize, floor: usize) -> usize {
+    let mut ws = i;
+    while ws > floor && word(scan.before(ws)) {
+        ws -= 1;
+    }
+    if ws == floor && ws > 0 && word(scan.before(ws)) {
+        // Inside a word that started before the floor: skip it.
+        let mut we = i;
+        while word(scan.at(we)) {
+            we += 1;
+        }
+        return we;
+    }
+    let mut we = i;
+    let mut all_digits = true;
+    while we < scan.b.len() && word(scan.at(we)) {
+        all_digits &= digit(scan.at(we));
+        we += 1;
+    }
+    let prev = scan.before(ws);
+    let next = scan.at(we);
+    if !all_digits {
+        if we - ws == 34 && scan.b.get(ws..ws + 2) == Some(b"SK") && scan.b.get(ws + 2..we).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+            scan.push_kind(ws, we, Kind::TwilioKey);
+            return we;
+        }
+        if (next == b':' || prev == b':') && we - ws <= 4 && scan.b.get(ws..we).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+            return ipv6(scan, ws).unwrap_or(we);
+        }
+        return we;
+    }
+    let n = we - ws;
+    // IPv4
+    if (next == b'.' && digit(scan.at(we + 1))) || (prev == b'.' && ws >= 2 && digit(scan.at(ws - 2))) {
+        if let Some(end) = ipv4(scan, ws) {
+            return end;
+        }
+    }
+    // IPv6 starting with digits (2001:db8::1)
+    if (next == b':' || prev == b':') && n <= 4 {
+        if let Some(end) = ipv6(scan, ws) {
+            return end;
+        }
+    }
+    if prev == b'.' || (prev == b'-' && digit(scan.before(ws - 1))) {
+        return we;
+    }
+    // Phones with a leading +
+    if prev == b'+' && ws >= 1 && !word(scan.before(ws - 1)) {
+        if let Some(end) = phone_e164(scan, ws) {
+            return end;
+        }
+        return we;
+    }
+    if prev == b'(' && n == 3 {
+        if let Some(end) = nanp(scan, ws - 1, ws, true) {
+            return end;
+        }
+    }
+    if n == 1 && scan.at(ws) == b'1' && matches!(next, b'-' | b' ' | b'.') && digit(scan.at(we + 1)) {
+        if let Some(end) = nanp(scan, ws, we + 1, false) {
+            return end;
+        }
+    }
+    if n == 3 && matches!(next, b'-' | b' ' | b'.') {
+        if let Some(end) = ssn(scan, ws) {
+            return end;
+        }
+        if let Some(end) = nanp(scan, ws, ws, false) {
+            return end;
+        }
+    }
+    if n >= 4 {
+        if let Some(end) = card(scan, ws) {
+            return end;
+        }
+    }
+    we
+}
+
+fn digits_at(scan: &Scan<'_, '_>, p: usize, max: usize) -> usize {
+    let mut n = 0;
+    while n <= max && digit(scan.at(p + n)) {
+        n += 1;
+    }
+    n
+}
+
+fn ipv4(scan: &mut Scan<'_, '_>, ws: usize) -> Option<usize> {
+    let mut start = ws;
+    while start > 0 && (digit(scan.before(start)) || scan.before(start) == b'.') && ws - start < 16 {
+        start -= 1;
+    }
+    while scan.at(start) == b'.' {
+        start += 1;
+    }
+    let mut end = ws;
+    while end < scan.b.len() && (digit(scan.at(end)) || scan.at(end) == b'.') && end - start < 20 {
+        end += 1;
+    }
+    let mut stop = end;
+    while stop > start && scan.before(stop) == b'.' {
+        stop -= 1;
+    }
+    let s = scan.text.get(start..stop)?;
+    if s.bytes().filter(|c| *c == b'.').count() != 3 {
+        return None;
+    }
+    if word(scan.before(start)) || word(scan.at(stop)) || (scan.at(stop) == b'.' && digit(scan.at(stop + 1))) {
+        return Some(end);
+    }
+    let addr: Ipv4Addr = s.parse().ok()?;
+    if v4_redact(addr, scan.settings.private_ips) {
+        scan.push_kind(start, stop, Kind::Ip);
+    }
+    Some(end)
+}
+
+fn v4_redact(a: Ipv4Addr, policy: PrivateIpPolicy) -> bool {
+    let o = a.octets();
+    if a.is_loopback() || a.is_unspecified() || a.is_broadcast() || a.is_multicast() || o[0] == 0 || o[0] >= 240 {
+        return false;
+    }
+    let private = a.is_private() || a.is_link_local() || (o[0] == 100 && (64..128).contains(&o[1]));
+    if private {
+        return policy == PrivateIpPolicy::Redact;
+    }
+    true
+}
+
+fn v6_redact(a: Ipv6Addr, policy: PrivateIpPolicy) -> bool {
+    if let Some(v4) = a.to_ipv4_mapped() {
+        return v4_redact(v4, policy);
+    }
+    if a.is_loopback() || a.is_unspecified() || a.is_multicast() {
+        return false;
+    }
+    let seg0 = a.segments()[0];
+    let private = (seg0 & 0xfe00) == 0xfc00 || (seg0 & 0xffc0) == 0xfe80;
+    if private {
+        return policy == PrivateIpPolicy::Redact;
+    }
+    true
+}
+
+fn ipv6(scan: &mut Scan<'_, '_>, ws: usize) -> Option<usize> {
+    let hexc = |c: u8| c.is_ascii_hexdigit() || c == b':' || c == b'.';
+    let mut start = ws;
+    while start > 0 && hexc(scan.before(start)) && ws - start < 45 {
+        start -= 1;
+    }
+    let mut end = ws;
+    while end < scan.b.len() && hexc(scan.at(end)) && end - start < 45 {
+        end += 1;
+    }
+    if word(scan.before(start)) || word(scan.at(end)) {
+        return None;
+    }
+    let mut stop = end;
+    // "addr 2001:db8::1: error" / "…1." at the end of a sentence
+    while stop > start && matches!(scan.before(stop), b'.') {
+        stop -= 1;
+    }
+    if scan.before(stop) == b':' && scan.before(stop - 1) != b':' {
+        stop -= 1;
+    }
+    let s = scan.text.get(start..stop)?;
+    if s.bytes().filter(|c| *c == b':').count() < 2 {
+        return None;
+    }
+    let addr: Ipv6Addr = match s.parse::<IpAddr>() {
+        Ok(IpAddr::V6(a)) => a,
+        _ => return None,
+    };
+    if v6_redact(addr, scan.settings.private_ips) {
+        scan.push_kind(start, stop, Kind::Ip);
+    }
+    Some(end)
+}
+
+fn ssn(scan: &mut Scan<'_, '_>, ws: usize) -> Option<usize> {
+    let sep = scan.at(ws + 3);
+    if !matches!(sep, b'-' | b' ') {
+        return None;
+    }
+    if digits_at(scan, ws + 4, 2) != 2 || scan.at(ws + 6) != sep || digits_at(scan, ws + 7, 4) != 4 {
+        return None;
+    }
+    let end = ws + 11;
+    if word(scan.at(end)) || (matches!(scan.at(end), b'-' | b' ' | b'.') && digit(scan.at(end + 1))) {
+        return None;
+    }
+    let d = |i: usize| u32::from(scan.at(i).wrapping_sub(b'0'));
+    let area = d(ws) * 100 + d(ws + 1) * 10 + d(ws + 2);
+    let group = d(ws + 4) * 10 + d(ws + 5);
+    let serial = d(ws + 7) * 1000 + d(ws + 8) * 100 + d(ws + 9) * 10 + d(ws + 10);
+    if area == 0 || area == 666 || area >= 900 || group == 0 || serial == 0 {
+        return None;
+    }
+    scan.push_kind(ws, end, Kind::Ssn);
+    Some(end)
+}
+
+/// North American numbers: (415) 555-2671, 415-555-2671, 415.555.2671, 1-800-555-0199.
+fn nanp(scan: &mut Scan<'_, '_>, start: usize, area: usize, paren: bool) -> Option<usize> {
+    if digits_at(scan, area, 3) != 3 {
+        return None;
+    }
+    let mut p = area + 3;
+    let sep;
+    if paren {
+        if scan.at(p) != b')' {
+            return None;
+        }
+        p += 1;
+        if scan.at(p) == b' ' {
+            p += 1;
+        }
+        if digits_at(scan, p, 3) != 3 {
+            return None;
+        }
+        p += 3;
+        sep = scan.at(p);
+        if !matches!(sep, b'-' | b'.' | b' ') {
+            return None;
+        }
+    } else {
+        sep = scan.at(p);
+        if !matches!(sep, b'-' | b'.') {
+            return None;
+        }
+        p += 1;
+        if digits_at(scan, p, 3) != 3 {
+            return None;
+        }
+        p += 3;
+        if scan.at(p) != sep {
+            return None;
+        }
+    }
+    let exch = p - 3;
+    p += 1;
+    if digits_at(scan, p, 4) != 4 {
+        return None;
+    }
+    p += 4;
+    if word(scan.at(p)) || (matches!(scan.at(p), b'-' | b'.') && digit(scan.at(p + 1))) {
+        return None;
+    }
+    if !matches!(scan.at(area), b'2'..=b'9') || !matches!(scan.at(exch), b'2'..=b'9') {
+        return None;
+    }
+    scan.push_kind(start, p, Kind::Phone);
+    Some(p)
+}
+
+/// `+` then 8 to 15 digits, in groups separated by single spaces, dashes, dots or parentheses.
+fn phone_e164(scan: &mut Scan<'_, '_>, ws: usize) -> Option<usize> {
+    if scan.at(ws) == b'0' {
+        return None;
+    }
+    let first = digits_at(scan, ws, 16);
+    if first >= 8 {
+        if first > 15 {
+            return None;
+        }
+        let end = ws + first;
+        scan.push_kind(ws - 1, end, Kind::Phone);
+        return Some(end);
+    }
+    let mut total = first;
+    let mut p = ws + first;
+    let mut end = p;
+    let mut groups = 1;
+    while total < 15 && groups < 7 {
+        let mut q = p;
+        let c = scan.at(q);
+        if matches!(c, b' ' | b'-' | b'.') {
+            q += 1;
+        }
+        let paren = scan.at(q) == b'(';
+        if paren {
+            q += 1;
+        }
+        let g = digits_at(scan, q, 15);
+        if g == 0 || q == p || total + g > 15 {
+            break;
+        }
+        q += g;
+        if paren {
+            if scan.at(q) != b')' {
+                break;
+            }
+            q += 1;
+        }
+        total += g;
+        groups += 1;
+        p = q;
+        end = q;
+    }
+    if !(8..=15).contains(&total) || word(scan.at(end)) {
+        return None;
+    }
+    scan.push_kind(ws - 1, end, Kind::Phone);
+    Some(end)
+}
+
+fn card(scan: &mut Scan<'_, '_>, ws: usize) -> Option<usize> {
+    let mut digits = [0u8; 19];
+    let mut count = 0usize;
+    let mut p = ws;
+    let mut sep: Option<u8> = None;
+    // candidate ends at group boundaries: (end, digit count)
+    let mut ends: [(usize, usize); 8] = [(0, 0); 8];
+    let mut n_ends = 0;
+    loop {
+        let g = digits_at(scan, p, 19);
+        if g == 0 || count + g > 19 {
+            break;
+        }
+        for k in 0..g {
+            if let Some(slot) = digits.get_mut(count + k) {
+                *slot = scan.at(p + k) - b'0';
+            }
+        }
+        count += g;
+        p += g;
+        if let Some(slot) = ends.get_mut(n_ends) {
+            *slot = (p, count);
+            n_ends += 1;
+        }
+        let c = scan.at(p);
+        if matches!(c, b' ' | b'-') && digit(scan.at(p + 1)) && sep.is_none_or(|s| s == c) && (sep.is_some() || (4..=6).contains(&g)) {
+            sep = Some(c);
+            p += 1;
+        } else {
+            break;
+        }
+    }
+    if word(scan.at(p)) && !matches!(scan.at(p), b'_') && sep.is_none() {
+        return None;
+    }
+    for &(end, cnt) in ends.iter().take(n_ends).rev() {
+        if !(13..=19).contains(&cnt) {
+            continue;
+        }
+        if word(scan.at(end)) {
+            continue;
+        }
+        let d = digits.get(..cnt)?;
+        if luhn(d) && issuer_ok(d) {
+            scan.push_kind(ws, end, Kind::Card);
+            return Some(end);
+        }
+    }
+    None
+}
+
+pub(crate) fn luhn(d: &[u8]) -> bool {
+    let mut sum = 0u32;
+    for (i, &x) in d.iter().rev().enumerate() {
+        let mut v = u32::from(x);
+        if i % 2 == 1 {
+            v *= 2;
+            if v > 9 {
+                v -= 9;
+            }
+        }
+        sum += v;
+    }
+    sum % 10 == 0
+}
+
+pub(crate) fn issuer_ok(d: &[u8]) -> bool {
+    let len = d.len();
+    let num = |k: usize| d.iter().take(k).fold(0u32, |a, &x| a * 10 + u32::from(x));
+    let (p1, p2, p3, p4, p6) = (num(1), num(2), num(3), num(4), num(6));
+    match p1 {
+        4 => matches!(len, 13 | 16 | 19),
+        3 => {
+            ((p2 == 34 || p2 == 37) && len == 15)
+                || (((300..=305).contains(&p3) || p2 == 36 || p2 == 38 || p2 == 39 || p4 == 3095) && (14..=19).contains(&len))
+                || ((3528..=3589).contains(&p4) && (16..=19).contains(&len))
+        }
+        5 => ((51..=55).contains(&p2) && len == 16) || ((p2 == 50 || (56..=59).contains(&p2)) && (13..=19).contains(&len)),
+        2 => ((2221..=2720).contains(&p4) && len == 16) || ((2200..=2204).contains(&p4) && (16..=19).contains(&len)),
+        6 => (16..=19).contains(&len) || (p4 == 6759 || p4 == 6761 || p4 == 6763 || (622126..=622925).contains(&p6)) && len >= 13,
+        8 => (p2 == 81 || p2 == 82) && len == 16,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ds(s: &str) -> Vec<u8> {
+        s.bytes().filter(u8::is_ascii_digit).map(|c| c - b'0').collect()
+    }
+
+    #[test]
+    fn luhn_and_issuers() {
+        for c in ["4111111111111111", "5555555555554444", "378282246310005", "6011111111111117", "3530111333300000", "2223003122003222", "36227206271667"] {
+            let d = ds(c);
+            assert!(luhn(&d), "{c}");
+            assert!(issuer_ok(&d), "{c}");
+        }
+        assert!(!luhn(&ds("4111111111111112")));
+        assert!(!issuer_ok(&ds("1732791198123")));
+    }
+}

@@ -1,0 +1,330 @@
+//! Key-name rules: which field names say their value is a secret.
+//!
+//! The decision looks at the *last* words of the key (split on punctuation and camelCase), so
+//! `db.password`, `X-Api-Key`, `AWS_SECRET_ACCESS_KEY` and `clientSecret` are secrets while
+//! look-alikes (`token_type`, `max_tokens`, `password_changed_at`, `secret_name`, a bare `key`)
+//! are not.
+
+use crate::kind::Kind;
+
+/// What a key name says about its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyClass {
+    /// The whole value is a credential of this kind.
+    Secret(Kind),
+    /// The value is PII of this kind when it has the right shape (digits for a phone, …).
+    Pii(Kind),
+}
+
+/// Single last words that name a password, in the languages we see in logs.
+const PASSWORD_WORDS: &[&str] = &[
+    "password", "passwd", "pwd", "pass", "pw", "passphrase", "passcode", "passwort", "kennwort",
+    "wachtwoord", "contraseña", "contrasena", "senha", "mdp", "motdepasse", "passe", "parola",
+    "haslo", "hasło", "heslo", "jelszo", "jelszó", "sifre", "şifre", "lösenord", "losenord",
+    "passord", "adgangskode", "salasana", "clave", "пароль", "密码", "密碼", "口令", "パスワード",
+    "비밀번호", "암호", "סיסמה", "पासवर्ड", "รหัสผ่าน", "contrassegno", "geslo", "lozinka",
+    "лозинка", "парола", "κωδικός",
+];
+
+const SECRET_WORDS: &[&str] =
+    &["secret", "secrets", "secreto", "segreto", "geheim", "geheimnis", "секрет", "秘密", "密钥"];
+
+const TOKEN_WORDS: &[&str] = &["token", "jeton", "токен", "jwt", "bearertoken", "トークン", "令牌"];
+
+/// Previous words that make `… token` not a credential (pagination and similar).
+const BENIGN_TOKEN_PREFIX: &[&str] = &[
+    "page", "next", "continuation", "cancellation", "sync", "resume", "pagination", "cursor",
+    "lexer", "parser", "max", "num", "input", "output", "prompt", "completion", "total",
+];
+
+/// Previous words that make `… key` a credential.
+const SECRET_KEY_PREFIX: &[&str] = &[
+    "api", "private", "signing", "secret", "access", "encryption", "master", "account", "app",
+    "application", "client", "ssh", "gpg", "pgp", "deploy", "webhook", "shared", "auth", "storage",
+    "consumer", "sas", "subscription", "license", "licence", "hmac", "crypto", "decryption",
+    "session", "service", "admin", "root", "write", "read", "ingest", "ingestion", "sdk", "dd",
+    "datadog", "sentry", "server", "user", "personal", "integration", "clave", "cle", "clé",
+    "schlüssel", "chave",
+];
+
+/// Glued single words (no separator) ending like a secret: `clientsecret`, `accesstoken`.
+const GLUED_SUFFIXES: &[(&str, Kind)] = &[
+    ("password", Kind::Password),
+    ("passwd", Kind::Password),
+    ("passphrase", Kind::Password),
+    ("secret", Kind::Secret),
+    ("apikey", Kind::ApiKey),
+    ("privatekey", Kind::PrivateKey),
+    ("secretkey", Kind::ApiKey),
+    ("accesskey", Kind::ApiKey),
+    ("accountkey", Kind::AzureKey),
+    ("sessionid", Kind::Session),
+    ("sessid", Kind::Session),
+    ("sessiontoken", Kind::Token),
+    ("accesstoken", Kind::Token),
+    ("refreshtoken", Kind::Token),
+    ("idtoken", Kind::Token),
+    ("authtoken", Kind::Token),
+    ("csrftoken", Kind::Session),
+    ("xsrftoken", Kind::Session),
+    ("apitoken", Kind::Token),
+    ("oauthtoken", Kind::Token),
+    ("cookie", Kind::Cookie),
+];
+
+/// Splits a key into lowercase words (punctuation and camelCase boundaries), keeping the last four.
+fn words(key: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    let chars: Vec<char> = key.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if !c.is_alphanumeric() {
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            continue;
+        }
+        if c.is_uppercase() && !cur.is_empty() {
+            let prev = chars.get(i.wrapping_sub(1)).copied().unwrap_or(' ');
+            let next = chars.get(i + 1).copied().unwrap_or(' ');
+            if prev.is_lowercase() || prev.is_ascii_digit() || (prev.is_uppercase() && next.is_lowercase()) {
+                out.push(std::mem::take(&mut cur));
+            }
+        }
+        cur.extend(c.to_lowercase());
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    if out.len() > 4 {
+        out.drain(..out.len() - 4);
+    }
+    out
+}
+
+/// Classifies a key name.
+pub(crate) fn classify(key: &str) -> Option<KeyClass> {
+    if key.is_empty() || key.len() > 128 {
+        return None;
+    }
+    let w = words(key);
+    let last = w.last()?.as_str();
+    let prev = if w.len() >= 2 { w.get(w.len() - 2).map(String::as_str) } else { None };
+    let prev2 = if w.len() >= 3 { w.get(w.len() - 3).map(String::as_str) } else { None };
+    let has = |s: &str| w.iter().any(|x| x == s);
+    use KeyClass::{Pii, Secret};
+
+    // AWS specifics first, so their kinds are precise.
+    if has("aws") || has("amz") {
+        if has("secret") && matches!(last, "key" | "secret") {
+            return Some(Secret(Kind::AwsSecretKey));
+        }
+        if matches!(last, "token") && (has("session") || has("security")) {
+            return Some(Secret(Kind::AwsSessionToken));
+        }
+    }
+    if last == "key" && has("secret") && has("access") {
+        return Some(Secret(Kind::AwsSecretKey));
+    }
+    if last == "token" && prev == Some("security") {
+        return Some(Secret(Kind::AwsSessionToken));
+    }
+
+    if PASSWORD_WORDS.contains(&last) {
+        // `pass` alone is ambiguous in prose keys such as `test_pass`/`first_pass`.
+        if last == "pass" && matches!(prev, Some("test" | "first" | "second" | "last" | "bypass" | "boarding")) {
+            return None;
+        }
+        return Some(Secret(Kind::Password));
+    }
+    if let (Some(p), "hash" | "digest" | "salt") = (prev, last)
+        && PASSWORD_WORDS.contains(&p)
+    {
+        return Some(Secret(Kind::Password));
+    }
+    // Multi-word password names: "mot de passe", "mật khẩu", "kata sandi", "كلمة المرور".
+    if matches!((prev, last), (Some("mật"), "khẩu") | (Some("kata"), "sandi") | (Some("كلمة"), "المرور") | (Some("كلمة"), "السر")) {
+        return Some(Secret(Kind::Password));
+    }
+    if SECRET_WORDS.contains(&last) {
+        return Some(Secret(Kind::Secret));
+    }
+    if TOKEN_WORDS.contains(&last) {
+        if let Some(p) = prev
+            && BENIGN_TOKEN_PREFIX.contains(&p)
+        {
+            return None;
+        }
+        if matches!(prev, Some("csrf" | "xsrf")) {
+            return Some(Secret(Kind::Session));
+        }
+        return Some(Secret(Kind::Token));
+    }
+    if last == "key" || last == "keys" {
+        let p = prev?;
+        if p == "x" || BENIGN_TOKEN_PREFIX.contains(&p) {
+            return None;
+        }
+        if matches!(p, "private" | "ssh" | "gpg" | "pgp" | "signing") {
+            return Some(Secret(Kind::PrivateKey));
+        }
+        if p == "account" || (p == "access" && prev2 == Some("shared")) {
+            return Some(Secret(Kind::AzureKey));
+        }
+        if SECRET_KEY_PREFIX.contains(&p) {
+            return Some(Secret(Kind::ApiKey));
+        }
+        return None;
+    }
+    if matches!(last, "apikey" | "apikeys" | "xapikey") {
+        return Some(Secret(Kind::ApiKey));
+    }
+    if matches!(last, "session" | "sessionid" | "sessid" | "phpsessid" | "jsessionid" | "sid" | "csrf" | "xsrf" | "csrftoken" | "xsrftoken") {
+        if last == "sid" && matches!(prev, Some("account" | "service" | "messaging" | "call" | "message")) {
+            return None;
+        }
+        return Some(Secret(Kind::Session));
+    }
+    if last == "id" && prev == Some("session") {
+        return Some(Secret(Kind::Session));
+    }
+    if matches!(last, "otp" | "totp" | "hotp" | "pin" | "cvv" | "cvc" | "cvv2" | "cvc2" | "cid" | "pincode") {
+        if last == "cid" && prev != Some("card") {
+            return None;
+        }
+        return Some(Secret(Kind::Otp));
+    }
+    if last == "code" && matches!(prev, Some("security" | "mfa" | "otp" | "verification" | "pin" | "auth" | "authorization" | "2fa" | "totp" | "recovery" | "backup" | "card")) {
+        return Some(Secret(Kind::Otp));
+    }
+    if matches!(last, "signature" | "sig") {
+        return Some(Secret(Kind::Signature));
+    }
+    if matches!(last, "cookie" | "cookies") {
+        return Some(Secret(Kind::Cookie));
+    }
+    if matches!(last, "authorization" | "auth" | "bearer" | "authentication") {
+        if last == "authentication" {
+            return None;
+        }
+        return Some(Secret(Kind::Authorization));
+    }
+    if matches!(last, "credentials" | "credential" | "creds" | "cred") {
+        return Some(Secret(Kind::Credentials));
+    }
+    for (suffix, kind) in GLUED_SUFFIXES {
+        if last.len() > suffix.len() && last.ends_with(suffix) {
+            return Some(Secret(*kind));
+        }
+    }
+    if last.len() > 5 && last.ends_with("token") {
+        let head = last.get(..last.len() - 5).unwrap_or("");
+        if !BENIGN_TOKEN_PREFIX.contains(&head) {
+            return Some(Secret(Kind::Token));
+        }
+    }
+    // PII-named fields: the value is checked for shape by the caller.
+    if matches!(last, "ssn") || (last == "number" && prev == Some("security") && prev2 == Some("social")) {
+        return Some(Pii(Kind::Ssn));
+    }
+    if matches!(last, "pan" | "ccnum" | "cardnumber" | "ccnumber")
+        || (last == "number" && matches!(prev, Some("card" | "cc")))
+        || (last == "card" && prev == Some("credit"))
+    {
+        return Some(Pii(Kind::Card));
+    }
+    if matches!(last, "phone" | "mobile" | "msisdn" | "telephone" | "tel" | "phonenumber" | "cellphone")
+        || (last == "number" && matches!(prev, Some("phone" | "mobile" | "telephone")))
+    {
+        return Some(Pii(Kind::Phone));
+    }
+    None
+}
+
+/// Cheap first gate for the free-text key scanner: could a key ending in these bytes be a
+/// secret? `tail` holds up to the last three bytes of the key, any case. False positives are
+/// fine (the full [`classify`] decides); false negatives are not.
+#[inline]
+pub(crate) fn tail_may_be_secret(tail: &[u8]) -> bool {
+    let n = tail.len();
+    if n < 3 {
+        return true;
+    }
+    let (Some(&a), Some(&b), Some(&c)) = (tail.get(n - 3), tail.get(n - 2), tail.get(n - 1)) else {
+        return true;
+    };
+    if a >= 0x80 || b >= 0x80 || c >= 0x80 {
+        return true;
+    }
+    let t = [a.to_ascii_lowercase(), b.to_ascii_lowercase(), c.to_ascii_lowercase()];
+    if t[1] == b'i' && t[2] == b'd' {
+        return true; // session_id, sid, sessid
+    }
+    matches!(
+        &t,
+        b"ord" | b"swd" | b"pwd" | b"ass" | b"ase" | b"ode" | b"ort" | b"ena" | b"nha" | b"mdp"
+            | b"sse" | b"ola" | b"slo" | b"szo" | b"fre" | b"ana" | b"ave" | b"ndi" | b"ret" | b"ets"
+            | b"eto" | b"eim" | b"nis" | b"ken" | b"ton" | b"key" | b"eys" | b"ion" | b"srf" | b"otp"
+            | b"pin" | b"cvv" | b"cvc" | b"vv2" | b"vc2" | b"ure" | b"sig" | b"kie" | b"ies" | b"als"
+            | b"ial" | b"eds" | b"red" | b"uth" | b"jwt" | b"rer" | b"ssn" | b"ber" | b"pan" | b"one"
+            | b"ile" | b"sdn" | b"tel" | b"num" | b"ash" | b"est" | b"alt" | b"ard" | b"_pw" | b"-pw"
+            | b"\"pw" | b"'pw" | b".pw" | b"plo" | b"nka" | b"sto" | b"ogn" | b"lue"
+    ) || (t[1..] == *b"pw" && !t[0].is_ascii_alphanumeric())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(k: &str) -> bool {
+        matches!(classify(k), Some(KeyClass::Secret(_)))
+    }
+
+    #[test]
+    fn secret_names() {
+        for k in [
+            "password", "PASSWORD", "db.password", "DB_PASSWORD", "userPassword", "passwd", "pwd",
+            "passphrase", "secret", "client_secret", "clientSecret", "api_key", "apiKey", "apikey",
+            "X-Api-Key", "x-api-key", "access_token", "accessToken", "refresh_token", "id_token",
+            "auth_token", "_authToken", "token", "GITHUB_TOKEN", "private_key", "signing_key",
+            "credentials", "session", "sid", "csrf", "otp", "pin", "cvv", "signature", "cookie",
+            "set-cookie", "Set-Cookie", "authorization", "Authorization", "Proxy-Authorization",
+            "AWS_SECRET_ACCESS_KEY", "aws_session_token", "X-Amz-Security-Token", "session_id",
+            "JSESSIONID", "passwort", "Kennwort", "contraseña", "mot_de_passe", "senha",
+            "wachtwoord", "пароль", "密码", "パスワード", "비밀번호", "hasło", "lösenord",
+            "AccountKey", "SharedAccessKey", "sig", "x-csrf-token", "password_hash", "spring.datasource.password",
+        ] {
+            assert!(secret(k), "{k} should be a secret key");
+        }
+    }
+
+    #[test]
+    fn look_alikes_are_not_secrets() {
+        for k in [
+            "token_type", "max_tokens", "password_changed_at", "secret_name", "key", "tokens",
+            "token_count", "next_page_token", "nextPageToken", "password_policy", "secret_ref",
+            "cache_key", "public_key", "primary_key", "status_code", "session_duration",
+            "credential_id", "keyboard", "monkey", "version", "region", "AccountSid", "input_tokens",
+            "idempotency_key", "trace_id", "tenant_id", "passenger", "passport", "compass",
+        ] {
+            assert!(!secret(k), "{k} should not be a secret key");
+        }
+    }
+
+    #[test]
+    fn tail_gate_admits_every_secret_name() {
+        for k in [
+            "password", "apiKey", "token", "session_id", "sid", "pw", "db_pw", "cvv2", "secrets", "Kennwort",
+            "contrasena", "haslo", "jelszo", "sifre", "salasana", "clave", "geheimnis", "jeton",
+            "credentials", "creds", "cookie", "cookies", "authorization", "auth", "bearer", "signature",
+            "ssn", "card_number", "phone", "mobile", "msisdn", "password_hash", "password_salt",
+            "mot_de_passe", "kata_sandi", "secreto", "geheim", "otp", "pin", "cvc", "jwt", "ccnum",
+            "adgangskode", "passord", "senha", "mdp", "parola", "lozinka", "credit_card",
+        ] {
+            let b = k.as_bytes();
+            let tail = &b[b.len().saturating_sub(3)..];
+            assert!(tail_may_be_secret(tail), "{k}");
+            assert!(classify(k).is_some(), "{k} classifies");
+        }
+    }
+}

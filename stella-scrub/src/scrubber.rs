@@ -1,0 +1,556 @@
+//! The [`Scrubber`], its builder and the per-tenant [`ScrubView`].
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::Arc;
+
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+
+use crate::counts::{Counters, RedactionCounts};
+use crate::detect::{self, Engine, Hit, Label, PrivateIpPolicy, RepoRoots, Settings};
+use crate::error::BuildError;
+use crate::grants::Grants;
+use crate::keys::{self, KeyClass};
+use crate::kind::{Kind, PiiKind, PiiSet};
+use crate::rules::{MAX_CUSTOM_RULES, Rule};
+
+/// The default bound on one scanned value: 64 KiB.
+pub const DEFAULT_MAX_INPUT_LEN: usize = 64 * 1024;
+
+/// The deepest JSON nesting [`Scrubber::scrub_json`] walks; deeper values become `"[TRUNCATED:depth]"`.
+pub const MAX_JSON_DEPTH: usize = 128;
+
+const TRUNCATION_MARKER_MAX: usize = 40;
+
+struct Tagger(Hmac<Sha256>);
+
+impl fmt::Debug for Tagger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Tagger(HMAC-SHA256, key hidden)")
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    engine: Engine,
+    counters: Counters,
+    grants: Grants,
+    tagger: Option<Tagger>,
+    max_len: usize,
+}
+
+/// The redaction engine. Build it once, then scrub from any thread.
+///
+/// Cheap to clone (an `Arc` inside); clones share redaction counts and the grants registry.
+/// Every method takes `&self` and never panics; when nothing is redacted, [`scrub`](Self::scrub)
+/// returns the input borrowed, without allocating.
+///
+/// # Examples
+///
+/// ```
+/// use stella_scrub::Scrubber;
+///
+/// let scrubber = Scrubber::builder().with_repo_root("/srv/app").build()?;
+/// let line = "GET /api/v1/users?id=7 from 8.8.8.8 token=ghp_0123456789abcdefghijABCDEFGHIJ012345";
+/// assert_eq!(
+///     scrubber.scrub(line),
+///     "GET /api/v1/users?id=7 from [REDACTED:ip] token=[REDACTED:github_token]"
+/// );
+/// // Nothing to redact: borrowed, byte-identical.
+/// let clean = "trace_id=4bf92f3577b34da6a3ce929d0e0e4736 took 12ms";
+/// assert!(matches!(scrubber.scrub(clean), std::borrow::Cow::Borrowed(_)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Scrubber {
+    inner: Arc<Inner>,
+}
+
+/// Builds a [`Scrubber`]: the built-in catalogue plus configuration.
+///
+/// # Examples
+///
+/// ```
+/// use stella_scrub::{PrivateIpPolicy, Scrubber};
+/// let scrubber = Scrubber::builder()
+///     .with_repo_root("/work/main")
+///     .with_private_ips(PrivateIpPolicy::Keep)
+///     .with_max_input_len(16 * 1024)
+///     .with_hmac_key(b"per-deployment secret".to_vec())
+///     .build()?;
+/// assert!(scrubber.scrub("a@b.example").starts_with("[REDACTED:email#"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct ScrubberBuilder {
+    repo_roots: Vec<String>,
+    path_roots: Option<Vec<String>>,
+    extra_path_roots: Vec<String>,
+    private_ips: PrivateIpPolicy,
+    max_len: Option<usize>,
+    hmac_key: Option<Vec<u8>>,
+    rules: Vec<Rule>,
+    grants: Option<Grants>,
+}
+
+impl ScrubberBuilder {
+    /// Keeps absolute paths under `root` (component-wise, after normalising `.` and `..`).
+    /// May be called more than once. Without a root, every absolute path is redacted.
+    pub fn with_repo_root(mut self, root: impl Into<String>) -> Self {
+        self.repo_roots.push(root.into());
+        self
+    }
+
+    /// Replaces the list of well-known roots that mark the start of an absolute path
+    /// (default: `/home/ /Users/ /root/ /etc/ /var/ /tmp/ /opt/ /srv/ /mnt/ /usr/ …`).
+    /// Each must start and end with `/`.
+    pub fn with_path_roots<I, S>(mut self, roots: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.path_roots = Some(roots.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Adds one well-known root (for example `/app/` for container images).
+    pub fn with_path_root(mut self, root: impl Into<String>) -> Self {
+        self.extra_path_roots.push(root.into());
+        self
+    }
+
+    /// How private-range IP addresses are treated (default [`PrivateIpPolicy::Keep`]).
+    pub fn with_private_ips(mut self, policy: PrivateIpPolicy) -> Self {
+        self.private_ips = policy;
+        self
+    }
+
+    /// The longest value scanned (default [`DEFAULT_MAX_INPUT_LEN`]). Longer values are cut at
+    /// a token boundary, scanned, and end in `[TRUNCATED:<n> bytes]`; the rest is dropped, never
+    /// passed through unscanned.
+    pub fn with_max_input_len(mut self, bytes: usize) -> Self {
+        self.max_len = Some(bytes);
+        self
+    }
+
+    /// Tags each redaction with the first 8 hex digits of HMAC-SHA256(key, secret):
+    /// `[REDACTED:password#1a2b3c4d]`, so equal secrets correlate without being recoverable.
+    pub fn with_hmac_key(mut self, key: impl Into<Vec<u8>>) -> Self {
+        self.hmac_key = Some(key.into());
+        self
+    }
+
+    /// Adds a custom rule.
+    pub fn with_rule(mut self, rule: Rule) -> Self {
+        self.rules.push(rule);
+        self
+    }
+
+    /// Uses a shared grants registry (for per-tenant deep debug) instead of a private one.
+    pub fn with_grants(mut self, grants: Grants) -> Self {
+        self.grants = Some(grants);
+        self
+    }
+
+    /// Compiles everything.
+    ///
+    /// # Errors
+    ///
+    /// A [`BuildError`] naming the custom rule or setting at fault: a rule whose regex does not
+    /// compile, matches the empty string, has a bad name or short anchors; more than
+    /// [`MAX_CUSTOM_RULES`] rules; a repository root that is not absolute; a path root that does
+    /// not start and end with `/`; an HMAC key shorter than 16 bytes; a maximum input length
+    /// under 256 bytes.
+    pub fn build(self) -> Result<Scrubber, BuildError> {
+        if self.rules.len() > MAX_CUSTOM_RULES {
+            return Err(BuildError::setting("rules", format!("at most {MAX_CUSTOM_RULES} custom rules")));
+        }
+        let max_len = self.max_len.unwrap_or(DEFAULT_MAX_INPUT_LEN);
+        if max_len < 256 {
+            return Err(BuildError::setting("max_input_len", "must be at least 256 bytes"));
+        }
+        let mut roots = RepoRoots::default();
+        for r in &self.repo_roots {
+            if !roots.add(r) {
+                return Err(BuildError::setting("repo_root", format!("`{r}` is not an absolute path")));
+            }
+        }
+        let mut path_roots: Vec<String> = match self.path_roots {
+            Some(v) => v,
+            None => detect::default_path_roots(),
+        };
+        path_roots.extend(self.extra_path_roots);
+        for r in &path_roots {
+            if r.len() < 3 || !r.starts_with('/') || !r.ends_with('/') {
+                return Err(BuildError::setting("path_roots", format!("`{r}` must look like `/name/`")));
+            }
+        }
+        path_roots.sort();
+        path_roots.dedup();
+        let tagger = match self.hmac_key {
+            Some(k) if k.len() < 16 => return Err(BuildError::setting("hmac_key", "must be at least 16 bytes")),
+            Some(k) => Some(Tagger(
+                <Hmac<Sha256> as KeyInit>::new_from_slice(&k).map_err(|e| BuildError::setting("hmac_key", e.to_string()))?,
+            )),
+            None => None,
+        };
+        let mut names = Vec::new();
+        let mut custom = Vec::new();
+        for rule in self.rules {
+            let (name, compiled, anchors) = rule.compile()?;
+            if names.contains(&name) {
+                return Err(BuildError::rule(&name, "duplicate rule name"));
+            }
+            names.push(name);
+            custom.push((compiled, anchors));
+        }
+        let settings = Settings { private_ips: self.private_ips, roots, path_roots };
+        let engine = Engine::build(settings, custom)?;
+        Ok(Scrubber {
+            inner: Arc::new(Inner {
+                engine,
+                counters: Counters::new(names),
+                grants: self.grants.unwrap_or_default(),
+                tagger,
+                max_len,
+            }),
+        })
+    }
+}
+
+thread_local! {
+    static HITS: RefCell<Vec<Hit>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Scrubber {
+    /// A builder with the full built-in catalogue and default settings.
+    pub fn builder() -> ScrubberBuilder {
+        ScrubberBuilder::default()
+    }
+
+    /// Scrubs free text. Returns the input borrowed when nothing is redacted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = stella_scrub::Scrubber::builder().build()?;
+    /// assert_eq!(s.scrub("password reset requested"), "password reset requested");
+    /// assert_eq!(s.scrub("password=hunter2"), "password=[REDACTED:password]");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        self.scrub_with(text, PiiSet::EMPTY)
+    }
+
+    /// Appends the scrubbed `text` to `out` (the caller's reusable buffer).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = stella_scrub::Scrubber::builder().build()?;
+    /// let mut buf = String::new();
+    /// s.scrub_into("mail bob@example.com", &mut buf);
+    /// assert_eq!(buf, "mail [REDACTED:email]");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn scrub_into(&self, text: &str, out: &mut String) {
+        self.scrub_into_with(text, out, PiiSet::EMPTY);
+    }
+
+    /// Scrubs a value knowing its field name: when the key names a secret (`password`,
+    /// `X-Api-Key`, `client_secret`, …; not look-alikes such as `token_type`), the whole value
+    /// is redacted; otherwise it is scrubbed as free text.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = stella_scrub::Scrubber::builder().build()?;
+    /// assert_eq!(s.scrub_field("db.password", "hunter2"), "[REDACTED:password]");
+    /// assert_eq!(s.scrub_field("token_type", "Bearer"), "Bearer");
+    /// assert_eq!(s.scrub_field("message", "hi bob@example.com"), "hi [REDACTED:email]");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn scrub_field<'a>(&self, key: &str, value: &'a str) -> Cow<'a, str> {
+        self.scrub_field_with(key, value, PiiSet::EMPTY)
+    }
+
+    /// Scrubs a JSON value: every string is scrubbed with its object key as the field name;
+    /// values under a secret key are redacted whole (numbers become the marker string). Object
+    /// keys are scrubbed as free text too (a map keyed by email addresses leaks otherwise).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// let s = stella_scrub::Scrubber::builder().build()?;
+    /// let v = json!({"user": "bob@example.com", "login": {"password": "x1", "pin": 1234}, "n": 3});
+    /// assert_eq!(
+    ///     s.scrub_json(&v),
+    ///     json!({"user": "[REDACTED:email]", "login": {"password": "[REDACTED:password]", "pin": "[REDACTED:otp]"}, "n": 3})
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn scrub_json(&self, value: &Value) -> Value {
+        self.scrub_json_with(value, PiiSet::EMPTY)
+    }
+
+    /// A view that scrubs on behalf of `tenant`: PII kinds relaxed by the tenant's active
+    /// deep-debug grants are left in place. Credentials are always redacted. `None` (no tenant
+    /// known) relaxes nothing. The grants are looked up once, when the view is made.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = stella_scrub::Scrubber::builder().build()?;
+    /// // no grant: same as the scrubber itself
+    /// assert_eq!(s.for_tenant(Some("acme")).scrub("8.8.8.8"), "[REDACTED:ip]");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn for_tenant(&self, tenant: Option<&str>) -> ScrubView<'_> {
+        let relaxed = match tenant {
+            Some(t) => self.inner.grants.relaxed_set(t),
+            None => PiiSet::EMPTY,
+        };
+        ScrubView { scrubber: self, relaxed }
+    }
+
+    /// The grants registry this scrubber consults.
+    pub fn grants(&self) -> &Grants {
+        &self.inner.grants
+    }
+
+    /// How many redactions of each kind this scrubber and its clones have made.
+    pub fn redaction_counts(&self) -> RedactionCounts {
+        self.inner.counters.snapshot()
+    }
+
+    /// Heap bytes held by the compiled automata.
+    pub fn memory_usage(&self) -> usize {
+        self.inner.engine.memory_usage()
+    }
+
+    /// The bound on one scanned value.
+    pub fn max_input_len(&self) -> usize {
+        self.inner.max_len
+    }
+
+    // === internals ===
+
+    fn scrub_with<'a>(&self, text: &'a str, relaxed: PiiSet) -> Cow<'a, str> {
+        if text.len() > self.inner.max_len {
+            let mut out = String::new();
+            self.scrub_into_with(text, &mut out, relaxed);
+            return Cow::Owned(out);
+        }
+        HITS.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut hits) => {
+                hits.clear();
+                self.inner.engine.detect(text, relaxed, &mut hits);
+                if hits.is_empty() {
+                    Cow::Borrowed(text)
+                } else {
+                    let mut out = String::with_capacity(text.len() + 16);
+                    self.render(text, &hits, &mut out);
+                    Cow::Owned(out)
+                }
+            }
+            Err(_) => {
+                let mut hits = Vec::new();
+                self.inner.engine.detect(text, relaxed, &mut hits);
+                if hits.is_empty() {
+                    Cow::Borrowed(text)
+                } else {
+                    let mut out = String::with_capacity(text.len() + 16);
+                    self.render(text, &hits, &mut out);
+                    Cow::Owned(out)
+                }
+            }
+        })
+    }
+
+    fn scrub_into_with(&self, text: &str, out: &mut String, relaxed: PiiSet) {
+        let (scan, dropped) = if text.len() > self.inner.max_len {
+            let cut = cut_point(text, self.inner.max_len - TRUNCATION_MARKER_MAX);
+            (text.get(..cut).unwrap_or(""), text.len() - cut)
+        } else {
+            (text, 0)
+        };
+        let mut hits = Vec::new();
+        self.inner.engine.detect(scan, relaxed, &mut hits);
+        if hits.is_empty() {
+            out.push_str(scan);
+        } else {
+            self.render(scan, &hits, out);
+        }
+        if dropped > 0 {
+            out.push_str(&format!("[TRUNCATED:{dropped} bytes]"));
+        }
+    }
+
+    fn render(&self, text: &str, hits: &[Hit], out: &mut String) {
+        let mut last = 0;
+        for h in hits {
+            out.push_str(text.get(last..h.start).unwrap_or(""));
+            let secret = text.get(h.start..h.end).unwrap_or("");
+            self.marker(h.label, secret, out);
+            last = h.end;
+        }
+        out.push_str(text.get(last..).unwrap_or(""));
+    }
+
+    fn marker(&self, label: Label, secret: &str, out: &mut String) {
+        out.push_str("[REDACTED:");
+        match label {
+            Label::Kind(k) => {
+                out.push_str(k.as_str());
+                self.inner.counters.add_builtin(k, 1);
+            }
+            Label::Custom(i) => {
+                let counts = &self.inner.counters;
+                counts.add_custom(usize::from(i), 1);
+                out.push_str(counts.custom_name(usize::from(i)));
+            }
+        }
+        if let Some(t) = &self.inner.tagger {
+            let mut mac = t.0.clone();
+            mac.update(secret.as_bytes());
+            let tag = mac.finalize().into_bytes();
+            out.push('#');
+            for b in tag.iter().take(4) {
+                out.push_str(&format!("{b:02x}"));
+            }
+        }
+        out.push(']');
+    }
+
+    fn whole(&self, kind: Kind, value: &str) -> String {
+        let mut out = String::with_capacity(24);
+        self.marker(Label::Kind(kind), value, &mut out);
+        out
+    }
+
+    fn scrub_field_with<'a>(&self, key: &str, value: &'a str, relaxed: PiiSet) -> Cow<'a, str> {
+        match keys::classify(key) {
+            Some(KeyClass::Secret(kind)) if !detect::is_placeholder(value) => Cow::Owned(self.whole(kind, value)),
+            Some(KeyClass::Pii(kind)) if !relaxed.relaxes(kind) && crate::detect::pii_shape(kind, value.trim()) && !detect::is_placeholder(value) => {
+                Cow::Owned(self.whole(kind, value))
+            }
+            _ => self.scrub_with(value, relaxed),
+        }
+    }
+
+    fn scrub_json_with(&self, value: &Value, relaxed: PiiSet) -> Value {
+        self.walk(value, None, relaxed, 0)
+    }
+
+    fn walk(&self, value: &Value, under_secret: Option<Kind>, relaxed: PiiSet, depth: usize) -> Value {
+        if depth >= MAX_JSON_DEPTH {
+            return Value::String("[TRUNCATED:depth]".to_owned());
+        }
+        match value {
+            Value::String(s) => match under_secret {
+                Some(kind) if !detect::is_placeholder(s) => Value::String(self.whole(kind, s)),
+                _ => Value::String(self.scrub_with(s, relaxed).into_owned()),
+            },
+            Value::Number(n) => match under_secret {
+                Some(kind) => Value::String(self.whole(kind, &n.to_string())),
+                None => value.clone(),
+            },
+            Value::Array(items) => Value::Array(items.iter().map(|v| self.walk(v, under_secret, relaxed, depth + 1)).collect()),
+            Value::Object(map) => {
+                let mut out = serde_json::Map::with_capacity(map.len());
+                // {"name": "DB_PASSWORD", "value": "…"} (Kubernetes env, .NET settings)
+                let sibling = ["name", "Name", "key", "Key"].iter().find_map(|n| match map.get(*n) {
+                    Some(Value::String(s)) => match keys::classify(s) {
+                        Some(KeyClass::Secret(kind)) => Some(kind),
+                        _ => None,
+                    },
+                    _ => None,
+                });
+                for (k, v) in map {
+                    let sibling_secret = if k.eq_ignore_ascii_case("value") { sibling } else { None };
+                    let child_secret = under_secret.or(sibling_secret).or(match keys::classify(k) {
+                        // `auth` and `session` often name sections ({"auth": {"method": …}}):
+                        // their objects are walked key by key, their strings redacted whole.
+                        Some(KeyClass::Secret(Kind::Authorization | Kind::Session)) if v.is_object() => None,
+                        Some(KeyClass::Secret(kind)) => Some(kind),
+                        _ => None,
+                    });
+                    let new_v = match (v, child_secret) {
+                        (Value::String(s), None) => Value::String(self.scrub_field_with(k, s, relaxed).into_owned()),
+                        (Value::Number(n), None) => match keys::classify(k) {
+                            Some(KeyClass::Pii(kind)) if !relaxed.relaxes(kind) && detect::pii_shape(kind, &n.to_string()) => {
+                                Value::String(self.whole(kind, &n.to_string()))
+                            }
+                            _ => v.clone(),
+                        },
+                        _ => self.walk(v, child_secret, relaxed, depth + 1),
+                    };
+                    let new_k = self.scrub_with(k, relaxed).into_owned();
+                    out.insert(new_k, new_v);
+                }
+                Value::Object(out)
+            }
+            Value::Null | Value::Bool(_) => value.clone(),
+        }
+    }
+}
+
+/// A cut point at or below `max`, on a char boundary, backed off to the start of the token it
+/// would split (so a cut never leaves half a secret that no rule recognises any more).
+fn cut_point(text: &str, max: usize) -> usize {
+    let mut cut = max.min(text.len());
+    while cut > 0 && !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let b = text.as_bytes();
+    let mut back = cut;
+    while back > 0 && cut - back < 512 {
+        let c = b.get(back - 1).copied().unwrap_or(b' ');
+        if c.is_ascii_whitespace() || matches!(c, b'"' | b',' | b';' | b'{' | b'}' | b'[' | b']') {
+            return back;
+        }
+        back -= 1;
+    }
+    // One token longer than 512 bytes: drop it whole.
+    back
+}
+
+/// A scrubber acting for one tenant, with that tenant's deep-debug grants applied.
+/// Made by [`Scrubber::for_tenant`]; cheap (a reference and a small set).
+#[derive(Debug, Clone, Copy)]
+pub struct ScrubView<'s> {
+    scrubber: &'s Scrubber,
+    relaxed: PiiSet,
+}
+
+impl ScrubView<'_> {
+    /// [`Scrubber::scrub`] for this tenant.
+    pub fn scrub<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        self.scrubber.scrub_with(text, self.relaxed)
+    }
+
+    /// [`Scrubber::scrub_into`] for this tenant.
+    pub fn scrub_into(&self, text: &str, out: &mut String) {
+        self.scrubber.scrub_into_with(text, out, self.relaxed);
+    }
+
+    /// [`Scrubber::scrub_field`] for this tenant.
+    pub fn scrub_field<'a>(&self, key: &str, value: &'a str) -> Cow<'a, str> {
+        self.scrubber.scrub_field_with(key, value, self.relaxed)
+    }
+
+    /// [`Scrubber::scrub_json`] for this tenant.
+    pub fn scrub_json(&self, value: &Value) -> Value {
+        self.scrubber.scrub_json_with(value, self.relaxed)
+    }
+
+    /// The PII kinds this view leaves in place.
+    pub fn relaxed(&self) -> Vec<PiiKind> {
+        PiiKind::ALL.iter().copied().filter(|k| self.relaxed.relaxes(k.kind())).collect()
+    }
+}
