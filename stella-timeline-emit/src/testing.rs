@@ -44,6 +44,8 @@ pub struct MemorySink {
 #[derive(Debug)]
 struct MemoryInner {
     events: Mutex<Vec<TimelineEvent>>,
+    paused: Mutex<bool>,
+    resumed: Condvar,
     counters: Arc<Counters>,
 }
 
@@ -54,6 +56,8 @@ impl MemorySink {
         MemorySink {
             inner: Arc::new(MemoryInner {
                 events: Mutex::new(Vec::new()),
+                paused: Mutex::new(false),
+                resumed: Condvar::new(),
                 counters: Arc::new(Counters::new("memory")),
             }),
         }
@@ -71,10 +75,31 @@ impl MemorySink {
         self.inner.events.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 
+    /// Makes `submit` block (the emitter's worker stalls, so its queue fills) until the
+    /// returned guard is dropped.
+    #[must_use]
+    pub fn pause(&self) -> PauseGuard {
+        *self.inner.paused.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        PauseGuard { inner: Arc::clone(&self.inner) }
+    }
+
     /// True if nothing was received.
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Resumes a paused [`MemorySink`] when dropped.
+#[derive(Debug)]
+pub struct PauseGuard {
+    inner: Arc<MemoryInner>,
+}
+
+impl Drop for PauseGuard {
+    fn drop(&mut self) {
+        *self.inner.paused.lock().unwrap_or_else(PoisonError::into_inner) = false;
+        self.inner.resumed.notify_all();
     }
 }
 
@@ -89,6 +114,11 @@ impl SinkImpl for MemoryInner {
         &self.counters
     }
     fn submit(&self, record: &Arc<Record>) {
+        let mut paused = self.paused.lock().unwrap_or_else(PoisonError::into_inner);
+        while *paused {
+            paused = self.resumed.wait(paused).unwrap_or_else(PoisonError::into_inner);
+        }
+        drop(paused);
         self.events.lock().unwrap_or_else(PoisonError::into_inner).push(record.event.clone());
         self.counters.delivered(1);
     }
@@ -160,6 +190,8 @@ struct ServerData {
     behavior: Behavior,
     /// Answer this many requests with the status, then go back to `behavior`.
     fail_next: Option<(usize, u16)>,
+    /// Reject events of this tenant (a per-event `rejected` result).
+    reject_tenant: Option<String>,
 }
 
 impl Default for ServerData {
@@ -172,6 +204,7 @@ impl Default for ServerData {
             requests: 0,
             behavior: Behavior::Normal,
             fail_next: None,
+            reject_tenant: None,
         }
     }
 }
@@ -253,6 +286,11 @@ impl IngestServer {
     /// Answers the next `n` requests with `status` (e.g. 500 or 503), then resumes.
     pub fn fail_next(&self, n: usize, status: u16) {
         self.data().fail_next = Some((n, status));
+    }
+
+    /// Answers `rejected` for every event of `tenant` (or stops doing so with `None`).
+    pub fn reject_tenant(&self, tenant: Option<&str>) {
+        self.data().reject_tenant = tenant.map(str::to_owned);
     }
 
     /// Accepted events, in arrival order.
@@ -375,6 +413,10 @@ fn respond(st: &ServerState, body: &[u8]) -> (u16, Value) {
     for item in items {
         let id = item.get("event_id").and_then(Value::as_str).unwrap_or_default().to_owned();
         match TimelineEvent::from_value(item) {
+            Ok(event) if d.reject_tenant.as_deref() == Some(event.tenant_id()) => {
+                d.rejected += 1;
+                results.push(json!({"event_id": id, "status": "rejected", "reason": "tenant not allowed here"}));
+            }
             Ok(event) => {
                 if d.seen.insert(event.event_id().to_owned()) {
                     d.accepted.push(event);

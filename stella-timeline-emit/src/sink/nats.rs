@@ -142,16 +142,17 @@ impl Transport for NatsTransport {
             Some(js) => js.clone(),
             None => {
                 let url = self.url.clone();
-                let client = self
+                // `jetstream::new` spawns its acker task, so it runs inside the runtime.
+                let js = self
                     .runtime
                     .block_on(async move {
                         async_nats::ConnectOptions::new()
                             .connection_timeout(timeout)
                             .connect(url.as_str())
                             .await
+                            .map(jetstream::new)
                     })
                     .map_err(|e| SendError::Retryable(format!("connect: {e}")))?;
-                let js = jetstream::new(client);
                 self.js = Some(js.clone());
                 js
             }
