@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::event::{BuildError, EventBuilder, PendingEvent};
 use crate::journal::{Journal, JournalConfig};
-use crate::scrub::Scrubber;
+use stella_scrub::Scrubber;
 use crate::sink::{FlushError, Record, Sink};
 use crate::stats::{Counters, Stats};
 

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use crate::scrub::Scrubber;
+use stella_scrub::Scrubber;
 use uuid::Uuid;
 
 use crate::canonical::{self, CanonicalError};

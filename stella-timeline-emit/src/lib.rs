@@ -65,7 +65,6 @@ mod emitter;
 mod event;
 mod journal;
 mod kind;
-mod scrub;
 mod sink;
 mod stats;
 #[cfg(feature = "testing")]
