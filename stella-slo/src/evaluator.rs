@@ -93,52 +93,65 @@ pub struct TickReport {
 
 // === impl Ring ===
 
-/// A sliding window over per-tick counts: `slots` slots of `per_slot` ticks each and a running
-/// sum, O(1) per tick. With one tick per slot the window is exact; with more it covers between
-/// `window - slot + tick` and `window`.
+/// A sliding window over per-tick counts: `len` slots of `per_slot` ticks each (stored in
+/// the SLO's shared slot buffer at `offset`) and a running sum, O(1) per tick. With one tick
+/// per slot the window is exact; with more it covers between `window - slot + tick` and
+/// `window`. The slot buffer is touched twice per slot (evict at its start, store at its
+/// end), so coarse windows cost almost nothing per tick.
 #[derive(Clone, Debug)]
 struct Ring {
     window: Window,
-    slots: Vec<Counts>,
+    offset: usize,
+    len: usize,
     head: usize,
     per_slot: u64,
     in_slot: u64,
+    current: Counts,
     sum: Counts,
 }
 
 impl Ring {
-    fn new(window: Window, interval: u64, max_slots: u64) -> Option<Ring> {
+    /// A ring for `window`, its slots appended to `slots`.
+    fn new(window: Window, interval: u64, max_slots: u64, slots: &mut Vec<Counts>) -> Option<Ring> {
         if window.as_secs() % interval != 0 {
             return None;
         }
         let ticks = window.as_secs() / interval;
         let per_slot = (1..=ticks).find(|k| ticks % k == 0 && ticks / k <= max_slots).unwrap_or(ticks);
-        let n = usize::try_from(ticks / per_slot).ok()?;
+        let len = usize::try_from(ticks / per_slot).ok()?;
+        let offset = slots.len();
+        slots.resize(offset.checked_add(len)?, Counts::ZERO);
         Some(Ring {
             window,
-            slots: vec![Counts::ZERO; n],
+            offset,
+            len,
             head: 0,
             per_slot,
             in_slot: 0,
+            current: Counts::ZERO,
             sum: Counts::ZERO,
         })
     }
 
     #[inline]
-    fn push(&mut self, d: Counts) {
-        if let Some(slot) = self.slots.get_mut(self.head) {
-            if self.in_slot == 0 {
-                self.sum = self.sum.saturating_sub(*slot);
-                *slot = Counts::ZERO;
+    fn push(&mut self, slots: &mut [Counts], d: Counts) {
+        let at = self.offset + self.head;
+        if self.in_slot == 0 {
+            if let Some(old) = slots.get(at) {
+                self.sum = self.sum.saturating_sub(*old);
             }
-            *slot = slot.saturating_add(d);
+            self.current = Counts::ZERO;
         }
+        self.current = self.current.saturating_add(d);
         self.sum = self.sum.saturating_add(d);
         self.in_slot += 1;
         if self.in_slot == self.per_slot {
+            if let Some(slot) = slots.get_mut(at) {
+                *slot = self.current;
+            }
             self.in_slot = 0;
             self.head += 1;
-            if self.head == self.slots.len() {
+            if self.head == self.len {
                 self.head = 0;
             }
         }
@@ -166,6 +179,7 @@ struct SloState {
     tenant: String,
     rings: Vec<Ring>,
     period: Ring,
+    slots: Vec<Counts>,
     rules: Vec<RuleState>,
     pending: Counts,
     last_cumulative: Option<Counts>,
@@ -347,15 +361,18 @@ impl Evaluator {
         windows.extend(slo.policy().windows());
         windows.sort();
         windows.dedup();
-        let ring = |w: Window| {
-            Ring::new(w, self.interval, self.max_slots).ok_or_else(|| EvaluatorError::WindowNotMultiple {
+        let mut slots = Vec::new();
+        let (interval, max_slots) = (self.interval, self.max_slots);
+        let mut ring = |w: Window| {
+            Ring::new(w, interval, max_slots, &mut slots).ok_or_else(|| EvaluatorError::WindowNotMultiple {
                 slo: slo.name().to_owned(),
                 window: w,
-                interval: self.interval,
+                interval,
             })
         };
         let rings = windows.iter().map(|w| ring(*w)).collect::<Result<Vec<_>, _>>()?;
         let period = ring(slo.period())?;
+        slots.shrink_to_fit();
         let index = |w: Window| windows.iter().position(|x| *x == w).unwrap_or(0);
         let rules = slo
             .policy()
@@ -375,6 +392,7 @@ impl Evaluator {
             tenant,
             rings,
             period,
+            slots,
             rules,
             pending: Counts::ZERO,
             last_cumulative: None,
@@ -444,9 +462,9 @@ impl Evaluator {
         for s in &mut self.slos {
             let d = std::mem::take(&mut s.pending);
             for r in &mut s.rings {
-                r.push(d);
+                r.push(&mut s.slots, d);
             }
-            s.period.push(d);
+            s.period.push(&mut s.slots, d);
             let min_events = s.slo.policy().min_events();
             let has_data = |c: Counts| c.total() > 0 && c.total() >= min_events;
             let mut incident_now = false;
@@ -722,9 +740,10 @@ mod tests {
 
     #[test]
     fn ring_is_exact_with_one_tick_per_slot() {
-        let mut r = Ring::new(Window::from_minutes(5).unwrap(), 60, 60).unwrap();
+        let mut slots = Vec::new();
+        let mut r = Ring::new(Window::from_minutes(5).unwrap(), 60, 60, &mut slots).unwrap();
         for i in 1..=10u64 {
-            r.push(Counts::new(0, i).unwrap());
+            r.push(&mut slots, Counts::new(0, i).unwrap());
             let want: u64 = (i.saturating_sub(4).max(1)..=i).sum();
             assert_eq!(r.sum.total(), want, "tick {i}");
         }
@@ -733,13 +752,14 @@ mod tests {
     #[test]
     fn ring_with_coarse_slots_stays_within_bounds() {
         // 6h window at 1-minute ticks, 60 slots of 6 ticks.
-        let mut r = Ring::new(Window::from_minutes(360).unwrap(), 60, 60).unwrap();
-        assert_eq!((r.slots.len(), r.per_slot), (60, 6));
+        let mut slots = vec![Counts::ZERO; 3];
+        let mut r = Ring::new(Window::from_minutes(360).unwrap(), 60, 60, &mut slots).unwrap();
+        assert_eq!((r.len, r.per_slot, r.offset, slots.len()), (60, 6, 3, 63));
         for i in 1..=1000u64 {
-            r.push(Counts::new(0, 1).unwrap());
+            r.push(&mut slots, Counts::new(0, 1).unwrap());
             let covered = r.sum.total();
             assert!(covered <= 360 && covered >= i.min(355), "tick {i}: {covered}");
         }
-        assert!(Ring::new(Window::from_secs(90).unwrap(), 60, 60).is_none());
+        assert!(Ring::new(Window::from_secs(90).unwrap(), 60, 60, &mut slots).is_none());
     }
 }

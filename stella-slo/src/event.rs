@@ -64,17 +64,17 @@ pub enum BreachKind {
     /// `slo.breach`: an alert rule started firing.
     #[serde(rename = "slo.breach")]
     Breach,
-    /// `slo.breach.resolved`: the alert rule stopped firing.
-    #[serde(rename = "slo.breach.resolved")]
+    /// `slo.resolved`: the alert rule stopped firing.
+    #[serde(rename = "slo.resolved")]
     Resolved,
 }
 
 impl BreachKind {
-    /// `"slo.breach"` or `"slo.breach.resolved"`.
+    /// `"slo.breach"` or `"slo.resolved"`.
     pub fn as_str(&self) -> &'static str {
         match self {
             BreachKind::Breach => "slo.breach",
-            BreachKind::Resolved => "slo.breach.resolved",
+            BreachKind::Resolved => "slo.resolved",
         }
     }
 }
@@ -103,7 +103,7 @@ pub struct WindowBurn {
     pub budget_consumed: f64,
 }
 
-/// An `slo.breach` event (or its `slo.breach.resolved` counterpart, with the same `breach_id`).
+/// An `slo.breach` event (or its `slo.resolved` counterpart, with the same `breach_id`).
 ///
 /// Serialises to the JSON that webhooks receive and that the timeline adapter puts in an
 /// event's details.

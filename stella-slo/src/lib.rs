@@ -24,6 +24,9 @@ pub mod spec;
 #[cfg_attr(docsrs, doc(cfg(feature = "webhook")))]
 pub mod webhook;
 mod status;
+#[cfg(feature = "timeline")]
+#[cfg_attr(docsrs, doc(cfg(feature = "timeline")))]
+pub mod timeline;
 mod window;
 
 pub use crate::evaluator::{

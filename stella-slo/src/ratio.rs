@@ -28,6 +28,9 @@ pub(crate) fn gcd(mut a: u128, mut b: u128) -> u128 {
 /// The full 256-bit product of two `u128`s as `(high, low)`.
 pub(crate) fn mul_wide(a: u128, b: u128) -> (u128, u128) {
     const M: u128 = u64::MAX as u128;
+    if (a | b) >> 64 == 0 {
+        return (0, a * b);
+    }
     let (a1, a0) = (a >> 64, a & M);
     let (b1, b0) = (b >> 64, b & M);
     let p00 = a0 * b0;

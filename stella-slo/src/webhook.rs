@@ -4,7 +4,7 @@
 //! Each POST carries the event's JSON and these headers:
 //!
 //! * `Content-Type: application/json`
-//! * `X-Stella-Event`: `slo.breach`, `slo.breach.resolved` or `incident.mode`
+//! * `X-Stella-Event`: `slo.breach`, `slo.resolved` or `incident.mode`
 //! * `X-Stella-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`
 //!
 //! Receivers check the signature with [`verify`] (and reject old timestamps). The queue is

@@ -12,3 +12,5 @@ mod support;
 mod webhook;
 #[cfg(feature = "prometheus")]
 mod prometheus;
+#[cfg(feature = "timeline")]
+mod timeline;
