@@ -1,0 +1,433 @@
+//! `Config`, `init()` and `build()`.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use stella_context::subscriber::ContextLayer;
+use stella_scrub::Scrubber;
+use stella_scrub::grants::{Clock, Grants, SystemClock};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
+
+use crate::guard::{TelemetryGuard, TelemetryHandle};
+use crate::writer::{DEFAULT_CAPACITY, DEFAULT_PRIORITY_WAIT, FileOutput, NonBlocking, Output, OutputError};
+use crate::{JsonLayer, Resource, Sampling};
+
+/// The default filter when neither `STELLA_LOG` nor `RUST_LOG` is set.
+pub const DEFAULT_FILTER: &str = "info";
+/// The default bound on flushing at shutdown.
+pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Everything [`init`] needs: the resource, the filter, the output, scrubbing, sampling and
+/// queue bounds. Start from [`Config::from_env`] (or [`Config::new`]) and override with the
+/// `with_*` methods; nothing is validated until [`init`]/[`build`].
+///
+/// # Environment
+///
+/// | variable | meaning |
+/// |---|---|
+/// | `STELLA_ENV`, `STELLA_REGION`, `STELLA_INSTANCE_ID` | `env`, `region`, `instance_id` |
+/// | `STELLA_LOG` (else `RUST_LOG`) | the filter, `RUST_LOG` syntax (`info,hyper=warn`) |
+/// | `STELLA_LOG_OUTPUT` | `stdout` (default), `stderr` or `file:PATH` |
+/// | `STELLA_LOG_ROTATION` | for files: `never`, `daily`, `size:BYTES` (`k`/`m`/`g` suffixes), or `daily,size:…` |
+/// | `STELLA_LOG_MAX_FILES` | for files: rotated files kept (default 5) |
+/// | `STELLA_REPO_ROOT` | paths under it are not redacted as file paths |
+/// | `OTEL_SERVICE_NAME` | overrides the service name |
+/// | `OTEL_RESOURCE_ATTRIBUTES` | `k=v,k=v` (percent-encoded): `deployment.environment.name`, `cloud.region`, `service.instance.id`, `service.name`, others kept for exporters; `STELLA_*` wins |
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use stella_telemetry::{Config, Output, Sampling};
+///
+/// let config = Config::from_env("policy-engine", env!("CARGO_PKG_VERSION"))
+///     .with_env("prod")
+///     .with_filter("info,hyper=warn")
+///     .with_output(Output::Stderr)
+///     .with_sampling(Sampling::new().with_tenant_limit(500, Duration::from_secs(1)));
+/// # let _ = config;
+/// ```
+#[must_use]
+pub struct Config {
+    pub(crate) resource: Resource,
+    filter: Option<String>,
+    output: Output,
+    repo_root: Option<String>,
+    scrubber: Option<Scrubber>,
+    grants: Option<Grants>,
+    sampling: Sampling,
+    queue_capacity: usize,
+    priority_wait: Duration,
+    flush_timeout: Duration,
+    log_bridge: bool,
+    clock: Arc<dyn Clock>,
+    env_error: Option<(&'static str, String)>,
+    warnings: Vec<String>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("resource", &self.resource)
+            .field("filter", &self.filter)
+            .field("output", &self.output)
+            .field("repo_root", &self.repo_root)
+            .field("sampling", &self.sampling)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("priority_wait", &self.priority_wait)
+            .field("flush_timeout", &self.flush_timeout)
+            .field("log_bridge", &self.log_bridge)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// A configuration for `service` at `version` with every default and nothing read from the
+    /// environment.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let c = stella_telemetry::Config::new("svc", "1.0");
+    /// assert_eq!(c.resource().service(), "svc");
+    /// ```
+    pub fn new(service: impl Into<String>, version: impl Into<String>) -> Self {
+        Config {
+            resource: Resource::new(service, version),
+            filter: None,
+            output: Output::Stdout,
+            repo_root: None,
+            scrubber: None,
+            grants: None,
+            sampling: Sampling::new(),
+            queue_capacity: DEFAULT_CAPACITY,
+            priority_wait: DEFAULT_PRIORITY_WAIT,
+            flush_timeout: DEFAULT_FLUSH_TIMEOUT,
+            log_bridge: true,
+            clock: Arc::new(SystemClock::default()),
+            env_error: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// [`Config::new`], then the settings of the process environment (see the table above).
+    /// Malformed values are reported by [`init`], not here.
+    pub fn from_env(service: impl Into<String>, version: impl Into<String>) -> Self {
+        Config::from_lookup(service, version, |k| std::env::var(k).ok())
+    }
+
+    /// [`Config::from_env`] with the variables read from `lookup` (tests, or a config map).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stella_telemetry::Config;
+    ///
+    /// let env = [("STELLA_ENV", "staging"), ("OTEL_RESOURCE_ATTRIBUTES", "cloud.region=eu%2Dwest%2D1")];
+    /// let c = Config::from_lookup("svc", "1.0", |k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()));
+    /// assert_eq!(c.resource().env(), Some("staging"));
+    /// assert_eq!(c.resource().region(), Some("eu-west-1"));
+    /// ```
+    pub fn from_lookup(
+        service: impl Into<String>,
+        version: impl Into<String>,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Self {
+        let get = |k: &str| lookup(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let mut c = Config::new(service, version);
+        let otel_service = get("OTEL_SERVICE_NAME");
+        if let Some(s) = &otel_service {
+            c.resource.set_service(s.clone());
+        }
+        c.resource.set_env(get("STELLA_ENV"));
+        c.resource.set_region(get("STELLA_REGION"));
+        c.resource.set_instance_id(get("STELLA_INSTANCE_ID"));
+        if let Some(attrs) = get("OTEL_RESOURCE_ATTRIBUTES")
+            && let Err(e) = c.resource.apply_otel_attributes(&attrs, otel_service.is_some())
+        {
+            c.warnings.push(format!("OTEL_RESOURCE_ATTRIBUTES ignored: {e}"));
+        }
+        c.filter = get("STELLA_LOG").or_else(|| get("RUST_LOG"));
+        if let Some(out) = get("STELLA_LOG_OUTPUT") {
+            match Output::parse(&out) {
+                Ok(o) => c.output = o,
+                Err(e) => c.env_error = Some(("STELLA_LOG_OUTPUT", e.to_string())),
+            }
+        }
+        let rotation = get("STELLA_LOG_ROTATION");
+        let max_files = get("STELLA_LOG_MAX_FILES");
+        if rotation.is_some() || max_files.is_some() {
+            match std::mem::take(&mut c.output) {
+                Output::File(mut f) => {
+                    if let Some(spec) = rotation {
+                        match f.clone().with_rotation_spec(&spec) {
+                            Ok(r) => f = r,
+                            Err(e) => c.env_error = Some(("STELLA_LOG_ROTATION", e.to_string())),
+                        }
+                    }
+                    if let Some(n) = max_files {
+                        match n.parse::<usize>() {
+                            Ok(n) => f = f.with_max_files(n),
+                            Err(_) => c.env_error = Some(("STELLA_LOG_MAX_FILES", format!("`{n}` is not a number"))),
+                        }
+                    }
+                    c.output = Output::File(f);
+                }
+                other => {
+                    c.output = other;
+                    c.warnings.push("STELLA_LOG_ROTATION/STELLA_LOG_MAX_FILES ignored: the output is not a file".to_owned());
+                }
+            }
+        }
+        c.repo_root = get("STELLA_REPO_ROOT");
+        c
+    }
+
+    /// The resource as configured so far.
+    pub fn resource(&self) -> &Resource {
+        &self.resource
+    }
+
+    /// Sets the service name.
+    pub fn with_service(mut self, service: impl Into<String>) -> Self {
+        self.resource.set_service(service.into());
+        self
+    }
+
+    /// Sets the service version.
+    pub fn with_version(mut self, version: impl Into<String>) -> Self {
+        self.resource.set_version(version.into());
+        self
+    }
+
+    /// Sets `env` (`STELLA_ENV`).
+    pub fn with_env(mut self, env: impl Into<String>) -> Self {
+        self.resource.set_env(Some(env.into()));
+        self
+    }
+
+    /// Sets `region` (`STELLA_REGION`).
+    pub fn with_region(mut self, region: impl Into<String>) -> Self {
+        self.resource.set_region(Some(region.into()));
+        self
+    }
+
+    /// Sets `instance_id` (`STELLA_INSTANCE_ID`).
+    pub fn with_instance_id(mut self, id: impl Into<String>) -> Self {
+        self.resource.set_instance_id(Some(id.into()));
+        self
+    }
+
+    /// Replaces the whole resource.
+    pub fn with_resource(mut self, resource: Resource) -> Self {
+        self.resource = resource;
+        self
+    }
+
+    /// The filter, in `RUST_LOG` syntax (`STELLA_LOG`; default [`DEFAULT_FILTER`]).
+    pub fn with_filter(mut self, directives: impl Into<String>) -> Self {
+        self.filter = Some(directives.into());
+        self
+    }
+
+    /// Where lines go (`STELLA_LOG_OUTPUT`).
+    pub fn with_output(mut self, output: Output) -> Self {
+        self.output = output;
+        self
+    }
+
+    /// Writes to a file with rotation (`STELLA_LOG_OUTPUT=file:…`, `STELLA_LOG_ROTATION`).
+    pub fn with_file(self, file: FileOutput) -> Self {
+        self.with_output(Output::File(file))
+    }
+
+    /// Paths under `root` are not redacted (`STELLA_REPO_ROOT`). Ignored when a scrubber is
+    /// given with [`with_scrubber`](Self::with_scrubber).
+    pub fn with_repo_root(mut self, root: impl Into<String>) -> Self {
+        self.repo_root = Some(root.into());
+        self
+    }
+
+    /// Scrubs with this scrubber instead of building one (custom rules, HMAC tags, grants).
+    pub fn with_scrubber(mut self, scrubber: Scrubber) -> Self {
+        self.scrubber = Some(scrubber);
+        self
+    }
+
+    /// The deep-debug grants registry the built scrubber consults (default: a new one on the
+    /// system clock). Ignored when a scrubber is given.
+    pub fn with_grants(mut self, grants: Grants) -> Self {
+        self.grants = Some(grants);
+        self
+    }
+
+    /// Rate limits for info, debug and trace records.
+    pub fn with_sampling(mut self, sampling: Sampling) -> Self {
+        self.sampling = sampling;
+        self
+    }
+
+    /// The writer queue bound, in lines (default 8 192).
+    pub fn with_queue_capacity(mut self, lines: usize) -> Self {
+        self.queue_capacity = lines.max(1);
+        self
+    }
+
+    /// How long an error or warn line waits for room in a full queue (default 100 ms).
+    pub fn with_priority_wait(mut self, wait: Duration) -> Self {
+        self.priority_wait = wait;
+        self
+    }
+
+    /// The bound on flushing when the guard drops or shuts down (default 2 s).
+    pub fn with_flush_timeout(mut self, timeout: Duration) -> Self {
+        self.flush_timeout = timeout;
+        self
+    }
+
+    /// Whether [`init`] installs the `log` crate bridge (default on, with the `log` feature).
+    pub fn with_log_bridge(mut self, on: bool) -> Self {
+        self.log_bridge = on;
+        self
+    }
+
+    /// The clock for timestamps and rate-limit windows (tests).
+    pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+}
+
+/// [`init`] or [`build`] failed; nothing was installed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InitError {
+    /// An environment variable is malformed.
+    #[error("{var}: {reason}")]
+    Env {
+        /// The variable.
+        var: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The filter directives do not parse.
+    #[error("log filter: {0}")]
+    Filter(String),
+    /// The output could not be opened.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// The scrubber could not be built.
+    #[error("scrubber: {0}")]
+    Scrubber(#[from] stella_scrub::BuildError),
+    /// The logger could not be built (empty service name, zero sampling window).
+    #[error("logger: {0}")]
+    Layer(#[from] crate::layer::BuildError),
+    /// A global `tracing` subscriber is already installed.
+    #[error("a global tracing subscriber is already installed")]
+    AlreadyInitialized,
+}
+
+/// Builds the subscriber and its guard without installing anything: for tests, or to run a
+/// part of a program under its own dispatcher (`tracing::dispatcher::with_default`).
+///
+/// # Errors
+///
+/// [`InitError`] for a malformed environment variable, filter or setting, an output that cannot
+/// be opened, or a scrubber that does not build.
+///
+/// # Examples
+///
+/// ```
+/// use stella_telemetry::{Config, Output};
+///
+/// let (dispatch, guard) = stella_telemetry::build(Config::new("svc", "1.0").with_output(Output::Stderr))?;
+/// tracing::dispatcher::with_default(&dispatch, || tracing::info!("hello"));
+/// guard.shutdown()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn build(config: Config) -> Result<(tracing::Dispatch, TelemetryGuard), InitError> {
+    let (dispatch, guard, _) = build_parts(config)?;
+    Ok((dispatch, guard))
+}
+
+pub(crate) struct Parts {
+    #[cfg_attr(not(feature = "log"), allow(dead_code))]
+    pub(crate) log_bridge: bool,
+    #[cfg_attr(not(feature = "log"), allow(dead_code))]
+    pub(crate) max_level: Option<tracing_subscriber::filter::LevelFilter>,
+}
+
+fn build_parts(config: Config) -> Result<(tracing::Dispatch, TelemetryGuard, Parts), InitError> {
+    if let Some((var, reason)) = config.env_error {
+        return Err(InitError::Env { var, reason });
+    }
+    let filter = EnvFilter::try_new(config.filter.as_deref().unwrap_or(DEFAULT_FILTER)).map_err(|e| InitError::Filter(e.to_string()))?;
+    let max_level = filter.max_level_hint();
+    let scrubber = match config.scrubber {
+        Some(s) => s,
+        None => {
+            let mut b = Scrubber::builder().with_grants(config.grants.unwrap_or_default());
+            if let Some(root) = config.repo_root {
+                b = b.with_repo_root(root);
+            }
+            b.build()?
+        }
+    };
+    let (writer, writer_guard) = NonBlocking::builder()
+        .with_capacity(config.queue_capacity)
+        .with_priority_wait(config.priority_wait)
+        .build(config.output)?;
+    let layer = JsonLayer::builder(config.resource.service().to_owned(), config.resource.version().to_owned())
+        .with_resource(config.resource)
+        .with_scrubber(scrubber)
+        .with_sampling(config.sampling)
+        .with_shared_clock(config.clock)
+        .with_non_blocking(writer)
+        .build()?;
+    let handle = TelemetryHandle::new(layer.core());
+    let summary = layer.clone();
+    let subscriber = tracing_subscriber::registry().with(ContextLayer::new()).with(layer.with_filter(filter));
+    let dispatch = tracing::Dispatch::new(subscriber);
+    for w in &config.warnings {
+        tracing::dispatcher::with_default(&dispatch, || tracing::warn!(target: "stella_telemetry", warning = %w, "telemetry configuration"));
+    }
+    let guard = TelemetryGuard::new(handle, writer_guard, summary, config.flush_timeout);
+    Ok((dispatch, guard, Parts { log_bridge: config.log_bridge, max_level }))
+}
+
+/// Installs the JSON logger as the global `tracing` subscriber (with
+/// [`ContextLayer`] so spans carry the request context), bridges the `log` crate, and returns
+/// the guard that flushes on drop.
+///
+/// Call it once, first thing in `main`, and keep the guard alive until the program ends.
+///
+/// # Errors
+///
+/// Everything [`build`] reports, and [`InitError::AlreadyInitialized`] when a global subscriber
+/// exists. A `log` logger installed by someone else is not an error: the bridge is skipped and a
+/// warning line says so.
+///
+/// # Examples
+///
+/// ```no_run
+/// use stella_telemetry::Config;
+///
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let _telemetry = stella_telemetry::init(Config::from_env("policy-engine", env!("CARGO_PKG_VERSION")))?;
+///     tracing::info!("started");
+///     Ok(()) // the guard drops here and flushes, with a timeout
+/// }
+/// ```
+pub fn init(config: Config) -> Result<TelemetryGuard, InitError> {
+    let (dispatch, guard, parts) = build_parts(config)?;
+    tracing::dispatcher::set_global_default(dispatch).map_err(|_| InitError::AlreadyInitialized)?;
+    #[cfg(feature = "log")]
+    if parts.log_bridge && crate::bridge::install(parts.max_level).is_err() {
+        tracing::warn!(target: "stella_telemetry", "a `log` logger is already installed; log records are not bridged");
+    }
+    #[cfg(not(feature = "log"))]
+    let _ = parts;
+    Ok(guard)
+}

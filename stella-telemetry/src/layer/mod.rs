@@ -1,0 +1,402 @@
+//! The JSON log layer: one scrubbed JSON object per line with the common fields in a fixed order.
+//!
+//! ```
+//! use stella_telemetry::JsonLayer;
+//! use tracing_subscriber::layer::SubscriberExt;
+//!
+//! let layer = JsonLayer::builder("policy-engine", "1.4.0").with_writer(std::io::stdout).build()?;
+//! let subscriber = tracing_subscriber::registry()
+//!     .with(stella_context::subscriber::ContextLayer::new())
+//!     .with(layer);
+//! tracing::subscriber::with_default(subscriber, || {
+//!     tracing::info!(tenant_id = "acme", "evaluated with password=hunter2"); // password redacted
+//! });
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod record;
+mod render;
+
+use std::cell::RefCell;
+use std::fmt;
+use std::io::{self, Write as _};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::UNIX_EPOCH;
+
+use stella_context::CurrentContext;
+use stella_scrub::Scrubber;
+use stella_scrub::grants::{Clock, SystemClock};
+use tracing_core::span::{Attributes, Id, Record};
+use tracing_core::{Event, Subscriber};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+use self::record::{EventFields, SpanFields, SpanVisitor};
+use crate::stats::{Stats, bump};
+use crate::writer::{NonBlocking, is_priority};
+use crate::{LogStats, Resource, Sampling};
+use crate::sampling::Limiters;
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Per-thread buffers reused by every event on the thread.
+#[derive(Debug, Default)]
+struct Scratch {
+    ev: EventFields,
+    out: String,
+    tmp: String,
+    tenant: String,
+}
+
+/// Runs `f` with this thread's scratch buffers, or fresh ones when they are in use (an event
+/// emitted while formatting another one) or the thread is shutting down.
+fn with_scratch<R: Default>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    let mut f = Some(f);
+    let r = SCRATCH
+        .try_with(|cell| {
+            let mut s = cell.try_borrow_mut().ok()?;
+            let f = f.take()?;
+            Some(f(&mut s))
+        })
+        .ok()
+        .flatten();
+    match (r, f) {
+        (Some(r), _) => r,
+        (None, Some(f)) => f(&mut Scratch::default()),
+        (None, None) => R::default(),
+    }
+}
+
+/// Building a [`JsonLayer`] failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BuildError(BuildErrorKind);
+
+#[derive(Debug, thiserror::Error)]
+enum BuildErrorKind {
+    #[error("scrubber: {0}")]
+    Scrubber(#[from] stella_scrub::BuildError),
+    #[error("resource: {0}")]
+    Resource(String),
+    #[error("sampling: {0}")]
+    Sampling(String),
+}
+
+/// The shared state of a layer (cheap to clone the layer: one `Arc`).
+pub(crate) struct Core {
+    pub(crate) resource: Resource,
+    fragment: String,
+    pub(crate) scrubber: Scrubber,
+    limiters: Limiters,
+    pub(crate) stats: Arc<Stats>,
+    clock: Arc<dyn Clock>,
+    summary_every_nanos: u64,
+    next_summary: AtomicU64,
+    last_reported: Mutex<LogStats>,
+}
+
+impl fmt::Debug for Core {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Core").field("resource", &self.resource).field("stats", &self.stats).finish_non_exhaustive()
+    }
+}
+
+impl Core {
+    pub(crate) fn now_nanos(&self) -> u64 {
+        self.clock.now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    }
+}
+
+/// Builds a [`JsonLayer`].
+#[must_use]
+pub struct JsonLayerBuilder<W> {
+    resource: Resource,
+    scrubber: Option<Scrubber>,
+    sampling: Sampling,
+    clock: Arc<dyn Clock>,
+    writer: W,
+    stats: Option<Arc<Stats>>,
+}
+
+impl<W> fmt::Debug for JsonLayerBuilder<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonLayerBuilder")
+            .field("resource", &self.resource)
+            .field("sampling", &self.sampling)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W> JsonLayerBuilder<W> {
+    /// Replaces the resource (service, version, env, region, instance id).
+    pub fn with_resource(mut self, resource: Resource) -> Self {
+        self.resource = resource;
+        self
+    }
+
+    /// Scrubs with this scrubber (for example one with a repository root, custom rules and a
+    /// shared grants registry). Default: `Scrubber::builder().build()`.
+    pub fn with_scrubber(mut self, scrubber: Scrubber) -> Self {
+        self.scrubber = Some(scrubber);
+        self
+    }
+
+    /// Rate limits for info, debug and trace records.
+    pub fn with_sampling(mut self, sampling: Sampling) -> Self {
+        self.sampling = sampling;
+        self
+    }
+
+    /// The clock for `ts` and rate-limit windows (tests inject a manual clock).
+    pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    pub(crate) fn with_shared_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Writes lines to `writer` (any `tracing-subscriber` `MakeWriter`: `std::io::stdout`, a
+    /// [`NonBlocking`], a test capture). Each line is one `write_all` call.
+    pub fn with_writer<W2>(self, writer: W2) -> JsonLayerBuilder<W2>
+    where
+        W2: for<'a> MakeWriter<'a> + 'static,
+    {
+        JsonLayerBuilder {
+            resource: self.resource,
+            scrubber: self.scrubber,
+            sampling: self.sampling,
+            clock: self.clock,
+            writer,
+            stats: self.stats,
+        }
+    }
+
+    /// Writes lines to a [`NonBlocking`] writer and shares its counters, so that queue drops
+    /// appear in the layer's [`LogStats`] and suppression summaries.
+    pub fn with_non_blocking(self, writer: NonBlocking) -> JsonLayerBuilder<NonBlocking> {
+        let stats = writer.shared_stats();
+        let mut b = self.with_writer(writer);
+        b.stats = Some(stats);
+        b
+    }
+
+    /// Validates the settings, builds the scrubber if none was given, and scrubs the resource
+    /// once.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError`] when the service name is empty, a sampling window is zero, or the
+    /// default scrubber fails to build.
+    pub fn build(self) -> Result<JsonLayer<W>, BuildError>
+    where
+        W: for<'a> MakeWriter<'a> + 'static,
+    {
+        self.sampling.validate().map_err(|e| BuildError(BuildErrorKind::Sampling(e)))?;
+        let scrubber = match self.scrubber {
+            Some(s) => s,
+            None => Scrubber::builder().build().map_err(|e| BuildError(BuildErrorKind::Scrubber(e)))?,
+        };
+        let fragment = self.resource.to_fragment(&scrubber).map_err(|e| BuildError(BuildErrorKind::Resource(e)))?;
+        let every = u64::try_from(self.sampling.summary_interval().as_nanos()).unwrap_or(u64::MAX).max(1);
+        let core = Core {
+            resource: self.resource,
+            fragment,
+            scrubber,
+            limiters: Limiters::new(&self.sampling),
+            stats: self.stats.unwrap_or_default(),
+            clock: self.clock,
+            summary_every_nanos: every,
+            next_summary: AtomicU64::new(0),
+            last_reported: Mutex::new(LogStats::default()),
+        };
+        core.next_summary.store(core.now_nanos().saturating_add(every), Ordering::Relaxed);
+        Ok(JsonLayer { core: Arc::new(core), writer: self.writer })
+    }
+}
+
+/// The JSON log layer: a `tracing-subscriber` [`Layer`] that writes one scrubbed JSON object per
+/// event, with the common fields in the fixed order of [`COMMON_FIELDS`](crate::COMMON_FIELDS),
+/// then `message`, then `details`.
+///
+/// Values come from the event, then the enclosing spans (innermost first), then the current
+/// [`stella_context::RequestContext`] and [`stella_context::TraceContext`], then the static
+/// [`Resource`]. Put [`stella_context::subscriber::ContextLayer`] before it so that spans carry
+/// the context into spawned tasks. Every string is scrubbed key-aware by `stella-scrub`; trace
+/// ids, span ids and methods are validated instead (invalid ones are dropped and counted).
+///
+/// See the crate docs for the schema and `docs/observability/telemetry-standards.md`.
+pub struct JsonLayer<W = NonBlocking> {
+    core: Arc<Core>,
+    writer: W,
+}
+
+impl<W: Clone> Clone for JsonLayer<W> {
+    fn clone(&self) -> Self {
+        JsonLayer { core: Arc::clone(&self.core), writer: self.writer.clone() }
+    }
+}
+
+impl<W> fmt::Debug for JsonLayer<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonLayer").field("core", &self.core).finish_non_exhaustive()
+    }
+}
+
+impl JsonLayer {
+    /// A builder for `service` at `version`, writing to standard output until
+    /// [`with_writer`](JsonLayerBuilder::with_writer) says otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let layer = stella_telemetry::JsonLayer::builder("svc", "1.0").build()?;
+    /// # let _ = layer;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn builder(service: impl Into<String>, version: impl Into<String>) -> JsonLayerBuilder<fn() -> io::Stdout> {
+        JsonLayerBuilder {
+            resource: Resource::new(service, version),
+            scrubber: None,
+            sampling: Sampling::new(),
+            clock: Arc::new(SystemClock::default()),
+            writer: io::stdout,
+            stats: None,
+        }
+    }
+}
+
+impl<W> JsonLayer<W> {
+    /// What this layer wrote, suppressed and dropped so far.
+    pub fn stats(&self) -> LogStats {
+        self.core.stats.snapshot()
+    }
+
+    /// The scrubber every value passes through.
+    pub fn scrubber(&self) -> &Scrubber {
+        &self.core.scrubber
+    }
+
+    /// Runtime controls for this layer (deep-debug grants, counters).
+    pub fn handle(&self) -> crate::TelemetryHandle {
+        crate::TelemetryHandle::new(Arc::clone(&self.core))
+    }
+
+    pub(crate) fn core(&self) -> Arc<Core> {
+        Arc::clone(&self.core)
+    }
+}
+
+impl<W> JsonLayer<W>
+where
+    W: for<'a> MakeWriter<'a> + 'static,
+{
+    /// Writes a suppression summary line when the interval has passed and something was
+    /// suppressed or dropped since the last one.
+    fn maybe_summary(&self, now: u64) {
+        let next = self.core.next_summary.load(Ordering::Relaxed);
+        if now < next {
+            return;
+        }
+        if self
+            .core
+            .next_summary
+            .compare_exchange(next, now.saturating_add(self.core.summary_every_nanos), Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            return;
+        }
+        self.write_summary(now);
+    }
+
+    /// Writes a summary line if anything was suppressed since the last one.
+    pub(crate) fn write_summary(&self, now: u64) -> bool {
+        let line = with_scratch(|s| {
+            render::summary(&self.core, now, &mut s.out).then(|| {
+                let mut w = self.writer.make_writer();
+                if w.write_all(s.out.as_bytes()).is_err() {
+                    bump(&self.core.stats.write_errors);
+                }
+            })
+        });
+        if line.is_some() {
+            bump(&self.core.stats.summaries);
+        }
+        line.is_some()
+    }
+}
+
+impl<S, W> Layer<S> for JsonLayer<W>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'a> MakeWriter<'a> + 'static,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut fields = SpanFields::default();
+        attrs.record(&mut SpanVisitor {
+            fields: &mut fields,
+            scrubber: &self.core.scrubber,
+            stats: &self.core.stats,
+            buf: String::new(),
+        });
+        span.extensions_mut().insert(fields);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut ext = span.extensions_mut();
+        if let Some(fields) = ext.get_mut::<SpanFields>() {
+            values.record(&mut SpanVisitor {
+                fields,
+                scrubber: &self.core.scrubber,
+                stats: &self.core.stats,
+                buf: String::new(),
+            });
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let meta = event.metadata();
+        let core = &*self.core;
+        let now = core.now_nanos();
+        let limited = !is_priority(meta);
+        if limited && !core.limiters.allow_callsite(&meta.callsite(), now) {
+            bump(&core.stats.suppressed_callsite);
+            self.maybe_summary(now);
+            return;
+        }
+        let written = with_scratch(|s| {
+            s.ev.clear();
+            event.record(&mut s.ev);
+            let (current, has_tenant) = render::scan(&s.ev, event, &ctx, CurrentContext::get_local(), &mut s.tenant);
+            let tenant = has_tenant.then_some(s.tenant.as_str());
+            if limited
+                && let Some(t) = tenant
+                && !core.limiters.allow_tenant(t, now)
+            {
+                bump(&core.stats.suppressed_tenant);
+                return false;
+            }
+            let view = core.scrubber.for_tenant(tenant);
+            let relaxed = !view.relaxed().is_empty();
+            render::resolve(&mut s.ev, event, &ctx, current.as_ref(), &view, relaxed);
+            render::write_line(core, meta, now, &s.ev, &view, &mut s.out, &mut s.tmp);
+            let mut w = self.writer.make_writer_for(meta);
+            if w.write_all(s.out.as_bytes()).is_err() {
+                bump(&core.stats.write_errors);
+            }
+            true
+        });
+        if written {
+            bump(&core.stats.lines);
+        }
+        self.maybe_summary(now);
+    }
+}

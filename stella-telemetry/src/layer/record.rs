@@ -1,0 +1,338 @@
+//! Collecting the fields of one event (raw, into a reusable arena) and of spans (scrubbed once,
+//! when recorded).
+
+use std::error::Error;
+use std::fmt::{self, Write as _};
+
+use stella_scrub::Scrubber;
+use tracing_core::field::{Field, Visit};
+
+use crate::fields::{Format, SLOTS, Slot, is_hidden};
+use crate::stats::{Stats, bump};
+
+/// The bound on the raw text collected for `details.stack` from error source chains.
+pub(crate) const MAX_CHAIN: usize = 8 * 1024;
+/// The most error sources followed.
+const MAX_SOURCES: usize = 16;
+
+/// A value collected from an event or span.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Val {
+    /// A byte range of the arena.
+    Str(usize, usize),
+    I64(i64),
+    U64(u64),
+    F64(f64),
+    Bool(bool),
+}
+
+/// Where a resolved value came from, which says whether it is scrubbed yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// The event, the request context or a raw span value: scan it when writing.
+    Raw,
+    /// A span value scrubbed when recorded: write as is.
+    Clean,
+}
+
+/// One event's fields, then the values resolved from spans and the context. Reused across
+/// events through a thread-local, so steady-state formatting allocates nothing.
+#[derive(Debug, Default)]
+pub(crate) struct EventFields {
+    pub(crate) arena: String,
+    pub(crate) slots: [Option<(Val, Origin)>; SLOTS],
+    pub(crate) message: Option<(usize, usize)>,
+    pub(crate) details: Vec<(&'static str, Val, Origin)>,
+    /// Error `Display` text and source chain, raw.
+    pub(crate) chain: String,
+}
+
+impl EventFields {
+    pub(crate) fn clear(&mut self) {
+        self.arena.clear();
+        self.slots = [None; SLOTS];
+        self.message = None;
+        self.details.clear();
+        self.chain.clear();
+    }
+
+    pub(crate) fn str_at(&self, start: usize, end: usize) -> &str {
+        self.arena.get(start..end).unwrap_or("")
+    }
+
+    pub(crate) fn push_arena(&mut self, s: &str) -> Val {
+        let start = self.arena.len();
+        self.arena.push_str(s);
+        Val::Str(start, self.arena.len())
+    }
+
+    pub(crate) fn has_detail(&self, key: &str) -> bool {
+        self.details.iter().any(|(k, _, _)| *k == key)
+    }
+
+    /// The raw text of a slot, if it is a string.
+    pub(crate) fn slot_str(&self, slot: Slot) -> Option<&str> {
+        match self.slots.get(slot.index()).copied().flatten() {
+            Some((Val::Str(s, e), _)) => Some(self.str_at(s, e)),
+            _ => None,
+        }
+    }
+
+    fn set(&mut self, field: &Field, val: Val) {
+        let name = field.name();
+        if name == "message" {
+            if let Val::Str(s, e) = val {
+                self.message = Some((s, e));
+            }
+            return;
+        }
+        if is_hidden(name) {
+            return;
+        }
+        match Slot::of(name) {
+            Some(slot) => {
+                let val = match val {
+                    Val::Str(..) => val,
+                    other => {
+                        let start = self.arena.len();
+                        let _ = match other {
+                            Val::I64(v) => write!(self.arena, "{v}"),
+                            Val::U64(v) => write!(self.arena, "{v}"),
+                            Val::F64(v) => write!(self.arena, "{v}"),
+                            Val::Bool(v) => write!(self.arena, "{v}"),
+                            Val::Str(..) => Ok(()),
+                        };
+                        Val::Str(start, self.arena.len())
+                    }
+                };
+                if let Some(s) = self.slots.get_mut(slot.index()) {
+                    *s = Some((val, Origin::Raw));
+                }
+            }
+            None => {
+                if let Some(d) = self.details.iter_mut().find(|(k, _, _)| *k == name) {
+                    d.1 = val;
+                } else {
+                    self.details.push((name, val, Origin::Raw));
+                }
+            }
+        }
+    }
+}
+
+impl Visit for EventFields {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let start = self.arena.len();
+        let _ = write!(self.arena, "{value:?}");
+        self.set(field, Val::Str(start, self.arena.len()));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        let v = self.push_arena(value);
+        self.set(field, v);
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.set(field, Val::I64(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.set(field, Val::U64(value));
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.set(field, Val::F64(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.set(field, Val::Bool(value));
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
+        // The error's own text becomes error_message (first line) unless the event set one;
+        // the full text and every source go to details.stack.
+        let start = self.arena.len();
+        let _ = write!(self.arena, "{value}");
+        let end = self.arena.len();
+        let name = field.name();
+        if self.slots.get(Slot::ErrorMessage.index()).copied().flatten().is_none() || matches!(name, "error" | "error_message") {
+            if let Some(s) = self.slots.get_mut(Slot::ErrorMessage.index()) {
+                *s = Some((Val::Str(start, end), Origin::Raw));
+            }
+        } else if !is_hidden(name) && Slot::of(name).is_none() {
+            self.details.push((name, Val::Str(start, end), Origin::Raw));
+        }
+        let mut source = value.source();
+        let mut n = 0;
+        while let Some(e) = source {
+            if n >= MAX_SOURCES || self.chain.len() >= MAX_CHAIN {
+                self.chain.push_str("\n...");
+                break;
+            }
+            if !self.chain.is_empty() {
+                self.chain.push('\n');
+            }
+            let _ = write!(self.chain, "caused by: {e}");
+            source = e.source();
+            n += 1;
+        }
+    }
+}
+
+// === impl SpanFields ===
+
+/// A span string, scrubbed when recorded (strictly: no tenant relaxation). The raw text is kept
+/// only when scrubbing changed it, so a deep-debug tenant's lines can rescrub it relaxed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SpanStr {
+    pub(crate) clean: String,
+    pub(crate) raw: Option<String>,
+}
+
+impl SpanStr {
+    /// The text as recorded (for grant lookups of the tenant id).
+    pub(crate) fn original(&self) -> &str {
+        self.raw.as_deref().unwrap_or(&self.clean)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum SpanVal {
+    Str(SpanStr),
+    I64(i64),
+    U64(u64),
+    F64(f64),
+    Bool(bool),
+}
+
+/// The fields of one span, stored in its extensions.
+#[derive(Debug, Default)]
+pub(crate) struct SpanFields {
+    pub(crate) slots: Vec<(Slot, SpanStr)>,
+    pub(crate) details: Vec<(&'static str, SpanVal)>,
+}
+
+impl SpanFields {
+    pub(crate) fn slot(&self, slot: Slot) -> Option<&SpanStr> {
+        self.slots.iter().find(|(s, _)| *s == slot).map(|(_, v)| v)
+    }
+}
+
+/// Records span fields, scrubbing each string once.
+pub(crate) struct SpanVisitor<'a> {
+    pub(crate) fields: &'a mut SpanFields,
+    pub(crate) scrubber: &'a Scrubber,
+    pub(crate) stats: &'a Stats,
+    pub(crate) buf: String,
+}
+
+impl SpanVisitor<'_> {
+    fn put_str(&mut self, field: &Field, value: &str) {
+        let name = field.name();
+        if is_hidden(name) || name == "message" {
+            return;
+        }
+        match Slot::of(name) {
+            Some(slot) => {
+                let format = slot.format();
+                if format != Format::Scanned {
+                    if !format.accepts(value) {
+                        bump(&self.stats.invalid_fields);
+                        self.fields.slots.retain(|(s, _)| *s != slot);
+                        return;
+                    }
+                    let v = SpanStr { clean: value.to_owned(), raw: None };
+                    self.set_slot(slot, v);
+                    return;
+                }
+                let v = self.scrub(name, value);
+                self.set_slot(slot, v);
+            }
+            None => {
+                let v = SpanVal::Str(self.scrub(name, value));
+                self.set_detail(name, v);
+            }
+        }
+    }
+
+    fn scrub(&self, key: &str, value: &str) -> SpanStr {
+        let clean = self.scrubber.scrub_field(key, value);
+        if clean == value {
+            SpanStr { clean: value.to_owned(), raw: None }
+        } else {
+            SpanStr { clean: clean.into_owned(), raw: Some(value.to_owned()) }
+        }
+    }
+
+    fn set_slot(&mut self, slot: Slot, v: SpanStr) {
+        match self.fields.slots.iter_mut().find(|(s, _)| *s == slot) {
+            Some(e) => e.1 = v,
+            None => self.fields.slots.push((slot, v)),
+        }
+    }
+
+    fn set_detail(&mut self, name: &'static str, v: SpanVal) {
+        match self.fields.details.iter_mut().find(|(k, _)| *k == name) {
+            Some(e) => e.1 = v,
+            None => self.fields.details.push((name, v)),
+        }
+    }
+
+    fn put_num(&mut self, field: &Field, v: SpanVal, text: fmt::Arguments<'_>) {
+        let name = field.name();
+        if is_hidden(name) {
+            return;
+        }
+        self.buf.clear();
+        let _ = self.buf.write_fmt(text);
+        let s = std::mem::take(&mut self.buf);
+        if Slot::of(name).is_some() || self.scrubber.scrub_field(name, &s) != s {
+            // An id given as a number, a card number, or a number under a secret key: as text.
+            self.put_str(field, &s);
+        } else {
+            self.set_detail(name, v);
+        }
+        self.buf = s;
+    }
+}
+
+impl Visit for SpanVisitor<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.buf.clear();
+        let _ = write!(self.buf, "{value:?}");
+        let s = std::mem::take(&mut self.buf);
+        self.put_str(field, &s);
+        self.buf = s;
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put_str(field, value);
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put_num(field, SpanVal::I64(value), format_args!("{value}"));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put_num(field, SpanVal::U64(value), format_args!("{value}"));
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put_num(field, SpanVal::F64(value), format_args!("{value}"));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if is_hidden(field.name()) {
+            return;
+        }
+        self.set_detail(field.name(), SpanVal::Bool(value));
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
+        self.buf.clear();
+        let _ = write!(self.buf, "{value}");
+        let s = std::mem::take(&mut self.buf);
+        self.put_str(field, &s);
+        self.buf = s;
+    }
+}

@@ -1,0 +1,348 @@
+//! Resolving the common fields from the event, its spans and the context, and writing the line.
+
+use std::fmt::Write as _;
+use std::time::{Duration, UNIX_EPOCH};
+
+use stella_context::CurrentContext;
+use stella_scrub::ScrubView;
+use tracing_core::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+use super::Core;
+use super::record::{EventFields, Origin, SpanFields, SpanVal, Val};
+use crate::fields::{Format, Slot};
+use crate::json;
+use crate::stats::bump;
+
+/// The bound on `error_message`, in bytes.
+pub(crate) const MAX_ERROR_MESSAGE: usize = 256;
+/// The bound on `details.stack`, in bytes.
+pub(crate) const MAX_STACK: usize = 4 * 1024;
+
+const TRUNCATED: &str = "...[truncated]";
+
+pub(crate) fn level_str(level: &Level) -> &'static str {
+    match *level {
+        Level::ERROR => "error",
+        Level::WARN => "warn",
+        Level::INFO => "info",
+        Level::DEBUG => "debug",
+        _ => "trace",
+    }
+}
+
+/// Finds the context (when the thread-local has none) and the tenant of an event: the event's
+/// `tenant_id`, else the innermost span's, else the request context's. The tenant goes into
+/// `tenant`.
+pub(super) fn scan<S>(
+    ev: &EventFields,
+    event: &Event<'_>,
+    ctx: &Context<'_, S>,
+    mut current: Option<CurrentContext>,
+    tenant: &mut String,
+) -> (Option<CurrentContext>, bool)
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    tenant.clear();
+    let mut found = false;
+    if let Some(t) = ev.slot_str(Slot::TenantId) {
+        tenant.push_str(t);
+        found = true;
+    }
+    if (!found || current.is_none())
+        && let Some(scope) = ctx.event_scope(event)
+    {
+        for span in scope {
+            let ext = span.extensions();
+            if !found && let Some(t) = ext.get::<SpanFields>().and_then(|f| f.slot(Slot::TenantId)) {
+                tenant.push_str(t.original());
+                found = true;
+            }
+            if current.is_none() {
+                current = ext.get::<CurrentContext>().cloned();
+            }
+            if found && current.is_some() {
+                break;
+            }
+        }
+    }
+    if !found && let Some(t) = current.as_ref().and_then(|c| c.request()).and_then(|r| r.tenant_id.as_deref()) {
+        tenant.push_str(t);
+        found = true;
+    }
+    (current, found)
+}
+
+/// Fills what the event did not set from its spans (innermost first) and the context.
+pub(super) fn resolve<S>(
+    ev: &mut EventFields,
+    event: &Event<'_>,
+    ctx: &Context<'_, S>,
+    current: Option<&CurrentContext>,
+    view: &ScrubView<'_>,
+    relaxed: bool,
+) where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    if let Some(scope) = ctx.event_scope(event) {
+        for span in scope {
+            let ext = span.extensions();
+            let Some(fields) = ext.get::<SpanFields>() else { continue };
+            for (slot, v) in &fields.slots {
+                let idx = slot.index();
+                if ev.slots.get(idx).copied().flatten().is_some() {
+                    continue;
+                }
+                let val = match (&v.raw, relaxed) {
+                    (Some(raw), true) => {
+                        let clean = view.scrub_field(slot.key(), raw);
+                        ev.push_arena(&clean)
+                    }
+                    _ => ev.push_arena(&v.clean),
+                };
+                if let Some(s) = ev.slots.get_mut(idx) {
+                    *s = Some((val, Origin::Clean));
+                }
+            }
+            for (key, v) in &fields.details {
+                if ev.has_detail(key) {
+                    continue;
+                }
+                let val = match v {
+                    SpanVal::Str(s) => match (&s.raw, relaxed) {
+                        (Some(raw), true) => {
+                            let clean = view.scrub_field(key, raw);
+                            ev.push_arena(&clean)
+                        }
+                        _ => ev.push_arena(&s.clean),
+                    },
+                    SpanVal::I64(n) => Val::I64(*n),
+                    SpanVal::U64(n) => Val::U64(*n),
+                    SpanVal::F64(n) => Val::F64(*n),
+                    SpanVal::Bool(b) => Val::Bool(*b),
+                };
+                ev.details.push((key, val, Origin::Clean));
+            }
+        }
+    }
+    let Some(current) = current else { return };
+    if let Some(req) = current.request() {
+        for (name, value) in req.fields() {
+            if let Some(slot) = Slot::of_context(name)
+                && ev.slots.get(slot.index()).copied().flatten().is_none()
+            {
+                let val = ev.push_arena(value);
+                if let Some(s) = ev.slots.get_mut(slot.index()) {
+                    *s = Some((val, Origin::Raw));
+                }
+            }
+        }
+    }
+    if let Some(trace) = current.trace() {
+        for (slot, is_trace) in [(Slot::TraceId, true), (Slot::SpanId, false)] {
+            if ev.slots.get(slot.index()).copied().flatten().is_some() {
+                continue;
+            }
+            let start = ev.arena.len();
+            let _ = if is_trace { write!(ev.arena, "{}", trace.trace_id()) } else { write!(ev.arena, "{}", trace.span_id()) };
+            if let Some(s) = ev.slots.get_mut(slot.index()) {
+                *s = Some((Val::Str(start, ev.arena.len()), Origin::Raw));
+            }
+        }
+    }
+}
+
+/// Writes one line for the resolved fields into `out` (cleared first).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn write_line(
+    core: &Core,
+    meta: &Metadata<'_>,
+    now_nanos: u64,
+    ev: &EventFields,
+    view: &ScrubView<'_>,
+    out: &mut String,
+    tmp: &mut String,
+) {
+    out.clear();
+    out.push_str("{\"ts\":");
+    json::push_ts(out, UNIX_EPOCH + Duration::from_nanos(now_nanos));
+    out.push_str(",\"level\":\"");
+    out.push_str(level_str(meta.level()));
+    out.push('"');
+    out.push_str(&core.fragment);
+
+    // Folded lines of a multi-line error message, prepended to the stack.
+    let mut error_tail: Option<&str> = None;
+    for slot in Slot::ALL {
+        let Some((Val::Str(start, end), origin)) = ev.slots.get(slot.index()).copied().flatten() else { continue };
+        let raw = ev.str_at(start, end);
+        let key = slot.key();
+        match slot.format() {
+            Format::Scanned if slot == Slot::ErrorMessage => {
+                let (head, tail) = match raw.split_once('\n') {
+                    Some((h, t)) => (h.trim_end_matches('\r'), Some(t)),
+                    None => (raw, None),
+                };
+                error_tail = tail.filter(|t| !t.trim().is_empty());
+                // error_message is never relaxed by deep debug: it must stay PII-free.
+                let clean = match origin {
+                    Origin::Raw => core.scrubber.scrub_field(key, head),
+                    Origin::Clean => std::borrow::Cow::Borrowed(head),
+                };
+                push_key(out, key);
+                if clean.len() > MAX_ERROR_MESSAGE {
+                    out.push('"');
+                    json::push_escaped(out, json::prefix(&clean, MAX_ERROR_MESSAGE - TRUNCATED.len()));
+                    out.push_str(TRUNCATED);
+                    out.push('"');
+                } else {
+                    json::push_str(out, &clean);
+                }
+            }
+            Format::Scanned => {
+                push_key(out, key);
+                match origin {
+                    Origin::Raw => json::push_str(out, &view.scrub_field(key, raw)),
+                    Origin::Clean => json::push_str(out, raw),
+                }
+            }
+            f => {
+                if f.accepts(raw) {
+                    push_key(out, key);
+                    json::push_str(out, raw);
+                } else {
+                    bump(&core.stats.invalid_fields);
+                }
+            }
+        }
+    }
+
+    out.push_str(",\"message\":");
+    match ev.message {
+        Some((s, e)) => json::push_str(out, &view.scrub(ev.str_at(s, e))),
+        None => out.push_str("\"\""),
+    }
+
+    let has_stack = error_tail.is_some() || !ev.chain.is_empty();
+    if ev.details.is_empty() && !has_stack {
+        out.push_str("}\n");
+        return;
+    }
+    out.push_str(",\"details\":{");
+    let mut first = true;
+    for (key, val, origin) in &ev.details {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        json::push_str(out, key);
+        out.push(':');
+        match *val {
+            Val::Str(s, e) => {
+                let raw = ev.str_at(s, e);
+                match origin {
+                    Origin::Raw => json::push_str(out, &view.scrub_field(key, raw)),
+                    Origin::Clean => json::push_str(out, raw),
+                }
+            }
+            Val::I64(n) => push_number(out, tmp, view, key, *origin, format_args!("{n}")),
+            Val::U64(n) => push_number(out, tmp, view, key, *origin, format_args!("{n}")),
+            Val::F64(n) => {
+                if *origin == Origin::Raw && n.is_finite() {
+                    push_number(out, tmp, view, key, *origin, format_args!("{n}"));
+                } else {
+                    json::push_f64(out, n);
+                }
+            }
+            Val::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+        }
+    }
+    if has_stack && !ev.has_detail("stack") {
+        if !first {
+            out.push(',');
+        }
+        tmp.clear();
+        if let Some(t) = error_tail {
+            tmp.push_str(t);
+        }
+        if !ev.chain.is_empty() {
+            if !tmp.is_empty() {
+                tmp.push('\n');
+            }
+            tmp.push_str(&ev.chain);
+        }
+        // Bound before scrubbing (work) and after (redaction markers can be longer than what
+        // they replace).
+        let bounded = json::prefix(tmp, MAX_STACK);
+        let clean = view.scrub_field("stack", bounded);
+        let limit = MAX_STACK - TRUNCATED.len();
+        out.push_str("\"stack\":\"");
+        if bounded.len() < tmp.len() || clean.len() > MAX_STACK {
+            json::push_escaped(out, json::prefix(&clean, limit));
+            out.push_str(TRUNCATED);
+        } else {
+            json::push_escaped(out, &clean);
+        }
+        out.push('"');
+    }
+    out.push_str("}}\n");
+}
+
+fn push_key(out: &mut String, key: &str) {
+    out.push_str(",\"");
+    out.push_str(key);
+    out.push_str("\":");
+}
+
+/// A number from an event: scanned as text (a card number, a PIN under a secret key), written
+/// as a number when nothing was redacted.
+fn push_number(out: &mut String, tmp: &mut String, view: &ScrubView<'_>, key: &str, origin: Origin, n: std::fmt::Arguments<'_>) {
+    tmp.clear();
+    let _ = tmp.write_fmt(n);
+    if origin == Origin::Clean {
+        out.push_str(tmp);
+        return;
+    }
+    let clean = view.scrub_field(key, tmp);
+    if clean == tmp.as_str() {
+        out.push_str(tmp);
+    } else {
+        json::push_str(out, &clean);
+    }
+}
+
+/// Writes a suppression summary line into `out` when anything was suppressed or dropped since
+/// the last summary; returns whether it did.
+pub(super) fn summary(core: &Core, now_nanos: u64, out: &mut String) -> bool {
+    let snap = core.stats.snapshot();
+    let mut last = core.last_reported.lock().unwrap_or_else(|e| e.into_inner());
+    let d = |a: u64, b: u64| a.saturating_sub(b);
+    let counts = [
+        ("suppressed_callsite", d(snap.suppressed_callsite, last.suppressed_callsite)),
+        ("suppressed_tenant", d(snap.suppressed_tenant, last.suppressed_tenant)),
+        ("dropped_queue_full", d(snap.dropped_queue_full, last.dropped_queue_full)),
+        ("dropped_priority", d(snap.dropped_priority, last.dropped_priority)),
+    ];
+    if counts.iter().all(|(_, n)| *n == 0) {
+        return false;
+    }
+    *last = snap;
+    drop(last);
+    out.clear();
+    out.push_str("{\"ts\":");
+    json::push_ts(out, UNIX_EPOCH + Duration::from_nanos(now_nanos));
+    out.push_str(",\"level\":\"warn\"");
+    out.push_str(&core.fragment);
+    out.push_str(",\"message\":\"log records suppressed\",\"details\":{");
+    for (i, (k, n)) in counts.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "\"{k}\":{n}");
+    }
+    let _ = write!(out, ",\"interval_seconds\":{}}}}}\n", core.summary_every_nanos / 1_000_000_000);
+    true
+}
+

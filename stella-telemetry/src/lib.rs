@@ -1,0 +1,117 @@
+//! One `init()` for every Stella service: structured JSON logs with the common fields, scrubbed
+//! inside the library, never blocking the service and never dropping an error.
+//!
+//! A service calls [`init`] once and keeps the returned [`TelemetryGuard`]. From then on every
+//! `tracing` event (and every `log` record of its dependencies) becomes one JSON object per line:
+//! the common fields in a fixed order, then `message`, then everything else under `details`.
+//! Values come from the event, the enclosing spans (a `tenant_id` on the request span appears on
+//! every line inside it, also in tasks spawned with `stella_context::ContextExt`), the current
+//! `stella_context::RequestContext`/`TraceContext`, and the static [`Resource`]. Every value
+//! passes through `stella-scrub` key-aware; there is no opt-out. Decision logs, rate limits with
+//! suppression summaries, a bounded non-blocking writer and file rotation are built in. The same
+//! pieces ([`JsonLayer`], [`NonBlocking`], [`LogBridge`]) are plain `tracing-subscriber` parts
+//! for teams that compose their own subscriber.
+//!
+//! ```
+//! use stella_telemetry::{Config, Output};
+//! use stella_telemetry::decision::{Decision, Effect};
+//!
+//! let (dispatch, guard) = stella_telemetry::build(
+//!     Config::new("policy-engine", "1.4.0").with_env("prod").with_output(Output::Stderr),
+//! )?;
+//! tracing::dispatcher::with_default(&dispatch, || {
+//!     let span = tracing::info_span!("policy.evaluate", tenant_id = "acme", sbom_id = "sbom-7f3c");
+//!     let _entered = span.enter();
+//!     tracing::info!(components = 5_000, "evaluating with token=ghp_0123456789abcdefghijklmnopqrstuvwxyzAB");
+//!     Decision::policy(Effect::Deny).with_policy_version("2026.11.3").with_rule_ids(["no-critical"]).emit();
+//! });
+//! guard.shutdown()?; // or let it drop at the end of main
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! prints (on one line each; `trace_id`/`span_id` appear inside a request or job):
+//!
+//! ```json
+//! {"ts":"2026-11-28T11:05:30.123456Z","level":"info","service":"policy-engine","version":"1.4.0","env":"prod","tenant_id":"acme","sbom_id":"sbom-7f3c","message":"evaluating with token=[REDACTED:github_token]","details":{"components":5000}}
+//! ```
+//!
+//! # The line
+//!
+//! Keys in this order: `ts` (RFC 3339 UTC, microseconds), `level` (`trace`…`error`),
+//! `service`, `version`, `env`, `region`, `instance_id`, `tenant_id`, `project_id`, `actor`,
+//! `route`, `method`, `resource`, `action`, `trace_id`, `span_id`, `parent_span_id`,
+//! `request_id`, `job_id`, `run_id`, `source_id`, `sbom_id`, `policy_version`,
+//! `decision_effect`, `decision_reason`, `error_code`, `error_message`, `message`, `details`.
+//! Unknown fields are **omitted**, never `null`; `ts`, `level`, `service` and `message` are
+//! always present. The JSON Schema is `schema/log-line.schema.json`.
+//!
+//! - `trace_id`, `span_id`, `parent_span_id` and `method` are validated (32/16 lowercase hex,
+//!   not all zeros; an HTTP method token) and dropped when invalid, never printed raw.
+//! - `error_message` is the first line of the error, scrubbed without deep-debug relaxation and
+//!   cut at 256 bytes; further lines and the `std::error::Error` source chain go to
+//!   `details.stack`, cut at 4 KiB.
+//! - `http.route` and `http.request.method` (the `stella-context` ingress span) fill `route`
+//!   and `method`; `otel.*` fields are hints for exporters and are not printed.
+//!
+//! # The public interface
+//!
+//! - Set-up: [`init`], [`build`], [`Config`], [`InitError`], [`TelemetryGuard`],
+//!   [`TelemetryHandle`], [`ShutdownError`], [`Resource`], [`Sampling`], [`LogStats`],
+//!   [`COMMON_FIELDS`], [`DEFAULT_FILTER`], [`DEFAULT_FLUSH_TIMEOUT`].
+//! - Layers and writers: [`JsonLayer`], [`JsonLayerBuilder`], [`BuildError`], [`NonBlocking`],
+//!   [`NonBlockingBuilder`], [`NonBlockingWriter`], [`WriterGuard`], [`FlushTimeout`],
+//!   [`Output`], [`FileOutput`], [`OutputError`], [`DEFAULT_CAPACITY`],
+//!   [`DEFAULT_PRIORITY_WAIT`].
+//! - [`decision`]: [`Decision`](decision::Decision), [`Effect`](decision::Effect).
+//! - `log` feature: [`LogBridge`]. `testing` feature: [`testing::CaptureWriter`].
+//!
+//! # Feature flags
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `log` | yes | [`LogBridge`]: `log` records in the same schema; [`init`] installs it |
+//! | `testing` | no | [`testing::CaptureWriter`], an in-memory `MakeWriter` |
+//!
+//! # MSRV
+//!
+//! The workspace `rust-version` (current stable minus three minor releases); raising it is a
+//! minor release.
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "log")]
+mod bridge;
+mod config;
+pub mod decision;
+mod fields;
+mod guard;
+mod json;
+mod layer;
+mod resource;
+mod sampling;
+mod stats;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
+mod writer;
+
+#[cfg(feature = "log")]
+#[cfg_attr(docsrs, doc(cfg(feature = "log")))]
+pub use self::bridge::LogBridge;
+pub use self::config::{Config, DEFAULT_FILTER, DEFAULT_FLUSH_TIMEOUT, InitError, build, init};
+pub use self::fields::COMMON_FIELDS;
+pub use self::guard::{ShutdownError, TelemetryGuard, TelemetryHandle};
+pub use self::layer::{BuildError, JsonLayer, JsonLayerBuilder};
+pub use self::resource::Resource;
+pub use self::sampling::Sampling;
+pub use self::stats::LogStats;
+pub use self::writer::{
+    DEFAULT_CAPACITY, DEFAULT_PRIORITY_WAIT, FileOutput, FlushTimeout, NonBlocking, NonBlockingBuilder, NonBlockingWriter,
+    Output, OutputError, WriterGuard,
+};
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct Readme;

@@ -1,0 +1,319 @@
+//! Where lines go: stdout, stderr, a rotating file, or any `io::Write`.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The destination of the log lines.
+///
+/// # Examples
+///
+/// ```
+/// use stella_telemetry::{FileOutput, Output};
+///
+/// let out = Output::File(FileOutput::new("/var/log/stella/api.log").with_max_bytes(100 << 20).with_daily(true));
+/// # let _ = out;
+/// let out = Output::parse("file:/tmp/app.log")?;
+/// assert!(matches!(out, Output::File(_)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[non_exhaustive]
+pub enum Output {
+    /// Standard output (the default; what container log collectors read).
+    Stdout,
+    /// Standard error.
+    Stderr,
+    /// A file, optionally rotated by size and/or daily.
+    File(FileOutput),
+    /// Any writer (a socket, a pipe, a test buffer). Written from the writer thread.
+    Writer(Box<dyn Write + Send>),
+}
+
+impl fmt::Debug for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Output::Stdout => f.write_str("Stdout"),
+            Output::Stderr => f.write_str("Stderr"),
+            Output::File(file) => f.debug_tuple("File").field(file).finish(),
+            Output::Writer(_) => f.write_str("Writer(..)"),
+        }
+    }
+}
+
+impl Default for Output {
+    fn default() -> Self {
+        Output::Stdout
+    }
+}
+
+impl Output {
+    /// Parses the `STELLA_LOG_OUTPUT` syntax: `stdout`, `stderr` or `file:PATH`.
+    ///
+    /// # Errors
+    ///
+    /// [`OutputError::Syntax`] for anything else or an empty path.
+    pub fn parse(s: &str) -> Result<Output, OutputError> {
+        match s.trim() {
+            "" | "stdout" | "-" => Ok(Output::Stdout),
+            "stderr" => Ok(Output::Stderr),
+            other => match other.strip_prefix("file:") {
+                Some(path) if !path.trim().is_empty() => Ok(Output::File(FileOutput::new(path.trim()))),
+                _ => Err(OutputError::Syntax(format!(
+                    "`{}`: expected stdout, stderr or file:PATH",
+                    crate::json::prefix(other, 64)
+                ))),
+            },
+        }
+    }
+
+    pub(crate) fn open(self) -> Result<Sink, OutputError> {
+        Ok(match self {
+            Output::Stdout => Sink::Stdout(io::stdout()),
+            Output::Stderr => Sink::Stderr(io::stderr()),
+            Output::File(f) => Sink::File(Box::new(RotatingFile::open(f)?)),
+            Output::Writer(w) => Sink::Writer(w),
+        })
+    }
+}
+
+/// A log file and its rotation policy.
+///
+/// Rotation renames `app.log` to `app.log.1` (shifting older files up to `max_files`, deleting
+/// the oldest) and starts a new `app.log`, when the next line would take the file past
+/// `max_bytes`, or at the first line of a new UTC day.
+///
+/// # Examples
+///
+/// ```
+/// use stella_telemetry::FileOutput;
+/// let f = FileOutput::new("app.log").with_max_bytes(10 << 20).with_daily(true).with_max_files(7);
+/// assert_eq!(f.path(), std::path::Path::new("app.log"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileOutput {
+    path: PathBuf,
+    max_bytes: Option<u64>,
+    daily: bool,
+    max_files: usize,
+}
+
+impl FileOutput {
+    /// A file at `path`, not rotated, keeping 5 rotated files once rotation is on.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        FileOutput { path: path.into(), max_bytes: None, daily: false, max_files: 5 }
+    }
+
+    /// Rotates before the file would exceed `bytes`.
+    #[must_use]
+    pub fn with_max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = Some(bytes.max(1));
+        self
+    }
+
+    /// Rotates at the first line of each UTC day.
+    #[must_use]
+    pub fn with_daily(mut self, daily: bool) -> Self {
+        self.daily = daily;
+        self
+    }
+
+    /// How many rotated files to keep (default 5, at least 1).
+    #[must_use]
+    pub fn with_max_files(mut self, n: usize) -> Self {
+        self.max_files = n.max(1);
+        self
+    }
+
+    /// The live file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Parses the `STELLA_LOG_ROTATION` syntax: `never`, `daily`, `size:BYTES` (with an optional
+    /// `k`, `m` or `g` suffix, powers of 1024), or both separated by a comma.
+    pub(crate) fn with_rotation_spec(mut self, spec: &str) -> Result<Self, OutputError> {
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "never" => {
+                    self.max_bytes = None;
+                    self.daily = false;
+                }
+                "daily" => self.daily = true,
+                p => {
+                    let bytes = p.strip_prefix("size:").and_then(parse_bytes).ok_or_else(|| {
+                        OutputError::Syntax(format!("rotation `{}`: expected never, daily or size:BYTES", crate::json::prefix(p, 64)))
+                    })?;
+                    self = self.with_max_bytes(bytes);
+                }
+            }
+        }
+        Ok(self)
+    }
+}
+
+fn parse_bytes(s: &str) -> Option<u64> {
+    let s = s.trim().to_ascii_lowercase();
+    let (num, mul) = match s.strip_suffix(['k', 'm', 'g']) {
+        Some(n) if s.ends_with('k') => (n, 1u64 << 10),
+        Some(n) if s.ends_with('m') => (n, 1 << 20),
+        Some(n) => (n, 1 << 30),
+        None => (s.as_str(), 1),
+    };
+    num.parse::<u64>().ok()?.checked_mul(mul).filter(|b| *b > 0)
+}
+
+/// Opening or parsing an output failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OutputError {
+    /// The output or rotation setting is malformed.
+    #[error("log output: {0}")]
+    Syntax(String),
+    /// The log file (or its directory) could not be created or opened.
+    #[error("log file {path}: {source}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// The writer thread could not be started.
+    #[error("log writer thread: {0}")]
+    Thread(#[source] io::Error),
+}
+
+/// An opened output, owned by the writer thread.
+pub(crate) enum Sink {
+    Stdout(io::Stdout),
+    Stderr(io::Stderr),
+    File(Box<RotatingFile>),
+    Writer(Box<dyn Write + Send>),
+}
+
+impl Sink {
+    /// Writes a batch of whole lines.
+    pub(crate) fn write_batch(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Sink::Stdout(s) => {
+                let mut l = s.lock();
+                l.write_all(bytes)?;
+                l.flush()
+            }
+            Sink::Stderr(s) => s.lock().write_all(bytes),
+            Sink::File(f) => f.write_lines(bytes),
+            Sink::Writer(w) => {
+                w.write_all(bytes)?;
+                w.flush()
+            }
+        }
+    }
+
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Stdout(s) => s.flush(),
+            Sink::Stderr(s) => s.flush(),
+            Sink::File(f) => f.file.flush(),
+            Sink::Writer(w) => w.flush(),
+        }
+    }
+}
+
+/// A file that rotates by size and day.
+pub(crate) struct RotatingFile {
+    cfg: FileOutput,
+    file: File,
+    size: u64,
+    day: u64,
+}
+
+fn today() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400)
+}
+
+impl RotatingFile {
+    fn open(cfg: FileOutput) -> Result<RotatingFile, OutputError> {
+        let err = |source| OutputError::Open { path: cfg.path.clone(), source };
+        if let Some(dir) = cfg.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(err)?;
+        }
+        let file = OpenOptions::new().create(true).append(true).open(&cfg.path).map_err(err)?;
+        let size = file.metadata().map_or(0, |m| m.len());
+        Ok(RotatingFile { cfg, file, size, day: today() })
+    }
+
+    /// Writes whole lines, rotating between lines when needed.
+    fn write_lines(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.cfg.max_bytes.is_none() && !self.cfg.daily {
+            self.file.write_all(bytes)?;
+            self.size += bytes.len() as u64;
+            return Ok(());
+        }
+        for line in bytes.split_inclusive(|b| *b == b'\n') {
+            let len = line.len() as u64;
+            let over = self.cfg.max_bytes.is_some_and(|m| self.size > 0 && self.size + len > m);
+            let new_day = self.cfg.daily && today() != self.day;
+            if over || new_day {
+                self.rotate()?;
+            }
+            self.file.write_all(line)?;
+            self.size += len;
+        }
+        Ok(())
+    }
+
+    fn rotated(&self, n: usize) -> PathBuf {
+        let mut p = self.cfg.path.clone().into_os_string();
+        p.push(format!(".{n}"));
+        PathBuf::from(p)
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        self.file.flush()?;
+        let _ = fs::remove_file(self.rotated(self.cfg.max_files));
+        for n in (1..self.cfg.max_files).rev() {
+            let from = self.rotated(n);
+            if from.exists() {
+                fs::rename(&from, self.rotated(n + 1))?;
+            }
+        }
+        fs::rename(&self.cfg.path, self.rotated(1))?;
+        self.file = OpenOptions::new().create(true).append(true).open(&self.cfg.path)?;
+        self.size = 0;
+        self.day = today();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses() {
+        assert!(matches!(Output::parse("stdout"), Ok(Output::Stdout)));
+        assert!(matches!(Output::parse("stderr"), Ok(Output::Stderr)));
+        assert!(Output::parse("file:").is_err());
+        assert!(Output::parse("syslog").is_err());
+        let f = FileOutput::new("x").with_rotation_spec("daily, size:10m").unwrap();
+        assert_eq!(f.max_bytes, Some(10 << 20));
+        assert!(f.daily);
+        assert!(FileOutput::new("x").with_rotation_spec("size:lots").is_err());
+    }
+
+    #[test]
+    fn rotates_by_size() {
+        let dir = std::env::temp_dir().join(format!("stella-telemetry-rot-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let path = dir.join("app.log");
+        let mut f = RotatingFile::open(FileOutput::new(&path).with_max_bytes(10).with_max_files(2)).unwrap();
+        f.write_lines(b"aaaaaaaa\nbbbbbbbb\ncccccccc\ndddddddd\n").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "dddddddd\n");
+        assert_eq!(fs::read_to_string(dir.join("app.log.1")).unwrap(), "cccccccc\n");
+        assert_eq!(fs::read_to_string(dir.join("app.log.2")).unwrap(), "bbbbbbbb\n");
+        assert!(!dir.join("app.log.3").exists());
+        let _ = fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,95 @@
+//! Span and context inheritance, including across `tokio::spawn`.
+
+use stella_context::{ContextExt, CurrentContext, RequestContext, TraceContext};
+use tracing::instrument::WithSubscriber;
+
+use crate::support::Harness;
+
+#[test]
+fn span_fields_apply_to_every_line_inside_and_events_override() {
+    let h = Harness::new();
+    h.run(|| {
+        let outer = tracing::info_span!("api", tenant_id = "acme", request_id = "req-1", region_hint = "x");
+        let _o = outer.enter();
+        tracing::info!("outer line");
+        let inner = tracing::info_span!("policy.evaluate", sbom_id = "sbom-1", request_id = "req-2");
+        let _i = inner.enter();
+        tracing::info!("inner line");
+        tracing::info!(tenant_id = "globex", "override");
+    });
+    let l = h.line("outer line");
+    assert_eq!(l["tenant_id"], "acme");
+    assert_eq!(l["request_id"], "req-1");
+    assert_eq!(l["details"]["region_hint"], "x");
+    let l = h.line("inner line");
+    assert_eq!(l["tenant_id"], "acme");
+    assert_eq!(l["request_id"], "req-2", "the innermost span wins");
+    assert_eq!(l["sbom_id"], "sbom-1");
+    assert_eq!(h.line("override")["tenant_id"], "globex");
+}
+
+#[test]
+fn fields_recorded_later_on_a_span_apply_to_later_lines() {
+    let h = Harness::new();
+    h.run(|| {
+        let span = tracing::info_span!("api", tenant_id = tracing::field::Empty, actor = tracing::field::Empty);
+        let _e = span.enter();
+        tracing::info!("before auth");
+        span.record("tenant_id", "acme");
+        span.record("actor", "user-1");
+        tracing::info!("after auth");
+    });
+    assert!(h.line("before auth").get("tenant_id").is_none());
+    let l = h.line("after auth");
+    assert_eq!(l["tenant_id"], "acme");
+    assert_eq!(l["actor"], "user-1");
+}
+
+#[test]
+fn the_current_context_fills_what_spans_do_not() {
+    let h = Harness::new();
+    let trace = TraceContext::new_root();
+    let cx = CurrentContext::new(
+        Some(trace.clone()),
+        Some(RequestContext::new().with_tenant_id("acme").with_job_id("job-7").with_policy_version("v3")),
+    );
+    h.run(|| cx.scope(|| tracing::info!("in context")));
+    let l = h.line("in context");
+    assert_eq!(l["tenant_id"], "acme");
+    assert_eq!(l["job_id"], "job-7");
+    assert_eq!(l["policy_version"], "v3");
+    assert_eq!(l["trace_id"], trace.trace_id().to_string());
+    assert_eq!(l["span_id"], trace.span_id().to_string());
+}
+
+#[test]
+fn spawned_tasks_that_carry_the_context_keep_tenant_and_trace() {
+    let h = Harness::new();
+    let trace = TraceContext::new_root();
+    let cx = CurrentContext::new(Some(trace.clone()), Some(RequestContext::new().with_tenant_id("acme").with_request_id("req-9")));
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    h.run(|| {
+        let dispatch = tracing::dispatcher::get_default(Clone::clone);
+        rt.block_on(async {
+            let span = cx.scope(|| tracing::info_span!("api", actor = "user-5"));
+            let task = cx.scope(|| {
+                let _e = span.enter();
+                async {
+                    tokio::task::yield_now().await;
+                    tracing::info!("in spawned task");
+                }
+                .in_current_context()
+            });
+            tokio::spawn(task.with_subscriber(dispatch.clone())).await.unwrap();
+            // Without the helper, the context is lost at spawn.
+            let lost = cx.scope(|| async { tracing::info!("without helper") });
+            tokio::spawn(lost.with_subscriber(dispatch.clone())).await.unwrap();
+        });
+    });
+    let l = h.line("in spawned task");
+    assert_eq!(l["tenant_id"], "acme");
+    assert_eq!(l["request_id"], "req-9");
+    assert_eq!(l["actor"], "user-5");
+    assert_eq!(l["trace_id"], trace.trace_id().to_string());
+    assert!(h.line("without helper").get("tenant_id").is_none());
+}

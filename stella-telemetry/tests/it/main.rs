@@ -1,0 +1,16 @@
+//! The integration tests of `stella-telemetry`: one binary (see STYLE.md §6).
+//!
+//! Every line any test produces goes through `support::Lines`, which validates it against
+//! `schema/log-line.schema.json` and checks the fixed key order.
+
+mod backpressure;
+mod bridge;
+mod config;
+mod context;
+mod decision;
+mod deep_debug;
+mod redaction;
+mod sampling;
+mod schema;
+mod send_sync;
+mod support;
