@@ -170,11 +170,11 @@ fn write_number(out: &mut String, n: &Number) -> Result<(), CanonicalError> {
             let _ = write!(out, "{i}");
             return Ok(());
         }
-    } else if let Some(u) = n.as_u64() {
-        if u <= (1u64 << 53) {
-            let _ = write!(out, "{u}");
-            return Ok(());
-        }
+    } else if let Some(u) = n.as_u64()
+        && u <= (1u64 << 53)
+    {
+        let _ = write!(out, "{u}");
+        return Ok(());
     }
     let f = n
         .as_f64()
@@ -250,7 +250,11 @@ fn tie_to_even(x: f64, digits: &str, exp: i32) -> Option<String> {
     }
     let lo = exact.get(..k)?.to_owned();
     let hi = increment(&lo)?;
-    let last_even = |s: &str| s.bytes().last().is_some_and(|b| (b - b'0') % 2 == 0);
+    let last_even = |s: &str| {
+        s.bytes()
+            .last()
+            .is_some_and(|b| (b - b'0').is_multiple_of(2))
+    };
     let want = if last_even(&lo) { lo } else { hi };
     if want == digits || want.len() != k {
         return None;
@@ -280,7 +284,11 @@ fn exact_digits(x: f64) -> Option<(String, i32)> {
     let bits = x.to_bits();
     let raw_exp = i32::try_from((bits >> 52) & 0x7ff).ok()?;
     let frac = bits & ((1u64 << 52) - 1);
-    let (mut m, mut e) = if raw_exp == 0 { (frac, -1074) } else { (frac | (1u64 << 52), raw_exp - 1075) };
+    let (mut m, mut e) = if raw_exp == 0 {
+        (frac, -1074)
+    } else {
+        (frac | (1u64 << 52), raw_exp - 1075)
+    };
     if m == 0 {
         return None;
     }
@@ -346,7 +354,11 @@ mod tests {
             (0x43143ff3c1cb0959, "1424953923781206.2"),
         ];
         for (bits, want) in table {
-            assert_eq!(f64_to_string(f64::from_bits(*bits)).unwrap(), *want, "{bits:016x}");
+            assert_eq!(
+                f64_to_string(f64::from_bits(*bits)).unwrap(),
+                *want,
+                "{bits:016x}"
+            );
         }
         assert!(f64_to_string(f64::from_bits(0x7fffffffffffffff)).is_err());
         assert!(f64_to_string(f64::from_bits(0x7ff0000000000000)).is_err());
@@ -356,7 +368,10 @@ mod tests {
     fn escapes_are_minimal() {
         let mut s = String::new();
         write_string(&mut s, "a\u{1}\u{1f}\u{7f}\u{80}/\"\\\u{8}\u{c}\n\r\t€");
-        assert_eq!(s, "\"a\\u0001\\u001f\u{7f}\u{80}/\\\"\\\\\\b\\f\\n\\r\\t€\"");
+        assert_eq!(
+            s,
+            "\"a\\u0001\\u001f\u{7f}\u{80}/\\\"\\\\\\b\\f\\n\\r\\t€\""
+        );
     }
 
     #[test]
@@ -367,7 +382,12 @@ mod tests {
 
     #[test]
     fn big_integers_go_through_the_double() {
-        let v: Value = serde_json::from_str("[9007199254740993, -9007199254740993, 18446744073709551615]").unwrap();
-        assert_eq!(to_string(&v).unwrap(), "[9007199254740992,-9007199254740992,18446744073709552000]");
+        let v: Value =
+            serde_json::from_str("[9007199254740993, -9007199254740993, 18446744073709551615]")
+                .unwrap();
+        assert_eq!(
+            to_string(&v).unwrap(),
+            "[9007199254740992,-9007199254740992,18446744073709552000]"
+        );
     }
 }

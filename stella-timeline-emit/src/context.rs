@@ -10,22 +10,22 @@ pub(crate) fn fill(
     actor: &mut Option<String>,
     trace_id: &mut Option<String>,
 ) {
-    if tenant_id.is_none() || project_id.is_none() || actor.is_none() {
-        if let Some(cx) = RequestContext::current() {
-            if tenant_id.is_none() {
-                *tenant_id = cx.tenant_id;
-            }
-            if project_id.is_none() {
-                *project_id = cx.project_id;
-            }
-            if actor.is_none() {
-                *actor = cx.actor;
-            }
+    if (tenant_id.is_none() || project_id.is_none() || actor.is_none())
+        && let Some(cx) = RequestContext::current()
+    {
+        if tenant_id.is_none() {
+            *tenant_id = cx.tenant_id;
+        }
+        if project_id.is_none() {
+            *project_id = cx.project_id;
+        }
+        if actor.is_none() {
+            *actor = cx.actor;
         }
     }
-    if trace_id.is_none() {
-        if let Some(tc) = TraceContext::current() {
-            *trace_id = Some(tc.trace_id().to_string());
-        }
+    if trace_id.is_none()
+        && let Some(tc) = TraceContext::current()
+    {
+        *trace_id = Some(tc.trace_id().to_string());
     }
 }

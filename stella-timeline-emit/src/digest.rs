@@ -132,7 +132,10 @@ mod tests {
     fn rejects_bad_forms() {
         assert_eq!(Digest::parse("md5:00"), Err(DigestError::Algorithm));
         assert_eq!(Digest::parse("sha256:00"), Err(DigestError::Hex));
-        assert_eq!(Digest::parse(&format!("sha256:{}", "A".repeat(64))), Err(DigestError::Hex));
+        assert_eq!(
+            Digest::parse(&format!("sha256:{}", "A".repeat(64))),
+            Err(DigestError::Hex)
+        );
         assert_eq!(Digest::of_bytes(b"abc").hex().len(), 64);
     }
 }

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use crate::event::{BuildError, EventBuilder, PendingEvent};
 use crate::journal::{Journal, JournalConfig};
-use stella_scrub::Scrubber;
 use crate::sink::{FlushError, Record, Sink};
 use crate::stats::{Counters, Stats};
+use stella_scrub::Scrubber;
 
 /// Default bound of the queue between callers and the worker.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 16 * 1024;
@@ -150,7 +150,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Emitter {
     /// Starts an emitter builder.
-    #[must_use]
     pub fn builder() -> EmitterBuilder {
         EmitterBuilder {
             sinks: Vec::new(),
@@ -185,7 +184,11 @@ impl Emitter {
         if inner.shared.closed.load(Ordering::Acquire) {
             return Err(EmitError::Closed);
         }
-        if let Some(spill) = inner.spill.as_ref().filter(|s| s.active.load(Ordering::Acquire)) {
+        if let Some(spill) = inner
+            .spill
+            .as_ref()
+            .filter(|s| s.active.load(Ordering::Acquire))
+        {
             return self.spill(spill, pending);
         }
         let guard = inner.tx.read().unwrap_or_else(PoisonError::into_inner);
@@ -263,7 +266,9 @@ impl Emitter {
         let deadline = Instant::now() + timeout;
         self.inner.wait_processed(deadline)?;
         if let Some(spill) = &self.inner.spill {
-            lock(&spill.journal).sync().map_err(|e| FlushError::Io(e.to_string()))?;
+            lock(&spill.journal)
+                .sync()
+                .map_err(|e| FlushError::Io(e.to_string()))?;
         }
         for sink in &self.inner.sinks {
             sink.inner.flush(deadline)?;
@@ -335,15 +340,26 @@ impl Inner {
             return Ok(());
         }
         // Dropping the sender lets the worker drain the queue and exit.
-        drop(self.tx.write().unwrap_or_else(PoisonError::into_inner).take());
+        drop(
+            self.tx
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
         let mut result = Ok(());
         {
             let mut p = lock(&self.shared.progress);
             while !p.exited {
                 let now = Instant::now();
                 if now >= deadline {
-                    let left = self.shared.enqueued.load(Ordering::Acquire).saturating_sub(p.processed);
-                    result = Err(FlushError::Timeout { pending: usize::try_from(left).unwrap_or(usize::MAX) });
+                    let left = self
+                        .shared
+                        .enqueued
+                        .load(Ordering::Acquire)
+                        .saturating_sub(p.processed);
+                    result = Err(FlushError::Timeout {
+                        pending: usize::try_from(left).unwrap_or(usize::MAX),
+                    });
                     break;
                 }
                 p = self
@@ -354,15 +370,15 @@ impl Inner {
                     .0;
             }
         }
-        if result.is_ok() {
-            if let Some(h) = lock(&self.worker).take() {
-                let _ = h.join();
-            }
+        if result.is_ok()
+            && let Some(h) = lock(&self.worker).take()
+        {
+            let _ = h.join();
         }
-        if let Some(spill) = &self.spill {
-            if let Err(e) = lock(&spill.journal).sync() {
-                tracing::error!(error = %e, "timeline spill journal sync failed");
-            }
+        if let Some(spill) = &self.spill
+            && let Err(e) = lock(&spill.journal).sync()
+        {
+            tracing::error!(error = %e, "timeline spill journal sync failed");
         }
         for sink in &self.sinks {
             let r = sink.inner.shutdown(deadline);
@@ -457,7 +473,10 @@ impl EmitterBuilder {
                 let journal =
                     Journal::open(cfg).map_err(|e| EmitterBuildError::Journal(e.to_string()))?;
                 let active = journal.pending();
-                Some(Arc::new(Spill { journal: Mutex::new(journal), active: AtomicBool::new(active) }))
+                Some(Arc::new(Spill {
+                    journal: Mutex::new(journal),
+                    active: AtomicBool::new(active),
+                }))
             }
         };
         let shared = Arc::new(Shared {
@@ -565,6 +584,11 @@ impl Worker {
     fn idle(&self) {
         for sink in &self.sinks {
             sink.inner.idle();
+        }
+        if let Some(spill) = &self.spill
+            && let Err(e) = lock(&spill.journal).maybe_sync()
+        {
+            tracing::error!(error = %e, "timeline spill journal sync failed");
         }
     }
 

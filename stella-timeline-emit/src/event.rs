@@ -212,7 +212,6 @@ impl TimelineEvent {
     /// let builder = TimelineEvent::builder(EventKind::SloResolved, "slo", "api-availability");
     /// # let _ = builder;
     /// ```
-    #[must_use]
     pub fn builder(
         kind: EventKind,
         resource_type: impl Into<String>,
@@ -765,10 +764,12 @@ impl EventBuilder {
             validate_trace_id(t)?;
         }
         if !self.inputs.is_empty() {
-            self.details.insert("inputs".into(), Value::Array(self.inputs));
+            self.details
+                .insert("inputs".into(), Value::Array(self.inputs));
         }
         if !self.outputs.is_empty() {
-            self.details.insert("outputs".into(), Value::Array(self.outputs));
+            self.details
+                .insert("outputs".into(), Value::Array(self.outputs));
         }
         validate_details(&self.kind, &self.details)?;
         let event_id = match self.event_id {
@@ -907,7 +908,11 @@ fn validate_ts(ts: &str) -> Result<(), FieldError> {
         return Err(bad());
     }
     for (c, s) in b.iter().zip(shape) {
-        let ok = if *s == b'd' { c.is_ascii_digit() } else { c == s };
+        let ok = if *s == b'd' {
+            c.is_ascii_digit()
+        } else {
+            c == s
+        };
         if !ok {
             return Err(bad());
         }
@@ -935,12 +940,15 @@ pub(crate) fn validate_tenant(t: &str) -> Result<(), FieldError> {
     let ok = !t.is_empty()
         && t.len() <= MAX_TENANT_LEN
         && t.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         && !t.eq_ignore_ascii_case(RESERVED_TENANT);
     if ok {
         Ok(())
     } else {
-        Err(FieldError::TenantId(t.chars().take(MAX_TENANT_LEN + 1).collect()))
+        Err(FieldError::TenantId(
+            t.chars().take(MAX_TENANT_LEN + 1).collect(),
+        ))
     }
 }
 
@@ -974,16 +982,27 @@ fn validate_details(kind: &EventKind, details: &Map<String, Value>) -> Result<()
     }
     for field in kind.required_details() {
         if details.get(*field).is_none_or(Value::is_null) {
-            return Err(FieldError::MissingDetail { kind: kind.as_str().to_owned(), field });
+            return Err(FieldError::MissingDetail {
+                kind: kind.as_str().to_owned(),
+                field,
+            });
         }
     }
     for list in ["inputs", "outputs"] {
         let Some(v) = details.get(list) else { continue };
         let Value::Array(items) = v else {
-            return Err(FieldError::Artifact { list, index: 0, reason: "must be an array".into() });
+            return Err(FieldError::Artifact {
+                list,
+                index: 0,
+                reason: "must be an array".into(),
+            });
         };
         for (index, item) in items.iter().enumerate() {
-            let err = |reason: &str| FieldError::Artifact { list, index, reason: reason.into() };
+            let err = |reason: &str| FieldError::Artifact {
+                list,
+                index,
+                reason: reason.into(),
+            };
             let Value::Object(m) = item else {
                 return Err(err("must be an object"));
             };
@@ -1009,7 +1028,9 @@ fn charge(budget: usize, n: usize) -> Result<usize, FieldError> {
 
 fn walk(v: &Value, depth: usize, budget: usize) -> Result<usize, FieldError> {
     if depth > MAX_DETAILS_DEPTH {
-        return Err(FieldError::Details(format!("nested deeper than {MAX_DETAILS_DEPTH}")));
+        return Err(FieldError::Details(format!(
+            "nested deeper than {MAX_DETAILS_DEPTH}"
+        )));
     }
     match v {
         Value::Null | Value::Bool(_) => charge(budget, 5),
@@ -1067,7 +1088,20 @@ mod tests {
         for ok in ["acme", "a", "Acme_1-x", &"a".repeat(64)] {
             assert!(validate_tenant(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "-a", "a.b", "a*", "a>", "a/b", "..", "global", "GLOBAL", "a b", &"a".repeat(65), "é"] {
+        for bad in [
+            "",
+            "-a",
+            "a.b",
+            "a*",
+            "a>",
+            "a/b",
+            "..",
+            "global",
+            "GLOBAL",
+            "a b",
+            &"a".repeat(65),
+            "é",
+        ] {
             assert!(validate_tenant(bad).is_err(), "{bad}");
         }
     }
@@ -1082,16 +1116,37 @@ mod tests {
 
     #[test]
     fn builder_errors() {
-        let no_tenant = TimelineEvent::builder(EventKind::SloResolved, "slo", "x").with_detail("slo", "x");
+        let no_tenant =
+            TimelineEvent::builder(EventKind::SloResolved, "slo", "x").with_detail("slo", "x");
         assert_eq!(no_tenant.build().unwrap_err(), BuildError::MissingTenant);
         assert!(matches!(
-            TimelineEvent::builder(EventKind::JobFailed, "job", "j").with_tenant("a").build(),
-            Err(BuildError::Invalid(FieldError::MissingDetail { field: "job_type", .. }))
+            TimelineEvent::builder(EventKind::JobFailed, "job", "j")
+                .with_tenant("a")
+                .build(),
+            Err(BuildError::Invalid(FieldError::MissingDetail {
+                field: "job_type",
+                ..
+            }))
         ));
         assert!(base().with_details(Value::Bool(true)).build().is_err());
-        assert!(base().with_detail("inputs", serde_json::json!([{"digest": "md5:x"}])).build().is_err());
-        assert!(base().with_event_id(Uuid::new_v4().to_string()).build().is_err());
-        assert!(base().with_detail("big", "x".repeat(MAX_DETAILS_BYTES)).build().is_err());
+        assert!(
+            base()
+                .with_detail("inputs", serde_json::json!([{"digest": "md5:x"}]))
+                .build()
+                .is_err()
+        );
+        assert!(
+            base()
+                .with_event_id(Uuid::new_v4().to_string())
+                .build()
+                .is_err()
+        );
+        assert!(
+            base()
+                .with_detail("big", "x".repeat(MAX_DETAILS_BYTES))
+                .build()
+                .is_err()
+        );
         let mut deep = Value::Null;
         for _ in 0..40 {
             deep = Value::Array(vec![deep]);
@@ -1101,13 +1156,23 @@ mod tests {
 
     #[test]
     fn round_trip_and_tamper() {
-        let e = base().with_project("p").with_trace_id("4bf92f3577b34da6a3ce929d0e0e4736").build().unwrap();
+        let e = base()
+            .with_project("p")
+            .with_trace_id("4bf92f3577b34da6a3ce929d0e0e4736")
+            .build()
+            .unwrap();
         let json = e.to_json();
         assert_eq!(TimelineEvent::from_json(&json).unwrap(), e);
         assert_eq!(serde_json::to_string(&e).unwrap(), json);
         let tampered = json.replace("availability\"}", "availability2\"}");
-        assert!(matches!(TimelineEvent::from_json(&tampered), Err(ParseError::Verify(VerifyError::Mismatch { .. }))));
+        assert!(matches!(
+            TimelineEvent::from_json(&tampered),
+            Err(ParseError::Verify(VerifyError::Mismatch { .. }))
+        ));
         let v2 = json.replace("\"schema_version\":1", "\"schema_version\":2");
-        assert_eq!(TimelineEvent::from_json(&v2), Err(ParseError::SchemaVersion(2)));
+        assert_eq!(
+            TimelineEvent::from_json(&v2),
+            Err(ParseError::SchemaVersion(2))
+        );
     }
 }

@@ -150,17 +150,20 @@ impl Journal {
         lock.try_lock().map_err(|e| {
             io::Error::new(
                 io::ErrorKind::WouldBlock,
-                format!("journal {} is in use by another emitter: {e}", cfg.dir.display()),
+                format!(
+                    "journal {} is in use by another emitter: {e}",
+                    cfg.dir.display()
+                ),
             )
         })?;
         let mut segments = Vec::new();
         for entry in fs::read_dir(&cfg.dir)? {
             let name = entry?.file_name();
             let name = name.to_string_lossy();
-            if let Some(num) = name.strip_suffix(".ndjson") {
-                if let Ok(n) = num.parse::<u64>() {
-                    segments.push(n);
-                }
+            if let Some(num) = name.strip_suffix(".ndjson")
+                && let Ok(n) = num.parse::<u64>()
+            {
+                segments.push(n);
             }
         }
         segments.sort_unstable();
@@ -184,10 +187,13 @@ impl Journal {
             .sum();
         // A cursor pointing before the first segment means that segment was deleted after the
         // cursor moved past it; start at the first existing one.
-        if let Some(first) = j.segments.first().copied() {
-            if j.cursor.seg < first {
-                j.cursor = Position { seg: first, offset: 0 };
-            }
+        if let Some(first) = j.segments.first().copied()
+            && j.cursor.seg < first
+        {
+            j.cursor = Position {
+                seg: first,
+                offset: 0,
+            };
         }
         Ok(j)
     }
@@ -270,7 +276,11 @@ impl Journal {
         if self.total_bytes + add > self.cfg.max_bytes {
             return Err(io::Error::new(
                 io::ErrorKind::StorageFull,
-                format!("journal {} is at its {} byte limit", self.cfg.dir.display(), self.cfg.max_bytes),
+                format!(
+                    "journal {} is at its {} byte limit",
+                    self.cfg.dir.display(),
+                    self.cfg.max_bytes
+                ),
             ));
         }
         if self.writer.is_none() || self.tail_len >= self.cfg.segment_bytes {
@@ -302,10 +312,10 @@ impl Journal {
             self.sync()?;
         }
         let reuse = self.writer.is_none()
-            && self
-                .segments
-                .last()
-                .is_some_and(|s| fs::metadata(seg_path(&self.cfg.dir, *s)).is_ok_and(|m| m.len() < self.cfg.segment_bytes));
+            && self.segments.last().is_some_and(|s| {
+                fs::metadata(seg_path(&self.cfg.dir, *s))
+                    .is_ok_and(|m| m.len() < self.cfg.segment_bytes)
+            });
         let seg = match (reuse, self.segments.last()) {
             (true, Some(s)) => *s,
             (_, Some(s)) => s + 1,
@@ -347,12 +357,20 @@ impl Journal {
         let mut events = Vec::new();
         let mut corrupt = 0;
         let mut pos = self.cursor;
-        if let Some(first) = self.segments.first().copied() {
-            if pos.seg < first {
-                pos = Position { seg: first, offset: 0 };
-            }
+        if let Some(first) = self.segments.first().copied()
+            && pos.seg < first
+        {
+            pos = Position {
+                seg: first,
+                offset: 0,
+            };
         }
-        let segments: Vec<u64> = self.segments.iter().copied().filter(|s| *s >= pos.seg).collect();
+        let segments: Vec<u64> = self
+            .segments
+            .iter()
+            .copied()
+            .filter(|s| *s >= pos.seg)
+            .collect();
         'segments: for seg in segments {
             if seg != pos.seg {
                 pos = Position { seg, offset: 0 };
@@ -383,7 +401,11 @@ impl Journal {
             }
             break;
         }
-        Ok(ReadBatch { events, end: pos, corrupt })
+        Ok(ReadBatch {
+            events,
+            end: pos,
+            corrupt,
+        })
     }
 
     /// Marks everything before `end` as delivered: persists the cursor, deletes passed
@@ -400,9 +422,17 @@ impl Journal {
             }
             self.total_bytes = 0;
             self.tail_len = 0;
-            self.cursor = Position { seg: next, offset: 0 };
+            self.cursor = Position {
+                seg: next,
+                offset: 0,
+            };
         } else {
-            let passed: Vec<u64> = self.segments.iter().copied().filter(|s| *s < end.seg).collect();
+            let passed: Vec<u64> = self
+                .segments
+                .iter()
+                .copied()
+                .filter(|s| *s < end.seg)
+                .collect();
             for s in passed {
                 let len = fs::metadata(seg_path(&self.cfg.dir, s)).map_or(0, |m| m.len());
                 if fs::remove_file(seg_path(&self.cfg.dir, s)).is_ok() {
@@ -418,7 +448,10 @@ impl Journal {
 fn read_cursor(dir: &Path) -> Option<Position> {
     let text = fs::read_to_string(dir.join("cursor")).ok()?;
     let (seg, offset) = text.trim().split_once(' ')?;
-    Some(Position { seg: seg.parse().ok()?, offset: offset.parse().ok()? })
+    Some(Position {
+        seg: seg.parse().ok()?,
+        offset: offset.parse().ok()?,
+    })
 }
 
 fn write_cursor(dir: &Path, pos: Position) -> io::Result<()> {
@@ -452,7 +485,8 @@ mod tests {
     }
 
     fn tmp(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("stella-journal-{name}-{}", uuid::Uuid::now_v7()));
+        let d =
+            std::env::temp_dir().join(format!("stella-journal-{name}-{}", uuid::Uuid::now_v7()));
         let _ = fs::remove_dir_all(&d);
         d
     }
@@ -460,7 +494,9 @@ mod tests {
     #[test]
     fn append_read_commit_across_segments_and_reopen() {
         let dir = tmp("segments");
-        let cfg = JournalConfig::new(&dir).with_segment_bytes(4096).with_fsync(FsyncPolicy::Never);
+        let cfg = JournalConfig::new(&dir)
+            .with_segment_bytes(4096)
+            .with_fsync(FsyncPolicy::Never);
         let events: Vec<_> = (0..40).map(ev).collect();
         let lines: Vec<String> = events.iter().map(TimelineEvent::to_json).collect();
         {
@@ -522,7 +558,10 @@ mod tests {
         let dir = tmp("full");
         let mut j = Journal::open(JournalConfig::new(&dir).with_max_bytes(100)).unwrap();
         let line = ev(0).to_json();
-        assert_eq!(j.append([line.as_str()]).unwrap_err().kind(), io::ErrorKind::StorageFull);
+        assert_eq!(
+            j.append([line.as_str()]).unwrap_err().kind(),
+            io::ErrorKind::StorageFull
+        );
         let _ = fs::remove_dir_all(&dir);
     }
 }

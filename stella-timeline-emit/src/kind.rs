@@ -81,7 +81,9 @@ impl OtherKind {
 
 /// Why a string is not an event kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("kind {kind:?} must be dotted lowercase segments [a-z][a-z0-9_]* (at least two, at most {MAX_KIND_LEN} bytes)")]
+#[error(
+    "kind {kind:?} must be dotted lowercase segments [a-z][a-z0-9_]* (at least two, at most {MAX_KIND_LEN} bytes)"
+)]
 pub struct KindError {
     kind: String,
 }
@@ -89,21 +91,65 @@ pub struct KindError {
 /// `(kind, name, required detail fields)`; the single source of the catalogue.
 const CATALOGUE: &[(EventKind, &str, &[&str])] = &[
     (EventKind::JobStarted, "job.started", &["job_type"]),
-    (EventKind::JobFinished, "job.finished", &["job_type", "duration_ms"]),
-    (EventKind::JobFailed, "job.failed", &["job_type", "root_cause"]),
-    (EventKind::PolicyEvaluated, "policy.evaluated", &["policy_version", "rule_ids", "decision"]),
-    (EventKind::PolicyChanged, "policy.changed", &["policy_version"]),
+    (
+        EventKind::JobFinished,
+        "job.finished",
+        &["job_type", "duration_ms"],
+    ),
+    (
+        EventKind::JobFailed,
+        "job.failed",
+        &["job_type", "root_cause"],
+    ),
+    (
+        EventKind::PolicyEvaluated,
+        "policy.evaluated",
+        &["policy_version", "rule_ids", "decision"],
+    ),
+    (
+        EventKind::PolicyChanged,
+        "policy.changed",
+        &["policy_version"],
+    ),
     (EventKind::SbomIngested, "sbom.ingested", &["format"]),
-    (EventKind::AdvisoryLinked, "advisory.linked", &["advisory_id", "component"]),
-    (EventKind::VexReconciled, "vex.reconciled", &["vulnerability_id", "status"]),
+    (
+        EventKind::AdvisoryLinked,
+        "advisory.linked",
+        &["advisory_id", "component"],
+    ),
+    (
+        EventKind::VexReconciled,
+        "vex.reconciled",
+        &["vulnerability_id", "status"],
+    ),
     (EventKind::ExportCreated, "export.created", &["format"]),
-    (EventKind::EvidenceSnapshotCreated, "evidence.snapshot.created", &["bundle_id", "root_hash"]),
-    (EventKind::SloBreach, "slo.breach", &["slo", "burn_rate", "window"]),
+    (
+        EventKind::EvidenceSnapshotCreated,
+        "evidence.snapshot.created",
+        &["bundle_id", "root_hash"],
+    ),
+    (
+        EventKind::SloBreach,
+        "slo.breach",
+        &["slo", "burn_rate", "window"],
+    ),
     (EventKind::SloResolved, "slo.resolved", &["slo"]),
-    (EventKind::IncidentModeStarted, "incident.mode.started", &["reason"]),
-    (EventKind::IncidentModeStopped, "incident.mode.stopped", &["reason"]),
+    (
+        EventKind::IncidentModeStarted,
+        "incident.mode.started",
+        &["reason"],
+    ),
+    (
+        EventKind::IncidentModeStopped,
+        "incident.mode.stopped",
+        &["reason"],
+    ),
     (EventKind::AuthzDenied, "authz.denied", &["scope", "reason"]),
-    (EventKind::DeepDebugGranted, "deep_debug.granted", &["ttl_seconds"]),
+    (
+        EventKind::DeepDebugGranted,
+        "deep_debug.granted",
+        &["ttl_seconds"],
+    ),
     (EventKind::DeepDebugExpired, "deep_debug.expired", &[]),
 ];
 
@@ -127,7 +173,9 @@ impl EventKind {
             return Ok(k.clone());
         }
         if !is_well_formed(s) {
-            return Err(KindError { kind: s.chars().take(MAX_KIND_LEN + 1).collect() });
+            return Err(KindError {
+                kind: s.chars().take(MAX_KIND_LEN + 1).collect(),
+            });
         }
         Ok(EventKind::Other(OtherKind(s.to_owned())))
     }
@@ -235,10 +283,24 @@ mod tests {
 
     #[test]
     fn grammar() {
-        for bad in ["", "job", "job.", ".job", "Job.started", "job..x", "job.1x", "job.st-arted", "job.*", "a.>"] {
+        for bad in [
+            "",
+            "job",
+            "job.",
+            ".job",
+            "Job.started",
+            "job..x",
+            "job.1x",
+            "job.st-arted",
+            "job.*",
+            "a.>",
+        ] {
             assert!(EventKind::parse(bad).is_err(), "{bad}");
         }
         assert!(EventKind::parse(&format!("a.{}", "b".repeat(200))).is_err());
-        assert!(matches!(EventKind::parse("a.b_2.c").unwrap(), EventKind::Other(_)));
+        assert!(matches!(
+            EventKind::parse("a.b_2.c").unwrap(),
+            EventKind::Other(_)
+        ));
     }
 }

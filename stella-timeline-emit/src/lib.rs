@@ -81,13 +81,13 @@ pub use self::event::{
 };
 pub use self::journal::{FsyncPolicy, JournalConfig};
 pub use self::kind::{EventKind, KindError, OtherKind};
-pub use self::sink::{FileSink, FileSinkBuilder, FlushError, Sink, SinkError};
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use self::sink::http::{HttpSink, HttpSinkBuilder};
 #[cfg(feature = "nats")]
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 pub use self::sink::nats::{NatsSink, NatsSinkBuilder};
+pub use self::sink::{FileSink, FileSinkBuilder, FlushError, Sink, SinkError};
 pub use self::stats::Stats;
 
 #[cfg(doctest)]

@@ -6,10 +6,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub(crate) mod names {
     pub(crate) const EMITTED: &str = "stella_timeline_events_emitted_total";
     pub(crate) const DELIVERED: &str = "stella_timeline_events_delivered_total";
+    #[cfg_attr(not(any(feature = "http", feature = "nats")), allow(dead_code))]
     pub(crate) const RETRIED: &str = "stella_timeline_events_retried_total";
     pub(crate) const JOURNALED: &str = "stella_timeline_events_journaled_total";
     pub(crate) const REPLAYED: &str = "stella_timeline_events_replayed_total";
     pub(crate) const DROPPED: &str = "stella_timeline_events_dropped_total";
+    #[cfg_attr(not(any(feature = "http", feature = "nats")), allow(dead_code))]
     pub(crate) const REJECTED: &str = "stella_timeline_events_rejected_total";
 }
 
@@ -55,6 +57,7 @@ pub(crate) struct Counters {
 macro_rules! counter_fns {
     ($($fn:ident => $field:ident, $name:expr, $labelled:expr;)*) => {
         $(
+            #[cfg_attr(not(any(feature = "http", feature = "nats")), allow(dead_code))]
             pub(crate) fn $fn(&self, n: u64) {
                 if n == 0 {
                     return;

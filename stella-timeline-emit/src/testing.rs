@@ -66,21 +66,35 @@ impl MemorySink {
     /// Every event received so far, in order.
     #[must_use]
     pub fn events(&self) -> Vec<TimelineEvent> {
-        self.inner.events.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.inner
+            .events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// How many events were received.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.inner.events.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.inner
+            .events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// Makes `submit` block (the emitter's worker stalls, so its queue fills) until the
     /// returned guard is dropped.
     #[must_use]
     pub fn pause(&self) -> PauseGuard {
-        *self.inner.paused.lock().unwrap_or_else(PoisonError::into_inner) = true;
-        PauseGuard { inner: Arc::clone(&self.inner) }
+        *self
+            .inner
+            .paused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = true;
+        PauseGuard {
+            inner: Arc::clone(&self.inner),
+        }
     }
 
     /// True if nothing was received.
@@ -98,7 +112,11 @@ pub struct PauseGuard {
 
 impl Drop for PauseGuard {
     fn drop(&mut self) {
-        *self.inner.paused.lock().unwrap_or_else(PoisonError::into_inner) = false;
+        *self
+            .inner
+            .paused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = false;
         self.inner.resumed.notify_all();
     }
 }
@@ -116,10 +134,16 @@ impl SinkImpl for MemoryInner {
     fn submit(&self, record: &Arc<Record>) {
         let mut paused = self.paused.lock().unwrap_or_else(PoisonError::into_inner);
         while *paused {
-            paused = self.resumed.wait(paused).unwrap_or_else(PoisonError::into_inner);
+            paused = self
+                .resumed
+                .wait(paused)
+                .unwrap_or_else(PoisonError::into_inner);
         }
         drop(paused);
-        self.events.lock().unwrap_or_else(PoisonError::into_inner).push(record.event.clone());
+        self.events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(record.event.clone());
         self.counters.delivered(1);
     }
     fn flush(&self, _deadline: Instant) -> Result<(), FlushError> {
@@ -235,7 +259,11 @@ impl IngestServer {
 
     /// Stops listening: new connections are refused. Stored events are kept.
     pub fn stop(&self) {
-        let taken = self.thread.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let taken = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         if let Some((stop, handle)) = taken {
             stop.store(true, Ordering::Release);
             let _ = handle.join();
@@ -326,13 +354,21 @@ impl IngestServer {
             if now >= deadline {
                 break;
             }
-            d = self.state.cv.wait_timeout(d, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
+            d = self
+                .state
+                .cv
+                .wait_timeout(d, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
         d.accepted.len()
     }
 
     fn data(&self) -> std::sync::MutexGuard<'_, ServerData> {
-        self.state.data.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state
+            .data
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -364,10 +400,10 @@ fn handle_conn(st: &ServerState, stream: TcpStream, stop: &AtomicBool) -> std::i
             if l.is_empty() {
                 break;
             }
-            if let Some((k, v)) = l.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    content_length = v.trim().parse().unwrap_or(0);
-                }
+            if let Some((k, v)) = l.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                content_length = v.trim().parse().unwrap_or(0);
             }
         }
         let mut body = vec![0u8; content_length];
@@ -406,12 +442,19 @@ fn respond(st: &ServerState, body: &[u8]) -> (u16, Value) {
         Behavior::Normal => {}
     }
     let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(body) else {
-        return (400, json!({"error": "body must be a JSON array of timeline events"}));
+        return (
+            400,
+            json!({"error": "body must be a JSON array of timeline events"}),
+        );
     };
     let mut d = st.data.lock().unwrap_or_else(PoisonError::into_inner);
     let mut results = Vec::with_capacity(items.len());
     for item in items {
-        let id = item.get("event_id").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let id = item
+            .get("event_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         match TimelineEvent::from_value(item) {
             Ok(event) if d.reject_tenant.as_deref() == Some(event.tenant_id()) => {
                 d.rejected += 1;
@@ -428,7 +471,8 @@ fn respond(st: &ServerState, body: &[u8]) -> (u16, Value) {
             }
             Err(e) => {
                 d.rejected += 1;
-                results.push(json!({"event_id": id, "status": "rejected", "reason": e.to_string()}));
+                results
+                    .push(json!({"event_id": id, "status": "rejected", "reason": e.to_string()}));
             }
         }
     }

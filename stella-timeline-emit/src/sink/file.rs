@@ -40,9 +40,11 @@ pub struct FileSink {
 
 impl FileSink {
     /// Starts a file sink builder (stdout unless a path is given).
-    #[must_use]
     pub fn builder() -> FileSinkBuilder {
-        FileSinkBuilder { path: None, fsync: FsyncPolicy::default() }
+        FileSinkBuilder {
+            path: None,
+            fsync: FsyncPolicy::default(),
+        }
     }
 
     /// A sink that writes NDJSON to stdout.
@@ -86,10 +88,18 @@ impl FileSinkBuilder {
         match self.path {
             None => Ok(FileSink::stdout()),
             Some(p) => {
-                let f = OpenOptions::new().create(true).append(true).open(&p).map_err(|e| {
-                    SinkError::Io { what: p.display().to_string(), reason: e.to_string() }
-                })?;
-                Ok(file_sink(Target::File(BufWriter::with_capacity(64 * 1024, f)), self.fsync))
+                let f = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&p)
+                    .map_err(|e| SinkError::Io {
+                        what: p.display().to_string(),
+                        reason: e.to_string(),
+                    })?;
+                Ok(file_sink(
+                    Target::File(BufWriter::with_capacity(64 * 1024, f)),
+                    self.fsync,
+                ))
             }
         }
     }
@@ -97,10 +107,17 @@ impl FileSinkBuilder {
 
 fn file_sink(target: Target, fsync: FsyncPolicy) -> FileSink {
     let inner = FileSinkImpl {
-        state: Mutex::new(State { target, fsync, last_sync: Instant::now(), dirty: false }),
+        state: Mutex::new(State {
+            target,
+            fsync,
+            last_sync: Instant::now(),
+            dirty: false,
+        }),
         counters: Arc::new(Counters::new("file")),
     };
-    FileSink { sink: Sink::new(Arc::new(inner)) }
+    FileSink {
+        sink: Sink::new(Arc::new(inner)),
+    }
 }
 
 #[derive(Debug)]
@@ -173,7 +190,9 @@ struct FileSinkImpl {
 
 impl FileSinkImpl {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -196,7 +215,9 @@ impl SinkImpl for FileSinkImpl {
         }
     }
     fn flush(&self, _deadline: Instant) -> Result<(), FlushError> {
-        self.lock().push(true).map_err(|e| FlushError::Io(e.to_string()))
+        self.lock()
+            .push(true)
+            .map_err(|e| FlushError::Io(e.to_string()))
     }
     fn shutdown(&self, deadline: Instant) -> Result<(), FlushError> {
         self.flush(deadline)

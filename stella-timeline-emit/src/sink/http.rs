@@ -45,7 +45,6 @@ pub struct HttpSink {
 impl HttpSink {
     /// Starts a builder for the index server at `base_url` (`http://host:port`, optionally
     /// with a path prefix); events go to `<base_url>/timeline/events`.
-    #[must_use]
     pub fn builder(base_url: impl Into<String>) -> HttpSinkBuilder {
         HttpSinkBuilder {
             base_url: base_url.into(),
@@ -135,7 +134,11 @@ impl HttpSinkBuilder {
             .http_status_as_error(false)
             .build()
             .into();
-        let transport = HttpTransport { agent, url, auth: self.token.map(|t| format!("Bearer {t}")) };
+        let transport = HttpTransport {
+            agent,
+            url,
+            auth: self.token.map(|t| format!("Bearer {t}")),
+        };
         let settings = Settings {
             name: "http",
             batch_size: self.batch_size,
@@ -145,7 +148,9 @@ impl HttpSinkBuilder {
             journal: self.journal,
         };
         let sink = RemoteSink::start(settings, transport)?;
-        Ok(HttpSink { sink: Sink::new(Arc::new(sink)) })
+        Ok(HttpSink {
+            sink: Sink::new(Arc::new(sink)),
+        })
     }
 }
 
@@ -170,7 +175,8 @@ struct IngestResult {
 
 impl Transport for HttpTransport {
     fn send(&mut self, batch: &[Arc<Record>]) -> Result<Vec<Outcome>, SendError> {
-        let mut body = String::with_capacity(batch.iter().map(|r| r.json.len() + 1).sum::<usize>() + 2);
+        let mut body =
+            String::with_capacity(batch.iter().map(|r| r.json.len() + 1).sum::<usize>() + 2);
         body.push('[');
         for (i, r) in batch.iter().enumerate() {
             if i > 0 {
@@ -179,11 +185,16 @@ impl Transport for HttpTransport {
             body.push_str(&r.json);
         }
         body.push(']');
-        let mut req = self.agent.post(&self.url).header("content-type", "application/json");
+        let mut req = self
+            .agent
+            .post(&self.url)
+            .header("content-type", "application/json");
         if let Some(auth) = &self.auth {
             req = req.header("authorization", auth);
         }
-        let mut resp = req.send(body.as_bytes()).map_err(|e| SendError::Retryable(e.to_string()))?;
+        let mut resp = req
+            .send(body.as_bytes())
+            .map_err(|e| SendError::Retryable(e.to_string()))?;
         let status = resp.status().as_u16();
         let mut text = String::new();
         resp.body_mut()
@@ -197,26 +208,41 @@ impl Transport for HttpTransport {
                     // No per-event results: the whole batch was taken.
                     return Ok(vec![Outcome::Accepted; batch.len()]);
                 }
-                let parsed: IngestResponse = serde_json::from_str(&text)
-                    .map_err(|e| SendError::Retryable(format!("unreadable ingest response: {e}")))?;
-                let mut by_id: HashMap<&str, &IngestResult> =
-                    parsed.results.iter().map(|r| (r.event_id.as_str(), r)).collect();
+                let parsed: IngestResponse = serde_json::from_str(&text).map_err(|e| {
+                    SendError::Retryable(format!("unreadable ingest response: {e}"))
+                })?;
+                let mut by_id: HashMap<&str, &IngestResult> = parsed
+                    .results
+                    .iter()
+                    .map(|r| (r.event_id.as_str(), r))
+                    .collect();
                 batch
                     .iter()
                     .map(|rec| {
                         let r = by_id.remove(rec.event.event_id()).ok_or_else(|| {
-                            SendError::Retryable(format!("no result for event {}", rec.event.event_id()))
+                            SendError::Retryable(format!(
+                                "no result for event {}",
+                                rec.event.event_id()
+                            ))
                         })?;
                         Ok(match r.status.as_str() {
                             "accepted" => Outcome::Accepted,
                             "duplicate" => Outcome::Duplicate,
-                            _ => Outcome::Rejected(r.reason.clone().unwrap_or_else(|| r.status.clone())),
+                            _ => Outcome::Rejected(
+                                r.reason.clone().unwrap_or_else(|| r.status.clone()),
+                            ),
                         })
                     })
                     .collect()
             }
-            400 | 413 | 422 => Err(SendError::Rejected(format!("HTTP {status}: {}", truncate(&text)))),
-            _ => Err(SendError::Retryable(format!("HTTP {status}: {}", truncate(&text)))),
+            400 | 413 | 422 => Err(SendError::Rejected(format!(
+                "HTTP {status}: {}",
+                truncate(&text)
+            ))),
+            _ => Err(SendError::Retryable(format!(
+                "HTTP {status}: {}",
+                truncate(&text)
+            ))),
         }
     }
 }

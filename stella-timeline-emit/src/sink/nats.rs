@@ -39,7 +39,6 @@ pub struct NatsSink {
 
 impl NatsSink {
     /// Starts a builder for the server(s) at `url` (`nats://host:port`).
-    #[must_use]
     pub fn builder(url: impl Into<String>) -> NatsSinkBuilder {
         NatsSinkBuilder {
             url: url.into(),
@@ -114,7 +113,12 @@ impl NatsSinkBuilder {
             .enable_all()
             .build()
             .map_err(|e| SinkError::Start(e.to_string()))?;
-        let transport = NatsTransport { runtime, url: self.url, timeout: self.timeout, js: None };
+        let transport = NatsTransport {
+            runtime,
+            url: self.url,
+            timeout: self.timeout,
+            js: None,
+        };
         let settings = Settings {
             name: "nats",
             batch_size: self.batch_size,
@@ -124,7 +128,9 @@ impl NatsSinkBuilder {
             journal: self.journal,
         };
         let sink = RemoteSink::start(settings, transport)?;
-        Ok(NatsSink { sink: Sink::new(Arc::new(sink)) })
+        Ok(NatsSink {
+            sink: Sink::new(Arc::new(sink)),
+        })
     }
 }
 
@@ -163,10 +169,11 @@ impl Transport for NatsTransport {
                 let publish = PublishMessage::build()
                     .payload(bytes::Bytes::copy_from_slice(rec.json.as_bytes()))
                     .message_id(rec.event.event_id());
-                let ack = tokio::time::timeout(timeout, js.send_publish(rec.event.subject(), publish))
-                    .await
-                    .map_err(|_| SendError::Retryable("publish timed out".into()))?
-                    .map_err(|e| SendError::Retryable(format!("publish: {e}")))?;
+                let ack =
+                    tokio::time::timeout(timeout, js.send_publish(rec.event.subject(), publish))
+                        .await
+                        .map_err(|_| SendError::Retryable("publish timed out".into()))?
+                        .map_err(|e| SendError::Retryable(format!("publish: {e}")))?;
                 acks.push(ack);
             }
             let mut outcomes = Vec::with_capacity(acks.len());
@@ -175,7 +182,11 @@ impl Transport for NatsTransport {
                     .await
                     .map_err(|_| SendError::Retryable("ack timed out".into()))?
                     .map_err(|e| SendError::Retryable(format!("ack: {e}")))?;
-                outcomes.push(if ack.duplicate { Outcome::Duplicate } else { Outcome::Accepted });
+                outcomes.push(if ack.duplicate {
+                    Outcome::Duplicate
+                } else {
+                    Outcome::Accepted
+                });
             }
             Ok(outcomes)
         });

@@ -24,6 +24,7 @@ use crate::stats::Counters;
 pub(crate) enum Outcome {
     Accepted,
     Duplicate,
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     Rejected(String),
 }
 
@@ -33,6 +34,7 @@ pub(crate) enum SendError {
     /// Try again later (transport error, 5xx, 408, 429, timeout, no stream).
     Retryable(String),
     /// The whole batch is refused as invalid; do not retry.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     Rejected(String),
 }
 
@@ -76,7 +78,9 @@ struct Shared {
 
 impl fmt::Debug for Shared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RemoteSink").field("name", &self.settings.name).finish_non_exhaustive()
+        f.debug_struct("RemoteSink")
+            .field("name", &self.settings.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -87,7 +91,9 @@ impl Shared {
 
     /// Moves the memory queue to the journal (in order) and switches to journal mode.
     fn to_journal(&self, st: &mut State) {
-        let Some(journal) = st.journal.as_mut() else { return };
+        let Some(journal) = st.journal.as_mut() else {
+            return;
+        };
         let n = st.mem.len();
         match journal.append(st.mem.iter().map(|r| r.json.as_str())) {
             Ok(_) => {
@@ -127,7 +133,10 @@ impl RemoteSink {
             None => None,
             Some(cfg) => {
                 let what = cfg.dir().display().to_string();
-                Some(Journal::open(cfg).map_err(|e| SinkError::Io { what, reason: e.to_string() })?)
+                Some(Journal::open(cfg).map_err(|e| SinkError::Io {
+                    what,
+                    reason: e.to_string(),
+                })?)
             }
         };
         let journaling = journal.as_ref().is_some_and(Journal::pending);
@@ -151,7 +160,10 @@ impl RemoteSink {
             .name(format!("stella-timeline-{}", shared.settings.name))
             .spawn(move || deliver(&thread_shared, transport))
             .map_err(|e| SinkError::Start(e.to_string()))?;
-        Ok(RemoteSink { shared, thread: Mutex::new(Some(handle)) })
+        Ok(RemoteSink {
+            shared,
+            thread: Mutex::new(Some(handle)),
+        })
     }
 }
 
@@ -164,7 +176,9 @@ impl SinkImpl for RemoteSink {
         let sh = &*self.shared;
         let mut st = sh.lock();
         if st.journaling {
-            let Some(journal) = st.journal.as_mut() else { return };
+            let Some(journal) = st.journal.as_mut() else {
+                return;
+            };
             match journal.append([record.json.as_str()]) {
                 Ok(_) => sh.counters.journaled(1),
                 Err(e) => {
@@ -188,10 +202,10 @@ impl SinkImpl for RemoteSink {
     fn idle(&self) {
         let sh = &*self.shared;
         let mut st = sh.lock();
-        if let Some(j) = st.journal.as_mut() {
-            if let Err(e) = j.maybe_sync() {
-                tracing::error!(sink = sh.settings.name, error = %e, "timeline journal sync failed");
-            }
+        if let Some(j) = st.journal.as_mut()
+            && let Err(e) = j.maybe_sync()
+        {
+            tracing::error!(sink = sh.settings.name, error = %e, "timeline journal sync failed");
         }
         sh.cv.notify_all();
     }
@@ -203,9 +217,15 @@ impl SinkImpl for RemoteSink {
         while !st.mem.is_empty() && !st.exited {
             let now = Instant::now();
             if now >= deadline {
-                return Err(FlushError::Timeout { pending: st.mem.len() });
+                return Err(FlushError::Timeout {
+                    pending: st.mem.len(),
+                });
             }
-            st = sh.cv.wait_timeout(st, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
+            st = sh
+                .cv
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
         if let Some(j) = st.journal.as_mut() {
             j.sync().map_err(|e| FlushError::Io(e.to_string()))?;
@@ -226,7 +246,11 @@ impl SinkImpl for RemoteSink {
                 if now >= deadline {
                     break;
                 }
-                st = sh.cv.wait_timeout(st, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
+                st = sh
+                    .cv
+                    .wait_timeout(st, deadline - now)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
             }
             if !st.mem.is_empty() {
                 if st.journal.is_some() {
@@ -234,15 +258,19 @@ impl SinkImpl for RemoteSink {
                 } else {
                     let n = st.mem.len();
                     sh.counters.dropped(n as u64);
-                    tracing::error!(sink = sh.settings.name, events = n, "timeline sink shut down with undelivered events and no journal: dropped");
+                    tracing::error!(
+                        sink = sh.settings.name,
+                        events = n,
+                        "timeline sink shut down with undelivered events and no journal: dropped"
+                    );
                     result = Err(FlushError::Timeout { pending: n });
                     st.mem.clear();
                 }
             }
-            if let Some(j) = st.journal.as_mut() {
-                if let Err(e) = j.sync() {
-                    result = Err(FlushError::Io(e.to_string()));
-                }
+            if let Some(j) = st.journal.as_mut()
+                && let Err(e) = j.sync()
+            {
+                result = Err(FlushError::Io(e.to_string()));
             }
             st.stop = true;
             sh.cv.notify_all();
@@ -253,13 +281,21 @@ impl SinkImpl for RemoteSink {
                 if now >= grace {
                     break;
                 }
-                st = sh.cv.wait_timeout(st, grace - now).unwrap_or_else(PoisonError::into_inner).0;
+                st = sh
+                    .cv
+                    .wait_timeout(st, grace - now)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
             }
             if !st.exited {
                 return result;
             }
         }
-        let handle = self.thread.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let handle = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         if let Some(h) = handle {
             let _ = h.join();
         }
@@ -276,7 +312,10 @@ struct Backoff {
 
 impl Backoff {
     fn next(&mut self) -> Duration {
-        let exp = self.base.saturating_mul(1u32 << self.attempt.min(16)).min(self.max);
+        let exp = self
+            .base
+            .saturating_mul(1u32 << self.attempt.min(16))
+            .min(self.max);
         self.attempt = self.attempt.saturating_add(1);
         let half = exp / 2;
         half + half.mul_f64(fastrand::f64())
@@ -293,7 +332,11 @@ enum Work {
 
 /// The delivery loop.
 fn deliver<T: Transport>(sh: &Shared, mut transport: T) {
-    let mut backoff = Backoff { base: sh.settings.backoff_base, max: sh.settings.backoff_max, attempt: 0 };
+    let mut backoff = Backoff {
+        base: sh.settings.backoff_base,
+        max: sh.settings.backoff_max,
+        attempt: 0,
+    };
     let mut retry_at: Option<Instant> = None;
     let mut attempts_on_batch = 0u32;
     let mut st = sh.lock();
@@ -305,7 +348,11 @@ fn deliver<T: Transport>(sh: &Shared, mut transport: T) {
         let now = Instant::now();
         if let Some(t) = retry_at {
             if now < t {
-                st = sh.cv.wait_timeout(st, t - now).unwrap_or_else(PoisonError::into_inner).0;
+                st = sh
+                    .cv
+                    .wait_timeout(st, t - now)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
                 continue;
             }
             retry_at = None;
@@ -318,10 +365,16 @@ fn deliver<T: Transport>(sh: &Shared, mut transport: T) {
         let work = if st.journaling {
             if st.closing {
                 // Leave the journal for the next process; stop replaying.
-                st = sh.cv.wait_timeout(st, Duration::from_millis(100)).unwrap_or_else(PoisonError::into_inner).0;
+                st = sh
+                    .cv
+                    .wait_timeout(st, Duration::from_millis(100))
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
                 continue;
             }
-            let Some(journal) = st.journal.as_mut() else { break };
+            let Some(journal) = st.journal.as_mut() else {
+                break;
+            };
             match journal.read(sh.settings.batch_size) {
                 Ok(b) => {
                     sh.counters.dropped(b.corrupt as u64);
@@ -341,7 +394,11 @@ fn deliver<T: Transport>(sh: &Shared, mut transport: T) {
             }
         } else {
             if st.mem.is_empty() {
-                st = sh.cv.wait_timeout(st, Duration::from_millis(250)).unwrap_or_else(PoisonError::into_inner).0;
+                st = sh
+                    .cv
+                    .wait_timeout(st, Duration::from_millis(250))
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
                 continue;
             }
             let n = st.mem.len().min(sh.settings.batch_size);
@@ -400,10 +457,10 @@ fn deliver<T: Transport>(sh: &Shared, mut transport: T) {
             Work::Journal(_, end) => {
                 if ok {
                     sh.counters.replayed(n as u64);
-                    if let Some(j) = st.journal.as_mut() {
-                        if let Err(e) = j.commit(end) {
-                            tracing::error!(sink = sh.settings.name, error = %e, "timeline journal commit failed");
-                        }
+                    if let Some(j) = st.journal.as_mut()
+                        && let Err(e) = j.commit(end)
+                    {
+                        tracing::error!(sink = sh.settings.name, error = %e, "timeline journal commit failed");
                     }
                 }
             }

@@ -8,8 +8,10 @@ use crate::support::data;
 
 #[test]
 fn rfc8785_appendix_b_numbers() {
-    let rows: Vec<Value> =
-        serde_json::from_str(&std::fs::read_to_string(data("rfc8785/appendix-b-numbers.json")).unwrap()).unwrap();
+    let rows: Vec<Value> = serde_json::from_str(
+        &std::fs::read_to_string(data("rfc8785/appendix-b-numbers.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(rows.len(), 26);
     for row in rows {
         let bits = u64::from_str_radix(row["ieee754"].as_str().unwrap(), 16).unwrap();
@@ -21,7 +23,10 @@ fn rfc8785_appendix_b_numbers() {
                 // The serialisation parses back to the same double.
                 assert_eq!(want.parse::<f64>().unwrap(), if f == 0.0 { 0.0 } else { f });
             }
-            None => assert!(serde_json::Number::from_f64(f).is_none(), "{row}: non-finite cannot enter a JSON value"),
+            None => assert!(
+                serde_json::Number::from_f64(f).is_none(),
+                "{row}: non-finite cannot enter a JSON value"
+            ),
         }
     }
 }
@@ -30,7 +35,10 @@ fn rfc8785_appendix_b_numbers() {
 fn rfc8785_worked_example_bytes() {
     let input = std::fs::read_to_string(data("rfc8785/example-3.2.2-input.json")).unwrap();
     let want = std::fs::read(data("rfc8785/example-3.2.4-output.bin")).unwrap();
-    assert_eq!(canonical::canonicalize_str(&input).unwrap().as_bytes(), want.as_slice());
+    assert_eq!(
+        canonical::canonicalize_str(&input).unwrap().as_bytes(),
+        want.as_slice()
+    );
 }
 
 #[test]
@@ -38,11 +46,17 @@ fn rfc8785_utf16_sorting() {
     let input = std::fs::read_to_string(data("rfc8785/sorting-3.2.3-input.json")).unwrap();
     let order = std::fs::read_to_string(data("rfc8785/sorting-3.2.3-values-in-order.txt")).unwrap();
     let out = canonical::canonicalize_str(&input).unwrap();
-    let positions: Vec<usize> = order.lines().map(|v| out.find(&format!("\"{v}\"")).unwrap()).collect();
+    let positions: Vec<usize> = order
+        .lines()
+        .map(|v| out.find(&format!("\"{v}\"")).unwrap())
+        .collect();
     let mut sorted = positions.clone();
     sorted.sort_unstable();
     assert_eq!(positions, sorted, "{out}");
-    assert!(out.starts_with("{\"\\r\":\"Carriage Return\",\"1\":\"One\",\"\u{80}\":\"Control\""), "{out}");
+    assert!(
+        out.starts_with("{\"\\r\":\"Carriage Return\",\"1\":\"One\",\"\u{80}\":\"Control\""),
+        "{out}"
+    );
 }
 
 #[test]
@@ -67,7 +81,9 @@ fn json_value() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
         any::<String>().prop_map(Value::String),
     ];
     leaf.prop_recursive(4, 64, 8, |inner| {

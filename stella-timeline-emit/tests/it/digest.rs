@@ -20,19 +20,35 @@ fn vectors() -> Vec<(String, Value)> {
 #[test]
 fn published_vectors_reproduce() {
     for (name, v) in vectors() {
-        let event = TimelineEvent::from_value(v["event"].clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(event.canonical_json(), v["canonical"].as_str().unwrap(), "{name}");
-        assert_eq!(event.digest().as_str(), v["digest"].as_str().unwrap(), "{name}");
+        let event =
+            TimelineEvent::from_value(v["event"].clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            event.canonical_json(),
+            v["canonical"].as_str().unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            event.digest().as_str(),
+            v["digest"].as_str().unwrap(),
+            "{name}"
+        );
         // The digest is sha256 of exactly the canonical bytes.
-        assert_eq!(Digest::of_bytes(v["canonical"].as_str().unwrap().as_bytes()).as_str(), v["digest"].as_str().unwrap());
+        assert_eq!(
+            Digest::of_bytes(v["canonical"].as_str().unwrap().as_bytes()).as_str(),
+            v["digest"].as_str().unwrap()
+        );
         assert_schema_valid_value(&v["event"]);
         assert_schema_valid(&event);
         // Rebuilding the same content through the builder gives the same digest.
-        let mut b = TimelineEvent::builder(event.kind().clone(), event.resource_type(), event.resource_id())
-            .with_tenant(event.tenant_id())
-            .with_event_id(event.event_id())
-            .with_ts(event.ts())
-            .with_details(Value::Object(event.details().clone()));
+        let mut b = TimelineEvent::builder(
+            event.kind().clone(),
+            event.resource_type(),
+            event.resource_id(),
+        )
+        .with_tenant(event.tenant_id())
+        .with_event_id(event.event_id())
+        .with_ts(event.ts())
+        .with_details(Value::Object(event.details().clone()));
         if let Some(p) = event.project_id() {
             b = b.with_project(p);
         }
@@ -50,7 +66,9 @@ fn published_vectors_reproduce() {
 #[test]
 fn digest_is_stable_across_field_order() {
     for (name, v) in vectors() {
-        let Value::Object(m) = v["event"].clone() else { panic!() };
+        let Value::Object(m) = v["event"].clone() else {
+            panic!()
+        };
         // Reverse the top-level order and the order inside details.
         let mut reversed: Vec<(String, Value)> = m.into_iter().collect();
         reversed.reverse();
@@ -63,7 +81,14 @@ fn digest_is_stable_across_field_order() {
                         let Value::Object(d) = v else { panic!() };
                         let mut items: Vec<_> = d.iter().collect();
                         items.reverse();
-                        format!("{{{}}}", items.iter().map(|(k, v)| format!("{}:{}", Value::from(k.as_str()), v)).collect::<Vec<_>>().join(" , "))
+                        format!(
+                            "{{{}}}",
+                            items
+                                .iter()
+                                .map(|(k, v)| format!("{}:{}", Value::from(k.as_str()), v))
+                                .collect::<Vec<_>>()
+                                .join(" , ")
+                        )
                     } else {
                         v.to_string()
                     };
@@ -73,7 +98,11 @@ fn digest_is_stable_across_field_order() {
                 .join(",")
         );
         let event = TimelineEvent::from_json(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(event.digest().as_str(), v["digest"].as_str().unwrap(), "{name}");
+        assert_eq!(
+            event.digest().as_str(),
+            v["digest"].as_str().unwrap(),
+            "{name}"
+        );
     }
 }
 
@@ -83,7 +112,10 @@ fn tampering_is_detected() {
         let mut ev = v["event"].clone();
         ev["resource_id"] = Value::from("someone-else");
         assert!(
-            matches!(TimelineEvent::from_value(ev), Err(ParseError::Verify(VerifyError::Mismatch { .. }))),
+            matches!(
+                TimelineEvent::from_value(ev),
+                Err(ParseError::Verify(VerifyError::Mismatch { .. }))
+            ),
             "{name}"
         );
         let mut ev = v["event"].clone();
@@ -91,14 +123,22 @@ fn tampering_is_detected() {
         assert!(TimelineEvent::from_value(ev).is_err(), "{name}");
         let mut ev = v["event"].clone();
         ev["extra"] = Value::from(1);
-        assert!(matches!(TimelineEvent::from_value(ev), Err(ParseError::Json(_))), "{name}");
+        assert!(
+            matches!(TimelineEvent::from_value(ev), Err(ParseError::Json(_))),
+            "{name}"
+        );
     }
 }
 
 #[test]
 fn absent_optional_fields_read_as_null() {
-    let (_, v) = vectors().into_iter().find(|(n, _)| n.starts_with("minimal")).unwrap();
-    let Value::Object(mut m) = v["event"].clone() else { panic!() };
+    let (_, v) = vectors()
+        .into_iter()
+        .find(|(n, _)| n.starts_with("minimal"))
+        .unwrap();
+    let Value::Object(mut m) = v["event"].clone() else {
+        panic!()
+    };
     for k in ["project_id", "actor", "trace_id"] {
         m.remove(k);
     }
@@ -108,13 +148,19 @@ fn absent_optional_fields_read_as_null() {
 
 #[test]
 fn invalid_events_fail_the_schema_too() {
-    let (_, v) = vectors().into_iter().find(|(n, _)| n.starts_with("policy")).unwrap();
+    let (_, v) = vectors()
+        .into_iter()
+        .find(|(n, _)| n.starts_with("policy"))
+        .unwrap();
     let good = v["event"].clone();
     let cases: Vec<(&str, Value)> = vec![
         ("tenant_id", Value::from("a.b")),
         ("tenant_id", Value::from("global")),
         ("trace_id", Value::from("0".repeat(32))),
-        ("trace_id", Value::from("ABCDEF".repeat(6).get(..32).unwrap().to_owned())),
+        (
+            "trace_id",
+            Value::from("ABCDEF".repeat(6).get(..32).unwrap().to_owned()),
+        ),
         ("kind", Value::from("Policy.Evaluated")),
         ("event_id", Value::from(uuid::Uuid::new_v4().to_string())),
         ("ts", Value::from("2026-01-02T03:04:05Z")),
@@ -125,11 +171,17 @@ fn invalid_events_fail_the_schema_too() {
         let mut ev = good.clone();
         ev[field] = bad.clone();
         assert!(!schema_is_valid(&ev), "schema accepted {field} = {bad}");
-        assert!(TimelineEvent::from_value(ev).is_err(), "crate accepted {field} = {bad}");
+        assert!(
+            TimelineEvent::from_value(ev).is_err(),
+            "crate accepted {field} = {bad}"
+        );
     }
     let mut ev = good.clone();
     ev["details"].as_object_mut().unwrap().remove("rule_ids");
-    assert!(!schema_is_valid(&ev), "schema accepted policy.evaluated without rule_ids");
+    assert!(
+        !schema_is_valid(&ev),
+        "schema accepted policy.evaluated without rule_ids"
+    );
     let mut ev = good;
     ev["details"]["inputs"][0]["digest"] = Value::from("sha256:1234");
     assert!(!schema_is_valid(&ev));

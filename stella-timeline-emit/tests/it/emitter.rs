@@ -13,13 +13,22 @@ use crate::support::{GUARD, assert_schema_valid, job_started, tmpdir};
 #[test]
 fn fills_tenant_project_actor_and_trace_from_the_current_context() {
     let memory = MemorySink::new();
-    let emitter = Emitter::builder().with_sink(memory.clone()).build().unwrap();
+    let emitter = Emitter::builder()
+        .with_sink(memory.clone())
+        .build()
+        .unwrap();
     let trace = TraceContext::new_root();
-    let request = RequestContext::new().with_tenant_id("acme").with_project_id("web").with_actor("user:42");
+    let request = RequestContext::new()
+        .with_tenant_id("acme")
+        .with_project_id("web")
+        .with_actor("user:42");
     let cx = CurrentContext::new(Some(trace.clone()), Some(request));
     cx.scope(|| {
         emitter
-            .emit(TimelineEvent::builder(EventKind::SloResolved, "slo", "availability").with_detail("slo", "availability"))
+            .emit(
+                TimelineEvent::builder(EventKind::SloResolved, "slo", "availability")
+                    .with_detail("slo", "availability"),
+            )
             .unwrap();
         // Explicit values win over the context.
         emitter
@@ -37,7 +46,10 @@ fn fills_tenant_project_actor_and_trace_from_the_current_context() {
     assert_eq!(events[0].tenant_id(), "acme");
     assert_eq!(events[0].project_id(), Some("web"));
     assert_eq!(events[0].actor(), Some("user:42"));
-    assert_eq!(events[0].trace_id(), Some(trace.trace_id().to_string().as_str()));
+    assert_eq!(
+        events[0].trace_id(),
+        Some(trace.trace_id().to_string().as_str())
+    );
     assert_eq!(events[1].tenant_id(), "other");
     assert_eq!(events[1].project_id(), Some("web"));
     assert_eq!(events[1].actor(), Some("svc:slo"));
@@ -50,17 +62,39 @@ fn fills_tenant_project_actor_and_trace_from_the_current_context() {
 #[test]
 fn invalid_events_are_errors_for_the_caller() {
     let memory = MemorySink::new();
-    let emitter = Emitter::builder().with_sink(memory.clone()).build().unwrap();
-    let no_tenant = TimelineEvent::builder(EventKind::SloResolved, "slo", "x").with_detail("slo", "x");
-    assert_eq!(emitter.emit(no_tenant), Err(EmitError::Invalid(BuildError::MissingTenant)));
+    let emitter = Emitter::builder()
+        .with_sink(memory.clone())
+        .build()
+        .unwrap();
+    let no_tenant =
+        TimelineEvent::builder(EventKind::SloResolved, "slo", "x").with_detail("slo", "x");
+    assert_eq!(
+        emitter.emit(no_tenant),
+        Err(EmitError::Invalid(BuildError::MissingTenant))
+    );
     let bad_tenant = job_started(1).with_tenant("acme.>");
-    assert!(matches!(emitter.emit(bad_tenant), Err(EmitError::Invalid(BuildError::Invalid(FieldError::TenantId(_))))));
+    assert!(matches!(
+        emitter.emit(bad_tenant),
+        Err(EmitError::Invalid(BuildError::Invalid(
+            FieldError::TenantId(_)
+        )))
+    ));
     let bad_trace = job_started(1).with_trace_id("xyz");
-    assert!(matches!(emitter.emit(bad_trace), Err(EmitError::Invalid(_))));
-    let missing_detail = TimelineEvent::builder(EventKind::JobFailed, "job", "j").with_tenant("acme").with_detail("job_type", "x");
+    assert!(matches!(
+        emitter.emit(bad_trace),
+        Err(EmitError::Invalid(_))
+    ));
+    let missing_detail = TimelineEvent::builder(EventKind::JobFailed, "job", "j")
+        .with_tenant("acme")
+        .with_detail("job_type", "x");
     assert!(matches!(
         emitter.emit(missing_detail),
-        Err(EmitError::Invalid(BuildError::Invalid(FieldError::MissingDetail { field: "root_cause", .. })))
+        Err(EmitError::Invalid(BuildError::Invalid(
+            FieldError::MissingDetail {
+                field: "root_cause",
+                ..
+            }
+        )))
     ));
     emitter.flush(GUARD).unwrap();
     assert!(memory.is_empty());
@@ -71,7 +105,11 @@ fn invalid_events_are_errors_for_the_caller() {
 #[test]
 fn a_full_queue_drops_and_counts_without_blocking() {
     let memory = MemorySink::new();
-    let emitter = Emitter::builder().with_sink(memory.clone()).with_queue_capacity(4).build().unwrap();
+    let emitter = Emitter::builder()
+        .with_sink(memory.clone())
+        .with_queue_capacity(4)
+        .build()
+        .unwrap();
     let pause = memory.pause();
     let mut accepted = 0;
     let mut full = 0;
@@ -111,7 +149,11 @@ fn a_full_queue_spills_to_the_journal_and_replays_in_order() {
     assert!(emitter.stats().journaled > 0);
     drop(pause);
     emitter.flush(GUARD).unwrap();
-    let got: Vec<String> = memory.events().iter().map(|e| e.event_id().to_owned()).collect();
+    let got: Vec<String> = memory
+        .events()
+        .iter()
+        .map(|e| e.event_id().to_owned())
+        .collect();
     assert_eq!(got, ids, "every event exactly once, in emit order");
     let stats = emitter.stats();
     assert_eq!(stats.emitted, 300);
@@ -127,7 +169,10 @@ fn a_full_queue_spills_to_the_journal_and_replays_in_order() {
 #[test]
 fn shutdown_flushes_and_then_refuses() {
     let memory = MemorySink::new();
-    let emitter = Emitter::builder().with_sink(memory.clone()).build().unwrap();
+    let emitter = Emitter::builder()
+        .with_sink(memory.clone())
+        .build()
+        .unwrap();
     for i in 0..100 {
         emitter.emit(job_started(i)).unwrap();
     }
@@ -141,7 +186,10 @@ fn shutdown_flushes_and_then_refuses() {
 #[test]
 fn dropping_the_last_handle_flushes() {
     let memory = MemorySink::new();
-    let emitter = Emitter::builder().with_sink(memory.clone()).build().unwrap();
+    let emitter = Emitter::builder()
+        .with_sink(memory.clone())
+        .build()
+        .unwrap();
     let clone = emitter.clone();
     for i in 0..50 {
         clone.emit(job_started(i)).unwrap();
@@ -154,14 +202,28 @@ fn dropping_the_last_handle_flushes() {
 #[test]
 fn builder_errors() {
     assert!(Emitter::builder().build().is_err());
-    assert!(Emitter::builder().with_sink(MemorySink::new()).with_queue_capacity(0).build().is_err());
+    assert!(
+        Emitter::builder()
+            .with_sink(MemorySink::new())
+            .with_queue_capacity(0)
+            .build()
+            .is_err()
+    );
 }
 
 #[test]
 fn global_emitter() {
-    assert_eq!(stella_timeline_emit::emit(job_started(0)).err(), Some(EmitError::NoGlobalEmitter));
+    assert_eq!(
+        stella_timeline_emit::emit(job_started(0)).err(),
+        Some(EmitError::NoGlobalEmitter)
+    );
     let memory = MemorySink::new();
-    Emitter::builder().with_sink(memory.clone()).build().unwrap().install_global().unwrap();
+    Emitter::builder()
+        .with_sink(memory.clone())
+        .build()
+        .unwrap()
+        .install_global()
+        .unwrap();
     stella_timeline_emit::emit(job_started(1)).unwrap();
     let global = Emitter::global().unwrap();
     global.flush(GUARD).unwrap();
@@ -172,7 +234,9 @@ mod recorder {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
 
-    use metrics::{Counter, CounterFn, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+    use metrics::{
+        Counter, CounterFn, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+    };
 
     #[derive(Debug, Default)]
     pub struct Capture(pub Mutex<HashMap<String, u64>>);
@@ -209,7 +273,11 @@ fn metrics_facade_receives_the_counters() {
     let capture: &'static recorder::Capture = Box::leak(Box::default());
     metrics::set_global_recorder(recorder::Rec(capture)).unwrap();
     let memory = MemorySink::new();
-    let emitter = Emitter::builder().with_sink(memory.clone()).with_queue_capacity(2).build().unwrap();
+    let emitter = Emitter::builder()
+        .with_sink(memory.clone())
+        .with_queue_capacity(2)
+        .build()
+        .unwrap();
     let pause = memory.pause();
     let mut dropped = 0u64;
     for i in 0..20 {
@@ -224,7 +292,25 @@ fn metrics_facade_receives_the_counters() {
     assert!(dropped > 0);
     // Other tests run concurrently and also count, so compare lower bounds.
     let seen = capture.0.lock().unwrap().clone();
-    assert!(seen.get("stella_timeline_events_emitted_total").copied().unwrap_or(0) >= s.emitted, "{seen:?}");
-    assert!(seen.get("stella_timeline_events_dropped_total").copied().unwrap_or(0) >= dropped, "{seen:?}");
-    assert!(seen.get("stella_timeline_events_delivered_total").copied().unwrap_or(0) >= s.delivered, "{seen:?}");
+    assert!(
+        seen.get("stella_timeline_events_emitted_total")
+            .copied()
+            .unwrap_or(0)
+            >= s.emitted,
+        "{seen:?}"
+    );
+    assert!(
+        seen.get("stella_timeline_events_dropped_total")
+            .copied()
+            .unwrap_or(0)
+            >= dropped,
+        "{seen:?}"
+    );
+    assert!(
+        seen.get("stella_timeline_events_delivered_total")
+            .copied()
+            .unwrap_or(0)
+            >= s.delivered,
+        "{seen:?}"
+    );
 }

@@ -8,9 +8,15 @@ use crate::support::{GUARD, assert_schema_valid_value, job_started, tmpdir};
 fn writes_one_valid_event_per_line_in_order() {
     let dir = tmpdir("file");
     let path = dir.join("events.ndjson");
-    let sink = FileSink::builder().with_path(&path).with_fsync(FsyncPolicy::Always).build().unwrap();
+    let sink = FileSink::builder()
+        .with_path(&path)
+        .with_fsync(FsyncPolicy::Always)
+        .build()
+        .unwrap();
     let emitter = Emitter::builder().with_sink(sink).build().unwrap();
-    let ids: Vec<String> = (0..200).map(|i| emitter.emit(job_started(i)).unwrap()).collect();
+    let ids: Vec<String> = (0..200)
+        .map(|i| emitter.emit(job_started(i)).unwrap())
+        .collect();
     emitter.shutdown(GUARD).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -27,5 +33,10 @@ fn writes_one_valid_event_per_line_in_order() {
 
 #[test]
 fn unopenable_file_is_a_build_error() {
-    assert!(FileSink::builder().with_path("/nonexistent-dir/x/y.ndjson").build().is_err());
+    assert!(
+        FileSink::builder()
+            .with_path("/nonexistent-dir/x/y.ndjson")
+            .build()
+            .is_err()
+    );
 }

@@ -23,7 +23,10 @@ fn sink(server: &IngestServer, journal: Option<&std::path::Path>) -> HttpSink {
 fn exactly_once_in_order_through_outages_errors_and_slowness() {
     let server = IngestServer::start().unwrap();
     let dir = tmpdir("http-chaos");
-    let emitter = Emitter::builder().with_sink(sink(&server, Some(&dir))).build().unwrap();
+    let emitter = Emitter::builder()
+        .with_sink(sink(&server, Some(&dir)))
+        .build()
+        .unwrap();
     const N: usize = 3000;
     let mut ids = Vec::with_capacity(N);
     for i in 0..N {
@@ -51,7 +54,11 @@ fn exactly_once_in_order_through_outages_errors_and_slowness() {
     let accepted = server.accepted();
     let got: Vec<&str> = accepted.iter().map(|e| e.event_id()).collect();
     assert_eq!(got.len(), N);
-    assert_eq!(got, ids.iter().map(String::as_str).collect::<Vec<_>>(), "exactly once, in emit order");
+    assert_eq!(
+        got,
+        ids.iter().map(String::as_str).collect::<Vec<_>>(),
+        "exactly once, in emit order"
+    );
     for e in &accepted {
         assert_schema_valid(e);
     }
@@ -59,7 +66,10 @@ fn exactly_once_in_order_through_outages_errors_and_slowness() {
     assert_eq!(stats.emitted, N as u64);
     assert_eq!(stats.dropped, 0, "{stats:?}");
     assert_eq!(stats.rejected, 0, "{stats:?}");
-    assert!(stats.journaled > 0 && stats.replayed > 0 && stats.retried > 0, "{stats:?}");
+    assert!(
+        stats.journaled > 0 && stats.replayed > 0 && stats.retried > 0,
+        "{stats:?}"
+    );
     // Each event counted delivered once; re-sent ones the endpoint already had were answered
     // "duplicate" and never stored twice.
     assert_eq!(stats.delivered, N as u64, "{stats:?}");
@@ -70,12 +80,21 @@ fn exactly_once_in_order_through_outages_errors_and_slowness() {
 fn without_a_journal_the_batch_is_retried_in_memory() {
     let server = IngestServer::start().unwrap();
     server.stop();
-    let emitter = Emitter::builder().with_sink(sink(&server, None)).build().unwrap();
-    let ids: Vec<String> = (0..100).map(|i| emitter.emit(job_started(i)).unwrap()).collect();
+    let emitter = Emitter::builder()
+        .with_sink(sink(&server, None))
+        .build()
+        .unwrap();
+    let ids: Vec<String> = (0..100)
+        .map(|i| emitter.emit(job_started(i)).unwrap())
+        .collect();
     assert!(wait_until(GUARD, || emitter.stats().retried > 0));
     server.restart().unwrap();
     assert_eq!(server.wait_for(100, GUARD), 100);
-    let got: Vec<String> = server.accepted().iter().map(|e| e.event_id().to_owned()).collect();
+    let got: Vec<String> = server
+        .accepted()
+        .iter()
+        .map(|e| e.event_id().to_owned())
+        .collect();
     assert_eq!(got, ids);
     emitter.shutdown(GUARD).unwrap();
 }
@@ -85,16 +104,25 @@ fn rejected_events_are_counted_and_not_retried() {
     let server = IngestServer::start().unwrap();
     server.reject_tenant(Some("blocked"));
     let dir = tmpdir("http-reject");
-    let emitter = Emitter::builder().with_sink(sink(&server, Some(&dir))).build().unwrap();
+    let emitter = Emitter::builder()
+        .with_sink(sink(&server, Some(&dir)))
+        .build()
+        .unwrap();
     for i in 0..20 {
-        emitter.emit(job_started(i).with_tenant(if i % 2 == 0 { "acme" } else { "blocked" })).unwrap();
+        emitter
+            .emit(job_started(i).with_tenant(if i % 2 == 0 { "acme" } else { "blocked" }))
+            .unwrap();
     }
     assert_eq!(server.wait_for(10, GUARD), 10);
     emitter.flush(GUARD).unwrap();
     assert!(wait_until(GUARD, || emitter.stats().rejected == 10));
     let requests = server.requests();
     std::thread::sleep(Duration::from_millis(200)); // nothing more should arrive (not a timing assertion on speed)
-    assert_eq!(server.requests(), requests, "rejected events must not be retried");
+    assert_eq!(
+        server.requests(),
+        requests,
+        "rejected events must not be retried"
+    );
     assert_eq!(server.rejected(), 10);
     assert!(server.accepted().iter().all(|e| e.tenant_id() == "acme"));
     emitter.shutdown(GUARD).unwrap();
@@ -106,18 +134,32 @@ fn journal_outlives_the_emitter_and_is_replayed_by_the_next() {
     let server = IngestServer::start().unwrap();
     server.stop();
     let dir = tmpdir("http-restart");
-    let first = Emitter::builder().with_sink(sink(&server, Some(&dir))).build().unwrap();
-    let ids: Vec<String> = (0..250).map(|i| first.emit(job_started(i)).unwrap()).collect();
+    let first = Emitter::builder()
+        .with_sink(sink(&server, Some(&dir)))
+        .build()
+        .unwrap();
+    let ids: Vec<String> = (0..250)
+        .map(|i| first.emit(job_started(i)).unwrap())
+        .collect();
     first.shutdown(GUARD).unwrap();
     assert_eq!(first.stats().dropped, 0);
     assert_eq!(first.stats().journaled, 250);
     drop(first);
 
     server.restart().unwrap();
-    let second = Emitter::builder().with_sink(sink(&server, Some(&dir))).build().unwrap();
-    let more: Vec<String> = (250..300).map(|i| second.emit(job_started(i)).unwrap()).collect();
+    let second = Emitter::builder()
+        .with_sink(sink(&server, Some(&dir)))
+        .build()
+        .unwrap();
+    let more: Vec<String> = (250..300)
+        .map(|i| second.emit(job_started(i)).unwrap())
+        .collect();
     assert_eq!(server.wait_for(300, GUARD), 300);
-    let got: Vec<String> = server.accepted().iter().map(|e| e.event_id().to_owned()).collect();
+    let got: Vec<String> = server
+        .accepted()
+        .iter()
+        .map(|e| e.event_id().to_owned())
+        .collect();
     assert_eq!(got, ids.into_iter().chain(more).collect::<Vec<_>>());
     assert!(second.stats().replayed >= 250);
     second.shutdown(GUARD).unwrap();
@@ -129,6 +171,11 @@ fn a_journal_is_used_by_one_process_at_a_time() {
     let server = IngestServer::start().unwrap();
     let dir = tmpdir("http-lock");
     let _a = sink(&server, Some(&dir));
-    assert!(HttpSink::builder(server.url()).with_journal(JournalConfig::new(&dir)).build().is_err());
+    assert!(
+        HttpSink::builder(server.url())
+            .with_journal(JournalConfig::new(&dir))
+            .build()
+            .is_err()
+    );
     assert!(HttpSink::builder("ftp://x").build().is_err());
 }

@@ -17,17 +17,25 @@ const N: usize = 500;
 /// Runs only as the child of `killed_process_events_are_replayed_by_a_new_process`.
 #[test]
 fn child_writer_for_kill_test() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else { return };
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
     let dir = std::path::PathBuf::from(dir);
     // A port nobody listens on: bind, note it, close.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let sink = HttpSink::builder(format!("http://127.0.0.1:{port}"))
         .with_backoff(Duration::from_millis(50), Duration::from_millis(500))
         .with_journal(JournalConfig::new(dir.join("journal")).with_fsync(FsyncPolicy::Never))
         .build()
         .unwrap();
     let emitter = Emitter::builder().with_sink(sink).build().unwrap();
-    let ids: Vec<String> = (0..N).map(|i| emitter.emit(job_started(i)).unwrap()).collect();
+    let ids: Vec<String> = (0..N)
+        .map(|i| emitter.emit(job_started(i)).unwrap())
+        .collect();
     emitter.flush(GUARD).unwrap();
     std::fs::write(dir.join("ids.txt"), ids.join("\n")).unwrap();
     println!("READY");
@@ -47,7 +55,12 @@ fn killed_process_events_are_replayed_by_a_new_process() {
     }
     let dir = tmpdir("kill");
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["kill::child_writer_for_kill_test", "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            "kill::child_writer_for_kill_test",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_ENV, &dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -70,7 +83,11 @@ fn killed_process_events_are_replayed_by_a_new_process() {
     assert!(ready.is_ok(), "child never became ready (status {status})");
     assert!(!status.success(), "the child was killed, not finished");
 
-    let ids: Vec<String> = std::fs::read_to_string(dir.join("ids.txt")).unwrap().lines().map(str::to_owned).collect();
+    let ids: Vec<String> = std::fs::read_to_string(dir.join("ids.txt"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
     assert_eq!(ids.len(), N);
     let server = IngestServer::start().unwrap();
     let sink = HttpSink::builder(server.url())
@@ -82,7 +99,11 @@ fn killed_process_events_are_replayed_by_a_new_process() {
     assert!(server.wait_for(N, GUARD) >= N);
     let accepted = server.accepted();
     let got: Vec<&str> = accepted.iter().take(N).map(|e| e.event_id()).collect();
-    assert_eq!(got, ids.iter().map(String::as_str).collect::<Vec<_>>(), "the journaled events, in order");
+    assert_eq!(
+        got,
+        ids.iter().map(String::as_str).collect::<Vec<_>>(),
+        "the journaled events, in order"
+    );
     for e in &accepted {
         assert_schema_valid(e);
     }

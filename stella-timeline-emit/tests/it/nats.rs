@@ -15,20 +15,30 @@ const URL: &str = "nats://127.0.0.1:4222";
 const STREAM: &str = "STELLA_TIMELINE";
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// Connects and makes sure a stream covers `stella.*.timeline.>`; `None` means skip.
 fn jetstream_or_skip(rt: &tokio::runtime::Runtime) -> Option<jetstream::stream::Stream> {
     let required = std::env::var("STELLA_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
     let client = rt.block_on(async {
-        async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(3)).connect(URL).await
+        async_nats::ConnectOptions::new()
+            .connection_timeout(Duration::from_secs(3))
+            .connect(URL)
+            .await
     });
     let client = match client {
         Ok(c) => c,
-        Err(e) if required => panic!("NATS at {URL} is required (STELLA_REQUIRE_SERVICES=1) but unreachable: {e}"),
+        Err(e) if required => {
+            panic!("NATS at {URL} is required (STELLA_REQUIRE_SERVICES=1) but unreachable: {e}")
+        }
         Err(e) => {
-            eprintln!("SKIPPED: NATS at {URL} unreachable ({e}); set STELLA_REQUIRE_SERVICES=1 to make this fail");
+            eprintln!(
+                "SKIPPED: NATS at {URL} unreachable ({e}); set STELLA_REQUIRE_SERVICES=1 to make this fail"
+            );
             return None;
         }
     };
@@ -60,7 +70,12 @@ fn jetstream_or_skip(rt: &tokio::runtime::Runtime) -> Option<jetstream::stream::
 }
 
 /// Reads every message on `stella.<tenant>.timeline.>` in stream order.
-fn read_tenant(rt: &tokio::runtime::Runtime, s: &jetstream::stream::Stream, tenant: &str, want: usize) -> Vec<(String, String, Value)> {
+fn read_tenant(
+    rt: &tokio::runtime::Runtime,
+    s: &jetstream::stream::Stream,
+    tenant: &str,
+    want: usize,
+) -> Vec<(String, String, Value)> {
     let filter = format!("stella.{tenant}.timeline.>");
     let mut out = Vec::new();
     let mut seq = 1;
@@ -68,7 +83,11 @@ fn read_tenant(rt: &tokio::runtime::Runtime, s: &jetstream::stream::Stream, tena
         let msg = rt.block_on(s.direct_get_next_for_subject(filter.clone(), Some(seq)));
         let Ok(msg) = msg else { break };
         seq = msg.sequence + 1;
-        let id = msg.headers.get("Nats-Msg-Id").map(|v| v.to_string()).unwrap_or_default();
+        let id = msg
+            .headers
+            .get("Nats-Msg-Id")
+            .map(|v| v.to_string())
+            .unwrap_or_default();
         let v: Value = serde_json::from_slice(&msg.payload).unwrap();
         out.push((msg.subject.to_string(), id, v));
     }
@@ -80,7 +99,12 @@ fn tenant() -> String {
 }
 
 fn event(tenant: &str, i: usize) -> stella_timeline_emit::EventBuilder {
-    let kind = [EventKind::JobStarted, EventKind::PolicyEvaluated, EventKind::SloBreach][i % 3].clone();
+    let kind = [
+        EventKind::JobStarted,
+        EventKind::PolicyEvaluated,
+        EventKind::SloBreach,
+    ][i % 3]
+        .clone();
     let mut b = TimelineEvent::builder(kind.clone(), "thing", format!("r-{i}")).with_tenant(tenant);
     for f in kind.required_details() {
         b = b.with_detail(*f, "x");
@@ -91,12 +115,19 @@ fn event(tenant: &str, i: usize) -> stella_timeline_emit::EventBuilder {
 #[test]
 fn publishes_on_tenant_kind_subjects_with_msg_id_in_order() {
     let rt = runtime();
-    let Some(stream) = jetstream_or_skip(&rt) else { return };
+    let Some(stream) = jetstream_or_skip(&rt) else {
+        return;
+    };
     let tenant = tenant();
     let dir = tmpdir("nats");
-    let sink = NatsSink::builder(URL).with_journal(JournalConfig::new(&dir)).build().unwrap();
+    let sink = NatsSink::builder(URL)
+        .with_journal(JournalConfig::new(&dir))
+        .build()
+        .unwrap();
     let emitter = Emitter::builder().with_sink(sink).build().unwrap();
-    let ids: Vec<String> = (0..300).map(|i| emitter.emit(event(&tenant, i)).unwrap()).collect();
+    let ids: Vec<String> = (0..300)
+        .map(|i| emitter.emit(event(&tenant, i)).unwrap())
+        .collect();
     emitter.shutdown(GUARD).unwrap();
     let stats = emitter.stats();
     assert_eq!(stats.delivered, 300, "{stats:?}");
@@ -136,7 +167,9 @@ fn publishes_on_tenant_kind_subjects_with_msg_id_in_order() {
 #[test]
 fn journal_takes_over_while_nats_is_away_and_replays_in_order() {
     let rt = runtime();
-    let Some(stream) = jetstream_or_skip(&rt) else { return };
+    let Some(stream) = jetstream_or_skip(&rt) else {
+        return;
+    };
     let tenant = tenant();
     let dir = tmpdir("nats-journal");
     // Nothing listens on port 1: every publish fails and the journal takes over.
@@ -147,15 +180,24 @@ fn journal_takes_over_while_nats_is_away_and_replays_in_order() {
         .build()
         .unwrap();
     let first = Emitter::builder().with_sink(away).build().unwrap();
-    let ids: Vec<String> = (0..60).map(|i| first.emit(event(&tenant, i)).unwrap()).collect();
+    let ids: Vec<String> = (0..60)
+        .map(|i| first.emit(event(&tenant, i)).unwrap())
+        .collect();
     assert!(wait_until(GUARD, || first.stats().journaled >= 60));
     first.shutdown(GUARD).unwrap();
     assert_eq!(first.stats().dropped, 0);
     drop(first);
 
-    let back = NatsSink::builder(URL).with_journal(JournalConfig::new(&dir)).build().unwrap();
+    let back = NatsSink::builder(URL)
+        .with_journal(JournalConfig::new(&dir))
+        .build()
+        .unwrap();
     let second = Emitter::builder().with_sink(back).build().unwrap();
-    assert!(wait_until(GUARD, || second.stats().replayed >= 60), "{:?}", second.stats());
+    assert!(
+        wait_until(GUARD, || second.stats().replayed >= 60),
+        "{:?}",
+        second.stats()
+    );
     second.shutdown(GUARD).unwrap();
     let msgs = read_tenant(&rt, &stream, &tenant, 60);
     let got: Vec<&String> = msgs.iter().map(|(_, id, _)| id).collect();

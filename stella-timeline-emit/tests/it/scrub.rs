@@ -17,17 +17,29 @@ const SECRETS: &[&str] = &[
 #[test]
 fn secrets_in_details_never_survive() {
     let memory = MemorySink::new();
-    let emitter = Emitter::builder().with_sink(memory.clone()).build().unwrap();
+    let emitter = Emitter::builder()
+        .with_sink(memory.clone())
+        .build()
+        .unwrap();
     let sbom = Digest::of_bytes(b"sbom");
     emitter
         .emit(
             TimelineEvent::builder(EventKind::JobFailed, "job", "job-1")
                 .with_tenant("acme")
                 .with_detail("job_type", "source.fetch")
-                .with_detail("root_cause", json!({"code": "E_AUTH", "message": "upstream said 401"}))
+                .with_detail(
+                    "root_cause",
+                    json!({"code": "E_AUTH", "message": "upstream said 401"}),
+                )
                 .with_detail("password", SECRETS[2])
-                .with_detail("env", json!({"AWS_ACCESS_KEY_ID": SECRETS[0], "AWS_SECRET_ACCESS_KEY": SECRETS[1]}))
-                .with_detail("headers", json!({"authorization": format!("Bearer {}", SECRETS[3])}))
+                .with_detail(
+                    "env",
+                    json!({"AWS_ACCESS_KEY_ID": SECRETS[0], "AWS_SECRET_ACCESS_KEY": SECRETS[1]}),
+                )
+                .with_detail(
+                    "headers",
+                    json!({"authorization": format!("Bearer {}", SECRETS[3])}),
+                )
                 .with_detail("source_url", "https://feeds.example.org/advisories.json")
                 .with_input("sbom", sbom.clone()),
         )
@@ -45,7 +57,10 @@ fn secrets_in_details_never_survive() {
     assert_schema_valid(e);
     // Artifact digests and non-secret source data are recorded as seen.
     assert_eq!(e.details()["inputs"][0]["digest"], sbom.as_str());
-    assert_eq!(e.details()["source_url"], "https://feeds.example.org/advisories.json");
+    assert_eq!(
+        e.details()["source_url"],
+        "https://feeds.example.org/advisories.json"
+    );
     assert_eq!(e.details()["root_cause"]["code"], "E_AUTH");
     assert_eq!(e.resource_id(), "job-1");
 }

@@ -8,13 +8,16 @@ use serde_json::Value;
 use stella_timeline_emit::{EventBuilder, EventKind, TimelineEvent};
 
 pub fn data(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(path)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(path)
 }
 
 fn validator() -> &'static jsonschema::Validator {
     static V: OnceLock<jsonschema::Validator> = OnceLock::new();
     V.get_or_init(|| {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schema/timeline_event.schema.json");
+        let path =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schema/timeline_event.schema.json");
         let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         jsonschema::draft202012::new(&schema).unwrap()
     })
@@ -37,7 +40,10 @@ pub fn schema_is_valid(v: &Value) -> bool {
 }
 
 pub fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("stella-timeline-it-{name}-{}", uuid::Uuid::now_v7()));
+    let d = std::env::temp_dir().join(format!(
+        "stella-timeline-it-{name}-{}",
+        uuid::Uuid::now_v7()
+    ));
     std::fs::create_dir_all(&d).unwrap();
     d
 }
