@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 use stella_slo::{Counts, Evaluator, Objective, RatioEvents, RatioSli, Sli, Slo};
 
 fn evaluator(n: usize) -> (Evaluator, Vec<stella_slo::SloId>) {

@@ -11,7 +11,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -37,12 +37,23 @@ fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(out.join("prometheus"))?;
     std::fs::create_dir_all(out.join("grafana"))?;
     for service in &services {
-        let mine: Vec<_> = slos.iter().filter(|s| s.service() == service).cloned().collect();
+        let mine: Vec<_> = slos
+            .iter()
+            .filter(|s| s.service() == service)
+            .cloned()
+            .collect();
         let rules = out.join("prometheus").join(format!("{service}.rules.yaml"));
-        std::fs::write(&rules, stella_slo::rules::render(&mine)).with_context(|| format!("writing {}", rules.display()))?;
+        std::fs::write(&rules, stella_slo::rules::render(&mine))
+            .with_context(|| format!("writing {}", rules.display()))?;
         let dash = out.join("grafana").join(format!("{service}.json"));
-        std::fs::write(&dash, stella_slo::dashboard::render(service, &mine)).with_context(|| format!("writing {}", dash.display()))?;
+        std::fs::write(&dash, stella_slo::dashboard::render(service, &mine))
+            .with_context(|| format!("writing {}", dash.display()))?;
     }
-    eprintln!("slo-gen: {} SLOs, {} services, written to {}", slos.len(), services.len(), out.display());
+    eprintln!(
+        "slo-gen: {} SLOs, {} services, written to {}",
+        slos.len(),
+        services.len(),
+        out.display()
+    );
     Ok(())
 }

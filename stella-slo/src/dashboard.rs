@@ -6,7 +6,7 @@
 //! `http_response_status_code`, plus `process_cpu_seconds_total` and the gauge
 //! `stella_queue_depth` for saturation.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::rules::{error_ratio_record, slo_matcher};
 use crate::slo::Slo;
@@ -28,7 +28,14 @@ fn target(expr: String, legend: &str, ref_id: usize) -> Value {
     })
 }
 
-fn panel(id: &mut u64, kind: &str, title: &str, grid: (u64, u64, u64, u64), unit: &str, targets: Vec<Value>) -> Value {
+fn panel(
+    id: &mut u64,
+    kind: &str,
+    title: &str,
+    grid: (u64, u64, u64, u64),
+    unit: &str,
+    targets: Vec<Value>,
+) -> Value {
     *id += 1;
     let (x, y, w, h) = grid;
     json!({
@@ -78,7 +85,11 @@ pub fn render(service: &str, slos: &[Slo]) -> String {
             &format!("{}: error budget remaining ({})", slo.name(), slo.period()),
             (0, y, 6, 8),
             "percentunit",
-            vec![target(format!("slo:error_budget:remaining_ratio{sel}"), "remaining", 0)],
+            vec![target(
+                format!("slo:error_budget:remaining_ratio{sel}"),
+                "remaining",
+                0,
+            )],
         );
         stat["description"] = json!(format!(
             "1 - (error ratio over {}) / (1 - {}); negative when overspent. {}",
@@ -94,14 +105,34 @@ pub fn render(service: &str, slos: &[Slo]) -> String {
         let targets = windows
             .iter()
             .enumerate()
-            .map(|(i, w)| target(format!("{}{sel} / {budget}", error_ratio_record(*w)), &w.to_string(), i))
+            .map(|(i, w)| {
+                target(
+                    format!("{}{sel} / {budget}", error_ratio_record(*w)),
+                    &w.to_string(),
+                    i,
+                )
+            })
             .collect();
-        let mut burn = panel(&mut id, "timeseries", &format!("{}: burn rate", slo.name()), (6, y, 18, 8), "none", targets);
+        let mut burn = panel(
+            &mut id,
+            "timeseries",
+            &format!("{}: burn rate", slo.name()),
+            (6, y, 18, 8),
+            "none",
+            targets,
+        );
         let mut steps = vec![json!({"color": "green", "value": null})];
-        let mut factors: Vec<f64> = slo.policy().rules().iter().map(|r| r.factor().as_f64()).collect();
+        let mut factors: Vec<f64> = slo
+            .policy()
+            .rules()
+            .iter()
+            .map(|r| r.factor().as_f64())
+            .collect();
         factors.sort_by(f64::total_cmp);
         for (i, f) in factors.iter().enumerate() {
-            steps.push(json!({"color": if i + 1 == factors.len() { "red" } else { "orange" }, "value": f}));
+            steps.push(
+                json!({"color": if i + 1 == factors.len() { "red" } else { "orange" }, "value": f}),
+            );
         }
         burn["fieldConfig"]["defaults"]["thresholds"] = json!({"mode": "absolute", "steps": steps});
         burn["fieldConfig"]["defaults"]["custom"] = json!({"thresholdsStyle": {"mode": "line"}});
@@ -124,7 +155,14 @@ pub fn render(service: &str, slos: &[Slo]) -> String {
             )
         })
         .collect();
-    panels.push(panel(&mut id, "timeseries", "Latency (P50, P95, P99)", (0, y, 12, 8), "s", latency));
+    panels.push(panel(
+        &mut id,
+        "timeseries",
+        "Latency (P50, P95, P99)",
+        (0, y, 12, 8),
+        "s",
+        latency,
+    ));
     panels.push(panel(
         &mut id,
         "timeseries",
@@ -146,7 +184,11 @@ pub fn render(service: &str, slos: &[Slo]) -> String {
         "Throughput",
         (0, y, 12, 8),
         "reqps",
-        vec![target(format!("sum(rate({h}_count{{{s}}}[5m]))"), "requests/s", 0)],
+        vec![target(
+            format!("sum(rate({h}_count{{{s}}}[5m]))"),
+            "requests/s",
+            0,
+        )],
     ));
     panels.push(panel(
         &mut id,
@@ -155,7 +197,11 @@ pub fn render(service: &str, slos: &[Slo]) -> String {
         (12, y, 12, 8),
         "none",
         vec![
-            target(format!("sum(rate(process_cpu_seconds_total{{{s}}}[5m]))"), "CPU cores", 0),
+            target(
+                format!("sum(rate(process_cpu_seconds_total{{{s}}}[5m]))"),
+                "CPU cores",
+                0,
+            ),
             target(format!("sum(stella_queue_depth{{{s}}})"), "queued jobs", 1),
         ],
     ));

@@ -11,11 +11,12 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use crate::event::{
-    rfc3339, unix_secs, BreachEvent, BreachKind, BreachSink, IncidentAction, IncidentSignal, WindowBurn, SCHEMA_VERSION,
+    BreachEvent, BreachKind, BreachSink, IncidentAction, IncidentSignal, SCHEMA_VERSION,
+    WindowBurn, rfc3339, unix_secs,
 };
 use crate::math::{self, Counts, Threshold};
 use crate::objective::Factor;
-use crate::slo::{is_tenant, Slo};
+use crate::slo::{Slo, is_tenant};
 use crate::status::{AlertStatus, SloStatus, StatusReport, WindowStatus};
 use crate::window::Window;
 
@@ -113,11 +114,13 @@ struct Ring {
 impl Ring {
     /// A ring for `window`, its slots appended to `slots`.
     fn new(window: Window, interval: u64, max_slots: u64, slots: &mut Vec<Counts>) -> Option<Ring> {
-        if window.as_secs() % interval != 0 {
+        if !window.as_secs().is_multiple_of(interval) {
             return None;
         }
         let ticks = window.as_secs() / interval;
-        let per_slot = (1..=ticks).find(|k| ticks % k == 0 && ticks / k <= max_slots).unwrap_or(ticks);
+        let per_slot = (1..=ticks)
+            .find(|k| ticks.is_multiple_of(*k) && ticks / k <= max_slots)
+            .unwrap_or(ticks);
         let len = usize::try_from(ticks / per_slot).ok()?;
         let offset = slots.len();
         slots.resize(offset.checked_add(len)?, Counts::ZERO);
@@ -357,20 +360,29 @@ impl Evaluator {
         if self.slos.iter().any(|s| s.slo.name() == slo.name()) {
             return Err(EvaluatorError::Duplicate(slo.name().to_owned()));
         }
-        let mut windows: Vec<Window> = Window::STANDARD.iter().copied().filter(|w| *w <= slo.period()).collect();
+        let mut windows: Vec<Window> = Window::STANDARD
+            .iter()
+            .copied()
+            .filter(|w| *w <= slo.period())
+            .collect();
         windows.extend(slo.policy().windows());
         windows.sort();
         windows.dedup();
         let mut slots = Vec::new();
         let (interval, max_slots) = (self.interval, self.max_slots);
         let mut ring = |w: Window| {
-            Ring::new(w, interval, max_slots, &mut slots).ok_or_else(|| EvaluatorError::WindowNotMultiple {
-                slo: slo.name().to_owned(),
-                window: w,
-                interval,
+            Ring::new(w, interval, max_slots, &mut slots).ok_or_else(|| {
+                EvaluatorError::WindowNotMultiple {
+                    slo: slo.name().to_owned(),
+                    window: w,
+                    interval,
+                }
             })
         };
-        let rings = windows.iter().map(|w| ring(*w)).collect::<Result<Vec<_>, _>>()?;
+        let rings = windows
+            .iter()
+            .map(|w| ring(*w))
+            .collect::<Result<Vec<_>, _>>()?;
         let period = ring(slo.period())?;
         slots.shrink_to_fit();
         let index = |w: Window| windows.iter().position(|x| *x == w).unwrap_or(0);
@@ -382,7 +394,9 @@ impl Evaluator {
                 long: index(r.long()),
                 short: index(r.short()),
                 threshold: Threshold::new(slo.objective(), &r.factor()),
-                incident: self.incident_threshold.map(|f| Threshold::new(slo.objective(), &f)),
+                incident: self
+                    .incident_threshold
+                    .map(|f| Threshold::new(slo.objective(), &f)),
                 firing: None,
             })
             .collect();
@@ -403,7 +417,10 @@ impl Evaluator {
 
     /// The id of the SLO named `name`.
     pub fn id(&self, name: &str) -> Option<SloId> {
-        self.slos.iter().position(|s| s.slo.name() == name).map(SloId)
+        self.slos
+            .iter()
+            .position(|s| s.slo.name() == name)
+            .map(SloId)
     }
 
     /// Number of SLOs tracked.
@@ -437,7 +454,9 @@ impl Evaluator {
             match source.cumulative(&s.slo) {
                 Ok(Some(c)) => {
                     let delta = match s.last_cumulative {
-                        Some(prev) if c.total() >= prev.total() && c.good() >= prev.good() => c.saturating_sub(prev),
+                        Some(prev) if c.total() >= prev.total() && c.good() >= prev.good() => {
+                            c.saturating_sub(prev)
+                        }
                         Some(_) => c, // counter reset
                         None => Counts::ZERO,
                     };
@@ -474,28 +493,51 @@ impl Evaluator {
                     continue;
                 };
                 let (l, sh) = (l.sum, sh.sum);
-                let fires = has_data(l) && has_data(sh) && rule.threshold.exceeded_by(l) && rule.threshold.exceeded_by(sh);
-                if fires {
-                    if let Some(t) = &rule.incident {
-                        if t.exceeded_by(l) && t.exceeded_by(sh) {
-                            incident_now = true;
-                            incident_burn = incident_burn.max(math::burn_rate(l, s.slo.objective()));
-                        }
-                    }
+                let fires = has_data(l)
+                    && has_data(sh)
+                    && rule.threshold.exceeded_by(l)
+                    && rule.threshold.exceeded_by(sh);
+                if fires
+                    && let Some(t) = &rule.incident
+                    && t.exceeded_by(l)
+                    && t.exceeded_by(sh)
+                {
+                    incident_now = true;
+                    incident_burn = incident_burn.max(math::burn_rate(l, s.slo.objective()));
                 }
                 match (fires, rule.firing.is_some()) {
                     (true, false) => {
                         let breach_id = format!(
                             "{}:{}:{}",
                             s.slo.name(),
-                            s.slo.policy().rules().get(i).map(|r| r.name()).unwrap_or(""),
+                            s.slo
+                                .policy()
+                                .rules()
+                                .get(i)
+                                .map(|r| r.name())
+                                .unwrap_or(""),
                             unix_secs(now)
                         );
-                        rule.firing = Some(Firing { since: now, breach_id });
-                        report.events.push(Self::event(s_ref(&s.slo, &s.tenant, &s.rings, &s.period, s.incident), i, rule, BreachKind::Breach, now));
+                        rule.firing = Some(Firing {
+                            since: now,
+                            breach_id,
+                        });
+                        report.events.push(Self::event(
+                            s_ref(&s.slo, &s.tenant, &s.rings, &s.period, s.incident),
+                            i,
+                            rule,
+                            BreachKind::Breach,
+                            now,
+                        ));
                     }
                     (false, true) => {
-                        report.events.push(Self::event(s_ref(&s.slo, &s.tenant, &s.rings, &s.period, s.incident), i, rule, BreachKind::Resolved, now));
+                        report.events.push(Self::event(
+                            s_ref(&s.slo, &s.tenant, &s.rings, &s.period, s.incident),
+                            i,
+                            rule,
+                            BreachKind::Resolved,
+                            now,
+                        ));
                         rule.firing = None;
                     }
                     _ => {}
@@ -505,7 +547,11 @@ impl Evaluator {
                 s.incident = incident_now;
                 let signal = IncidentSignal {
                     schema_version: SCHEMA_VERSION,
-                    action: if incident_now { IncidentAction::Start } else { IncidentAction::Stop },
+                    action: if incident_now {
+                        IncidentAction::Start
+                    } else {
+                        IncidentAction::Stop
+                    },
                     tenant: s.tenant.clone(),
                     slo: s.slo.name().to_owned(),
                     service: s.slo.service().to_owned(),
@@ -535,7 +581,13 @@ impl Evaluator {
         report
     }
 
-    fn event(s: SloRef<'_>, i: usize, rule: &RuleState, kind: BreachKind, now: SystemTime) -> BreachEvent {
+    fn event(
+        s: SloRef<'_>,
+        i: usize,
+        rule: &RuleState,
+        kind: BreachKind,
+        now: SystemTime,
+    ) -> BreachEvent {
         let spec = s.slo.policy().rules().get(i);
         let o = s.slo.objective();
         let burn = |idx: usize| {
@@ -555,12 +607,17 @@ impl Evaluator {
         BreachEvent {
             schema_version: SCHEMA_VERSION,
             kind,
-            breach_id: firing.as_ref().map(|f| f.breach_id.clone()).unwrap_or_default(),
+            breach_id: firing
+                .as_ref()
+                .map(|f| f.breach_id.clone())
+                .unwrap_or_default(),
             tenant: s.tenant.to_owned(),
             slo: s.slo.name().to_owned(),
             service: s.slo.service().to_owned(),
             rule: spec.map(|r| r.name().to_owned()).unwrap_or_default(),
-            severity: spec.map(|r| r.severity()).unwrap_or(crate::policy::Severity::Page),
+            severity: spec
+                .map(|r| r.severity())
+                .unwrap_or(crate::policy::Severity::Page),
             objective: o.as_f64(),
             factor: spec.map(|r| r.factor().as_f64()).unwrap_or(0.0),
             windows: vec![burn(rule.long), burn(rule.short)],
@@ -637,7 +694,13 @@ struct SloRef<'a> {
     incident: bool,
 }
 
-fn s_ref<'a>(slo: &'a Slo, tenant: &'a str, rings: &'a [Ring], period: &'a Ring, incident: bool) -> SloRef<'a> {
+fn s_ref<'a>(
+    slo: &'a Slo,
+    tenant: &'a str,
+    rings: &'a [Ring],
+    period: &'a Ring,
+    incident: bool,
+) -> SloRef<'a> {
     SloRef {
         slo,
         tenant,
@@ -715,21 +778,28 @@ impl CounterSource {
 
     /// The counter of the SLO named `slo`, created on first use.
     pub fn counter(&self, slo: &str) -> Arc<SloCounter> {
-        if let Ok(map) = self.counters.read() {
-            if let Some(c) = map.get(slo) {
-                return c.clone();
-            }
+        if let Ok(map) = self.counters.read()
+            && let Some(c) = map.get(slo)
+        {
+            return c.clone();
         }
         match self.counters.write() {
             Ok(mut map) => map.entry(slo.to_owned()).or_default().clone(),
-            Err(poisoned) => poisoned.into_inner().entry(slo.to_owned()).or_default().clone(),
+            Err(poisoned) => poisoned
+                .into_inner()
+                .entry(slo.to_owned())
+                .or_default()
+                .clone(),
         }
     }
 }
 
 impl CountSource for CounterSource {
     fn cumulative(&mut self, slo: &Slo) -> Result<Option<Counts>, SourceError> {
-        let map = self.counters.read().map_err(|_| SourceError::new(slo.name(), "counter map poisoned"))?;
+        let map = self
+            .counters
+            .read()
+            .map_err(|_| SourceError::new(slo.name(), "counter map poisoned"))?;
         Ok(map.get(slo.name()).map(|c| c.get()))
     }
 }
@@ -758,7 +828,10 @@ mod tests {
         for i in 1..=1000u64 {
             r.push(&mut slots, Counts::new(0, 1).unwrap());
             let covered = r.sum.total();
-            assert!(covered <= 360 && covered >= i.min(355), "tick {i}: {covered}");
+            assert!(
+                covered <= 360 && covered >= i.min(355),
+                "tick {i}: {covered}"
+            );
         }
         assert!(Ring::new(Window::from_secs(90).unwrap(), 60, 60, &mut slots).is_none());
     }

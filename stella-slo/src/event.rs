@@ -235,7 +235,10 @@ where
 
 /// Formats a time as RFC 3339 UTC with second precision (`2026-11-28T10:00:00Z`).
 pub(crate) fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     // Civil from days (Howard Hinnant's algorithm).
@@ -258,7 +261,9 @@ pub(crate) fn rfc3339(t: SystemTime) -> String {
 }
 
 pub(crate) fn unix_secs(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -269,8 +274,14 @@ mod tests {
     #[test]
     fn formats_rfc3339() {
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_860_000)), "2026-11-28T10:00:00Z");
-        assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(1_795_860_000)),
+            "2026-11-28T10:00:00Z"
+        );
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
     }
 
     #[test]
@@ -278,6 +289,9 @@ mod tests {
         assert!(breach_subject("").is_err());
         assert!(breach_subject("a b").is_err());
         assert!(breach_subject("*").is_err());
-        assert_eq!(breach_subject("tenant-1_x").unwrap(), "stella.tenant-1_x.slo.breach");
+        assert_eq!(
+            breach_subject("tenant-1_x").unwrap(),
+            "stella.tenant-1_x.slo.breach"
+        );
     }
 }

@@ -308,11 +308,19 @@ mod tests {
             (1.0, 2, 1000, true),
         ] {
             let c = Counts::from_bad(bad, total).unwrap();
-            assert_eq!(exceeds(c, &o, &Factor::new(f).unwrap()), want, "{bad}/{total} vs {f}");
+            assert_eq!(
+                exceeds(c, &o, &Factor::new(f).unwrap()),
+                want,
+                "{bad}/{total} vs {f}"
+            );
         }
         // 0.1 + 0.2 style trouble: objective 0.7, 3 of 10 bad is exactly burn 1.
         let o = Objective::new(0.7).unwrap();
-        assert!(!exceeds(Counts::from_bad(3, 10).unwrap(), &o, &Factor::new(1.0).unwrap()));
+        assert!(!exceeds(
+            Counts::from_bad(3, 10).unwrap(),
+            &o,
+            &Factor::new(1.0).unwrap()
+        ));
     }
 
     #[test]
@@ -323,6 +331,12 @@ mod tests {
         assert!(exceeds(c, &o, &f)); // burn 10^18 > 10^9
         assert!(!exceeds(Counts::from_bad(1, u64::MAX).unwrap(), &o, &f));
         assert!(exceeds(c, &o, &Factor::new(1.0).unwrap()));
-        assert_eq!(Counts::new(u64::MAX, u64::MAX).unwrap().saturating_add(c).total(), u64::MAX);
+        assert_eq!(
+            Counts::new(u64::MAX, u64::MAX)
+                .unwrap()
+                .saturating_add(c)
+                .total(),
+            u64::MAX
+        );
     }
 }

@@ -63,7 +63,8 @@ impl Objective {
         if !(value > 0.0 && value < 1.0) {
             return Err(NumberError::ObjectiveOutOfRange(format!("{value}")));
         }
-        let exact = Ratio::from_f64(value).ok_or_else(|| NumberError::TooPrecise(format!("{value}")))?;
+        let exact =
+            Ratio::from_f64(value).ok_or_else(|| NumberError::TooPrecise(format!("{value}")))?;
         Objective::from_ratio(exact, &format!("{value}"))
     }
 
@@ -158,7 +159,8 @@ impl Factor {
         if !(value > 0.0 && value.is_finite()) {
             return Err(NumberError::FactorOutOfRange(format!("{value}")));
         }
-        let r = Ratio::from_f64(value).ok_or_else(|| NumberError::TooPrecise(format!("{value}")))?;
+        let r =
+            Ratio::from_f64(value).ok_or_else(|| NumberError::TooPrecise(format!("{value}")))?;
         Factor::from_ratio(r).ok_or_else(|| NumberError::TooPrecise(format!("{value}")))
     }
 

@@ -154,8 +154,12 @@ impl AlertRule {
     ) -> Result<AlertRule, PolicyError> {
         let bad = || PolicyError::Factor(name.to_owned());
         let c = Ratio::parse_decimal(budget_consumed).ok_or_else(bad)?;
-        let scale = Ratio::new(u128::from(period.as_secs()), u128::from(long.as_secs())).ok_or_else(bad)?;
-        let f = c.checked_mul(scale).and_then(Factor::from_ratio).ok_or_else(bad)?;
+        let scale =
+            Ratio::new(u128::from(period.as_secs()), u128::from(long.as_secs())).ok_or_else(bad)?;
+        let f = c
+            .checked_mul(scale)
+            .and_then(Factor::from_ratio)
+            .ok_or_else(bad)?;
         AlertRule::new(name, severity, long, short, f)
     }
 
@@ -222,7 +226,8 @@ impl AlertPolicy {
             severity,
             long,
             short,
-            factor: Factor::from_ratio(Ratio::new(num, 10).unwrap_or(Ratio::ONE)).unwrap_or(Factor(Ratio::ONE)),
+            factor: Factor::from_ratio(Ratio::new(num, 10).unwrap_or(Ratio::ONE))
+                .unwrap_or(Factor(Ratio::ONE)),
         };
         AlertPolicy {
             rules: vec![
@@ -342,9 +347,16 @@ mod tests {
 
     #[test]
     fn scaled_for_thirty_days_is_the_workbook() {
-        assert_eq!(AlertPolicy::scaled_for(Window::THIRTY_DAYS).unwrap(), AlertPolicy::workbook());
+        assert_eq!(
+            AlertPolicy::scaled_for(Window::THIRTY_DAYS).unwrap(),
+            AlertPolicy::workbook()
+        );
         let week = AlertPolicy::scaled_for("7d".parse().unwrap()).unwrap();
-        let f: Vec<String> = week.rules().iter().map(|r| r.factor().to_string()).collect();
+        let f: Vec<String> = week
+            .rules()
+            .iter()
+            .map(|r| r.factor().to_string())
+            .collect();
         assert_eq!(f[0], "3.36");
         assert_eq!(f[1], "1.4");
         assert!(AlertPolicy::scaled_for("1d".parse().unwrap()).is_err());

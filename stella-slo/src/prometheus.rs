@@ -59,7 +59,8 @@ pub fn queries(slo: &Slo) -> (String, Option<(String, bool)>) {
                 (
                     format!(
                         "sum({})",
-                        h.with_metric(format!("{}_bucket", h.metric())).render_with(Some(("le", b.as_str())))
+                        h.with_metric(format!("{}_bucket", h.metric()))
+                            .render_with(Some(("le", b.as_str())))
                     ),
                     true,
                 )
@@ -91,7 +92,9 @@ pub struct PrometheusSource {
 
 impl fmt::Debug for PrometheusSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PrometheusSource").field("base", &self.base).finish_non_exhaustive()
+        f.debug_struct("PrometheusSource")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
     }
 }
 
@@ -155,10 +158,13 @@ impl PrometheusSource {
             .read_to_string()
             .map_err(|e| SourceError::new(slo, format!("reading the response: {e}")))?;
         if status != 200 {
-            return Err(SourceError::new(slo, format!("Prometheus answered {status}")));
+            return Err(SourceError::new(
+                slo,
+                format!("Prometheus answered {status}"),
+            ));
         }
-        let v: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| SourceError::new(slo, format!("malformed response: {e}")))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| SourceError::new(slo, format!("malformed response: {e}")))?;
         if v.get("status").and_then(|s| s.as_str()) != Some("success") {
             return Err(SourceError::new(slo, "query did not succeed"));
         }
@@ -193,7 +199,11 @@ impl CountSource for PrometheusSource {
         let good = match part {
             None => 0,
             Some((q, is_good)) => {
-                let p = self.scalar(slo.name(), &q)?.map(to_count).unwrap_or(0).min(total);
+                let p = self
+                    .scalar(slo.name(), &q)?
+                    .map(to_count)
+                    .unwrap_or(0)
+                    .min(total);
                 if is_good { p } else { total - p }
             }
         };

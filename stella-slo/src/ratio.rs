@@ -147,10 +147,10 @@ impl Ratio {
     /// The exact decimal when the fraction terminates, else the shortest `f64` form.
     pub(crate) fn to_decimal_string(self) -> String {
         let mut d = self.den;
-        while d % 2 == 0 {
+        while d.is_multiple_of(2) {
             d /= 2;
         }
-        while d % 5 == 0 {
+        while d.is_multiple_of(5) {
             d /= 5;
         }
         if d != 1 {
@@ -216,7 +216,10 @@ mod tests {
         assert_eq!(e, Ratio::new(1, 1000).unwrap());
         let f = Ratio::parse_decimal("14.4").unwrap();
         assert_eq!(f.checked_mul(e).unwrap().to_decimal_string(), "0.0144");
-        assert_eq!(Ratio::new(1, 3).unwrap().to_decimal_string(), "0.3333333333333333");
+        assert_eq!(
+            Ratio::new(1, 3).unwrap().to_decimal_string(),
+            "0.3333333333333333"
+        );
         assert_eq!(Ratio::new(6, 1).unwrap().to_decimal_string(), "6");
         assert!(Ratio::new(1, 3).unwrap() < Ratio::new(334, 1000).unwrap());
         assert_eq!(Ratio::ZERO.checked_sub(Ratio::ONE), None);

@@ -77,7 +77,10 @@ fn default_period() -> u64 {
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum SliSpec {
     Ratio,
-    Latency { threshold_seconds: f64, buckets_le: Vec<BoundText> },
+    Latency {
+        threshold_seconds: f64,
+        buckets_le: Vec<BoundText>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -155,7 +158,8 @@ impl Series {
         let at = |v: &Vec<u128>, i: usize| v.get(i).copied().unwrap_or(0);
         let clamp = |x: u128| u64::try_from(x).unwrap_or(u64::MAX);
         let total = clamp(at(&self.total, end) - at(&self.total, start).min(at(&self.total, end)));
-        let good = clamp(at(&self.good, end) - at(&self.good, start).min(at(&self.good, end))).min(total);
+        let good =
+            clamp(at(&self.good, end) - at(&self.good, start).min(at(&self.good, end))).min(total);
         Counts::new(good, total).unwrap_or(Counts::ZERO)
     }
 }
@@ -187,7 +191,8 @@ pub fn run(json: &str) -> Result<Replay, ReplayError> {
         Some(v) => Objective::new(v).map_err(|e| bad(format!("objective: {e}")))?,
         None => return Err(bad("objective: expected a number")),
     };
-    let period = Window::from_minutes(s.period_minutes).map_err(|e| bad(format!("period_minutes: {e}")))?;
+    let period =
+        Window::from_minutes(s.period_minutes).map_err(|e| bad(format!("period_minutes: {e}")))?;
     let policy = if s.scale_alerts {
         AlertPolicy::scaled_for(period).map_err(|e| bad(format!("scale_alerts: {e}")))?
     } else {
@@ -201,8 +206,13 @@ pub fn run(json: &str) -> Result<Replay, ReplayError> {
             .iter()
             .enumerate()
             .map(|(i, m)| match m.as_slice() {
-                [good, total] => Counts::new(*good, *total).map_err(|e| bad(format!("minutes[{i}]: {e}"))),
-                _ => Err(bad(format!("minutes[{i}]: expected [good, total], got {} numbers", m.len()))),
+                [good, total] => {
+                    Counts::new(*good, *total).map_err(|e| bad(format!("minutes[{i}]: {e}")))
+                }
+                _ => Err(bad(format!(
+                    "minutes[{i}]: expected [good, total], got {} numbers",
+                    m.len()
+                ))),
             })
             .collect::<Result<_, _>>()?,
         SliSpec::Latency {
@@ -216,12 +226,16 @@ pub fn run(json: &str) -> Result<Replay, ReplayError> {
                     BoundText::Number(n) => format!("{n}"),
                 })
                 .collect();
-            let buckets = Buckets::parse(&texts).map_err(|e| bad(format!("sli.buckets_le: {e}")))?;
+            let buckets =
+                Buckets::parse(&texts).map_err(|e| bad(format!("sli.buckets_le: {e}")))?;
             if !buckets.has_inf() {
-                return Err(bad("sli.buckets_le: the last bound must be +Inf (the total)"));
+                return Err(bad(
+                    "sli.buckets_le: the last bound must be +Inf (the total)",
+                ));
             }
             let h = Selector::new("replay").map_err(bad)?;
-            let sli = LatencySli::new(h, buckets, threshold_seconds).map_err(|e| bad(format!("sli.threshold_seconds: {e}")))?;
+            let sli = LatencySli::new(h, buckets, threshold_seconds)
+                .map_err(|e| bad(format!("sli.threshold_seconds: {e}")))?;
             out.warnings.extend(sli.warning());
             s.minutes
                 .iter()
@@ -259,7 +273,8 @@ pub fn run(json: &str) -> Result<Replay, ReplayError> {
                 d1: window_out(t, d1),
                 d3: window_out(t, d3),
             },
-            budget_remaining: math::budget(series.window(t, s.period_minutes), &objective).remaining,
+            budget_remaining: math::budget(series.window(t, s.period_minutes), &objective)
+                .remaining,
             alerts: Alerts {
                 page_fast: fired_named("page_fast"),
                 page_slow: fired_named("page_slow"),

@@ -81,7 +81,10 @@ pub fn error_ratio_expr(slo: &Slo, window: Window) -> String {
             let total = rate(h.with_metric(format!("{}_count", h.metric())).to_string());
             match l.good_bucket() {
                 Some(b) => {
-                    let good = rate(h.with_metric(format!("{}_bucket", h.metric())).render_with(Some(("le", b.as_str()))));
+                    let good = rate(
+                        h.with_metric(format!("{}_bucket", h.metric()))
+                            .render_with(Some(("le", b.as_str()))),
+                    );
                     format!("({total} - {good}) / {total}")
                 }
                 // Below the smallest bound nothing is good: every event is bad.
@@ -165,7 +168,11 @@ fn render_group(out: &mut String, slo: &Slo) -> std::fmt::Result {
         base_labels(out, slo, "          ")?;
     }
     writeln!(out, "      - record: slo:objective:ratio")?;
-    writeln!(out, "        expr: {}", q(&format!("vector({})", slo.objective())))?;
+    writeln!(
+        out,
+        "        expr: {}",
+        q(&format!("vector({})", slo.objective()))
+    )?;
     writeln!(out, "        labels:")?;
     base_labels(out, slo, "          ")?;
     writeln!(out, "      - record: slo:error_budget:remaining_ratio")?;
@@ -183,7 +190,10 @@ fn render_group(out: &mut String, slo: &Slo) -> std::fmt::Result {
     let min = slo.policy().min_events();
     let total_sel = match slo.sli() {
         Sli::Ratio(r) => r.total().to_string(),
-        Sli::Latency(l) => l.histogram().with_metric(format!("{}_count", l.histogram().metric())).to_string(),
+        Sli::Latency(l) => l
+            .histogram()
+            .with_metric(format!("{}_count", l.histogram().metric()))
+            .to_string(),
     };
     for rule in slo.policy().rules() {
         let t = ratio_threshold(slo, rule.factor().ratio());
@@ -198,11 +208,21 @@ fn render_group(out: &mut String, slo: &Slo) -> std::fmt::Result {
         let consumed = rule
             .factor()
             .ratio()
-            .checked_mul(Ratio::new(u128::from(rule.long().as_secs()), u128::from(slo.period().as_secs())).unwrap_or(Ratio::ONE))
+            .checked_mul(
+                Ratio::new(
+                    u128::from(rule.long().as_secs()),
+                    u128::from(slo.period().as_secs()),
+                )
+                .unwrap_or(Ratio::ONE),
+            )
             .map(percent)
             .unwrap_or_default();
         writeln!(out, "      - alert: SloErrorBudgetBurn")?;
-        writeln!(out, "        expr: {}", q(&format!("{} and {}", cond(rule.long()), cond(rule.short()))))?;
+        writeln!(
+            out,
+            "        expr: {}",
+            q(&format!("{} and {}", cond(rule.long()), cond(rule.short())))
+        )?;
         writeln!(out, "        labels:")?;
         writeln!(out, "          severity: {}", q(rule.severity().as_str()))?;
         writeln!(out, "          burn_rule: {}", q(rule.name()))?;
@@ -214,7 +234,11 @@ fn render_group(out: &mut String, slo: &Slo) -> std::fmt::Result {
         writeln!(
             out,
             "          summary: {}",
-            q(&format!("SLO {} is burning its error budget ({})", slo.name(), rule.name()))
+            q(&format!(
+                "SLO {} is burning its error budget ({})",
+                slo.name(),
+                rule.name()
+            ))
         )?;
         writeln!(
             out,

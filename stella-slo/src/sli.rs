@@ -108,13 +108,16 @@ pub struct Selector {
 
 fn is_metric_name(s: &str) -> bool {
     let mut c = s.chars();
-    c.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+    c.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
         && c.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
 
 fn is_label_name(s: &str) -> bool {
     let mut c = s.chars();
-    c.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && c.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    c.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && c.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 impl Selector {
@@ -148,7 +151,8 @@ impl Selector {
                 reason: "label name must match [a-zA-Z_][a-zA-Z0-9_]*",
             });
         }
-        self.matchers.push((name.to_owned(), MatchOp::Eq, value.to_owned()));
+        self.matchers
+            .push((name.to_owned(), MatchOp::Eq, value.to_owned()));
         Ok(self)
     }
 
@@ -186,7 +190,9 @@ impl Selector {
 }
 
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 impl fmt::Display for Selector {
@@ -208,7 +214,8 @@ impl std::str::FromStr for Selector {
             Some(i) => (t.get(..i).unwrap_or("").trim(), t.get(i..).unwrap_or("")),
             None => (t, ""),
         };
-        let mut sel = Selector::new(name).map_err(|_| err("expected a plain selector: metric_name{label=\"value\",...}"))?;
+        let mut sel = Selector::new(name)
+            .map_err(|_| err("expected a plain selector: metric_name{label=\"value\",...}"))?;
         if rest.is_empty() {
             return Ok(sel);
         }
@@ -313,7 +320,11 @@ impl Bound {
                 .filter(|v| v.is_finite())
                 .ok_or_else(|| SliError::BadBound(text.to_owned()))?,
         };
-        let text = if value.is_infinite() { "+Inf".to_owned() } else { t.to_owned() };
+        let text = if value.is_infinite() {
+            "+Inf".to_owned()
+        } else {
+            t.to_owned()
+        };
         Ok(Bound { value, text })
     }
 
@@ -351,7 +362,10 @@ impl Buckets {
     ///
     /// [`SliError::NoBuckets`], [`SliError::BadBound`] or [`SliError::NotIncreasing`].
     pub fn parse<S: AsRef<str>>(bounds: &[S]) -> Result<Buckets, SliError> {
-        let bounds = bounds.iter().map(|b| Bound::parse(b.as_ref())).collect::<Result<Vec<_>, _>>()?;
+        let bounds = bounds
+            .iter()
+            .map(|b| Bound::parse(b.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
         Buckets::new(bounds)
     }
 
@@ -365,14 +379,14 @@ impl Buckets {
             return Err(SliError::NoBuckets);
         }
         for (i, w) in bounds.windows(2).enumerate() {
-            if let [a, b] = w {
-                if b.value <= a.value {
-                    return Err(SliError::NotIncreasing {
-                        index: i + 1,
-                        prev: a.text.clone(),
-                        next: b.text.clone(),
-                    });
-                }
+            if let [a, b] = w
+                && b.value <= a.value
+            {
+                return Err(SliError::NotIncreasing {
+                    index: i + 1,
+                    prev: a.text.clone(),
+                    next: b.text.clone(),
+                });
             }
         }
         Ok(Buckets { bounds })
@@ -437,7 +451,11 @@ impl LatencySli {
     /// # Errors
     ///
     /// [`SliError::BadThreshold`] when the threshold is not a finite number above 0.
-    pub fn new(histogram: Selector, buckets: Buckets, threshold_seconds: f64) -> Result<LatencySli, SliError> {
+    pub fn new(
+        histogram: Selector,
+        buckets: Buckets,
+        threshold_seconds: f64,
+    ) -> Result<LatencySli, SliError> {
         if !(threshold_seconds.is_finite() && threshold_seconds > 0.0) {
             return Err(SliError::BadThreshold(format!("{threshold_seconds}")));
         }
@@ -445,7 +463,10 @@ impl LatencySli {
             Some(base) if !base.is_empty() => histogram.with_metric(base.to_owned()),
             _ => histogram,
         };
-        let good_bucket = buckets.bounds.iter().rposition(|b| b.value <= threshold_seconds);
+        let good_bucket = buckets
+            .bounds
+            .iter()
+            .rposition(|b| b.value <= threshold_seconds);
         let exact = good_bucket
             .and_then(|i| buckets.bounds.get(i))
             .is_some_and(|b| b.value == threshold_seconds);
@@ -520,14 +541,18 @@ impl LatencySli {
             return Err(SampleError::NoInfBucket);
         }
         for (i, w) in cumulative.windows(2).enumerate() {
-            if let [a, b] = w {
-                if b < a {
-                    return Err(SampleError::NotCumulative(i + 1));
-                }
+            if let [a, b] = w
+                && b < a
+            {
+                return Err(SampleError::NotCumulative(i + 1));
             }
         }
         let total = cumulative.last().copied().unwrap_or(0);
-        let good = self.good_bucket.and_then(|i| cumulative.get(i)).copied().unwrap_or(0);
+        let good = self
+            .good_bucket
+            .and_then(|i| cumulative.get(i))
+            .copied()
+            .unwrap_or(0);
         Ok(Counts::new(good, total)?)
     }
 }
@@ -601,7 +626,15 @@ mod tests {
             let sel: Selector = s.parse().unwrap();
             assert_eq!(sel.to_string(), s);
         }
-        for bad in ["", "1abc", "a{", "a{b}", "a{b=c}", "sum(a)", "a{b=\"c\" d=\"e\"}"] {
+        for bad in [
+            "",
+            "1abc",
+            "a{",
+            "a{b}",
+            "a{b=c}",
+            "sum(a)",
+            "a{b=\"c\" d=\"e\"}",
+        ] {
             assert!(bad.parse::<Selector>().is_err(), "{bad}");
         }
     }
@@ -618,7 +651,10 @@ mod tests {
         assert!(sli(0.1).good_bucket().is_none());
         assert!(sli(0.1).warning().unwrap().contains("below"));
         assert_eq!(sli(100.0).good_bucket().unwrap().as_str(), "10");
-        assert_eq!(sli(0.1).counts(&[1, 2, 3, 4, 5]).unwrap(), Counts::new(0, 5).unwrap());
+        assert_eq!(
+            sli(0.1).counts(&[1, 2, 3, 4, 5]).unwrap(),
+            Counts::new(0, 5).unwrap()
+        );
         assert!(sli(1.0).counts(&[1, 2]).is_err());
         assert!(sli(1.0).counts(&[2, 1, 3, 4, 5]).is_err());
         assert!(LatencySli::new(h.clone(), b.clone(), 0.0).is_err());

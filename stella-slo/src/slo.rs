@@ -12,16 +12,22 @@ use crate::window::Window;
 #[non_exhaustive]
 pub enum BuildError {
     /// SLO names are DNS labels: `[a-z0-9]([a-z0-9-]*[a-z0-9])?`, at most 63 characters.
-    #[error("SLO name {0:?} must be a DNS label: lowercase letters, digits and '-', at most 63 characters")]
+    #[error(
+        "SLO name {0:?} must be a DNS label: lowercase letters, digits and '-', at most 63 characters"
+    )]
     Name(String),
     /// Service names follow the same rule as SLO names.
-    #[error("service name {0:?} must be a DNS label: lowercase letters, digits and '-', at most 63 characters")]
+    #[error(
+        "service name {0:?} must be a DNS label: lowercase letters, digits and '-', at most 63 characters"
+    )]
     Service(String),
     /// A tenant is one NATS subject token: `[A-Za-z0-9_-]+`.
     #[error("tenant {0:?} must be non-empty and use only letters, digits, '_' and '-'")]
     Tenant(String),
     /// An extra label name is not a Prometheus label name, or is reserved.
-    #[error("label {0:?} is not a valid Prometheus label name or is reserved (slo, service, tenant, severity, burn_rule)")]
+    #[error(
+        "label {0:?} is not a valid Prometheus label name or is reserved (slo, service, tenant, severity, burn_rule)"
+    )]
     Label(String),
     /// The objective was not given.
     #[error("objective is required")]
@@ -34,13 +40,17 @@ pub enum BuildError {
 pub(crate) fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
 
 pub(crate) fn is_tenant(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// A service level objective: an SLI, an objective over a rolling period, an alert policy.
@@ -215,14 +225,25 @@ impl SloBuilder {
         if !is_dns_label(&self.service) {
             return Err(BuildError::Service(self.service));
         }
-        if let Some(t) = &self.tenant {
-            if !is_tenant(t) {
-                return Err(BuildError::Tenant(t.clone()));
-            }
+        if let Some(t) = &self.tenant
+            && !is_tenant(t)
+        {
+            return Err(BuildError::Tenant(t.clone()));
         }
         for l in self.labels.keys() {
-            let reserved = ["slo", "service", "tenant", "severity", "burn_rule", "le", "alertname"];
-            let valid = l.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            let reserved = [
+                "slo",
+                "service",
+                "tenant",
+                "severity",
+                "burn_rule",
+                "le",
+                "alertname",
+            ];
+            let valid = l
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                 && !l.starts_with("__");
             if !valid || reserved.contains(&l.as_str()) {

@@ -158,14 +158,22 @@ struct Cx<'a> {
 type R<T> = Result<T, SpecError>;
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 impl Cx<'_> {
     fn err(&self, path: &str, message: impl fmt::Display) -> SpecError {
         SpecError {
             source_name: self.source.to_owned(),
-            location: format!("document {}: {}: ", self.doc, if path.is_empty() { "(root)" } else { path }),
+            location: format!(
+                "document {}: {}: ",
+                self.doc,
+                if path.is_empty() { "(root)" } else { path }
+            ),
             message: message.to_string(),
             line: None,
             path: path.to_owned(),
@@ -194,7 +202,8 @@ impl Cx<'_> {
     }
 
     fn map<'v>(&self, v: &'v Value, path: &str) -> R<&'v Mapping> {
-        v.as_mapping().ok_or_else(|| self.err(path, "expected a mapping"))
+        v.as_mapping()
+            .ok_or_else(|| self.err(path, "expected a mapping"))
     }
 
     fn get<'v>(&self, m: &'v Mapping, key: &str) -> Option<&'v Value> {
@@ -202,7 +211,8 @@ impl Cx<'_> {
     }
 
     fn req<'v>(&self, m: &'v Mapping, key: &str, path: &str) -> R<&'v Value> {
-        self.get(m, key).ok_or_else(|| self.err(&join(path, key), "required field is missing"))
+        self.get(m, key)
+            .ok_or_else(|| self.err(&join(path, key), "required field is missing"))
     }
 
     fn string(&self, v: &Value, path: &str) -> R<String> {
@@ -218,13 +228,20 @@ impl Cx<'_> {
     }
 
     fn opt_str(&self, m: &Mapping, key: &str, path: &str) -> R<Option<String>> {
-        self.get(m, key).map(|v| self.string(v, &join(path, key))).transpose()
+        self.get(m, key)
+            .map(|v| self.string(v, &join(path, key)))
+            .transpose()
     }
 
     fn number(&self, v: &Value, path: &str) -> R<f64> {
         match v {
-            Value::Number(n) => n.as_f64().ok_or_else(|| self.err(path, "expected a number")),
-            Value::String(s) => s.trim().parse().map_err(|_| self.err(path, format!("expected a number, got {s:?}"))),
+            Value::Number(n) => n
+                .as_f64()
+                .ok_or_else(|| self.err(path, "expected a number")),
+            Value::String(s) => s
+                .trim()
+                .parse()
+                .map_err(|_| self.err(path, format!("expected a number, got {s:?}"))),
             _ => Err(self.err(path, "expected a number")),
         }
     }
@@ -267,7 +284,12 @@ impl Cx<'_> {
             } else {
                 t.parse::<f64>().ok()
             };
-            return parsed.ok_or_else(|| self.err(path, format!("expected seconds (2, 2.5, \"2s\", \"500ms\"), got {s:?}")));
+            return parsed.ok_or_else(|| {
+                self.err(
+                    path,
+                    format!("expected seconds (2, 2.5, \"2s\", \"500ms\"), got {s:?}"),
+                )
+            });
         }
         self.number(v, path)
     }
@@ -278,7 +300,9 @@ impl Cx<'_> {
                 .iter()
                 .enumerate()
                 .map(|(i, b)| match b {
-                    Value::Number(n) if n.as_f64().is_some_and(f64::is_infinite) => Ok("+Inf".to_owned()),
+                    Value::Number(n) if n.as_f64().is_some_and(f64::is_infinite) => {
+                        Ok("+Inf".to_owned())
+                    }
                     _ => self.string(b, &format!("{path}[{i}]")),
                 })
                 .collect::<R<_>>()?,
@@ -293,11 +317,18 @@ impl Cx<'_> {
         if let Some(api) = self.get(m, "apiVersion") {
             let api = self.string(api, "apiVersion")?;
             if api != "openslo/v1" {
-                return Err(self.err("apiVersion", format!("unsupported apiVersion {api:?}; expected openslo/v1")));
+                return Err(self.err(
+                    "apiVersion",
+                    format!("unsupported apiVersion {api:?}; expected openslo/v1"),
+                ));
             }
             let kind = self.req_str(m, "kind", "")?;
             if kind != "SLO" {
-                self.warn(out, "kind", format!("skipped OpenSLO kind {kind:?}: only kind SLO is read"));
+                self.warn(
+                    out,
+                    "kind",
+                    format!("skipped OpenSLO kind {kind:?}: only kind SLO is read"),
+                );
                 return Ok(());
             }
             let slo = self.openslo(m, out)?;
@@ -306,7 +337,9 @@ impl Cx<'_> {
         }
         if let Some(list) = self.get(m, "slos") {
             self.only_keys(m, &["slos"], "")?;
-            let seq = list.as_sequence().ok_or_else(|| self.err("slos", "expected a list"))?;
+            let seq = list
+                .as_sequence()
+                .ok_or_else(|| self.err("slos", "expected a list"))?;
             for (i, item) in seq.iter().enumerate() {
                 let slo = self.native(item, &format!("slos[{i}]"), out)?;
                 out.slos.push(slo);
@@ -325,12 +358,23 @@ impl Cx<'_> {
         let m = self.map(v, path)?;
         self.only_keys(
             m,
-            &["name", "service", "tenant", "description", "objective", "period", "sli", "alerting", "labels"],
+            &[
+                "name",
+                "service",
+                "tenant",
+                "description",
+                "objective",
+                "period",
+                "sli",
+                "alerting",
+                "labels",
+            ],
             path,
         )?;
         let name = self.req_str(m, "name", path)?;
         let service = self.req_str(m, "service", path)?;
-        let objective = self.objective(self.req(m, "objective", path)?, &join(path, "objective"))?;
+        let objective =
+            self.objective(self.req(m, "objective", path)?, &join(path, "objective"))?;
         let period = match self.get(m, "period") {
             Some(p) => self.window(p, &join(path, "period"))?,
             None => Window::THIRTY_DAYS,
@@ -358,7 +402,8 @@ impl Cx<'_> {
                 let h = self.selector(self.req(lm, "histogram", &p)?, &join(&p, "histogram"))?;
                 let t = self.seconds(self.req(lm, "threshold", &p)?, &join(&p, "threshold"))?;
                 let b = self.buckets(self.req(lm, "buckets", &p)?, &join(&p, "buckets"))?;
-                let sli = LatencySli::new(h, b, t).map_err(|e| self.err(&join(&p, "threshold"), e))?;
+                let sli =
+                    LatencySli::new(h, b, t).map_err(|e| self.err(&join(&p, "threshold"), e))?;
                 if let Some(w) = sli.warning() {
                     self.warn(out, &join(&p, "threshold"), w);
                 }
@@ -366,7 +411,9 @@ impl Cx<'_> {
             }
             _ => return Err(self.err(&sli_path, "give exactly one of `ratio` or `latency`")),
         };
-        let mut b = Slo::builder(&name, &service, sli).with_objective(objective).with_period(period);
+        let mut b = Slo::builder(&name, &service, sli)
+            .with_objective(objective)
+            .with_period(period);
         if let Some(t) = self.opt_str(m, "tenant", path)? {
             b = b.with_tenant(&t);
         }
@@ -387,12 +434,16 @@ impl Cx<'_> {
             self.only_keys(am, &["min_events", "rules"], &ap)?;
             if let Some(n) = self.get(am, "min_events") {
                 let np = join(&ap, "min_events");
-                let n = n.as_u64().ok_or_else(|| self.err(&np, "expected a non-negative integer"))?;
+                let n = n
+                    .as_u64()
+                    .ok_or_else(|| self.err(&np, "expected a non-negative integer"))?;
                 b = b.with_min_events(n);
             }
             if let Some(rules) = self.get(am, "rules") {
                 let rp = join(&ap, "rules");
-                let seq = rules.as_sequence().ok_or_else(|| self.err(&rp, "expected a list"))?;
+                let seq = rules
+                    .as_sequence()
+                    .ok_or_else(|| self.err(&rp, "expected a list"))?;
                 let rules = seq
                     .iter()
                     .enumerate()
@@ -407,12 +458,28 @@ impl Cx<'_> {
 
     fn rule(&self, v: &Value, path: &str, period: Window) -> R<AlertRule> {
         let m = self.map(v, path)?;
-        self.only_keys(m, &["name", "severity", "long", "short", "factor", "budget_consumed"], path)?;
+        self.only_keys(
+            m,
+            &[
+                "name",
+                "severity",
+                "long",
+                "short",
+                "factor",
+                "budget_consumed",
+            ],
+            path,
+        )?;
         let name = self.req_str(m, "name", path)?;
         let severity = match self.req_str(m, "severity", path)?.as_str() {
             "page" => Severity::Page,
             "ticket" => Severity::Ticket,
-            s => return Err(self.err(&join(path, "severity"), format!("unknown severity {s:?}; expected page or ticket"))),
+            s => {
+                return Err(self.err(
+                    &join(path, "severity"),
+                    format!("unknown severity {s:?}; expected page or ticket"),
+                ));
+            }
         };
         let long = self.window(self.req(m, "long", path)?, &join(path, "long"))?;
         let short = self.window(self.req(m, "short", path)?, &join(path, "short"))?;
@@ -427,7 +494,8 @@ impl Cx<'_> {
             }
             (None, Some(c)) => {
                 let c = self.string(c, &join(path, "budget_consumed"))?;
-                AlertRule::from_budget_consumed(&name, severity, long, short, &c, period).map_err(|e| self.err(path, e))
+                AlertRule::from_budget_consumed(&name, severity, long, short, &c, period)
+                    .map_err(|e| self.err(path, e))
             }
             _ => Err(self.err(path, "give exactly one of `factor` or `budget_consumed`")),
         }
@@ -439,10 +507,13 @@ impl Cx<'_> {
         let m = self.map(v, path)?;
         let ms_path = join(path, "metricSource");
         let ms = self.map(self.req(m, "metricSource", path)?, &ms_path)?;
-        if let Some(t) = self.opt_str(ms, "type", &ms_path)? {
-            if !t.eq_ignore_ascii_case("prometheus") {
-                return Err(self.err(&join(&ms_path, "type"), format!("unsupported metric source type {t:?}; expected Prometheus")));
-            }
+        if let Some(t) = self.opt_str(ms, "type", &ms_path)?
+            && !t.eq_ignore_ascii_case("prometheus")
+        {
+            return Err(self.err(
+                &join(&ms_path, "type"),
+                format!("unsupported metric source type {t:?}; expected Prometheus"),
+            ));
         }
         let sp = join(&ms_path, "spec");
         let spec = self.map(self.req(ms, "spec", &ms_path)?, &sp)?;
@@ -463,25 +534,39 @@ impl Cx<'_> {
         let spec = self.map(self.req(m, "spec", "")?, "spec")?;
         let service = self.req_str(spec, "service", "spec")?;
         if self.get(spec, "indicatorRef").is_some() {
-            return Err(self.err("spec.indicatorRef", "indicatorRef is not supported; inline the SLI under spec.indicator"));
+            return Err(self.err(
+                "spec.indicatorRef",
+                "indicatorRef is not supported; inline the SLI under spec.indicator",
+            ));
         }
-        if let Some(bm) = self.opt_str(spec, "budgetingMethod", "spec")? {
-            if bm != "Occurrences" {
-                return Err(self.err("spec.budgetingMethod", format!("unsupported budgetingMethod {bm:?}; only Occurrences")));
-            }
+        if let Some(bm) = self.opt_str(spec, "budgetingMethod", "spec")?
+            && bm != "Occurrences"
+        {
+            return Err(self.err(
+                "spec.budgetingMethod",
+                format!("unsupported budgetingMethod {bm:?}; only Occurrences"),
+            ));
         }
         let period = match self.get(spec, "timeWindow") {
             None => Window::THIRTY_DAYS,
             Some(tw) => {
-                let seq = tw.as_sequence().ok_or_else(|| self.err("spec.timeWindow", "expected a list"))?;
+                let seq = tw
+                    .as_sequence()
+                    .ok_or_else(|| self.err("spec.timeWindow", "expected a list"))?;
                 let [w] = seq.as_slice() else {
                     return Err(self.err("spec.timeWindow", "expected exactly one time window"));
                 };
                 let wm = self.map(w, "spec.timeWindow[0]")?;
                 if let Some(Value::Bool(false)) = self.get(wm, "isRolling") {
-                    return Err(self.err("spec.timeWindow[0].isRolling", "calendar windows are not supported; use isRolling: true"));
+                    return Err(self.err(
+                        "spec.timeWindow[0].isRolling",
+                        "calendar windows are not supported; use isRolling: true",
+                    ));
                 }
-                self.window(self.req(wm, "duration", "spec.timeWindow[0]")?, "spec.timeWindow[0].duration")?
+                self.window(
+                    self.req(wm, "duration", "spec.timeWindow[0]")?,
+                    "spec.timeWindow[0].duration",
+                )?
             }
         };
         let objs = self
@@ -489,7 +574,10 @@ impl Cx<'_> {
             .as_sequence()
             .ok_or_else(|| self.err("spec.objectives", "expected a list"))?;
         let [obj] = objs.as_slice() else {
-            return Err(self.err("spec.objectives", "exactly one objective is supported per SLO"));
+            return Err(self.err(
+                "spec.objectives",
+                "exactly one objective is supported per SLO",
+            ));
         };
         let op_path = "spec.objectives[0]";
         let om = self.map(obj, op_path)?;
@@ -503,21 +591,35 @@ impl Cx<'_> {
                 let r = crate::ratio::Ratio::parse_decimal(&as_text)
                     .and_then(|r| r.checked_div(crate::ratio::Ratio::new(100, 1)?))
                     .ok_or_else(|| self.err(&pp, format!("invalid targetPercent {pct}")))?;
-                r.to_decimal_string().parse().map_err(|e| self.err(&pp, e))?
+                r.to_decimal_string()
+                    .parse()
+                    .map_err(|e| self.err(&pp, e))?
             }
             _ => return Err(self.err(op_path, "give exactly one of `target` or `targetPercent`")),
         };
         let ind = self.map(self.req(spec, "indicator", "spec")?, "spec.indicator")?;
-        let isp = self.map(self.req(ind, "spec", "spec.indicator")?, "spec.indicator.spec")?;
-        let sli = match (self.get(isp, "ratioMetric"), self.get(isp, "thresholdMetric")) {
+        let isp = self.map(
+            self.req(ind, "spec", "spec.indicator")?,
+            "spec.indicator.spec",
+        )?;
+        let sli = match (
+            self.get(isp, "ratioMetric"),
+            self.get(isp, "thresholdMetric"),
+        ) {
             (Some(r), None) => {
                 let p = "spec.indicator.spec.ratioMetric";
                 let rm = self.map(r, p)?;
                 if let Some(Value::Bool(false)) = self.get(rm, "counter") {
-                    return Err(self.err(&join(p, "counter"), "only counter: true ratio metrics are supported"));
+                    return Err(self.err(
+                        &join(p, "counter"),
+                        "only counter: true ratio metrics are supported",
+                    ));
                 }
                 if self.get(rm, "raw").is_some() {
-                    return Err(self.err(&join(p, "raw"), "raw ratio metrics are not supported; use good/bad and total"));
+                    return Err(self.err(
+                        &join(p, "raw"),
+                        "raw ratio metrics are not supported; use good/bad and total",
+                    ));
                 }
                 let total = self.metric_source(self.req(rm, "total", p)?, &join(p, "total"))?;
                 let events = match (self.get(rm, "good"), self.get(rm, "bad")) {
@@ -530,9 +632,14 @@ impl Cx<'_> {
             (None, Some(t)) => {
                 let p = "spec.indicator.spec.thresholdMetric";
                 let h = self.metric_source(t, p)?;
-                let op = self.opt_str(om, "op", op_path)?.unwrap_or_else(|| "lte".to_owned());
+                let op = self
+                    .opt_str(om, "op", op_path)?
+                    .unwrap_or_else(|| "lte".to_owned());
                 if op != "lt" && op != "lte" {
-                    return Err(self.err(&join(op_path, "op"), format!("latency SLIs need op lt or lte, got {op:?}")));
+                    return Err(self.err(
+                        &join(op_path, "op"),
+                        format!("latency SLIs need op lt or lte, got {op:?}"),
+                    ));
                 }
                 let t = self.seconds(self.req(om, "value", op_path)?, &join(op_path, "value"))?;
                 let bp = format!("metadata.annotations.{ANNOTATION_BUCKETS}");
@@ -540,13 +647,19 @@ impl Cx<'_> {
                     .get(ANNOTATION_BUCKETS)
                     .ok_or_else(|| self.err(&bp, "a thresholdMetric over a histogram needs its bucket bounds in this annotation"))?;
                 let b = self.buckets(&Value::String(bt.clone()), &bp)?;
-                let sli = LatencySli::new(h, b, t).map_err(|e| self.err(&join(op_path, "value"), e))?;
+                let sli =
+                    LatencySli::new(h, b, t).map_err(|e| self.err(&join(op_path, "value"), e))?;
                 if let Some(w) = sli.warning() {
                     self.warn(out, &join(op_path, "value"), w);
                 }
                 Sli::Latency(sli)
             }
-            _ => return Err(self.err("spec.indicator.spec", "give exactly one of ratioMetric or thresholdMetric")),
+            _ => {
+                return Err(self.err(
+                    "spec.indicator.spec",
+                    "give exactly one of ratioMetric or thresholdMetric",
+                ));
+            }
         };
         if self.get(spec, "alertPolicies").is_some() {
             self.warn(
@@ -555,7 +668,9 @@ impl Cx<'_> {
                 "alertPolicies are ignored; the multi-window burn-rate policy scaled to the period applies".to_owned(),
             );
         }
-        let mut b = Slo::builder(&name, &service, sli).with_objective(objective).with_period(period);
+        let mut b = Slo::builder(&name, &service, sli)
+            .with_objective(objective)
+            .with_period(period);
         if let Some(d) = self.opt_str(spec, "description", "spec")? {
             b = b.with_description(&d);
         }
@@ -563,10 +678,12 @@ impl Cx<'_> {
             b = b.with_tenant(t);
         }
         if let Some(n) = annotations.get(ANNOTATION_MIN_EVENTS) {
-            let n = n
-                .trim()
-                .parse()
-                .map_err(|_| self.err(&format!("metadata.annotations.{ANNOTATION_MIN_EVENTS}"), "expected a non-negative integer"))?;
+            let n = n.trim().parse().map_err(|_| {
+                self.err(
+                    &format!("metadata.annotations.{ANNOTATION_MIN_EVENTS}"),
+                    "expected a non-negative integer",
+                )
+            })?;
             b = b.with_min_events(n);
         }
         b.build().map_err(|e| self.err("", e))

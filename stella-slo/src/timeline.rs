@@ -67,7 +67,10 @@ pub fn breach_event(e: &BreachEvent) -> stella_timeline_emit::EventBuilder {
         b = b.with_details(details);
     }
     b.with_detail("burn_rate", long.map(|w| w.burn_rate).unwrap_or(0.0))
-        .with_detail("window", long.map(|w| w.window.to_string()).unwrap_or_default())
+        .with_detail(
+            "window",
+            long.map(|w| w.window.to_string()).unwrap_or_default(),
+        )
 }
 
 /// The timeline event for an incident-mode signal.
@@ -81,7 +84,10 @@ pub fn incident_event(s: &IncidentSignal) -> stella_timeline_emit::EventBuilder 
             "SLO {} burn rate {:.2} above the incident threshold {}",
             s.slo, s.burn_rate, s.threshold
         ),
-        IncidentAction::Stop => format!("SLO {} no longer burns above the incident threshold {}", s.slo, s.threshold),
+        IncidentAction::Stop => format!(
+            "SLO {} no longer burns above the incident threshold {}",
+            s.slo, s.threshold
+        ),
     };
     let mut b = TimelineEvent::builder(kind, "slo", s.slo.as_str()).with_tenant(s.tenant.as_str());
     if let Ok(details) = serde_json::to_value(s) {

@@ -11,16 +11,16 @@
 //! bounded: when it is full the event is dropped and counted ([`WebhookStats::dropped`]).
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use crate::event::{unix_secs, BreachEvent, BreachSink, IncidentSignal};
+use crate::event::{BreachEvent, BreachSink, IncidentSignal, unix_secs};
 
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "X-Stella-Signature";
@@ -101,7 +101,13 @@ pub fn sign(secret: &[u8], timestamp: u64, body: &[u8]) -> String {
 ///
 /// [`VerifyError`] when the header is malformed, the signature does not match, or the
 /// timestamp is stale.
-pub fn verify(secret: &[u8], header: &str, body: &[u8], now: u64, tolerance: Duration) -> Result<(), VerifyError> {
+pub fn verify(
+    secret: &[u8],
+    header: &str,
+    body: &[u8],
+    now: u64,
+    tolerance: Duration,
+) -> Result<(), VerifyError> {
     let mut t = None;
     let mut v1 = None;
     for part in header.split(',') {
@@ -114,7 +120,9 @@ pub fn verify(secret: &[u8], header: &str, body: &[u8], now: u64, tolerance: Dur
     let (Some(t), Some(v1)) = (t, v1) else {
         return Err(VerifyError::Malformed);
     };
-    mac(secret, t, body).verify_slice(&v1).map_err(|_| VerifyError::Mismatch)?;
+    mac(secret, t, body)
+        .verify_slice(&v1)
+        .map_err(|_| VerifyError::Mismatch)?;
     if now.abs_diff(t) > tolerance.as_secs() {
         return Err(VerifyError::Stale);
     }
@@ -184,7 +192,9 @@ pub struct WebhookSink {
 
 impl fmt::Debug for WebhookSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WebhookSink").field("stats", &self.stats).finish_non_exhaustive()
+        f.debug_struct("WebhookSink")
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
     }
 }
 
@@ -356,10 +366,8 @@ impl WebhookSink {
             Ok(rx) => !matches!(rx.recv_timeout(timeout), Err(RecvTimeoutError::Timeout)),
             Err(_) => false,
         };
-        if drained {
-            if let Some(w) = self.worker.take() {
-                let _ = w.join();
-            }
+        if drained && let Some(w) = self.worker.take() {
+            let _ = w.join();
         }
         drained
     }

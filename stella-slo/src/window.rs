@@ -10,7 +10,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[non_exhaustive]
 pub enum WindowError {
     /// Not a Prometheus-style duration such as `5m`, `1h30m`, `3d`.
-    #[error("unknown window {0:?}: expected a duration such as 5m, 1h, 6h, 3d, 30d (units s, m, h, d, w)")]
+    #[error(
+        "unknown window {0:?}: expected a duration such as 5m, 1h, 6h, 3d, 30d (units s, m, h, d, w)"
+    )]
     Syntax(String),
     /// The window is zero seconds long.
     #[error("window must be longer than zero")]
@@ -98,7 +100,11 @@ impl FromStr for Window {
         for c in t.chars() {
             if let Some(d) = c.to_digit(10) {
                 let n = num.unwrap_or(0);
-                num = Some(n.checked_mul(10).and_then(|n| n.checked_add(u64::from(d))).ok_or_else(err)?);
+                num = Some(
+                    n.checked_mul(10)
+                        .and_then(|n| n.checked_add(u64::from(d)))
+                        .ok_or_else(err)?,
+                );
                 continue;
             }
             let unit: u64 = match c {
@@ -125,11 +131,11 @@ impl FromStr for Window {
 impl fmt::Display for Window {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.secs;
-        if s % 86_400 == 0 {
+        if s.is_multiple_of(86_400) {
             write!(f, "{}d", s / 86_400)
-        } else if s % 3600 == 0 {
+        } else if s.is_multiple_of(3600) {
             write!(f, "{}h", s / 3600)
-        } else if s % 60 == 0 {
+        } else if s.is_multiple_of(60) {
             write!(f, "{}m", s / 60)
         } else {
             write!(f, "{s}s")

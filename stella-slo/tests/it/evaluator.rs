@@ -4,13 +4,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use stella_slo::{
-    BreachEvent, BreachKind, CountSource, CounterSource, Counts, Evaluator, Factor, IncidentAction, IncidentSignal,
-    Objective, RatioEvents, RatioSli, Severity, Sli, Slo, SourceError,
+    BreachEvent, BreachKind, CountSource, CounterSource, Counts, Evaluator, Factor, IncidentAction,
+    IncidentSignal, Objective, RatioEvents, RatioSli, Severity, Sli, Slo, SourceError,
 };
 
 fn slo(name: &str, objective: f64) -> Slo {
-    let sli = Sli::Ratio(RatioSli::new("t_total".parse().unwrap(), RatioEvents::Bad("b_total".parse().unwrap())));
-    Slo::builder(name, "svc", sli).with_objective(Objective::new(objective).unwrap()).build().unwrap()
+    let sli = Sli::Ratio(RatioSli::new(
+        "t_total".parse().unwrap(),
+        RatioEvents::Bad("b_total".parse().unwrap()),
+    ));
+    Slo::builder(name, "svc", sli)
+        .with_objective(Objective::new(objective).unwrap())
+        .build()
+        .unwrap()
 }
 
 fn t0() -> SystemTime {
@@ -22,7 +28,8 @@ type Seen = Arc<Mutex<Vec<BreachEvent>>>;
 fn evaluator(exact: bool) -> (Evaluator, Seen) {
     let seen: Seen = Arc::default();
     let s = seen.clone();
-    let mut b = Evaluator::builder().with_sink(move |e: &BreachEvent| s.lock().unwrap().push(e.clone()));
+    let mut b =
+        Evaluator::builder().with_sink(move |e: &BreachEvent| s.lock().unwrap().push(e.clone()));
     if exact {
         b = b.with_max_slots(u64::MAX);
     }
@@ -35,7 +42,11 @@ fn breach_then_matching_resolution() {
     let id = ev.add(slo("jobs", 0.999)).unwrap();
     let mut now = t0();
     for minute in 0..120 {
-        let c = if minute < 10 { Counts::from_bad(100, 1000) } else { Counts::new(1000, 1000) };
+        let c = if minute < 10 {
+            Counts::from_bad(100, 1000)
+        } else {
+            Counts::new(1000, 1000)
+        };
         ev.record(id, c.unwrap());
         ev.tick(now);
         now += Duration::from_secs(60);
@@ -57,7 +68,11 @@ fn breach_then_matching_resolution() {
     assert_eq!(fast[0].started_at, "2027-01-15T08:00:00Z");
     // Every breach is eventually resolved or still firing; no rule fires twice in a row.
     for rule in ["page_fast", "page_slow", "ticket"] {
-        let kinds: Vec<BreachKind> = events.iter().filter(|e| e.rule == rule).map(|e| e.kind).collect();
+        let kinds: Vec<BreachKind> = events
+            .iter()
+            .filter(|e| e.rule == rule)
+            .map(|e| e.kind)
+            .collect();
         for w in kinds.windows(2) {
             assert_ne!(w[0], w[1], "{rule}: {kinds:?}");
         }
@@ -81,7 +96,12 @@ fn zero_traffic_never_alerts() {
     }
     assert!(seen.lock().unwrap().is_empty());
     let st = ev.status();
-    assert!(st.slos[0].windows.iter().all(|w| w.no_data && w.burn_rate == 0.0));
+    assert!(
+        st.slos[0]
+            .windows
+            .iter()
+            .all(|w| w.no_data && w.burn_rate == 0.0)
+    );
     assert_eq!(st.slos[0].budget.remaining, 1.0);
 }
 
@@ -90,7 +110,9 @@ fn incident_mode_switches_on_and_off() {
     let signals: Arc<Mutex<Vec<IncidentSignal>>> = Arc::default();
     let s = signals.clone();
     let mut ev = Evaluator::builder()
-        .with_incident_trigger(Factor::new(50.0).unwrap(), move |sig: &IncidentSignal| s.lock().unwrap().push(sig.clone()))
+        .with_incident_trigger(Factor::new(50.0).unwrap(), move |sig: &IncidentSignal| {
+            s.lock().unwrap().push(sig.clone())
+        })
         .build()
         .unwrap();
     let id = ev.add(slo("jobs", 0.999)).unwrap();
@@ -106,12 +128,21 @@ fn incident_mode_switches_on_and_off() {
         };
         ev.record(id, Counts::from_bad(bad, 1000).unwrap());
         let r = ev.tick(now);
-        breach_flags.extend(r.events.iter().filter(|e| e.kind == BreachKind::Breach).map(|e| e.incident_mode));
+        breach_flags.extend(
+            r.events
+                .iter()
+                .filter(|e| e.kind == BreachKind::Breach)
+                .map(|e| e.incident_mode),
+        );
         now += Duration::from_secs(60);
     }
     let sig = signals.lock().unwrap();
     let actions: Vec<IncidentAction> = sig.iter().map(|s| s.action).collect();
-    assert_eq!(actions, [IncidentAction::Start, IncidentAction::Stop], "{sig:#?}");
+    assert_eq!(
+        actions,
+        [IncidentAction::Start, IncidentAction::Stop],
+        "{sig:#?}"
+    );
     assert!(sig[0].burn_rate > 50.0);
     assert_eq!(sig[0].subject().unwrap(), "stella.global.incident.mode");
     assert!(breach_flags.first().copied().unwrap_or(false));
@@ -127,7 +158,13 @@ fn exact_evaluator_agrees_with_replay() {
         x ^= x >> 7;
         x ^= x << 17;
         let total = x % 200;
-        let bad = if x % 7 == 0 { total } else if x % 3 == 0 { total / 20 } else { 0 };
+        let bad = if x.is_multiple_of(7) {
+            total
+        } else if x.is_multiple_of(3) {
+            total / 20
+        } else {
+            0
+        };
         minutes.push([total - bad, total]);
     }
     let evaluate_at: Vec<usize> = (1..=minutes.len()).collect();
@@ -145,7 +182,13 @@ fn exact_evaluator_agrees_with_replay() {
         let want: serde_json::Value = serde_json::from_str(line).unwrap();
         let st = ev.slo_status(id).unwrap();
         for a in &st.alerts {
-            assert_eq!(serde_json::Value::Bool(a.firing), want["alerts"][&a.rule], "minute {}: {}", want["minute"], a.rule);
+            assert_eq!(
+                serde_json::Value::Bool(a.firing),
+                want["alerts"][&a.rule],
+                "minute {}: {}",
+                want["minute"],
+                a.rule
+            );
             fired += usize::from(a.firing);
         }
         for w in &st.windows {
@@ -161,8 +204,15 @@ fn exact_evaluator_agrees_with_replay() {
 #[test]
 fn low_traffic_guard_suppresses_alerts() {
     let (mut ev, seen) = evaluator(false);
-    let sli = Sli::Ratio(RatioSli::new("t_total".parse().unwrap(), RatioEvents::Bad("b_total".parse().unwrap())));
-    let guarded = Slo::builder("rare", "svc", sli).with_objective(Objective::new(0.99).unwrap()).with_min_events(100).build().unwrap();
+    let sli = Sli::Ratio(RatioSli::new(
+        "t_total".parse().unwrap(),
+        RatioEvents::Bad("b_total".parse().unwrap()),
+    ));
+    let guarded = Slo::builder("rare", "svc", sli)
+        .with_objective(Objective::new(0.99).unwrap())
+        .with_min_events(100)
+        .build()
+        .unwrap();
     let id = ev.add(guarded).unwrap();
     let mut now = t0();
     for _ in 0..120 {
@@ -172,7 +222,12 @@ fn low_traffic_guard_suppresses_alerts() {
     }
     // 5m holds 5 events: page_fast never fires; the 6h/30m pair has 120 and 30 events: no.
     // The 3d/6h pair has 120 events each: the ticket fires.
-    let rules: Vec<String> = seen.lock().unwrap().iter().map(|e| e.rule.clone()).collect();
+    let rules: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e.rule.clone())
+        .collect();
     assert_eq!(rules, ["ticket"]);
 }
 
@@ -200,12 +255,20 @@ fn counter_source_and_resets() {
     struct Resetting(Vec<Counts>);
     impl CountSource for Resetting {
         fn cumulative(&mut self, _: &Slo) -> Result<Option<Counts>, SourceError> {
-            Ok(if self.0.is_empty() { None } else { Some(self.0.remove(0)) })
+            Ok(if self.0.is_empty() {
+                None
+            } else {
+                Some(self.0.remove(0))
+            })
         }
     }
     let (mut ev, _) = evaluator(true);
     let id = ev.add(slo("r", 0.999)).unwrap();
-    let mut src = Resetting(vec![Counts::new(90, 100).unwrap(), Counts::new(180, 200).unwrap(), Counts::new(5, 10).unwrap()]);
+    let mut src = Resetting(vec![
+        Counts::new(90, 100).unwrap(),
+        Counts::new(180, 200).unwrap(),
+        Counts::new(5, 10).unwrap(),
+    ]);
     for _ in 0..4 {
         ev.poll(&mut src, t0());
     }
@@ -225,10 +288,28 @@ fn counter_source_and_resets() {
 
 #[test]
 fn setup_errors() {
-    let mut ev = Evaluator::builder().with_interval(Duration::from_secs(7)).build().unwrap();
-    assert!(ev.add(slo("a", 0.9)).unwrap_err().to_string().contains("not a multiple"));
-    assert!(Evaluator::builder().with_interval(Duration::from_millis(1500)).build().is_err());
-    assert!(Evaluator::builder().with_default_tenant("a.b").build().is_err());
+    let mut ev = Evaluator::builder()
+        .with_interval(Duration::from_secs(7))
+        .build()
+        .unwrap();
+    assert!(
+        ev.add(slo("a", 0.9))
+            .unwrap_err()
+            .to_string()
+            .contains("not a multiple")
+    );
+    assert!(
+        Evaluator::builder()
+            .with_interval(Duration::from_millis(1500))
+            .build()
+            .is_err()
+    );
+    assert!(
+        Evaluator::builder()
+            .with_default_tenant("a.b")
+            .build()
+            .is_err()
+    );
     let mut ev = Evaluator::builder().build().unwrap();
     ev.add(slo("a", 0.9)).unwrap();
     assert!(ev.add(slo("a", 0.9)).is_err());

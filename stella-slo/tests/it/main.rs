@@ -3,14 +3,14 @@
 mod evaluator;
 mod golden;
 mod math_tables;
+#[cfg(feature = "prometheus")]
+mod prometheus;
 mod props;
 mod replay;
 mod send_sync;
 mod spec;
 mod support;
-#[cfg(feature = "webhook")]
-mod webhook;
-#[cfg(feature = "prometheus")]
-mod prometheus;
 #[cfg(feature = "timeline")]
 mod timeline;
+#[cfg(feature = "webhook")]
+mod webhook;

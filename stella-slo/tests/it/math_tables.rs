@@ -1,6 +1,6 @@
 //! Burn-rate decisions from tests/data/burn-rate-table.csv.
 
-use stella_slo::{math, Counts, Factor, Objective};
+use stella_slo::{Counts, Factor, Objective, math};
 
 use crate::support::read;
 
@@ -8,7 +8,10 @@ use crate::support::read;
 fn burn_rate_table() {
     let table = read("burn-rate-table.csv");
     let mut rows = 0;
-    for line in table.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+    for line in table
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
         let f: Vec<&str> = line.split(',').collect();
         let o: Objective = f[0].parse().unwrap();
         let factor: Factor = f[1].parse().unwrap();
@@ -40,7 +43,12 @@ fn budget_remaining_and_consumed() {
     assert!((b.consumed - 3.0).abs() < 1e-12);
     // Burning at 6 for 6 hours of 30 days: 5 % of the budget.
     let c = Counts::from_bad(6, 1000).unwrap();
-    let spent = math::budget_consumed(c, "6h".parse().unwrap(), stella_slo::Window::THIRTY_DAYS, &o);
+    let spent = math::budget_consumed(
+        c,
+        "6h".parse().unwrap(),
+        stella_slo::Window::THIRTY_DAYS,
+        &o,
+    );
     assert!((spent - 0.05).abs() < 1e-12);
     assert_eq!(math::burn_rate(Counts::ZERO, &o), 0.0);
 }

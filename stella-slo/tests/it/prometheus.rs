@@ -2,13 +2,15 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use stella_slo::prometheus::PrometheusSource;
 use stella_slo::CountSource;
+use stella_slo::prometheus::PrometheusSource;
 
 use crate::support::serve;
 
 fn vector(v: &str) -> String {
-    format!(r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[1800000000.0,"{v}"]}}]}}}}"#)
+    format!(
+        r#"{{"status":"success","data":{{"resultType":"vector","result":[{{"metric":{{}},"value":[1800000000.0,"{v}"]}}]}}}}"#
+    )
 }
 
 #[test]
@@ -16,7 +18,10 @@ fn reads_cumulative_counts() {
     let (url, requests) = serve(vec![
         (200, vector("1000")),
         (200, vector("25")),
-        (200, r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#.into()),
+        (
+            200,
+            r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#.into(),
+        ),
         (503, "{}".into()),
     ]);
     let specs = stella_slo::spec::parse_str(
@@ -31,13 +36,19 @@ slos:
     )
     .unwrap();
     let slo = &specs.slos[0];
-    let mut src = PrometheusSource::builder(&url).with_timeout(Duration::from_secs(10)).build().unwrap();
+    let mut src = PrometheusSource::builder(&url)
+        .with_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
     let c = src.cumulative(slo).unwrap().unwrap();
     assert_eq!((c.total(), c.bad()), (1000, 25));
     assert_eq!(src.cumulative(slo).unwrap(), None);
     assert!(src.cumulative(slo).is_err());
     let first = requests.recv().unwrap().0;
-    assert!(first.starts_with("GET /api/v1/query?query=sum(jobs_total%7Benv%3D%22prod%22%7D)"), "{first}");
+    assert!(
+        first.starts_with("GET /api/v1/query?query=sum(jobs_total%7Benv%3D%22prod%22%7D)"),
+        "{first}"
+    );
 
     // Through the evaluator: errors are reported, not fatal.
     let mut ev = stella_slo::Evaluator::builder().build().unwrap();

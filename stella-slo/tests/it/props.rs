@@ -1,7 +1,7 @@
 //! Properties of the math.
 
 use proptest::prelude::*;
-use stella_slo::{math, AlertPolicy, Counts, Factor, Objective, Window};
+use stella_slo::{AlertPolicy, Counts, Factor, Objective, Window, math};
 
 fn objective() -> impl Strategy<Value = Objective> {
     (1u32..99_999).prop_map(|n| format!("0.{n:05}").parse::<Objective>().unwrap())

@@ -9,7 +9,12 @@ fn scenarios() -> Vec<(String, String)> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(&p).unwrap()))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read_to_string(&p).unwrap(),
+            )
+        })
         .collect();
     v.sort();
     v
@@ -28,18 +33,31 @@ fn every_scenario_fires_what_it_expects() {
             let got: Value = serde_json::from_str(line).unwrap();
             assert_eq!(got["minute"], want["minute"], "{name}");
             for k in ["page_fast", "page_slow", "ticket"] {
-                assert_eq!(got["alerts"][k], want[k], "{name} minute {} {k}: {line}", want["minute"]);
+                assert_eq!(
+                    got["alerts"][k], want[k],
+                    "{name} minute {} {k}: {line}",
+                    want["minute"]
+                );
             }
             for w in ["5m", "30m", "1h", "6h", "1d", "3d"] {
                 let win = &got["windows"][w];
-                assert!(win["error_ratio"].is_number() && win["burn_rate"].is_number() && win["no_data"].is_boolean());
+                assert!(
+                    win["error_ratio"].is_number()
+                        && win["burn_rate"].is_number()
+                        && win["no_data"].is_boolean()
+                );
                 if win["no_data"] == true {
                     assert_eq!(win["burn_rate"], 0.0, "{name} {w}");
                 }
             }
         }
         let warns = name.starts_with("latency-between") || name.starts_with("latency-below");
-        assert_eq!(!out.warnings.is_empty(), warns, "{name}: {:?}", out.warnings);
+        assert_eq!(
+            !out.warnings.is_empty(),
+            warns,
+            "{name}: {:?}",
+            out.warnings
+        );
     }
 }
 
@@ -51,7 +69,11 @@ fn output_shape_and_window_semantics() {
     let s = serde_json::json!({"objective": 0.99, "period_minutes": 43200, "sli": {"kind": "ratio"},
         "minutes": minutes, "evaluate_at": [2, 3, 7, 8, 10]});
     let out = stella_slo::replay::run(&s.to_string()).unwrap();
-    let v: Vec<Value> = out.lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let v: Vec<Value> = out
+        .lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let keys: Vec<&String> = v[0].as_object().unwrap().keys().collect();
     assert_eq!(keys.len(), 4);
     assert_eq!(v[0]["windows"]["5m"]["error_ratio"], 0.0); // minutes 0,1
@@ -83,20 +105,62 @@ fn malformed_scenarios_are_one_line_errors() {
     for (bad, what) in [
         ("", "EOF"),
         ("{", "EOF"),
-        (r#"{"objective": 1, "sli": {"kind": "ratio"}, "minutes": [], "evaluate_at": []}"#, "objective"),
-        (r#"{"objective": 0, "sli": {"kind": "ratio"}, "minutes": [], "evaluate_at": []}"#, "objective"),
-        (r#"{"objective": 0.9, "sli": {"kind": "ratio"}, "minutes": [[2, 1]], "evaluate_at": []}"#, "minutes[0]"),
-        (r#"{"objective": 0.9, "sli": {"kind": "ratio"}, "minutes": [[1]], "evaluate_at": []}"#, "minutes[0]"),
-        (r#"{"objective": 0.9, "sli": {"kind": "ratio"}, "minutes": [[-1, 1]], "evaluate_at": []}"#, "invalid value"),
-        (r#"{"objective": 0.9, "sli": {"kind": "ratio"}, "minutes": [], "evaluate_at": [-1]}"#, "invalid value"),
-        (r#"{"objective": 0.9, "sli": {"kind": "nope"}, "minutes": [], "evaluate_at": []}"#, "unknown variant"),
-        (r#"{"objective": 0.9, "sli": {"kind": "ratio"}, "minutes": []}"#, "evaluate_at"),
-        (r#"{"objective": 0.9, "period_minutes": 0, "sli": {"kind": "ratio"}, "minutes": [], "evaluate_at": []}"#, "period_minutes"),
-        (r#"{"objective": 0.9, "sli": {"kind": "latency", "threshold_seconds": 1, "buckets_le": ["2", "1", "+Inf"]}, "minutes": [], "evaluate_at": []}"#, "increase"),
-        (r#"{"objective": 0.9, "sli": {"kind": "latency", "threshold_seconds": 1, "buckets_le": ["1", "2"]}, "minutes": [], "evaluate_at": []}"#, "+Inf"),
-        (r#"{"objective": 0.9, "sli": {"kind": "latency", "threshold_seconds": 1, "buckets_le": ["1", "+Inf"]}, "minutes": [[2, 1]], "evaluate_at": []}"#, "decrease"),
-        (r#"{"objective": 0.9, "sli": {"kind": "latency", "threshold_seconds": 1, "buckets_le": ["1", "+Inf"]}, "minutes": [[1]], "evaluate_at": []}"#, "expected 2"),
-        (r#"{"objective": 0.9, "sli": {"kind": "latency", "threshold_seconds": -1, "buckets_le": ["1", "+Inf"]}, "minutes": [], "evaluate_at": []}"#, "threshold"),
+        (
+            r#"{"objective": 1, "sli": {"kind": "ratio"}, "minutes": [], "evaluate_at": []}"#,
+            "objective",
+        ),
+        (
+            r#"{"objective": 0, "sli": {"kind": "ratio"}, "minutes": [], "evaluate_at": []}"#,
+            "objective",
+        ),
+        (
+            r#"{"objective": 0.9, "sli": {"kind": "ratio"}, "minutes": [[2, 1]], "evaluate_at": []}"#,
+            "minutes[0]",
+        ),
+        (
+            r#"{"objective": 0.9, "sli": {"kind": "ratio"}, "minutes": [[1]], "evaluate_at": []}"#,
+            "minutes[0]",
+        ),
+        (
+            r#"{"objective": 0.9, "sli": {"kind": "ratio"}, "minutes": [[-1, 1]], "evaluate_at": []}"#,
+            "invalid value",
+        ),
+        (
+            r#"{"objective": 0.9, "sli": {"kind": "ratio"}, "minutes": [], "evaluate_at": [-1]}"#,
+            "invalid value",
+        ),
+        (
+            r#"{"objective": 0.9, "sli": {"kind": "nope"}, "minutes": [], "evaluate_at": []}"#,
+            "unknown variant",
+        ),
+        (
+            r#"{"objective": 0.9, "sli": {"kind": "ratio"}, "minutes": []}"#,
+            "evaluate_at",
+        ),
+        (
+            r#"{"objective": 0.9, "period_minutes": 0, "sli": {"kind": "ratio"}, "minutes": [], "evaluate_at": []}"#,
+            "period_minutes",
+        ),
+        (
+            r#"{"objective": 0.9, "sli": {"kind": "latency", "threshold_seconds": 1, "buckets_le": ["2", "1", "+Inf"]}, "minutes": [], "evaluate_at": []}"#,
+            "increase",
+        ),
+        (
+            r#"{"objective": 0.9, "sli": {"kind": "latency", "threshold_seconds": 1, "buckets_le": ["1", "2"]}, "minutes": [], "evaluate_at": []}"#,
+            "+Inf",
+        ),
+        (
+            r#"{"objective": 0.9, "sli": {"kind": "latency", "threshold_seconds": 1, "buckets_le": ["1", "+Inf"]}, "minutes": [[2, 1]], "evaluate_at": []}"#,
+            "decrease",
+        ),
+        (
+            r#"{"objective": 0.9, "sli": {"kind": "latency", "threshold_seconds": 1, "buckets_le": ["1", "+Inf"]}, "minutes": [[1]], "evaluate_at": []}"#,
+            "expected 2",
+        ),
+        (
+            r#"{"objective": 0.9, "sli": {"kind": "latency", "threshold_seconds": -1, "buckets_le": ["1", "+Inf"]}, "minutes": [], "evaluate_at": []}"#,
+            "threshold",
+        ),
     ] {
         let e = stella_slo::replay::run(bad).unwrap_err().to_string();
         assert!(!e.contains('\n'), "{e}");
@@ -111,7 +175,10 @@ fn the_example_binary_keeps_the_contract() {
         .join("../target")
         .join("debug/examples/slo-replay");
     let target = std::env::var_os("CARGO_TARGET_DIR").map(std::path::PathBuf::from);
-    let exe = target.map(|t| t.join("debug/examples/slo-replay")).filter(|p| p.exists()).unwrap_or(exe);
+    let exe = target
+        .map(|t| t.join("debug/examples/slo-replay"))
+        .filter(|p| p.exists())
+        .unwrap_or(exe);
     if !exe.exists() {
         eprintln!("skipped: {} not built", exe.display());
         return;
@@ -119,8 +186,18 @@ fn the_example_binary_keeps_the_contract() {
     use std::io::Write;
     use std::process::{Command, Stdio};
     let run = |input: &str| {
-        let mut child = Command::new(&exe).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let mut child = Command::new(&exe)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
         child.wait_with_output().unwrap()
     };
     let ok = run(&read("scenarios/recovery.json"));

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 pub fn data(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(path)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(path)
 }
 
 pub fn read(path: &str) -> String {
@@ -13,14 +15,18 @@ pub fn read(path: &str) -> String {
 /// A one-connection-at-a-time HTTP server answering each request with the next canned
 /// response; returns its base URL and a receiver of (request head, body).
 #[cfg(any(feature = "webhook", feature = "prometheus"))]
-pub fn serve(responses: Vec<(u16, String)>) -> (String, std::sync::mpsc::Receiver<(String, Vec<u8>)>) {
+pub fn serve(
+    responses: Vec<(u16, String)>,
+) -> (String, std::sync::mpsc::Receiver<(String, Vec<u8>)>) {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for (status, body) in responses {
-            let Ok((stream, _)) = listener.accept() else { return };
+            let Ok((stream, _)) = listener.accept() else {
+                return;
+            };
             let mut reader = BufReader::new(stream.try_clone().unwrap());
             let mut head = String::new();
             let mut len = 0usize;

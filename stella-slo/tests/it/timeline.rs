@@ -3,22 +3,34 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use stella_slo::timeline::TimelineSink;
-use stella_slo::{Counts, Evaluator, Factor, IncidentSignal, Objective, RatioEvents, RatioSli, Sli, Slo};
+use stella_slo::{
+    Counts, Evaluator, Factor, IncidentSignal, Objective, RatioEvents, RatioSli, Sli, Slo,
+};
 use stella_timeline_emit::testing::MemorySink;
 use stella_timeline_emit::{Emitter, EventKind};
 
 #[test]
 fn breach_resolution_and_incident_mode_become_timeline_events() {
     let memory = MemorySink::new();
-    let emitter = Emitter::builder().with_sink(memory.clone()).build().unwrap();
+    let emitter = Emitter::builder()
+        .with_sink(memory.clone())
+        .build()
+        .unwrap();
     let sink = TimelineSink::new(emitter.clone());
     let mut ev = Evaluator::builder()
         .with_sink(sink)
         .with_incident_trigger(Factor::new(100.0).unwrap(), |_: &IncidentSignal| {})
         .build()
         .unwrap();
-    let sli = Sli::Ratio(RatioSli::new("t_total".parse().unwrap(), RatioEvents::Bad("b_total".parse().unwrap())));
-    let slo = Slo::builder("jobs", "runner", sli).with_tenant("acme").with_objective(Objective::new(0.999).unwrap()).build().unwrap();
+    let sli = Sli::Ratio(RatioSli::new(
+        "t_total".parse().unwrap(),
+        RatioEvents::Bad("b_total".parse().unwrap()),
+    ));
+    let slo = Slo::builder("jobs", "runner", sli)
+        .with_tenant("acme")
+        .with_objective(Objective::new(0.999).unwrap())
+        .build()
+        .unwrap();
     let id = ev.add(slo).unwrap();
     let mut now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
     for minute in 0..30 {
@@ -32,9 +44,18 @@ fn breach_resolution_and_incident_mode_become_timeline_events() {
     let kinds: Vec<&EventKind> = events.iter().map(|e| e.kind()).collect();
     assert!(kinds.contains(&&EventKind::SloBreach), "{kinds:?}");
     assert!(kinds.contains(&&EventKind::SloResolved), "{kinds:?}");
-    assert!(kinds.contains(&&EventKind::IncidentModeStarted), "{kinds:?}");
-    assert!(kinds.contains(&&EventKind::IncidentModeStopped), "{kinds:?}");
-    let breach = events.iter().find(|e| e.kind() == &EventKind::SloBreach).unwrap();
+    assert!(
+        kinds.contains(&&EventKind::IncidentModeStarted),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&&EventKind::IncidentModeStopped),
+        "{kinds:?}"
+    );
+    let breach = events
+        .iter()
+        .find(|e| e.kind() == &EventKind::SloBreach)
+        .unwrap();
     assert_eq!(breach.tenant_id(), "acme");
     assert_eq!(breach.resource_id(), "jobs");
     assert_eq!(breach.details()["window"], "1h");

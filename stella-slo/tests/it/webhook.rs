@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use stella_slo::webhook::{verify, WebhookSink, EVENT_HEADER, SIGNATURE_HEADER};
+use stella_slo::webhook::{EVENT_HEADER, SIGNATURE_HEADER, WebhookSink, verify};
 use stella_slo::{BreachSink, Counts, Evaluator, Objective, RatioEvents, RatioSli, Sli, Slo};
 
 use crate::support::serve;
@@ -14,25 +14,42 @@ fn breach_event() -> stella_slo::BreachEvent {
         .with_sink(move |e: &stella_slo::BreachEvent| s.lock().unwrap().push(e.clone()))
         .build()
         .unwrap();
-    let sli = Sli::Ratio(RatioSli::new("t_total".parse().unwrap(), RatioEvents::Bad("b_total".parse().unwrap())));
+    let sli = Sli::Ratio(RatioSli::new(
+        "t_total".parse().unwrap(),
+        RatioEvents::Bad("b_total".parse().unwrap()),
+    ));
     let id = ev
-        .add(Slo::builder("jobs", "svc", sli).with_tenant("acme").with_objective(Objective::new(0.999).unwrap()).build().unwrap())
+        .add(
+            Slo::builder("jobs", "svc", sli)
+                .with_tenant("acme")
+                .with_objective(Objective::new(0.999).unwrap())
+                .build()
+                .unwrap(),
+        )
         .unwrap();
     ev.record(id, Counts::from_bad(500, 1000).unwrap());
     ev.tick(UNIX_EPOCH + Duration::from_secs(1_800_000_000));
-    let e = seen.lock().unwrap()[0].clone();
-    e
+
+    seen.lock().unwrap()[0].clone()
 }
 
 fn header<'a>(head: &'a str, name: &str) -> &'a str {
     head.lines()
-        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim()))
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.trim())
+        })
         .unwrap_or("")
 }
 
 #[test]
 fn delivers_signed_events_and_retries_server_errors() {
-    let (url, requests) = serve(vec![(503, "{}".into()), (500, "{}".into()), (200, "{}".into())]);
+    let (url, requests) = serve(vec![
+        (503, "{}".into()),
+        (500, "{}".into()),
+        (200, "{}".into()),
+    ]);
     let sink = WebhookSink::builder(&url)
         .with_secret(b"s3cret".to_vec())
         .with_backoff(Duration::from_millis(10), Duration::from_millis(20))
@@ -42,14 +59,41 @@ fn delivers_signed_events_and_retries_server_errors() {
     let event = breach_event();
     sink.breach(&event);
     assert!(sink.shutdown(Duration::from_secs(30)));
-    assert_eq!((stats.delivered(), stats.retries(), stats.failed(), stats.dropped()), (1, 2, 0, 0));
+    assert_eq!(
+        (
+            stats.delivered(),
+            stats.retries(),
+            stats.failed(),
+            stats.dropped()
+        ),
+        (1, 2, 0, 0)
+    );
     let all: Vec<(String, Vec<u8>)> = requests.try_iter().collect();
     assert_eq!(all.len(), 3);
     let (head, body) = &all[2];
     assert_eq!(header(head, EVENT_HEADER), "slo.breach");
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-    verify(b"s3cret", header(head, SIGNATURE_HEADER), body, now, Duration::from_secs(600)).unwrap();
-    assert!(verify(b"wrong", header(head, SIGNATURE_HEADER), body, now, Duration::from_secs(600)).is_err());
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    verify(
+        b"s3cret",
+        header(head, SIGNATURE_HEADER),
+        body,
+        now,
+        Duration::from_secs(600),
+    )
+    .unwrap();
+    assert!(
+        verify(
+            b"wrong",
+            header(head, SIGNATURE_HEADER),
+            body,
+            now,
+            Duration::from_secs(600)
+        )
+        .is_err()
+    );
     let sent: stella_slo::BreachEvent = serde_json::from_slice(body).unwrap();
     assert_eq!(sent, event);
 }
@@ -57,11 +101,17 @@ fn delivers_signed_events_and_retries_server_errors() {
 #[test]
 fn client_errors_are_not_retried() {
     let (url, _requests) = serve(vec![(400, "{}".into())]);
-    let sink = WebhookSink::builder(&url).with_backoff(Duration::from_millis(1), Duration::from_millis(1)).build().unwrap();
+    let sink = WebhookSink::builder(&url)
+        .with_backoff(Duration::from_millis(1), Duration::from_millis(1))
+        .build()
+        .unwrap();
     let stats = sink.stats();
     sink.breach(&breach_event());
     assert!(sink.shutdown(Duration::from_secs(30)));
-    assert_eq!((stats.delivered(), stats.failed(), stats.retries()), (0, 1, 0));
+    assert_eq!(
+        (stats.delivered(), stats.failed(), stats.retries()),
+        (0, 1, 0)
+    );
 }
 
 #[test]
@@ -95,5 +145,8 @@ fn bad_urls_and_signatures() {
     ));
     // Long keys are hashed first (RFC 2104), matching other HMAC implementations.
     let long = vec![7u8; 100];
-    assert_ne!(stella_slo::webhook::sign(&long, 1, b"x"), stella_slo::webhook::sign(&long[..64], 1, b"x"));
+    assert_ne!(
+        stella_slo::webhook::sign(&long, 1, b"x"),
+        stella_slo::webhook::sign(&long[..64], 1, b"x")
+    );
 }
