@@ -7,7 +7,8 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, mpsc};
+use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use crate::event::{
@@ -43,6 +44,9 @@ pub enum EvaluatorError {
     /// Two SLOs share a name.
     #[error("an SLO named {0:?} is already registered")]
     Duplicate(String),
+    /// The evaluator thread could not be started.
+    #[error("cannot start the evaluator thread: {0}")]
+    Thread(String),
 }
 
 /// Why a [`CountSource`] could not read an SLO's counters this tick.
@@ -707,6 +711,106 @@ fn s_ref<'a>(
         rings,
         period,
         incident,
+    }
+}
+
+// === impl EvaluatorHandle ===
+
+/// An evaluator running on its own thread, polling a [`CountSource`] once per interval; see
+/// [`Evaluator::spawn`]. Dropping the handle stops the thread without waiting for it.
+pub struct EvaluatorHandle {
+    status: Arc<RwLock<StatusReport>>,
+    source_errors: Arc<AtomicU64>,
+    stop: Option<mpsc::SyncSender<()>>,
+    thread: Option<JoinHandle<Evaluator>>,
+}
+
+impl fmt::Debug for EvaluatorHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EvaluatorHandle")
+            .field("source_errors", &self.source_errors.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl EvaluatorHandle {
+    /// The status after the latest tick (the read model for `GET /obs/slo`).
+    pub fn status(&self) -> StatusReport {
+        match self.status.read() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Source errors so far (each failed read of one SLO's counters).
+    pub fn source_errors(&self) -> u64 {
+        self.source_errors.load(Ordering::Relaxed)
+    }
+
+    /// Stops the thread after its current tick and returns the evaluator (`None` if the
+    /// thread panicked).
+    pub fn stop(mut self) -> Option<Evaluator> {
+        drop(self.stop.take());
+        self.thread.take().and_then(|t| t.join().ok())
+    }
+}
+
+impl Drop for EvaluatorHandle {
+    fn drop(&mut self) {
+        // Closing the channel wakes the thread, which exits; never join here.
+        drop(self.stop.take());
+    }
+}
+
+impl Evaluator {
+    /// Moves the evaluator to its own thread: every interval it polls `source` (blocking
+    /// sources such as the Prometheus client belong here, off the service's threads), ticks
+    /// with the wall clock, and publishes the status.
+    ///
+    /// # Errors
+    ///
+    /// [`EvaluatorError::Thread`] when the thread cannot be spawned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stella_slo::{CounterSource, Evaluator};
+    /// let handle = Evaluator::builder().build()?.spawn(CounterSource::new())?;
+    /// let _status = handle.status();
+    /// let ev = handle.stop();
+    /// assert!(ev.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spawn<S>(mut self, mut source: S) -> Result<EvaluatorHandle, EvaluatorError>
+    where
+        S: CountSource + Send + 'static,
+    {
+        let status = Arc::new(RwLock::new(self.status()));
+        let source_errors = Arc::new(AtomicU64::new(0));
+        let (stop, stopped) = mpsc::sync_channel::<()>(1);
+        let (st, errs) = (status.clone(), source_errors.clone());
+        let interval = self.interval();
+        let thread = std::thread::Builder::new()
+            .name("stella-slo-evaluator".to_owned())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
+                    let report = self.poll(&mut source, SystemTime::now());
+                    errs.fetch_add(report.source_errors.len() as u64, Ordering::Relaxed);
+                    let snapshot = self.status();
+                    match st.write() {
+                        Ok(mut s) => *s = snapshot,
+                        Err(poisoned) => *poisoned.into_inner() = snapshot,
+                    }
+                }
+                self
+            })
+            .map_err(|e| EvaluatorError::Thread(e.to_string()))?;
+        Ok(EvaluatorHandle {
+            status,
+            source_errors,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
     }
 }
 

@@ -27,7 +27,7 @@
 //!   [`Buckets`], [`Bound`], [`Selector`], [`MatchOp`]; policies: [`AlertPolicy`],
 //!   [`AlertRule`], [`Severity`].
 //! - Specs: the [`spec`] module. Generators: [`rules`], [`dashboard`]. Conformance: [`replay`].
-//! - Evaluation: [`Evaluator`], [`EvaluatorBuilder`], [`SloId`], [`TickReport`],
+//! - Evaluation: [`Evaluator`], [`EvaluatorBuilder`], [`EvaluatorHandle`], [`SloId`], [`TickReport`],
 //!   [`CountSource`], [`CounterSource`], [`SloCounter`].
 //! - Events: [`BreachEvent`], [`BreachKind`], [`WindowBurn`], [`IncidentSignal`],
 //!   [`IncidentAction`], [`BreachSink`], [`breach_subject`], [`incident_subject`],
@@ -82,8 +82,8 @@ pub mod webhook;
 mod window;
 
 pub use crate::evaluator::{
-    CountSource, CounterSource, Evaluator, EvaluatorBuilder, EvaluatorError, SloCounter, SloId,
-    SourceError, TickReport,
+    CountSource, CounterSource, Evaluator, EvaluatorBuilder, EvaluatorError, EvaluatorHandle,
+    SloCounter, SloId, SourceError, TickReport,
 };
 pub use crate::event::{
     BreachEvent, BreachKind, BreachSink, IncidentAction, IncidentSignal, SCHEMA_VERSION,

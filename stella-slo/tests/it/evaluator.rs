@@ -316,3 +316,30 @@ fn setup_errors() {
     assert_eq!(ev.id("a").map(|_| ()), Some(()));
     assert_eq!(ev.len(), 1);
 }
+
+#[test]
+fn runs_on_its_own_thread() {
+    let counters = CounterSource::new();
+    let c = counters.counter("jobs");
+    let mut ev = Evaluator::builder()
+        .with_interval(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    ev.add(slo("jobs", 0.999)).unwrap();
+    let handle = ev.spawn(counters.clone()).unwrap();
+    // Wait (without a timed assertion) until two ticks saw the events.
+    let mut seen = false;
+    for _ in 0..600 {
+        c.record(false);
+        std::thread::sleep(Duration::from_millis(50));
+        let st = handle.status();
+        if st.evaluated_at.is_some() && st.slos[0].windows[0].events > 0 {
+            seen = true;
+            break;
+        }
+    }
+    assert!(seen);
+    assert_eq!(handle.source_errors(), 0);
+    let ev = handle.stop().unwrap();
+    assert!(ev.status().slos[0].alerts.iter().any(|a| a.firing));
+}

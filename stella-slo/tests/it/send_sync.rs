@@ -20,6 +20,7 @@ fn public_types_are_send_and_sync() {
     assert_send_sync::<Evaluator>();
     assert_send_sync::<EvaluatorBuilder>();
     assert_send_sync::<EvaluatorError>();
+    assert_send_sync::<EvaluatorHandle>();
     assert_send_sync::<Factor>();
     assert_send_sync::<IncidentAction>();
     assert_send_sync::<IncidentSignal>();
@@ -67,4 +68,6 @@ fn public_types_are_send_and_sync() {
         assert_send_sync::<prometheus::PrometheusBuilder>();
         assert_send_sync::<prometheus::PrometheusError>();
     }
+    #[cfg(feature = "timeline")]
+    assert_send_sync::<timeline::TimelineSink>();
 }
