@@ -241,35 +241,92 @@ pub(crate) fn classify(key: &str) -> Option<KeyClass> {
     None
 }
 
+/// Three-byte key endings that may name a secret; looked up through a 32768-bit table indexed
+/// by the low five bits of each byte (case-insensitive for letters; collisions only cost a
+/// refinement).
+const GATE_ENDINGS: &[&[u8; 3]] = &[
+    b"sid", b"nid", b"cid", b"_id", b"-id", b".id", b"ion", b"ord", b"ass", b"ode", b"ort", b"one", b"ile", b"red",
+    b"eds", b"ies", b"als", b"ial", b"ure", b"ton", b"ash", b"alt", b"ard", b"num", b"ave", b"ana", b"sse", b"ena",
+    b"ase", b"swd", b"pwd", b"nha", b"mdp", b"ola", b"slo", b"szo", b"fre", b"ndi", b"ret", b"ets", b"eto", b"eim",
+    b"nis", b"ken", b"key", b"eys", b"srf", b"otp", b"pin", b"cvv", b"cvc", b"vv2", b"vc2", b"sig", b"kie", b"uth",
+    b"jwt", b"rer", b"ssn", b"pan", b"sdn", b"tel", b"nka", b"lue", b"est", b"ber", b"_pw", b"-pw", b".pw",
+];
+
+const fn gate_index(a: u8, b: u8, c: u8) -> usize {
+    (((a & 31) as usize) << 10) | (((b & 31) as usize) << 5) | ((c & 31) as usize)
+}
+
+static GATE: [u8; 4096] = {
+    let mut t = [0u8; 4096];
+    let mut i = 0;
+    while i < GATE_ENDINGS.len() {
+        let e = GATE_ENDINGS[i];
+        let x = gate_index(e[0], e[1], e[2]);
+        t[x >> 3] |= 1 << (x & 7);
+        i += 1;
+    }
+    t
+};
+
 /// Cheap first gate for the free-text key scanner: could a key ending in these bytes be a
-/// secret? `tail` holds up to the last three bytes of the key, any case. False positives are
+/// secret? `tail` holds up to the last ten bytes of the key, any case. False positives are
 /// fine (the full [`classify`] decides); false negatives are not.
 #[inline]
 pub(crate) fn tail_may_be_secret(tail: &[u8]) -> bool {
     let n = tail.len();
+    let ends = |s: &[u8]| n >= s.len() && tail.get(n - s.len()..).is_some_and(|t| t.eq_ignore_ascii_case(s));
     if n < 3 {
+        return tail.eq_ignore_ascii_case(b"pw");
+    }
+    let (Some(&a), Some(&b), Some(&c)) = (tail.get(n - 3), tail.get(n - 2), tail.get(n - 1)) else { return true };
+    if (a | b | c) >= 0x80 {
         return true;
     }
-    let (Some(&a), Some(&b), Some(&c)) = (tail.get(n - 3), tail.get(n - 2), tail.get(n - 1)) else {
-        return true;
-    };
-    if a >= 0x80 || b >= 0x80 || c >= 0x80 {
-        return true;
+    let x = gate_index(a, b, c);
+    if GATE.get(x >> 3).is_none_or(|bits| bits & (1 << (x & 7)) == 0) {
+        return false;
     }
-    let t = [a.to_ascii_lowercase(), b.to_ascii_lowercase(), c.to_ascii_lowercase()];
-    if t[1] == b'i' && t[2] == b'd' {
-        return true; // session_id, sid, sessid
+    let t3 = [a.to_ascii_lowercase(), b.to_ascii_lowercase(), c.to_ascii_lowercase()];
+    match &t3 {
+        // session_id, sessionId, sid, sessid, jsessionid; not trace_id/tenant_id
+        [x, b'i', b'd'] => match x {
+            b's' | b'n' | b'c' => true,
+            b'_' | b'-' | b'.' => n >= 4 && tail.get(n - 4).is_some_and(|c| c.eq_ignore_ascii_case(&b'n')) && ends(b"session_id")
+                || ends(b"session-id")
+                || ends(b"session.id"),
+            _ => false,
+        },
+        b"ion" => ends(b"ssion") || ends(b"zation"),
+        b"ord" => ends(b"word") || ends(b"sord") || ends(b"oord") || ends(b"nord"),
+        b"ass" => ends(b"pass"),
+        b"ode" => ends(b"code") || ends(b"kode"),
+        b"ort" => ends(b"wort"),
+        b"one" => ends(b"phone"),
+        b"ile" => ends(b"mobile"),
+        b"red" => ends(b"cred"),
+        b"eds" => ends(b"creds"),
+        b"ies" => ends(b"cookies"),
+        b"als" => ends(b"credentials"),
+        b"ial" => ends(b"credential"),
+        b"ure" => ends(b"signature"),
+        b"ton" => ends(b"jeton"),
+        b"ash" => ends(b"hash"),
+        b"alt" => ends(b"salt"),
+        b"ard" => ends(b"card"),
+        b"num" => ends(b"ccnum"),
+        b"ave" => ends(b"clave"),
+        b"ana" => ends(b"salasana"),
+        b"sse" => ends(b"passe"),
+        b"ena" => ends(b"contrasena"),
+        b"ase" => ends(b"phrase"),
+        b"swd" | b"pwd" | b"nha" | b"mdp" | b"ola" | b"slo" | b"szo" | b"fre" | b"ndi" | b"ret" | b"ets" | b"eto"
+        | b"eim" | b"nis" | b"ken" | b"key" | b"eys" | b"srf" | b"otp" | b"pin" | b"cvv" | b"cvc" | b"vv2" | b"vc2"
+        | b"sig" | b"kie" | b"uth" | b"jwt" | b"rer" | b"ssn" | b"pan" | b"sdn" | b"tel" | b"nka" | b"lue" => true,
+        b"est" => ends(b"digest"),
+        b"ber" => ends(b"number"),
+        [x, b'p', b'w'] => !x.is_ascii_alphanumeric(),
+        _ => false,
     }
-    matches!(
-        &t,
-        b"ord" | b"swd" | b"pwd" | b"ass" | b"ase" | b"ode" | b"ort" | b"ena" | b"nha" | b"mdp"
-            | b"sse" | b"ola" | b"slo" | b"szo" | b"fre" | b"ana" | b"ave" | b"ndi" | b"ret" | b"ets"
-            | b"eto" | b"eim" | b"nis" | b"ken" | b"ton" | b"key" | b"eys" | b"ion" | b"srf" | b"otp"
-            | b"pin" | b"cvv" | b"cvc" | b"vv2" | b"vc2" | b"ure" | b"sig" | b"kie" | b"ies" | b"als"
-            | b"ial" | b"eds" | b"red" | b"uth" | b"jwt" | b"rer" | b"ssn" | b"ber" | b"pan" | b"one"
-            | b"ile" | b"sdn" | b"tel" | b"num" | b"ash" | b"est" | b"alt" | b"ard" | b"_pw" | b"-pw"
-            | b"\"pw" | b"'pw" | b".pw" | b"plo" | b"nka" | b"sto" | b"ogn" | b"lue"
-    ) || (t[1..] == *b"pw" && !t[0].is_ascii_alphanumeric())
 }
 
 #[cfg(test)]
@@ -309,6 +366,10 @@ mod tests {
         ] {
             assert!(!secret(k), "{k} should not be a secret key");
         }
+        for k in ["trace_id", "tenant_id", "version", "region", "action", "ts", "id", "level", "msg", "route"] {
+            let b = k.as_bytes();
+            assert!(!tail_may_be_secret(&b[b.len().saturating_sub(10)..]), "{k} passes the gate");
+        }
     }
 
     #[test]
@@ -319,10 +380,11 @@ mod tests {
             "credentials", "creds", "cookie", "cookies", "authorization", "auth", "bearer", "signature",
             "ssn", "card_number", "phone", "mobile", "msisdn", "password_hash", "password_salt",
             "mot_de_passe", "kata_sandi", "secreto", "geheim", "otp", "pin", "cvc", "jwt", "ccnum",
-            "adgangskode", "passord", "senha", "mdp", "parola", "lozinka", "credit_card",
+            "adgangskode", "passord", "senha", "mdp", "parola", "lozinka", "credit_card", "sessionId",
+            "JSESSIONID", "PHPSESSID", "Authorization", "phone_number", "card_cid", "SecretAccessKey",
         ] {
             let b = k.as_bytes();
-            let tail = &b[b.len().saturating_sub(3)..];
+            let tail = &b[b.len().saturating_sub(10)..];
             assert!(tail_may_be_secret(tail), "{k}");
             assert!(classify(k).is_some(), "{k} classifies");
         }

@@ -52,11 +52,15 @@ pub(crate) fn at_sign(scan: &mut Scan<'_, '_>, a: usize, at_len: usize) {
 }
 
 fn domain_ok(d: &str) -> bool {
-    let labels: Vec<&str> = d.split('.').collect();
-    if labels.len() < 2 || labels.iter().any(|l| l.is_empty() || l.starts_with('-') || l.ends_with('-')) {
+    // cheap rejections first: a dot, and a last label that is not numeric
+    let Some(dot) = d.rfind('.') else { return false };
+    let tld = d.get(dot + 1..).unwrap_or("");
+    if tld.bytes().next().is_none_or(|c| c.is_ascii_digit()) {
         return false;
     }
-    let Some(tld) = labels.last() else { return false };
+    if d.split('.').any(|l| l.is_empty() || l.starts_with('-') || l.ends_with('-')) {
+        return false;
+    }
     let tld_ok = (tld.len() >= 2 && tld.bytes().all(|c| c.is_ascii_alphabetic()))
         || tld.starts_with("xn--")
         || (tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic) && !tld.is_ascii());
@@ -64,7 +68,7 @@ fn domain_ok(d: &str) -> bool {
         return false;
     }
     // image@2x.png and friends
-    if let Some(first) = labels.first() {
+    if let Some(first) = d.split('.').next() {
         let f = first.as_bytes();
         if f.len() >= 2 && f.last() == Some(&b'x') && f.iter().take(f.len() - 1).all(u8::is_ascii_digit) {
             return false;

@@ -31,7 +31,7 @@ pub(super) fn at_separator(scan: &mut Scan<'_, '_>, p: usize, sep_len: usize) {
     if k_end == 0 || !key_char(scan.before(k_end)) {
         return;
     }
-    let tail = scan.b.get(k_end.saturating_sub(3)..k_end).unwrap_or(&[]);
+    let tail = scan.b.get(k_end.saturating_sub(10)..k_end).unwrap_or(&[]);
     if !keys::tail_may_be_secret(tail) {
         return;
     }
@@ -117,10 +117,8 @@ fn sibling_name(scan: &Scan<'_, '_>, k_start: usize) -> Option<KeyClass> {
 
 /// `--password secret`, `--password=secret` (the `=` form is also seen by `at_separator`).
 pub(super) fn at_flag(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
-    let c = scan.before(s);
-    if c.is_ascii_alphanumeric() || c == b'-' {
-        return;
-    }
+    // The anchor is ` --`, `"--` or `'--` (or `--` at the very start, see `Engine::detect`).
+    let _ = s;
     let mut k_end = e;
     while k_end < scan.b.len() && (scan.at(k_end).is_ascii_alphanumeric() || matches!(scan.at(k_end), b'_' | b'-')) && k_end - e < 64 {
         k_end += 1;

@@ -78,7 +78,6 @@ pub(crate) struct CustomRule {
 pub(crate) enum Action {
     Token(u16),
     Special(Special),
-    PathRoot,
     CustomAnchor(u16),
 }
 
@@ -124,11 +123,13 @@ impl AnchorSet {
         for (p, _) in patterns {
             pb.add(p.as_bytes());
         }
-        let searcher = match pb.build() {
+        let force_ac = std::env::var("STELLA_SCRUB_AC").is_ok();
+        let searcher = match pb.build().filter(|_| !force_ac) {
             Some(s) => Searcher::Packed(s),
             None => Searcher::Ac(
                 AhoCorasickBuilder::new()
                     .match_kind(MatchKind::LeftmostFirst)
+                    .kind(Some(aho_corasick::AhoCorasickKind::DFA))
                     .build(patterns.iter().map(|(p, _)| p.as_bytes()))
                     .map_err(|e| BuildError::anchors(e.to_string()))?,
             ),
@@ -183,6 +184,10 @@ pub(crate) struct Engine {
 /// Packed searchers stay fast up to about this many patterns each.
 const CHUNK: usize = 64;
 
+fn chunk_size() -> usize {
+    std::env::var("STELLA_SCRUB_CHUNK").ok().and_then(|v| v.parse().ok()).unwrap_or(CHUNK)
+}
+
 impl Engine {
     pub(crate) fn build(settings: Settings, custom: Vec<(CustomRule, Vec<String>)>) -> Result<Engine, BuildError> {
         let mut pats: Vec<(String, Action)> = Vec::new();
@@ -195,19 +200,18 @@ impl Engine {
         for (lit, sp) in tokens::SPECIAL_ANCHORS {
             pats.push(((*lit).to_owned(), Action::Special(*sp)));
         }
-        for root in &settings.path_roots {
-            pats.push((root.clone(), Action::PathRoot));
-        }
-        for extra in settings.roots.extra_anchors() {
-            if !settings.path_roots.contains(&extra) {
-                pats.push((extra, Action::PathRoot));
-            }
-        }
+
         // Shorter anchors first inside a chunk so that leftmost-first never hides a shorter
         // anchor that starts at the same byte; longer continuations are checked in code.
+        // Teddy fingerprints the first min(3, shortest) bytes: two-byte anchors get their own set
+        // so they do not weaken the fingerprints of the others.
+        let (short, long): (Vec<_>, Vec<_>) = pats.into_iter().partition(|(p, _)| p.len() < 3);
         let mut anchors = Vec::new();
-        for chunk in pats.chunks(CHUNK) {
+        for chunk in long.chunks(chunk_size()) {
             anchors.push(AnchorSet::build(chunk)?);
+        }
+        if !short.is_empty() {
+            anchors.push(AnchorSet::build(&short)?);
         }
         let mut custom_pats = Vec::new();
         let mut rules = Vec::new();
@@ -230,6 +234,9 @@ impl Engine {
     /// Finds every redaction in `text`, merged and sorted.
     pub(crate) fn detect(&self, text: &str, relaxed: PiiSet, hits: &mut Vec<Hit>) {
         let mut scan = Scan { text, b: text.as_bytes(), hits, settings: &self.settings };
+        if text.starts_with("--") {
+            kv::at_flag(&mut scan, 0, 2);
+        }
         for set in &self.anchors {
             set.for_each(scan.b, |action, s, e| scan.dispatch(action, s, e));
         }
@@ -320,7 +327,6 @@ impl Scan<'_, '_> {
         match action {
             Action::Token(i) => tokens::token(self, usize::from(i), s, e),
             Action::Special(sp) => tokens::special(self, sp, s, e),
-            Action::PathRoot => path::at_root(self, s, e),
             Action::CustomAnchor(_) => {}
         }
     }
@@ -343,16 +349,19 @@ impl Scan<'_, '_> {
         }
     }
 
-    /// The byte-class pass: digits, `@`, `\`, `=`, `:` and `>` found eight bytes at a time.
+    /// The byte-class pass: digits that start a word, `@`, `\\`, `/`, `=`, `:` and `>`, found
+    /// eight bytes at a time.
     fn byte_classes(&mut self) {
         let mut pos = 0usize; // bytes before `pos` were consumed by a numeric word
         let mut base = 0usize;
+        let mut carry = 0u64; // word-character flag of the previous chunk's last byte, at bit 7
         let b = self.b;
         let mut chunks = b.chunks_exact(8);
         for chunk in chunks.by_ref() {
             let mut w = [0u8; 8];
             w.copy_from_slice(chunk);
-            let mut mask = interesting(u64::from_le_bytes(w));
+            let (mut mask, c) = interesting(u64::from_le_bytes(w), carry);
+            carry = c;
             while mask != 0 {
                 let i = base + (mask.trailing_zeros() / 8) as usize;
                 mask &= mask - 1;
@@ -368,7 +377,7 @@ impl Scan<'_, '_> {
             for (d, s) in w.iter_mut().zip(rest) {
                 *d = *s;
             }
-            let mut mask = interesting(u64::from_le_bytes(w));
+            let (mut mask, _) = interesting(u64::from_le_bytes(w), carry);
             while mask != 0 {
                 let i = base + (mask.trailing_zeros() / 8) as usize;
                 mask &= mask - 1;
@@ -388,6 +397,10 @@ impl Scan<'_, '_> {
                 pos
             }
             b'\\' => path::at_backslash(self, i),
+            b'/' => {
+                path::at_slash(self, i);
+                pos
+            }
             b'=' | b':' | b'>' => {
                 kv::at_separator(self, i, 1);
                 pos
@@ -415,9 +428,26 @@ fn digit_mask(w: u64) -> u64 {
     !(((y & M7) + LO * (0x80 - 10)) | y) & HI
 }
 
+/// Exact per-byte ASCII letter mask.
 #[inline(always)]
-fn interesting(w: u64) -> u64 {
-    digit_mask(w) | eq_mask(w, b'@') | eq_mask(w, b'\\') | eq_mask(w, b'=') | eq_mask(w, b':') | eq_mask(w, b'>')
+fn alpha_mask(w: u64) -> u64 {
+    let y = (w | (LO * 0x20)) ^ (LO * 0x60); // 'a'..='z' -> 1..=26
+    // 1..=26: not zero and below 27
+    let lt27 = !(((y & M7) + LO * (0x80 - 27)) | y) & HI;
+    let nz = !(((y & M7) + M7) | y | M7);
+    lt27 & !nz
+}
+
+/// The interesting bytes of `w` (0x80 per byte) and the word flag of its last byte.
+#[inline(always)]
+fn interesting(w: u64, carry: u64) -> (u64, u64) {
+    let digits = digit_mask(w);
+    let word = digits | alpha_mask(w) | eq_mask(w, b'_');
+    // a digit whose previous byte is not a word character starts a word
+    let prev_word = (word << 8) | carry;
+    let starts = digits & !prev_word;
+    let seps = eq_mask(w, b'@') | eq_mask(w, b'\\') | eq_mask(w, b'=') | eq_mask(w, b':') | eq_mask(w, b'>') | eq_mask(w, b'/');
+    (starts | seps, (word >> 56) & 0x80)
 }
 
 /// True for text that is already a redaction marker or a template placeholder, which scrubbing
@@ -460,6 +490,17 @@ pub(crate) fn is_placeholder(v: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alpha_mask_is_exact() {
+        for c in 0u8..=255 {
+            let w = u64::from_le_bytes([c, b'a', c, 0, 255, c, b'Z', b'/']);
+            let a = alpha_mask(w);
+            for (i, byte) in w.to_le_bytes().iter().enumerate() {
+                assert_eq!(a >> (i * 8) & 0x80 != 0, byte.is_ascii_alphabetic(), "alpha {byte}");
+            }
+        }
+    }
 
     #[test]
     fn swar_masks_are_exact() {

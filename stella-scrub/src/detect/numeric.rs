@@ -8,7 +8,7 @@ use super::{PrivateIpPolicy, Scan};
 use crate::kind::Kind;
 
 #[inline]
-fn word(c: u8) -> bool {
+pub(super) fn word(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_'
 }
 
@@ -20,36 +20,29 @@ fn digit(c: u8) -> bool {
 /// Called at a digit at `i`; `floor` is where the previous numeric word ended. Returns the
 /// position the byte-class pass may resume from.
 pub(super) fn at_digit(scan: &mut Scan<'_, '_>, i: usize, floor: usize) -> usize {
-    let mut ws = i;
-    while ws > floor && word(scan.before(ws)) {
-        ws -= 1;
-    }
-    if ws == floor && ws > 0 && word(scan.before(ws)) {
-        // Inside a word that started before the floor: skip it.
-        let mut we = i;
-        while word(scan.at(we)) {
-            we += 1;
-        }
-        return we;
-    }
+    // The byte-class pass calls this only where a digit starts a word.
+    let _ = floor;
+    let ws = i;
     let mut we = i;
-    let mut all_digits = true;
-    while we < scan.b.len() && word(scan.at(we)) {
-        all_digits &= digit(scan.at(we));
+    while we < scan.b.len() && digit(scan.at(we)) {
         we += 1;
     }
     let prev = scan.before(ws);
-    let next = scan.at(we);
-    if !all_digits {
-        if we - ws == 34 && scan.b.get(ws..ws + 2) == Some(b"SK") && scan.b.get(ws + 2..we).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
-            scan.push_kind(ws, we, Kind::TwilioKey);
-            return we;
-        }
-        if (next == b':' || prev == b':') && we - ws <= 4 && scan.b.get(ws..we).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
-            return ipv6(scan, ws).unwrap_or(we);
+    if word(scan.at(we)) {
+        // A word that starts with digits and goes on with letters: only an IPv6 group
+        // (2a00:1450::) matters; the rest of the word is skipped by the byte-class pass.
+        if we - ws < 4 {
+            let mut h = we;
+            while h < scan.b.len() && scan.at(h).is_ascii_hexdigit() && h - ws < 5 {
+                h += 1;
+            }
+            if h - ws <= 4 && (scan.at(h) == b':' || prev == b':') && !word(scan.at(h)) {
+                return ipv6(scan, ws).unwrap_or(h);
+            }
         }
         return we;
     }
+    let next = scan.at(we);
     let n = we - ws;
     // IPv4
     if (next == b'.' && digit(scan.at(we + 1))) || (prev == b'.' && ws >= 2 && digit(scan.at(ws - 2))) {
@@ -91,7 +84,7 @@ pub(super) fn at_digit(scan: &mut Scan<'_, '_>, i: usize, floor: usize) -> usize
             return end;
         }
     }
-    if n >= 4 {
+    if (13..=19).contains(&n) || ((4..=6).contains(&n) && matches!(next, b' ' | b'-') && digits_at(scan, we + 1, 3) >= 3) {
         if let Some(end) = card(scan, ws) {
             return end;
         }

@@ -19,6 +19,7 @@ pub(crate) const DEFAULT_PATH_ROOTS: &[&str] = &[
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RepoRoots {
     roots: Vec<Root>,
+    firsts: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -31,18 +32,22 @@ impl RepoRoots {
     pub(crate) fn add(&mut self, root: &str) -> bool {
         let windows = is_windows_path(root);
         let Some(comps) = normalise(root, windows) else { return false };
+        if !windows
+            && let Some(c) = comps.first()
+        {
+            let f = format!("/{c}/");
+            if !self.firsts.contains(&f) {
+                self.firsts.push(f);
+            }
+        }
         self.roots.push(Root { windows, comps });
         true
     }
 
-    /// Anchors for roots whose first component is not a well-known root (`/work/main` adds
-    /// `/work/`), so paths next to the repository are found too.
-    pub(crate) fn extra_anchors(&self) -> Vec<String> {
-        self.roots
-            .iter()
-            .filter(|r| !r.windows)
-            .filter_map(|r| r.comps.first().map(|c| format!("/{c}/")))
-            .collect()
+    /// `/<first component>/` of each Unix root (`/work/main` gives `/work/`), so paths next to
+    /// the repository are found even when that component is not a well-known root.
+    pub(crate) fn first_components(&self) -> &[String] {
+        &self.firsts
     }
 
     fn contains(&self, path: &str) -> bool {
@@ -147,15 +152,33 @@ fn redact_unless_under_root(scan: &mut Scan<'_, '_>, s: usize, e: usize, windows
     }
 }
 
-pub(super) fn at_root(scan: &mut Scan<'_, '_>, s: usize, _e: usize) {
+/// At a `/`: a path when the next component is a well-known root (or the first component of a
+/// repository root) and the slash starts a token.
+pub(super) fn at_slash(scan: &mut Scan<'_, '_>, s: usize) {
+    let first = scan.at(s + 1);
+    if !first.is_ascii_alphabetic() {
+        return;
+    }
+    let c = scan.before(s);
+    if c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'/' | b'%' | b'~' | b'$' | b'@' | b'+') {
+        return;
+    }
+    let rest = scan.b.get(s..).unwrap_or(&[]);
+    let settings = scan.settings;
+    let known = settings.path_roots.iter().any(|r| r.as_bytes().get(1) == Some(&first) && rest.starts_with(r.as_bytes()))
+        || settings.roots.first_components().iter().any(|r| r.as_bytes().get(1) == Some(&first) && rest.starts_with(r.as_bytes()));
+    if known {
+        at_root(scan, s);
+    }
+}
+
+fn at_root(scan: &mut Scan<'_, '_>, s: usize) {
     let c = scan.before(s);
     let mut start = s;
     let mut windows = false;
     if c == b':' && s >= 2 && scan.at(s - 2).is_ascii_alphabetic() && !scan.before(s - 2).is_ascii_alphanumeric() {
         start = s - 2; // C:/Users/…
         windows = true;
-    } else if c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'/' | b'%' | b'~' | b'$' | b':' | b'@' | b'+') {
-        return;
     }
     let end = path_end(scan, start, windows);
     redact_unless_under_root(scan, start, end, windows);

@@ -93,12 +93,13 @@ const AWS_IDS: &[&str] = &["AKIA", "ASIA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA
 
 pub(crate) static TOKEN_SPECS: &[TokenSpec] = &[
     // GitHub
-    spec(&["ghp_", "gho_", "ghu_", "ghs_", "ghr_"], Kind::GithubToken, alnum, 30, 255),
+    spec_subs(&["gh"], Kind::GithubToken, &["p_", "o_", "u_", "s_", "r_"], alnum, 30, 255),
     spec(&["github_pat_"], Kind::GithubToken, alnum_us, 22, 255),
     // GitLab
-    spec(
-        &["glpat-", "gldt-", "glrt-", "glptt-", "glsoat-", "glcbt-", "glft-", "glimt-", "glagent-", "gloas-", "glffct-"],
+    spec_subs(
+        &["gl"],
         Kind::GitlabToken,
+        &["pat-", "dt-", "rt-", "ptt-", "soat-", "cbt-", "ft-", "imt-", "agent-", "oas-", "ffct-"],
         tokenish,
         20,
         255,
@@ -118,14 +119,15 @@ pub(crate) static TOKEN_SPECS: &[TokenSpec] = &[
     // npm, PyPI, Vault, Hugging Face, Shopify, Databricks, Doppler, Linear, Mailgun, Postman
     spec(&["npm_"], Kind::NpmToken, alnum, 30, 64),
     spec(&["pypi-Ag"], Kind::PypiToken, b64url, 40, 4096),
-    spec(&["hvs.", "hvb.", "hvr."], Kind::VaultToken, b64url, 20, 1024),
+    spec_subs(&["hv"], Kind::VaultToken, &["s.", "b.", "r."], b64url, 20, 1024),
     spec(&["hf_", "api_org_"], Kind::HuggingfaceToken, alpha, 30, 64),
     spec_subs(&["shp"], Kind::ShopifyToken, &["at_", "ca_", "pa_", "ss_"], hex, 32, 64),
     digits(spec(&["dapi"], Kind::DatabricksToken, hex_dash, 32, 40)),
     spec_subs(&["dp."], Kind::DopplerToken, &["pt.", "st.", "sa.", "ct.", "scim.", "audit."], alnum, 40, 64),
     spec(&["lin_api_", "lin_oauth_"], Kind::LinearKey, alnum, 40, 64),
-    exact(spec(&["key-"], Kind::MailgunKey, hex, 32, 32)),
     spec(&["PMAK-"], Kind::PostmanKey, hex_dash, 50, 80),
+    exact(digits(spec(&["key-"], Kind::MailgunKey, lower_num, 32, 32))),
+    exact(spec(&["SK"], Kind::TwilioKey, hex, 32, 32)),
     // Other vendors
     spec(&["glc_", "glsa_"], Kind::VendorToken, b64any, 30, 255),
     spec(&["sntrys_", "sntryu_"], Kind::VendorToken, b64any, 40, 512),
@@ -153,7 +155,6 @@ pub(crate) static TOKEN_SPECS: &[TokenSpec] = &[
     spec(&["bkua_"], Kind::VendorToken, hex, 40, 40),
     spec(&["fo1_"], Kind::VendorToken, b64url, 40, 64),
     exact(digits(spec(&["LTAI"], Kind::VendorToken, alnum, 12, 28))),
-    exact(spec(&["secret_"], Kind::VendorToken, alnum, 43, 43)),
     spec(&["sl."], Kind::VendorToken, b64url, 120, 256),
     spec(&["EAACEdEose0cBA"], Kind::VendorToken, alnum, 20, 512),
 ];
@@ -178,22 +179,17 @@ pub(crate) static SPECIAL_ANCHORS: &[(&str, Special)] = &[
     ("b3BlbnNzaC1rZXktdjE", Special::BareKey),
     ("BADANBgkqhkiG9w0BAQEFAAS", Special::BareKey),
     ("IBAAKCAQEA", Special::BareKey),
-    ("IBAAKCAgEA", Special::BareKey),
-    ("MHcCAQEEI", Special::BareKey),
-    ("AgEAMBMGByqGSM49", Special::BareKey),
-    ("MC4CAQAwBQYDK2Vw", Special::BareKey),
     ("eyJ", Special::Jwt),
     ("Bearer", Special::Bearer),
     ("bearer", Special::Bearer),
-    ("BEARER", Special::Bearer),
     ("Basic ", Special::Basic),
-    ("basic ", Special::Basic),
-    ("BASIC ", Special::Basic),
     ("://", Special::Url),
     ("hooks.slack.com/", Special::SlackWebhook),
     ("/api/webhooks/", Special::DiscordWebhook),
     ("webhook.office.com/", Special::TeamsWebhook),
-    ("--", Special::Flag),
+    (" --", Special::Flag),
+    ("\"--", Special::Flag),
+    ("'--", Special::Flag),
     ("%3D", Special::EncodedEq),
     ("%3d", Special::EncodedEq),
     ("%40", Special::EncodedAt),
