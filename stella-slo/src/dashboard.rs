@@ -9,7 +9,14 @@
 use serde_json::{Value, json};
 
 use crate::rules::{error_ratio_record, slo_matcher};
+use crate::sli::Sli;
 use crate::slo::Slo;
+
+/// `0.95` as `95`, `0.999` as `99.9`.
+fn percent_label(o: f64) -> String {
+    let p = (o * 100_000.0).round() / 1000.0;
+    format!("{p}")
+}
 
 /// The dashboard `uid` for a service (`stella-slo-<service>`, at most 40 characters).
 pub fn uid(service: &str) -> String {
@@ -138,6 +145,34 @@ pub fn render(service: &str, slos: &[Slo]) -> String {
         burn["fieldConfig"]["defaults"]["custom"] = json!({"thresholdsStyle": {"mode": "line"}});
         panels.push(burn);
         y += 8;
+        if let Sli::Latency(l) = slo.sli() {
+            let h = l.histogram();
+            let bucket = h.with_metric(format!("{}_bucket", h.metric()));
+            let q = slo.objective().to_string();
+            let mut lat = panel(
+                &mut id,
+                "timeseries",
+                &format!(
+                    "{}: P{} latency vs the {}s threshold",
+                    slo.name(),
+                    percent_label(slo.objective().as_f64()),
+                    l.threshold_seconds()
+                ),
+                (0, y, 24, 6),
+                "s",
+                vec![target(
+                    format!("histogram_quantile({q}, sum by (le) (rate({bucket}[5m])))"),
+                    &format!("p{}", percent_label(slo.objective().as_f64())),
+                    0,
+                )],
+            );
+            lat["fieldConfig"]["defaults"]["thresholds"] = json!({"mode": "absolute", "steps": [
+                {"color": "green", "value": null}, {"color": "red", "value": l.threshold_seconds()}
+            ]});
+            lat["fieldConfig"]["defaults"]["custom"] = json!({"thresholdsStyle": {"mode": "line"}});
+            panels.push(lat);
+            y += 6;
+        }
     }
     id += 1;
     panels.push(json!({"id": id, "type": "row", "title": "Golden signals", "collapsed": false, "gridPos": {"x": 0, "y": y, "w": 24, "h": 1}, "panels": []}));
