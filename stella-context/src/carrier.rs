@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 
+use http::header::GetAll;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// The propagation fields this crate reads and writes.
@@ -70,6 +71,14 @@ impl Field {
 pub trait Extractor {
     /// Every value of `field`, in order, with the name matched case-insensitively.
     fn get_all_values(&self, field: Field) -> impl Iterator<Item = &[u8]>;
+
+    /// Every value of `field` as HTTP header values, when the carrier is a header map and can
+    /// lend them without copying (one lookup). The default is `None`: use
+    /// [`Extractor::get_all_values`].
+    fn get_all_headers(&self, field: Field) -> Option<GetAll<'_, HeaderValue>> {
+        let _ = field;
+        None
+    }
 }
 
 /// Writes propagation fields into a carrier.
@@ -78,6 +87,15 @@ pub trait Injector {
     fn set_value(&mut self, field: Field, value: &str);
     /// Removes every value of `field`.
     fn remove_value(&mut self, field: Field);
+
+    /// Replaces every value of `field` with an HTTP header value (header maps take it without
+    /// copying). The default converts it to text for [`Injector::set_value`].
+    fn set_header_value(&mut self, field: Field, value: HeaderValue) {
+        match value.to_str() {
+            Ok(text) => self.set_value(field, text),
+            Err(_) => self.remove_value(field),
+        }
+    }
 }
 
 // === impl HeaderMap ===
@@ -104,6 +122,10 @@ impl Injector for HeaderMap {
 
     fn remove_value(&mut self, field: Field) {
         self.remove(field.header_name());
+    }
+
+    fn set_header_value(&mut self, field: Field, value: HeaderValue) {
+        self.insert(field.header_name(), value);
     }
 }
 

@@ -190,8 +190,18 @@ impl TraceContext {
             return None;
         }
         let traceparent = TraceParent::parse_bytes(first).ok()?;
-        let tracestate =
-            TraceState::parse_values(carrier.get_all_values(Field::TraceState)).unwrap_or_default();
+        let tracestate = match carrier.get_all_headers(Field::TraceState) {
+            Some(all) => {
+                let mut values = all.iter();
+                match (values.next(), values.next()) {
+                    (None, _) => Ok(TraceState::new()),
+                    (Some(one), None) => TraceState::from_header_value(one),
+                    _ => TraceState::parse_values(all.iter().map(http::HeaderValue::as_bytes)),
+                }
+            }
+            None => TraceState::parse_values(carrier.get_all_values(Field::TraceState)),
+        }
+        .unwrap_or_default();
         Some(Self {
             traceparent,
             tracestate,
@@ -220,14 +230,13 @@ impl TraceContext {
     /// removed).
     pub fn inject<I: Injector + ?Sized>(&self, carrier: &mut I) {
         let tp = self.traceparent.to_propagated().to_bytes();
-        match std::str::from_utf8(&tp) {
-            Ok(s) => carrier.set_value(Field::TraceParent, s),
+        match http::HeaderValue::from_bytes(&tp) {
+            Ok(value) => carrier.set_header_value(Field::TraceParent, value),
             Err(_) => carrier.remove_value(Field::TraceParent),
         }
-        if self.tracestate.is_empty() {
-            carrier.remove_value(Field::TraceState);
-        } else {
-            carrier.set_value(Field::TraceState, self.tracestate.as_str());
+        match self.tracestate.to_header_value() {
+            Some(value) => carrier.set_header_value(Field::TraceState, value),
+            None => carrier.remove_value(Field::TraceState),
         }
         if self.baggage.is_empty() {
             carrier.remove_value(Field::Baggage);

@@ -19,12 +19,12 @@ struct Inner {
 /// The trace and request context of the work running now on this thread.
 ///
 /// It lives in a scoped thread-local: [`CurrentContext::enter`] and [`CurrentContext::scope`]
-/// set it synchronously; the [`ServerLayer`](crate::tower::ServerLayer) response future, a
+/// set it synchronously; the `ServerLayer` (feature `tower`) response future, a
 /// restored job and [`WithContext`](crate::WithContext) set it around every poll, so it follows
 /// a request's future across threads and `.await` points. That works with or without a
 /// `tracing` subscriber.
 ///
-/// With the `subscriber` feature, [`ContextLayer`](crate::subscriber::ContextLayer) also stores it
+/// With the `subscriber` feature, `subscriber::ContextLayer` also stores it
 /// in the extensions of every span created while it is current, and [`CurrentContext::get`]
 /// falls back to the nearest such span of `tracing::Span::current()`, so code inside an
 /// instrumented future finds it even when nobody set the thread-local.
@@ -34,7 +34,7 @@ struct Inner {
 /// A `tracing-subscriber` layer reads the context of an event either with
 /// [`CurrentContext::get`] (one thread-local read and a reference-count increment), or from the
 /// event's span scope: `span.extensions().get::<CurrentContext>()` on the innermost span that has
-/// one (requires [`ContextLayer`](crate::subscriber::ContextLayer) in the subscriber).
+/// one (requires `subscriber::ContextLayer` in the subscriber).
 ///
 /// Cloning is cheap (one shared allocation).
 ///
@@ -136,7 +136,7 @@ impl CurrentContext {
             .try_with(|c| {
                 c.try_borrow_mut()
                     .ok()
-                    .map(|mut slot| std::mem::replace(&mut *slot, Some(self.clone())))
+                    .map(|mut slot| slot.replace(self.clone()))
             })
             .ok()
             .flatten();

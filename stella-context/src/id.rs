@@ -17,14 +17,29 @@ pub(crate) fn encode_hex(bytes: &[u8], out: &mut [u8]) {
     }
 }
 
+const fn hex_table() -> [u8; 256] {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+}
+
+/// Lowercase hex digit values; `0xff` for anything else.
+static HEX_VAL: [u8; 256] = hex_table();
+
 /// Value of one lowercase hex digit, or `None`.
 #[inline]
 pub(crate) fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    }
+    let v = HEX_VAL[usize::from(c)];
+    (v != 0xff).then_some(v)
 }
 
 /// Decodes lowercase hex `src` (twice as long as `out`) into `out`.
@@ -32,16 +47,15 @@ pub(crate) fn decode_hex(src: &[u8], out: &mut [u8]) -> bool {
     if src.len() != out.len() * 2 {
         return false;
     }
+    let mut bad = 0u8;
     for (pair, byte) in src.chunks_exact(2).zip(out.iter_mut()) {
-        match pair {
-            [hi, lo] => match (hex_val(*hi), hex_val(*lo)) {
-                (Some(h), Some(l)) => *byte = (h << 4) | l,
-                _ => return false,
-            },
-            _ => return false,
+        if let [hi, lo] = pair {
+            let (h, l) = (HEX_VAL[usize::from(*hi)], HEX_VAL[usize::from(*lo)]);
+            bad |= h | l;
+            *byte = (h << 4) | (l & 0x0f);
         }
     }
-    true
+    bad & 0xf0 == 0
 }
 
 /// A 16-byte W3C trace id, shown as 32 lowercase hex digits.

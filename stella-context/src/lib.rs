@@ -28,9 +28,9 @@
 //!   [`ContextGuard`], and [`ContextExt`]/[`WithContext`] to carry it across `tokio::spawn`.
 //! - Carriers: [`carrier`] (`http::HeaderMap`, `HashMap<String, String>`), and the job envelope
 //!   [`JobEnvelope`], [`JobTrace`], [`JobMeta`], [`RestoreMode`], [`Restored`].
-//! - `tower` feature: [`tower::ServerLayer`] and [`tower::ClientLayer`].
-//! - `subscriber` feature: [`subscriber::ContextLayer`] stores the context in span extensions.
-//! - `otel` feature: [`otel`] makes extracted contexts OpenTelemetry parents.
+//! - `tower` feature: `tower::ServerLayer` and `tower::ClientLayer` (also at the crate root).
+//! - `subscriber` feature: `subscriber::ContextLayer` stores the context in span extensions.
+//! - `otel` feature: the `otel` module makes extracted contexts OpenTelemetry parents.
 //!
 //! # Feature flags
 //!

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 /// The identity fields of the common log and span fields: tenant, project, actor and the ids
 /// of the request, job, run, source, SBOM and policy version being worked on.
 ///
-/// The [`ServerLayer`](crate::tower::ServerLayer) puts one in the request extensions and makes it
+/// The `ServerLayer` (feature `tower`) puts one in the request extensions and makes it
 /// current; a worker gets one from its [`JobEnvelope`](crate::JobEnvelope). Loggers read it with
 /// [`RequestContext::current`] or from span extensions (see [`CurrentContext`](crate::CurrentContext)).
 /// Never put secrets or personal data here: `actor` is an opaque subject id.

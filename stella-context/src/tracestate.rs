@@ -4,6 +4,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use http::HeaderValue;
+
 use crate::ParseError;
 
 /// The most list members a `tracestate` may hold.
@@ -32,14 +34,74 @@ pub const MAX_TRACESTATE_MEMBERS: usize = 32;
 /// assert!("foo=1,foo=2".parse::<TraceState>().is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Default)]
 pub struct TraceState {
-    header: Option<Arc<str>>,
+    header: Repr,
+}
+
+/// The canonical list: shared text, or the received header value itself when it was already
+/// canonical (then extracting and re-injecting it copies nothing).
+#[derive(Clone, Default)]
+enum Repr {
+    #[default]
+    Empty,
+    Text(Arc<str>),
+    Header(HeaderValue),
+}
+
+impl PartialEq for TraceState {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for TraceState {}
+
+impl std::hash::Hash for TraceState {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+const KEY: u8 = 1; // a-z 0-9 _ - * /
+const LC: u8 = 2; // a-z
+const DIGIT: u8 = 4; // 0-9
+const NBLK: u8 = 8; // %x21-2B / %x2D-3C / %x3E-7E
+
+const fn class_table() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut c = 0usize;
+    while c < 256 {
+        let b = c as u8;
+        let mut v = 0;
+        if b.is_ascii_lowercase() {
+            v |= KEY | LC;
+        }
+        if b.is_ascii_digit() {
+            v |= KEY | DIGIT;
+        }
+        if matches!(b, b'_' | b'-' | b'*' | b'/') {
+            v |= KEY;
+        }
+        if matches!(b, 0x21..=0x2b | 0x2d..=0x3c | 0x3e..=0x7e) {
+            v |= NBLK;
+        }
+        t[c] = v;
+        c += 1;
+    }
+    t
+}
+
+static CLASS: [u8; 256] = class_table();
+
+#[inline]
+fn class(c: u8) -> u8 {
+    CLASS[usize::from(c)]
 }
 
 #[inline]
-fn is_key_char(c: u8) -> bool {
-    matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'*' | b'/')
+fn all_key_chars(s: &[u8]) -> bool {
+    s.iter().all(|&c| class(c) & KEY != 0)
 }
 
 /// Validates a key against the Level 2 grammar.
@@ -47,9 +109,7 @@ pub(crate) fn valid_key(key: &[u8]) -> bool {
     match key.iter().position(|&c| c == b'@') {
         None => match key.split_first() {
             Some((first, rest)) => {
-                first.is_ascii_lowercase()
-                    && rest.len() <= 255
-                    && rest.iter().all(|&c| is_key_char(c))
+                class(*first) & LC != 0 && rest.len() <= 255 && all_key_chars(rest)
             }
             None => false,
         },
@@ -58,17 +118,13 @@ pub(crate) fn valid_key(key: &[u8]) -> bool {
             let system = system.get(1..).unwrap_or_default();
             let tenant_ok = match tenant.split_first() {
                 Some((first, rest)) => {
-                    (first.is_ascii_lowercase() || first.is_ascii_digit())
-                        && rest.len() <= 240
-                        && rest.iter().all(|&c| is_key_char(c))
+                    class(*first) & (LC | DIGIT) != 0 && rest.len() <= 240 && all_key_chars(rest)
                 }
                 None => false,
             };
             let system_ok = match system.split_first() {
                 Some((first, rest)) => {
-                    first.is_ascii_lowercase()
-                        && rest.len() <= 13
-                        && rest.iter().all(|&c| is_key_char(c))
+                    class(*first) & LC != 0 && rest.len() <= 13 && all_key_chars(rest)
                 }
                 None => false,
             };
@@ -79,13 +135,63 @@ pub(crate) fn valid_key(key: &[u8]) -> bool {
 
 /// Validates a value against the Level 2 grammar.
 pub(crate) fn valid_value(value: &[u8]) -> bool {
-    let nblk = |c: u8| matches!(c, 0x21..=0x2b | 0x2d..=0x3c | 0x3e..=0x7e);
     match value.split_last() {
         Some((last, rest)) => {
-            nblk(*last) && rest.len() <= 255 && rest.iter().all(|&c| c == b' ' || nblk(c))
+            class(*last) & NBLK != 0
+                && rest.len() <= 255
+                && rest.iter().all(|&c| c == b' ' || class(c) & NBLK != 0)
         }
         None => false,
     }
+}
+
+/// Splits one member into key and value, both validated.
+fn split_member(member: &[u8]) -> Result<(&[u8], &[u8]), ParseError> {
+    let eq = member
+        .iter()
+        .position(|&c| c == b'=')
+        .ok_or(ParseError::MissingEquals)?;
+    let (key, rest) = member.split_at(eq);
+    let val = rest.get(1..).unwrap_or_default();
+    if !valid_key(key) {
+        return Err(ParseError::InvalidKey);
+    }
+    if !valid_value(val) {
+        return Err(ParseError::InvalidValue);
+    }
+    Ok((key, val))
+}
+
+/// The non-empty members of the combined list, OWS trimmed.
+fn members<'a, I>(values: I) -> impl Iterator<Item = &'a [u8]>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+{
+    values
+        .into_iter()
+        .flat_map(|v| v.split(|&c| c == b','))
+        .map(trim_ows)
+        .filter(|m| !m.is_empty())
+}
+
+/// Validates the combined list; returns the member count and the canonical length.
+fn scan<'a, I>(values: I) -> Result<(usize, usize), ParseError>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+{
+    let mut keys: [&[u8]; MAX_TRACESTATE_MEMBERS] = [&[]; MAX_TRACESTATE_MEMBERS];
+    let mut count = 0usize;
+    let mut len = 0usize;
+    for member in members(values) {
+        let (key, _) = split_member(member)?;
+        if keys.get(..count).unwrap_or_default().contains(&key) {
+            return Err(ParseError::DuplicateKey);
+        }
+        *keys.get_mut(count).ok_or(ParseError::TooManyMembers)? = key;
+        count += 1;
+        len += member.len() + usize::from(count > 1);
+    }
+    Ok((count, len))
 }
 
 fn trim_ows(s: &[u8]) -> &[u8] {
@@ -103,7 +209,39 @@ fn trim_ows(s: &[u8]) -> &[u8] {
 impl TraceState {
     /// An empty list.
     pub const fn new() -> Self {
-        Self { header: None }
+        Self {
+            header: Repr::Empty,
+        }
+    }
+
+    fn from_text(text: String) -> Self {
+        if text.is_empty() {
+            Self::new()
+        } else {
+            Self {
+                header: Repr::Text(Arc::from(text)),
+            }
+        }
+    }
+
+    /// Parses one received header value, keeping it as is (no copy) when it is already canonical.
+    pub(crate) fn from_header_value(value: &HeaderValue) -> Result<Self, ParseError> {
+        let (count, len) = scan(std::iter::once(value.as_bytes()))?;
+        if count > 0 && len == value.len() {
+            return Ok(Self {
+                header: Repr::Header(value.clone()),
+            });
+        }
+        Self::parse_iter(std::iter::once(value.as_bytes()))
+    }
+
+    /// The header value to send (`None` when empty).
+    pub(crate) fn to_header_value(&self) -> Option<HeaderValue> {
+        match &self.header {
+            Repr::Empty => None,
+            Repr::Text(t) => HeaderValue::from_str(t).ok(),
+            Repr::Header(h) => Some(h.clone()),
+        }
     }
 
     /// Parses one header value.
@@ -120,7 +258,7 @@ impl TraceState {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn parse_bytes(value: &[u8]) -> Result<Self, ParseError> {
-        Self::parse_values(std::iter::once(value))
+        Self::parse_iter(std::iter::once(value))
     }
 
     /// Parses several header values as one list, in order (repeated `tracestate` headers).
@@ -141,64 +279,41 @@ impl TraceState {
     where
         I: IntoIterator<Item = &'a [u8]>,
     {
-        let mut members: [(&[u8], &[u8]); MAX_TRACESTATE_MEMBERS] =
-            [(&[], &[]); MAX_TRACESTATE_MEMBERS];
-        let mut count = 0usize;
-        let mut total = 0usize;
-        for value in values {
-            for raw in value.split(|&c| c == b',') {
-                let member = trim_ows(raw);
-                if member.is_empty() {
-                    continue;
-                }
-                let eq = member
-                    .iter()
-                    .position(|&c| c == b'=')
-                    .ok_or(ParseError::MissingEquals)?;
-                let (key, rest) = member.split_at(eq);
-                let val = rest.get(1..).unwrap_or_default();
-                if !valid_key(key) {
-                    return Err(ParseError::InvalidKey);
-                }
-                if !valid_value(val) {
-                    return Err(ParseError::InvalidValue);
-                }
-                let seen = members.get(..count).unwrap_or_default();
-                if seen.iter().any(|(k, _)| *k == key) {
-                    return Err(ParseError::DuplicateKey);
-                }
-                let slot = members.get_mut(count).ok_or(ParseError::TooManyMembers)?;
-                *slot = (key, val);
-                count += 1;
-                total += key.len() + val.len() + 2;
-            }
-        }
+        let values: Vec<&[u8]> = values.into_iter().collect();
+        Self::parse_iter(values.iter().copied())
+    }
+
+    fn parse_iter<'a, I>(values: I) -> Result<Self, ParseError>
+    where
+        I: IntoIterator<Item = &'a [u8]> + Clone,
+    {
+        let (count, len) = scan(values.clone())?;
         if count == 0 {
             return Ok(Self::new());
         }
-        let mut out = String::with_capacity(total);
-        for (i, (k, v)) in members.get(..count).unwrap_or_default().iter().enumerate() {
-            if i > 0 {
+        let mut out = String::with_capacity(len);
+        for member in members(values) {
+            if !out.is_empty() {
                 out.push(',');
             }
-            // Keys and values were checked to be ASCII above.
-            out.push_str(std::str::from_utf8(k).map_err(|_| ParseError::InvalidKey)?);
-            out.push('=');
-            out.push_str(std::str::from_utf8(v).map_err(|_| ParseError::InvalidValue)?);
+            // Members were checked to be printable ASCII by `scan`.
+            out.push_str(std::str::from_utf8(member).map_err(|_| ParseError::InvalidValue)?);
         }
-        Ok(Self {
-            header: Some(Arc::from(out)),
-        })
+        Ok(Self::from_text(out))
     }
 
     /// The canonical header value (`""` when empty).
     pub fn as_str(&self) -> &str {
-        self.header.as_deref().unwrap_or("")
+        match &self.header {
+            Repr::Empty => "",
+            Repr::Text(t) => t,
+            Repr::Header(h) => h.to_str().unwrap_or_default(),
+        }
     }
 
     /// Whether the list has no members.
     pub fn is_empty(&self) -> bool {
-        self.header.is_none()
+        matches!(self.header, Repr::Empty)
     }
 
     /// The number of members.
@@ -208,8 +323,9 @@ impl TraceState {
 
     /// The members in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.header
-            .as_deref()
+        let text = self.as_str();
+        (!text.is_empty())
+            .then_some(text)
             .into_iter()
             .flat_map(|h| h.split(','))
             .filter_map(|m| m.split_once('='))
@@ -254,9 +370,7 @@ impl TraceState {
             out.push('=');
             out.push_str(v);
         }
-        Ok(Self {
-            header: Some(Arc::from(out)),
-        })
+        Ok(Self::from_text(out))
     }
 
     /// A list without `key`.
@@ -270,9 +384,7 @@ impl TraceState {
         if rest.is_empty() {
             return Self::new();
         }
-        Self {
-            header: Some(Arc::from(rest.join(","))),
-        }
+        Self::from_text(rest.join(","))
     }
 }
 

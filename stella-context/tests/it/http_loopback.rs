@@ -173,3 +173,93 @@ async fn new_trace_when_traceparent_invalid() {
     let generated = resp["x-request-id"].to_str().unwrap();
     assert_eq!(generated.len(), 32);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn trace_response_names_the_server_span() {
+    use tower::Service;
+    let mut svc = ServiceBuilder::new()
+        .layer(ServerLayer::builder().with_trace_response(true).build())
+        .service_fn(|_req: Request<String>| async {
+            let cx = TraceContext::current().unwrap();
+            Ok::<_, Infallible>(http::Response::new(cx.span_id().to_string()))
+        });
+    let req = Request::builder()
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .body(String::new())
+        .unwrap();
+    let resp = svc.ready().await.unwrap().call(req).await.unwrap();
+    let tr: TraceParent = resp.headers()["traceresponse"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        tr.trace_id().to_string(),
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    assert_eq!(tr.parent_id().to_string(), *resp.body());
+}
+
+#[cfg(feature = "axum")]
+mod axum_route {
+    use std::sync::{Arc, Mutex};
+
+    use stella_context::ServerLayer;
+    use tower::ServiceExt;
+    use tracing::field::{Field, Visit};
+    use tracing_subscriber::layer::{Context, SubscriberExt};
+
+    #[derive(Clone, Default)]
+    struct Names(Arc<Mutex<Vec<String>>>);
+
+    struct NameVisitor<'a>(&'a mut Option<String>);
+
+    impl Visit for NameVisitor<'_> {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "otel.name" {
+                *self.0 = Some(format!("{value:?}"));
+            }
+        }
+    }
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Names {
+        fn on_new_span(
+            &self,
+            attrs: &tracing::span::Attributes<'_>,
+            _: &tracing::span::Id,
+            _: Context<'_, S>,
+        ) {
+            let mut name = None;
+            attrs.record(&mut NameVisitor(&mut name));
+            if let Some(name) = name {
+                self.0.lock().unwrap().push(name);
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn span_named_after_matched_path() {
+        let names = Names::default();
+        let _default =
+            tracing::subscriber::set_default(tracing_subscriber::registry().with(names.clone()));
+        let app = axum::Router::new()
+            .route(
+                "/tenants/{tenant}/sboms/{id}",
+                axum::routing::get(|| async { "ok" }),
+            )
+            .layer(ServerLayer::new());
+        let req = http::Request::get("/tenants/acme/sboms/42")
+            .body(String::new())
+            .unwrap();
+        let resp = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let req = http::Request::get("/nowhere").body(String::new()).unwrap();
+        assert_eq!(app.oneshot(req).await.unwrap().status(), 404);
+        let names = names.0.lock().unwrap().clone();
+        assert_eq!(names[0], "api./tenants/{tenant}/sboms/{id}");
+        assert!(names.iter().all(|n| !n.contains("acme")), "{names:?}");
+    }
+}

@@ -48,7 +48,7 @@ use crate::tower::method_name;
 
 /// The outgoing-call service made by [`ClientLayer`].
 ///
-/// For each request it takes the current [`TraceContext`] (or starts a new trace when there is
+/// For each request it takes the current [`TraceContext`](crate::TraceContext) (or starts a new trace when there is
 /// none, as a CLI does), makes a child span context with a new parent id, and replaces any
 /// `traceparent`, `tracestate` and `baggage` headers with exactly one version-`00` `traceparent`
 /// and `tracestate`/`baggage` only when non-empty. It opens a `http.client` span (OpenTelemetry

@@ -17,6 +17,7 @@ pin_project! {
         pub(crate) span: tracing::Span,
         pub(crate) current: CurrentContext,
         pub(crate) echo: Option<(HeaderName, HeaderValue)>,
+        pub(crate) trace_response: Option<HeaderValue>,
         pub(crate) otel: crate::tower::OtelSpan,
     }
 }
@@ -63,12 +64,19 @@ where
             }
         }
         let mut result = result;
-        if let (Ok(response), Some((name, value))) = (&mut result, this.echo.take()) {
-            response.headers_mut().entry(name).or_insert(value);
+        if let Ok(response) = &mut result {
+            if let Some((name, value)) = this.echo.take() {
+                response.headers_mut().entry(name).or_insert(value);
+            }
+            if let Some(value) = this.trace_response.take() {
+                response.headers_mut().insert(TRACERESPONSE, value);
+            }
         }
         Poll::Ready(result)
     }
 }
+
+const TRACERESPONSE: HeaderName = HeaderName::from_static("traceresponse");
 
 /// The last path segment of a type name (`std::io::Error` -> `Error`), generics dropped.
 pub(crate) fn short_type_name<T>() -> &'static str {

@@ -13,6 +13,7 @@ pub(crate) struct Config {
     pub(crate) echo_request_id: bool,
     pub(crate) tenant_header: Option<HeaderName>,
     pub(crate) scheme: &'static str,
+    pub(crate) trace_response: bool,
     #[cfg(feature = "otel")]
     pub(crate) otel: Option<opentelemetry::global::BoxedTracer>,
 }
@@ -24,6 +25,7 @@ impl fmt::Debug for Config {
             .field("echo_request_id", &self.echo_request_id)
             .field("tenant_header", &self.tenant_header)
             .field("scheme", &self.scheme)
+            .field("trace_response", &self.trace_response)
             .finish_non_exhaustive()
     }
 }
@@ -72,6 +74,7 @@ impl ServerLayer {
                 echo_request_id: true,
                 tenant_header: None,
                 scheme: "http",
+                trace_response: false,
                 #[cfg(feature = "otel")]
                 otel: None,
             },
@@ -114,6 +117,13 @@ impl ServerLayerBuilder {
     /// The `url.scheme` to report (default `http`; `https` behind TLS termination).
     pub fn with_scheme(mut self, scheme: &'static str) -> Self {
         self.config.scheme = scheme;
+        self
+    }
+
+    /// Whether to answer with a `traceresponse` header (W3C Trace Context Level 2) naming the
+    /// server span, so that a browser console or a CLI can show the trace id (default `false`).
+    pub fn with_trace_response(mut self, enabled: bool) -> Self {
+        self.config.trace_response = enabled;
         self
     }
 

@@ -24,6 +24,7 @@
 //! let resp = svc.ready().await?.call(req).await?;
 //! assert_eq!(resp.body(), "4bf92f3577b34da6a3ce929d0e0e4736");
 //! assert!(resp.headers().contains_key("x-request-id"));
+//! assert!(!resp.headers().contains_key("traceresponse")); // opt in with `with_trace_response`
 //! # Ok(())
 //! # }
 //! ```
@@ -162,6 +163,10 @@ where
             })
             .flatten();
 
+        let trace_response = config
+            .trace_response
+            .then(|| HeaderValue::from_bytes(&trace.traceparent().to_propagated().to_bytes()).ok())
+            .flatten();
         let current = CurrentContext::new(Some(trace.clone()), Some(request.clone()));
         let span = current.scope(|| {
             let uri = req.uri();
@@ -222,6 +227,7 @@ where
             span,
             current,
             echo,
+            trace_response,
             otel,
         }
     }
