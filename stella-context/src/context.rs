@@ -69,6 +69,15 @@ impl TraceContext {
 
     /// The context of a new span in this trace: a new span id, version `00`, known flags only,
     /// the same `tracestate` and baggage.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let parent = stella_context::TraceContext::new_root();
+    /// let child = parent.child();
+    /// assert_eq!(child.trace_id(), parent.trace_id());
+    /// assert_ne!(child.span_id(), parent.span_id());
+    /// ```
     #[must_use]
     pub fn child(&self) -> Self {
         Self {
@@ -211,6 +220,17 @@ impl TraceContext {
     }
 
     /// Reads only the baggage from a carrier (it is independent of the trace).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.append("baggage", "a=1".parse()?);
+    /// headers.append("Baggage", "b=2".parse()?);
+    /// let bag = stella_context::TraceContext::extract_baggage(&headers);
+    /// assert_eq!(bag.as_str(), "a=1,b=2");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn extract_baggage<E: Extractor + ?Sized>(carrier: &E) -> Baggage {
         Baggage::parse_values_lossy(carrier.get_all_values(Field::Baggage))
     }
@@ -218,6 +238,18 @@ impl TraceContext {
     /// The context of a new local span: a child of the carrier's context when it is valid,
     /// otherwise the root of a new trace (the received `tracestate` is then dropped; the baggage
     /// is kept, as it is independent of the trace).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut headers = http::HeaderMap::new();
+    /// headers.insert("traceparent", "00-00000000000000000000000000000000-00f067aa0ba902b7-01".parse()?);
+    /// headers.insert("tracestate", "congo=t61rcWkgMzE".parse()?);
+    /// let cx = stella_context::TraceContext::continue_from(&headers);
+    /// assert_ne!(cx.trace_id().to_bytes(), [0; 16]); // a new trace...
+    /// assert!(cx.tracestate().is_empty()); // ...without the received tracestate
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn continue_from<E: Extractor + ?Sized>(carrier: &E) -> Self {
         match Self::extract(carrier) {
             Some(remote) => remote.child(),
@@ -228,6 +260,18 @@ impl TraceContext {
     /// Writes the propagated form into a carrier: exactly one version-`00` `traceparent` with
     /// this span as parent, and `tracestate`/`baggage` only when non-empty (stale values are
     /// removed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    ///
+    /// let cx = stella_context::TraceContext::new_root();
+    /// let mut message_headers: HashMap<String, String> = HashMap::new();
+    /// cx.inject(&mut message_headers);
+    /// assert_eq!(message_headers["traceparent"], cx.traceparent().to_string());
+    /// assert!(!message_headers.contains_key("tracestate"));
+    /// ```
     pub fn inject<I: Injector + ?Sized>(&self, carrier: &mut I) {
         let tp = self.traceparent.to_propagated().to_bytes();
         match http::HeaderValue::from_bytes(&tp) {

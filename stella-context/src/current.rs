@@ -131,6 +131,18 @@ impl CurrentContext {
     }
 
     /// Makes this context current until the guard drops.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stella_context::{CurrentContext, TraceContext};
+    ///
+    /// let cx = TraceContext::new_root();
+    /// let guard = CurrentContext::from_trace(cx.clone()).enter();
+    /// assert_eq!(TraceContext::current(), Some(cx));
+    /// drop(guard);
+    /// assert_eq!(TraceContext::current(), None);
+    /// ```
     pub fn enter(&self) -> ContextGuard {
         let swapped = CURRENT
             .try_with(|c| {
