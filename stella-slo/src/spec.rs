@@ -5,7 +5,8 @@
 //! warning) or a native document with a `slos:` list. See the crate README for both forms.
 //!
 //! Errors name the source, the document and the path of the offending field
-//! (`slos.yaml: document 1: slos[0].objective: objective must be strictly between 0 and 1, got 1.5`);
+//! (`slos.yaml: document 1, line 5: slos[0].objective: objective must be strictly between 0 and 1,
+//! got 1.5`); the line of a field is a best-effort lookup in block-style YAML;
 //! YAML syntax errors name the line and column.
 
 use std::collections::BTreeMap;
@@ -41,7 +42,8 @@ pub struct SpecError {
 }
 
 impl SpecError {
-    /// The 1-based line, for YAML syntax errors.
+    /// The 1-based line: exact for YAML syntax errors, a best-effort lookup of the field for
+    /// the others (block-style YAML).
     pub fn line(&self) -> Option<usize> {
         self.line
     }
@@ -108,10 +110,14 @@ pub struct Specs {
 /// ```
 pub fn parse_str(source_name: &str, text: &str) -> Result<Specs, SpecError> {
     let mut out = Specs::default();
+    // Line lookup assumes documents are separated by `---` lines (best effort). Never collect
+    // the deserializer's documents: after a syntax error it keeps yielding.
+    let mut split = documents(text).into_iter();
     for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let cx = Cx {
             source: source_name,
             doc: i + 1,
+            lines: split.next(),
         };
         let value = Value::deserialize(doc).map_err(|e| cx.syntax(&e))?;
         if value.is_null() {
@@ -153,6 +159,106 @@ pub fn parse_file(path: &Path) -> Result<Specs, SpecError> {
 struct Cx<'a> {
     source: &'a str,
     doc: usize,
+    /// The document's lines (with their 1-based line number in the file), when the document
+    /// boundaries could be found; used to give semantic errors a line.
+    lines: Option<Vec<(usize, &'a str)>>,
+}
+
+/// Splits `text` into documents at `---` lines, each with its lines and their numbers.
+fn documents(text: &str) -> Vec<Vec<(usize, &str)>> {
+    let mut docs: Vec<Vec<(usize, &str)>> = vec![Vec::new()];
+    let mut seen_content = false;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim_end();
+        if t == "---" || t.starts_with("--- ") {
+            if seen_content || docs.len() > 1 {
+                docs.push(Vec::new());
+            }
+            seen_content = true;
+            continue;
+        }
+        if !t.trim_start().is_empty() && !t.trim_start().starts_with('#') {
+            seen_content = true;
+        }
+        if let Some(d) = docs.last_mut() {
+            d.push((i + 1, line));
+        }
+    }
+    docs
+}
+
+/// Finds the line of a field path (`slos[0].sli.latency.buckets`) in block-style YAML: a
+/// best-effort lookup that falls back to the deepest ancestor found.
+fn locate(lines: &[(usize, &str)], path: &str) -> Option<usize> {
+    enum Seg<'p> {
+        Key(&'p str),
+        Index(usize),
+    }
+    let mut segs = Vec::new();
+    for part in path.split('.') {
+        let (key, mut rest) = match part.find('[') {
+            Some(i) => (part.get(..i).unwrap_or(""), part.get(i..).unwrap_or("")),
+            None => (part, ""),
+        };
+        if !key.is_empty() {
+            segs.push(Seg::Key(key));
+        }
+        while let Some(r) = rest.strip_prefix('[') {
+            let end = r.find(']')?;
+            segs.push(Seg::Index(r.get(..end)?.parse().ok()?));
+            rest = r.get(end + 1..).unwrap_or("");
+        }
+    }
+    let parsed: Vec<(usize, usize, &str)> = lines
+        .iter()
+        .filter(|(_, l)| {
+            let t = l.trim_start();
+            !t.is_empty() && !t.starts_with('#')
+        })
+        .map(|(n, l)| (*n, l.len() - l.trim_start().len(), l.trim_start()))
+        .collect();
+    let mut pos = 0usize;
+    let mut parent: isize = -1;
+    let mut found = None;
+    for seg in segs {
+        let mut hit = None;
+        let mut seen_items = 0usize;
+        for (i, (n, indent, content)) in parsed.iter().enumerate().skip(pos) {
+            let indent = *indent as isize;
+            if indent <= parent && i != pos {
+                break;
+            }
+            match seg {
+                Seg::Key(k) => {
+                    let (eff, body) = match content.strip_prefix("- ") {
+                        Some(b) => (indent + 2, b.trim_start()),
+                        None => (indent, *content),
+                    };
+                    if eff > parent && body.strip_prefix(k).is_some_and(|r| r.starts_with(':')) {
+                        hit = Some((i, eff, *n));
+                        break;
+                    }
+                }
+                Seg::Index(want) => {
+                    if content.starts_with('-') && indent > parent {
+                        if seen_items == want {
+                            hit = Some((i, indent, *n));
+                            break;
+                        }
+                        seen_items += 1;
+                    }
+                }
+            }
+        }
+        let Some((i, eff, n)) = hit else { break };
+        found = Some(n);
+        pos = match seg {
+            Seg::Key(_) => i + 1,
+            Seg::Index(_) => i,
+        };
+        parent = eff;
+    }
+    found
 }
 
 type R<T> = Result<T, SpecError>;
@@ -167,15 +273,17 @@ fn join(path: &str, key: &str) -> String {
 
 impl Cx<'_> {
     fn err(&self, path: &str, message: impl fmt::Display) -> SpecError {
+        let line = self.lines.as_deref().and_then(|l| locate(l, path));
         SpecError {
             source_name: self.source.to_owned(),
             location: format!(
-                "document {}: {}: ",
+                "document {}{}: {}: ",
                 self.doc,
+                line.map(|n| format!(", line {n}")).unwrap_or_default(),
                 if path.is_empty() { "(root)" } else { path }
             ),
             message: message.to_string(),
-            line: None,
+            line,
             path: path.to_owned(),
         }
     }

@@ -88,7 +88,7 @@ fn errors_say_what_and_where() {
         (
             "objective: 0.99",
             "objective: 1.5",
-            "document 1: slos[0].objective: objective must be strictly between 0 and 1, got 1.5",
+            "x.yaml: document 1, line 5: slos[0].objective: objective must be strictly between 0 and 1, got 1.5",
         ),
         ("objective: 0.99", "objective: 0", "slos[0].objective"),
         ("objective: 0.99", "objective: .nan", "slos[0].objective"),
@@ -236,7 +236,7 @@ fn openslo_errors() {
         (
             "apiVersion: openslo/v1\nkind: SLO\nmetadata:\n  name: api-latency",
             "apiVersion: openslo/v2\nkind: SLO\nmetadata:\n  name: api-latency",
-            "document 3: apiVersion: unsupported apiVersion",
+            "apiVersion: unsupported apiVersion",
         ),
     ] {
         assert!(doc.contains(from), "{from}");
@@ -245,4 +245,42 @@ fn openslo_errors() {
             .to_string();
         assert!(err.contains(want), "{to:?}: {err}");
     }
+}
+
+#[test]
+fn semantic_errors_name_the_line_of_the_field() {
+    let native = read("specs/native.yaml");
+    let bad = native.replace(
+        "buckets: [0.5, 1, 2.5, 5, 10, \"+Inf\"]",
+        "buckets: [0.5, 1, 0.7, \"+Inf\"]",
+    );
+    let err = parse_str("native.yaml", &bad).unwrap_err();
+    let want = native.lines().position(|l| l.contains("buckets:")).unwrap() + 1;
+    assert_eq!(err.line(), Some(want), "{err}");
+    assert_eq!(err.path(), "slos[2].sli.latency.buckets");
+
+    let bad = native.replace("objective: \"0.995\"", "objective: \"1.995\"");
+    let err = parse_str("native.yaml", &bad).unwrap_err();
+    let want = native
+        .lines()
+        .position(|l| l.contains("objective: \"0.995\""))
+        .unwrap()
+        + 1;
+    assert_eq!(err.line(), Some(want), "{err}");
+
+    let openslo = read("specs/openslo.yaml");
+    let bad = openslo.replace("      value: 0.25", "      value: -1");
+    let err = parse_str("openslo.yaml", &bad).unwrap_err();
+    let want = openslo
+        .lines()
+        .position(|l| l.contains("value: 0.25"))
+        .unwrap()
+        + 1;
+    assert_eq!(err.line(), Some(want), "{err}");
+    assert!(
+        err.to_string().starts_with(&format!(
+            "openslo.yaml: document 3, line {want}: spec.objectives[0].value"
+        )),
+        "{err}"
+    );
 }
