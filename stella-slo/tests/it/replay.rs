@@ -170,15 +170,18 @@ fn malformed_scenarios_are_one_line_errors() {
 
 #[test]
 fn the_example_binary_keeps_the_contract() {
-    // Runs the compiled example when cargo has built it (cargo test builds examples).
-    let exe = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target")
-        .join("debug/examples/slo-replay");
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(std::path::PathBuf::from);
-    let exe = target
-        .map(|t| t.join("debug/examples/slo-replay"))
-        .filter(|p| p.exists())
-        .unwrap_or(exe);
+    // Runs the compiled example when cargo has built it (cargo test builds examples into
+    // <target>/<profile>/examples, beside this test's deps/ folder).
+    let exe = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| {
+            profile
+                .join("examples")
+                .join(format!("slo-replay{}", std::env::consts::EXE_SUFFIX))
+        })
+        .unwrap();
     if !exe.exists() {
         eprintln!("skipped: {} not built", exe.display());
         return;
