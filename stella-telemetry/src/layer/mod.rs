@@ -14,6 +14,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod keys;
 mod record;
 mod render;
 
@@ -50,6 +51,7 @@ struct Scratch {
     out: String,
     tmp: String,
     tenant: String,
+    keys: keys::KeyCache,
 }
 
 /// Runs `f` with this thread's scratch buffers, or fresh ones when they are in use (an event
@@ -387,7 +389,8 @@ where
             let view = core.scrubber.for_tenant(tenant);
             let relaxed = !view.relaxed().is_empty();
             render::resolve(&mut s.ev, event, &ctx, current.as_ref(), &view, relaxed);
-            render::write_line(core, meta, now, &s.ev, &view, &mut s.out, &mut s.tmp);
+            let mut scan = keys::Scan { scrubber: &core.scrubber, view, keys: &mut s.keys };
+            render::write_line(core, meta, now, &s.ev, &mut scan, &mut s.out, &mut s.tmp);
             let mut w = self.writer.make_writer_for(meta);
             if w.write_all(s.out.as_bytes()).is_err() {
                 bump(&core.stats.write_errors);

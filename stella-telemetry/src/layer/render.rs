@@ -10,6 +10,7 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use super::Core;
+use super::keys::Scan;
 use super::record::{EventFields, Origin, SpanFields, SpanVal, Val};
 use crate::fields::{Format, Slot};
 use crate::json;
@@ -161,7 +162,7 @@ pub(super) fn write_line(
     meta: &Metadata<'_>,
     now_nanos: u64,
     ev: &EventFields,
-    view: &ScrubView<'_>,
+    scan: &mut Scan<'_>,
     out: &mut String,
     tmp: &mut String,
 ) {
@@ -204,7 +205,7 @@ pub(super) fn write_line(
             Format::Scanned => {
                 push_key(out, key);
                 match origin {
-                    Origin::Raw => json::push_str(out, &view.scrub_field(key, raw)),
+                    Origin::Raw => json::push_str(out, &scan.field(key, raw)),
                     Origin::Clean => json::push_str(out, raw),
                 }
             }
@@ -221,7 +222,7 @@ pub(super) fn write_line(
 
     out.push_str(",\"message\":");
     match ev.message {
-        Some((s, e)) => json::push_str(out, &view.scrub(ev.str_at(s, e))),
+        Some((s, e)) => json::push_str(out, &scan.text(ev.str_at(s, e))),
         None => out.push_str("\"\""),
     }
 
@@ -243,15 +244,15 @@ pub(super) fn write_line(
             Val::Str(s, e) => {
                 let raw = ev.str_at(s, e);
                 match origin {
-                    Origin::Raw => json::push_str(out, &view.scrub_field(key, raw)),
+                    Origin::Raw => json::push_str(out, &scan.field(key, raw)),
                     Origin::Clean => json::push_str(out, raw),
                 }
             }
-            Val::I64(n) => push_number(out, tmp, view, key, *origin, format_args!("{n}")),
-            Val::U64(n) => push_number(out, tmp, view, key, *origin, format_args!("{n}")),
+            Val::I64(n) => push_number(out, tmp, scan, key, *origin, format_args!("{n}")),
+            Val::U64(n) => push_number(out, tmp, scan, key, *origin, format_args!("{n}")),
             Val::F64(n) => {
                 if *origin == Origin::Raw && n.is_finite() {
-                    push_number(out, tmp, view, key, *origin, format_args!("{n}"));
+                    push_number(out, tmp, scan, key, *origin, format_args!("{n}"));
                 } else {
                     json::push_f64(out, n);
                 }
@@ -276,7 +277,7 @@ pub(super) fn write_line(
         // Bound before scrubbing (work) and after (redaction markers can be longer than what
         // they replace).
         let bounded = json::prefix(tmp, MAX_STACK);
-        let clean = view.scrub_field("stack", bounded);
+        let clean = scan.field("stack", bounded);
         let limit = MAX_STACK - TRUNCATED.len();
         out.push_str("\"stack\":\"");
         if bounded.len() < tmp.len() || clean.len() > MAX_STACK {
@@ -298,14 +299,14 @@ fn push_key(out: &mut String, key: &str) {
 
 /// A number from an event: scanned as text (a card number, a PIN under a secret key), written
 /// as a number when nothing was redacted.
-fn push_number(out: &mut String, tmp: &mut String, view: &ScrubView<'_>, key: &str, origin: Origin, n: std::fmt::Arguments<'_>) {
+fn push_number(out: &mut String, tmp: &mut String, scan: &mut Scan<'_>, key: &'static str, origin: Origin, n: std::fmt::Arguments<'_>) {
     tmp.clear();
     let _ = tmp.write_fmt(n);
     if origin == Origin::Clean {
         out.push_str(tmp);
         return;
     }
-    let clean = view.scrub_field(key, tmp);
+    let clean = scan.field(key, tmp);
     if clean == tmp.as_str() {
         out.push_str(tmp);
     } else {
