@@ -46,7 +46,7 @@ fn span_fields() {
         let span = tracing::info_span!("api", actor = EMAIL, authorization = format!("Bearer {JWT}").as_str(), api_key = AWS);
         let _e = span.enter();
         span.record("actor", EMAIL);
-        let inner = tracing::info_span!("db", query = format!("select * where pw='{PASSWORD}' and card='{CARD}'").as_str());
+        let inner = tracing::info_span!("db", query = format!("select * where password='{PASSWORD}' and card='{CARD}'").as_str());
         let _i = inner.enter();
         tracing::info!(github = GITHUB, "inside");
     });
