@@ -107,7 +107,11 @@ pub(crate) fn classify(key: &str) -> Option<KeyClass> {
     if key.is_empty() || key.len() > 128 {
         return None;
     }
-    let w = words(key);
+    let mut w = words(key);
+    // X-Hub-Signature-256, password2: a trailing number does not change what the key names
+    if w.len() >= 2 && w.last().is_some_and(|l| l.bytes().all(|c| c.is_ascii_digit())) {
+        w.pop();
+    }
     let last = w.last()?.as_str();
     let prev = if w.len() >= 2 { w.get(w.len() - 2).map(String::as_str) } else { None };
     let prev2 = if w.len() >= 3 { w.get(w.len() - 3).map(String::as_str) } else { None };
@@ -273,6 +277,19 @@ static GATE: [u8; 4096] = {
 /// fine (the full [`classify`] decides); false negatives are not.
 #[inline]
 pub(crate) fn tail_may_be_secret(tail: &[u8]) -> bool {
+    // signature-256, password2: look past a trailing number
+    let digits = tail.iter().rev().take_while(|c| c.is_ascii_digit()).count();
+    if digits > 0 && digits < tail.len() {
+        let mut t = tail.get(..tail.len() - digits).unwrap_or(&[]);
+        if let Some((last, rest)) = t.split_last()
+            && matches!(last, b'-' | b'_' | b'.')
+        {
+            t = rest;
+        }
+        if tail_may_be_secret(t) {
+            return true;
+        }
+    }
     let n = tail.len();
     let ends = |s: &[u8]| n >= s.len() && tail.get(n - s.len()..).is_some_and(|t| t.eq_ignore_ascii_case(s));
     if n < 3 {
@@ -306,7 +323,7 @@ pub(crate) fn tail_may_be_secret(tail: &[u8]) -> bool {
         b"red" => ends(b"cred"),
         b"eds" => ends(b"creds"),
         b"ies" => ends(b"cookies"),
-        b"als" => ends(b"credentials"),
+        b"als" => ends(b"entials"),
         b"ial" => ends(b"credential"),
         b"ure" => ends(b"signature"),
         b"ton" => ends(b"jeton"),

@@ -396,7 +396,16 @@ impl Scrubber {
         for h in hits {
             out.push_str(text.get(last..h.start).unwrap_or(""));
             let secret = text.get(h.start..h.end).unwrap_or("");
+            // A bare JSON number (`"card": 4111111111111111`) becomes a string, so a JSON line
+            // stays valid JSON.
+            let quote = bare_json_number(text, h.start, h.end, secret);
+            if quote {
+                out.push('"');
+            }
             self.marker(h.label, secret, out);
+            if quote {
+                out.push('"');
+            }
             last = h.end;
         }
         out.push_str(text.get(last..).unwrap_or(""));
@@ -498,6 +507,15 @@ impl Scrubber {
             Value::Null | Value::Bool(_) => value.clone(),
         }
     }
+}
+
+fn bare_json_number(text: &str, start: usize, end: usize, secret: &str) -> bool {
+    if secret.is_empty() || !secret.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'+' | b'-' | b'e' | b'E')) {
+        return false;
+    }
+    let before = text.get(..start).unwrap_or("").trim_end_matches([' ', '\t', '\n', '\r']);
+    let after = text.get(end..).unwrap_or("").trim_start_matches([' ', '\t', '\n', '\r']);
+    matches!(before.bytes().last(), Some(b':' | b'[' | b',')) && (after.is_empty() || matches!(after.bytes().next(), Some(b',' | b']' | b'}')))
 }
 
 /// A cut point at or below `max`, on a char boundary, backed off to the start of the token it

@@ -27,11 +27,22 @@ pub(super) fn at_separator(scan: &mut Scan<'_, '_>, p: usize, sep_len: usize) {
             k_end -= 1;
             q += 1;
         }
+        if q > 0 {
+            // A quoted key (JSON, Python dicts) followed by an array or object: the structure is
+            // not a scalar secret; its strings are found by the other rules or by `scrub_json`.
+            let mut v = p + sep_len;
+            while matches!(scan.at(v), b' ' | b'\t') && v - p < 8 {
+                v += 1;
+            }
+            if matches!(scan.at(v), b'[' | b'{') {
+                return;
+            }
+        }
     }
     if k_end == 0 || !key_char(scan.before(k_end)) {
         return;
     }
-    let tail = scan.b.get(k_end.saturating_sub(10)..k_end).unwrap_or(&[]);
+    let tail = scan.b.get(k_end.saturating_sub(16)..k_end).unwrap_or(&[]);
     if !keys::tail_may_be_secret(tail) {
         return;
     }
@@ -67,7 +78,7 @@ pub(super) fn at_separator(scan: &mut Scan<'_, '_>, p: usize, sep_len: usize) {
         b':' if scan.at(v) == b'/' && scan.at(v + 1) == b'/' => return,
         _ => {}
     }
-    value(scan, class, v, sep, sep_len == 3);
+    value(scan, class, v, sep, sep_len == 3, k_end < p && matches!(scan.at(k_end), b'"' | b'\''));
 }
 
 /// `{"name": "DB_PASSWORD", "value": "…"}`, `<add key="ApiKey" value="…"/>`, Kubernetes
@@ -135,10 +146,10 @@ pub(super) fn at_flag(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
     if scan.at(v) == b'-' && scan.at(v + 1) == b'-' {
         return; // the next flag, not a value
     }
-    value(scan, class, v, b' ', false);
+    value(scan, class, v, b' ', false, false);
 }
 
-fn value(scan: &mut Scan<'_, '_>, class: KeyClass, mut v: usize, sep: u8, url_encoded: bool) {
+fn value(scan: &mut Scan<'_, '_>, class: KeyClass, mut v: usize, sep: u8, url_encoded: bool, key_quoted: bool) {
     if sep != b'>' {
         let mut n = 0;
         while n < 8 && matches!(scan.at(v), b' ' | b'\t') {
@@ -149,7 +160,9 @@ fn value(scan: &mut Scan<'_, '_>, class: KeyClass, mut v: usize, sep: u8, url_en
     let kind = match class {
         KeyClass::Secret(k) | KeyClass::Pii(k) => k,
     };
-    let whole_line = matches!(kind, Kind::Cookie) || (kind == Kind::Authorization && sep != b'=');
+    // Header-style values run to the end of the line; after a quoted (JSON) key an unquoted
+    // value is a JSON scalar and stops at the next delimiter.
+    let whole_line = !key_quoted && (matches!(kind, Kind::Cookie) || (kind == Kind::Authorization && sep != b'='));
     let (vs, ve, quoted) = extent(scan, v, sep, url_encoded, whole_line);
     if vs >= ve {
         return;
@@ -217,7 +230,10 @@ fn extent(scan: &Scan<'_, '_>, v: usize, sep: u8, url_encoded: bool, whole_line:
     }
     let q = scan.at(v + esc);
     if q == b'"' || q == b'\'' || (q == b'`' && esc == 0) {
+        // At escape level e (0 plain, 1 inside a JSON string, 3 double-encoded…), the closing
+        // quote is preceded by a number of backslashes b with b % (2e + 2) == e.
         let vs = v + esc + 1;
+        let modulus = 2 * esc + 2;
         let mut p = vs;
         while p < max {
             if scan.at(p) == q {
@@ -225,16 +241,9 @@ fn extent(scan: &Scan<'_, '_>, v: usize, sep: u8, url_encoded: bool, whole_line:
                 while bs < p - vs && scan.at(p - 1 - bs) == b'\\' {
                     bs += 1;
                 }
-                if bs == esc {
-                    return (vs, p - bs, true);
+                if bs % modulus == esc {
+                    return (vs, p - esc, true);
                 }
-                if bs < esc {
-                    return (vs, p - bs, true);
-                }
-            }
-            if esc == 0 && scan.at(p) == b'\\' {
-                p += 2;
-                continue;
             }
             p += 1;
         }
@@ -250,6 +259,24 @@ fn extent(scan: &Scan<'_, '_>, v: usize, sep: u8, url_encoded: bool, whole_line:
         return (vs, p, true);
     }
     let mut p = v;
+    // Template placeholders keep their braces: {password}, ${TOKEN}, {{ .Token }}
+    if scan.at(p) == b'{' || (scan.at(p) == b'$' && scan.at(p + 1) == b'{') {
+        let mut depth = 0usize;
+        while p < max && p - v < 128 {
+            match scan.at(p) {
+                b'{' => depth += 1,
+                b'}' => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        return (v, p + 1, false);
+                    }
+                }
+                _ => {}
+            }
+            p += 1;
+        }
+        p = v;
+    }
     if whole_line {
         while p < max && !matches!(scan.at(p), b'"' | b'\'' | b'\n' | b'\r' | b']' | b'}' | b'>' | b'<') {
             if scan.at(p) == b'\\' && matches!(scan.at(p + 1), b'n' | b'r' | b'"' | b't') {

@@ -307,7 +307,29 @@ impl Scan<'_, '_> {
         if i == 0 { 0 } else { self.at(i - 1) }
     }
 
-    pub(crate) fn push(&mut self, start: usize, end: usize, label: Label) {
+    /// Number of backslashes right before `i`.
+    fn backslashes_before(&self, i: usize) -> usize {
+        let mut n = 0;
+        while n < i && self.at(i - 1 - n) == b'\\' {
+            n += 1;
+        }
+        n
+    }
+
+    pub(crate) fn push(&mut self, mut start: usize, mut end: usize, label: Label) {
+        // Never split an escape sequence (`\n`, `\"`, `\u00e9`): JSON lines stay valid.
+        if self.backslashes_before(start) % 2 == 1 {
+            start += if self.at(start) == b'u' { 5 } else { 1 };
+        }
+        if end > start && self.backslashes_before(end) % 2 == 1 {
+            end -= 1;
+        }
+        let lo = end.saturating_sub(5).max(start);
+        if let Some(u) = (lo..end).rev().find(|&j| self.at(j) == b'\\' && self.at(j + 1) == b'u' && self.backslashes_before(j) % 2 == 0) {
+            if u + 6 > end {
+                end = u;
+            }
+        }
         if start < end && end <= self.b.len() && self.text.is_char_boundary(start) && self.text.is_char_boundary(end) {
             // Idempotency: never redact a span that is only an existing marker.
             if let Some(s) = self.text.get(start..end)

@@ -56,8 +56,8 @@ pub(super) fn at_digit(scan: &mut Scan<'_, '_>, i: usize, floor: usize) -> usize
             return end;
         }
     }
-    if prev == b'.' || (prev == b'-' && digit(scan.before(ws - 1))) {
-        return we;
+    if prev == b'.' || prev == b'-' {
+        return we; // decimals and negative numbers are neither cards nor SSNs
     }
     // Phones with a leading +
     if prev == b'+' && ws >= 1 && !word(scan.before(ws - 1)) {
@@ -201,7 +201,7 @@ fn ssn(scan: &mut Scan<'_, '_>, ws: usize) -> Option<usize> {
         return None;
     }
     let end = ws + 11;
-    if word(scan.at(end)) || (matches!(scan.at(end), b'-' | b' ' | b'.') && digit(scan.at(end + 1))) {
+    if word(scan.at(end)) || (scan.at(end) == sep && digit(scan.at(end + 1))) {
         return None;
     }
     let d = |i: usize| u32::from(scan.at(i).wrapping_sub(b'0'));

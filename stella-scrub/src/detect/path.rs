@@ -176,7 +176,7 @@ fn at_root(scan: &mut Scan<'_, '_>, s: usize) {
     let c = scan.before(s);
     let mut start = s;
     let mut windows = false;
-    if c == b':' && s >= 2 && scan.at(s - 2).is_ascii_alphabetic() && !scan.before(s - 2).is_ascii_alphanumeric() {
+    if c == b':' && s >= 2 && scan.at(s - 2).is_ascii_alphabetic() && !scan.before(s - 2).is_ascii_alphanumeric() && scan.before(s - 2) != b'\\' {
         start = s - 2; // C:/Users/…
         windows = true;
     }
@@ -201,7 +201,12 @@ pub(super) fn at_file_url(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
 
 /// At a backslash: `C:\…` or `\\server\share\…`. Returns where the byte-class pass resumes.
 pub(super) fn at_backslash(scan: &mut Scan<'_, '_>, i: usize) -> usize {
-    if scan.before(i) == b':' && i >= 2 && scan.at(i - 2).is_ascii_alphabetic() && !scan.before(i - 2).is_ascii_alphanumeric() {
+    if scan.before(i) == b':'
+        && i >= 2
+        && scan.at(i - 2).is_ascii_alphabetic()
+        && !scan.before(i - 2).is_ascii_alphanumeric()
+        && scan.before(i - 2) != b'\\'
+    {
         let start = i - 2;
         let end = path_end(scan, start, true);
         if end > i + 1 {

@@ -141,7 +141,7 @@ pub(crate) static TOKEN_SPECS: &[TokenSpec] = &[
     spec(&["sq0atp-", "sq0csp-"], Kind::VendorToken, b64url, 22, 64),
     spec(&["AGE-SECRET-KEY-1"], Kind::PrivateKey, upper_num, 50, 64),
     spec(&["rubygems_"], Kind::VendorToken, hex, 48, 48),
-    spec(&["xkeysib-"], Kind::VendorToken, hex_dash, 64, 128),
+    spec(&["xkeysib-"], Kind::VendorToken, b64url, 64, 128),
     spec(&["figd_"], Kind::VendorToken, b64url, 30, 64),
     spec(&["phx_"], Kind::VendorToken, alnum, 30, 64),
     spec(&["nvapi-"], Kind::VendorToken, b64url, 40, 128),
@@ -375,7 +375,7 @@ fn putty(scan: &mut Scan<'_, '_>, s: usize) {
 /// A private key body without its BEGIN line: consume base64 plus line breaks and `\n` escapes.
 fn bare_key(scan: &mut Scan<'_, '_>, s: usize) {
     let mut start = s;
-    while start > 0 && b64(scan.before(start)) && s - start < 16 {
+    while start > 0 && (scan.before(start).is_ascii_alphanumeric() || matches!(scan.before(start), b'+' | b'/')) && s - start < 16 {
         start -= 1;
     }
     if alnum(scan.before(start)) {
