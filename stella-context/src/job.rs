@@ -329,7 +329,7 @@ impl<T> JobEnvelope<T> {
         Restored {
             trace,
             parent,
-            link,
+            links: link.into_iter().collect(),
             request: self.job.to_request_context(),
             meta: self.job.clone(),
         }
@@ -342,7 +342,7 @@ impl<T> JobEnvelope<T> {
 pub struct Restored {
     trace: TraceContext,
     parent: Option<TraceContext>,
-    link: Option<TraceContext>,
+    links: Vec<TraceContext>,
     request: RequestContext,
     meta: JobMeta,
 }
@@ -358,9 +358,36 @@ impl Restored {
         self.parent.as_ref()
     }
 
-    /// The producer's context when the worker started a new trace linked to it.
+    /// The producer's context when the worker started a new trace linked to it (the first link).
     pub fn link(&self) -> Option<&TraceContext> {
-        self.link.as_ref()
+        self.links.first()
+    }
+
+    /// Every linked producer (fan-in: one worker span for several messages).
+    pub fn links(&self) -> &[TraceContext] {
+        &self.links
+    }
+
+    /// The same restored context with one more link, for fan-in and batch processing: restore
+    /// the first message with [`RestoreMode::Link`], then add the other producers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stella_context::{JobEnvelope, JobMeta, RestoreMode};
+    ///
+    /// let a = JobEnvelope::new(JobMeta::new("a"), ());
+    /// let b = JobEnvelope::new(JobMeta::new("b"), ());
+    /// let batch = a
+    ///     .restore(RestoreMode::Link)
+    ///     .with_link(b.producer_context().ok_or("no context")?);
+    /// assert_eq!(batch.links().len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn with_link(mut self, producer: TraceContext) -> Self {
+        self.links.push(producer);
+        self
     }
 
     /// The request context (job, run, tenant, ...).
@@ -382,7 +409,7 @@ impl Restored {
     /// messaging and job fields, the trace ids, and the link when there is one.
     pub fn span(&self) -> tracing::Span {
         let kind = self.meta.kind.as_deref().unwrap_or("job");
-        let link = self.link.as_ref();
+        let link = self.links.first();
         self.current().scope(|| {
             tracing::info_span!(
                 "job",
@@ -401,6 +428,7 @@ impl Restored {
                 parent_span_id = self.parent.as_ref().map(|p| tracing::field::display(p.span_id())),
                 link.trace_id = link.map(|l| tracing::field::display(l.trace_id())),
                 link.span_id = link.map(|l| tracing::field::display(l.span_id())),
+                link.count = self.links.len(),
             )
         })
     }

@@ -200,13 +200,14 @@ pub fn start_job_span(
     let mut builder = SpanBuilder::from_name(name)
         .with_kind(SpanKind::Consumer)
         .with_attributes([KeyValue::new("messaging.operation.type", "process")]);
-    let parent = match (restored.parent(), restored.link()) {
-        (Some(p), _) => parent_context(p),
-        (None, Some(l)) => {
-            builder = builder.with_links(vec![link(l)]);
+    let parent = match restored.parent() {
+        Some(p) => parent_context(p),
+        None => {
+            if !restored.links().is_empty() {
+                builder = builder.with_links(restored.links().iter().map(link).collect());
+            }
             Context::new()
         }
-        (None, None) => Context::new(),
     };
     let span = tracer.build_with_context(builder, &parent);
     let started = parent.with_span(span);
