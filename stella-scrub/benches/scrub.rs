@@ -34,18 +34,32 @@ const FIELDS: &[(&str, &str)] = &[
     ("parent_span_id", "b7ad6b7169203331"),
     ("request_id", "7f1c8a5e-3b2d-4c6e-9f0a-1b2c3d4e5f60"),
     ("job_id", "01HF3Z8K9W2X4Y6Z8A0B2C4D6E"),
-    ("sbom_id", "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+    (
+        "sbom_id",
+        "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    ),
     ("policy_version", "2026.11.3"),
     ("decision_effect", "deny"),
-    ("decision_reason", "CVE-2021-44228 reachable in pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1"),
+    (
+        "decision_reason",
+        "CVE-2021-44228 reachable in pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1",
+    ),
 ];
 
 fn line(i: usize, msg: &str) -> String {
-    let mut s = format!("{{\"ts\":\"2026-11-28T10:{:02}:18.{:03}Z\",\"level\":\"info\"", i % 60, i * 7 % 1000);
+    let mut s = format!(
+        "{{\"ts\":\"2026-11-28T10:{:02}:18.{:03}Z\",\"level\":\"info\"",
+        i % 60,
+        i * 7 % 1000
+    );
     for (k, v) in FIELDS {
         s.push_str(&format!(",\"{k}\":\"{v}\""));
     }
-    s.push_str(&format!(",\"duration_ms\":{},\"components\":{},\"msg\":\"{msg}\"", 12 + i, 4000 + i * 13));
+    s.push_str(&format!(
+        ",\"duration_ms\":{},\"components\":{},\"msg\":\"{msg}\"",
+        12 + i,
+        4000 + i * 13
+    ));
     while s.len() < 1020 {
         s.push_str(",\"pad\":\"ok\"");
     }
@@ -77,12 +91,70 @@ const SECRETS: &[&str] = &[
 
 /// Every keyword of the catalogue, for the case-insensitive Aho-Corasick floor.
 const KEYWORDS: &[&str] = &[
-    "password", "passwd", "pwd", "secret", "token", "api_key", "apikey", "private_key", "credential", "session",
-    "csrf", "otp", "cvv", "signature", "cookie", "authorization", "bearer", "basic ", "private key", "putty",
-    "akia", "asia", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "xox", "hooks.slack.com",
-    "sk_live_", "rk_live_", "whsec_", "aiza", "ya29.", "eyj", "npm_", "sg.", "sk-", "hvs.", "pypi-", "hf_",
-    "shpat_", "dop_v1_", "dapi", "dp.pt.", "lin_api_", "key-", "pmak-", "accountkey", "://", "@", "%40", "/home/",
-    "/users/", "/etc/", "/var/", "/tmp/", "/root/", "/opt/", "c:\\", "--", "%3d",
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "private_key",
+    "credential",
+    "session",
+    "csrf",
+    "otp",
+    "cvv",
+    "signature",
+    "cookie",
+    "authorization",
+    "bearer",
+    "basic ",
+    "private key",
+    "putty",
+    "akia",
+    "asia",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+    "xox",
+    "hooks.slack.com",
+    "sk_live_",
+    "rk_live_",
+    "whsec_",
+    "aiza",
+    "ya29.",
+    "eyj",
+    "npm_",
+    "sg.",
+    "sk-",
+    "hvs.",
+    "pypi-",
+    "hf_",
+    "shpat_",
+    "dop_v1_",
+    "dapi",
+    "dp.pt.",
+    "lin_api_",
+    "key-",
+    "pmak-",
+    "accountkey",
+    "://",
+    "@",
+    "%40",
+    "/home/",
+    "/users/",
+    "/etc/",
+    "/var/",
+    "/tmp/",
+    "/root/",
+    "/opt/",
+    "c:\\",
+    "--",
+    "%3d",
 ];
 
 /// The same catalogue as plain regexes, as a user would write it.
@@ -135,7 +207,10 @@ impl Naive {
     fn new() -> Naive {
         Naive {
             set: RegexSet::new(PATTERNS).expect("patterns compile"),
-            each: PATTERNS.iter().map(|p| Regex::new(p).expect("pattern compiles")).collect(),
+            each: PATTERNS
+                .iter()
+                .map(|p| Regex::new(p).expect("pattern compiles"))
+                .collect(),
         }
     }
 
@@ -157,7 +232,10 @@ impl Naive {
 }
 
 fn bench(c: &mut Criterion) {
-    let scrubber = Scrubber::builder().with_repo_root("/work/main").build().expect("scrubber builds");
+    let scrubber = Scrubber::builder()
+        .with_repo_root("/work/main")
+        .build()
+        .expect("scrubber builds");
     let ac: AhoCorasick = AhoCorasickBuilder::new()
         .ascii_case_insensitive(true)
         .match_kind(MatchKind::Standard)
@@ -165,13 +243,27 @@ fn bench(c: &mut Criterion) {
         .expect("automaton builds");
     let naive = Naive::new();
 
-    let clean: Vec<String> = MESSAGES.iter().enumerate().map(|(i, m)| line(i, m)).collect();
-    let dirty: Vec<String> = SECRETS.iter().enumerate().map(|(i, m)| line(i, m)).collect();
+    let clean: Vec<String> = MESSAGES
+        .iter()
+        .enumerate()
+        .map(|(i, m)| line(i, m))
+        .collect();
+    let dirty: Vec<String> = SECRETS
+        .iter()
+        .enumerate()
+        .map(|(i, m)| line(i, m))
+        .collect();
     for l in &clean {
-        assert!(matches!(scrubber.scrub(l), std::borrow::Cow::Borrowed(_)), "clean line changed: {l}");
+        assert!(
+            matches!(scrubber.scrub(l), std::borrow::Cow::Borrowed(_)),
+            "clean line changed: {l}"
+        );
     }
     for l in &dirty {
-        assert!(matches!(scrubber.scrub(l), std::borrow::Cow::Owned(_)), "secret line unchanged: {l}");
+        assert!(
+            matches!(scrubber.scrub(l), std::borrow::Cow::Owned(_)),
+            "secret line unchanged: {l}"
+        );
     }
 
     for (name, lines) in [("clean_1KiB", &clean), ("one_secret_1KiB", &dirty)] {

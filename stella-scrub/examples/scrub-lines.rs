@@ -21,18 +21,25 @@ fn main() -> anyhow::Result<()> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--jsonl" => jsonl = true,
-            "--repo-root" => repo_root = Some(args.next().context("--repo-root needs a directory")?),
-            s if s.starts_with("--repo-root=") => repo_root = Some(s["--repo-root=".len()..].to_owned()),
+            "--repo-root" => {
+                repo_root = Some(args.next().context("--repo-root needs a directory")?)
+            }
+            s if s.starts_with("--repo-root=") => {
+                repo_root = Some(s["--repo-root=".len()..].to_owned())
+            }
             "-h" | "--help" => {
                 println!("usage: scrub-lines [--repo-root DIR] [--jsonl] < input > output");
                 return Ok(());
             }
-            other => bail!("unknown argument `{other}` (usage: scrub-lines [--repo-root DIR] [--jsonl])"),
+            other => {
+                bail!("unknown argument `{other}` (usage: scrub-lines [--repo-root DIR] [--jsonl])")
+            }
         }
     }
     let mut builder = Scrubber::builder();
     if let Some(root) = repo_root {
-        let abs = std::path::absolute(&root).with_context(|| format!("resolving --repo-root {root}"))?;
+        let abs =
+            std::path::absolute(&root).with_context(|| format!("resolving --repo-root {root}"))?;
         builder = builder.with_repo_root(abs.to_string_lossy().into_owned());
     }
     let scrubber = builder.build().context("building the scrubber")?;
@@ -46,7 +53,11 @@ fn main() -> anyhow::Result<()> {
     let mut line_no = 0u64;
     loop {
         raw.clear();
-        if input.read_until(b'\n', &mut raw).context("reading standard input")? == 0 {
+        if input
+            .read_until(b'\n', &mut raw)
+            .context("reading standard input")?
+            == 0
+        {
             break;
         }
         line_no += 1;
@@ -57,7 +68,9 @@ fn main() -> anyhow::Result<()> {
         buf.clear();
         if jsonl {
             match serde_json::from_str::<serde_json::Value>(&line) {
-                Ok(v) => buf.push_str(&serde_json::to_string(&scrubber.scrub_json(&v)).context("encoding JSON")?),
+                Ok(v) => buf.push_str(
+                    &serde_json::to_string(&scrubber.scrub_json(&v)).context("encoding JSON")?,
+                ),
                 Err(e) => {
                     eprintln!("scrub-lines: line {line_no}: malformed JSON: {e}");
                     buf.push_str("null");
@@ -71,7 +84,8 @@ fn main() -> anyhow::Result<()> {
             }
         }
         buf.push('\n');
-        out.write_all(buf.as_bytes()).context("writing standard output")?;
+        out.write_all(buf.as_bytes())
+            .context("writing standard output")?;
     }
     out.flush().context("flushing standard output")?;
     Ok(())

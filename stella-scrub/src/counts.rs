@@ -13,7 +13,10 @@ pub(crate) struct Counters {
 
 impl fmt::Debug for Counters {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Counters").field("kinds", &self.builtin.len()).field("custom", &self.custom.len()).finish()
+        f.debug_struct("Counters")
+            .field("kinds", &self.builtin.len())
+            .field("custom", &self.custom.len())
+            .finish()
     }
 }
 
@@ -21,7 +24,10 @@ impl Counters {
     pub(crate) fn new(custom_names: impl IntoIterator<Item = String>) -> Self {
         Counters {
             builtin: Kind::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
-            custom: custom_names.into_iter().map(|n| (n, AtomicU64::new(0))).collect(),
+            custom: custom_names
+                .into_iter()
+                .map(|n| (n, AtomicU64::new(0)))
+                .collect(),
         }
     }
 
@@ -101,7 +107,10 @@ impl RedactionCounts {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn get(&self, kind: &str) -> u64 {
-        self.counts.iter().find(|(k, _)| k == kind).map_or(0, |(_, n)| *n)
+        self.counts
+            .iter()
+            .find(|(k, _)| k == kind)
+            .map_or(0, |(_, n)| *n)
     }
 
     /// The sum over all kinds.

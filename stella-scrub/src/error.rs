@@ -44,15 +44,27 @@ impl fmt::Display for BuildErrorKind {
 
 impl BuildError {
     pub(crate) fn rule(name: &str, reason: impl Into<String>) -> Self {
-        BuildError { kind: BuildErrorKind::Rule { name: name.to_owned(), reason: reason.into() } }
+        BuildError {
+            kind: BuildErrorKind::Rule {
+                name: name.to_owned(),
+                reason: reason.into(),
+            },
+        }
     }
 
     pub(crate) fn setting(name: &'static str, reason: impl Into<String>) -> Self {
-        BuildError { kind: BuildErrorKind::Setting { name, reason: reason.into() } }
+        BuildError {
+            kind: BuildErrorKind::Setting {
+                name,
+                reason: reason.into(),
+            },
+        }
     }
 
     pub(crate) fn anchors(reason: impl Into<String>) -> Self {
-        BuildError { kind: BuildErrorKind::Anchors(reason.into()) }
+        BuildError {
+            kind: BuildErrorKind::Anchors(reason.into()),
+        }
     }
 
     /// The name of the custom rule that failed, if a rule failed.

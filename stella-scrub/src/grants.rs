@@ -97,18 +97,25 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock stopped at `secs` seconds after the Unix epoch.
     pub fn at_unix_secs(secs: u64) -> Self {
-        ManualClock { nanos: Arc::new(AtomicU64::new(secs.saturating_mul(1_000_000_000))) }
+        ManualClock {
+            nanos: Arc::new(AtomicU64::new(secs.saturating_mul(1_000_000_000))),
+        }
     }
 
     /// Moves the clock forward.
     pub fn advance(&self, by: Duration) {
         let add = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
-        let _ = self.nanos.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| Some(n.saturating_add(add)));
+        let _ = self
+            .nanos
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                Some(n.saturating_add(add))
+            });
     }
 
     /// Sets the clock to `secs` seconds after the Unix epoch.
     pub fn set_unix_secs(&self, secs: u64) {
-        self.nanos.store(secs.saturating_mul(1_000_000_000), Ordering::SeqCst);
+        self.nanos
+            .store(secs.saturating_mul(1_000_000_000), Ordering::SeqCst);
     }
 }
 
@@ -144,7 +151,11 @@ pub struct GrantRequest {
 
 impl GrantRequest {
     /// A request to relax `kinds` for `tenant` for `ttl`. Actor and reason are required too.
-    pub fn new(tenant: impl Into<String>, kinds: impl IntoIterator<Item = PiiKind>, ttl: Duration) -> Self {
+    pub fn new(
+        tenant: impl Into<String>,
+        kinds: impl IntoIterator<Item = PiiKind>,
+        ttl: Duration,
+    ) -> Self {
         GrantRequest {
             tenant: tenant.into(),
             kinds: kinds.into_iter().collect(),
@@ -256,7 +267,8 @@ pub struct AuditRecord {
 }
 
 fn unix_millis(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl AuditRecord {
@@ -385,7 +397,10 @@ impl GrantsBuilder {
     /// A zero maximum TTL, or one above [`DEFAULT_MAX_TTL`].
     pub fn build(self) -> Result<Grants, BuildError> {
         if self.max_ttl.is_zero() || self.max_ttl > DEFAULT_MAX_TTL {
-            return Err(BuildError::setting("max_ttl", format!("must be above zero and at most {DEFAULT_MAX_TTL:?}")));
+            return Err(BuildError::setting(
+                "max_ttl",
+                format!("must be above zero and at most {DEFAULT_MAX_TTL:?}"),
+            ));
         }
         Ok(Grants {
             inner: Arc::new(Inner {
@@ -417,7 +432,10 @@ impl Grants {
 
     /// A builder for a registry with an injected clock or a lower maximum TTL.
     pub fn builder() -> GrantsBuilder {
-        GrantsBuilder { clock: Arc::new(SystemClock), max_ttl: DEFAULT_MAX_TTL }
+        GrantsBuilder {
+            clock: Arc::new(SystemClock),
+            max_ttl: DEFAULT_MAX_TTL,
+        }
     }
 
     /// Grants deep debug; returns the grant and its `Granted` audit record.
@@ -440,7 +458,10 @@ impl Grants {
             return Err(GrantError::EmptyReason);
         }
         if req.ttl.is_zero() || req.ttl > self.inner.max_ttl {
-            return Err(GrantError::Ttl { ttl: req.ttl, max: self.inner.max_ttl });
+            return Err(GrantError::Ttl {
+                ttl: req.ttl,
+                max: self.inner.max_ttl,
+            });
         }
         let _w = self.inner.write.lock().unwrap_or_else(|e| e.into_inner());
         let now = self.inner.clock.now();
@@ -457,8 +478,14 @@ impl Grants {
             expires_at: now + req.ttl,
         };
         let audit = AuditRecord::of(AuditAction::Granted, &grant, &grant.actor, now);
-        let mut map = self.inner.by_tenant.write().unwrap_or_else(|e| e.into_inner());
-        map.entry(grant.tenant.clone()).or_default().push(grant.clone());
+        let mut map = self
+            .inner
+            .by_tenant
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        map.entry(grant.tenant.clone())
+            .or_default()
+            .push(grant.clone());
         self.inner.count.fetch_add(1, Ordering::SeqCst);
         Ok((grant, audit))
     }
@@ -472,7 +499,11 @@ impl Grants {
     pub fn revoke(&self, id: u64, actor: &str) -> Result<AuditRecord, GrantError> {
         let _w = self.inner.write.lock().unwrap_or_else(|e| e.into_inner());
         let now = self.inner.clock.now();
-        let mut map = self.inner.by_tenant.write().unwrap_or_else(|e| e.into_inner());
+        let mut map = self
+            .inner
+            .by_tenant
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         for list in map.values_mut() {
             if let Some(pos) = list.iter().position(|g| g.id == id) {
                 let g = list.remove(pos);
@@ -494,11 +525,20 @@ impl Grants {
         let _w = self.inner.write.lock().unwrap_or_else(|e| e.into_inner());
         let now = self.inner.clock.now();
         let mut out = Vec::new();
-        let mut map = self.inner.by_tenant.write().unwrap_or_else(|e| e.into_inner());
+        let mut map = self
+            .inner
+            .by_tenant
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         for list in map.values_mut() {
             list.retain(|g| {
                 if g.expires_at <= now {
-                    out.push(AuditRecord::of(AuditAction::Expired, g, &g.actor, g.expires_at));
+                    out.push(AuditRecord::of(
+                        AuditAction::Expired,
+                        g,
+                        &g.actor,
+                        g.expires_at,
+                    ));
                     false
                 } else {
                     true
@@ -514,8 +554,17 @@ impl Grants {
     /// The grants active now (not yet expired), ordered by id.
     pub fn active(&self) -> Vec<Grant> {
         let now = self.inner.clock.now();
-        let map = self.inner.by_tenant.read().unwrap_or_else(|e| e.into_inner());
-        let mut v: Vec<Grant> = map.values().flatten().filter(|g| g.expires_at > now).cloned().collect();
+        let map = self
+            .inner
+            .by_tenant
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<Grant> = map
+            .values()
+            .flatten()
+            .filter(|g| g.expires_at > now)
+            .cloned()
+            .collect();
         v.sort_by_key(|g| g.id);
         v
     }
@@ -529,14 +578,22 @@ impl Grants {
     /// ```
     pub fn relaxed_for(&self, tenant: &str) -> Vec<PiiKind> {
         let set = self.relaxed_set(tenant);
-        PiiKind::ALL.iter().copied().filter(|k| set.relaxes(k.kind())).collect()
+        PiiKind::ALL
+            .iter()
+            .copied()
+            .filter(|k| set.relaxes(k.kind()))
+            .collect()
     }
 
     pub(crate) fn relaxed_set(&self, tenant: &str) -> PiiSet {
         if self.inner.count.load(Ordering::Relaxed) == 0 {
             return PiiSet::EMPTY;
         }
-        let map = self.inner.by_tenant.read().unwrap_or_else(|e| e.into_inner());
+        let map = self
+            .inner
+            .by_tenant
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
         let Some(list) = map.get(tenant) else {
             return PiiSet::EMPTY;
         };
@@ -556,23 +613,55 @@ mod tests {
     use super::*;
 
     fn req(t: &str, secs: u64) -> GrantRequest {
-        GrantRequest::new(t, [PiiKind::Email], Duration::from_secs(secs)).with_actor("alice").with_reason("debug")
+        GrantRequest::new(t, [PiiKind::Email], Duration::from_secs(secs))
+            .with_actor("alice")
+            .with_reason("debug")
     }
 
     #[test]
     fn validation() {
-        let g = Grants::builder().with_max_ttl(Duration::from_secs(3600)).build().unwrap();
+        let g = Grants::builder()
+            .with_max_ttl(Duration::from_secs(3600))
+            .build()
+            .unwrap();
         assert_eq!(g.grant(req("", 10)).unwrap_err(), GrantError::EmptyTenant);
-        assert!(matches!(g.grant(req("t", 0)).unwrap_err(), GrantError::Ttl { .. }));
-        assert!(matches!(g.grant(req("t", 3601)).unwrap_err(), GrantError::Ttl { .. }));
+        assert!(matches!(
+            g.grant(req("t", 0)).unwrap_err(),
+            GrantError::Ttl { .. }
+        ));
+        assert!(matches!(
+            g.grant(req("t", 3601)).unwrap_err(),
+            GrantError::Ttl { .. }
+        ));
         assert_eq!(
-            g.grant(GrantRequest::new("t", [], Duration::from_secs(1)).with_actor("a").with_reason("r")).unwrap_err(),
+            g.grant(
+                GrantRequest::new("t", [], Duration::from_secs(1))
+                    .with_actor("a")
+                    .with_reason("r")
+            )
+            .unwrap_err(),
             GrantError::NoKinds
         );
-        assert_eq!(g.grant(req("t", 10).with_actor(" ")).unwrap_err(), GrantError::EmptyActor);
-        assert_eq!(g.grant(req("t", 10).with_reason("")).unwrap_err(), GrantError::EmptyReason);
-        assert!(Grants::builder().with_max_ttl(Duration::from_secs(25 * 3600)).build().is_err());
-        assert!(Grants::builder().with_max_ttl(Duration::ZERO).build().is_err());
+        assert_eq!(
+            g.grant(req("t", 10).with_actor(" ")).unwrap_err(),
+            GrantError::EmptyActor
+        );
+        assert_eq!(
+            g.grant(req("t", 10).with_reason("")).unwrap_err(),
+            GrantError::EmptyReason
+        );
+        assert!(
+            Grants::builder()
+                .with_max_ttl(Duration::from_secs(25 * 3600))
+                .build()
+                .is_err()
+        );
+        assert!(
+            Grants::builder()
+                .with_max_ttl(Duration::ZERO)
+                .build()
+                .is_err()
+        );
     }
 
     #[test]
@@ -595,7 +684,10 @@ mod tests {
         let rev = g.revoke(b.id(), "bob").unwrap();
         assert_eq!(rev.action, AuditAction::Revoked);
         assert_eq!(rev.actor, "bob");
-        assert_eq!(g.revoke(b.id(), "bob").unwrap_err(), GrantError::NotFound(b.id()));
+        assert_eq!(
+            g.revoke(b.id(), "bob").unwrap_err(),
+            GrantError::NotFound(b.id())
+        );
         assert!(g.relaxed_set("t1").is_empty());
         assert!(g.expire().is_empty());
     }

@@ -18,33 +18,147 @@ pub(crate) enum KeyClass {
 
 /// Single last words that name a password, in the languages we see in logs.
 const PASSWORD_WORDS: &[&str] = &[
-    "password", "passwd", "pwd", "pass", "pw", "passphrase", "passcode", "passwort", "kennwort",
-    "wachtwoord", "contraseña", "contrasena", "senha", "mdp", "motdepasse", "passe", "parola",
-    "haslo", "hasło", "heslo", "jelszo", "jelszó", "sifre", "şifre", "lösenord", "losenord",
-    "passord", "adgangskode", "salasana", "clave", "пароль", "密码", "密碼", "口令", "パスワード",
-    "비밀번호", "암호", "סיסמה", "पासवर्ड", "รหัสผ่าน", "contrassegno", "geslo", "lozinka",
-    "лозинка", "парола", "κωδικός",
+    "password",
+    "passwd",
+    "pwd",
+    "pass",
+    "pw",
+    "passphrase",
+    "passcode",
+    "passwort",
+    "kennwort",
+    "wachtwoord",
+    "contraseña",
+    "contrasena",
+    "senha",
+    "mdp",
+    "motdepasse",
+    "passe",
+    "parola",
+    "haslo",
+    "hasło",
+    "heslo",
+    "jelszo",
+    "jelszó",
+    "sifre",
+    "şifre",
+    "lösenord",
+    "losenord",
+    "passord",
+    "adgangskode",
+    "salasana",
+    "clave",
+    "пароль",
+    "密码",
+    "密碼",
+    "口令",
+    "パスワード",
+    "비밀번호",
+    "암호",
+    "סיסמה",
+    "पासवर्ड",
+    "รหัสผ่าน",
+    "contrassegno",
+    "geslo",
+    "lozinka",
+    "лозинка",
+    "парола",
+    "κωδικός",
 ];
 
-const SECRET_WORDS: &[&str] =
-    &["secret", "secrets", "secreto", "segreto", "geheim", "geheimnis", "секрет", "秘密", "密钥"];
+const SECRET_WORDS: &[&str] = &[
+    "secret",
+    "secrets",
+    "secreto",
+    "segreto",
+    "geheim",
+    "geheimnis",
+    "секрет",
+    "秘密",
+    "密钥",
+];
 
-const TOKEN_WORDS: &[&str] = &["token", "jeton", "токен", "jwt", "bearertoken", "トークン", "令牌"];
+const TOKEN_WORDS: &[&str] = &[
+    "token",
+    "jeton",
+    "токен",
+    "jwt",
+    "bearertoken",
+    "トークン",
+    "令牌",
+];
 
 /// Previous words that make `… token` not a credential (pagination and similar).
 const BENIGN_TOKEN_PREFIX: &[&str] = &[
-    "page", "next", "continuation", "cancellation", "sync", "resume", "pagination", "cursor",
-    "lexer", "parser", "max", "num", "input", "output", "prompt", "completion", "total",
+    "page",
+    "next",
+    "continuation",
+    "cancellation",
+    "sync",
+    "resume",
+    "pagination",
+    "cursor",
+    "lexer",
+    "parser",
+    "max",
+    "num",
+    "input",
+    "output",
+    "prompt",
+    "completion",
+    "total",
 ];
 
 /// Previous words that make `… key` a credential.
 const SECRET_KEY_PREFIX: &[&str] = &[
-    "api", "private", "signing", "secret", "access", "encryption", "master", "account", "app",
-    "application", "client", "ssh", "gpg", "pgp", "deploy", "webhook", "shared", "auth", "storage",
-    "consumer", "sas", "subscription", "license", "licence", "hmac", "crypto", "decryption",
-    "session", "service", "admin", "root", "write", "read", "ingest", "ingestion", "sdk", "dd",
-    "datadog", "sentry", "server", "user", "personal", "integration", "clave", "cle", "clé",
-    "schlüssel", "chave",
+    "api",
+    "private",
+    "signing",
+    "secret",
+    "access",
+    "encryption",
+    "master",
+    "account",
+    "app",
+    "application",
+    "client",
+    "ssh",
+    "gpg",
+    "pgp",
+    "deploy",
+    "webhook",
+    "shared",
+    "auth",
+    "storage",
+    "consumer",
+    "sas",
+    "subscription",
+    "license",
+    "licence",
+    "hmac",
+    "crypto",
+    "decryption",
+    "session",
+    "service",
+    "admin",
+    "root",
+    "write",
+    "read",
+    "ingest",
+    "ingestion",
+    "sdk",
+    "dd",
+    "datadog",
+    "sentry",
+    "server",
+    "user",
+    "personal",
+    "integration",
+    "clave",
+    "cle",
+    "clé",
+    "schlüssel",
+    "chave",
 ];
 
 /// Glued single words (no separator) ending like a secret: `clientsecret`, `accesstoken`.
@@ -87,7 +201,10 @@ fn words(key: &str) -> Vec<String> {
         if c.is_uppercase() && !cur.is_empty() {
             let prev = chars.get(i.wrapping_sub(1)).copied().unwrap_or(' ');
             let next = chars.get(i + 1).copied().unwrap_or(' ');
-            if prev.is_lowercase() || prev.is_ascii_digit() || (prev.is_uppercase() && next.is_lowercase()) {
+            if prev.is_lowercase()
+                || prev.is_ascii_digit()
+                || (prev.is_uppercase() && next.is_lowercase())
+            {
                 out.push(std::mem::take(&mut cur));
             }
         }
@@ -109,12 +226,23 @@ pub(crate) fn classify(key: &str) -> Option<KeyClass> {
     }
     let mut w = words(key);
     // X-Hub-Signature-256, password2: a trailing number does not change what the key names
-    if w.len() >= 2 && w.last().is_some_and(|l| l.bytes().all(|c| c.is_ascii_digit())) {
+    if w.len() >= 2
+        && w.last()
+            .is_some_and(|l| l.bytes().all(|c| c.is_ascii_digit()))
+    {
         w.pop();
     }
     let last = w.last()?.as_str();
-    let prev = if w.len() >= 2 { w.get(w.len() - 2).map(String::as_str) } else { None };
-    let prev2 = if w.len() >= 3 { w.get(w.len() - 3).map(String::as_str) } else { None };
+    let prev = if w.len() >= 2 {
+        w.get(w.len() - 2).map(String::as_str)
+    } else {
+        None
+    };
+    let prev2 = if w.len() >= 3 {
+        w.get(w.len() - 3).map(String::as_str)
+    } else {
+        None
+    };
     let has = |s: &str| w.iter().any(|x| x == s);
     use KeyClass::{Pii, Secret};
 
@@ -136,7 +264,12 @@ pub(crate) fn classify(key: &str) -> Option<KeyClass> {
 
     if PASSWORD_WORDS.contains(&last) {
         // `pass` alone is ambiguous in prose keys such as `test_pass`/`first_pass`.
-        if last == "pass" && matches!(prev, Some("test" | "first" | "second" | "last" | "bypass" | "boarding")) {
+        if last == "pass"
+            && matches!(
+                prev,
+                Some("test" | "first" | "second" | "last" | "bypass" | "boarding")
+            )
+        {
             return None;
         }
         return Some(Secret(Kind::Password));
@@ -147,7 +280,13 @@ pub(crate) fn classify(key: &str) -> Option<KeyClass> {
         return Some(Secret(Kind::Password));
     }
     // Multi-word password names: "mot de passe", "mật khẩu", "kata sandi", "كلمة المرور".
-    if matches!((prev, last), (Some("mật"), "khẩu") | (Some("kata"), "sandi") | (Some("كلمة"), "المرور") | (Some("كلمة"), "السر")) {
+    if matches!(
+        (prev, last),
+        (Some("mật"), "khẩu")
+            | (Some("kata"), "sandi")
+            | (Some("كلمة"), "المرور")
+            | (Some("كلمة"), "السر")
+    ) {
         return Some(Secret(Kind::Password));
     }
     if SECRET_WORDS.contains(&last) {
@@ -183,8 +322,25 @@ pub(crate) fn classify(key: &str) -> Option<KeyClass> {
     if matches!(last, "apikey" | "apikeys" | "xapikey") {
         return Some(Secret(Kind::ApiKey));
     }
-    if matches!(last, "session" | "sessionid" | "sessid" | "phpsessid" | "jsessionid" | "sid" | "csrf" | "xsrf" | "csrftoken" | "xsrftoken") {
-        if last == "sid" && matches!(prev, Some("account" | "service" | "messaging" | "call" | "message")) {
+    if matches!(
+        last,
+        "session"
+            | "sessionid"
+            | "sessid"
+            | "phpsessid"
+            | "jsessionid"
+            | "sid"
+            | "csrf"
+            | "xsrf"
+            | "csrftoken"
+            | "xsrftoken"
+    ) {
+        if last == "sid"
+            && matches!(
+                prev,
+                Some("account" | "service" | "messaging" | "call" | "message")
+            )
+        {
             return None;
         }
         return Some(Secret(Kind::Session));
@@ -192,13 +348,34 @@ pub(crate) fn classify(key: &str) -> Option<KeyClass> {
     if last == "id" && prev == Some("session") {
         return Some(Secret(Kind::Session));
     }
-    if matches!(last, "otp" | "totp" | "hotp" | "pin" | "cvv" | "cvc" | "cvv2" | "cvc2" | "cid" | "pincode") {
+    if matches!(
+        last,
+        "otp" | "totp" | "hotp" | "pin" | "cvv" | "cvc" | "cvv2" | "cvc2" | "cid" | "pincode"
+    ) {
         if last == "cid" && prev != Some("card") {
             return None;
         }
         return Some(Secret(Kind::Otp));
     }
-    if last == "code" && matches!(prev, Some("security" | "mfa" | "otp" | "verification" | "pin" | "auth" | "authorization" | "2fa" | "totp" | "recovery" | "backup" | "card")) {
+    if last == "code"
+        && matches!(
+            prev,
+            Some(
+                "security"
+                    | "mfa"
+                    | "otp"
+                    | "verification"
+                    | "pin"
+                    | "auth"
+                    | "authorization"
+                    | "2fa"
+                    | "totp"
+                    | "recovery"
+                    | "backup"
+                    | "card"
+            )
+        )
+    {
         return Some(Secret(Kind::Otp));
     }
     if matches!(last, "signature" | "sig") {
@@ -228,7 +405,9 @@ pub(crate) fn classify(key: &str) -> Option<KeyClass> {
         }
     }
     // PII-named fields: the value is checked for shape by the caller.
-    if matches!(last, "ssn") || (last == "number" && prev == Some("security") && prev2 == Some("social")) {
+    if matches!(last, "ssn")
+        || (last == "number" && prev == Some("security") && prev2 == Some("social"))
+    {
         return Some(Pii(Kind::Ssn));
     }
     if matches!(last, "pan" | "ccnum" | "cardnumber" | "ccnumber")
@@ -237,8 +416,10 @@ pub(crate) fn classify(key: &str) -> Option<KeyClass> {
     {
         return Some(Pii(Kind::Card));
     }
-    if matches!(last, "phone" | "mobile" | "msisdn" | "telephone" | "tel" | "phonenumber" | "cellphone")
-        || (last == "number" && matches!(prev, Some("phone" | "mobile" | "telephone")))
+    if matches!(
+        last,
+        "phone" | "mobile" | "msisdn" | "telephone" | "tel" | "phonenumber" | "cellphone"
+    ) || (last == "number" && matches!(prev, Some("phone" | "mobile" | "telephone")))
     {
         return Some(Pii(Kind::Phone));
     }
@@ -249,11 +430,12 @@ pub(crate) fn classify(key: &str) -> Option<KeyClass> {
 /// by the low five bits of each byte (case-insensitive for letters; collisions only cost a
 /// refinement).
 const GATE_ENDINGS: &[&[u8; 3]] = &[
-    b"sid", b"nid", b"cid", b"_id", b"-id", b".id", b"ion", b"ord", b"ass", b"ode", b"ort", b"one", b"ile", b"red",
-    b"eds", b"ies", b"als", b"ial", b"ure", b"ton", b"ash", b"alt", b"ard", b"num", b"ave", b"ana", b"sse", b"ena",
-    b"ase", b"swd", b"pwd", b"nha", b"mdp", b"ola", b"slo", b"szo", b"fre", b"ndi", b"ret", b"ets", b"eto", b"eim",
-    b"nis", b"ken", b"key", b"eys", b"srf", b"otp", b"pin", b"cvv", b"cvc", b"vv2", b"vc2", b"sig", b"kie", b"uth",
-    b"jwt", b"rer", b"ssn", b"pan", b"sdn", b"tel", b"nka", b"lue", b"est", b"ber", b"_pw", b"-pw", b".pw",
+    b"sid", b"nid", b"cid", b"_id", b"-id", b".id", b"ion", b"ord", b"ass", b"ode", b"ort", b"one",
+    b"ile", b"red", b"eds", b"ies", b"als", b"ial", b"ure", b"ton", b"ash", b"alt", b"ard", b"num",
+    b"ave", b"ana", b"sse", b"ena", b"ase", b"swd", b"pwd", b"nha", b"mdp", b"ola", b"slo", b"szo",
+    b"fre", b"ndi", b"ret", b"ets", b"eto", b"eim", b"nis", b"ken", b"key", b"eys", b"srf", b"otp",
+    b"pin", b"cvv", b"cvc", b"vv2", b"vc2", b"sig", b"kie", b"uth", b"jwt", b"rer", b"ssn", b"pan",
+    b"sdn", b"tel", b"nka", b"lue", b"est", b"ber", b"_pw", b"-pw", b".pw",
 ];
 
 const fn gate_index(a: u8, b: u8, c: u8) -> usize {
@@ -291,26 +473,46 @@ pub(crate) fn tail_may_be_secret(tail: &[u8]) -> bool {
         }
     }
     let n = tail.len();
-    let ends = |s: &[u8]| n >= s.len() && tail.get(n - s.len()..).is_some_and(|t| t.eq_ignore_ascii_case(s));
+    let ends = |s: &[u8]| {
+        n >= s.len()
+            && tail
+                .get(n - s.len()..)
+                .is_some_and(|t| t.eq_ignore_ascii_case(s))
+    };
     if n < 3 {
         return tail.eq_ignore_ascii_case(b"pw");
     }
-    let (Some(&a), Some(&b), Some(&c)) = (tail.get(n - 3), tail.get(n - 2), tail.get(n - 1)) else { return true };
+    let (Some(&a), Some(&b), Some(&c)) = (tail.get(n - 3), tail.get(n - 2), tail.get(n - 1)) else {
+        return true;
+    };
     if (a | b | c) >= 0x80 {
         return true;
     }
     let x = gate_index(a, b, c);
-    if GATE.get(x >> 3).is_none_or(|bits| bits & (1 << (x & 7)) == 0) {
+    if GATE
+        .get(x >> 3)
+        .is_none_or(|bits| bits & (1 << (x & 7)) == 0)
+    {
         return false;
     }
-    let t3 = [a.to_ascii_lowercase(), b.to_ascii_lowercase(), c.to_ascii_lowercase()];
+    let t3 = [
+        a.to_ascii_lowercase(),
+        b.to_ascii_lowercase(),
+        c.to_ascii_lowercase(),
+    ];
     match &t3 {
         // session_id, sessionId, sid, sessid, jsessionid; not trace_id/tenant_id
         [x, b'i', b'd'] => match x {
             b's' | b'n' | b'c' => true,
-            b'_' | b'-' | b'.' => n >= 4 && tail.get(n - 4).is_some_and(|c| c.eq_ignore_ascii_case(&b'n')) && ends(b"session_id")
-                || ends(b"session-id")
-                || ends(b"session.id"),
+            b'_' | b'-' | b'.' => {
+                n >= 4
+                    && tail
+                        .get(n - 4)
+                        .is_some_and(|c| c.eq_ignore_ascii_case(&b'n'))
+                    && ends(b"session_id")
+                    || ends(b"session-id")
+                    || ends(b"session.id")
+            }
             _ => false,
         },
         b"ion" => ends(b"ssion") || ends(b"zation"),
@@ -336,9 +538,10 @@ pub(crate) fn tail_may_be_secret(tail: &[u8]) -> bool {
         b"sse" => ends(b"passe"),
         b"ena" => ends(b"contrasena"),
         b"ase" => ends(b"phrase"),
-        b"swd" | b"pwd" | b"nha" | b"mdp" | b"ola" | b"slo" | b"szo" | b"fre" | b"ndi" | b"ret" | b"ets" | b"eto"
-        | b"eim" | b"nis" | b"ken" | b"key" | b"eys" | b"srf" | b"otp" | b"pin" | b"cvv" | b"cvc" | b"vv2" | b"vc2"
-        | b"sig" | b"kie" | b"uth" | b"jwt" | b"rer" | b"ssn" | b"pan" | b"sdn" | b"tel" | b"nka" | b"lue" => true,
+        b"swd" | b"pwd" | b"nha" | b"mdp" | b"ola" | b"slo" | b"szo" | b"fre" | b"ndi" | b"ret"
+        | b"ets" | b"eto" | b"eim" | b"nis" | b"ken" | b"key" | b"eys" | b"srf" | b"otp"
+        | b"pin" | b"cvv" | b"cvc" | b"vv2" | b"vc2" | b"sig" | b"kie" | b"uth" | b"jwt"
+        | b"rer" | b"ssn" | b"pan" | b"sdn" | b"tel" | b"nka" | b"lue" => true,
         b"est" => ends(b"digest"),
         b"ber" => ends(b"number"),
         [x, b'p', b'w'] => !x.is_ascii_alphanumeric(),
@@ -357,16 +560,69 @@ mod tests {
     #[test]
     fn secret_names() {
         for k in [
-            "password", "PASSWORD", "db.password", "DB_PASSWORD", "userPassword", "passwd", "pwd",
-            "passphrase", "secret", "client_secret", "clientSecret", "api_key", "apiKey", "apikey",
-            "X-Api-Key", "x-api-key", "access_token", "accessToken", "refresh_token", "id_token",
-            "auth_token", "_authToken", "token", "GITHUB_TOKEN", "private_key", "signing_key",
-            "credentials", "session", "sid", "csrf", "otp", "pin", "cvv", "signature", "cookie",
-            "set-cookie", "Set-Cookie", "authorization", "Authorization", "Proxy-Authorization",
-            "AWS_SECRET_ACCESS_KEY", "aws_session_token", "X-Amz-Security-Token", "session_id",
-            "JSESSIONID", "passwort", "Kennwort", "contraseña", "mot_de_passe", "senha",
-            "wachtwoord", "пароль", "密码", "パスワード", "비밀번호", "hasło", "lösenord",
-            "AccountKey", "SharedAccessKey", "sig", "x-csrf-token", "password_hash", "spring.datasource.password",
+            "password",
+            "PASSWORD",
+            "db.password",
+            "DB_PASSWORD",
+            "userPassword",
+            "passwd",
+            "pwd",
+            "passphrase",
+            "secret",
+            "client_secret",
+            "clientSecret",
+            "api_key",
+            "apiKey",
+            "apikey",
+            "X-Api-Key",
+            "x-api-key",
+            "access_token",
+            "accessToken",
+            "refresh_token",
+            "id_token",
+            "auth_token",
+            "_authToken",
+            "token",
+            "GITHUB_TOKEN",
+            "private_key",
+            "signing_key",
+            "credentials",
+            "session",
+            "sid",
+            "csrf",
+            "otp",
+            "pin",
+            "cvv",
+            "signature",
+            "cookie",
+            "set-cookie",
+            "Set-Cookie",
+            "authorization",
+            "Authorization",
+            "Proxy-Authorization",
+            "AWS_SECRET_ACCESS_KEY",
+            "aws_session_token",
+            "X-Amz-Security-Token",
+            "session_id",
+            "JSESSIONID",
+            "passwort",
+            "Kennwort",
+            "contraseña",
+            "mot_de_passe",
+            "senha",
+            "wachtwoord",
+            "пароль",
+            "密码",
+            "パスワード",
+            "비밀번호",
+            "hasło",
+            "lösenord",
+            "AccountKey",
+            "SharedAccessKey",
+            "sig",
+            "x-csrf-token",
+            "password_hash",
+            "spring.datasource.password",
         ] {
             assert!(secret(k), "{k} should be a secret key");
         }
@@ -375,30 +631,117 @@ mod tests {
     #[test]
     fn look_alikes_are_not_secrets() {
         for k in [
-            "token_type", "max_tokens", "password_changed_at", "secret_name", "key", "tokens",
-            "token_count", "next_page_token", "nextPageToken", "password_policy", "secret_ref",
-            "cache_key", "public_key", "primary_key", "status_code", "session_duration",
-            "credential_id", "keyboard", "monkey", "version", "region", "AccountSid", "input_tokens",
-            "idempotency_key", "trace_id", "tenant_id", "passenger", "passport", "compass",
+            "token_type",
+            "max_tokens",
+            "password_changed_at",
+            "secret_name",
+            "key",
+            "tokens",
+            "token_count",
+            "next_page_token",
+            "nextPageToken",
+            "password_policy",
+            "secret_ref",
+            "cache_key",
+            "public_key",
+            "primary_key",
+            "status_code",
+            "session_duration",
+            "credential_id",
+            "keyboard",
+            "monkey",
+            "version",
+            "region",
+            "AccountSid",
+            "input_tokens",
+            "idempotency_key",
+            "trace_id",
+            "tenant_id",
+            "passenger",
+            "passport",
+            "compass",
         ] {
             assert!(!secret(k), "{k} should not be a secret key");
         }
-        for k in ["trace_id", "tenant_id", "version", "region", "action", "ts", "id", "level", "msg", "route"] {
+        for k in [
+            "trace_id",
+            "tenant_id",
+            "version",
+            "region",
+            "action",
+            "ts",
+            "id",
+            "level",
+            "msg",
+            "route",
+        ] {
             let b = k.as_bytes();
-            assert!(!tail_may_be_secret(&b[b.len().saturating_sub(10)..]), "{k} passes the gate");
+            assert!(
+                !tail_may_be_secret(&b[b.len().saturating_sub(10)..]),
+                "{k} passes the gate"
+            );
         }
     }
 
     #[test]
     fn tail_gate_admits_every_secret_name() {
         for k in [
-            "password", "apiKey", "token", "session_id", "sid", "pw", "db_pw", "cvv2", "secrets", "Kennwort",
-            "contrasena", "haslo", "jelszo", "sifre", "salasana", "clave", "geheimnis", "jeton",
-            "credentials", "creds", "cookie", "cookies", "authorization", "auth", "bearer", "signature",
-            "ssn", "card_number", "phone", "mobile", "msisdn", "password_hash", "password_salt",
-            "mot_de_passe", "kata_sandi", "secreto", "geheim", "otp", "pin", "cvc", "jwt", "ccnum",
-            "adgangskode", "passord", "senha", "mdp", "parola", "lozinka", "credit_card", "sessionId",
-            "JSESSIONID", "PHPSESSID", "Authorization", "phone_number", "card_cid", "SecretAccessKey",
+            "password",
+            "apiKey",
+            "token",
+            "session_id",
+            "sid",
+            "pw",
+            "db_pw",
+            "cvv2",
+            "secrets",
+            "Kennwort",
+            "contrasena",
+            "haslo",
+            "jelszo",
+            "sifre",
+            "salasana",
+            "clave",
+            "geheimnis",
+            "jeton",
+            "credentials",
+            "creds",
+            "cookie",
+            "cookies",
+            "authorization",
+            "auth",
+            "bearer",
+            "signature",
+            "ssn",
+            "card_number",
+            "phone",
+            "mobile",
+            "msisdn",
+            "password_hash",
+            "password_salt",
+            "mot_de_passe",
+            "kata_sandi",
+            "secreto",
+            "geheim",
+            "otp",
+            "pin",
+            "cvc",
+            "jwt",
+            "ccnum",
+            "adgangskode",
+            "passord",
+            "senha",
+            "mdp",
+            "parola",
+            "lozinka",
+            "credit_card",
+            "sessionId",
+            "JSESSIONID",
+            "PHPSESSID",
+            "Authorization",
+            "phone_number",
+            "card_cid",
+            "SecretAccessKey",
         ] {
             let b = k.as_bytes();
             let tail = &b[b.len().saturating_sub(10)..];

@@ -248,7 +248,10 @@ impl Kind {
     /// assert!(stella_scrub::Kind::Jwt.is_credential());
     /// ```
     pub const fn is_credential(self) -> bool {
-        !matches!(self, Kind::Card | Kind::Ssn | Kind::Email | Kind::Phone | Kind::Ip | Kind::Path)
+        !matches!(
+            self,
+            Kind::Card | Kind::Ssn | Kind::Email | Kind::Phone | Kind::Ip | Kind::Path
+        )
     }
 
     /// The relaxable PII kind this is, if any (email, phone, ip, path).
@@ -325,7 +328,8 @@ pub enum PiiKind {
 
 impl PiiKind {
     /// Every relaxable kind.
-    pub const ALL: &'static [PiiKind] = &[PiiKind::Email, PiiKind::Phone, PiiKind::Ip, PiiKind::Path];
+    pub const ALL: &'static [PiiKind] =
+        &[PiiKind::Email, PiiKind::Phone, PiiKind::Ip, PiiKind::Path];
 
     /// The stable name, equal to the matching [`Kind`]'s name.
     ///

@@ -68,7 +68,9 @@ pub use crate::counts::RedactionCounts;
 pub use crate::detect::PrivateIpPolicy;
 pub use crate::error::BuildError;
 pub use crate::kind::{Kind, PiiKind};
-pub use crate::scrubber::{DEFAULT_MAX_INPUT_LEN, MAX_JSON_DEPTH, ScrubView, Scrubber, ScrubberBuilder};
+pub use crate::scrubber::{
+    DEFAULT_MAX_INPUT_LEN, MAX_JSON_DEPTH, ScrubView, Scrubber, ScrubberBuilder,
+};
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -42,7 +42,12 @@ impl Rule {
     /// A rule named `name` (lowercase letters, digits and `_`, at most 40 bytes, not a built-in
     /// kind name) matching `pattern` (`regex` crate syntax, linear time).
     pub fn new(name: impl Into<String>, pattern: impl Into<String>) -> Self {
-        Rule { name: name.into(), pattern: pattern.into(), anchors: Vec::new(), window: 256 }
+        Rule {
+            name: name.into(),
+            pattern: pattern.into(),
+            anchors: Vec::new(),
+            window: 256,
+        }
     }
 
     /// A literal that occurs in every match; the regex runs only around its occurrences.
@@ -61,9 +66,14 @@ impl Rule {
         let name = self.name;
         let name_ok = !name.is_empty()
             && name.len() <= 40
-            && name.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_');
+            && name
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_');
         if !name_ok {
-            return Err(BuildError::rule(&name, "name must be 1-40 bytes of [a-z0-9_]"));
+            return Err(BuildError::rule(
+                &name,
+                "name must be 1-40 bytes of [a-z0-9_]",
+            ));
         }
         if Kind::from_name(&name).is_some() {
             return Err(BuildError::rule(&name, "name clashes with a built-in kind"));
@@ -83,7 +93,15 @@ impl Rule {
             return Err(BuildError::rule(&name, "pattern matches the empty string"));
         }
         let anchored = !self.anchors.is_empty();
-        Ok((name, CustomRule { regex, window: self.window, anchored }, self.anchors))
+        Ok((
+            name,
+            CustomRule {
+                regex,
+                window: self.window,
+                anchored,
+            },
+            self.anchors,
+        ))
     }
 }
 

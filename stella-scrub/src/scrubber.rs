@@ -167,16 +167,25 @@ impl ScrubberBuilder {
     /// under 256 bytes.
     pub fn build(self) -> Result<Scrubber, BuildError> {
         if self.rules.len() > MAX_CUSTOM_RULES {
-            return Err(BuildError::setting("rules", format!("at most {MAX_CUSTOM_RULES} custom rules")));
+            return Err(BuildError::setting(
+                "rules",
+                format!("at most {MAX_CUSTOM_RULES} custom rules"),
+            ));
         }
         let max_len = self.max_len.unwrap_or(DEFAULT_MAX_INPUT_LEN);
         if max_len < 256 {
-            return Err(BuildError::setting("max_input_len", "must be at least 256 bytes"));
+            return Err(BuildError::setting(
+                "max_input_len",
+                "must be at least 256 bytes",
+            ));
         }
         let mut roots = RepoRoots::default();
         for r in &self.repo_roots {
             if !roots.add(r) {
-                return Err(BuildError::setting("repo_root", format!("`{r}` is not an absolute path")));
+                return Err(BuildError::setting(
+                    "repo_root",
+                    format!("`{r}` is not an absolute path"),
+                ));
             }
         }
         let mut path_roots: Vec<String> = match self.path_roots {
@@ -186,15 +195,21 @@ impl ScrubberBuilder {
         path_roots.extend(self.extra_path_roots);
         for r in &path_roots {
             if r.len() < 3 || !r.starts_with('/') || !r.ends_with('/') {
-                return Err(BuildError::setting("path_roots", format!("`{r}` must look like `/name/`")));
+                return Err(BuildError::setting(
+                    "path_roots",
+                    format!("`{r}` must look like `/name/`"),
+                ));
             }
         }
         path_roots.sort();
         path_roots.dedup();
         let tagger = match self.hmac_key {
-            Some(k) if k.len() < 16 => return Err(BuildError::setting("hmac_key", "must be at least 16 bytes")),
+            Some(k) if k.len() < 16 => {
+                return Err(BuildError::setting("hmac_key", "must be at least 16 bytes"));
+            }
             Some(k) => Some(Tagger(
-                <Hmac<Sha256> as KeyInit>::new_from_slice(&k).map_err(|e| BuildError::setting("hmac_key", e.to_string()))?,
+                <Hmac<Sha256> as KeyInit>::new_from_slice(&k)
+                    .map_err(|e| BuildError::setting("hmac_key", e.to_string()))?,
             )),
             None => None,
         };
@@ -208,7 +223,11 @@ impl ScrubberBuilder {
             names.push(name);
             custom.push((compiled, anchors));
         }
-        let settings = Settings { private_ips: self.private_ips, roots, path_roots };
+        let settings = Settings {
+            private_ips: self.private_ips,
+            roots,
+            path_roots,
+        };
         let engine = Engine::build(settings, custom)?;
         Ok(Scrubber {
             inner: Arc::new(Inner {
@@ -315,7 +334,10 @@ impl Scrubber {
             Some(t) => self.inner.grants.relaxed_set(t),
             None => PiiSet::EMPTY,
         };
-        ScrubView { scrubber: self, relaxed }
+        ScrubView {
+            scrubber: self,
+            relaxed,
+        }
     }
 
     /// The grants registry this scrubber consults.
@@ -444,8 +466,14 @@ impl Scrubber {
 
     fn scrub_field_with<'a>(&self, key: &str, value: &'a str, relaxed: PiiSet) -> Cow<'a, str> {
         match keys::classify(key) {
-            Some(KeyClass::Secret(kind)) if !detect::is_placeholder(value) => Cow::Owned(self.whole(kind, value)),
-            Some(KeyClass::Pii(kind)) if !relaxed.relaxes(kind) && crate::detect::pii_shape(kind, value.trim()) && !detect::is_placeholder(value) => {
+            Some(KeyClass::Secret(kind)) if !detect::is_placeholder(value) => {
+                Cow::Owned(self.whole(kind, value))
+            }
+            Some(KeyClass::Pii(kind))
+                if !relaxed.relaxes(kind)
+                    && crate::detect::pii_shape(kind, value.trim())
+                    && !detect::is_placeholder(value) =>
+            {
                 Cow::Owned(self.whole(kind, value))
             }
             _ => self.scrub_with(value, relaxed),
@@ -456,7 +484,13 @@ impl Scrubber {
         self.walk(value, None, relaxed, 0)
     }
 
-    fn walk(&self, value: &Value, under_secret: Option<Kind>, relaxed: PiiSet, depth: usize) -> Value {
+    fn walk(
+        &self,
+        value: &Value,
+        under_secret: Option<Kind>,
+        relaxed: PiiSet,
+        depth: usize,
+    ) -> Value {
         if depth >= MAX_JSON_DEPTH {
             return Value::String("[TRUNCATED:depth]".to_owned());
         }
@@ -469,30 +503,52 @@ impl Scrubber {
                 Some(kind) => Value::String(self.whole(kind, &n.to_string())),
                 None => value.clone(),
             },
-            Value::Array(items) => Value::Array(items.iter().map(|v| self.walk(v, under_secret, relaxed, depth + 1)).collect()),
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|v| self.walk(v, under_secret, relaxed, depth + 1))
+                    .collect(),
+            ),
             Value::Object(map) => {
                 let mut out = serde_json::Map::with_capacity(map.len());
                 // {"name": "DB_PASSWORD", "value": "…"} (Kubernetes env, .NET settings)
-                let sibling = ["name", "Name", "key", "Key"].iter().find_map(|n| match map.get(*n) {
-                    Some(Value::String(s)) => match keys::classify(s) {
-                        Some(KeyClass::Secret(kind)) => Some(kind),
-                        _ => None,
-                    },
-                    _ => None,
-                });
+                let sibling =
+                    ["name", "Name", "key", "Key"]
+                        .iter()
+                        .find_map(|n| match map.get(*n) {
+                            Some(Value::String(s)) => match keys::classify(s) {
+                                Some(KeyClass::Secret(kind)) => Some(kind),
+                                _ => None,
+                            },
+                            _ => None,
+                        });
                 for (k, v) in map {
-                    let sibling_secret = if k.eq_ignore_ascii_case("value") { sibling } else { None };
-                    let child_secret = under_secret.or(sibling_secret).or(match keys::classify(k) {
-                        // `auth` and `session` often name sections ({"auth": {"method": …}}):
-                        // their objects are walked key by key, their strings redacted whole.
-                        Some(KeyClass::Secret(Kind::Authorization | Kind::Session)) if v.is_object() => None,
-                        Some(KeyClass::Secret(kind)) => Some(kind),
-                        _ => None,
-                    });
+                    let sibling_secret = if k.eq_ignore_ascii_case("value") {
+                        sibling
+                    } else {
+                        None
+                    };
+                    let child_secret =
+                        under_secret.or(sibling_secret).or(match keys::classify(k) {
+                            // `auth` and `session` often name sections ({"auth": {"method": …}}):
+                            // their objects are walked key by key, their strings redacted whole.
+                            Some(KeyClass::Secret(Kind::Authorization | Kind::Session))
+                                if v.is_object() =>
+                            {
+                                None
+                            }
+                            Some(KeyClass::Secret(kind)) => Some(kind),
+                            _ => None,
+                        });
                     let new_v = match (v, child_secret) {
-                        (Value::String(s), None) => Value::String(self.scrub_field_with(k, s, relaxed).into_owned()),
+                        (Value::String(s), None) => {
+                            Value::String(self.scrub_field_with(k, s, relaxed).into_owned())
+                        }
                         (Value::Number(n), None) => match keys::classify(k) {
-                            Some(KeyClass::Pii(kind)) if !relaxed.relaxes(kind) && detect::pii_shape(kind, &n.to_string()) => {
+                            Some(KeyClass::Pii(kind))
+                                if !relaxed.relaxes(kind)
+                                    && detect::pii_shape(kind, &n.to_string()) =>
+                            {
                                 Value::String(self.whole(kind, &n.to_string()))
                             }
                             _ => v.clone(),
@@ -510,12 +566,23 @@ impl Scrubber {
 }
 
 fn bare_json_number(text: &str, start: usize, end: usize, secret: &str) -> bool {
-    if secret.is_empty() || !secret.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'+' | b'-' | b'e' | b'E')) {
+    if secret.is_empty()
+        || !secret
+            .bytes()
+            .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'+' | b'-' | b'e' | b'E'))
+    {
         return false;
     }
-    let before = text.get(..start).unwrap_or("").trim_end_matches([' ', '\t', '\n', '\r']);
-    let after = text.get(end..).unwrap_or("").trim_start_matches([' ', '\t', '\n', '\r']);
-    matches!(before.bytes().last(), Some(b':' | b'[' | b',')) && (after.is_empty() || matches!(after.bytes().next(), Some(b',' | b']' | b'}')))
+    let before = text
+        .get(..start)
+        .unwrap_or("")
+        .trim_end_matches([' ', '\t', '\n', '\r']);
+    let after = text
+        .get(end..)
+        .unwrap_or("")
+        .trim_start_matches([' ', '\t', '\n', '\r']);
+    matches!(before.bytes().last(), Some(b':' | b'[' | b','))
+        && (after.is_empty() || matches!(after.bytes().next(), Some(b',' | b']' | b'}')))
 }
 
 /// A cut point at or below `max`, on a char boundary, backed off to the start of the token it
@@ -569,6 +636,10 @@ impl ScrubView<'_> {
 
     /// The PII kinds this view leaves in place.
     pub fn relaxed(&self) -> Vec<PiiKind> {
-        PiiKind::ALL.iter().copied().filter(|k| self.relaxed.relaxes(k.kind())).collect()
+        PiiKind::ALL
+            .iter()
+            .copied()
+            .filter(|k| self.relaxed.relaxes(k.kind()))
+            .collect()
     }
 }

@@ -19,7 +19,9 @@ pub(crate) fn at_sign(scan: &mut Scan<'_, '_>, a: usize, at_len: usize) {
     while ls > 0 && local_char(scan.before(ls)) && a - ls < 64 {
         ls -= 1;
     }
-    while ls < a && (matches!(scan.at(ls), b'.' | b'-' | b'+' | b'%') || !scan.text.is_char_boundary(ls)) {
+    while ls < a
+        && (matches!(scan.at(ls), b'.' | b'-' | b'+' | b'%') || !scan.text.is_char_boundary(ls))
+    {
         ls += 1;
     }
     if ls >= a {
@@ -36,7 +38,9 @@ pub(crate) fn at_sign(scan: &mut Scan<'_, '_>, a: usize, at_len: usize) {
     while de > ds && !scan.text.is_char_boundary(de) {
         de -= 1;
     }
-    let Some(domain) = scan.text.get(ds..de) else { return };
+    let Some(domain) = scan.text.get(ds..de) else {
+        return;
+    };
     if !domain_ok(domain) {
         return;
     }
@@ -45,7 +49,12 @@ pub(crate) fn at_sign(scan: &mut Scan<'_, '_>, a: usize, at_len: usize) {
         return;
     }
     // scp-style git remotes: git@github.com:org/repo
-    if scan.text.get(ls..a).is_some_and(|l| l == "git" || l == "hg") && scan.at(de) == b':' {
+    if scan
+        .text
+        .get(ls..a)
+        .is_some_and(|l| l == "git" || l == "hg")
+        && scan.at(de) == b':'
+    {
         return;
     }
     scan.push_kind(ls, de, Kind::Email);
@@ -53,12 +62,16 @@ pub(crate) fn at_sign(scan: &mut Scan<'_, '_>, a: usize, at_len: usize) {
 
 fn domain_ok(d: &str) -> bool {
     // cheap rejections first: a dot, and a last label that is not numeric
-    let Some(dot) = d.rfind('.') else { return false };
+    let Some(dot) = d.rfind('.') else {
+        return false;
+    };
     let tld = d.get(dot + 1..).unwrap_or("");
     if tld.bytes().next().is_none_or(|c| c.is_ascii_digit()) {
         return false;
     }
-    if d.split('.').any(|l| l.is_empty() || l.starts_with('-') || l.ends_with('-')) {
+    if d.split('.')
+        .any(|l| l.is_empty() || l.starts_with('-') || l.ends_with('-'))
+    {
         return false;
     }
     let tld_ok = (tld.len() >= 2 && tld.bytes().all(|c| c.is_ascii_alphabetic()))
@@ -70,7 +83,10 @@ fn domain_ok(d: &str) -> bool {
     // image@2x.png and friends
     if let Some(first) = d.split('.').next() {
         let f = first.as_bytes();
-        if f.len() >= 2 && f.last() == Some(&b'x') && f.iter().take(f.len() - 1).all(u8::is_ascii_digit) {
+        if f.len() >= 2
+            && f.last() == Some(&b'x')
+            && f.iter().take(f.len() - 1).all(u8::is_ascii_digit)
+        {
             return false;
         }
     }
@@ -79,11 +95,15 @@ fn domain_ok(d: &str) -> bool {
 
 fn in_url_authority(scan: &Scan<'_, '_>, ls: usize) -> bool {
     let lo = ls.saturating_sub(256);
-    let Some(before) = scan.b.get(lo..ls) else { return false };
+    let Some(before) = scan.b.get(lo..ls) else {
+        return false;
+    };
     for (i, w) in before.windows(3).enumerate().rev() {
         if w == b"://" {
             let between = before.get(i + 3..).unwrap_or(&[]);
-            return !between.iter().any(|c| matches!(c, b'/' | b' ' | b'"' | b'\'' | b'@'));
+            return !between
+                .iter()
+                .any(|c| matches!(c, b'/' | b' ' | b'"' | b'\'' | b'@'));
         }
         if matches!(w.last(), Some(b' ' | b'"' | b'\'' | b'\n')) {
             return false;

@@ -59,7 +59,9 @@ pub(super) fn at_separator(scan: &mut Scan<'_, '_>, p: usize, sep_len: usize) {
     while k_start < k_end && !scan.text.is_char_boundary(k_start) {
         k_start += 1;
     }
-    let Some(key) = scan.text.get(k_start..k_end) else { return };
+    let Some(key) = scan.text.get(k_start..k_end) else {
+        return;
+    };
     if sep == b'>' && scan.before(k_start) != b'<' {
         return;
     }
@@ -78,7 +80,14 @@ pub(super) fn at_separator(scan: &mut Scan<'_, '_>, p: usize, sep_len: usize) {
         b':' if scan.at(v) == b'/' && scan.at(v + 1) == b'/' => return,
         _ => {}
     }
-    value(scan, class, v, sep, sep_len == 3, k_end < p && matches!(scan.at(k_end), b'"' | b'\''));
+    value(
+        scan,
+        class,
+        v,
+        sep,
+        sep_len == 3,
+        k_end < p && matches!(scan.at(k_end), b'"' | b'\''),
+    );
 }
 
 /// `{"name": "DB_PASSWORD", "value": "…"}`, `<add key="ApiKey" value="…"/>`, Kubernetes
@@ -92,9 +101,17 @@ fn sibling_name(scan: &Scan<'_, '_>, k_start: usize) -> Option<KeyClass> {
         if matches!(c, b'{' | b'}' | b'<' | b'>' | b'[' | b']') {
             return None;
         }
-        let word_len = if scan.b.get(pos..pos + 4).is_some_and(|w| w.eq_ignore_ascii_case(b"name")) {
+        let word_len = if scan
+            .b
+            .get(pos..pos + 4)
+            .is_some_and(|w| w.eq_ignore_ascii_case(b"name"))
+        {
             4
-        } else if scan.b.get(pos..pos + 3).is_some_and(|w| w.eq_ignore_ascii_case(b"key")) {
+        } else if scan
+            .b
+            .get(pos..pos + 3)
+            .is_some_and(|w| w.eq_ignore_ascii_case(b"key"))
+        {
             3
         } else {
             continue;
@@ -131,14 +148,21 @@ pub(super) fn at_flag(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
     // The anchor is ` --`, `"--` or `'--` (or `--` at the very start, see `Engine::detect`).
     let _ = s;
     let mut k_end = e;
-    while k_end < scan.b.len() && (scan.at(k_end).is_ascii_alphanumeric() || matches!(scan.at(k_end), b'_' | b'-')) && k_end - e < 64 {
+    while k_end < scan.b.len()
+        && (scan.at(k_end).is_ascii_alphanumeric() || matches!(scan.at(k_end), b'_' | b'-'))
+        && k_end - e < 64
+    {
         k_end += 1;
     }
     if k_end == e || !matches!(scan.at(k_end), b' ' | b'\t') {
         return;
     }
-    let Some(key) = scan.text.get(e..k_end) else { return };
-    let Some(class) = keys::classify(key) else { return };
+    let Some(key) = scan.text.get(e..k_end) else {
+        return;
+    };
+    let Some(class) = keys::classify(key) else {
+        return;
+    };
     let mut v = k_end;
     while matches!(scan.at(v), b' ' | b'\t') && v - k_end < 4 {
         v += 1;
@@ -149,7 +173,14 @@ pub(super) fn at_flag(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
     value(scan, class, v, b' ', false, false);
 }
 
-fn value(scan: &mut Scan<'_, '_>, class: KeyClass, mut v: usize, sep: u8, url_encoded: bool, key_quoted: bool) {
+fn value(
+    scan: &mut Scan<'_, '_>,
+    class: KeyClass,
+    mut v: usize,
+    sep: u8,
+    url_encoded: bool,
+    key_quoted: bool,
+) {
     if sep != b'>' {
         let mut n = 0;
         while n < 8 && matches!(scan.at(v), b' ' | b'\t') {
@@ -162,20 +193,32 @@ fn value(scan: &mut Scan<'_, '_>, class: KeyClass, mut v: usize, sep: u8, url_en
     };
     // Header-style values run to the end of the line; after a quoted (JSON) key an unquoted
     // value is a JSON scalar and stops at the next delimiter.
-    let whole_line = !key_quoted && (matches!(kind, Kind::Cookie) || (kind == Kind::Authorization && sep != b'='));
+    let whole_line = !key_quoted
+        && (matches!(kind, Kind::Cookie) || (kind == Kind::Authorization && sep != b'='));
     let (vs, ve, quoted) = extent(scan, v, sep, url_encoded, whole_line);
     if vs >= ve {
         return;
     }
-    let Some(val) = scan.text.get(vs..ve) else { return };
+    let Some(val) = scan.text.get(vs..ve) else {
+        return;
+    };
     if super::is_placeholder(val) || benign(val) {
         return;
     }
     // Prose after a colon ("invalid token: context deadline exceeded") is not a value.
-    if sep == b':' && !quoted && val.bytes().all(|c| c.is_ascii_lowercase()) && scan.at(ve) == b' ' && scan.at(ve + 1).is_ascii_alphabetic() {
+    if sep == b':'
+        && !quoted
+        && val.bytes().all(|c| c.is_ascii_lowercase())
+        && scan.at(ve) == b' '
+        && scan.at(ve + 1).is_ascii_alphabetic()
+    {
         return;
     }
-    let (vs, ve) = if kind == Kind::Authorization && !quoted && !whole_line { auth_scheme(scan, vs, ve) } else { (vs, ve) };
+    let (vs, ve) = if kind == Kind::Authorization && !quoted && !whole_line {
+        auth_scheme(scan, vs, ve)
+    } else {
+        (vs, ve)
+    };
     match class {
         KeyClass::Secret(k) => scan.push_kind(vs, ve, k),
         KeyClass::Pii(k) => {
@@ -194,26 +237,65 @@ fn auth_scheme(scan: &Scan<'_, '_>, vs: usize, ve: usize) -> (usize, usize) {
     let word = scan.text.get(vs..ve).unwrap_or("");
     let scheme = matches!(
         word.to_ascii_lowercase().as_str(),
-        "bearer" | "basic" | "token" | "digest" | "negotiate" | "ntlm" | "bot" | "apikey" | "ssws" | "oauth" | "splunk" | "geniekey" | "mac" | "key" | "dsn" | "jwt"
+        "bearer"
+            | "basic"
+            | "token"
+            | "digest"
+            | "negotiate"
+            | "ntlm"
+            | "bot"
+            | "apikey"
+            | "ssws"
+            | "oauth"
+            | "splunk"
+            | "geniekey"
+            | "mac"
+            | "key"
+            | "dsn"
+            | "jwt"
     ) || word.starts_with("AWS4-HMAC");
     if !scheme || scan.at(ve) != b' ' {
         return (vs, ve);
     }
     let mut p = ve + 1;
     if word.starts_with("AWS4-HMAC") || word.eq_ignore_ascii_case("digest") {
-        while p < scan.b.len() && !matches!(scan.at(p), b'"' | b'\'' | b'\n' | b'\r' | b']' | b'}') {
+        while p < scan.b.len() && !matches!(scan.at(p), b'"' | b'\'' | b'\n' | b'\r' | b']' | b'}')
+        {
             p += 1;
         }
         return (vs, p);
     }
-    while p < scan.b.len() && !matches!(scan.at(p), b' ' | b'\t' | b'"' | b'\'' | b',' | b';' | b'\n' | b'\r' | b']' | b'}' | b')' | b'<' | b'\\' | b'&') {
+    while p < scan.b.len()
+        && !matches!(
+            scan.at(p),
+            b' ' | b'\t'
+                | b'"'
+                | b'\''
+                | b','
+                | b';'
+                | b'\n'
+                | b'\r'
+                | b']'
+                | b'}'
+                | b')'
+                | b'<'
+                | b'\\'
+                | b'&'
+        )
+    {
         p += 1;
     }
     (vs, p)
 }
 
 /// Returns the value span `[vs, ve)` and whether it was quoted.
-fn extent(scan: &Scan<'_, '_>, v: usize, sep: u8, url_encoded: bool, whole_line: bool) -> (usize, usize, bool) {
+fn extent(
+    scan: &Scan<'_, '_>,
+    v: usize,
+    sep: u8,
+    url_encoded: bool,
+    whole_line: bool,
+) -> (usize, usize, bool) {
     let len = scan.b.len();
     let max = v.saturating_add(16 * 1024).min(len);
     if sep == b'>' {
@@ -278,7 +360,12 @@ fn extent(scan: &Scan<'_, '_>, v: usize, sep: u8, url_encoded: bool, whole_line:
         p = v;
     }
     if whole_line {
-        while p < max && !matches!(scan.at(p), b'"' | b'\'' | b'\n' | b'\r' | b']' | b'}' | b'>' | b'<') {
+        while p < max
+            && !matches!(
+                scan.at(p),
+                b'"' | b'\'' | b'\n' | b'\r' | b']' | b'}' | b'>' | b'<'
+            )
+        {
             if scan.at(p) == b'\\' && matches!(scan.at(p + 1), b'n' | b'r' | b'"' | b't') {
                 break;
             }
@@ -291,13 +378,34 @@ fn extent(scan: &Scan<'_, '_>, v: usize, sep: u8, url_encoded: bool, whole_line:
     }
     while p < max {
         let c = scan.at(p);
-        if matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b',' | b';' | b'&' | b'"' | b'\'' | b'}' | b']' | b')' | b'<' | b'>' | b'`' | b'|') {
+        if matches!(
+            c,
+            b' ' | b'\t'
+                | b'\n'
+                | b'\r'
+                | b','
+                | b';'
+                | b'&'
+                | b'"'
+                | b'\''
+                | b'}'
+                | b']'
+                | b')'
+                | b'<'
+                | b'>'
+                | b'`'
+                | b'|'
+        ) {
             break;
         }
         if c == b'\\' {
             break;
         }
-        if url_encoded && c == b'%' && scan.at(p + 1) == b'2' && matches!(scan.at(p + 2), b'6' | b'0') {
+        if url_encoded
+            && c == b'%'
+            && scan.at(p + 1) == b'2'
+            && matches!(scan.at(p + 2), b'6' | b'0')
+        {
             break;
         }
         p += 1;
@@ -312,20 +420,62 @@ fn benign(v: &str) -> bool {
     }
     matches!(
         v.to_ascii_lowercase().as_str(),
-        "ok" | "success" | "succeeded" | "failed" | "failure" | "fail" | "denied" | "granted" | "enabled" | "disabled"
-            | "required" | "optional" | "invalid" | "expired" | "missing" | "present" | "absent" | "set" | "unset"
-            | "provided" | "yes" | "no" | "valid" | "on" | "off" | "pending" | "ignored" | "skipped" | "rotated"
-            | "revoked" | "refreshed" | "error" | "unknown" | "default" | "unchanged" | "changed" | "issued"
+        "ok" | "success"
+            | "succeeded"
+            | "failed"
+            | "failure"
+            | "fail"
+            | "denied"
+            | "granted"
+            | "enabled"
+            | "disabled"
+            | "required"
+            | "optional"
+            | "invalid"
+            | "expired"
+            | "missing"
+            | "present"
+            | "absent"
+            | "set"
+            | "unset"
+            | "provided"
+            | "yes"
+            | "no"
+            | "valid"
+            | "on"
+            | "off"
+            | "pending"
+            | "ignored"
+            | "skipped"
+            | "rotated"
+            | "revoked"
+            | "refreshed"
+            | "error"
+            | "unknown"
+            | "default"
+            | "unchanged"
+            | "changed"
+            | "issued"
     )
 }
 
 /// Does a value under a PII-named key look like that PII?
 pub(crate) fn pii_shape(kind: Kind, v: &str) -> bool {
     let digits = v.bytes().filter(u8::is_ascii_digit).count();
-    let phone_chars = v.bytes().all(|c| c.is_ascii_digit() || matches!(c, b' ' | b'-' | b'.' | b'(' | b')' | b'+' | b'/'));
+    let phone_chars = v
+        .bytes()
+        .all(|c| c.is_ascii_digit() || matches!(c, b' ' | b'-' | b'.' | b'(' | b')' | b'+' | b'/'));
     match kind {
-        Kind::Ssn => digits == 9 && v.bytes().all(|c| c.is_ascii_digit() || c == b'-' || c == b' '),
-        Kind::Card => (12..=19).contains(&digits) && v.bytes().all(|c| c.is_ascii_digit() || c == b'-' || c == b' '),
+        Kind::Ssn => {
+            digits == 9
+                && v.bytes()
+                    .all(|c| c.is_ascii_digit() || c == b'-' || c == b' ')
+        }
+        Kind::Card => {
+            (12..=19).contains(&digits)
+                && v.bytes()
+                    .all(|c| c.is_ascii_digit() || c == b'-' || c == b' ')
+        }
         Kind::Phone => (7..=15).contains(&digits) && phone_chars,
         _ => true,
     }

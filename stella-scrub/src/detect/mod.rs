@@ -18,7 +18,10 @@ pub(crate) use kv::pii_shape;
 pub(crate) use path::RepoRoots;
 
 pub(crate) fn default_path_roots() -> Vec<String> {
-    path::DEFAULT_PATH_ROOTS.iter().map(|s| (*s).to_owned()).collect()
+    path::DEFAULT_PATH_ROOTS
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect()
 }
 
 /// What a redaction is labelled with.
@@ -119,7 +122,10 @@ struct AnchorSet {
 
 impl AnchorSet {
     fn build(patterns: &[(String, Action)]) -> Result<AnchorSet, BuildError> {
-        let mut pb = packed::Config::new().match_kind(packed::MatchKind::LeftmostFirst).heuristic_pattern_limits(false).builder();
+        let mut pb = packed::Config::new()
+            .match_kind(packed::MatchKind::LeftmostFirst)
+            .heuristic_pattern_limits(false)
+            .builder();
         for (p, _) in patterns {
             pb.add(p.as_bytes());
         }
@@ -134,7 +140,10 @@ impl AnchorSet {
                     .map_err(|e| BuildError::anchors(e.to_string()))?,
             ),
         };
-        Ok(AnchorSet { searcher, actions: patterns.iter().map(|(_, a)| *a).collect() })
+        Ok(AnchorSet {
+            searcher,
+            actions: patterns.iter().map(|(_, a)| *a).collect(),
+        })
     }
 
     fn for_each(&self, hay: &[u8], mut f: impl FnMut(Action, usize, usize)) {
@@ -185,11 +194,17 @@ pub(crate) struct Engine {
 const CHUNK: usize = 64;
 
 fn chunk_size() -> usize {
-    std::env::var("STELLA_SCRUB_CHUNK").ok().and_then(|v| v.parse().ok()).unwrap_or(CHUNK)
+    std::env::var("STELLA_SCRUB_CHUNK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(CHUNK)
 }
 
 impl Engine {
-    pub(crate) fn build(settings: Settings, custom: Vec<(CustomRule, Vec<String>)>) -> Result<Engine, BuildError> {
+    pub(crate) fn build(
+        settings: Settings,
+        custom: Vec<(CustomRule, Vec<String>)>,
+    ) -> Result<Engine, BuildError> {
         let mut pats: Vec<(String, Action)> = Vec::new();
         for (i, spec) in tokens::TOKEN_SPECS.iter().enumerate() {
             let idx = u16::try_from(i).map_err(|_| BuildError::anchors("too many token specs"))?;
@@ -222,18 +237,38 @@ impl Engine {
             }
             rules.push(rule);
         }
-        let custom_anchors = if custom_pats.is_empty() { None } else { Some(AnchorSet::build(&custom_pats)?) };
-        Ok(Engine { anchors, custom_anchors, custom: rules, settings })
+        let custom_anchors = if custom_pats.is_empty() {
+            None
+        } else {
+            Some(AnchorSet::build(&custom_pats)?)
+        };
+        Ok(Engine {
+            anchors,
+            custom_anchors,
+            custom: rules,
+            settings,
+        })
     }
 
     pub(crate) fn memory_usage(&self) -> usize {
-        self.anchors.iter().map(AnchorSet::memory_usage).sum::<usize>()
-            + self.custom_anchors.as_ref().map_or(0, AnchorSet::memory_usage)
+        self.anchors
+            .iter()
+            .map(AnchorSet::memory_usage)
+            .sum::<usize>()
+            + self
+                .custom_anchors
+                .as_ref()
+                .map_or(0, AnchorSet::memory_usage)
     }
 
     /// Finds every redaction in `text`, merged and sorted.
     pub(crate) fn detect(&self, text: &str, relaxed: PiiSet, hits: &mut Vec<Hit>) {
-        let mut scan = Scan { text, b: text.as_bytes(), hits, settings: &self.settings };
+        let mut scan = Scan {
+            text,
+            b: text.as_bytes(),
+            hits,
+            settings: &self.settings,
+        };
         if text.starts_with("--") {
             kv::at_flag(&mut scan, 0, 2);
         }
@@ -251,14 +286,19 @@ impl Engine {
             if !rule.anchored {
                 for m in rule.regex.find_iter(text) {
                     if m.end() > m.start() {
-                        scan.push(m.start(), m.end(), Label::Custom(u16::try_from(i).unwrap_or(u16::MAX)));
+                        scan.push(
+                            m.start(),
+                            m.end(),
+                            Label::Custom(u16::try_from(i).unwrap_or(u16::MAX)),
+                        );
                     }
                 }
             }
         }
         scan.byte_classes();
         if !relaxed.is_empty() {
-            scan.hits.retain(|h| !matches!(h.label, Label::Kind(k) if relaxed.relaxes(k)));
+            scan.hits
+                .retain(|h| !matches!(h.label, Label::Kind(k) if relaxed.relaxes(k)));
         }
         merge(scan.hits);
     }
@@ -318,19 +358,26 @@ impl Scan<'_, '_> {
 
     pub(crate) fn push(&mut self, mut start: usize, mut end: usize, label: Label) {
         // Never split an escape sequence (`\n`, `\"`, `\u00e9`): JSON lines stay valid.
-        if self.backslashes_before(start) % 2 == 1 {
+        if !self.backslashes_before(start).is_multiple_of(2) {
             start += if self.at(start) == b'u' { 5 } else { 1 };
         }
-        if end > start && self.backslashes_before(end) % 2 == 1 {
+        if end > start && !self.backslashes_before(end).is_multiple_of(2) {
             end -= 1;
         }
         let lo = end.saturating_sub(5).max(start);
-        if let Some(u) = (lo..end).rev().find(|&j| self.at(j) == b'\\' && self.at(j + 1) == b'u' && self.backslashes_before(j) % 2 == 0) {
-            if u + 6 > end {
-                end = u;
-            }
+        if let Some(u) = (lo..end).rev().find(|&j| {
+            self.at(j) == b'\\'
+                && self.at(j + 1) == b'u'
+                && self.backslashes_before(j).is_multiple_of(2)
+        }) && u + 6 > end
+        {
+            end = u;
         }
-        if start < end && end <= self.b.len() && self.text.is_char_boundary(start) && self.text.is_char_boundary(end) {
+        if start < end
+            && end <= self.b.len()
+            && self.text.is_char_boundary(start)
+            && self.text.is_char_boundary(end)
+        {
             // Idempotency: never redact a span that is only an existing marker.
             if let Some(s) = self.text.get(start..end)
                 && is_placeholder(s)
@@ -354,7 +401,9 @@ impl Scan<'_, '_> {
     }
 
     fn custom_window(&mut self, rules: &[CustomRule], i: u16, s: usize, e: usize) {
-        let Some(rule) = rules.get(usize::from(i)) else { return };
+        let Some(rule) = rules.get(usize::from(i)) else {
+            return;
+        };
         let mut ws = s.saturating_sub(rule.window);
         while ws > 0 && !self.text.is_char_boundary(ws) {
             ws -= 1;
@@ -363,9 +412,15 @@ impl Scan<'_, '_> {
         while we < self.b.len() && !self.text.is_char_boundary(we) {
             we += 1;
         }
-        let Some(window) = self.text.get(ws..we) else { return };
-        let found: Vec<(usize, usize)> =
-            rule.regex.find_iter(window).filter(|m| m.end() > m.start()).map(|m| (ws + m.start(), ws + m.end())).collect();
+        let Some(window) = self.text.get(ws..we) else {
+            return;
+        };
+        let found: Vec<(usize, usize)> = rule
+            .regex
+            .find_iter(window)
+            .filter(|m| m.end() > m.start())
+            .map(|m| (ws + m.start(), ws + m.end()))
+            .collect();
         for (a, b) in found {
             self.push(a, b, Label::Custom(i));
         }
@@ -468,7 +523,12 @@ fn interesting(w: u64, carry: u64) -> (u64, u64) {
     // a digit whose previous byte is not a word character starts a word
     let prev_word = (word << 8) | carry;
     let starts = digits & !prev_word;
-    let seps = eq_mask(w, b'@') | eq_mask(w, b'\\') | eq_mask(w, b'=') | eq_mask(w, b':') | eq_mask(w, b'>') | eq_mask(w, b'/');
+    let seps = eq_mask(w, b'@')
+        | eq_mask(w, b'\\')
+        | eq_mask(w, b'=')
+        | eq_mask(w, b':')
+        | eq_mask(w, b'>')
+        | eq_mask(w, b'/');
     (starts | seps, (word >> 56) & 0x80)
 }
 
@@ -483,7 +543,11 @@ pub(crate) fn is_placeholder(v: &str) -> bool {
         return true;
     }
     let bytes = t.as_bytes();
-    if bytes.iter().all(|&c| c == b'*' || c == b'x' || c == b'X' || c == b'.' || c == b'#' || c == b'-' || c == b'\xe2') && t.len() >= 3 && !t.bytes().all(|c| c == b'.' || c == b'-') {
+    if bytes.iter().all(|&c| {
+        c == b'*' || c == b'x' || c == b'X' || c == b'.' || c == b'#' || c == b'-' || c == b'\xe2'
+    }) && t.len() >= 3
+        && !t.bytes().all(|c| c == b'.' || c == b'-')
+    {
         return true; // ***, xxxx, ••• handled below
     }
     if t.chars().all(|c| c == '•' || c == '*') {
@@ -492,20 +556,56 @@ pub(crate) fn is_placeholder(v: &str) -> bool {
     let first = bytes.first().copied().unwrap_or(0);
     let last = bytes.last().copied().unwrap_or(0);
     // {password}, {{ .Token }}, ${TOKEN}, $TOKEN, %(password)s, <redacted>, <password>, %s
-    if (first == b'{' && last == b'}') || (first == b'<' && last == b'>' && t.len() < 64 && !t.contains(' ')) {
+    if (first == b'{' && last == b'}')
+        || (first == b'<' && last == b'>' && t.len() < 64 && !t.contains(' '))
+    {
         return true;
     }
-    if first == b'$' && bytes.get(1).is_some_and(|c| *c == b'{' || *c == b'(' || c.is_ascii_uppercase() || *c == b'_') {
+    if first == b'$'
+        && bytes
+            .get(1)
+            .is_some_and(|c| *c == b'{' || *c == b'(' || c.is_ascii_uppercase() || *c == b'_')
+    {
         return true;
     }
-    if first == b'%' && (t == "%s" || t == "%v" || t == "%q" || t == "%d" || (bytes.get(1) == Some(&b'(') && last == b's')) {
+    if first == b'%'
+        && (t == "%s"
+            || t == "%v"
+            || t == "%q"
+            || t == "%d"
+            || (bytes.get(1) == Some(&b'(') && last == b's'))
+    {
         return true;
     }
     matches!(
         t.to_ascii_lowercase().as_str(),
-        "redacted" | "[redacted]" | "[filtered]" | "filtered" | "[hidden]" | "hidden" | "masked" | "[masked]" | "<hidden>"
-            | "null" | "nil" | "none" | "undefined" | "true" | "false" | "[secure]" | "secret_value_hidden" | "[removed]"
-            | "removed" | "omitted" | "[omitted]" | "<nil>" | "n/a" | "na" | "empty" | "<empty>" | "changeme_in_vault"
+        "redacted"
+            | "[redacted]"
+            | "[filtered]"
+            | "filtered"
+            | "[hidden]"
+            | "hidden"
+            | "masked"
+            | "[masked]"
+            | "<hidden>"
+            | "null"
+            | "nil"
+            | "none"
+            | "undefined"
+            | "true"
+            | "false"
+            | "[secure]"
+            | "secret_value_hidden"
+            | "[removed]"
+            | "removed"
+            | "omitted"
+            | "[omitted]"
+            | "<nil>"
+            | "n/a"
+            | "na"
+            | "empty"
+            | "<empty>"
+            | "changeme_in_vault"
     )
 }
 
@@ -519,7 +619,11 @@ mod tests {
             let w = u64::from_le_bytes([c, b'a', c, 0, 255, c, b'Z', b'/']);
             let a = alpha_mask(w);
             for (i, byte) in w.to_le_bytes().iter().enumerate() {
-                assert_eq!(a >> (i * 8) & 0x80 != 0, byte.is_ascii_alphabetic(), "alpha {byte}");
+                assert_eq!(
+                    a >> (i * 8) & 0x80 != 0,
+                    byte.is_ascii_alphabetic(),
+                    "alpha {byte}"
+                );
             }
         }
     }
@@ -530,7 +634,11 @@ mod tests {
             let w = u64::from_le_bytes([c, b'a', c, 0, 255, c, b'9', b'/']);
             let d = digit_mask(w);
             for (i, byte) in w.to_le_bytes().iter().enumerate() {
-                assert_eq!(d >> (i * 8) & 0x80 != 0, byte.is_ascii_digit(), "digit {byte}");
+                assert_eq!(
+                    d >> (i * 8) & 0x80 != 0,
+                    byte.is_ascii_digit(),
+                    "digit {byte}"
+                );
                 let e = eq_mask(w, b'@');
                 assert_eq!(e >> (i * 8) & 0x80 != 0, *byte == b'@', "eq {byte}");
             }
@@ -540,18 +648,46 @@ mod tests {
     #[test]
     fn merge_takes_union_and_priority() {
         let mut v = vec![
-            Hit { start: 5, end: 10, label: Label::Kind(Kind::Email) },
-            Hit { start: 0, end: 6, label: Label::Kind(Kind::Password) },
-            Hit { start: 12, end: 14, label: Label::Kind(Kind::Ip) },
+            Hit {
+                start: 5,
+                end: 10,
+                label: Label::Kind(Kind::Email),
+            },
+            Hit {
+                start: 0,
+                end: 6,
+                label: Label::Kind(Kind::Password),
+            },
+            Hit {
+                start: 12,
+                end: 14,
+                label: Label::Kind(Kind::Ip),
+            },
         ];
         merge(&mut v);
         assert_eq!(v.len(), 2);
-        assert_eq!((v[0].start, v[0].end, v[0].label), (0, 10, Label::Kind(Kind::Password)));
+        assert_eq!(
+            (v[0].start, v[0].end, v[0].label),
+            (0, 10, Label::Kind(Kind::Password))
+        );
     }
 
     #[test]
     fn placeholders() {
-        for p in ["{password}", "${TOKEN}", "$DB_PASSWORD", "<redacted>", "***", "********", "[REDACTED:password]", "{{ .Token }}", "%s", "%(password)s", "null", ""] {
+        for p in [
+            "{password}",
+            "${TOKEN}",
+            "$DB_PASSWORD",
+            "<redacted>",
+            "***",
+            "********",
+            "[REDACTED:password]",
+            "{{ .Token }}",
+            "%s",
+            "%(password)s",
+            "null",
+            "",
+        ] {
             assert!(is_placeholder(p), "{p}");
         }
         for p in ["hunter2", "s3cr3t", "abc", "x"] {

@@ -45,16 +45,18 @@ pub(super) fn at_digit(scan: &mut Scan<'_, '_>, i: usize, floor: usize) -> usize
     let next = scan.at(we);
     let n = we - ws;
     // IPv4
-    if (next == b'.' && digit(scan.at(we + 1))) || (prev == b'.' && ws >= 2 && digit(scan.at(ws - 2))) {
-        if let Some(end) = ipv4(scan, ws) {
-            return end;
-        }
+    if ((next == b'.' && digit(scan.at(we + 1)))
+        || (prev == b'.' && ws >= 2 && digit(scan.at(ws - 2))))
+        && let Some(end) = ipv4(scan, ws)
+    {
+        return end;
     }
     // IPv6 starting with digits (2001:db8::1)
-    if (next == b':' || prev == b':') && n <= 4 {
-        if let Some(end) = ipv6(scan, ws) {
-            return end;
-        }
+    if (next == b':' || prev == b':')
+        && n <= 4
+        && let Some(end) = ipv6(scan, ws)
+    {
+        return end;
     }
     if prev == b'.' || prev == b'-' {
         return we; // decimals and negative numbers are neither cards nor SSNs
@@ -66,15 +68,19 @@ pub(super) fn at_digit(scan: &mut Scan<'_, '_>, i: usize, floor: usize) -> usize
         }
         return we;
     }
-    if prev == b'(' && n == 3 {
-        if let Some(end) = nanp(scan, ws - 1, ws, true) {
-            return end;
-        }
+    if prev == b'('
+        && n == 3
+        && let Some(end) = nanp(scan, ws - 1, ws, true)
+    {
+        return end;
     }
-    if n == 1 && scan.at(ws) == b'1' && matches!(next, b'-' | b' ' | b'.') && digit(scan.at(we + 1)) {
-        if let Some(end) = nanp(scan, ws, we + 1, false) {
-            return end;
-        }
+    if n == 1
+        && scan.at(ws) == b'1'
+        && matches!(next, b'-' | b' ' | b'.')
+        && digit(scan.at(we + 1))
+        && let Some(end) = nanp(scan, ws, we + 1, false)
+    {
+        return end;
     }
     if n == 3 && matches!(next, b'-' | b' ' | b'.') {
         if let Some(end) = ssn(scan, ws) {
@@ -84,10 +90,11 @@ pub(super) fn at_digit(scan: &mut Scan<'_, '_>, i: usize, floor: usize) -> usize
             return end;
         }
     }
-    if (13..=19).contains(&n) || ((4..=6).contains(&n) && matches!(next, b' ' | b'-') && digits_at(scan, we + 1, 3) >= 3) {
-        if let Some(end) = card(scan, ws) {
-            return end;
-        }
+    if ((13..=19).contains(&n)
+        || ((4..=6).contains(&n) && matches!(next, b' ' | b'-') && digits_at(scan, we + 1, 3) >= 3))
+        && let Some(end) = card(scan, ws)
+    {
+        return end;
     }
     we
 }
@@ -102,7 +109,8 @@ fn digits_at(scan: &Scan<'_, '_>, p: usize, max: usize) -> usize {
 
 fn ipv4(scan: &mut Scan<'_, '_>, ws: usize) -> Option<usize> {
     let mut start = ws;
-    while start > 0 && (digit(scan.before(start)) || scan.before(start) == b'.') && ws - start < 16 {
+    while start > 0 && (digit(scan.before(start)) || scan.before(start) == b'.') && ws - start < 16
+    {
         start -= 1;
     }
     while scan.at(start) == b'.' {
@@ -120,7 +128,10 @@ fn ipv4(scan: &mut Scan<'_, '_>, ws: usize) -> Option<usize> {
     if s.bytes().filter(|c| *c == b'.').count() != 3 {
         return None;
     }
-    if word(scan.before(start)) || word(scan.at(stop)) || (scan.at(stop) == b'.' && digit(scan.at(stop + 1))) {
+    if word(scan.before(start))
+        || word(scan.at(stop))
+        || (scan.at(stop) == b'.' && digit(scan.at(stop + 1)))
+    {
         return Some(end);
     }
     let addr: Ipv4Addr = s.parse().ok()?;
@@ -132,7 +143,13 @@ fn ipv4(scan: &mut Scan<'_, '_>, ws: usize) -> Option<usize> {
 
 fn v4_redact(a: Ipv4Addr, policy: PrivateIpPolicy) -> bool {
     let o = a.octets();
-    if a.is_loopback() || a.is_unspecified() || a.is_broadcast() || a.is_multicast() || o[0] == 0 || o[0] >= 240 {
+    if a.is_loopback()
+        || a.is_unspecified()
+        || a.is_broadcast()
+        || a.is_multicast()
+        || o[0] == 0
+        || o[0] >= 240
+    {
         return false;
     }
     let private = a.is_private() || a.is_link_local() || (o[0] == 100 && (64..128).contains(&o[1]));
@@ -197,7 +214,8 @@ fn ssn(scan: &mut Scan<'_, '_>, ws: usize) -> Option<usize> {
     if !matches!(sep, b'-' | b' ') {
         return None;
     }
-    if digits_at(scan, ws + 4, 2) != 2 || scan.at(ws + 6) != sep || digits_at(scan, ws + 7, 4) != 4 {
+    if digits_at(scan, ws + 4, 2) != 2 || scan.at(ws + 6) != sep || digits_at(scan, ws + 7, 4) != 4
+    {
         return None;
     }
     let end = ws + 11;
@@ -344,7 +362,11 @@ fn card(scan: &mut Scan<'_, '_>, ws: usize) -> Option<usize> {
             n_ends += 1;
         }
         let c = scan.at(p);
-        if matches!(c, b' ' | b'-') && digit(scan.at(p + 1)) && sep.is_none_or(|s| s == c) && (sep.is_some() || (4..=6).contains(&g)) {
+        if matches!(c, b' ' | b'-')
+            && digit(scan.at(p + 1))
+            && sep.is_none_or(|s| s == c)
+            && (sep.is_some() || (4..=6).contains(&g))
+        {
             sep = Some(c);
             p += 1;
         } else {
@@ -382,7 +404,7 @@ pub(crate) fn luhn(d: &[u8]) -> bool {
         }
         sum += v;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 pub(crate) fn issuer_ok(d: &[u8]) -> bool {
@@ -393,12 +415,23 @@ pub(crate) fn issuer_ok(d: &[u8]) -> bool {
         4 => matches!(len, 13 | 16 | 19),
         3 => {
             ((p2 == 34 || p2 == 37) && len == 15)
-                || (((300..=305).contains(&p3) || p2 == 36 || p2 == 38 || p2 == 39 || p4 == 3095) && (14..=19).contains(&len))
+                || (((300..=305).contains(&p3) || p2 == 36 || p2 == 38 || p2 == 39 || p4 == 3095)
+                    && (14..=19).contains(&len))
                 || ((3528..=3589).contains(&p4) && (16..=19).contains(&len))
         }
-        5 => ((51..=55).contains(&p2) && len == 16) || ((p2 == 50 || (56..=59).contains(&p2)) && (13..=19).contains(&len)),
-        2 => ((2221..=2720).contains(&p4) && len == 16) || ((2200..=2204).contains(&p4) && (16..=19).contains(&len)),
-        6 => (16..=19).contains(&len) || (p4 == 6759 || p4 == 6761 || p4 == 6763 || (622126..=622925).contains(&p6)) && len >= 13,
+        5 => {
+            ((51..=55).contains(&p2) && len == 16)
+                || ((p2 == 50 || (56..=59).contains(&p2)) && (13..=19).contains(&len))
+        }
+        2 => {
+            ((2221..=2720).contains(&p4) && len == 16)
+                || ((2200..=2204).contains(&p4) && (16..=19).contains(&len))
+        }
+        6 => {
+            (16..=19).contains(&len)
+                || (p4 == 6759 || p4 == 6761 || p4 == 6763 || (622126..=622925).contains(&p6))
+                    && len >= 13
+        }
         8 => (p2 == 81 || p2 == 82) && len == 16,
         _ => false,
     }
@@ -409,12 +442,23 @@ mod tests {
     use super::*;
 
     fn ds(s: &str) -> Vec<u8> {
-        s.bytes().filter(u8::is_ascii_digit).map(|c| c - b'0').collect()
+        s.bytes()
+            .filter(u8::is_ascii_digit)
+            .map(|c| c - b'0')
+            .collect()
     }
 
     #[test]
     fn luhn_and_issuers() {
-        for c in ["4111111111111111", "5555555555554444", "378282246310005", "6011111111111117", "3530111333300000", "2223003122003222", "36227206271667"] {
+        for c in [
+            "4111111111111111",
+            "5555555555554444",
+            "378282246310005",
+            "6011111111111117",
+            "3530111333300000",
+            "2223003122003222",
+            "36227206271667",
+        ] {
             let d = ds(c);
             assert!(luhn(&d), "{c}");
             assert!(issuer_ok(&d), "{c}");

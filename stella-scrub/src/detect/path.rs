@@ -10,9 +10,33 @@ use crate::kind::Kind;
 
 /// The default roots that mark the start of an absolute path.
 pub(crate) const DEFAULT_PATH_ROOTS: &[&str] = &[
-    "/home/", "/Users/", "/root/", "/etc/", "/var/", "/tmp/", "/opt/", "/srv/", "/mnt/", "/usr/", "/private/",
-    "/Volumes/", "/media/", "/proc/", "/run/", "/snap/", "/nix/", "/workspace/", "/builds/", "/Library/",
-    "/System/", "/Applications/", "/boot/", "/lib/", "/bin/", "/sbin/", "/dev/",
+    "/home/",
+    "/Users/",
+    "/root/",
+    "/etc/",
+    "/var/",
+    "/tmp/",
+    "/opt/",
+    "/srv/",
+    "/mnt/",
+    "/usr/",
+    "/private/",
+    "/Volumes/",
+    "/media/",
+    "/proc/",
+    "/run/",
+    "/snap/",
+    "/nix/",
+    "/workspace/",
+    "/builds/",
+    "/Library/",
+    "/System/",
+    "/Applications/",
+    "/boot/",
+    "/lib/",
+    "/bin/",
+    "/sbin/",
+    "/dev/",
 ];
 
 /// Normalised repository roots.
@@ -31,10 +55,10 @@ struct Root {
 impl RepoRoots {
     pub(crate) fn add(&mut self, root: &str) -> bool {
         let windows = is_windows_path(root);
-        let Some(comps) = normalise(root, windows) else { return false };
-        if !windows
-            && let Some(c) = comps.first()
-        {
+        let Some(comps) = normalise(root, windows) else {
+            return false;
+        };
+        if !windows && let Some(c) = comps.first() {
             let f = format!("/{c}/");
             if !self.firsts.contains(&f) {
                 self.firsts.push(f);
@@ -52,17 +76,26 @@ impl RepoRoots {
 
     fn contains(&self, path: &str) -> bool {
         let windows = is_windows_path(path);
-        let Some(comps) = normalise(path, windows) else { return false };
+        let Some(comps) = normalise(path, windows) else {
+            return false;
+        };
         self.roots.iter().filter(|r| r.windows == windows).any(|r| {
             r.comps.len() <= comps.len()
-                && r.comps.iter().zip(&comps).all(|(a, b)| if windows { a.eq_ignore_ascii_case(b) } else { a == b })
+                && r.comps.iter().zip(&comps).all(|(a, b)| {
+                    if windows {
+                        a.eq_ignore_ascii_case(b)
+                    } else {
+                        a == b
+                    }
+                })
         })
     }
 }
 
 fn is_windows_path(p: &str) -> bool {
     let b = p.as_bytes();
-    (b.len() >= 2 && b.first().is_some_and(u8::is_ascii_alphabetic) && b.get(1) == Some(&b':')) || p.starts_with("\\\\")
+    (b.len() >= 2 && b.first().is_some_and(u8::is_ascii_alphabetic) && b.get(1) == Some(&b':'))
+        || p.starts_with("\\\\")
 }
 
 /// Components after resolving `.`, `..` and repeated separators; `None` for a relative path.
@@ -99,10 +132,30 @@ fn normalise(p: &str, windows: bool) -> Option<Vec<String>> {
 
 #[inline]
 fn path_char(c: u8, windows: bool) -> bool {
-    !(c.is_ascii_whitespace()
-        || matches!(c, b'"' | b'\'' | b'`' | b'<' | b'>' | b'|' | b',' | b';' | b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'*' | b'?' | b'#' | 0)
-        || (!windows && (c == b'\\' || c == b':'))
-        || (windows && c == b':'))
+    let stop = c.is_ascii_whitespace()
+        || matches!(
+            c,
+            b'"' | b'\''
+                | b'`'
+                | b'<'
+                | b'>'
+                | b'|'
+                | b','
+                | b';'
+                | b'('
+                | b')'
+                | b'['
+                | b']'
+                | b'{'
+                | b'}'
+                | b'*'
+                | b'?'
+                | b'#'
+                | b':'
+                | 0
+        )
+        || (!windows && c == b'\\');
+    !stop
 }
 
 /// End of a path starting at `s`; spaces are allowed inside when the next word goes on with a
@@ -139,7 +192,9 @@ fn path_end(scan: &Scan<'_, '_>, s: usize, windows: bool) -> usize {
 }
 
 fn redact_unless_under_root(scan: &mut Scan<'_, '_>, s: usize, e: usize, windows: bool) {
-    let Some(path) = scan.text.get(s..e) else { return };
+    let Some(path) = scan.text.get(s..e) else {
+        return;
+    };
     let owned;
     let path = if windows && path.contains("\\\\") && !path.starts_with("\\\\") {
         owned = path.replace("\\\\", "\\");
@@ -160,13 +215,25 @@ pub(super) fn at_slash(scan: &mut Scan<'_, '_>, s: usize) {
         return;
     }
     let c = scan.before(s);
-    if c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'/' | b'%' | b'~' | b'$' | b'@' | b'+') {
+    if c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            b'.' | b'_' | b'-' | b'/' | b'%' | b'~' | b'$' | b'@' | b'+'
+        )
+    {
         return;
     }
     let rest = scan.b.get(s..).unwrap_or(&[]);
     let settings = scan.settings;
-    let known = settings.path_roots.iter().any(|r| r.as_bytes().get(1) == Some(&first) && rest.starts_with(r.as_bytes()))
-        || settings.roots.first_components().iter().any(|r| r.as_bytes().get(1) == Some(&first) && rest.starts_with(r.as_bytes()));
+    let known = settings
+        .path_roots
+        .iter()
+        .any(|r| r.as_bytes().get(1) == Some(&first) && rest.starts_with(r.as_bytes()))
+        || settings
+            .roots
+            .first_components()
+            .iter()
+            .any(|r| r.as_bytes().get(1) == Some(&first) && rest.starts_with(r.as_bytes()));
     if known {
         at_root(scan, s);
     }
@@ -176,7 +243,12 @@ fn at_root(scan: &mut Scan<'_, '_>, s: usize) {
     let c = scan.before(s);
     let mut start = s;
     let mut windows = false;
-    if c == b':' && s >= 2 && scan.at(s - 2).is_ascii_alphabetic() && !scan.before(s - 2).is_ascii_alphanumeric() && scan.before(s - 2) != b'\\' {
+    if c == b':'
+        && s >= 2
+        && scan.at(s - 2).is_ascii_alphabetic()
+        && !scan.before(s - 2).is_ascii_alphanumeric()
+        && scan.before(s - 2) != b'\\'
+    {
         start = s - 2; // C:/Users/…
         windows = true;
     }
@@ -215,7 +287,8 @@ pub(super) fn at_backslash(scan: &mut Scan<'_, '_>, i: usize) -> usize {
         return end.max(i + 1);
     }
     // UNC: \\host\share
-    if scan.at(i + 1) == b'\\' && scan.before(i) != b'\\' && !scan.before(i).is_ascii_alphanumeric() {
+    if scan.at(i + 1) == b'\\' && scan.before(i) != b'\\' && !scan.before(i).is_ascii_alphanumeric()
+    {
         let h = i + 2;
         let mut p = h;
         while scan.at(p).is_ascii_alphanumeric() || matches!(scan.at(p), b'.' | b'-' | b'_') {

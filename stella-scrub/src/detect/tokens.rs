@@ -63,8 +63,23 @@ pub(crate) struct TokenSpec {
     need_digit: bool,
 }
 
-const fn spec(anchors: &'static [&'static str], kind: Kind, body: fn(u8) -> bool, min: usize, max: usize) -> TokenSpec {
-    TokenSpec { anchors, kind, subs: &[], body, min, max, exact: false, need_digit: false }
+const fn spec(
+    anchors: &'static [&'static str],
+    kind: Kind,
+    body: fn(u8) -> bool,
+    min: usize,
+    max: usize,
+) -> TokenSpec {
+    TokenSpec {
+        anchors,
+        kind,
+        subs: &[],
+        body,
+        min,
+        max,
+        exact: false,
+        need_digit: false,
+    }
 }
 
 const fn spec_subs(
@@ -75,7 +90,16 @@ const fn spec_subs(
     min: usize,
     max: usize,
 ) -> TokenSpec {
-    TokenSpec { anchors, kind, subs, body, min, max, exact: false, need_digit: false }
+    TokenSpec {
+        anchors,
+        kind,
+        subs,
+        body,
+        min,
+        max,
+        exact: false,
+        need_digit: false,
+    }
 }
 
 const fn digits(mut s: TokenSpec) -> TokenSpec {
@@ -89,27 +113,51 @@ const fn exact(mut s: TokenSpec) -> TokenSpec {
 }
 
 #[cfg(test)]
-const AWS_IDS: &[&str] = &["AKIA", "ASIA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "APKA", "ABIA", "ACCA"];
+const AWS_IDS: &[&str] = &[
+    "AKIA", "ASIA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "APKA", "ABIA", "ACCA",
+];
 
 pub(crate) static TOKEN_SPECS: &[TokenSpec] = &[
     // GitHub
-    spec_subs(&["gh"], Kind::GithubToken, &["p_", "o_", "u_", "s_", "r_"], alnum, 30, 255),
+    spec_subs(
+        &["gh"],
+        Kind::GithubToken,
+        &["p_", "o_", "u_", "s_", "r_"],
+        alnum,
+        30,
+        255,
+    ),
     spec(&["github_pat_"], Kind::GithubToken, alnum_us, 22, 255),
     // GitLab
     spec_subs(
         &["gl"],
         Kind::GitlabToken,
-        &["pat-", "dt-", "rt-", "ptt-", "soat-", "cbt-", "ft-", "imt-", "agent-", "oas-", "ffct-"],
+        &[
+            "pat-", "dt-", "rt-", "ptt-", "soat-", "cbt-", "ft-", "imt-", "agent-", "oas-", "ffct-",
+        ],
         tokenish,
         20,
         255,
     ),
     spec(&["GR1348941"], Kind::GitlabToken, b64url, 20, 64),
     // Slack
-    spec_subs(&["xox"], Kind::SlackToken, &["b-", "p-", "a-", "r-", "s-", "e-", "e.xoxp-", "c-"], b64url, 10, 255),
+    spec_subs(
+        &["xox"],
+        Kind::SlackToken,
+        &["b-", "p-", "a-", "r-", "s-", "e-", "e.xoxp-", "c-"],
+        b64url,
+        10,
+        255,
+    ),
     spec(&["xapp-"], Kind::SlackToken, b64url, 20, 255),
     // Stripe
-    spec(&["sk_live_", "sk_test_", "rk_live_", "rk_test_"], Kind::StripeKey, alnum, 10, 255),
+    spec(
+        &["sk_live_", "sk_test_", "rk_live_", "rk_test_"],
+        Kind::StripeKey,
+        alnum,
+        10,
+        255,
+    ),
     spec(&["whsec_"], Kind::StripeKey, b64, 20, 255),
     // Google
     spec(&["AIza"], Kind::GoogleApiKey, b64url, 30, 40),
@@ -119,11 +167,32 @@ pub(crate) static TOKEN_SPECS: &[TokenSpec] = &[
     // npm, PyPI, Vault, Hugging Face, Shopify, Databricks, Doppler, Linear, Mailgun, Postman
     spec(&["npm_"], Kind::NpmToken, alnum, 30, 64),
     spec(&["pypi-Ag"], Kind::PypiToken, b64url, 40, 4096),
-    spec_subs(&["hv"], Kind::VaultToken, &["s.", "b.", "r."], b64url, 20, 1024),
+    spec_subs(
+        &["hv"],
+        Kind::VaultToken,
+        &["s.", "b.", "r."],
+        b64url,
+        20,
+        1024,
+    ),
     spec(&["hf_", "api_org_"], Kind::HuggingfaceToken, alpha, 30, 64),
-    spec_subs(&["shp"], Kind::ShopifyToken, &["at_", "ca_", "pa_", "ss_"], hex, 32, 64),
+    spec_subs(
+        &["shp"],
+        Kind::ShopifyToken,
+        &["at_", "ca_", "pa_", "ss_"],
+        hex,
+        32,
+        64,
+    ),
     digits(spec(&["dapi"], Kind::DatabricksToken, hex_dash, 32, 40)),
-    spec_subs(&["dp."], Kind::DopplerToken, &["pt.", "st.", "sa.", "ct.", "scim.", "audit."], alnum, 40, 64),
+    spec_subs(
+        &["dp."],
+        Kind::DopplerToken,
+        &["pt.", "st.", "sa.", "ct.", "scim.", "audit."],
+        alnum,
+        40,
+        64,
+    ),
     spec(&["lin_api_", "lin_oauth_"], Kind::LinearKey, alnum, 40, 64),
     spec(&["PMAK-"], Kind::PostmanKey, hex_dash, 50, 80),
     exact(digits(spec(&["key-"], Kind::MailgunKey, lower_num, 32, 32))),
@@ -137,7 +206,13 @@ pub(crate) static TOKEN_SPECS: &[TokenSpec] = &[
     spec(&["ATATT3"], Kind::VendorToken, b64any, 60, 512),
     exact(spec(&["NRAK-"], Kind::VendorToken, upper_num, 27, 27)),
     spec(&["ntn_"], Kind::VendorToken, alnum, 40, 64),
-    spec(&["pscale_tkn_", "pscale_pw_", "pscale_oauth_"], Kind::VendorToken, b64url, 30, 64),
+    spec(
+        &["pscale_tkn_", "pscale_pw_", "pscale_oauth_"],
+        Kind::VendorToken,
+        b64url,
+        30,
+        64,
+    ),
     spec(&["sq0atp-", "sq0csp-"], Kind::VendorToken, b64url, 22, 64),
     spec(&["AGE-SECRET-KEY-1"], Kind::PrivateKey, upper_num, 50, 64),
     spec(&["rubygems_"], Kind::VendorToken, hex, 48, 48),
@@ -215,7 +290,9 @@ pub(crate) fn run(scan: &Scan<'_, '_>, from: usize, max: usize, f: impl Fn(u8) -
 }
 
 pub(super) fn token(scan: &mut Scan<'_, '_>, idx: usize, s: usize, e: usize) {
-    let Some(spec) = TOKEN_SPECS.get(idx) else { return };
+    let Some(spec) = TOKEN_SPECS.get(idx) else {
+        return;
+    };
     if left_ok(scan, s) {
         try_spec(scan, spec, s, e);
     }
@@ -225,7 +302,11 @@ fn try_spec(scan: &mut Scan<'_, '_>, spec: &TokenSpec, s: usize, e: usize) -> bo
     let mut p = e;
     if !spec.subs.is_empty() {
         let rest = scan.b.get(p..).unwrap_or(&[]);
-        let Some(sub) = spec.subs.iter().find(|sub| rest.starts_with(sub.as_bytes())) else {
+        let Some(sub) = spec
+            .subs
+            .iter()
+            .find(|sub| rest.starts_with(sub.as_bytes()))
+        else {
             return false;
         };
         p += sub.len();
@@ -235,7 +316,12 @@ fn try_spec(scan: &mut Scan<'_, '_>, spec: &TokenSpec, s: usize, e: usize) -> bo
         return false;
     }
     let n = n.min(spec.max);
-    if spec.need_digit && !scan.b.get(p..p + n).is_some_and(|b| b.iter().any(u8::is_ascii_digit)) {
+    if spec.need_digit
+        && !scan
+            .b
+            .get(p..p + n)
+            .is_some_and(|b| b.iter().any(u8::is_ascii_digit))
+    {
         return false;
     }
     scan.push_kind(s, p + n, spec.kind);
@@ -253,7 +339,9 @@ pub(super) fn special(scan: &mut Scan<'_, '_>, sp: Special, s: usize, e: usize) 
         Special::Bearer => bearer(scan, s, e),
         Special::Basic => basic(scan, s, e),
         Special::Url => url_userinfo(scan, s),
-        Special::SlackWebhook => webhook(scan, s, e, &["services/", "workflows/", "triggers/"], &[]),
+        Special::SlackWebhook => {
+            webhook(scan, s, e, &["services/", "workflows/", "triggers/"], &[])
+        }
         Special::DiscordWebhook => webhook(scan, s, e, &[""], &["discord.com", "discordapp.com"]),
         Special::TeamsWebhook => webhook(scan, s, e, &["webhookb2/", "IncomingWebhook/"], &[]),
         Special::Flag => kv::at_flag(scan, s, e),
@@ -279,21 +367,37 @@ fn aws(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
     // A secret key printed right after its id (CSV, credentials dumps): 40 base64 characters.
     let mut p = end;
     let mut gap = 0;
-    while gap < 24 && matches!(scan.at(p), b',' | b':' | b';' | b'=' | b' ' | b'\t' | b'|' | b'"' | b'\'' | b'/') {
+    while gap < 24
+        && matches!(
+            scan.at(p),
+            b',' | b':' | b';' | b'=' | b' ' | b'\t' | b'|' | b'"' | b'\'' | b'/'
+        )
+    {
         p += 1;
         gap += 1;
     }
     if gap > 0 && gap < 24 {
         let n = run(scan, p, 41, b64);
-        if n == 40 && scan.b.get(p..p + 40).is_some_and(|t| t.iter().any(u8::is_ascii_digit) || t.iter().any(|c| *c == b'/' || *c == b'+')) {
+        if n == 40
+            && scan.b.get(p..p + 40).is_some_and(|t| {
+                t.iter().any(u8::is_ascii_digit) || t.iter().any(|c| *c == b'/' || *c == b'+')
+            })
+        {
             scan.push_kind(p, p + 40, Kind::AwsSecretKey);
         }
     }
 }
 
 fn aws_session(scan: &mut Scan<'_, '_>, s: usize, back: usize) {
-    let Some(start) = s.checked_sub(back) else { return };
-    if !left_ok(scan, start) || !scan.b.get(start..s).is_some_and(|p| p.iter().all(|c| b64(*c))) {
+    let Some(start) = s.checked_sub(back) else {
+        return;
+    };
+    if !left_ok(scan, start)
+        || !scan
+            .b
+            .get(start..s)
+            .is_some_and(|p| p.iter().all(|c| b64(*c)))
+    {
         return;
     }
     let n = run(scan, start, 8192, b64);
@@ -317,7 +421,9 @@ fn body_end_without_marker(scan: &Scan<'_, '_>, from: usize) -> usize {
 
 fn find_from(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
     let h = hay.get(from..)?;
-    h.windows(needle.len()).position(|w| w == needle).map(|i| from + i)
+    h.windows(needle.len())
+        .position(|w| w == needle)
+        .map(|i| from + i)
 }
 
 fn pem(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
@@ -332,7 +438,10 @@ fn pem(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
     }
     let mut start = lo + bpos;
     // Only header words between BEGIN and PRIVATE KEY.
-    if !scan.b.get(start + 5..s).is_some_and(|m| m.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b' ')) {
+    if !scan.b.get(start + 5..s).is_some_and(|m| {
+        m.iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b' ')
+    }) {
         return;
     }
     while start > 0 && matches!(scan.before(start), b'-' | b' ') && start + 12 > lo {
@@ -342,7 +451,9 @@ fn pem(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
         start += 1;
     }
     // Find the END marker and the end of its closing dashes.
-    let end = match find_from(scan.b, e, b"END ").and_then(|p| find_from(scan.b, p, b"PRIVATE KEY").map(|k| (p, k))) {
+    let end = match find_from(scan.b, e, b"END ")
+        .and_then(|p| find_from(scan.b, p, b"PRIVATE KEY").map(|k| (p, k)))
+    {
         Some((p, k)) if k - p < 48 && k < e + (1 << 20) => {
             let mut q = k + "PRIVATE KEY".len();
             if scan.b.get(q..).is_some_and(|r| r.starts_with(b" BLOCK")) {
@@ -360,7 +471,9 @@ fn pem(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
 }
 
 fn putty(scan: &mut Scan<'_, '_>, s: usize) {
-    let end = match find_from(scan.b, s, b"Private-MAC:").or_else(|| find_from(scan.b, s, b"Private-Hash:")) {
+    let end = match find_from(scan.b, s, b"Private-MAC:")
+        .or_else(|| find_from(scan.b, s, b"Private-Hash:"))
+    {
         Some(p) => {
             let mut q = p + b"Private-".len();
             q += run(scan, q, 8, |c| c.is_ascii_alphabetic() || c == b':');
@@ -375,7 +488,10 @@ fn putty(scan: &mut Scan<'_, '_>, s: usize) {
 /// A private key body without its BEGIN line: consume base64 plus line breaks and `\n` escapes.
 fn bare_key(scan: &mut Scan<'_, '_>, s: usize) {
     let mut start = s;
-    while start > 0 && (scan.before(start).is_ascii_alphanumeric() || matches!(scan.before(start), b'+' | b'/')) && s - start < 16 {
+    while start > 0
+        && (scan.before(start).is_ascii_alphanumeric() || matches!(scan.before(start), b'+' | b'/'))
+        && s - start < 16
+    {
         start -= 1;
     }
     if alnum(scan.before(start)) {
@@ -428,7 +544,9 @@ fn bearer(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
         return;
     }
     let mut p = e;
-    let sp = run(scan, p, 4, |c| c == b' ' || c == b'+' || c == b'\t' || c == b':' || c == b'=');
+    let sp = run(scan, p, 4, |c| {
+        c == b' ' || c == b'+' || c == b'\t' || c == b':' || c == b'='
+    });
     if sp == 0 {
         if scan.b.get(p..).is_some_and(|r| r.starts_with(b"%20")) {
             p += 3;
@@ -502,7 +620,10 @@ fn url_userinfo(scan: &mut Scan<'_, '_>, s: usize) {
     // scheme before "://"
     let scheme = {
         let mut n = 0;
-        while n < 32 && s > n && matches!(scan.at(s - n - 1), b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'+' | b'.' | b'-') {
+        while n < 32
+            && s > n
+            && matches!(scan.at(s - n - 1), b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'+' | b'.' | b'-')
+        {
             n += 1;
         }
         n
@@ -515,7 +636,8 @@ fn url_userinfo(scan: &mut Scan<'_, '_>, s: usize) {
     let mut at = None;
     while p < scan.b.len() && p - a < 512 {
         match scan.at(p) {
-            b'/' | b'?' | b'#' | b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'\'' | b'<' | b'>' | b'\\' | b'`' | b'[' => break,
+            b'/' | b'?' | b'#' | b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'\'' | b'<' | b'>'
+            | b'\\' | b'`' | b'[' => break,
             b'@' => at = Some(p),
             _ => {}
         }
@@ -523,7 +645,9 @@ fn url_userinfo(scan: &mut Scan<'_, '_>, s: usize) {
     }
     let Some(at) = at else { return };
     let userinfo = scan.b.get(a..at).unwrap_or(&[]);
-    let Some(colon) = userinfo.iter().position(|c| *c == b':') else { return };
+    let Some(colon) = userinfo.iter().position(|c| *c == b':') else {
+        return;
+    };
     let ps = a + colon + 1;
     if ps < at {
         scan.push_kind(ps, at, Kind::UrlPassword);
@@ -533,7 +657,10 @@ fn url_userinfo(scan: &mut Scan<'_, '_>, s: usize) {
 fn webhook(scan: &mut Scan<'_, '_>, s: usize, e: usize, paths: &[&str], hosts: &[&str]) {
     // Extend left over the host and scheme.
     let mut start = s;
-    while start > 0 && (alnum(scan.before(start)) || matches!(scan.before(start), b'.' | b'-')) && s - start < 64 {
+    while start > 0
+        && (alnum(scan.before(start)) || matches!(scan.before(start), b'.' | b'-'))
+        && s - start < 64
+    {
         start -= 1;
     }
     if !hosts.is_empty() {
@@ -549,9 +676,13 @@ fn webhook(scan: &mut Scan<'_, '_>, s: usize, e: usize, paths: &[&str], hosts: &
         }
     }
     let rest = scan.b.get(e..).unwrap_or(&[]);
-    let Some(pl) = paths.iter().find(|p| rest.starts_with(p.as_bytes())) else { return };
+    let Some(pl) = paths.iter().find(|p| rest.starts_with(p.as_bytes())) else {
+        return;
+    };
     let body = e + pl.len();
-    let n = run(scan, body, 1024, |c| alnum(c) || matches!(c, b'/' | b'_' | b'-' | b'.' | b'%' | b'@' | b'='));
+    let n = run(scan, body, 1024, |c| {
+        alnum(c) || matches!(c, b'/' | b'_' | b'-' | b'.' | b'%' | b'@' | b'=')
+    });
     if n >= 8 {
         scan.push(start, body + n, Label::Kind(Kind::WebhookUrl));
     }
@@ -562,7 +693,11 @@ fn openai(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
         return;
     }
     let rest = scan.b.get(e..).unwrap_or(&[]);
-    let kind = if rest.starts_with(b"ant-") { Kind::AnthropicKey } else { Kind::OpenaiKey };
+    let kind = if rest.starts_with(b"ant-") {
+        Kind::AnthropicKey
+    } else {
+        Kind::OpenaiKey
+    };
     let n = run(scan, e, 512, b64url);
     let body = scan.b.get(e..e + n).unwrap_or(&[]);
     let digits = body.iter().filter(|c| c.is_ascii_digit()).count();
@@ -587,7 +722,9 @@ fn sendgrid(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
 }
 
 fn digitalocean(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
-    let Some(start) = s.checked_sub(3) else { return };
+    let Some(start) = s.checked_sub(3) else {
+        return;
+    };
     if !matches!(scan.b.get(start..s), Some(b"dop" | b"doo" | b"dor")) || !left_ok(scan, start) {
         return;
     }

@@ -39,7 +39,10 @@ fn public_types_are_send_and_sync() {
 #[test]
 fn default_build_and_borrowing() {
     let s = Scrubber::builder().build().expect("builds");
-    assert!(matches!(s.scrub("nothing to see here 42"), Cow::Borrowed(_)));
+    assert!(matches!(
+        s.scrub("nothing to see here 42"),
+        Cow::Borrowed(_)
+    ));
     assert!(matches!(s.scrub(""), Cow::Borrowed(_)));
     let mut buf = String::from("> ");
     s.scrub_into("a@b.example", &mut buf);
@@ -49,21 +52,52 @@ fn default_build_and_borrowing() {
 
 #[test]
 fn build_errors_name_the_rule_or_setting() {
-    let e = Scrubber::builder().with_rule(Rule::new("bad_one", "(unclosed")).build().unwrap_err();
+    let e = Scrubber::builder()
+        .with_rule(Rule::new("bad_one", "(unclosed"))
+        .build()
+        .unwrap_err();
     assert_eq!(e.rule_name(), Some("bad_one"));
     assert!(e.to_string().contains("bad_one"));
-    let e = Scrubber::builder().with_rule(Rule::new("empty", "a*").with_anchor("aa")).build().unwrap_err();
+    let e = Scrubber::builder()
+        .with_rule(Rule::new("empty", "a*").with_anchor("aa"))
+        .build()
+        .unwrap_err();
     assert!(e.to_string().contains("empty string"));
-    let e = Scrubber::builder().with_rule(Rule::new("email", "x+y")).build().unwrap_err();
+    let e = Scrubber::builder()
+        .with_rule(Rule::new("email", "x+y"))
+        .build()
+        .unwrap_err();
     assert!(e.to_string().contains("built-in"));
-    let e = Scrubber::builder().with_rule(Rule::new("Bad Name", "xy")).build().unwrap_err();
+    let e = Scrubber::builder()
+        .with_rule(Rule::new("Bad Name", "xy"))
+        .build()
+        .unwrap_err();
     assert!(e.to_string().contains("[a-z0-9_]"));
-    let e = Scrubber::builder().with_rule(Rule::new("dup", "xy")).with_rule(Rule::new("dup", "zw")).build().unwrap_err();
+    let e = Scrubber::builder()
+        .with_rule(Rule::new("dup", "xy"))
+        .with_rule(Rule::new("dup", "zw"))
+        .build()
+        .unwrap_err();
     assert!(e.to_string().contains("duplicate"));
-    assert!(Scrubber::builder().with_repo_root("relative/dir").build().is_err());
-    assert!(Scrubber::builder().with_hmac_key(b"short".to_vec()).build().is_err());
+    assert!(
+        Scrubber::builder()
+            .with_repo_root("relative/dir")
+            .build()
+            .is_err()
+    );
+    assert!(
+        Scrubber::builder()
+            .with_hmac_key(b"short".to_vec())
+            .build()
+            .is_err()
+    );
     assert!(Scrubber::builder().with_max_input_len(10).build().is_err());
-    assert!(Scrubber::builder().with_path_roots(["app"]).build().is_err());
+    assert!(
+        Scrubber::builder()
+            .with_path_roots(["app"])
+            .build()
+            .is_err()
+    );
 }
 
 #[test]
@@ -73,7 +107,10 @@ fn custom_rules_anchored_and_not() {
         .with_rule(Rule::new("employee_id", r"\bE\d{6}\b"))
         .build()
         .expect("builds");
-    assert_eq!(s.scrub("see TCK-AB12CD34 and E123456"), "see [REDACTED:ticket] and [REDACTED:employee_id]");
+    assert_eq!(
+        s.scrub("see TCK-AB12CD34 and E123456"),
+        "see [REDACTED:ticket] and [REDACTED:employee_id]"
+    );
     let counts = s.redaction_counts();
     assert_eq!(counts.get("ticket"), 1);
     assert_eq!(counts.get("employee_id"), 1);
@@ -81,7 +118,10 @@ fn custom_rules_anchored_and_not() {
 
 #[test]
 fn hmac_tags_correlate_without_revealing() {
-    let s = Scrubber::builder().with_hmac_key(b"0123456789abcdef-test-key".to_vec()).build().expect("builds");
+    let s = Scrubber::builder()
+        .with_hmac_key(b"0123456789abcdef-test-key".to_vec())
+        .build()
+        .expect("builds");
     let a = s.scrub("password=hunter2").into_owned();
     let b = s.scrub("password=hunter2").into_owned();
     let c = s.scrub("password=hunter3").into_owned();
@@ -93,13 +133,23 @@ fn hmac_tags_correlate_without_revealing() {
     assert!(tag.bytes().all(|c| c.is_ascii_hexdigit()));
     assert!(!a.contains("hunter2"));
     assert_eq!(s.scrub(&a), a, "tagged output is idempotent");
-    let other = Scrubber::builder().with_hmac_key(b"another-key-0123456789".to_vec()).build().expect("builds");
-    assert_ne!(other.scrub("password=hunter2"), a, "the tag depends on the key");
+    let other = Scrubber::builder()
+        .with_hmac_key(b"another-key-0123456789".to_vec())
+        .build()
+        .expect("builds");
+    assert_ne!(
+        other.scrub("password=hunter2"),
+        a,
+        "the tag depends on the key"
+    );
 }
 
 #[test]
 fn overlong_values_are_truncated_never_passed_through() {
-    let s = Scrubber::builder().with_max_input_len(1024).build().expect("builds");
+    let s = Scrubber::builder()
+        .with_max_input_len(1024)
+        .build()
+        .expect("builds");
     let mut text = "x ".repeat(400);
     text.push_str("token=ghp_16C7e42F292c6912E7710c838347Ae178B4a ");
     text.push_str(&"y ".repeat(400));
@@ -133,15 +183,27 @@ fn counts_are_per_kind_and_shared_by_clones() {
     assert_eq!(counts.total(), 4);
     let listed: Vec<_> = counts.iter().map(|(k, _)| k.to_owned()).collect();
     for name in &listed {
-        assert!(Kind::from_name(name).is_some(), "only kind names are exposed: {name}");
+        assert!(
+            Kind::from_name(name).is_some(),
+            "only kind names are exposed: {name}"
+        );
     }
 }
 
 #[test]
 fn private_ip_policy() {
     let keep = Scrubber::builder().build().expect("builds");
-    let redact = Scrubber::builder().with_private_ips(PrivateIpPolicy::Redact).build().expect("builds");
-    for ip in ["10.1.2.3", "172.16.0.9", "192.168.1.20", "fd12:3456::1", "100.64.0.1"] {
+    let redact = Scrubber::builder()
+        .with_private_ips(PrivateIpPolicy::Redact)
+        .build()
+        .expect("builds");
+    for ip in [
+        "10.1.2.3",
+        "172.16.0.9",
+        "192.168.1.20",
+        "fd12:3456::1",
+        "100.64.0.1",
+    ] {
         assert_eq!(keep.scrub(ip), ip);
         assert_eq!(redact.scrub(ip), "[REDACTED:ip]", "{ip}");
     }
@@ -152,32 +214,58 @@ fn private_ip_policy() {
 
 #[test]
 fn repo_root_is_component_wise() {
-    let s = Scrubber::builder().with_repo_root("/work/main").build().expect("builds");
+    let s = Scrubber::builder()
+        .with_repo_root("/work/main")
+        .build()
+        .expect("builds");
     assert_eq!(s.scrub("/work/main/src/lib.rs"), "/work/main/src/lib.rs");
-    assert_eq!(s.scrub("at /work/main/./docs/x.md:3"), "at /work/main/./docs/x.md:3");
+    assert_eq!(
+        s.scrub("at /work/main/./docs/x.md:3"),
+        "at /work/main/./docs/x.md:3"
+    );
     assert_eq!(s.scrub("at /work/mainframe/x"), "at [REDACTED:path]");
     assert_eq!(s.scrub("at /work/main/../secrets/x"), "at [REDACTED:path]");
     assert_eq!(s.scrub("GET /api/v1/users"), "GET /api/v1/users");
-    let w = Scrubber::builder().with_repo_root("C:\\src\\repo").build().expect("builds");
+    let w = Scrubber::builder()
+        .with_repo_root("C:\\src\\repo")
+        .build()
+        .expect("builds");
     assert_eq!(w.scrub(r"C:\src\repo\main.rs"), r"C:\src\repo\main.rs");
     assert_eq!(w.scrub(r"c:\SRC\Repo\main.rs"), r"c:\SRC\Repo\main.rs");
     assert_eq!(w.scrub(r"C:\Users\bob\x.txt"), "[REDACTED:path]");
-    let app = Scrubber::builder().with_path_root("/app/").build().expect("builds");
-    assert_eq!(app.scrub("open /app/config/secrets.yaml"), "open [REDACTED:path]");
+    let app = Scrubber::builder()
+        .with_path_root("/app/")
+        .build()
+        .expect("builds");
+    assert_eq!(
+        app.scrub("open /app/config/secrets.yaml"),
+        "open [REDACTED:path]"
+    );
 }
 
 #[test]
 fn deep_debug_relaxes_only_granted_pii_for_that_tenant() {
     let clock = ManualClock::at_unix_secs(1_700_000_000);
-    let grants = Grants::builder().with_clock(clock.clone()).with_max_ttl(Duration::from_secs(3600)).build().expect("builds");
-    let s = Scrubber::builder().with_grants(grants.clone()).build().expect("builds");
+    let grants = Grants::builder()
+        .with_clock(clock.clone())
+        .with_max_ttl(Duration::from_secs(3600))
+        .build()
+        .expect("builds");
+    let s = Scrubber::builder()
+        .with_grants(grants.clone())
+        .build()
+        .expect("builds");
     let line = "bob@example.com from 8.8.8.8 password=hunter2 card 4111 1111 1111 1111 ssn 123-45-6789 key AKIAIOSFODNN7EXAMPLE";
     let strict = "[REDACTED:email] from [REDACTED:ip] password=[REDACTED:password] card [REDACTED:card] ssn [REDACTED:ssn] key [REDACTED:aws_access_key_id]";
     assert_eq!(s.for_tenant(Some("acme")).scrub(line), strict);
 
-    let req = GrantRequest::new("acme", [PiiKind::Email, PiiKind::Ip], Duration::from_secs(600))
-        .with_actor("oncall@acme")
-        .with_reason("INC-7 login loop");
+    let req = GrantRequest::new(
+        "acme",
+        [PiiKind::Email, PiiKind::Ip],
+        Duration::from_secs(600),
+    )
+    .with_actor("oncall@acme")
+    .with_reason("INC-7 login loop");
     let (grant, audit) = grants.grant(req).expect("granted");
     assert_eq!(audit.action, AuditAction::Granted);
     assert_eq!(audit.tenant, "acme");
@@ -186,14 +274,31 @@ fn deep_debug_relaxes_only_granted_pii_for_that_tenant() {
 
     let relaxed = "bob@example.com from 8.8.8.8 password=[REDACTED:password] card [REDACTED:card] ssn [REDACTED:ssn] key [REDACTED:aws_access_key_id]";
     assert_eq!(s.for_tenant(Some("acme")).scrub(line), relaxed);
-    assert_eq!(s.for_tenant(Some("globex")).scrub(line), strict, "other tenants unaffected");
+    assert_eq!(
+        s.for_tenant(Some("globex")).scrub(line),
+        strict,
+        "other tenants unaffected"
+    );
     assert_eq!(s.for_tenant(None).scrub(line), strict);
     assert_eq!(s.scrub(line), strict);
-    assert_eq!(s.for_tenant(Some("acme")).scrub_field("password", "x"), "[REDACTED:password]");
-    assert_eq!(s.for_tenant(Some("acme")).scrub_field("email", "bob@example.com"), "bob@example.com");
+    assert_eq!(
+        s.for_tenant(Some("acme")).scrub_field("password", "x"),
+        "[REDACTED:password]"
+    );
+    assert_eq!(
+        s.for_tenant(Some("acme"))
+            .scrub_field("email", "bob@example.com"),
+        "bob@example.com"
+    );
     let v = serde_json::json!({"user": "bob@example.com", "token": "t"});
-    assert_eq!(s.for_tenant(Some("acme")).scrub_json(&v), serde_json::json!({"user": "bob@example.com", "token": "[REDACTED:token]"}));
-    assert_eq!(s.for_tenant(Some("acme")).relaxed(), vec![PiiKind::Email, PiiKind::Ip]);
+    assert_eq!(
+        s.for_tenant(Some("acme")).scrub_json(&v),
+        serde_json::json!({"user": "bob@example.com", "token": "[REDACTED:token]"})
+    );
+    assert_eq!(
+        s.for_tenant(Some("acme")).relaxed(),
+        vec![PiiKind::Email, PiiKind::Ip]
+    );
 
     // expiry applies at once; the sweep returns the audit record
     clock.advance(Duration::from_secs(600));
@@ -205,17 +310,32 @@ fn deep_debug_relaxes_only_granted_pii_for_that_tenant() {
 
     // revoke
     let (g2, _) = grants
-        .grant(GrantRequest::new("acme", [PiiKind::Path], Duration::from_secs(60)).with_actor("a").with_reason("r"))
+        .grant(
+            GrantRequest::new("acme", [PiiKind::Path], Duration::from_secs(60))
+                .with_actor("a")
+                .with_reason("r"),
+        )
         .expect("granted");
-    assert_eq!(s.for_tenant(Some("acme")).scrub("/home/bob/x"), "/home/bob/x");
+    assert_eq!(
+        s.for_tenant(Some("acme")).scrub("/home/bob/x"),
+        "/home/bob/x"
+    );
     let rec = grants.revoke(g2.id(), "security@acme").expect("revoked");
     assert_eq!(rec.action, AuditAction::Revoked);
     assert_eq!(rec.actor, "security@acme");
-    assert_eq!(s.for_tenant(Some("acme")).scrub("/home/bob/x"), "[REDACTED:path]");
+    assert_eq!(
+        s.for_tenant(Some("acme")).scrub("/home/bob/x"),
+        "[REDACTED:path]"
+    );
 
     // TTL above the maximum is refused
-    let too_long = GrantRequest::new("acme", [PiiKind::Email], Duration::from_secs(7200)).with_actor("a").with_reason("r");
-    assert!(matches!(grants.grant(too_long), Err(GrantError::Ttl { .. })));
+    let too_long = GrantRequest::new("acme", [PiiKind::Email], Duration::from_secs(7200))
+        .with_actor("a")
+        .with_reason("r");
+    assert!(matches!(
+        grants.grant(too_long),
+        Err(GrantError::Ttl { .. })
+    ));
 }
 
 #[test]

@@ -6,13 +6,19 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 fn data(name: &str) -> Vec<Value> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("valid JSON line")).collect()
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("valid JSON line"))
+        .collect()
 }
 
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v[k].as_str().unwrap_or_else(|| panic!("missing {k} in {v}"))
+    v[k].as_str()
+        .unwrap_or_else(|| panic!("missing {k} in {v}"))
 }
 
 #[test]
@@ -25,7 +31,9 @@ fn positives_come_out_as_expected_and_idempotent() {
         let expected = s(&case, "expected");
         let got = scrubber.scrub(input);
         if got != expected {
-            failures.push(format!("input:    {input}\nexpected: {expected}\ngot:      {got}"));
+            failures.push(format!(
+                "input:    {input}\nexpected: {expected}\ngot:      {got}"
+            ));
         }
         let again = scrubber.scrub(&got);
         assert_eq!(again, got, "not idempotent for {input}");
@@ -33,10 +41,18 @@ fn positives_come_out_as_expected_and_idempotent() {
             kinds_seen.insert(k.as_str().expect("kind").to_owned());
         }
     }
-    assert!(failures.is_empty(), "{} positive cases failed:\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} positive cases failed:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
     // every built-in kind has at least one positive vector
     for kind in stella_scrub::Kind::ALL {
-        assert!(kinds_seen.contains(kind.as_str()), "no positive vector for {kind}");
+        assert!(
+            kinds_seen.contains(kind.as_str()),
+            "no positive vector for {kind}"
+        );
     }
 }
 
@@ -51,7 +67,12 @@ fn negatives_are_byte_identical_and_borrowed() {
             Cow::Owned(o) => failures.push(format!("input: {input}\ngot:   {o}")),
         }
     }
-    assert!(failures.is_empty(), "{} negative cases changed:\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} negative cases changed:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }
 
 #[test]
@@ -67,7 +88,17 @@ fn fields() {
 fn json_documents() {
     let scrubber = super::scrubber();
     for case in data("json.jsonl") {
-        assert_eq!(scrubber.scrub_json(&case["input"]), case["expected"], "for {}", case["input"]);
-        assert_eq!(scrubber.scrub_json(&case["expected"]), case["expected"], "idempotent for {}", case["expected"]);
+        assert_eq!(
+            scrubber.scrub_json(&case["input"]),
+            case["expected"],
+            "for {}",
+            case["input"]
+        );
+        assert_eq!(
+            scrubber.scrub_json(&case["expected"]),
+            case["expected"],
+            "idempotent for {}",
+            case["expected"]
+        );
     }
 }

@@ -11,5 +11,8 @@ mod tracing_fields;
 use stella_scrub::Scrubber;
 
 pub(crate) fn scrubber() -> Scrubber {
-    Scrubber::builder().with_repo_root("/work/main").build().expect("default scrubber builds")
+    Scrubber::builder()
+        .with_repo_root("/work/main")
+        .build()
+        .expect("default scrubber builds")
 }

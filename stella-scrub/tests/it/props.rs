@@ -46,36 +46,113 @@ fn luhn_complete(prefix: &str, len: usize, tail: Vec<u8>) -> String {
 /// A secret of some kind and the substring that must not survive.
 fn secret() -> impl Strategy<Value = (String, String)> {
     prop_oneof![
-        alnum(36).prop_map(|b| { let s = format!("ghp_{b}"); (s.clone(), s) }),
-        "[A-Z2-7]{16}".prop_map(|b| { let s = format!("AKIA{b}"); (s.clone(), s) }),
-        "[A-Za-z0-9_-]{20,40}".prop_map(|b| { let s = format!("glpat-{b}"); (s.clone(), s) }),
-        "[0-9]{10,12}-[0-9]{10,13}-[A-Za-z0-9]{24}".prop_map(|b| { let s = format!("xoxb-{b}"); (s.clone(), s) }),
-        alnum(24).prop_map(|b| { let s = format!("sk_live_{b}"); (s.clone(), s) }),
-        "[A-Za-z0-9_-]{35}".prop_map(|b| { let s = format!("AIza{b}"); (s.clone(), s) }),
-        ("[A-Za-z0-9_-]{10,30}", "[A-Za-z0-9_-]{10,60}", "[A-Za-z0-9_-]{20,43}")
-            .prop_map(|(a, b, c)| { let s = format!("eyJ{a}.eyJ{b}.{c}"); (s.clone(), s) }),
+        alnum(36).prop_map(|b| {
+            let s = format!("ghp_{b}");
+            (s.clone(), s)
+        }),
+        "[A-Z2-7]{16}".prop_map(|b| {
+            let s = format!("AKIA{b}");
+            (s.clone(), s)
+        }),
+        "[A-Za-z0-9_-]{20,40}".prop_map(|b| {
+            let s = format!("glpat-{b}");
+            (s.clone(), s)
+        }),
+        "[0-9]{10,12}-[0-9]{10,13}-[A-Za-z0-9]{24}".prop_map(|b| {
+            let s = format!("xoxb-{b}");
+            (s.clone(), s)
+        }),
+        alnum(24).prop_map(|b| {
+            let s = format!("sk_live_{b}");
+            (s.clone(), s)
+        }),
+        "[A-Za-z0-9_-]{35}".prop_map(|b| {
+            let s = format!("AIza{b}");
+            (s.clone(), s)
+        }),
+        (
+            "[A-Za-z0-9_-]{10,30}",
+            "[A-Za-z0-9_-]{10,60}",
+            "[A-Za-z0-9_-]{20,43}"
+        )
+            .prop_map(|(a, b, c)| {
+                let s = format!("eyJ{a}.eyJ{b}.{c}");
+                (s.clone(), s)
+            }),
         "[A-Za-z0-9]{20,40}[0-9]".prop_map(|b| (format!("Authorization: Bearer {b}"), b)),
-        ("[a-z]{3,8}", "[A-Za-z0-9]{6,16}[0-9]").prop_map(|(u, p)| (format!("https://{u}:{p}@db.example.com/x"), format!(":{p}@"))),
+        ("[a-z]{3,8}", "[A-Za-z0-9]{6,16}[0-9]").prop_map(|(u, p)| (
+            format!("https://{u}:{p}@db.example.com/x"),
+            format!(":{p}@")
+        )),
         "[A-Za-z0-9!#%^*]{6,20}[0-9]".prop_map(|p| (format!("password={p}"), format!("={p}"))),
         "[A-Za-z0-9]{6,20}[0-9]".prop_map(|p| (format!("{{\"client_secret\":\"{p}\"}}"), p)),
         "[A-Za-z0-9]{6,20}[0-9]".prop_map(|p| (format!("--api-key {p}"), p)),
         "[A-Za-z0-9]{6,20}[0-9]".prop_map(|p| (format!("<password>{p}</password>"), p)),
-        alnum(36).prop_map(|b| { let s = format!("npm_{b}"); (s.clone(), s) }),
-        ("[A-Za-z0-9_-]{22}", "[A-Za-z0-9_-]{43}").prop_map(|(a, b)| { let s = format!("SG.{a}.{b}"); (s.clone(), s) }),
-        "[A-Za-z0-9]{40,48}".prop_map(|b| { let s = format!("sk-proj-{b}1A"); (s.clone(), s) }),
-        "[A-Za-z0-9_-]{80,95}".prop_map(|b| { let s = format!("sk-ant-api03-{b}1A"); (s.clone(), s) }),
-        "[A-Za-z0-9_-]{24,90}".prop_map(|b| { let s = format!("hvs.{b}"); (s.clone(), s) }),
-        "[a-zA-Z]{34}".prop_map(|b| { let s = format!("hf_{b}"); (s.clone(), s) }),
-        "[a-f0-9]{32}".prop_map(|b| { let s = format!("shpat_{b}"); (s.clone(), s) }),
-        ("[a-z][a-z0-9._]{1,15}[a-z0-9]", "[a-z]{2,10}", "(com|org|io|de|co\\.uk)")
-            .prop_map(|(l, d, t)| { let s = format!("{l}@{d}.{t}"); (s.clone(), s) }),
-        "[0-9]{4}".prop_map(|b| { let s = format!("+1 415 555 {b}"); (s.clone(), s) }),
-        proptest::collection::vec(any::<u8>(), 16).prop_map(|t| { let s = luhn_complete("4", 16, t); (s.clone(), s) }),
-        proptest::collection::vec(any::<u8>(), 16).prop_map(|t| { let s = luhn_complete("51", 16, t); (s.clone(), s) }),
-        (1u32..=665, 1u32..=99, 1u32..=9999).prop_map(|(a, g, s)| { let v = format!("{a:03}-{g:02}-{s:04}"); (v.clone(), v) }),
-        (1u8..=254, 0u8..=255, 1u8..=254).prop_map(|(a, b, c)| { let v = format!("8.{a}.{b}.{c}"); (v.clone(), v) }),
-        ("[a-z]{8}", "[a-z]{3,10}").prop_map(|(u, f)| { let v = format!("/home/{u}/{f}.txt"); (v.clone(), format!("/home/{u}")) }),
-        "[A-Za-z0-9+/]{64}".prop_map(|b| (format!("-----BEGIN RSA PRIVATE KEY-----\\n{b}\\n-----END RSA PRIVATE KEY-----"), b)),
+        alnum(36).prop_map(|b| {
+            let s = format!("npm_{b}");
+            (s.clone(), s)
+        }),
+        ("[A-Za-z0-9_-]{22}", "[A-Za-z0-9_-]{43}").prop_map(|(a, b)| {
+            let s = format!("SG.{a}.{b}");
+            (s.clone(), s)
+        }),
+        "[A-Za-z0-9]{40,48}".prop_map(|b| {
+            let s = format!("sk-proj-{b}1A");
+            (s.clone(), s)
+        }),
+        "[A-Za-z0-9_-]{80,95}".prop_map(|b| {
+            let s = format!("sk-ant-api03-{b}1A");
+            (s.clone(), s)
+        }),
+        "[A-Za-z0-9_-]{24,90}".prop_map(|b| {
+            let s = format!("hvs.{b}");
+            (s.clone(), s)
+        }),
+        "[a-zA-Z]{34}".prop_map(|b| {
+            let s = format!("hf_{b}");
+            (s.clone(), s)
+        }),
+        "[a-f0-9]{32}".prop_map(|b| {
+            let s = format!("shpat_{b}");
+            (s.clone(), s)
+        }),
+        (
+            "[a-z][a-z0-9._]{1,15}[a-z0-9]",
+            "[a-z]{2,10}",
+            "(com|org|io|de|co\\.uk)"
+        )
+            .prop_map(|(l, d, t)| {
+                let s = format!("{l}@{d}.{t}");
+                (s.clone(), s)
+            }),
+        "[0-9]{4}".prop_map(|b| {
+            let s = format!("+1 415 555 {b}");
+            (s.clone(), s)
+        }),
+        proptest::collection::vec(any::<u8>(), 16).prop_map(|t| {
+            let s = luhn_complete("4", 16, t);
+            (s.clone(), s)
+        }),
+        proptest::collection::vec(any::<u8>(), 16).prop_map(|t| {
+            let s = luhn_complete("51", 16, t);
+            (s.clone(), s)
+        }),
+        (1u32..=665, 1u32..=99, 1u32..=9999).prop_map(|(a, g, s)| {
+            let v = format!("{a:03}-{g:02}-{s:04}");
+            (v.clone(), v)
+        }),
+        (1u8..=254, 0u8..=255, 1u8..=254).prop_map(|(a, b, c)| {
+            let v = format!("8.{a}.{b}.{c}");
+            (v.clone(), v)
+        }),
+        ("[a-z]{8}", "[a-z]{3,10}").prop_map(|(u, f)| {
+            let v = format!("/home/{u}/{f}.txt");
+            (v.clone(), format!("/home/{u}"))
+        }),
+        "[A-Za-z0-9+/]{64}".prop_map(|b| (
+            format!("-----BEGIN RSA PRIVATE KEY-----\\n{b}\\n-----END RSA PRIVATE KEY-----"),
+            b
+        )),
     ]
 }
 
@@ -155,7 +232,8 @@ fn json_value() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(4, 32, 6, move |inner| {
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-            proptest::collection::btree_map(key.clone(), inner, 0..5).prop_map(|m| Value::Object(m.into_iter().collect())),
+            proptest::collection::btree_map(key.clone(), inner, 0..5)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }

@@ -10,7 +10,11 @@ fn fuzz_regressions() {
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).expect("tests/data exists") {
         let path = entry.expect("dir entry").path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
         if !(name.starts_with("issue-2-") && name.ends_with(".txt")) {
             continue;
         }
