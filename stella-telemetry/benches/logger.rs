@@ -8,7 +8,6 @@
 //! `fmt_json` in the same run. Both write to `std::io::sink`, so only formatting (and for us,
 //! scrubbing and field resolution) is measured, like tracing-subscriber's `benches/fmt.rs`.
 
-use std::hint::black_box;
 use std::io;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -76,21 +75,33 @@ fn run(c: &mut Criterion, name: &str, dispatch: &Dispatch, with_resource: bool) 
     tracing::dispatcher::with_default(dispatch, || {
         let span = request_span(with_resource);
         let _entered = span.enter();
-        c.bench_function(name, |b| b.iter(|| black_box(event())));
+        c.bench_function(name, |b| b.iter(event));
     });
 }
 
 fn bench(c: &mut Criterion) {
     let layer = JsonLayer::builder("policy-engine", "1.4.0")
         .with_resource(
-            Resource::new("policy-engine", "1.4.0").with_env("prod").with_region("eu-west-1").with_instance_id("pod-7f9c"),
+            Resource::new("policy-engine", "1.4.0")
+                .with_env("prod")
+                .with_region("eu-west-1")
+                .with_instance_id("pod-7f9c"),
         )
         .with_sampling(Sampling::unlimited())
         .with_writer(io::sink)
         .build();
     let Ok(layer) = layer else { return };
-    let ours = Dispatch::new(tracing_subscriber::registry().with(ContextLayer::new()).with(layer));
-    let fmt_json = Dispatch::new(tracing_subscriber::fmt().json().with_writer(io::sink).finish());
+    let ours = Dispatch::new(
+        tracing_subscriber::registry()
+            .with(ContextLayer::new())
+            .with(layer),
+    );
+    let fmt_json = Dispatch::new(
+        tracing_subscriber::fmt()
+            .json()
+            .with_writer(io::sink)
+            .finish(),
+    );
 
     run(c, "logger/stella_json_layer", &ours, false);
     run(c, "logger/fmt_json", &fmt_json, true);

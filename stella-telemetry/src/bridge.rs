@@ -9,7 +9,13 @@ use tracing_core::subscriber::Interest;
 use tracing_core::{Event, Level, Metadata, callsite, dispatcher, identify_callsite};
 use tracing_subscriber::filter::LevelFilter;
 
-static FIELD_NAMES: &[&str] = &["message", "log.target", "log.module_path", "log.file", "log.line"];
+static FIELD_NAMES: &[&str] = &[
+    "message",
+    "log.target",
+    "log.module_path",
+    "log.file",
+    "log.line",
+];
 
 macro_rules! log_callsite {
     ($level:expr, $cs:ident, $meta:ident, $ty:ident) => {
@@ -52,7 +58,13 @@ fn register() {
     });
 }
 
-fn callsite_for(level: log::Level) -> (&'static dyn callsite::Callsite, &'static Metadata<'static>, Level) {
+fn callsite_for(
+    level: log::Level,
+) -> (
+    &'static dyn callsite::Callsite,
+    &'static Metadata<'static>,
+    Level,
+) {
     match level {
         log::Level::Error => (&ERROR_CS, &ERROR_META, Level::ERROR),
         log::Level::Warn => (&WARN_CS, &WARN_META, Level::WARN),
@@ -114,7 +126,8 @@ impl log::Log for LogBridge {
         let (_, static_meta, _) = callsite_for(record.level());
         let meta = meta_for(record.level(), record.target());
         let fields = static_meta.fields();
-        let (Some(message), Some(target)) = (fields.field("message"), fields.field("log.target")) else {
+        let (Some(message), Some(target)) = (fields.field("message"), fields.field("log.target"))
+        else {
             return;
         };
         let args = record.args();
@@ -123,7 +136,10 @@ impl log::Log for LogBridge {
             if !d.enabled(&meta) {
                 return;
             }
-            let values = [(&message, Some(args as &dyn Value)), (&target, Some(&tgt as &dyn Value))];
+            let values = [
+                (&message, Some(args as &dyn Value)),
+                (&target, Some(&tgt as &dyn Value)),
+            ];
             let vs = fields.value_set(&values);
             d.event(&Event::new(static_meta, &vs));
         });

@@ -11,7 +11,9 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
 
 use crate::guard::{TelemetryGuard, TelemetryHandle};
-use crate::writer::{DEFAULT_CAPACITY, DEFAULT_PRIORITY_WAIT, FileOutput, NonBlocking, Output, OutputError};
+use crate::writer::{
+    DEFAULT_CAPACITY, DEFAULT_PRIORITY_WAIT, FileOutput, NonBlocking, Output, OutputError,
+};
 use crate::{JsonLayer, Resource, Sampling};
 
 /// The default filter when neither `STELLA_LOG` nor `RUST_LOG` is set.
@@ -135,7 +137,11 @@ impl Config {
         version: impl Into<String>,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Self {
-        let get = |k: &str| lookup(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |k: &str| {
+            lookup(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let mut c = Config::new(service, version);
         let otel_service = get("OTEL_SERVICE_NAME");
         if let Some(s) = &otel_service {
@@ -145,9 +151,12 @@ impl Config {
         c.resource.set_region(get("STELLA_REGION"));
         c.resource.set_instance_id(get("STELLA_INSTANCE_ID"));
         if let Some(attrs) = get("OTEL_RESOURCE_ATTRIBUTES")
-            && let Err(e) = c.resource.apply_otel_attributes(&attrs, otel_service.is_some())
+            && let Err(e) = c
+                .resource
+                .apply_otel_attributes(&attrs, otel_service.is_some())
         {
-            c.warnings.push(format!("OTEL_RESOURCE_ATTRIBUTES ignored: {e}"));
+            c.warnings
+                .push(format!("OTEL_RESOURCE_ATTRIBUTES ignored: {e}"));
         }
         c.filter = get("STELLA_LOG").or_else(|| get("RUST_LOG"));
         if let Some(out) = get("STELLA_LOG_OUTPUT") {
@@ -170,7 +179,10 @@ impl Config {
                     if let Some(n) = max_files {
                         match n.parse::<usize>() {
                             Ok(n) => f = f.with_max_files(n),
-                            Err(_) => c.env_error = Some(("STELLA_LOG_MAX_FILES", format!("`{n}` is not a number"))),
+                            Err(_) => {
+                                c.env_error =
+                                    Some(("STELLA_LOG_MAX_FILES", format!("`{n}` is not a number")))
+                            }
                         }
                     }
                     c.output = Output::File(f);
@@ -363,7 +375,8 @@ fn build_parts(config: Config) -> Result<(tracing::Dispatch, TelemetryGuard, Par
     if let Some((var, reason)) = config.env_error {
         return Err(InitError::Env { var, reason });
     }
-    let filter = EnvFilter::try_new(config.filter.as_deref().unwrap_or(DEFAULT_FILTER)).map_err(|e| InitError::Filter(e.to_string()))?;
+    let filter = EnvFilter::try_new(config.filter.as_deref().unwrap_or(DEFAULT_FILTER))
+        .map_err(|e| InitError::Filter(e.to_string()))?;
     let max_level = filter.max_level_hint();
     let scrubber = match config.scrubber {
         Some(s) => s,
@@ -379,22 +392,37 @@ fn build_parts(config: Config) -> Result<(tracing::Dispatch, TelemetryGuard, Par
         .with_capacity(config.queue_capacity)
         .with_priority_wait(config.priority_wait)
         .build(config.output)?;
-    let layer = JsonLayer::builder(config.resource.service().to_owned(), config.resource.version().to_owned())
-        .with_resource(config.resource)
-        .with_scrubber(scrubber)
-        .with_sampling(config.sampling)
-        .with_shared_clock(config.clock)
-        .with_non_blocking(writer)
-        .build()?;
+    let layer = JsonLayer::builder(
+        config.resource.service().to_owned(),
+        config.resource.version().to_owned(),
+    )
+    .with_resource(config.resource)
+    .with_scrubber(scrubber)
+    .with_sampling(config.sampling)
+    .with_shared_clock(config.clock)
+    .with_non_blocking(writer)
+    .build()?;
     let handle = TelemetryHandle::new(layer.core());
     let summary = layer.clone();
-    let subscriber = tracing_subscriber::registry().with(ContextLayer::new()).with(layer.with_filter(filter));
+    let subscriber = tracing_subscriber::registry()
+        .with(ContextLayer::new())
+        .with(layer.with_filter(filter));
     let dispatch = tracing::Dispatch::new(subscriber);
     for w in &config.warnings {
-        tracing::dispatcher::with_default(&dispatch, || tracing::warn!(target: "stella_telemetry", warning = %w, "telemetry configuration"));
+        tracing::dispatcher::with_default(
+            &dispatch,
+            || tracing::warn!(target: "stella_telemetry", warning = %w, "telemetry configuration"),
+        );
     }
     let guard = TelemetryGuard::new(handle, writer_guard, summary, config.flush_timeout);
-    Ok((dispatch, guard, Parts { log_bridge: config.log_bridge, max_level }))
+    Ok((
+        dispatch,
+        guard,
+        Parts {
+            log_bridge: config.log_bridge,
+            max_level,
+        },
+    ))
 }
 
 /// Installs the JSON logger as the global `tracing` subscriber (with

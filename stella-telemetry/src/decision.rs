@@ -219,7 +219,9 @@ impl Decision {
 }
 
 fn unix_secs(t: std::time::SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs()
+    t.duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs()
 }
 
 /// Logs a deep-debug audit record as a decision.

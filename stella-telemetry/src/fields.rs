@@ -187,11 +187,15 @@ impl Format {
         match self {
             Format::Hex(n) => {
                 v.len() == n
-                    && v.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                    && v.bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
                     && v.bytes().any(|b| b != b'0')
             }
             Format::Method => {
-                !v.is_empty() && v.len() <= 16 && v.bytes().all(|b| b.is_ascii_uppercase() || b == b'_' || b == b'-')
+                !v.is_empty()
+                    && v.len() <= 16
+                    && v.bytes()
+                        .all(|b| b.is_ascii_uppercase() || b == b'_' || b == b'-')
             }
             Format::Scanned => true,
         }
@@ -200,7 +204,24 @@ impl Format {
 
 /// Field names that are hints for other consumers (OpenTelemetry span naming), never printed.
 pub(crate) fn is_hidden(name: &str) -> bool {
-    name.starts_with("otel.") || name == "log.file" || name == "log.line" || name == "log.module_path"
+    name.starts_with("otel.")
+        || name == "log.file"
+        || name == "log.line"
+        || name == "log.module_path"
+}
+
+/// Span fields that describe the span itself (OpenTelemetry HTTP and network attributes):
+/// exported with traces, not copied onto every log line inside the span.
+pub(crate) fn is_span_only(name: &str) -> bool {
+    const PREFIXES: [&str; 6] = [
+        "url.",
+        "server.",
+        "network.",
+        "client.",
+        "user_agent.",
+        "http.",
+    ];
+    name == "error.type" || PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
 #[cfg(test)]

@@ -44,8 +44,18 @@ pub enum ShutdownError {
 }
 
 impl TelemetryGuard {
-    pub(crate) fn new(handle: TelemetryHandle, writer: WriterGuard, summary: JsonLayer<NonBlocking>, flush_timeout: Duration) -> Self {
-        TelemetryGuard { handle, writer: Some(writer), summary, flush_timeout }
+    pub(crate) fn new(
+        handle: TelemetryHandle,
+        writer: WriterGuard,
+        summary: JsonLayer<NonBlocking>,
+        flush_timeout: Duration,
+    ) -> Self {
+        TelemetryGuard {
+            handle,
+            writer: Some(writer),
+            summary,
+            flush_timeout,
+        }
     }
 
     /// A cloneable handle for runtime controls (deep-debug grants, counters).
@@ -67,7 +77,9 @@ impl TelemetryGuard {
     pub fn flush(&self) -> Result<(), ShutdownError> {
         self.summary.write_summary(self.handle.core.now_nanos());
         match &self.writer {
-            Some(w) => w.flush(self.flush_timeout).map_err(|_| ShutdownError::Timeout(self.flush_timeout)),
+            Some(w) => w
+                .flush(self.flush_timeout)
+                .map_err(|_| ShutdownError::Timeout(self.flush_timeout)),
             None => Ok(()),
         }
     }
@@ -92,9 +104,13 @@ impl TelemetryGuard {
     }
 
     fn stop(&mut self) -> Result<(), ShutdownError> {
-        let Some(writer) = self.writer.take() else { return Ok(()) };
+        let Some(writer) = self.writer.take() else {
+            return Ok(());
+        };
         self.summary.write_summary(self.handle.core.now_nanos());
-        writer.shutdown(self.flush_timeout).map_err(|_| ShutdownError::Timeout(self.flush_timeout))
+        writer
+            .shutdown(self.flush_timeout)
+            .map_err(|_| ShutdownError::Timeout(self.flush_timeout))
     }
 }
 
@@ -113,7 +129,9 @@ pub struct TelemetryHandle {
 
 impl fmt::Debug for TelemetryHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TelemetryHandle").field("resource", &self.core.resource).finish_non_exhaustive()
+        f.debug_struct("TelemetryHandle")
+            .field("resource", &self.core.resource)
+            .finish_non_exhaustive()
     }
 }
 

@@ -83,7 +83,11 @@ pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    (y, u32::try_from(m).unwrap_or(1), u32::try_from(d).unwrap_or(1))
+    (
+        y,
+        u32::try_from(m).unwrap_or(1),
+        u32::try_from(d).unwrap_or(1),
+    )
 }
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
@@ -115,7 +119,10 @@ mod tests {
     #[test]
     fn timestamps() {
         let mut s = String::new();
-        push_ts(&mut s, UNIX_EPOCH + Duration::from_micros(1_764_327_930_123_456));
+        push_ts(
+            &mut s,
+            UNIX_EPOCH + Duration::from_micros(1_764_327_930_123_456),
+        );
         assert_eq!(s, "\"2025-11-28T11:05:30.123456Z\"");
         s.clear();
         push_ts(&mut s, UNIX_EPOCH + Duration::from_secs(951_782_400)); // 2000-02-29

@@ -108,8 +108,8 @@ pub use self::resource::Resource;
 pub use self::sampling::Sampling;
 pub use self::stats::LogStats;
 pub use self::writer::{
-    DEFAULT_CAPACITY, DEFAULT_PRIORITY_WAIT, FileOutput, FlushTimeout, NonBlocking, NonBlockingBuilder, NonBlockingWriter,
-    Output, OutputError, WriterGuard,
+    DEFAULT_CAPACITY, DEFAULT_PRIORITY_WAIT, FileOutput, FlushTimeout, NonBlocking,
+    NonBlockingBuilder, NonBlockingWriter, Output, OutputError, WriterGuard,
 };
 
 #[cfg(doctest)]

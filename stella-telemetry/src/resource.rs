@@ -48,7 +48,11 @@ impl fmt::Debug for Resource {
 impl Resource {
     /// A resource with a service name and version.
     pub fn new(service: impl Into<String>, version: impl Into<String>) -> Self {
-        Resource { service: service.into(), version: version.into(), ..Resource::default() }
+        Resource {
+            service: service.into(),
+            version: version.into(),
+            ..Resource::default()
+        }
     }
 
     /// Sets the deployment environment (`prod`, `staging`, ...).
@@ -108,7 +112,9 @@ impl Resource {
 
     /// The other resource attributes, in insertion order.
     pub fn attributes(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.attributes.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.attributes
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     pub(crate) fn set_service(&mut self, v: String) {
@@ -138,7 +144,11 @@ impl Resource {
     ///
     /// A reason when a member is not `key=value` or a value is not valid percent-encoding; the
     /// whole variable is then ignored, as the OpenTelemetry specification asks.
-    pub(crate) fn apply_otel_attributes(&mut self, raw: &str, service_from_otel: bool) -> Result<(), String> {
+    pub(crate) fn apply_otel_attributes(
+        &mut self,
+        raw: &str,
+        service_from_otel: bool,
+    ) -> Result<(), String> {
         let mut parsed = Vec::new();
         for member in raw.split(',') {
             let member = member.trim();
@@ -146,10 +156,15 @@ impl Resource {
                 continue;
             }
             let Some((k, v)) = member.split_once('=') else {
-                return Err(format!("member `{}` is not key=value", json::prefix(member, 64)));
+                return Err(format!(
+                    "member `{}` is not key=value",
+                    json::prefix(member, 64)
+                ));
             };
-            let k = percent_decode(k.trim()).ok_or_else(|| "invalid percent-encoding in a key".to_owned())?;
-            let v = percent_decode(v.trim()).ok_or_else(|| format!("invalid percent-encoding in the value of `{k}`"))?;
+            let k = percent_decode(k.trim())
+                .ok_or_else(|| "invalid percent-encoding in a key".to_owned())?;
+            let v = percent_decode(v.trim())
+                .ok_or_else(|| format!("invalid percent-encoding in the value of `{k}`"))?;
             if k.is_empty() {
                 return Err("empty key".to_owned());
             }
@@ -160,7 +175,9 @@ impl Resource {
                 "service.name" if !service_from_otel => self.service = v,
                 "service.name" => {}
                 "service.version" if self.version.is_empty() => self.version = v,
-                "deployment.environment.name" | "deployment.environment" if self.env.is_none() => self.env = Some(v),
+                "deployment.environment.name" | "deployment.environment" if self.env.is_none() => {
+                    self.env = Some(v)
+                }
                 "cloud.region" if self.region.is_none() => self.region = Some(v),
                 "service.instance.id" if self.instance_id.is_none() => self.instance_id = Some(v),
                 "service.version"
@@ -190,13 +207,18 @@ impl Resource {
         let mut out = String::with_capacity(128);
         let fields: [(&str, Option<&str>); 5] = [
             ("service", Some(self.service.as_str())),
-            ("version", Some(self.version.as_str()).filter(|v| !v.is_empty())),
+            (
+                "version",
+                Some(self.version.as_str()).filter(|v| !v.is_empty()),
+            ),
             ("env", self.env.as_deref()),
             ("region", self.region.as_deref()),
             ("instance_id", self.instance_id.as_deref()),
         ];
         for (key, value) in fields {
-            let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else { continue };
+            let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+                continue;
+            };
             let clean = scrubber.scrub_field(key, json::prefix(value, MAX_RESOURCE_LEN));
             out.push_str(",\"");
             out.push_str(key);
@@ -247,7 +269,8 @@ mod tests {
         assert_eq!(r.attributes().collect::<Vec<_>>(), [("team", "a=b")]);
         assert!(r.apply_otel_attributes("novalue", false).is_err());
         assert!(r.apply_otel_attributes("k=%zz", false).is_err());
-        r.apply_otel_attributes("service.name=other", false).unwrap();
+        r.apply_otel_attributes("service.name=other", false)
+            .unwrap();
         assert_eq!(r.service(), "other");
     }
 
@@ -255,7 +278,10 @@ mod tests {
     fn fragment() {
         let s = Scrubber::builder().build().unwrap();
         let r = Resource::new("svc", "1.0").with_env("prod");
-        assert_eq!(r.to_fragment(&s).unwrap(), ",\"service\":\"svc\",\"version\":\"1.0\",\"env\":\"prod\"");
+        assert_eq!(
+            r.to_fragment(&s).unwrap(),
+            ",\"service\":\"svc\",\"version\":\"1.0\",\"env\":\"prod\""
+        );
         assert!(Resource::new(" ", "1").to_fragment(&s).is_err());
     }
 }

@@ -59,7 +59,11 @@ impl Sampling {
 
     /// No rate limit at all (summaries still report queue drops).
     pub const fn unlimited() -> Self {
-        Sampling { callsite: None, tenant: None, summary_interval: Duration::from_secs(60) }
+        Sampling {
+            callsite: None,
+            tenant: None,
+            summary_interval: Duration::from_secs(60),
+        }
     }
 
     /// At most `cap` records per call site per `window`.
@@ -145,7 +149,12 @@ impl<K: Hash + Eq> Table<K> {
             window_nanos: u64::try_from(window.as_nanos()).unwrap_or(u64::MAX).max(1),
             hasher: RandomState::new(),
             shards: (0..SHARDS)
-                .map(|_| Mutex::new(Shard { map: HashMap::new(), overflow: Window { idx: 0, count: 0 } }))
+                .map(|_| {
+                    Mutex::new(Shard {
+                        map: HashMap::new(),
+                        overflow: Window { idx: 0, count: 0 },
+                    })
+                })
                 .collect(),
         }
     }
@@ -158,7 +167,9 @@ impl<K: Hash + Eq> Table<K> {
     {
         let idx = now_nanos / self.window_nanos;
         let h = usize::try_from(self.hasher.hash_one(key)).unwrap_or(0);
-        let Some(shard) = self.shards.get(h % SHARDS) else { return true };
+        let Some(shard) = self.shards.get(h % SHARDS) else {
+            return true;
+        };
         let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
         let Shard { map, overflow } = &mut *shard;
         let w = match map.get_mut(key) {
@@ -232,6 +243,11 @@ mod tests {
     #[test]
     fn validation() {
         assert!(Sampling::new().validate().is_ok());
-        assert!(Sampling::new().with_tenant_limit(1, Duration::ZERO).validate().is_err());
+        assert!(
+            Sampling::new()
+                .with_tenant_limit(1, Duration::ZERO)
+                .validate()
+                .is_err()
+        );
     }
 }

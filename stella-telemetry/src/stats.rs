@@ -73,6 +73,9 @@ pub struct LogStats {
 impl LogStats {
     /// Everything suppressed or dropped, of any level.
     pub fn suppressed(&self) -> u64 {
-        self.suppressed_callsite + self.suppressed_tenant + self.dropped_queue_full + self.dropped_priority
+        self.suppressed_callsite
+            + self.suppressed_tenant
+            + self.dropped_queue_full
+            + self.dropped_priority
     }
 }

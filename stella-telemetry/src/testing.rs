@@ -55,7 +55,10 @@ impl CaptureWriter {
 
 impl io::Write for CaptureWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(data);
+        self.buf
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(data);
         Ok(data.len())
     }
 

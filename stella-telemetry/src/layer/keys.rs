@@ -33,11 +33,17 @@ impl KeyCache {
     /// True when `scrub_field(key, v)` equals `scrub(v)` for every probe: the key says nothing,
     /// so free-text scanning is the whole job.
     pub(crate) fn plain(&mut self, scrubber: &Scrubber, key: &'static str) -> bool {
-        let id = (std::ptr::from_ref(scrubber.grants()) as usize, key.as_ptr() as usize, key.len());
+        let id = (
+            std::ptr::from_ref(scrubber.grants()) as usize,
+            key.as_ptr() as usize,
+            key.len(),
+        );
         if let Some(p) = self.map.get(&id) {
             return *p;
         }
-        let plain = PROBES.iter().all(|p| scrubber.scrub_field(key, p) == scrubber.scrub(p));
+        let plain = PROBES
+            .iter()
+            .all(|p| scrubber.scrub_field(key, p) == scrubber.scrub(p));
         if self.map.len() >= MAX_KEYS {
             self.map.clear();
         }
@@ -56,7 +62,11 @@ pub(crate) struct Scan<'a> {
 impl Scan<'_> {
     /// `scrub_field(key, value)` for this tenant, skipping the key analysis for plain keys.
     pub(crate) fn field<'v>(&mut self, key: &'static str, value: &'v str) -> Cow<'v, str> {
-        if self.keys.plain(self.scrubber, key) { self.view.scrub(value) } else { self.view.scrub_field(key, value) }
+        if self.keys.plain(self.scrubber, key) {
+            self.view.scrub(value)
+        } else {
+            self.view.scrub_field(key, value)
+        }
     }
 
     /// Free text (the message).

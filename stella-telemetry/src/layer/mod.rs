@@ -35,10 +35,10 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use self::record::{EventFields, SpanFields, SpanVisitor};
+use crate::sampling::Limiters;
 use crate::stats::{Stats, bump};
 use crate::writer::{NonBlocking, is_priority};
 use crate::{LogStats, Resource, Sampling};
-use crate::sampling::Limiters;
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
@@ -103,13 +103,19 @@ pub(crate) struct Core {
 
 impl fmt::Debug for Core {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Core").field("resource", &self.resource).field("stats", &self.stats).finish_non_exhaustive()
+        f.debug_struct("Core")
+            .field("resource", &self.resource)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
     }
 }
 
 impl Core {
     pub(crate) fn now_nanos(&self) -> u64 {
-        self.clock.now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        self.clock
+            .now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
     }
 }
 
@@ -200,13 +206,22 @@ impl<W> JsonLayerBuilder<W> {
     where
         W: for<'a> MakeWriter<'a> + 'static,
     {
-        self.sampling.validate().map_err(|e| BuildError(BuildErrorKind::Sampling(e)))?;
+        self.sampling
+            .validate()
+            .map_err(|e| BuildError(BuildErrorKind::Sampling(e)))?;
         let scrubber = match self.scrubber {
             Some(s) => s,
-            None => Scrubber::builder().build().map_err(|e| BuildError(BuildErrorKind::Scrubber(e)))?,
+            None => Scrubber::builder()
+                .build()
+                .map_err(|e| BuildError(BuildErrorKind::Scrubber(e)))?,
         };
-        let fragment = self.resource.to_fragment(&scrubber).map_err(|e| BuildError(BuildErrorKind::Resource(e)))?;
-        let every = u64::try_from(self.sampling.summary_interval().as_nanos()).unwrap_or(u64::MAX).max(1);
+        let fragment = self
+            .resource
+            .to_fragment(&scrubber)
+            .map_err(|e| BuildError(BuildErrorKind::Resource(e)))?;
+        let every = u64::try_from(self.sampling.summary_interval().as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1);
         let core = Core {
             resource: self.resource,
             fragment,
@@ -218,8 +233,12 @@ impl<W> JsonLayerBuilder<W> {
             next_summary: AtomicU64::new(0),
             last_reported: Mutex::new(LogStats::default()),
         };
-        core.next_summary.store(core.now_nanos().saturating_add(every), Ordering::Relaxed);
-        Ok(JsonLayer { core: Arc::new(core), writer: self.writer })
+        core.next_summary
+            .store(core.now_nanos().saturating_add(every), Ordering::Relaxed);
+        Ok(JsonLayer {
+            core: Arc::new(core),
+            writer: self.writer,
+        })
     }
 }
 
@@ -241,13 +260,18 @@ pub struct JsonLayer<W = NonBlocking> {
 
 impl<W: Clone> Clone for JsonLayer<W> {
     fn clone(&self) -> Self {
-        JsonLayer { core: Arc::clone(&self.core), writer: self.writer.clone() }
+        JsonLayer {
+            core: Arc::clone(&self.core),
+            writer: self.writer.clone(),
+        }
     }
 }
 
 impl<W> fmt::Debug for JsonLayer<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JsonLayer").field("core", &self.core).finish_non_exhaustive()
+        f.debug_struct("JsonLayer")
+            .field("core", &self.core)
+            .finish_non_exhaustive()
     }
 }
 
@@ -262,7 +286,10 @@ impl JsonLayer {
     /// # let _ = layer;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn builder(service: impl Into<String>, version: impl Into<String>) -> JsonLayerBuilder<fn() -> io::Stdout> {
+    pub fn builder(
+        service: impl Into<String>,
+        version: impl Into<String>,
+    ) -> JsonLayerBuilder<fn() -> io::Stdout> {
         JsonLayerBuilder {
             resource: Resource::new(service, version),
             scrubber: None,
@@ -309,7 +336,12 @@ where
         if self
             .core
             .next_summary
-            .compare_exchange(next, now.saturating_add(self.core.summary_every_nanos), Ordering::AcqRel, Ordering::Relaxed)
+            .compare_exchange(
+                next,
+                now.saturating_add(self.core.summary_every_nanos),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
             .is_err()
         {
             return;
@@ -377,7 +409,13 @@ where
         let written = with_scratch(|s| {
             s.ev.clear();
             event.record(&mut s.ev);
-            let (current, has_tenant) = render::scan(&s.ev, event, &ctx, CurrentContext::get_local(), &mut s.tenant);
+            let (current, has_tenant) = render::scan(
+                &s.ev,
+                event,
+                &ctx,
+                CurrentContext::get_local(),
+                &mut s.tenant,
+            );
             let tenant = has_tenant.then_some(s.tenant.as_str());
             if limited
                 && let Some(t) = tenant
@@ -389,7 +427,11 @@ where
             let view = core.scrubber.for_tenant(tenant);
             let relaxed = !view.relaxed().is_empty();
             render::resolve(&mut s.ev, event, &ctx, current.as_ref(), &view, relaxed);
-            let mut scan = keys::Scan { scrubber: &core.scrubber, view, keys: &mut s.keys };
+            let mut scan = keys::Scan {
+                scrubber: &core.scrubber,
+                view,
+                keys: &mut s.keys,
+            };
             render::write_line(core, meta, now, &s.ev, &mut scan, &mut s.out, &mut s.tmp);
             let mut w = self.writer.make_writer_for(meta);
             if w.write_all(s.out.as_bytes()).is_err() {

@@ -7,7 +7,7 @@ use std::fmt::{self, Write as _};
 use stella_scrub::Scrubber;
 use tracing_core::field::{Field, Visit};
 
-use crate::fields::{Format, SLOTS, Slot, is_hidden};
+use crate::fields::{Format, SLOTS, Slot, is_hidden, is_span_only};
 use crate::stats::{Stats, bump};
 
 /// The bound on the raw text collected for `details.stack` from error source chains.
@@ -155,7 +155,14 @@ impl Visit for EventFields {
         let _ = write!(self.arena, "{value}");
         let end = self.arena.len();
         let name = field.name();
-        if self.slots.get(Slot::ErrorMessage.index()).copied().flatten().is_none() || matches!(name, "error" | "error_message") {
+        if self
+            .slots
+            .get(Slot::ErrorMessage.index())
+            .copied()
+            .flatten()
+            .is_none()
+            || matches!(name, "error" | "error_message")
+        {
             if let Some(s) = self.slots.get_mut(Slot::ErrorMessage.index()) {
                 *s = Some((Val::Str(start, end), Origin::Raw));
             }
@@ -229,7 +236,8 @@ pub(crate) struct SpanVisitor<'a> {
 impl SpanVisitor<'_> {
     fn put_str(&mut self, field: &Field, value: &str) {
         let name = field.name();
-        if is_hidden(name) || name == "message" {
+        if is_hidden(name) || name == "message" || (is_span_only(name) && Slot::of(name).is_none())
+        {
             return;
         }
         match Slot::of(name) {
@@ -241,7 +249,10 @@ impl SpanVisitor<'_> {
                         self.fields.slots.retain(|(s, _)| *s != slot);
                         return;
                     }
-                    let v = SpanStr { clean: value.to_owned(), raw: None };
+                    let v = SpanStr {
+                        clean: value.to_owned(),
+                        raw: None,
+                    };
                     self.set_slot(slot, v);
                     return;
                 }
@@ -258,9 +269,15 @@ impl SpanVisitor<'_> {
     fn scrub(&self, key: &str, value: &str) -> SpanStr {
         let clean = self.scrubber.scrub_field(key, value);
         if clean == value {
-            SpanStr { clean: value.to_owned(), raw: None }
+            SpanStr {
+                clean: value.to_owned(),
+                raw: None,
+            }
         } else {
-            SpanStr { clean: clean.into_owned(), raw: Some(value.to_owned()) }
+            SpanStr {
+                clean: clean.into_owned(),
+                raw: Some(value.to_owned()),
+            }
         }
     }
 
@@ -272,6 +289,9 @@ impl SpanVisitor<'_> {
     }
 
     fn set_detail(&mut self, name: &'static str, v: SpanVal) {
+        if is_span_only(name) {
+            return;
+        }
         match self.fields.details.iter_mut().find(|(k, _)| *k == name) {
             Some(e) => e.1 = v,
             None => self.fields.details.push((name, v)),
@@ -280,7 +300,7 @@ impl SpanVisitor<'_> {
 
     fn put_num(&mut self, field: &Field, v: SpanVal, text: fmt::Arguments<'_>) {
         let name = field.name();
-        if is_hidden(name) {
+        if is_hidden(name) || (is_span_only(name) && Slot::of(name).is_none()) {
             return;
         }
         self.buf.clear();

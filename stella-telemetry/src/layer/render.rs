@@ -57,7 +57,8 @@ where
     {
         for span in scope {
             let ext = span.extensions();
-            if !found && let Some(t) = ext.get::<SpanFields>().and_then(|f| f.slot(Slot::TenantId)) {
+            if !found && let Some(t) = ext.get::<SpanFields>().and_then(|f| f.slot(Slot::TenantId))
+            {
                 tenant.push_str(t.original());
                 found = true;
             }
@@ -69,7 +70,12 @@ where
             }
         }
     }
-    if !found && let Some(t) = current.as_ref().and_then(|c| c.request()).and_then(|r| r.tenant_id.as_deref()) {
+    if !found
+        && let Some(t) = current
+            .as_ref()
+            .and_then(|c| c.request())
+            .and_then(|r| r.tenant_id.as_deref())
+    {
         tenant.push_str(t);
         found = true;
     }
@@ -90,7 +96,9 @@ pub(super) fn resolve<S>(
     if let Some(scope) = ctx.event_scope(event) {
         for span in scope {
             let ext = span.extensions();
-            let Some(fields) = ext.get::<SpanFields>() else { continue };
+            let Some(fields) = ext.get::<SpanFields>() else {
+                continue;
+            };
             for (slot, v) in &fields.slots {
                 let idx = slot.index();
                 if ev.slots.get(idx).copied().flatten().is_some() {
@@ -147,7 +155,11 @@ pub(super) fn resolve<S>(
                 continue;
             }
             let start = ev.arena.len();
-            let _ = if is_trace { write!(ev.arena, "{}", trace.trace_id()) } else { write!(ev.arena, "{}", trace.span_id()) };
+            let _ = if is_trace {
+                write!(ev.arena, "{}", trace.trace_id())
+            } else {
+                write!(ev.arena, "{}", trace.span_id())
+            };
             if let Some(s) = ev.slots.get_mut(slot.index()) {
                 *s = Some((Val::Str(start, ev.arena.len()), Origin::Raw));
             }
@@ -177,7 +189,10 @@ pub(super) fn write_line(
     // Folded lines of a multi-line error message, prepended to the stack.
     let mut error_tail: Option<&str> = None;
     for slot in Slot::ALL {
-        let Some((Val::Str(start, end), origin)) = ev.slots.get(slot.index()).copied().flatten() else { continue };
+        let Some((Val::Str(start, end), origin)) = ev.slots.get(slot.index()).copied().flatten()
+        else {
+            continue;
+        };
         let raw = ev.str_at(start, end);
         let key = slot.key();
         match slot.format() {
@@ -195,7 +210,10 @@ pub(super) fn write_line(
                 push_key(out, key);
                 if clean.len() > MAX_ERROR_MESSAGE {
                     out.push('"');
-                    json::push_escaped(out, json::prefix(&clean, MAX_ERROR_MESSAGE - TRUNCATED.len()));
+                    json::push_escaped(
+                        out,
+                        json::prefix(&clean, MAX_ERROR_MESSAGE - TRUNCATED.len()),
+                    );
                     out.push_str(TRUNCATED);
                     out.push('"');
                 } else {
@@ -299,7 +317,14 @@ fn push_key(out: &mut String, key: &str) {
 
 /// A number from an event: scanned as text (a card number, a PIN under a secret key), written
 /// as a number when nothing was redacted.
-fn push_number(out: &mut String, tmp: &mut String, scan: &mut Scan<'_>, key: &'static str, origin: Origin, n: std::fmt::Arguments<'_>) {
+fn push_number(
+    out: &mut String,
+    tmp: &mut String,
+    scan: &mut Scan<'_>,
+    key: &'static str,
+    origin: Origin,
+    n: std::fmt::Arguments<'_>,
+) {
     tmp.clear();
     let _ = tmp.write_fmt(n);
     if origin == Origin::Clean {
@@ -321,10 +346,22 @@ pub(super) fn summary(core: &Core, now_nanos: u64, out: &mut String) -> bool {
     let mut last = core.last_reported.lock().unwrap_or_else(|e| e.into_inner());
     let d = |a: u64, b: u64| a.saturating_sub(b);
     let counts = [
-        ("suppressed_callsite", d(snap.suppressed_callsite, last.suppressed_callsite)),
-        ("suppressed_tenant", d(snap.suppressed_tenant, last.suppressed_tenant)),
-        ("dropped_queue_full", d(snap.dropped_queue_full, last.dropped_queue_full)),
-        ("dropped_priority", d(snap.dropped_priority, last.dropped_priority)),
+        (
+            "suppressed_callsite",
+            d(snap.suppressed_callsite, last.suppressed_callsite),
+        ),
+        (
+            "suppressed_tenant",
+            d(snap.suppressed_tenant, last.suppressed_tenant),
+        ),
+        (
+            "dropped_queue_full",
+            d(snap.dropped_queue_full, last.dropped_queue_full),
+        ),
+        (
+            "dropped_priority",
+            d(snap.dropped_priority, last.dropped_priority),
+        ),
     ];
     if counts.iter().all(|(_, n)| *n == 0) {
         return false;
@@ -343,7 +380,10 @@ pub(super) fn summary(core: &Core, now_nanos: u64, out: &mut String) -> bool {
         }
         let _ = write!(out, "\"{k}\":{n}");
     }
-    let _ = write!(out, ",\"interval_seconds\":{}}}}}\n", core.summary_every_nanos / 1_000_000_000);
+    let _ = writeln!(
+        out,
+        ",\"interval_seconds\":{}}}}}",
+        core.summary_every_nanos / 1_000_000_000
+    );
     true
 }
-

@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use tracing_core::{Level, Metadata};
 use tracing_subscriber::fmt::MakeWriter;
 
-pub use self::output::{FileOutput, Output, OutputError};
 use self::output::Sink;
+pub use self::output::{FileOutput, Output, OutputError};
 use crate::stats::{Stats, bump};
 
 /// The default queue bound, in lines.
@@ -68,7 +68,11 @@ impl Queue {
         let mut st = self.lock();
         if st.closed {
             // After shutdown nothing is written any more; count it rather than block.
-            bump(if priority { &self.stats.dropped_priority } else { &self.stats.dropped_queue_full });
+            bump(if priority {
+                &self.stats.dropped_priority
+            } else {
+                &self.stats.dropped_queue_full
+            });
             return;
         }
         if st.lines >= self.capacity {
@@ -83,7 +87,11 @@ impl Queue {
                 if now >= deadline {
                     break;
                 }
-                st = self.done.wait_timeout(st, deadline - now).map(|(g, _)| g).unwrap_or_else(|e| e.into_inner().0);
+                st = self
+                    .done
+                    .wait_timeout(st, deadline - now)
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|e| e.into_inner().0);
             }
             // Error and warn lines never vanish for a merely slow output: they may take the
             // queue up to twice its bound. Only a stuck output drops them, and counts it.
@@ -112,7 +120,11 @@ impl Queue {
             if now >= deadline {
                 return false;
             }
-            st = self.done.wait_timeout(st, deadline - now).map(|(g, _)| g).unwrap_or_else(|e| e.into_inner().0);
+            st = self
+                .done
+                .wait_timeout(st, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
         }
         st.flush_done >= target
     }
@@ -127,7 +139,11 @@ impl Queue {
             if now >= deadline {
                 return false;
             }
-            st = self.done.wait_timeout(st, deadline - now).map(|(g, _)| g).unwrap_or_else(|e| e.into_inner().0);
+            st = self
+                .done
+                .wait_timeout(st, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
         }
         true
     }
@@ -215,7 +231,15 @@ impl NonBlockingBuilder {
             .name("stella-log-writer".to_owned())
             .spawn(move || worker.run(sink))
             .map_err(OutputError::Thread)?;
-        Ok((NonBlocking { queue: Arc::clone(&queue) }, WriterGuard { queue, closed: false }))
+        Ok((
+            NonBlocking {
+                queue: Arc::clone(&queue),
+            },
+            WriterGuard {
+                queue,
+                closed: false,
+            },
+        ))
     }
 }
 
@@ -232,7 +256,10 @@ pub struct NonBlocking {
 impl NonBlocking {
     /// A builder with the default bounds.
     pub fn builder() -> NonBlockingBuilder {
-        NonBlockingBuilder { capacity: DEFAULT_CAPACITY, priority_wait: DEFAULT_PRIORITY_WAIT }
+        NonBlockingBuilder {
+            capacity: DEFAULT_CAPACITY,
+            priority_wait: DEFAULT_PRIORITY_WAIT,
+        }
     }
 
     /// The counters this writer updates (queue drops, waits, write errors).
@@ -269,11 +296,17 @@ impl<'a> MakeWriter<'a> for NonBlocking {
 
     /// A writer for a line whose level is unknown: treated as important.
     fn make_writer(&'a self) -> Self::Writer {
-        NonBlockingWriter { queue: &self.queue, priority: true }
+        NonBlockingWriter {
+            queue: &self.queue,
+            priority: true,
+        }
     }
 
     fn make_writer_for(&'a self, meta: &Metadata<'_>) -> Self::Writer {
-        NonBlockingWriter { queue: &self.queue, priority: is_priority(meta) }
+        NonBlockingWriter {
+            queue: &self.queue,
+            priority: is_priority(meta),
+        }
     }
 }
 
@@ -305,7 +338,11 @@ impl WriterGuard {
     ///
     /// [`FlushTimeout`] when that takes longer than `timeout`.
     pub fn flush(&self, timeout: Duration) -> Result<(), FlushTimeout> {
-        if self.queue.request_flush(timeout) { Ok(()) } else { Err(FlushTimeout(timeout)) }
+        if self.queue.request_flush(timeout) {
+            Ok(())
+        } else {
+            Err(FlushTimeout(timeout))
+        }
     }
 
     /// Stops accepting lines, writes what is queued, and stops the thread.
@@ -316,7 +353,11 @@ impl WriterGuard {
     /// on its own).
     pub fn shutdown(mut self, timeout: Duration) -> Result<(), FlushTimeout> {
         self.closed = true;
-        if self.queue.close(timeout) { Ok(()) } else { Err(FlushTimeout(timeout)) }
+        if self.queue.close(timeout) {
+            Ok(())
+        } else {
+            Err(FlushTimeout(timeout))
+        }
     }
 }
 

@@ -20,8 +20,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[non_exhaustive]
+#[derive(Default)]
 pub enum Output {
     /// Standard output (the default; what container log collectors read).
+    #[default]
     Stdout,
     /// Standard error.
     Stderr,
@@ -42,12 +44,6 @@ impl fmt::Debug for Output {
     }
 }
 
-impl Default for Output {
-    fn default() -> Self {
-        Output::Stdout
-    }
-}
-
 impl Output {
     /// Parses the `STELLA_LOG_OUTPUT` syntax: `stdout`, `stderr` or `file:PATH`.
     ///
@@ -59,7 +55,9 @@ impl Output {
             "" | "stdout" | "-" => Ok(Output::Stdout),
             "stderr" => Ok(Output::Stderr),
             other => match other.strip_prefix("file:") {
-                Some(path) if !path.trim().is_empty() => Ok(Output::File(FileOutput::new(path.trim()))),
+                Some(path) if !path.trim().is_empty() => {
+                    Ok(Output::File(FileOutput::new(path.trim())))
+                }
                 _ => Err(OutputError::Syntax(format!(
                     "`{}`: expected stdout, stderr or file:PATH",
                     crate::json::prefix(other, 64)
@@ -102,7 +100,12 @@ pub struct FileOutput {
 impl FileOutput {
     /// A file at `path`, not rotated, keeping 5 rotated files once rotation is on.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        FileOutput { path: path.into(), max_bytes: None, daily: false, max_files: 5 }
+        FileOutput {
+            path: path.into(),
+            max_bytes: None,
+            daily: false,
+            max_files: 5,
+        }
     }
 
     /// Rotates before the file would exceed `bytes`.
@@ -142,9 +145,15 @@ impl FileOutput {
                 }
                 "daily" => self.daily = true,
                 p => {
-                    let bytes = p.strip_prefix("size:").and_then(parse_bytes).ok_or_else(|| {
-                        OutputError::Syntax(format!("rotation `{}`: expected never, daily or size:BYTES", crate::json::prefix(p, 64)))
-                    })?;
+                    let bytes = p
+                        .strip_prefix("size:")
+                        .and_then(parse_bytes)
+                        .ok_or_else(|| {
+                            OutputError::Syntax(format!(
+                                "rotation `{}`: expected never, daily or size:BYTES",
+                                crate::json::prefix(p, 64)
+                            ))
+                        })?;
                     self = self.with_max_bytes(bytes);
                 }
             }
@@ -230,18 +239,32 @@ pub(crate) struct RotatingFile {
 }
 
 fn today() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400)
 }
 
 impl RotatingFile {
     fn open(cfg: FileOutput) -> Result<RotatingFile, OutputError> {
-        let err = |source| OutputError::Open { path: cfg.path.clone(), source };
+        let err = |source| OutputError::Open {
+            path: cfg.path.clone(),
+            source,
+        };
         if let Some(dir) = cfg.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(err)?;
         }
-        let file = OpenOptions::new().create(true).append(true).open(&cfg.path).map_err(err)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&cfg.path)
+            .map_err(err)?;
         let size = file.metadata().map_or(0, |m| m.len());
-        Ok(RotatingFile { cfg, file, size, day: today() })
+        Ok(RotatingFile {
+            cfg,
+            file,
+            size,
+            day: today(),
+        })
     }
 
     /// Writes whole lines, rotating between lines when needed.
@@ -253,7 +276,10 @@ impl RotatingFile {
         }
         for line in bytes.split_inclusive(|b| *b == b'\n') {
             let len = line.len() as u64;
-            let over = self.cfg.max_bytes.is_some_and(|m| self.size > 0 && self.size + len > m);
+            let over = self
+                .cfg
+                .max_bytes
+                .is_some_and(|m| self.size > 0 && self.size + len > m);
             let new_day = self.cfg.daily && today() != self.day;
             if over || new_day {
                 self.rotate()?;
@@ -280,7 +306,10 @@ impl RotatingFile {
             }
         }
         fs::rename(&self.cfg.path, self.rotated(1))?;
-        self.file = OpenOptions::new().create(true).append(true).open(&self.cfg.path)?;
+        self.file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.cfg.path)?;
         self.size = 0;
         self.day = today();
         Ok(())
@@ -297,10 +326,16 @@ mod tests {
         assert!(matches!(Output::parse("stderr"), Ok(Output::Stderr)));
         assert!(Output::parse("file:").is_err());
         assert!(Output::parse("syslog").is_err());
-        let f = FileOutput::new("x").with_rotation_spec("daily, size:10m").unwrap();
+        let f = FileOutput::new("x")
+            .with_rotation_spec("daily, size:10m")
+            .unwrap();
         assert_eq!(f.max_bytes, Some(10 << 20));
         assert!(f.daily);
-        assert!(FileOutput::new("x").with_rotation_spec("size:lots").is_err());
+        assert!(
+            FileOutput::new("x")
+                .with_rotation_spec("size:lots")
+                .is_err()
+        );
     }
 
     #[test]
@@ -308,11 +343,19 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("stella-telemetry-rot-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         let path = dir.join("app.log");
-        let mut f = RotatingFile::open(FileOutput::new(&path).with_max_bytes(10).with_max_files(2)).unwrap();
-        f.write_lines(b"aaaaaaaa\nbbbbbbbb\ncccccccc\ndddddddd\n").unwrap();
+        let mut f = RotatingFile::open(FileOutput::new(&path).with_max_bytes(10).with_max_files(2))
+            .unwrap();
+        f.write_lines(b"aaaaaaaa\nbbbbbbbb\ncccccccc\ndddddddd\n")
+            .unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "dddddddd\n");
-        assert_eq!(fs::read_to_string(dir.join("app.log.1")).unwrap(), "cccccccc\n");
-        assert_eq!(fs::read_to_string(dir.join("app.log.2")).unwrap(), "bbbbbbbb\n");
+        assert_eq!(
+            fs::read_to_string(dir.join("app.log.1")).unwrap(),
+            "cccccccc\n"
+        );
+        assert_eq!(
+            fs::read_to_string(dir.join("app.log.2")).unwrap(),
+            "bbbbbbbb\n"
+        );
         assert!(!dir.join("app.log.3").exists());
         let _ = fs::remove_dir_all(&dir);
     }

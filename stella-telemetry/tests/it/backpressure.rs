@@ -37,9 +37,16 @@ fn errors_survive_a_saturated_queue_while_info_is_dropped_and_counted() {
     let (writer, guard) = NonBlocking::builder()
         .with_capacity(32)
         .with_priority_wait(Duration::from_millis(5))
-        .build(Output::Writer(Box::new(Gated { open: Arc::clone(&gate), out: capture.clone() })))
+        .build(Output::Writer(Box::new(Gated {
+            open: Arc::clone(&gate),
+            out: capture.clone(),
+        })))
         .unwrap();
-    let layer = JsonLayer::builder("svc", "1").with_sampling(Sampling::unlimited()).with_non_blocking(writer).build().unwrap();
+    let layer = JsonLayer::builder("svc", "1")
+        .with_sampling(Sampling::unlimited())
+        .with_non_blocking(writer)
+        .build()
+        .unwrap();
     let handle = layer.handle();
     let subscriber = tracing_subscriber::registry().with(layer);
     tracing::subscriber::with_default(subscriber, || {
@@ -62,7 +69,11 @@ fn errors_survive_a_saturated_queue_while_info_is_dropped_and_counted() {
     let stats = handle.stats();
     assert_eq!(errors, 20, "every error line is written");
     assert!(stats.dropped_queue_full > 0, "the queue saturated");
-    assert_eq!(infos + stats.dropped_queue_full, 200, "every info line is written or counted");
+    assert_eq!(
+        infos + stats.dropped_queue_full,
+        200,
+        "every info line is written or counted"
+    );
     assert_eq!(stats.dropped_priority, 0);
     assert!(stats.priority_waits > 0);
     guard.shutdown(Duration::from_secs(30)).unwrap();
@@ -74,7 +85,11 @@ fn shutdown_drains_the_queue_into_a_rotating_file() {
     let _ = std::fs::remove_dir_all(&dir);
     let path = dir.join("logs/app.log");
     let config = stella_telemetry::Config::new("svc", "1")
-        .with_file(stella_telemetry::FileOutput::new(&path).with_max_bytes(400).with_max_files(3))
+        .with_file(
+            stella_telemetry::FileOutput::new(&path)
+                .with_max_bytes(400)
+                .with_max_files(3),
+        )
         .with_sampling(Sampling::unlimited());
     let (dispatch, guard) = stella_telemetry::build(config).unwrap();
     tracing::dispatcher::with_default(&dispatch, || {
@@ -93,6 +108,10 @@ fn shutdown_drains_the_queue_into_a_rotating_file() {
     }
     let lines = check_lines(&text);
     assert!(!lines.is_empty());
-    assert_eq!(lines.last().unwrap()["details"]["i"], 19, "the newest lines are kept");
+    assert_eq!(
+        lines.last().unwrap()["details"]["i"],
+        19,
+        "the newest lines are kept"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

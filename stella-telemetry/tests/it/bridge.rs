@@ -16,10 +16,19 @@ fn log_records_are_bridged_and_scrubbed() {
             &log::Record::builder()
                 .level(log::Level::Warn)
                 .target("hyper::proto")
-                .args(format_args!("connection to bob@example.com reset, password=hunter2"))
+                .args(format_args!(
+                    "connection to bob@example.com reset, password=hunter2"
+                ))
                 .build(),
         );
-        assert!(bridge.enabled(&log::Metadata::builder().level(log::Level::Info).target("x").build()));
+        assert!(
+            bridge.enabled(
+                &log::Metadata::builder()
+                    .level(log::Level::Info)
+                    .target("x")
+                    .build()
+            )
+        );
     });
     let l = h.line("connection to [REDACTED:email] reset, password=[REDACTED:password]");
     assert_eq!(l["level"], "warn");

@@ -3,7 +3,11 @@
 use stella_telemetry::{Config, InitError, Output};
 
 fn env(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-    move |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
+    move |k| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| (*v).to_owned())
+    }
 }
 
 #[test]
@@ -15,12 +19,19 @@ fn reads_stella_and_otel_variables() {
             ("STELLA_ENV", "prod"),
             ("STELLA_INSTANCE_ID", "pod-7"),
             ("OTEL_SERVICE_NAME", "policy-engine"),
-            ("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=staging,cloud.region=eu%2Dwest%2D1,team=sec%20ops"),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "deployment.environment.name=staging,cloud.region=eu%2Dwest%2D1,team=sec%20ops",
+            ),
         ]),
     );
     let r = c.resource();
     assert_eq!(r.service(), "policy-engine");
-    assert_eq!(r.env(), Some("prod"), "STELLA_ENV wins over the OTel attribute");
+    assert_eq!(
+        r.env(),
+        Some("prod"),
+        "STELLA_ENV wins over the OTel attribute"
+    );
     assert_eq!(r.region(), Some("eu-west-1"));
     assert_eq!(r.instance_id(), Some("pod-7"));
     assert_eq!(r.attributes().collect::<Vec<_>>(), [("team", "sec ops")]);
@@ -30,23 +41,57 @@ fn reads_stella_and_otel_variables() {
 fn malformed_settings_fail_init_with_a_clear_error() {
     let c = Config::from_lookup("svc", "1", env(&[("STELLA_LOG_OUTPUT", "syslog")]));
     let err = stella_telemetry::build(c).unwrap_err();
-    assert!(matches!(err, InitError::Env { var: "STELLA_LOG_OUTPUT", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            InitError::Env {
+                var: "STELLA_LOG_OUTPUT",
+                ..
+            }
+        ),
+        "{err}"
+    );
 
-    let c = Config::from_lookup("svc", "1", env(&[("STELLA_LOG_OUTPUT", "file:/tmp/x.log"), ("STELLA_LOG_ROTATION", "hourly")]));
-    assert!(matches!(stella_telemetry::build(c).unwrap_err(), InitError::Env { var: "STELLA_LOG_ROTATION", .. }));
+    let c = Config::from_lookup(
+        "svc",
+        "1",
+        env(&[
+            ("STELLA_LOG_OUTPUT", "file:/tmp/x.log"),
+            ("STELLA_LOG_ROTATION", "hourly"),
+        ]),
+    );
+    assert!(matches!(
+        stella_telemetry::build(c).unwrap_err(),
+        InitError::Env {
+            var: "STELLA_LOG_ROTATION",
+            ..
+        }
+    ));
 
-    let c = Config::new("svc", "1").with_filter("info,[[[").with_output(Output::Stderr);
-    assert!(matches!(stella_telemetry::build(c).unwrap_err(), InitError::Filter(_)));
+    let c = Config::new("svc", "1")
+        .with_filter("info,[[[")
+        .with_output(Output::Stderr);
+    assert!(matches!(
+        stella_telemetry::build(c).unwrap_err(),
+        InitError::Filter(_)
+    ));
 
     let c = Config::new("", "1").with_output(Output::Stderr);
-    assert!(matches!(stella_telemetry::build(c).unwrap_err(), InitError::Layer(_)));
+    assert!(matches!(
+        stella_telemetry::build(c).unwrap_err(),
+        InitError::Layer(_)
+    ));
 }
 
 #[test]
 fn filter_comes_from_stella_log_then_rust_log() {
     let capture = stella_telemetry::testing::CaptureWriter::new();
-    let c = Config::from_lookup("svc", "1", env(&[("RUST_LOG", "info"), ("STELLA_LOG", "warn,chatty=debug")]))
-        .with_output(Output::Writer(Box::new(capture.clone())));
+    let c = Config::from_lookup(
+        "svc",
+        "1",
+        env(&[("RUST_LOG", "info"), ("STELLA_LOG", "warn,chatty=debug")]),
+    )
+    .with_output(Output::Writer(Box::new(capture.clone())));
     let (dispatch, guard) = stella_telemetry::build(c).unwrap();
     tracing::dispatcher::with_default(&dispatch, || {
         tracing::info!("dropped by filter");
@@ -55,7 +100,10 @@ fn filter_comes_from_stella_log_then_rust_log() {
     });
     guard.shutdown().unwrap();
     let lines = crate::support::check_lines(&capture.contents());
-    let msgs: Vec<&str> = lines.iter().map(|l| l["message"].as_str().unwrap()).collect();
+    let msgs: Vec<&str> = lines
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
     assert_eq!(msgs, ["kept", "kept debug"]);
 }
 
@@ -63,7 +111,9 @@ fn filter_comes_from_stella_log_then_rust_log() {
 fn init_installs_once_and_bridges_log() {
     let capture = stella_telemetry::testing::CaptureWriter::new();
     let guard = stella_telemetry::init(
-        Config::new("global-svc", "1").with_output(Output::Writer(Box::new(capture.clone()))).with_filter("info"),
+        Config::new("global-svc", "1")
+            .with_output(Output::Writer(Box::new(capture.clone())))
+            .with_filter("info"),
     )
     .unwrap();
     let again = stella_telemetry::init(Config::new("svc", "1").with_output(Output::Stderr));
@@ -77,8 +127,17 @@ fn init_installs_once_and_bridges_log() {
     .unwrap();
     guard.shutdown().unwrap();
     let lines = crate::support::check_lines(&capture.contents());
-    let global: Vec<_> = lines.iter().filter(|l| l["service"] == "global-svc").collect();
+    let global: Vec<_> = lines
+        .iter()
+        .filter(|l| l["service"] == "global-svc")
+        .collect();
     assert!(global.iter().any(|l| l["message"] == "global line"));
-    let bridged = global.iter().find(|l| l["details"]["log.target"] == "some_dependency").expect("bridged log record");
-    assert_eq!(bridged["message"], "from log with api_key=[REDACTED:api_key]");
+    let bridged = global
+        .iter()
+        .find(|l| l["details"]["log.target"] == "some_dependency")
+        .expect("bridged log record");
+    assert_eq!(
+        bridged["message"],
+        "from log with api_key=[REDACTED:api_key]"
+    );
 }

@@ -9,10 +9,16 @@ use crate::support::Harness;
 fn span_fields_apply_to_every_line_inside_and_events_override() {
     let h = Harness::new();
     h.run(|| {
-        let outer = tracing::info_span!("api", tenant_id = "acme", request_id = "req-1", region_hint = "x");
+        let outer = tracing::info_span!(
+            "api",
+            tenant_id = "acme",
+            request_id = "req-1",
+            region_hint = "x"
+        );
         let _o = outer.enter();
         tracing::info!("outer line");
-        let inner = tracing::info_span!("policy.evaluate", sbom_id = "sbom-1", request_id = "req-2");
+        let inner =
+            tracing::info_span!("policy.evaluate", sbom_id = "sbom-1", request_id = "req-2");
         let _i = inner.enter();
         tracing::info!("inner line");
         tracing::info!(tenant_id = "globex", "override");
@@ -32,7 +38,11 @@ fn span_fields_apply_to_every_line_inside_and_events_override() {
 fn fields_recorded_later_on_a_span_apply_to_later_lines() {
     let h = Harness::new();
     h.run(|| {
-        let span = tracing::info_span!("api", tenant_id = tracing::field::Empty, actor = tracing::field::Empty);
+        let span = tracing::info_span!(
+            "api",
+            tenant_id = tracing::field::Empty,
+            actor = tracing::field::Empty
+        );
         let _e = span.enter();
         tracing::info!("before auth");
         span.record("tenant_id", "acme");
@@ -51,7 +61,12 @@ fn the_current_context_fills_what_spans_do_not() {
     let trace = TraceContext::new_root();
     let cx = CurrentContext::new(
         Some(trace.clone()),
-        Some(RequestContext::new().with_tenant_id("acme").with_job_id("job-7").with_policy_version("v3")),
+        Some(
+            RequestContext::new()
+                .with_tenant_id("acme")
+                .with_job_id("job-7")
+                .with_policy_version("v3"),
+        ),
     );
     h.run(|| cx.scope(|| tracing::info!("in context")));
     let l = h.line("in context");
@@ -66,8 +81,18 @@ fn the_current_context_fills_what_spans_do_not() {
 fn spawned_tasks_that_carry_the_context_keep_tenant_and_trace() {
     let h = Harness::new();
     let trace = TraceContext::new_root();
-    let cx = CurrentContext::new(Some(trace.clone()), Some(RequestContext::new().with_tenant_id("acme").with_request_id("req-9")));
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let cx = CurrentContext::new(
+        Some(trace.clone()),
+        Some(
+            RequestContext::new()
+                .with_tenant_id("acme")
+                .with_request_id("req-9"),
+        ),
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
     h.run(|| {
         let dispatch = tracing::dispatcher::get_default(Clone::clone);
         rt.block_on(async {
@@ -80,10 +105,14 @@ fn spawned_tasks_that_carry_the_context_keep_tenant_and_trace() {
                 }
                 .in_current_context()
             });
-            tokio::spawn(task.with_subscriber(dispatch.clone())).await.unwrap();
+            tokio::spawn(task.with_subscriber(dispatch.clone()))
+                .await
+                .unwrap();
             // Without the helper, the context is lost at spawn.
             let lost = cx.scope(|| async { tracing::info!("without helper") });
-            tokio::spawn(lost.with_subscriber(dispatch.clone())).await.unwrap();
+            tokio::spawn(lost.with_subscriber(dispatch.clone()))
+                .await
+                .unwrap();
         });
     });
     let l = h.line("in spawned task");

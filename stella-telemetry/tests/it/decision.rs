@@ -8,13 +8,21 @@ use crate::support::Harness;
 #[test]
 fn authz_and_policy_decisions() {
     let h = Harness::new();
-    let cx = CurrentContext::from_request(RequestContext::new().with_tenant_id("acme").with_actor("user-1").with_request_id("r-1"));
+    let cx = CurrentContext::from_request(
+        RequestContext::new()
+            .with_tenant_id("acme")
+            .with_actor("user-1")
+            .with_request_id("r-1"),
+    );
     h.run(|| {
         cx.scope(|| {
             Decision::authz(Effect::Deny)
                 .with_resource("tenants/acme/evidence")
                 .with_action("evidence:create")
-                .with_scopes(["stella:evidence:create#tenant/acme", "stella:obs:read#tenant/acme"])
+                .with_scopes([
+                    "stella:evidence:create#tenant/acme",
+                    "stella:obs:read#tenant/acme",
+                ])
                 .with_reason("missing_scope")
                 .emit();
             Decision::policy(Effect::Warn)
@@ -34,7 +42,10 @@ fn authz_and_policy_decisions() {
     assert_eq!(a["resource"], "tenants/acme/evidence");
     assert_eq!(a["action"], "evidence:create");
     assert_eq!(a["details"]["decision.kind"], "authz");
-    assert_eq!(a["details"]["decision.scopes"], "stella:evidence:create#tenant/acme,stella:obs:read#tenant/acme");
+    assert_eq!(
+        a["details"]["decision.scopes"],
+        "stella:evidence:create#tenant/acme,stella:obs:read#tenant/acme"
+    );
     let p = h.line("policy evaluation");
     assert_eq!(p["decision_effect"], "warn");
     assert_eq!(p["policy_version"], "2026.11.3");

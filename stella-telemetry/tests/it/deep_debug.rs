@@ -15,7 +15,10 @@ fn emit(h: &Harness, tag: &str) {
             let span = tracing::info_span!("api", tenant_id = tenant, contact = EMAIL);
             let _e = span.enter();
             tracing::info!(user = EMAIL, "{tag} {tenant} mail {EMAIL} password=hunter2");
-            tracing::error!(error_message = format!("failed for {EMAIL}").as_str(), "{tag} {tenant} error");
+            tracing::error!(
+                error_message = format!("failed for {EMAIL}").as_str(),
+                "{tag} {tenant} error"
+            );
         }
     });
 }
@@ -26,7 +29,9 @@ fn relaxes_only_the_granted_tenant_until_expiry() {
     let grant = h
         .run(|| {
             h.handle.grant_deep_debug(
-                GrantRequest::new("acme", [PiiKind::Email], Duration::from_secs(600)).with_actor("oncall-7").with_reason("INC-42"),
+                GrantRequest::new("acme", [PiiKind::Email], Duration::from_secs(600))
+                    .with_actor("oncall-7")
+                    .with_reason("INC-42"),
             )
         })
         .unwrap();
@@ -41,14 +46,22 @@ fn relaxes_only_the_granted_tenant_until_expiry() {
     assert_eq!(audit["details"]["decision.grant_id"], grant.id());
 
     emit(&h, "during");
-    let acme = h.line(&format!("during acme mail {EMAIL} password=[REDACTED:password]"));
+    let acme = h.line(&format!(
+        "during acme mail {EMAIL} password=[REDACTED:password]"
+    ));
     assert_eq!(acme["details"]["user"], EMAIL);
-    assert_eq!(acme["details"]["contact"], EMAIL, "span fields are relaxed too");
+    assert_eq!(
+        acme["details"]["contact"], EMAIL,
+        "span fields are relaxed too"
+    );
     let globex = h.line("during globex mail [REDACTED:email] password=[REDACTED:password]");
     assert_eq!(globex["details"]["user"], "[REDACTED:email]");
     assert_eq!(globex["details"]["contact"], "[REDACTED:email]");
     // error_message stays PII-free even for the granted tenant
-    assert_eq!(h.line("during acme error")["error_message"], "failed for [REDACTED:email]");
+    assert_eq!(
+        h.line("during acme error")["error_message"],
+        "failed for [REDACTED:email]"
+    );
 
     h.clock.advance(Duration::from_secs(601));
     emit(&h, "after");
@@ -58,7 +71,10 @@ fn relaxes_only_the_granted_tenant_until_expiry() {
 
     assert_eq!(h.run(|| h.handle.expire_deep_debug()), 1);
     let lines = h.lines();
-    let expired: Vec<_> = lines.iter().filter(|l| l["action"] == "deep_debug.expired").collect();
+    let expired: Vec<_> = lines
+        .iter()
+        .filter(|l| l["action"] == "deep_debug.expired")
+        .collect();
     assert_eq!(expired.len(), 1);
     assert_eq!(expired[0]["decision_effect"], "deny");
     assert!(h.grants.active().is_empty());
@@ -70,22 +86,34 @@ fn revocation_ends_relaxation_and_is_logged() {
     let grant = h
         .run(|| {
             h.handle.grant_deep_debug(
-                GrantRequest::new("acme", [PiiKind::Email], Duration::from_secs(600)).with_actor("oncall-7").with_reason("INC-42"),
+                GrantRequest::new("acme", [PiiKind::Email], Duration::from_secs(600))
+                    .with_actor("oncall-7")
+                    .with_reason("INC-42"),
             )
         })
         .unwrap();
-    h.run(|| h.handle.revoke_deep_debug(grant.id(), "lead-1")).unwrap();
+    h.run(|| h.handle.revoke_deep_debug(grant.id(), "lead-1"))
+        .unwrap();
     emit(&h, "revoked");
     assert!(!h.capture.contents().contains(&format!("mail {EMAIL}")));
     let lines = h.lines();
-    let revoked: Vec<_> = lines.iter().filter(|l| l["action"] == "deep_debug.revoked").collect();
+    let revoked: Vec<_> = lines
+        .iter()
+        .filter(|l| l["action"] == "deep_debug.revoked")
+        .collect();
     assert_eq!(revoked[0]["actor"], "lead-1");
 }
 
 #[test]
 fn invalid_grants_are_refused_and_not_logged() {
     let h = Harness::new();
-    let r = h.run(|| h.handle.grant_deep_debug(GrantRequest::new("acme", [PiiKind::Email], Duration::from_secs(600))));
+    let r = h.run(|| {
+        h.handle.grant_deep_debug(GrantRequest::new(
+            "acme",
+            [PiiKind::Email],
+            Duration::from_secs(600),
+        ))
+    });
     assert!(r.is_err());
     assert!(h.capture.contents().is_empty());
 }

@@ -20,7 +20,10 @@ fn assert_clean(h: &Harness) {
     for s in secrets() {
         assert!(!out.contains(s), "{s} leaked in {out}");
     }
-    assert!(!out.contains("4111111111111111"), "card number leaked in {out}");
+    assert!(
+        !out.contains("4111111111111111"),
+        "card number leaked in {out}"
+    );
     h.lines();
 }
 
@@ -29,24 +32,44 @@ fn messages_and_fields() {
     let h = Harness::new();
     h.run(|| {
         tracing::info!("user {EMAIL} logged in with password={PASSWORD}");
-        tracing::info!(password = PASSWORD, token = GITHUB, auth = format!("Bearer {JWT}").as_str(), "fields");
-        tracing::warn!(note = format!("key {AWS} and card {CARD}").as_str(), card = 4111111111111111_u64, "more");
+        tracing::info!(
+            password = PASSWORD,
+            token = GITHUB,
+            auth = format!("Bearer {JWT}").as_str(),
+            "fields"
+        );
+        tracing::warn!(
+            note = format!("key {AWS} and card {CARD}").as_str(),
+            card = 4111111111111111_u64,
+            "more"
+        );
         tracing::info!(client_secret = 12345_u64, "numeric secret");
     });
     assert_clean(&h);
     let l = h.line("fields");
     assert_eq!(l["details"]["password"], "[REDACTED:password]");
-    assert_eq!(h.line("numeric secret")["details"]["client_secret"], "[REDACTED:secret]");
+    assert_eq!(
+        h.line("numeric secret")["details"]["client_secret"],
+        "[REDACTED:secret]"
+    );
 }
 
 #[test]
 fn span_fields() {
     let h = Harness::new();
     h.run(|| {
-        let span = tracing::info_span!("api", actor = EMAIL, authorization = format!("Bearer {JWT}").as_str(), api_key = AWS);
+        let span = tracing::info_span!(
+            "api",
+            actor = EMAIL,
+            authorization = format!("Bearer {JWT}").as_str(),
+            api_key = AWS
+        );
         let _e = span.enter();
         span.record("actor", EMAIL);
-        let inner = tracing::info_span!("db", query = format!("select * where password='{PASSWORD}' and card='{CARD}'").as_str());
+        let inner = tracing::info_span!(
+            "db",
+            query = format!("select * where password='{PASSWORD}' and card='{CARD}'").as_str()
+        );
         let _i = inner.enter();
         tracing::info!(github = GITHUB, "inside");
     });
@@ -63,7 +86,11 @@ fn debug_payloads() {
         password: &'a str,
         headers: Vec<(&'a str, String)>,
     }
-    let payload = Login { email: EMAIL, password: PASSWORD, headers: vec![("authorization", format!("Bearer {JWT}"))] };
+    let payload = Login {
+        email: EMAIL,
+        password: PASSWORD,
+        headers: vec![("authorization", format!("Bearer {JWT}"))],
+    };
     let h = Harness::new();
     h.run(|| {
         tracing::info!(request = ?payload, "debug payload");
@@ -106,14 +133,28 @@ fn error_chains() {
     });
     assert_clean(&h);
     let l = h.line("chain");
-    assert_eq!(l["error_message"], "login failed: password=[REDACTED:password]");
-    assert!(l["details"]["stack"].as_str().unwrap().contains("caused by: auth rejected for [REDACTED:email]"));
+    assert_eq!(
+        l["error_message"],
+        "login failed: password=[REDACTED:password]"
+    );
+    assert!(
+        l["details"]["stack"]
+            .as_str()
+            .unwrap()
+            .contains("caused by: auth rejected for [REDACTED:email]")
+    );
 }
 
 #[test]
 fn paths_beyond_the_repo_root() {
     let h = Harness::new();
-    h.run(|| tracing::info!(file = "/work/main/src/lib.rs", other = "/home/bob/.ssh/id_rsa", "paths"));
+    h.run(|| {
+        tracing::info!(
+            file = "/work/main/src/lib.rs",
+            other = "/home/bob/.ssh/id_rsa",
+            "paths"
+        )
+    });
     let l = h.line("paths");
     assert_eq!(l["details"]["file"], "/work/main/src/lib.rs");
     assert_eq!(l["details"]["other"], "[REDACTED:path]");

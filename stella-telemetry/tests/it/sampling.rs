@@ -12,7 +12,9 @@ use crate::support::Harness;
 fn per_callsite_caps_spare_errors_and_decisions_and_are_summarised() {
     let h = Harness::with(|b| {
         b.with_sampling(
-            Sampling::unlimited().with_callsite_limit(3, Duration::from_secs(3600)).with_summary_interval(Duration::from_secs(60)),
+            Sampling::unlimited()
+                .with_callsite_limit(3, Duration::from_secs(3600))
+                .with_summary_interval(Duration::from_secs(60)),
         )
     });
     h.run(|| {
@@ -25,11 +27,27 @@ fn per_callsite_caps_spare_errors_and_decisions_and_are_summarised() {
     });
     let lines = h.lines();
     assert_eq!(lines.iter().filter(|l| l["message"] == "chatty").count(), 3);
-    assert_eq!(lines.iter().filter(|l| l["message"] == "warned").count(), 10);
-    assert_eq!(lines.iter().filter(|l| l["message"] == "failed").count(), 10);
-    assert_eq!(lines.iter().filter(|l| l["message"] == "authz decision").count(), 10);
+    assert_eq!(
+        lines.iter().filter(|l| l["message"] == "warned").count(),
+        10
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l["message"] == "failed").count(),
+        10
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l["message"] == "authz decision")
+            .count(),
+        10
+    );
     assert_eq!(h.handle.stats().suppressed_callsite, 7);
-    assert!(lines.iter().all(|l| l["message"] != "log records suppressed"));
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["message"] != "log records suppressed")
+    );
 
     h.clock.advance(Duration::from_secs(61));
     h.run(|| tracing::info!("chatty again"));
@@ -42,7 +60,9 @@ fn per_callsite_caps_spare_errors_and_decisions_and_are_summarised() {
 
 #[test]
 fn per_tenant_caps_isolate_noisy_tenants() {
-    let h = Harness::with(|b| b.with_sampling(Sampling::unlimited().with_tenant_limit(2, Duration::from_secs(3600))));
+    let h = Harness::with(|b| {
+        b.with_sampling(Sampling::unlimited().with_tenant_limit(2, Duration::from_secs(3600)))
+    });
     h.run(|| {
         for tenant in ["noisy", "quiet"] {
             let span = tracing::info_span!("api", tenant_id = tenant);
@@ -54,15 +74,23 @@ fn per_tenant_caps_isolate_noisy_tenants() {
         tracing::info!("no tenant");
     });
     let lines = h.lines();
-    assert_eq!(lines.iter().filter(|l| l["tenant_id"] == "noisy").count(), 2);
-    assert_eq!(lines.iter().filter(|l| l["tenant_id"] == "quiet").count(), 2);
+    assert_eq!(
+        lines.iter().filter(|l| l["tenant_id"] == "noisy").count(),
+        2
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l["tenant_id"] == "quiet").count(),
+        2
+    );
     assert_eq!(h.line("no tenant")["message"], "no tenant");
     assert_eq!(h.handle.stats().suppressed_tenant, 6);
 }
 
 #[test]
 fn windows_reset() {
-    let h = Harness::with(|b| b.with_sampling(Sampling::unlimited().with_callsite_limit(1, Duration::from_secs(1))));
+    let h = Harness::with(|b| {
+        b.with_sampling(Sampling::unlimited().with_callsite_limit(1, Duration::from_secs(1)))
+    });
     h.run(|| {
         for _ in 0..3 {
             for _ in 0..5 {

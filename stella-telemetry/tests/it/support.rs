@@ -7,7 +7,9 @@ use stella_context::subscriber::ContextLayer;
 use stella_scrub::Scrubber;
 use stella_scrub::grants::{Grants, ManualClock};
 use stella_telemetry::testing::CaptureWriter;
-use stella_telemetry::{COMMON_FIELDS, JsonLayer, JsonLayerBuilder, Resource, Sampling, TelemetryHandle};
+use stella_telemetry::{
+    COMMON_FIELDS, JsonLayer, JsonLayerBuilder, Resource, Sampling, TelemetryHandle,
+};
 use tracing::Dispatch;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -45,16 +47,34 @@ pub fn keys_in_order(line: &str) -> Vec<String> {
 
 /// Parses, validates and order-checks every line.
 pub fn check_lines(text: &str) -> Vec<Value> {
-    let order: Vec<&str> = COMMON_FIELDS.iter().copied().chain(["message", "details"]).collect();
+    let order: Vec<&str> = COMMON_FIELDS
+        .iter()
+        .copied()
+        .chain(["message", "details"])
+        .collect();
     text.lines()
         .map(|line| {
-            let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-            let errors: Vec<String> = validator().iter_errors(&v).map(|e| format!("{e} at {}", e.instance_path())).collect();
+            let v: Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+            let errors: Vec<String> = validator()
+                .iter_errors(&v)
+                .map(|e| format!("{e} at {}", e.instance_path()))
+                .collect();
             assert!(errors.is_empty(), "schema violations {errors:?} in {line}");
             let keys = keys_in_order(line);
-            let positions: Vec<usize> =
-                keys.iter().map(|k| order.iter().position(|o| o == k).unwrap_or_else(|| panic!("unknown key {k}"))).collect();
-            assert!(positions.windows(2).all(|w| w[0] < w[1]), "keys out of order: {keys:?}");
+            let positions: Vec<usize> = keys
+                .iter()
+                .map(|k| {
+                    order
+                        .iter()
+                        .position(|o| o == k)
+                        .unwrap_or_else(|| panic!("unknown key {k}"))
+                })
+                .collect();
+            assert!(
+                positions.windows(2).all(|w| w[0] < w[1]),
+                "keys out of order: {keys:?}"
+            );
             v
         })
         .collect()
@@ -73,21 +93,42 @@ impl Harness {
         Self::with(|b| b)
     }
 
-    pub fn with(f: impl FnOnce(JsonLayerBuilder<CaptureWriter>) -> JsonLayerBuilder<CaptureWriter>) -> Self {
+    pub fn with(
+        f: impl FnOnce(JsonLayerBuilder<CaptureWriter>) -> JsonLayerBuilder<CaptureWriter>,
+    ) -> Self {
         let clock = ManualClock::at_unix_secs(T0);
         let grants = Grants::builder().with_clock(clock.clone()).build().unwrap();
-        let scrubber = Scrubber::builder().with_repo_root("/work/main").with_grants(grants.clone()).build().unwrap();
+        let scrubber = Scrubber::builder()
+            .with_repo_root("/work/main")
+            .with_grants(grants.clone())
+            .build()
+            .unwrap();
         let capture = CaptureWriter::new();
         let builder = JsonLayer::builder("test-svc", "1.2.3")
-            .with_resource(Resource::new("test-svc", "1.2.3").with_env("test").with_region("eu-west-1").with_instance_id("pod-1"))
+            .with_resource(
+                Resource::new("test-svc", "1.2.3")
+                    .with_env("test")
+                    .with_region("eu-west-1")
+                    .with_instance_id("pod-1"),
+            )
             .with_scrubber(scrubber)
             .with_sampling(Sampling::unlimited())
             .with_clock(clock.clone())
             .with_writer(capture.clone());
         let layer = f(builder).build().unwrap();
         let handle = layer.handle();
-        let dispatch = Dispatch::new(tracing_subscriber::registry().with(ContextLayer::new()).with(layer));
-        Harness { capture, dispatch, handle, clock, grants }
+        let dispatch = Dispatch::new(
+            tracing_subscriber::registry()
+                .with(ContextLayer::new())
+                .with(layer),
+        );
+        Harness {
+            capture,
+            dispatch,
+            handle,
+            clock,
+            grants,
+        }
     }
 
     pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
@@ -103,7 +144,11 @@ impl Harness {
     pub fn line(&self, msg: &str) -> Value {
         let lines = self.lines();
         let found: Vec<&Value> = lines.iter().filter(|l| l["message"] == msg).collect();
-        assert_eq!(found.len(), 1, "expected one line with message {msg:?} in {lines:#?}");
+        assert_eq!(
+            found.len(),
+            1,
+            "expected one line with message {msg:?} in {lines:#?}"
+        );
         found[0].clone()
     }
 }
