@@ -184,7 +184,10 @@ fn ipv6(scan: &mut Scan<'_, '_>, ws: usize) -> Option<usize> {
     while end < scan.b.len() && hexc(scan.at(end)) && end - start < 45 {
         end += 1;
     }
-    if word(scan.before(start)) || word(scan.at(end)) {
+    // Only at a clear token boundary (not after `]` or `)`, so a redaction marker in front
+    // never turns `x::30` into an address on a second pass).
+    let b = scan.before(start);
+    if !(start == 0 || b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'[' | b'(' | b'=' | b',' | b';' | b'/' | b'@' | b'{' | b'<' | b'|' | b'>')) || word(scan.at(end)) {
         return None;
     }
     let mut stop = end;
