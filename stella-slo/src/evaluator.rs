@@ -184,10 +184,10 @@ struct RuleState {
 struct SloState {
     slo: Slo,
     tenant: String,
-    rings: Vec<Ring>,
-    period: Ring,
-    slots: Vec<Counts>,
-    rules: Vec<RuleState>,
+    /// This SLO's rings in `Evaluator::rings`: its windows, shortest first, then the period.
+    rings: std::ops::Range<usize>,
+    /// This SLO's rule states in `Evaluator::rules`, in policy order.
+    rules: std::ops::Range<usize>,
     pending: Counts,
     last_cumulative: Option<Counts>,
     incident: bool,
@@ -231,6 +231,10 @@ pub struct Evaluator {
     max_slots: u64,
     default_tenant: String,
     slos: Vec<SloState>,
+    // The hot per-tick state of all SLOs, in SLO order, so a tick streams through memory.
+    rings: Vec<Ring>,
+    rules: Vec<RuleState>,
+    slots: Vec<Counts>,
     sinks: Vec<Box<dyn BreachSink>>,
     incident_threshold: Option<Factor>,
     incident_callback: Option<IncidentCallback>,
@@ -332,6 +336,9 @@ impl EvaluatorBuilder {
             max_slots: self.max_slots,
             default_tenant: self.default_tenant,
             slos: Vec::new(),
+            rings: Vec::new(),
+            rules: Vec::new(),
+            slots: Vec::new(),
             sinks: self.sinks,
             incident_threshold: self.incident_threshold,
             incident_callback: self.incident_callback,
@@ -372,9 +379,10 @@ impl Evaluator {
         windows.extend(slo.policy().windows());
         windows.sort();
         windows.dedup();
-        let mut slots = Vec::new();
+        let mut slots = std::mem::take(&mut self.slots);
+        let slots_before = slots.len();
         let (interval, max_slots) = (self.interval, self.max_slots);
-        let mut ring = |w: Window| {
+        let ring = |w: Window| {
             Ring::new(w, interval, max_slots, &mut slots).ok_or_else(|| {
                 EvaluatorError::WindowNotMultiple {
                     slo: slo.name().to_owned(),
@@ -383,14 +391,23 @@ impl Evaluator {
                 }
             })
         };
-        let rings = windows
+        let built = windows
             .iter()
-            .map(|w| ring(*w))
-            .collect::<Result<Vec<_>, _>>()?;
-        let period = ring(slo.period())?;
-        slots.shrink_to_fit();
+            .copied()
+            .chain([slo.period()])
+            .map(ring)
+            .collect::<Result<Vec<_>, _>>();
+        let rings = match built {
+            Ok(r) => r,
+            Err(e) => {
+                slots.truncate(slots_before);
+                self.slots = slots;
+                return Err(e);
+            }
+        };
+        self.slots = slots;
         let index = |w: Window| windows.iter().position(|x| *x == w).unwrap_or(0);
-        let rules = slo
+        let rules: Vec<RuleState> = slo
             .policy()
             .rules()
             .iter()
@@ -405,13 +422,15 @@ impl Evaluator {
             })
             .collect();
         let tenant = slo.tenant().unwrap_or(&self.default_tenant).to_owned();
+        let ring_range = self.rings.len()..self.rings.len() + rings.len();
+        let rule_range = self.rules.len()..self.rules.len() + rules.len();
+        self.rings.extend(rings);
+        self.rules.extend(rules);
         self.slos.push(SloState {
             slo,
             tenant,
-            rings,
-            period,
-            slots,
-            rules,
+            rings: ring_range,
+            rules: rule_range,
             pending: Counts::ZERO,
             last_cumulative: None,
             incident: false,
@@ -482,18 +501,27 @@ impl Evaluator {
     pub fn tick(&mut self, now: SystemTime) -> TickReport {
         let mut report = TickReport::default();
         self.last_tick = Some(now);
+        let slots = &mut self.slots;
         for s in &mut self.slos {
             let d = std::mem::take(&mut s.pending);
-            for r in &mut s.rings {
-                r.push(&mut s.slots, d);
+            let Some(rings) = self.rings.get_mut(s.rings.clone()) else {
+                continue;
+            };
+            for r in rings.iter_mut() {
+                r.push(slots, d);
             }
-            s.period.push(&mut s.slots, d);
+            let Some((period, windows)) = rings.split_last() else {
+                continue;
+            };
+            let Some(rules) = self.rules.get_mut(s.rules.clone()) else {
+                continue;
+            };
             let min_events = s.slo.policy().min_events();
             let has_data = |c: Counts| c.total() > 0 && c.total() >= min_events;
             let mut incident_now = false;
             let mut incident_burn = 0.0f64;
-            for (i, rule) in s.rules.iter_mut().enumerate() {
-                let (Some(l), Some(sh)) = (s.rings.get(rule.long), s.rings.get(rule.short)) else {
+            for (i, rule) in rules.iter_mut().enumerate() {
+                let (Some(l), Some(sh)) = (windows.get(rule.long), windows.get(rule.short)) else {
                     continue;
                 };
                 let (l, sh) = (l.sum, sh.sum);
@@ -527,7 +555,7 @@ impl Evaluator {
                             breach_id,
                         });
                         report.events.push(Self::event(
-                            s_ref(&s.slo, &s.tenant, &s.rings, &s.period, s.incident),
+                            s_ref(&s.slo, &s.tenant, windows, period, s.incident),
                             i,
                             rule,
                             BreachKind::Breach,
@@ -536,7 +564,7 @@ impl Evaluator {
                     }
                     (false, true) => {
                         report.events.push(Self::event(
-                            s_ref(&s.slo, &s.tenant, &s.rings, &s.period, s.incident),
+                            s_ref(&s.slo, &s.tenant, windows, period, s.incident),
                             i,
                             rule,
                             BreachKind::Resolved,
@@ -637,16 +665,22 @@ impl Evaluator {
         StatusReport {
             schema_version: SCHEMA_VERSION,
             evaluated_at: self.last_tick.map(rfc3339),
-            slos: self.slos.iter().map(Self::status_of).collect(),
+            slos: self.slos.iter().map(|s| self.status_of(s)).collect(),
         }
     }
 
     /// The status of one SLO.
     pub fn slo_status(&self, id: SloId) -> Option<SloStatus> {
-        self.slos.get(id.0).map(Self::status_of)
+        self.slos.get(id.0).map(|s| self.status_of(s))
     }
 
-    fn status_of(s: &SloState) -> SloStatus {
+    fn status_of(&self, s: &SloState) -> SloStatus {
+        let rings = self.rings.get(s.rings.clone()).unwrap_or_default();
+        let (period_sum, windows) = match rings.split_last() {
+            Some((p, w)) => (p.sum, w),
+            None => (Counts::ZERO, rings),
+        };
+        let rules = self.rules.get(s.rules.clone()).unwrap_or_default();
         let o = s.slo.objective();
         let min_events = s.slo.policy().min_events();
         SloStatus {
@@ -655,8 +689,7 @@ impl Evaluator {
             tenant: s.tenant.clone(),
             objective: o.as_f64(),
             period: s.slo.period(),
-            windows: s
-                .rings
+            windows: windows
                 .iter()
                 .map(|r| WindowStatus {
                     window: r.window,
@@ -667,13 +700,13 @@ impl Evaluator {
                     no_data: r.sum.is_empty() || r.sum.total() < min_events,
                 })
                 .collect(),
-            budget: math::budget(s.period.sum, o),
+            budget: math::budget(period_sum, o),
             alerts: s
                 .slo
                 .policy()
                 .rules()
                 .iter()
-                .zip(&s.rules)
+                .zip(rules)
                 .map(|(spec, st)| AlertStatus {
                     rule: spec.name().to_owned(),
                     severity: spec.severity(),

@@ -315,6 +315,30 @@ fn setup_errors() {
     assert!(ev.add(slo("a", 0.9)).is_err());
     assert_eq!(ev.id("a").map(|_| ()), Some(()));
     assert_eq!(ev.len(), 1);
+
+    // A failed add (here the period is not a multiple of the interval, after every window
+    // was) leaves the evaluator as it was.
+    let mut ev = Evaluator::builder()
+        .with_interval(Duration::from_secs(300))
+        .build()
+        .unwrap();
+    let sli = Sli::Ratio(RatioSli::new(
+        "t_total".parse().unwrap(),
+        RatioEvents::Bad("b_total".parse().unwrap()),
+    ));
+    let odd = Slo::builder("odd", "svc", sli)
+        .with_objective(Objective::new(0.99).unwrap())
+        .with_period("43201m".parse().unwrap())
+        .build()
+        .unwrap();
+    assert!(ev.add(odd).is_err());
+    let id = ev.add(slo("ok", 0.99)).unwrap();
+    ev.record(id, Counts::from_bad(1, 10).unwrap());
+    ev.tick(t0());
+    let st = ev.slo_status(id).unwrap();
+    assert_eq!(ev.len(), 1);
+    assert!(st.windows.iter().all(|w| w.events == 10));
+    assert_eq!(st.budget.consumed, 10.0);
 }
 
 #[test]
