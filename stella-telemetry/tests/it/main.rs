@@ -9,6 +9,7 @@ mod config;
 mod context;
 mod decision;
 mod deep_debug;
+mod properties;
 mod redaction;
 mod sampling;
 mod schema;

@@ -159,3 +159,78 @@ fn paths_beyond_the_repo_root() {
     assert_eq!(l["details"]["file"], "/work/main/src/lib.rs");
     assert_eq!(l["details"]["other"], "[REDACTED:path]");
 }
+
+#[derive(serde::Deserialize)]
+struct Leak {
+    kind: String,
+    value: String,
+}
+
+/// The part of a corpus value that must never appear: the secret itself, not its key.
+fn secret_part(value: &str) -> &str {
+    let v = value.trim_end_matches('=');
+    v.rsplit_once([' ', '=']).map_or(v, |(_, s)| s)
+}
+
+#[test]
+fn corpus_never_leaks_through_any_channel() {
+    use log::Log as _;
+
+    #[derive(Debug)]
+    #[allow(dead_code)]
+    struct Payload<'a> {
+        note: &'a str,
+    }
+    #[derive(Debug)]
+    struct Wrapped(String);
+    impl std::fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "upstream said {}", self.0)
+        }
+    }
+    impl std::error::Error for Wrapped {}
+    #[derive(Debug)]
+    struct Top(Wrapped);
+    impl std::fmt::Display for Top {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("request failed")
+        }
+    }
+    impl std::error::Error for Top {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    let leaks: Vec<Leak> = serde_json::from_str(include_str!("../data/leaks.json")).unwrap();
+    let bridge = stella_telemetry::LogBridge::new();
+    for leak in &leaks {
+        let h = Harness::new();
+        let v = leak.value.as_str();
+        h.run(|| {
+            let span = tracing::info_span!("api", note = v);
+            let _e = span.enter();
+            tracing::info!("message with {v} inside");
+            tracing::info!(note = v, "field");
+            tracing::info!(payload = ?Payload { note: v }, "debug payload");
+            let e = Top(Wrapped(v.to_owned()));
+            tracing::error!(error = &e as &dyn std::error::Error, "error chain");
+            bridge.log(
+                &log::Record::builder()
+                    .level(log::Level::Warn)
+                    .target("dep")
+                    .args(format_args!("dep saw {v}"))
+                    .build(),
+            );
+        });
+        let out = h.capture.contents();
+        let secret = secret_part(v);
+        assert!(!out.contains(secret), "{} leaked: {out}", leak.kind);
+        assert!(
+            out.contains(&format!("[REDACTED:{}", leak.kind)) || leak.kind == "password",
+            "{} not named in {out}",
+            leak.kind
+        );
+        assert_eq!(h.lines().len(), 5);
+    }
+}
