@@ -7,8 +7,12 @@ use std::time::Duration;
 use stella_context::subscriber::ContextLayer;
 use stella_scrub::Scrubber;
 use stella_scrub::grants::{Clock, Grants, SystemClock};
+use tracing::span;
+use tracing::subscriber::Interest;
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::{Context, Filter, Layer as _, SubscriberExt as _};
+use tracing_subscriber::registry::LookupSpan;
 
 use crate::guard::{TelemetryGuard, TelemetryHandle};
 use crate::writer::{
@@ -368,7 +372,7 @@ pub(crate) struct Parts {
     #[cfg_attr(not(feature = "log"), allow(dead_code))]
     pub(crate) log_bridge: bool,
     #[cfg_attr(not(feature = "log"), allow(dead_code))]
-    pub(crate) max_level: Option<tracing_subscriber::filter::LevelFilter>,
+    pub(crate) max_level: Option<LevelFilter>,
 }
 
 fn build_parts(config: Config) -> Result<(tracing::Dispatch, TelemetryGuard, Parts), InitError> {
@@ -406,7 +410,7 @@ fn build_parts(config: Config) -> Result<(tracing::Dispatch, TelemetryGuard, Par
     let summary = layer.clone();
     let subscriber = tracing_subscriber::registry()
         .with(ContextLayer::new())
-        .with(layer.with_filter(filter));
+        .with(layer.with_filter(EventFilter(filter)));
     let dispatch = tracing::Dispatch::new(subscriber);
     for w in &config.warnings {
         tracing::dispatcher::with_default(
@@ -423,6 +427,57 @@ fn build_parts(config: Config) -> Result<(tracing::Dispatch, TelemetryGuard, Par
             max_level,
         },
     ))
+}
+
+/// The filter of the JSON layer: events follow the directives; spans at `info` and above are
+/// always seen, so that a `warn` line inside a request still carries the request span's fields
+/// (tenant, route, actor). Span-level directives (`[span{field=value}]=debug`) keep working.
+struct EventFilter(EnvFilter);
+
+impl<S> Filter<S> for EventFilter
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn enabled(&self, meta: &tracing::Metadata<'_>, cx: &Context<'_, S>) -> bool {
+        (meta.is_span() && *meta.level() <= tracing::Level::INFO)
+            || Filter::<S>::enabled(&self.0, meta, cx)
+    }
+
+    fn callsite_enabled(&self, meta: &'static tracing::Metadata<'static>) -> Interest {
+        if meta.is_span() && *meta.level() <= tracing::Level::INFO {
+            Interest::always()
+        } else {
+            Filter::<S>::callsite_enabled(&self.0, meta)
+        }
+    }
+
+    fn event_enabled(&self, event: &tracing::Event<'_>, cx: &Context<'_, S>) -> bool {
+        Filter::<S>::event_enabled(&self.0, event, cx)
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Filter::<S>::max_level_hint(&self.0).map(|l| l.max(LevelFilter::INFO))
+    }
+
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, cx: Context<'_, S>) {
+        Filter::<S>::on_new_span(&self.0, attrs, id, cx);
+    }
+
+    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, cx: Context<'_, S>) {
+        Filter::<S>::on_record(&self.0, id, values, cx);
+    }
+
+    fn on_enter(&self, id: &span::Id, cx: Context<'_, S>) {
+        Filter::<S>::on_enter(&self.0, id, cx);
+    }
+
+    fn on_exit(&self, id: &span::Id, cx: Context<'_, S>) {
+        Filter::<S>::on_exit(&self.0, id, cx);
+    }
+
+    fn on_close(&self, id: span::Id, cx: Context<'_, S>) {
+        Filter::<S>::on_close(&self.0, id, cx);
+    }
 }
 
 /// Installs the JSON logger as the global `tracing` subscriber (with

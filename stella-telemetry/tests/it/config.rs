@@ -108,6 +108,37 @@ fn filter_comes_from_stella_log_then_rust_log() {
 }
 
 #[test]
+fn a_warn_filter_still_sees_the_request_span() {
+    let capture = stella_telemetry::testing::CaptureWriter::new();
+    let c = Config::new("svc", "1")
+        .with_filter("warn")
+        .with_output(Output::Writer(Box::new(capture.clone())));
+    let (dispatch, guard) = stella_telemetry::build(c).unwrap();
+    tracing::dispatcher::with_default(&dispatch, || {
+        let span = tracing::info_span!(
+            "api",
+            tenant_id = "acme",
+            http.route = "/x",
+            actor = "user-1"
+        );
+        let _e = span.enter();
+        tracing::info!("filtered out");
+        tracing::warn!("kept with the span's fields");
+        let debug_span = tracing::debug_span!("detail", job_id = "j-1");
+        let _d = debug_span.enter();
+        tracing::error!("inside a filtered debug span");
+    });
+    guard.shutdown().unwrap();
+    let lines = crate::support::check_lines(&capture.contents());
+    assert_eq!(lines.len(), 2, "{}", capture.contents());
+    for l in &lines {
+        assert_eq!(l["tenant_id"], "acme");
+        assert_eq!(l["route"], "/x");
+        assert_eq!(l["actor"], "user-1");
+    }
+}
+
+#[test]
 fn init_installs_once_and_bridges_log() {
     let capture = stella_telemetry::testing::CaptureWriter::new();
     let guard = stella_telemetry::init(
