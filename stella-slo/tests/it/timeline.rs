@@ -6,16 +6,15 @@ use stella_slo::timeline::TimelineSink;
 use stella_slo::{
     Counts, Evaluator, Factor, IncidentSignal, Objective, RatioEvents, RatioSli, Sli, Slo,
 };
-use stella_timeline_emit::testing::MemorySink;
-use stella_timeline_emit::{Emitter, EventKind};
+use stella_timeline_emit::{Emitter, EventKind, FileSink, TimelineEvent};
 
 #[test]
 fn breach_resolution_and_incident_mode_become_timeline_events() {
-    let memory = MemorySink::new();
-    let emitter = Emitter::builder()
-        .with_sink(memory.clone())
-        .build()
-        .unwrap();
+    let path =
+        std::env::temp_dir().join(format!("stella-slo-timeline-{}.ndjson", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let file = FileSink::builder().with_path(&path).build().unwrap();
+    let emitter = Emitter::builder().with_sink(file).build().unwrap();
     let sink = TimelineSink::new(emitter.clone());
     let mut ev = Evaluator::builder()
         .with_sink(sink)
@@ -40,7 +39,11 @@ fn breach_resolution_and_incident_mode_become_timeline_events() {
         now += Duration::from_secs(60);
     }
     emitter.flush(Duration::from_secs(10)).unwrap();
-    let events = memory.events();
+    let events: Vec<TimelineEvent> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| TimelineEvent::from_json(l).unwrap())
+        .collect();
     let kinds: Vec<&EventKind> = events.iter().map(|e| e.kind()).collect();
     assert!(kinds.contains(&&EventKind::SloBreach), "{kinds:?}");
     assert!(kinds.contains(&&EventKind::SloResolved), "{kinds:?}");
@@ -62,4 +65,5 @@ fn breach_resolution_and_incident_mode_become_timeline_events() {
     assert!(breach.details()["burn_rate"].as_f64().unwrap() > 14.4);
     assert!(breach.verify().is_ok());
     emitter.shutdown(Duration::from_secs(10)).unwrap();
+    let _ = std::fs::remove_file(&path);
 }
