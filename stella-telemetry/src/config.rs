@@ -14,7 +14,7 @@ use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::{Context, Filter, Layer as _, SubscriberExt as _};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::guard::{TelemetryGuard, TelemetryHandle};
+use crate::guard::{Housekeeper, TelemetryGuard, TelemetryHandle};
 use crate::writer::{
     DEFAULT_CAPACITY, DEFAULT_PRIORITY_WAIT, FileOutput, NonBlocking, Output, OutputError,
 };
@@ -418,7 +418,14 @@ fn build_parts(config: Config) -> Result<(tracing::Dispatch, TelemetryGuard, Par
             || tracing::warn!(target: "stella_telemetry", warning = %w, "telemetry configuration"),
         );
     }
-    let guard = TelemetryGuard::new(handle, writer_guard, summary, config.flush_timeout);
+    let housekeeper = Housekeeper::spawn(dispatch.clone(), handle.clone(), summary.clone())?;
+    let guard = TelemetryGuard::new(
+        handle,
+        writer_guard,
+        summary,
+        housekeeper,
+        config.flush_timeout,
+    );
     Ok((
         dispatch,
         guard,

@@ -1,7 +1,8 @@
 //! The guard [`init`](crate::init) returns, and the handle for runtime controls.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
+use std::thread;
 use std::time::Duration;
 
 use stella_scrub::Scrubber;
@@ -21,6 +22,7 @@ pub struct TelemetryGuard {
     handle: TelemetryHandle,
     writer: Option<WriterGuard>,
     summary: JsonLayer<NonBlocking>,
+    housekeeper: Housekeeper,
     flush_timeout: Duration,
 }
 
@@ -48,12 +50,14 @@ impl TelemetryGuard {
         handle: TelemetryHandle,
         writer: WriterGuard,
         summary: JsonLayer<NonBlocking>,
+        housekeeper: Housekeeper,
         flush_timeout: Duration,
     ) -> Self {
         TelemetryGuard {
             handle,
             writer: Some(writer),
             summary,
+            housekeeper,
             flush_timeout,
         }
     }
@@ -104,6 +108,7 @@ impl TelemetryGuard {
     }
 
     fn stop(&mut self) -> Result<(), ShutdownError> {
+        self.housekeeper.stop();
         let Some(writer) = self.writer.take() else {
             return Ok(());
         };
@@ -117,6 +122,52 @@ impl TelemetryGuard {
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
         let _ = self.stop();
+    }
+}
+
+/// The background chores of a guard: once a second, sweep expired deep-debug grants (logging
+/// each expiry) and write a suppression summary when one is due, even if the service logs
+/// nothing. Issue II adds its periodic work (incident-mode expiry, metric snapshots) here.
+#[derive(Debug)]
+pub(crate) struct Housekeeper {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+/// How often the housekeeper runs.
+const HOUSEKEEPING_TICK: Duration = Duration::from_secs(1);
+
+impl Housekeeper {
+    pub(crate) fn spawn(
+        dispatch: tracing::Dispatch,
+        handle: TelemetryHandle,
+        summary: JsonLayer<NonBlocking>,
+    ) -> Result<Housekeeper, crate::OutputError> {
+        let (tx, rx) = mpsc::channel::<()>();
+        let thread = thread::Builder::new()
+            .name("stella-telemetry-housekeeping".to_owned())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(HOUSEKEEPING_TICK)
+                {
+                    tracing::dispatcher::with_default(&dispatch, || {
+                        handle.expire_deep_debug();
+                    });
+                    summary.maybe_summary(handle.core.now_nanos());
+                }
+            })
+            .map_err(crate::OutputError::Thread)?;
+        Ok(Housekeeper {
+            stop: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the thread (it wakes at once) and joins it.
+    pub(crate) fn stop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
@@ -199,7 +250,9 @@ impl TelemetryHandle {
     }
 
     /// Sweeps expired grants and emits one decision log each; returns how many. Expired grants
-    /// stop applying on time whether or not this runs; call it periodically for the record.
+    /// stop applying on time whether or not this runs; the [`TelemetryGuard`] of [`init`](crate::init)
+    /// and [`build`](crate::build) calls it once a second. Call it yourself when you use the
+    /// layer without the guard.
     pub fn expire_deep_debug(&self) -> usize {
         let expired = self.core.scrubber.grants().expire();
         for audit in &expired {

@@ -328,7 +328,7 @@ where
 {
     /// Writes a suppression summary line when the interval has passed and something was
     /// suppressed or dropped since the last one.
-    fn maybe_summary(&self, now: u64) {
+    pub(crate) fn maybe_summary(&self, now: u64) {
         let next = self.core.next_summary.load(Ordering::Relaxed);
         if now < next {
             return;

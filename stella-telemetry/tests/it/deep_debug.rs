@@ -117,3 +117,42 @@ fn invalid_grants_are_refused_and_not_logged() {
     assert!(r.is_err());
     assert!(h.capture.contents().is_empty());
 }
+
+#[test]
+fn the_guard_logs_expiries_on_its_own() {
+    use stella_scrub::grants::{Grants, ManualClock};
+    use stella_telemetry::{Config, Output};
+
+    let clock = ManualClock::at_unix_secs(crate::support::T0);
+    let grants = Grants::builder().with_clock(clock.clone()).build().unwrap();
+    let capture = stella_telemetry::testing::CaptureWriter::new();
+    let (dispatch, guard) = stella_telemetry::build(
+        Config::new("svc", "1")
+            .with_grants(grants.clone())
+            .with_output(Output::Writer(Box::new(capture.clone()))),
+    )
+    .unwrap();
+    tracing::dispatcher::with_default(&dispatch, || {
+        guard.handle().grant_deep_debug(
+            GrantRequest::new("acme", [PiiKind::Ip], Duration::from_secs(60))
+                .with_actor("oncall-7")
+                .with_reason("INC-7"),
+        )
+    })
+    .unwrap();
+    clock.advance(Duration::from_secs(61));
+    // The housekeeping thread sweeps once a second; wait (bounded) for its record.
+    let mut found = false;
+    for _ in 0..300 {
+        guard.flush().unwrap();
+        if capture.contents().contains("deep_debug.expired") {
+            found = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(found, "no expiry record in {}", capture.contents());
+    assert!(grants.active().is_empty());
+    guard.shutdown().unwrap();
+    crate::support::check_lines(&capture.contents());
+}
