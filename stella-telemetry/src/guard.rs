@@ -68,6 +68,17 @@ impl TelemetryGuard {
     }
 
     /// What the logger wrote, suppressed and dropped so far.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stella_telemetry::{Config, Output};
+    /// let (dispatch, guard) = stella_telemetry::build(Config::new("svc", "1").with_output(Output::Stderr))?;
+    /// tracing::dispatcher::with_default(&dispatch, || tracing::warn!("disk 91% full"));
+    /// assert_eq!(guard.stats().lines, 1);
+    /// assert_eq!(guard.stats().suppressed(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stats(&self) -> LogStats {
         self.handle.stats()
     }

@@ -148,6 +148,18 @@ impl<W> JsonLayerBuilder<W> {
 
     /// Scrubs with this scrubber (for example one with a repository root, custom rules and a
     /// shared grants registry). Default: `Scrubber::builder().build()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stella_scrub::Scrubber;
+    /// use stella_telemetry::JsonLayer;
+    ///
+    /// let scrubber = Scrubber::builder().with_repo_root("/srv/app").build()?;
+    /// let layer = JsonLayer::builder("svc", "1").with_scrubber(scrubber).build()?;
+    /// # let _ = layer;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_scrubber(mut self, scrubber: Scrubber) -> Self {
         self.scrubber = Some(scrubber);
         self
@@ -160,6 +172,18 @@ impl<W> JsonLayerBuilder<W> {
     }
 
     /// The clock for `ts` and rate-limit windows (tests inject a manual clock).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stella_scrub::grants::ManualClock;
+    /// use stella_telemetry::JsonLayer;
+    ///
+    /// let clock = ManualClock::at_unix_secs(1_764_327_930);
+    /// let layer = JsonLayer::builder("svc", "1").with_clock(clock.clone()).build()?;
+    /// # let _ = layer;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Arc::new(clock);
         self

@@ -255,6 +255,21 @@ pub struct NonBlocking {
 
 impl NonBlocking {
     /// A builder with the default bounds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use stella_telemetry::{NonBlocking, Output};
+    ///
+    /// let (writer, guard) = NonBlocking::builder()
+    ///     .with_capacity(1_024)
+    ///     .with_priority_wait(Duration::from_millis(50))
+    ///     .build(Output::Stderr)?;
+    /// assert_eq!(writer.stats().dropped_queue_full, 0);
+    /// guard.shutdown(Duration::from_secs(1))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder() -> NonBlockingBuilder {
         NonBlockingBuilder {
             capacity: DEFAULT_CAPACITY,
