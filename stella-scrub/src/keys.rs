@@ -159,6 +159,21 @@ const SECRET_KEY_PREFIX: &[&str] = &[
     "clé",
     "schlüssel",
     "chave",
+    "function",
+    "functions",
+    "host",
+    "bot",
+    "registration",
+    "runner",
+    "upload",
+    "bearer",
+    "oauth",
+    "cloud",
+    "project",
+    "org",
+    "organization",
+    "workspace",
+    "partner",
 ];
 
 /// Glued single words (no separator) ending like a secret: `clientsecret`, `accesstoken`.
@@ -231,6 +246,31 @@ pub(crate) fn classify(key: &str) -> Option<KeyClass> {
             .is_some_and(|l| l.bytes().all(|c| c.is_ascii_digit()))
     {
         w.pop();
+    }
+    // secret_key_base, password_value, token_b64: an encoding/holder suffix keeps the meaning
+    if w.len() >= 2
+        && w.last().is_some_and(|l| {
+            matches!(
+                l.as_str(),
+                "base"
+                    | "value"
+                    | "str"
+                    | "string"
+                    | "b64"
+                    | "base64"
+                    | "hex"
+                    | "raw"
+                    | "plain"
+                    | "plaintext"
+                    | "enc"
+                    | "encrypted"
+            )
+        })
+    {
+        let head: Vec<String> = w.iter().take(w.len() - 1).cloned().collect();
+        if let Some(c @ Secret(_)) = classify(&head.join("_")) {
+            return Some(c);
+        }
     }
     let last = w.last()?.as_str();
     let prev = if w.len() >= 2 {
@@ -435,7 +475,8 @@ const GATE_ENDINGS: &[&[u8; 3]] = &[
     b"ave", b"ana", b"sse", b"ena", b"ase", b"swd", b"pwd", b"nha", b"mdp", b"ola", b"slo", b"szo",
     b"fre", b"ndi", b"ret", b"ets", b"eto", b"eim", b"nis", b"ken", b"key", b"eys", b"srf", b"otp",
     b"pin", b"cvv", b"cvc", b"vv2", b"vc2", b"sig", b"kie", b"uth", b"jwt", b"rer", b"ssn", b"pan",
-    b"sdn", b"tel", b"nka", b"lue", b"est", b"ber", b"_pw", b"-pw", b".pw",
+    b"sdn", b"tel", b"nka", b"lue", b"est", b"ber", b"_pw", b"-pw", b".pw", b"str", b"b64", b"e64",
+    b"hex", b"raw", b"enc", b"ing", b"ain", b"ext", b"ted",
 ];
 
 const fn gate_index(a: u8, b: u8, c: u8) -> usize {
@@ -537,12 +578,17 @@ pub(crate) fn tail_may_be_secret(tail: &[u8]) -> bool {
         b"ana" => ends(b"salasana"),
         b"sse" => ends(b"passe"),
         b"ena" => ends(b"contrasena"),
-        b"ase" => ends(b"phrase"),
+        b"ase" => ends(b"phrase") || ends(b"base"),
         b"swd" | b"pwd" | b"nha" | b"mdp" | b"ola" | b"slo" | b"szo" | b"fre" | b"ndi" | b"ret"
         | b"ets" | b"eto" | b"eim" | b"nis" | b"ken" | b"key" | b"eys" | b"srf" | b"otp"
         | b"pin" | b"cvv" | b"cvc" | b"vv2" | b"vc2" | b"sig" | b"kie" | b"uth" | b"jwt"
         | b"rer" | b"ssn" | b"pan" | b"sdn" | b"tel" | b"nka" | b"lue" => true,
         b"est" => ends(b"digest"),
+        b"str" | b"b64" | b"e64" | b"hex" | b"raw" | b"enc" => true,
+        b"ing" => ends(b"string"),
+        b"ain" => ends(b"plain"),
+        b"ext" => ends(b"plaintext"),
+        b"ted" => ends(b"encrypted"),
         b"ber" => ends(b"number"),
         [x, b'p', b'w'] => !x.is_ascii_alphanumeric(),
         _ => false,

@@ -583,6 +583,23 @@ fn bare_json_number(text: &str, start: usize, end: usize, secret: &str) -> bool 
         .trim_start_matches([' ', '\t', '\n', '\r']);
     matches!(before.bytes().last(), Some(b':' | b'[' | b','))
         && (after.is_empty() || matches!(after.bytes().next(), Some(b',' | b']' | b'}')))
+        && !inside_json_string(text, start)
+}
+
+/// Is `pos` inside a JSON string (an odd number of unescaped quotes before it)?
+fn inside_json_string(text: &str, pos: usize) -> bool {
+    let mut inside = false;
+    let mut escaped = false;
+    for &c in text.as_bytes().iter().take(pos) {
+        if escaped {
+            escaped = false;
+        } else if c == b'\\' {
+            escaped = inside;
+        } else if c == b'"' {
+            inside = !inside;
+        }
+    }
+    inside
 }
 
 /// A cut point at or below `max`, on a char boundary, backed off to the start of the token it

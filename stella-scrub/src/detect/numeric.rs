@@ -51,6 +51,16 @@ pub(super) fn at_digit(scan: &mut Scan<'_, '_>, i: usize, floor: usize) -> usize
     {
         return end;
     }
+    // Telegram bot tokens: 123456789:AAH…(35)
+    if next == b':' && (8..=10).contains(&n) && scan.at(we + 1) == b'A' {
+        let body = super::tokens::run(scan, we + 1, 40, |c| {
+            c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
+        });
+        if body == 35 {
+            scan.push_kind(ws, we + 1 + body, Kind::VendorToken);
+            return we + 1 + body;
+        }
+    }
     // IPv6 starting with digits (2001:db8::1)
     if (next == b':' || prev == b':')
         && n <= 4
@@ -187,7 +197,25 @@ fn ipv6(scan: &mut Scan<'_, '_>, ws: usize) -> Option<usize> {
     // Only at a clear token boundary (not after `]` or `)`, so a redaction marker in front
     // never turns `x::30` into an address on a second pass).
     let b = scan.before(start);
-    if !(start == 0 || b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'[' | b'(' | b'=' | b',' | b';' | b'/' | b'@' | b'{' | b'<' | b'|' | b'>')) || word(scan.at(end)) {
+    if !(start == 0
+        || b.is_ascii_whitespace()
+        || matches!(
+            b,
+            b'"' | b'\''
+                | b'['
+                | b'('
+                | b'='
+                | b','
+                | b';'
+                | b'/'
+                | b'@'
+                | b'{'
+                | b'<'
+                | b'|'
+                | b'>'
+        ))
+        || word(scan.at(end))
+    {
         return None;
     }
     let mut stop = end;

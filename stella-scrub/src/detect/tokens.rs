@@ -232,6 +232,13 @@ pub(crate) static TOKEN_SPECS: &[TokenSpec] = &[
     exact(digits(spec(&["LTAI"], Kind::VendorToken, alnum, 12, 28))),
     spec(&["sl."], Kind::VendorToken, b64url, 120, 256),
     spec(&["EAACEdEose0cBA"], Kind::VendorToken, alnum, 20, 512),
+    spec(
+        &["access_token$production$", "access_token$sandbox$"],
+        Kind::VendorToken,
+        |c| c.is_ascii_alphanumeric() || c == b'$',
+        40,
+        80,
+    ),
 ];
 
 /// Anchors with hand-written handlers.
@@ -263,6 +270,7 @@ pub(crate) static SPECIAL_ANCHORS: &[(&str, Special)] = &[
     ("/api/webhooks/", Special::DiscordWebhook),
     ("webhook.office.com/", Special::TeamsWebhook),
     (" --", Special::Flag),
+    (" -u ", Special::CurlUser),
     ("\"--", Special::Flag),
     ("'--", Special::Flag),
     ("%3D", Special::EncodedEq),
@@ -272,6 +280,7 @@ pub(crate) static SPECIAL_ANCHORS: &[(&str, Special)] = &[
     ("sk-", Special::OpenAi),
     ("SG.", Special::Sendgrid),
     ("_v1_", Special::DigitalOcean),
+    ("Q~", Special::AzureSecret),
 ];
 
 #[inline]
@@ -345,12 +354,14 @@ pub(super) fn special(scan: &mut Scan<'_, '_>, sp: Special, s: usize, e: usize) 
         Special::DiscordWebhook => webhook(scan, s, e, &[""], &["discord.com", "discordapp.com"]),
         Special::TeamsWebhook => webhook(scan, s, e, &["webhookb2/", "IncomingWebhook/"], &[]),
         Special::Flag => kv::at_flag(scan, s, e),
+        Special::CurlUser => curl_user(scan, e),
         Special::EncodedEq => kv::at_separator(scan, s, 3),
         Special::EncodedAt => super::email::at_sign(scan, s, 3),
         Special::FileUrl => super::path::at_file_url(scan, s, e),
         Special::OpenAi => openai(scan, s, e),
         Special::Sendgrid => sendgrid(scan, s, e),
         Special::DigitalOcean => digitalocean(scan, s, e),
+        Special::AzureSecret => azure_client_secret(scan, s, e),
     }
 }
 
@@ -535,6 +546,12 @@ fn jwt(scan: &mut Scan<'_, '_>, s: usize) {
     }
     if dots >= 2 && p - s >= 30 {
         scan.push_kind(s, p, Kind::Jwt);
+    } else if dots == 0
+        && first >= 40
+        && scan.b.get(s..).is_some_and(|r| r.starts_with(b"eyJrIjoi"))
+    {
+        let n = run(scan, s, 512, b64);
+        scan.push_kind(s, s + n, Kind::VendorToken); // Grafana API key
     }
 }
 
@@ -646,11 +663,42 @@ fn url_userinfo(scan: &mut Scan<'_, '_>, s: usize) {
     let Some(at) = at else { return };
     let userinfo = scan.b.get(a..at).unwrap_or(&[]);
     let Some(colon) = userinfo.iter().position(|c| *c == b':') else {
+        // A token used as the user name (https://<token>@github.com/…)
+        let tokenish_user = userinfo.len() >= 20
+            && userinfo.iter().all(|c| b64url(*c))
+            && userinfo.iter().any(u8::is_ascii_digit)
+            && userinfo.iter().any(u8::is_ascii_alphabetic);
+        if tokenish_user {
+            scan.push_kind(a, at, Kind::UrlPassword);
+        }
         return;
     };
     let ps = a + colon + 1;
     if ps < at {
         scan.push_kind(ps, at, Kind::UrlPassword);
+    }
+}
+
+/// `curl -u user:password`: the part after the first colon.
+fn curl_user(scan: &mut Scan<'_, '_>, e: usize) {
+    let mut p = e;
+    let quote = scan.at(p);
+    if matches!(quote, b'"' | b'\'') {
+        p += 1;
+    }
+    let start = p;
+    while p < scan.b.len()
+        && !matches!(scan.at(p), b' ' | b'\t' | b'\n' | b'\r')
+        && (quote != b'"' && quote != b'\'' || scan.at(p) != quote)
+    {
+        p += 1;
+    }
+    if let Some(colon) = scan
+        .b
+        .get(start..p)
+        .and_then(|u| u.iter().position(|c| *c == b':'))
+    {
+        scan.push_kind(start + colon + 1, p, Kind::Password);
     }
 }
 
@@ -718,6 +766,22 @@ fn sendgrid(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
     let b = run(scan, e + a + 1, 80, b64url);
     if b >= 30 {
         scan.push_kind(s, e + a + 1 + b, Kind::SendgridKey);
+    }
+}
+
+/// Entra ID (Azure AD) client secrets: `abc8Q~` then 31 to 34 characters.
+fn azure_client_secret(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
+    let c = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'~' | b'.' | b'-');
+    if s < 4
+        || !scan.at(s - 1).is_ascii_digit()
+        || !(2..=4).all(|k| c(scan.at(s - k)))
+        || c(scan.before(s - 4))
+    {
+        return;
+    }
+    let n = run(scan, e, 40, c);
+    if (31..=34).contains(&n) {
+        scan.push_kind(s - 4, e + n, Kind::AzureKey);
     }
 }
 

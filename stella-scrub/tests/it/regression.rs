@@ -27,6 +27,12 @@ fn fuzz_regressions() {
             let out = scrubber.scrub_json(&v);
             let printed = serde_json::to_string(&out).expect("serialises");
             let _: serde_json::Value = serde_json::from_str(&printed).expect("valid JSON out");
+            let line = serde_json::to_string(&serde_json::json!({ "doc": v })).expect("serialises");
+            let scrubbed = scrubber.scrub(&line);
+            assert!(
+                serde_json::from_str::<serde_json::Value>(&scrubbed).is_ok(),
+                "{name}: line scrub broke JSON: {scrubbed}"
+            );
         }
     }
     let _ = n;
