@@ -438,20 +438,25 @@ fn build_parts(config: Config) -> Result<(tracing::Dispatch, TelemetryGuard, Par
 
 /// The filter of the JSON layer: events follow the directives; spans at `info` and above are
 /// always seen, so that a `warn` line inside a request still carries the request span's fields
-/// (tenant, route, actor). Span-level directives (`[span{field=value}]=debug`) keep working.
+/// (tenant, route, actor); decision logs are audit records and are never filtered out.
+/// Span-level directives (`[span{field=value}]=debug`) keep working.
 struct EventFilter(EnvFilter);
+
+fn always_on(meta: &tracing::Metadata<'_>) -> bool {
+    (meta.is_span() && *meta.level() <= tracing::Level::INFO)
+        || meta.target() == crate::writer::DECISION_TARGET
+}
 
 impl<S> Filter<S> for EventFilter
 where
     S: tracing::Subscriber + for<'a> LookupSpan<'a>,
 {
     fn enabled(&self, meta: &tracing::Metadata<'_>, cx: &Context<'_, S>) -> bool {
-        (meta.is_span() && *meta.level() <= tracing::Level::INFO)
-            || Filter::<S>::enabled(&self.0, meta, cx)
+        always_on(meta) || Filter::<S>::enabled(&self.0, meta, cx)
     }
 
     fn callsite_enabled(&self, meta: &'static tracing::Metadata<'static>) -> Interest {
-        if meta.is_span() && *meta.level() <= tracing::Level::INFO {
+        if always_on(meta) {
             Interest::always()
         } else {
             Filter::<S>::callsite_enabled(&self.0, meta)

@@ -51,7 +51,13 @@
 //!   cut at 256 bytes; further lines and the `std::error::Error` source chain go to
 //!   `details.stack`, cut at 4 KiB.
 //! - `http.route` and `http.request.method` (the `stella-context` ingress span) fill `route`
-//!   and `method`; `otel.*` fields are hints for exporters and are not printed.
+//!   and `method`; `otel.*` fields are hints for exporters and are not printed, and the
+//!   ingress span's other HTTP attributes (`url.*`, `server.*`, ...) stay on the span.
+//! - `trace_id`/`span_id` come from the innermost span that has them: its fields, or a
+//!   `stella_context::TraceContext` in its extensions (what a tracing bridge stores per span),
+//!   else the current context.
+//! - The filter applies to events; `info` spans are always seen, and decision logs pass any
+//!   level filter.
 //!
 //! # The public interface
 //!

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
 
-use stella_context::CurrentContext;
+use stella_context::{CurrentContext, TraceContext};
 use stella_scrub::ScrubView;
 use tracing_core::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::layer::Context;
@@ -96,6 +96,11 @@ pub(super) fn resolve<S>(
     if let Some(scope) = ctx.event_scope(event) {
         for span in scope {
             let ext = span.extensions();
+            // A span's own trace context (the OpenTelemetry bridge of issue II stores one per
+            // span) gives the innermost span's ids, so lines agree with the exported spans.
+            if let Some(trace) = ext.get::<TraceContext>() {
+                fill_ids(ev, trace);
+            }
             let Some(fields) = ext.get::<SpanFields>() else {
                 continue;
             };
@@ -150,19 +155,24 @@ pub(super) fn resolve<S>(
         }
     }
     if let Some(trace) = current.trace() {
-        for (slot, is_trace) in [(Slot::TraceId, true), (Slot::SpanId, false)] {
-            if ev.slots.get(slot.index()).copied().flatten().is_some() {
-                continue;
-            }
-            let start = ev.arena.len();
-            let _ = if is_trace {
-                write!(ev.arena, "{}", trace.trace_id())
-            } else {
-                write!(ev.arena, "{}", trace.span_id())
-            };
-            if let Some(s) = ev.slots.get_mut(slot.index()) {
-                *s = Some((Val::Str(start, ev.arena.len()), Origin::Raw));
-            }
+        fill_ids(ev, trace);
+    }
+}
+
+/// Fills `trace_id` and `span_id` from `trace` where still empty.
+fn fill_ids(ev: &mut EventFields, trace: &TraceContext) {
+    for (slot, is_trace) in [(Slot::TraceId, true), (Slot::SpanId, false)] {
+        if ev.slots.get(slot.index()).copied().flatten().is_some() {
+            continue;
+        }
+        let start = ev.arena.len();
+        let _ = if is_trace {
+            write!(ev.arena, "{}", trace.trace_id())
+        } else {
+            write!(ev.arena, "{}", trace.span_id())
+        };
+        if let Some(s) = ev.slots.get_mut(slot.index()) {
+            *s = Some((Val::Str(start, ev.arena.len()), Origin::Raw));
         }
     }
 }

@@ -122,3 +122,53 @@ fn spawned_tasks_that_carry_the_context_keep_tenant_and_trace() {
     assert_eq!(l["trace_id"], trace.trace_id().to_string());
     assert!(h.line("without helper").get("tenant_id").is_none());
 }
+
+#[test]
+fn a_span_with_its_own_trace_context_gives_its_ids_to_the_lines_inside() {
+    use stella_context::subscriber::ContextLayer;
+    use stella_telemetry::JsonLayer;
+    use stella_telemetry::testing::CaptureWriter;
+    use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+    use tracing_subscriber::registry::LookupSpan;
+
+    /// Stands in for the OpenTelemetry bridge: gives `db` spans their own span id.
+    struct PerSpanIds(TraceContext);
+    impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Layer<S> for PerSpanIds {
+        fn on_new_span(
+            &self,
+            attrs: &tracing::span::Attributes<'_>,
+            id: &tracing::span::Id,
+            ctx: Context<'_, S>,
+        ) {
+            if attrs.metadata().name() == "db"
+                && let Some(span) = ctx.span(id)
+            {
+                span.extensions_mut().insert(self.0.clone());
+            }
+        }
+    }
+
+    let root = TraceContext::new_root();
+    let child = root.child();
+    let capture = CaptureWriter::new();
+    let layer = JsonLayer::builder("svc", "1")
+        .with_writer(capture.clone())
+        .build()
+        .unwrap();
+    let subscriber = tracing_subscriber::registry()
+        .with(ContextLayer::new())
+        .with(PerSpanIds(child.clone()))
+        .with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        CurrentContext::from_trace(root.clone()).scope(|| {
+            tracing::info!("in request");
+            let span = tracing::info_span!("db");
+            let _e = span.enter();
+            tracing::info!("in db span");
+        });
+    });
+    let lines = crate::support::check_lines(&capture.contents());
+    assert_eq!(lines[0]["span_id"], root.span_id().to_string());
+    assert_eq!(lines[1]["span_id"], child.span_id().to_string());
+    assert_eq!(lines[1]["trace_id"], root.trace_id().to_string());
+}

@@ -52,3 +52,23 @@ fn authz_and_policy_decisions() {
     assert_eq!(p["details"]["decision.rule_ids"], "no-critical,sbom-signed");
     assert_eq!(p["decision_reason"], "token=[REDACTED:github_token]");
 }
+
+#[test]
+fn decision_logs_pass_any_level_filter() {
+    use stella_telemetry::{Config, Output};
+    let capture = stella_telemetry::testing::CaptureWriter::new();
+    let (dispatch, guard) = stella_telemetry::build(
+        Config::new("svc", "1")
+            .with_filter("error")
+            .with_output(Output::Writer(Box::new(capture.clone()))),
+    )
+    .unwrap();
+    tracing::dispatcher::with_default(&dispatch, || {
+        tracing::info!("filtered");
+        Decision::authz(Effect::Allow).with_reason("ok").emit();
+    });
+    guard.shutdown().unwrap();
+    let lines = crate::support::check_lines(&capture.contents());
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["message"], "authz decision");
+}
