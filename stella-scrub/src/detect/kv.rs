@@ -332,13 +332,16 @@ fn extent(
         return (vs, p.min(len), true);
     }
     if q == b'[' && esc == 0 {
-        // map dumps: Authorization:[Bearer x]
+        // map dumps: Authorization:[Bearer x]; only when the bracket closes on this line
         let vs = v + 1;
         let mut p = vs;
-        while p < max && scan.at(p) != b']' {
+        while p < max && !matches!(scan.at(p), b']' | b'"' | b'\n' | b'\r' | b'[') {
             p += 1;
         }
-        return (vs, p, true);
+        if scan.at(p) == b']' {
+            return (vs, p, true);
+        }
+        return (v, v, false);
     }
     let mut p = v;
     // Template placeholders keep their braces: {password}, ${TOKEN}, {{ .Token }}

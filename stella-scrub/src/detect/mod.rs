@@ -348,6 +348,19 @@ impl Scan<'_, '_> {
         if i == 0 { 0 } else { self.at(i - 1) }
     }
 
+    /// Is `i` strictly inside a `[REDACTED…]` or `[TRUNCATED…]` marker?
+    fn inside_marker(&self, i: usize) -> bool {
+        let lo = i.saturating_sub(64);
+        let Some(window) = self.b.get(lo..i) else {
+            return false;
+        };
+        let Some(open) = window.iter().rposition(|c| *c == b'[') else {
+            return false;
+        };
+        let tail = window.get(open..).unwrap_or(&[]);
+        (tail.starts_with(b"[REDACTED") || tail.starts_with(b"[TRUNCATED")) && !tail.contains(&b']')
+    }
+
     /// Number of backslashes right before `i`.
     fn backslashes_before(&self, i: usize) -> usize {
         let mut n = 0;
@@ -373,6 +386,17 @@ impl Scan<'_, '_> {
         }) && u + 6 > end
         {
             end = u;
+        }
+        // Never start inside an existing marker (`[REDACTED:kind]`), and never cut one in two.
+        if self.inside_marker(start) {
+            return;
+        }
+        if end > start && self.inside_marker(end) {
+            let rest = self.b.get(end..).unwrap_or(&[]);
+            match rest.iter().position(|c| *c == b']') {
+                Some(k) => end += k + 1,
+                None => return,
+            }
         }
         if start < end
             && end <= self.b.len()
