@@ -544,17 +544,25 @@ fn alpha_mask(w: u64) -> u64 {
 #[inline(always)]
 fn interesting(w: u64, carry: u64) -> (u64, u64) {
     let digits = digit_mask(w);
-    let word = digits | alpha_mask(w) | eq_mask(w, b'_');
-    // a digit whose previous byte is not a word character starts a word
+    // `_` is left out of the word class on purpose: a digit after `_` is rare and only costs a call
+    let word = digits | alpha_mask(w);
+    // a digit whose previous byte is not alphanumeric starts a word
     let prev_word = (word << 8) | carry;
     let starts = digits & !prev_word;
-    let seps = eq_mask(w, b'@')
-        | eq_mask(w, b'\\')
-        | eq_mask(w, b'=')
-        | eq_mask(w, b':')
-        | eq_mask(w, b'>')
-        | eq_mask(w, b'/');
+    // `/ : ; < = > ? @` are the bytes 0x2f..=0x40 that are not digits: one range test covers the
+    // separators we want (`;`, `<` and `?` are dropped by the dispatcher)
+    let seps = range_mask(w, 0x2f, 0x40) & !digits | eq_mask(w, b'\\');
     (starts | seps, (word >> 56) & 0x80)
+}
+
+/// Exact per-byte mask of bytes in `lo..=hi` (both below 0x80, `hi - lo` below 0x7f).
+#[inline(always)]
+fn range_mask(w: u64, lo: u8, hi: u8) -> u64 {
+    // bytes >= lo: (b & 0x7f) + (0x80 - lo) sets bit 7, and b itself below 0x80
+    let ge_lo = ((w & M7) + LO * u64::from(0x80 - lo)) & !w & HI;
+    // bytes <= hi: (b & 0x7f) + (0x7f - hi) leaves bit 7 clear
+    let le_hi = !((w & M7) + LO * u64::from(0x7f - hi)) & HI;
+    ge_lo & le_hi
 }
 
 /// True for text that is already a redaction marker or a template placeholder, which scrubbing
@@ -637,6 +645,21 @@ pub(crate) fn is_placeholder(v: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn range_mask_is_exact() {
+        for c in 0u8..=255 {
+            let w = u64::from_le_bytes([c, b'/', c, b'@', 255, c, b'A', b'.']);
+            let r = range_mask(w, 0x2f, 0x40);
+            for (i, byte) in w.to_le_bytes().iter().enumerate() {
+                assert_eq!(
+                    r >> (i * 8) & 0x80 != 0,
+                    (0x2f..=0x40).contains(byte),
+                    "range {byte}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn alpha_mask_is_exact() {

@@ -28,6 +28,13 @@ pub(super) fn at_digit(scan: &mut Scan<'_, '_>, i: usize, floor: usize) -> usize
         we += 1;
     }
     let prev = scan.before(ws);
+    if prev == b'_' {
+        // inside an identifier such as `abc_123`
+        while we < scan.b.len() && word(scan.at(we)) {
+            we += 1;
+        }
+        return we;
+    }
     if word(scan.at(we)) {
         // A word that starts with digits and goes on with letters: only an IPv6 group
         // (2a00:1450::) matters; the rest of the word is skipped by the byte-class pass.
