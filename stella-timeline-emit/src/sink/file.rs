@@ -96,8 +96,10 @@ impl FileSinkBuilder {
                         what: p.display().to_string(),
                         reason: e.to_string(),
                     })?;
+                // Pipes, character devices and the like cannot be fsynced.
+                let regular = f.metadata().is_ok_and(|m| m.is_file());
                 Ok(file_sink(
-                    Target::File(BufWriter::with_capacity(64 * 1024, f)),
+                    Target::File(BufWriter::with_capacity(64 * 1024, f), regular),
                     self.fsync,
                 ))
             }
@@ -123,7 +125,8 @@ fn file_sink(target: Target, fsync: FsyncPolicy) -> FileSink {
 #[derive(Debug)]
 enum Target {
     Stdout(io::Stdout),
-    File(BufWriter<File>),
+    /// The writer, and whether it is a regular file (pipes and devices cannot be fsynced).
+    File(BufWriter<File>, bool),
 }
 
 #[derive(Debug)]
@@ -142,7 +145,7 @@ impl State {
                 lock.write_all(line.as_bytes())?;
                 lock.write_all(b"\n")
             }
-            Target::File(w) => {
+            Target::File(w, _) => {
                 w.write_all(line.as_bytes())?;
                 w.write_all(b"\n")?;
                 self.dirty = true;
@@ -157,7 +160,7 @@ impl State {
     fn push(&mut self, force_sync: bool) -> io::Result<()> {
         match &mut self.target {
             Target::Stdout(s) => s.flush(),
-            Target::File(w) => {
+            Target::File(w, _) => {
                 w.flush()?;
                 let due = match self.fsync {
                     FsyncPolicy::Interval(d) => self.last_sync.elapsed() >= d,
@@ -172,9 +175,11 @@ impl State {
     }
 
     fn sync(&mut self) -> io::Result<()> {
-        if let Target::File(w) = &mut self.target {
+        if let Target::File(w, regular) = &mut self.target {
             w.flush()?;
-            w.get_ref().sync_data()?;
+            if *regular {
+                w.get_ref().sync_data()?;
+            }
         }
         self.dirty = false;
         self.last_sync = Instant::now();
