@@ -167,6 +167,31 @@ impl RemoteSink {
     }
 }
 
+impl Drop for RemoteSink {
+    /// A sink dropped without an emitter shutdown stops its thread (without waiting); events
+    /// still in memory are journaled when a journal is configured, else counted as dropped.
+    fn drop(&mut self) {
+        let sh = &*self.shared;
+        let mut st = sh.lock();
+        if st.stop {
+            return;
+        }
+        if !st.mem.is_empty() {
+            if st.journal.is_some() {
+                sh.to_journal(&mut st);
+            } else {
+                sh.counters.dropped(st.mem.len() as u64);
+                st.mem.clear();
+            }
+        }
+        if let Some(j) = st.journal.as_mut() {
+            let _ = j.sync();
+        }
+        st.stop = true;
+        sh.cv.notify_all();
+    }
+}
+
 impl SinkImpl for RemoteSink {
     fn counters(&self) -> &Arc<Counters> {
         &self.shared.counters
