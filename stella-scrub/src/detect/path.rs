@@ -158,6 +158,28 @@ fn path_char(c: u8, windows: bool) -> bool {
     !stop
 }
 
+/// A byte after which a path may start: start of text, whitespace, quotes, `=`, `:`, `,`, `;`
+/// and opening brackets. Not `]` (so a redaction marker in front never changes the decision).
+fn clear_boundary(c: u8) -> bool {
+    c == 0
+        || c.is_ascii_whitespace()
+        || matches!(
+            c,
+            b'"' | b'\''
+                | b'`'
+                | b'='
+                | b':'
+                | b','
+                | b';'
+                | b'('
+                | b'['
+                | b'{'
+                | b'<'
+                | b'>'
+                | b'|'
+        )
+}
+
 /// End of a path starting at `s`; spaces are allowed inside when the next word goes on with a
 /// separator (`/Users/Jane Doe/notes.txt`).
 fn path_end(scan: &Scan<'_, '_>, s: usize, windows: bool) -> usize {
@@ -214,13 +236,7 @@ pub(super) fn at_slash(scan: &mut Scan<'_, '_>, s: usize) {
     if !first.is_ascii_alphabetic() {
         return;
     }
-    let c = scan.before(s);
-    if c.is_ascii_alphanumeric()
-        || matches!(
-            c,
-            b'.' | b'_' | b'-' | b'/' | b'%' | b'~' | b'$' | b'@' | b'+'
-        )
-    {
+    if !clear_boundary(scan.before(s)) {
         return;
     }
     let rest = scan.b.get(s..).unwrap_or(&[]);
@@ -286,9 +302,8 @@ pub(super) fn at_backslash(scan: &mut Scan<'_, '_>, i: usize) -> usize {
         }
         return end.max(i + 1);
     }
-    // UNC: \\host\share
-    if scan.at(i + 1) == b'\\' && scan.before(i) != b'\\' && !scan.before(i).is_ascii_alphanumeric()
-    {
+    // UNC: \\host\share, only at a clear boundary
+    if scan.at(i + 1) == b'\\' && clear_boundary(scan.before(i)) {
         let h = i + 2;
         let mut p = h;
         while scan.at(p).is_ascii_alphanumeric() || matches!(scan.at(p), b'.' | b'-' | b'_') {

@@ -285,7 +285,8 @@ pub(crate) static SPECIAL_ANCHORS: &[(&str, Special)] = &[
 
 #[inline]
 fn left_ok(scan: &Scan<'_, '_>, start: usize) -> bool {
-    !alnum(scan.before(start))
+    let c = scan.before(start);
+    !alnum(c) && c != b']'
 }
 
 /// Length of the run of bytes matching `f` from `from`, at most `max`.
