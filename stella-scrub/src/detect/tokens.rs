@@ -683,14 +683,15 @@ fn url_userinfo(scan: &mut Scan<'_, '_>, s: usize) {
 /// `curl -u user:password`: the part after the first colon.
 fn curl_user(scan: &mut Scan<'_, '_>, e: usize) {
     let mut p = e;
-    let quote = scan.at(p);
-    if matches!(quote, b'"' | b'\'') {
+    if matches!(scan.at(p), b'"' | b'\'') {
         p += 1;
     }
     let start = p;
     while p < scan.b.len()
-        && !matches!(scan.at(p), b' ' | b'\t' | b'\n' | b'\r')
-        && (quote != b'"' && quote != b'\'' || scan.at(p) != quote)
+        && !matches!(
+            scan.at(p),
+            b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'\'' | b'\\'
+        )
     {
         p += 1;
     }
