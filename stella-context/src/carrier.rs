@@ -106,6 +106,10 @@ impl Extractor for HeaderMap {
             .into_iter()
             .map(HeaderValue::as_bytes)
     }
+
+    fn get_all_headers(&self, field: Field) -> Option<GetAll<'_, HeaderValue>> {
+        Some(self.get_all(field.header_name()))
+    }
 }
 
 impl Injector for HeaderMap {

@@ -42,20 +42,20 @@ pub(crate) fn hex_val(c: u8) -> Option<u8> {
     (v != 0xff).then_some(v)
 }
 
-/// Decodes lowercase hex `src` (twice as long as `out`) into `out`.
-pub(crate) fn decode_hex(src: &[u8], out: &mut [u8]) -> bool {
-    if src.len() != out.len() * 2 {
-        return false;
+/// Decodes exactly `digits` (at most 32) lowercase hex digits into an integer.
+#[inline]
+pub(crate) fn decode_hex_u128(src: &[u8], digits: usize) -> Option<u128> {
+    if src.len() != digits || digits > 32 {
+        return None;
     }
+    let mut acc = 0u128;
     let mut bad = 0u8;
-    for (pair, byte) in src.chunks_exact(2).zip(out.iter_mut()) {
-        if let [hi, lo] = pair {
-            let (h, l) = (HEX_VAL[usize::from(*hi)], HEX_VAL[usize::from(*lo)]);
-            bad |= h | l;
-            *byte = (h << 4) | (l & 0x0f);
-        }
+    for &c in src {
+        let v = HEX_VAL[usize::from(c)];
+        bad |= v;
+        acc = (acc << 4) | u128::from(v & 0x0f);
     }
-    bad & 0xf0 == 0
+    (bad & 0xf0 == 0).then_some(acc)
 }
 
 /// A 16-byte W3C trace id, shown as 32 lowercase hex digits.
@@ -133,11 +133,8 @@ impl TraceId {
     }
 
     pub(crate) fn parse_bytes(src: &[u8]) -> Result<Self, ParseError> {
-        let mut out = [0u8; 16];
-        if !decode_hex(src, &mut out) {
-            return Err(ParseError::InvalidId(32));
-        }
-        Self::from_bytes(out).ok_or(ParseError::ZeroTraceId)
+        let value = decode_hex_u128(src, 32).ok_or(ParseError::InvalidId(32))?;
+        Self::from_bytes(value.to_be_bytes()).ok_or(ParseError::ZeroTraceId)
     }
 }
 
@@ -205,11 +202,9 @@ impl SpanId {
     }
 
     pub(crate) fn parse_bytes(src: &[u8]) -> Result<Self, ParseError> {
-        let mut out = [0u8; 8];
-        if !decode_hex(src, &mut out) {
-            return Err(ParseError::InvalidId(16));
-        }
-        Self::from_bytes(out).ok_or(ParseError::ZeroSpanId)
+        let value = decode_hex_u128(src, 16).ok_or(ParseError::InvalidId(16))?;
+        let value = u64::try_from(value).map_err(|_| ParseError::InvalidId(16))?;
+        Self::from_bytes(value.to_be_bytes()).ok_or(ParseError::ZeroSpanId)
     }
 }
 

@@ -67,6 +67,7 @@ const KEY: u8 = 1; // a-z 0-9 _ - * /
 const LC: u8 = 2; // a-z
 const DIGIT: u8 = 4; // 0-9
 const NBLK: u8 = 8; // %x21-2B / %x2D-3C / %x3E-7E
+const CHR: u8 = 16; // NBLK or space
 
 const fn class_table() -> [u8; 256] {
     let mut t = [0u8; 256];
@@ -84,7 +85,10 @@ const fn class_table() -> [u8; 256] {
             v |= KEY;
         }
         if matches!(b, 0x21..=0x2b | 0x2d..=0x3c | 0x3e..=0x7e) {
-            v |= NBLK;
+            v |= NBLK | CHR;
+        }
+        if b == b' ' {
+            v |= CHR;
         }
         t[c] = v;
         c += 1;
@@ -99,36 +103,30 @@ fn class(c: u8) -> u8 {
     CLASS[usize::from(c)]
 }
 
-#[inline]
-fn all_key_chars(s: &[u8]) -> bool {
-    s.iter().all(|&c| class(c) & KEY != 0)
-}
-
-/// Validates a key against the Level 2 grammar.
+/// Validates a key against the Level 2 grammar (one pass).
 pub(crate) fn valid_key(key: &[u8]) -> bool {
-    match key.iter().position(|&c| c == b'@') {
-        None => match key.split_first() {
-            Some((first, rest)) => {
-                class(*first) & LC != 0 && rest.len() <= 255 && all_key_chars(rest)
+    let Some((&first, rest)) = key.split_first() else {
+        return false;
+    };
+    let mut at = None;
+    for (i, &c) in rest.iter().enumerate() {
+        if class(c) & KEY == 0 {
+            if c == b'@' && at.is_none() {
+                at = Some(i + 1);
+            } else {
+                return false;
             }
-            None => false,
-        },
+        }
+    }
+    match at {
+        None => class(first) & LC != 0 && key.len() <= 256,
         Some(at) => {
-            let (tenant, system) = key.split_at(at);
-            let system = system.get(1..).unwrap_or_default();
-            let tenant_ok = match tenant.split_first() {
-                Some((first, rest)) => {
-                    class(*first) & (LC | DIGIT) != 0 && rest.len() <= 240 && all_key_chars(rest)
-                }
-                None => false,
-            };
-            let system_ok = match system.split_first() {
-                Some((first, rest)) => {
-                    class(*first) & LC != 0 && rest.len() <= 13 && all_key_chars(rest)
-                }
-                None => false,
-            };
-            tenant_ok && system_ok
+            let tenant_len = at;
+            let system = key.get(at + 1..).unwrap_or_default();
+            class(first) & (LC | DIGIT) != 0
+                && tenant_len <= 241
+                && system.first().is_some_and(|&c| class(c) & LC != 0)
+                && system.len() <= 14
         }
     }
 }
@@ -139,23 +137,46 @@ pub(crate) fn valid_value(value: &[u8]) -> bool {
         Some((last, rest)) => {
             class(*last) & NBLK != 0
                 && rest.len() <= 255
-                && rest.iter().all(|&c| c == b' ' || class(c) & NBLK != 0)
+                && rest.iter().all(|&c| class(c) & CHR != 0)
         }
         None => false,
     }
 }
 
-/// Splits one member into key and value, both validated.
+/// Splits one member into key and value, both validated (one pass over the key).
 fn split_member(member: &[u8]) -> Result<(&[u8], &[u8]), ParseError> {
-    let eq = member
-        .iter()
-        .position(|&c| c == b'=')
-        .ok_or(ParseError::MissingEquals)?;
+    let mut at = None;
+    let mut eq = None;
+    for (i, &c) in member.iter().enumerate() {
+        if class(c) & KEY != 0 {
+            continue;
+        }
+        match c {
+            b'=' => {
+                eq = Some(i);
+                break;
+            }
+            b'@' if at.is_none() && i > 0 => at = Some(i),
+            _ => return Err(ParseError::InvalidKey),
+        }
+    }
+    let eq = eq.ok_or(ParseError::MissingEquals)?;
     let (key, rest) = member.split_at(eq);
-    let val = rest.get(1..).unwrap_or_default();
-    if !valid_key(key) {
+    let first = key.first().map_or(0, |&c| class(c));
+    let key_ok = match at {
+        None => first & LC != 0 && key.len() <= 256,
+        Some(at) => {
+            let system = key.get(at + 1..).unwrap_or_default();
+            first & (LC | DIGIT) != 0
+                && at <= 241
+                && system.first().is_some_and(|&c| class(c) & LC != 0)
+                && system.len() <= 14
+        }
+    };
+    if !key_ok {
         return Err(ParseError::InvalidKey);
     }
+    let val = rest.get(1..).unwrap_or_default();
     if !valid_value(val) {
         return Err(ParseError::InvalidValue);
     }
@@ -182,27 +203,39 @@ where
     let mut keys: [&[u8]; MAX_TRACESTATE_MEMBERS] = [&[]; MAX_TRACESTATE_MEMBERS];
     let mut count = 0usize;
     let mut len = 0usize;
-    for member in members(values) {
-        let (key, _) = split_member(member)?;
-        if keys.get(..count).unwrap_or_default().contains(&key) {
-            return Err(ParseError::DuplicateKey);
+    for value in values {
+        let mut rest = value;
+        loop {
+            let (raw, next) = match rest.iter().position(|&c| c == b',') {
+                Some(p) => (rest.get(..p).unwrap_or_default(), rest.get(p + 1..)),
+                None => (rest, None),
+            };
+            let member = trim_ows(raw);
+            if !member.is_empty() {
+                let (key, _) = split_member(member)?;
+                if keys.get(..count).unwrap_or_default().contains(&key) {
+                    return Err(ParseError::DuplicateKey);
+                }
+                *keys.get_mut(count).ok_or(ParseError::TooManyMembers)? = key;
+                count += 1;
+                len += member.len() + usize::from(count > 1);
+            }
+            match next {
+                Some(n) => rest = n,
+                None => break,
+            }
         }
-        *keys.get_mut(count).ok_or(ParseError::TooManyMembers)? = key;
-        count += 1;
-        len += member.len() + usize::from(count > 1);
     }
     Ok((count, len))
 }
 
 fn trim_ows(s: &[u8]) -> &[u8] {
-    let start = s
-        .iter()
-        .position(|&c| c != b' ' && c != b'\t')
-        .unwrap_or(s.len());
-    let end = s
-        .iter()
-        .rposition(|&c| c != b' ' && c != b'\t')
-        .map_or(start, |i| i + 1);
+    let ows = |c: &u8| *c == b' ' || *c == b'\t';
+    if !s.first().is_some_and(ows) && !s.last().is_some_and(ows) {
+        return s;
+    }
+    let start = s.iter().position(|c| !ows(c)).unwrap_or(s.len());
+    let end = s.iter().rposition(|c| !ows(c)).map_or(start, |i| i + 1);
     s.get(start..end).unwrap_or_default()
 }
 
