@@ -71,7 +71,25 @@ fn event() {
     );
 }
 
-fn run(c: &mut Criterion, name: &str, dispatch: &Dispatch, with_resource: bool) {
+/// The same event with a secret in the message (the per-value scrubbing path).
+fn event_with_secret() {
+    tracing::info!(
+        resource = "sbom/7f3c",
+        action = "policy.evaluate",
+        job_id = "job-20261128-0042",
+        run_id = "run-3",
+        source_id = "nvd",
+        sbom_id = "sbom-7f3c",
+        policy_version = "2026.11.3",
+        decision_effect = "deny",
+        decision_reason = "2 critical vulnerabilities without VEX",
+        error_code = "POLICY_DENY",
+        error_message = "evaluation denied",
+        "evaluated policy for 5000 components with token=ghp_R3alLooking0Token1234567890abcdefABCD"
+    );
+}
+
+fn run(c: &mut Criterion, name: &str, dispatch: &Dispatch, with_resource: bool, event: fn()) {
     tracing::dispatcher::with_default(dispatch, || {
         let span = request_span(with_resource);
         let _entered = span.enter();
@@ -103,8 +121,22 @@ fn bench(c: &mut Criterion) {
             .finish(),
     );
 
-    run(c, "logger/stella_json_layer", &ours, false);
-    run(c, "logger/fmt_json", &fmt_json, true);
+    run(c, "logger/stella_json_layer", &ours, false, event);
+    run(c, "logger/fmt_json", &fmt_json, true, event);
+    run(
+        c,
+        "logger_with_secret/stella_json_layer",
+        &ours,
+        false,
+        event_with_secret,
+    );
+    run(
+        c,
+        "logger_with_secret/fmt_json",
+        &fmt_json,
+        true,
+        event_with_secret,
+    );
 }
 
 criterion_group!(benches, bench);

@@ -57,21 +57,43 @@ pub(crate) struct Scan<'a> {
     pub(crate) scrubber: &'a Scrubber,
     pub(crate) view: ScrubView<'a>,
     pub(crate) keys: &'a mut KeyCache,
+    /// Set when one scan over all plain-key raw field values of the line redacted nothing: then
+    /// none of them needs scanning on its own.
+    pub(crate) all_clean: bool,
+    /// Set when the message alone redacted nothing.
+    pub(crate) message_clean: bool,
 }
 
 impl Scan<'_> {
     /// `scrub_field(key, value)` for this tenant, skipping the key analysis for plain keys.
     pub(crate) fn field<'v>(&mut self, key: &'static str, value: &'v str) -> Cow<'v, str> {
-        if self.keys.plain(self.scrubber, key) {
-            self.view.scrub(value)
-        } else {
+        if !self.keys.plain(self.scrubber, key) {
             self.view.scrub_field(key, value)
+        } else if self.all_clean {
+            Cow::Borrowed(value)
+        } else {
+            self.view.scrub(value)
+        }
+    }
+
+    /// `scrub_field(key, value)` without deep-debug relaxation (for `error_message`).
+    pub(crate) fn strict_field<'v>(&mut self, key: &'static str, value: &'v str) -> Cow<'v, str> {
+        if !self.keys.plain(self.scrubber, key) {
+            self.scrubber.scrub_field(key, value)
+        } else if self.all_clean {
+            Cow::Borrowed(value)
+        } else {
+            self.scrubber.scrub(value)
         }
     }
 
     /// Free text (the message).
     pub(crate) fn text<'v>(&self, value: &'v str) -> Cow<'v, str> {
-        self.view.scrub(value)
+        if self.message_clean {
+            Cow::Borrowed(value)
+        } else {
+            self.view.scrub(value)
+        }
     }
 }
 
@@ -88,5 +110,72 @@ mod tests {
         assert!(!c.plain(&s, "password"));
         assert!(!c.plain(&s, "client_secret"));
         assert!(c.plain(&s, "tenant_id"));
+    }
+}
+
+#[cfg(test)]
+mod batch_properties {
+    use proptest::prelude::*;
+    use stella_scrub::Scrubber;
+
+    /// Values that are redacted on their own, in many shapes.
+    const SECRETS: &[&str] = &[
+        "ghp_R3alLooking0Token1234567890abcdefABCD",
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+        "AKIA2E0A8F3B244C9986",
+        "carol.jones@example.com",
+        "4111 1111 1111 1111",
+        "4111111111111111",
+        "203.0.113.77",
+        "2001:db8:85a3::8a2e:370:7334",
+        "8.8.8.8",
+        "+1 415 555 0123",
+        "078-05-1120",
+        "/home/bob/.ssh/id_rsa",
+        "password=Tr0ub4dor&3-horse",
+        "Authorization: Basic dXNlcjpodW50ZXIyLXNlY3JldA==",
+        "Bearer abcdef0123456789abcdef0123456789",
+        "https://user:hunter2@example.com/x",
+        "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+        "sk_live_4eC39HqLyjWDarjtT1zdp7dcAb12",
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----",
+    ];
+    const WORDS: &[&str] = &[
+        "", "ok", "token", "password", "=", ":", "key", "acme", "v1", "[", "(", "\"", "@", "/",
+        "-", "user", "a b",
+    ];
+
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            proptest::sample::select(SECRETS).prop_map(str::to_owned),
+            proptest::sample::select(WORDS).prop_map(str::to_owned),
+            (
+                proptest::sample::select(WORDS),
+                proptest::sample::select(SECRETS),
+                proptest::sample::select(WORDS)
+            )
+                .prop_map(|(a, s, b)| format!("{a}{s}{b}")),
+            "[ -~]{0,24}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// The batch scan is sound: when the joined values come out unchanged, so does each one.
+        #[test]
+        fn clean_batch_means_clean_values(values in proptest::collection::vec(value(), 1..8)) {
+            let s = Scrubber::builder().build().unwrap();
+            let mut joined = String::new();
+            for v in &values {
+                joined.push_str(v);
+                joined.push('\n');
+            }
+            if s.scrub(&joined) == joined {
+                for v in &values {
+                    prop_assert_eq!(s.scrub(v), v.as_str(), "{:?} is redacted alone but not in {:?}", v, joined);
+                }
+            }
+        }
     }
 }

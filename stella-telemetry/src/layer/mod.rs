@@ -455,7 +455,11 @@ where
                 scrubber: &core.scrubber,
                 view,
                 keys: &mut s.keys,
+                all_clean: false,
+                message_clean: false,
             };
+            (scan.all_clean, scan.message_clean) =
+                render::batch_clean(&s.ev, &mut scan, relaxed, &mut s.tmp);
             render::write_line(core, meta, now, &s.ev, &mut scan, &mut s.out, &mut s.tmp);
             let mut w = self.writer.make_writer_for(meta);
             if w.write_all(s.out.as_bytes()).is_err() {

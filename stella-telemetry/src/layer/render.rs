@@ -177,6 +177,69 @@ fn fill_ids(ev: &mut EventFields, trace: &TraceContext) {
     }
 }
 
+/// The separator of the batch scan: whitespace, which every detector treats as a boundary.
+const BATCH_SEPARATOR: char = '\n';
+
+/// One scan over every raw field value with a plain key, joined by newlines (`tmp` is
+/// scratch), and one over the message. When a scan redacts nothing, none of its values needs
+/// scanning on its own; when it redacts anything, each of its values is scrubbed separately, so
+/// a redaction is never placed across two values. Skipped for deep-debug tenants, whose lines
+/// take the per-value path. Returns whether (the fields, the message) are clean.
+pub(super) fn batch_clean(
+    ev: &EventFields,
+    scan: &mut Scan<'_>,
+    relaxed: bool,
+    tmp: &mut String,
+) -> (bool, bool) {
+    if relaxed {
+        return (false, false);
+    }
+    let message_clean = match ev.message {
+        Some((s, e)) => matches!(
+            scan.scrubber.scrub(ev.str_at(s, e)),
+            std::borrow::Cow::Borrowed(_)
+        ),
+        None => true,
+    };
+    tmp.clear();
+    let push = |tmp: &mut String, s: &str| {
+        tmp.push_str(s);
+        tmp.push(BATCH_SEPARATOR);
+    };
+    for slot in Slot::ALL {
+        if slot.format() != Format::Scanned {
+            continue;
+        }
+        if let Some((Val::Str(s, e), Origin::Raw)) = ev.slots.get(slot.index()).copied().flatten()
+            && scan.keys.plain(scan.scrubber, slot.key())
+        {
+            push(tmp, ev.str_at(s, e));
+        }
+    }
+    for (key, val, origin) in &ev.details {
+        if *origin != Origin::Raw || !scan.keys.plain(scan.scrubber, key) {
+            continue;
+        }
+        let _ = match *val {
+            Val::Str(s, e) => {
+                push(tmp, ev.str_at(s, e));
+                Ok(())
+            }
+            Val::I64(n) => writeln!(tmp, "{n}"),
+            Val::U64(n) => writeln!(tmp, "{n}"),
+            Val::F64(n) => writeln!(tmp, "{n}"),
+            Val::Bool(_) => Ok(()),
+        };
+    }
+    if !ev.chain.is_empty() {
+        push(tmp, &ev.chain);
+    }
+    let fields_clean = scan.keys.plain(scan.scrubber, "stack")
+        && tmp.len() <= scan.scrubber.max_input_len()
+        && matches!(scan.scrubber.scrub(tmp), std::borrow::Cow::Borrowed(_));
+    (fields_clean, message_clean)
+}
+
 /// Writes one line for the resolved fields into `out` (cleared first).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn write_line(
@@ -214,7 +277,7 @@ pub(super) fn write_line(
                 error_tail = tail.filter(|t| !t.trim().is_empty());
                 // error_message is never relaxed by deep debug: it must stay PII-free.
                 let clean = match origin {
-                    Origin::Raw => core.scrubber.scrub_field(key, head),
+                    Origin::Raw => scan.strict_field(key, head),
                     Origin::Clean => std::borrow::Cow::Borrowed(head),
                 };
                 push_key(out, key);
