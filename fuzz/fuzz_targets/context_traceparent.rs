@@ -11,6 +11,9 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(text.parse::<TraceParent>().ok(), Some(tp));
         let propagated = tp.to_propagated();
         assert_eq!(propagated.version(), 0);
-        assert_eq!(propagated.to_string().parse::<TraceParent>().ok(), Some(propagated));
+        assert_eq!(
+            propagated.to_string().parse::<TraceParent>().ok(),
+            Some(propagated)
+        );
     }
 });
