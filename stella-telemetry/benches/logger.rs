@@ -1,4 +1,5 @@
-//! One info event with the 25 common fields inside a request span, written to a no-op writer:
+//! One info event with the 25 common fields inside a request span, written to a no-op writer
+//! (and the same event with a secret in its message, `logger_with_secret/*`):
 //! `stella-telemetry`'s `JsonLayer` (scrubbing on, `ContextLayer` in the stack) against
 //! `tracing-subscriber`'s `fmt().json()` with the same fields, in the same run.
 //!
