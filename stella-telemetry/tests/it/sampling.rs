@@ -101,3 +101,29 @@ fn windows_reset() {
     });
     assert_eq!(h.lines().len(), 3);
 }
+
+#[test]
+fn shutdown_reports_what_was_suppressed() {
+    use stella_telemetry::{Config, Output};
+    let capture = stella_telemetry::testing::CaptureWriter::new();
+    let (dispatch, guard) = stella_telemetry::build(
+        Config::new("svc", "1")
+            .with_sampling(Sampling::unlimited().with_callsite_limit(1, Duration::from_secs(3600)))
+            .with_output(Output::Writer(Box::new(capture.clone()))),
+    )
+    .unwrap();
+    tracing::dispatcher::with_default(&dispatch, || {
+        for _ in 0..4 {
+            tracing::info!("loop");
+        }
+    });
+    assert_eq!(guard.stats().suppressed_callsite, 3);
+    guard.shutdown().unwrap();
+    let lines = crate::support::check_lines(&capture.contents());
+    let summary = lines
+        .iter()
+        .find(|l| l["message"] == "log records suppressed")
+        .expect("a final summary");
+    assert_eq!(summary["details"]["suppressed_callsite"], 3);
+    assert_eq!(lines.iter().filter(|l| l["message"] == "loop").count(), 1);
+}
