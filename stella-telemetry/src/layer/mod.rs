@@ -54,6 +54,26 @@ struct Scratch {
     keys: keys::KeyCache,
 }
 
+/// Buffers above this capacity are given back after a huge event.
+const MAX_SCRATCH: usize = 256 * 1024;
+
+impl Scratch {
+    /// Gives back memory a huge earlier event left behind.
+    fn trim(&mut self) {
+        for b in [
+            &mut self.out,
+            &mut self.tmp,
+            &mut self.ev.arena,
+            &mut self.ev.chain,
+        ] {
+            if b.capacity() > MAX_SCRATCH {
+                b.clear();
+                b.shrink_to(4 * 1024);
+            }
+        }
+    }
+}
+
 /// Runs `f` with this thread's scratch buffers, or fresh ones when they are in use (an event
 /// emitted while formatting another one) or the thread is shutting down.
 fn with_scratch<R: Default>(f: impl FnOnce(&mut Scratch) -> R) -> R {
@@ -431,6 +451,7 @@ where
             return;
         }
         let written = with_scratch(|s| {
+            s.trim();
             s.ev.clear();
             event.record(&mut s.ev);
             let (current, has_tenant) = render::scan(
