@@ -287,6 +287,15 @@ impl Baggage {
     }
 
     /// The decoded value for `key`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bag: stella_context::Baggage = "k=a%20b".parse()?;
+    /// assert_eq!(bag.get("k"), Some("a b"));
+    /// assert_eq!(bag.iter().collect::<Vec<_>>(), [("k", "a b")]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get(&self, key: &str) -> Option<&str> {
         self.entries()
             .iter()
@@ -371,6 +380,14 @@ impl Baggage {
     }
 
     /// A baggage without `key`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let bag: stella_context::Baggage = "a=1,b=2".parse()?;
+    /// assert_eq!(bag.without("a").as_str(), "b=2");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn without(&self, key: &str) -> Self {
         Self::from_entries(

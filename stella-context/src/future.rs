@@ -83,6 +83,22 @@ pub trait ContextExt: Sized {
     }
 
     /// Sets `context` on every poll (keeping the `tracing` span current now).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stella_context::{ContextExt, CurrentContext, RequestContext};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// // Auth middleware learned the tenant: run the rest of the request with it.
+    /// let updated = CurrentContext::from_request(RequestContext::new().with_tenant_id("acme"));
+    /// let tenant = async { RequestContext::current().and_then(|r| r.tenant_id) }
+    ///     .with_context(updated)
+    ///     .await;
+    /// assert_eq!(tenant.as_deref(), Some("acme"));
+    /// # }
+    /// ```
     fn with_context(self, context: CurrentContext) -> WithContext<Self> {
         WithContext::new(self, Some(context), tracing::Span::current())
     }

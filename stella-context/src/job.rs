@@ -270,6 +270,17 @@ pub enum RestoreMode {
 impl<T> JobEnvelope<T> {
     /// Wraps `payload`, capturing the current trace (a new producer span of it, or a new trace)
     /// and filling unset identity fields of `job` from the current request context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stella_context::{CurrentContext, JobEnvelope, JobMeta, RequestContext};
+    ///
+    /// let request = CurrentContext::from_request(RequestContext::new().with_tenant_id("acme"));
+    /// let envelope = request.scope(|| JobEnvelope::new(JobMeta::new("job-1"), 42));
+    /// assert_eq!(envelope.job.tenant_id.as_deref(), Some("acme"));
+    /// assert_eq!(envelope.trace.traceparent.len(), 55); // no current trace: a new one
+    /// ```
     pub fn new(mut job: JobMeta, payload: T) -> Self {
         let current = CurrentContext::get();
         if let Some(request) = current.as_ref().and_then(CurrentContext::request) {
@@ -296,6 +307,14 @@ impl<T> JobEnvelope<T> {
     }
 
     /// The same envelope for the next delivery attempt.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stella_context::{JobEnvelope, JobMeta};
+    /// let envelope = JobEnvelope::new(JobMeta::new("job-1"), ()).retry();
+    /// assert_eq!(envelope.job.attempt, 2);
+    /// ```
     #[must_use]
     pub fn retry(mut self) -> Self {
         self.job.attempt = self.job.attempt.saturating_add(1);
@@ -310,6 +329,20 @@ impl<T> JobEnvelope<T> {
     /// Restores the context for the worker.
     ///
     /// A missing or invalid trace part starts a new trace without a link.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stella_context::{JobEnvelope, JobMeta, RestoreMode};
+    ///
+    /// let envelope = JobEnvelope::new(JobMeta::new("job-1"), ());
+    /// let producer = envelope.producer_context().ok_or("no context")?;
+    /// let child = envelope.restore(RestoreMode::Child);
+    /// assert_eq!(child.parent().map(|p| p.span_id()), Some(producer.span_id()));
+    /// let linked = envelope.restore(RestoreMode::Link);
+    /// assert_eq!(linked.link().map(|l| l.trace_id()), Some(producer.trace_id()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn restore(&self, mode: RestoreMode) -> Restored {
         let mode = match mode {
             RestoreMode::Auto if self.job.attempt <= 1 => RestoreMode::Child,

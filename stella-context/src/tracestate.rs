@@ -365,6 +365,16 @@ impl TraceState {
     }
 
     /// The value for `key`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ts: stella_context::TraceState = "a=1,t@v=2".parse()?;
+    /// assert_eq!(ts.get("t@v"), Some("2"));
+    /// assert_eq!(ts.get("b"), None);
+    /// assert_eq!(ts.iter().collect::<Vec<_>>(), [("a", "1"), ("t@v", "2")]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get(&self, key: &str) -> Option<&str> {
         self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
@@ -407,6 +417,14 @@ impl TraceState {
     }
 
     /// A list without `key`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ts: stella_context::TraceState = "a=1,b=2".parse()?;
+    /// assert_eq!(ts.without("a").as_str(), "b=2");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[must_use]
     pub fn without(&self, key: &str) -> Self {
         let rest: Vec<String> = self

@@ -145,3 +145,43 @@ fn baggage_limits() {
     assert!(bag.as_str().len() <= 8192);
     assert!(Baggage::new().with_entry("a", &"x".repeat(8191)).is_err());
 }
+
+/// Header maps (shared, zero-copy path) and string maps (copying path) extract the same list.
+#[test]
+fn tracestate_vectors_through_carriers() {
+    use std::collections::HashMap;
+    use stella_context::TraceContext;
+
+    const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let file: TraceStateFile = load("tracestate.toml");
+    let cases = file
+        .valid
+        .iter()
+        .map(|c| (&c.name, &c.values, Some(c.canonical.as_str())))
+        .chain(file.invalid.iter().map(|c| (&c.name, &c.values, None)));
+    for (name, values, canonical) in cases {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("traceparent", TP.parse().unwrap());
+        for v in values {
+            headers.append("tracestate", http::HeaderValue::from_str(v).unwrap());
+        }
+        let mut map = HashMap::new();
+        map.insert("traceparent".to_owned(), TP.to_owned());
+        map.insert("TraceState".to_owned(), values.join(","));
+        let from_headers = TraceContext::extract(&headers).unwrap();
+        let from_map = TraceContext::extract(&map).unwrap();
+        assert_eq!(
+            from_headers.tracestate().as_str(),
+            canonical.unwrap_or(""),
+            "{name}"
+        );
+        assert_eq!(from_headers.tracestate(), from_map.tracestate(), "{name}");
+        let mut out = http::HeaderMap::new();
+        from_headers.child().inject(&mut out);
+        assert_eq!(
+            out.get("tracestate").map(|v| v.to_str().unwrap()),
+            canonical.filter(|c| !c.is_empty()),
+            "{name}"
+        );
+    }
+}
