@@ -138,6 +138,22 @@ fn bench(c: &mut Criterion) {
         true,
         event_with_secret,
     );
+    // A whole request's logging: open the span (its fields are scrubbed once here), one event,
+    // close it.
+    for (name, dispatch, with_resource) in [
+        ("request/stella_json_layer", &ours, false),
+        ("request/fmt_json", &fmt_json, true),
+    ] {
+        tracing::dispatcher::with_default(dispatch, || {
+            c.bench_function(name, |b| {
+                b.iter(|| {
+                    let span = request_span(with_resource);
+                    let _entered = span.enter();
+                    event();
+                })
+            });
+        });
+    }
 }
 
 criterion_group!(benches, bench);

@@ -418,11 +418,16 @@ where
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let mut fields = SpanFields::default();
-        attrs.record(&mut SpanVisitor {
-            fields: &mut fields,
-            scrubber: &self.core.scrubber,
-            stats: &self.core.stats,
-            buf: String::new(),
+        with_scratch(|s| {
+            let mut visitor = SpanVisitor {
+                fields: &mut fields,
+                scrubber: &self.core.scrubber,
+                stats: &self.core.stats,
+                keys: &mut s.keys,
+                buf: std::mem::take(&mut s.tmp),
+            };
+            attrs.record(&mut visitor);
+            s.tmp = visitor.buf;
         });
         span.extensions_mut().insert(fields);
     }
@@ -431,11 +436,16 @@ where
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
         if let Some(fields) = ext.get_mut::<SpanFields>() {
-            values.record(&mut SpanVisitor {
-                fields,
-                scrubber: &self.core.scrubber,
-                stats: &self.core.stats,
-                buf: String::new(),
+            with_scratch(|s| {
+                let mut visitor = SpanVisitor {
+                    fields,
+                    scrubber: &self.core.scrubber,
+                    stats: &self.core.stats,
+                    keys: &mut s.keys,
+                    buf: std::mem::take(&mut s.tmp),
+                };
+                values.record(&mut visitor);
+                s.tmp = visitor.buf;
             });
         }
     }

@@ -230,6 +230,7 @@ pub(crate) struct SpanVisitor<'a> {
     pub(crate) fields: &'a mut SpanFields,
     pub(crate) scrubber: &'a Scrubber,
     pub(crate) stats: &'a Stats,
+    pub(crate) keys: &'a mut super::keys::KeyCache,
     pub(crate) buf: String,
 }
 
@@ -266,8 +267,17 @@ impl SpanVisitor<'_> {
         }
     }
 
-    fn scrub(&self, key: &str, value: &str) -> SpanStr {
-        let clean = self.scrubber.scrub_field(key, value);
+    /// `scrub_field`, skipping the key analysis for keys the cache knows are plain.
+    fn scrub_field<'v>(&mut self, key: &'static str, value: &'v str) -> std::borrow::Cow<'v, str> {
+        if self.keys.plain(self.scrubber, key) {
+            self.scrubber.scrub(value)
+        } else {
+            self.scrubber.scrub_field(key, value)
+        }
+    }
+
+    fn scrub(&mut self, key: &'static str, value: &str) -> SpanStr {
+        let clean = self.scrub_field(key, value);
         if clean == value {
             SpanStr {
                 clean: value.to_owned(),
@@ -306,7 +316,7 @@ impl SpanVisitor<'_> {
         self.buf.clear();
         let _ = self.buf.write_fmt(text);
         let s = std::mem::take(&mut self.buf);
-        if Slot::of(name).is_some() || self.scrubber.scrub_field(name, &s) != s {
+        if Slot::of(name).is_some() || self.scrub_field(name, &s) != s {
             // An id given as a number, a card number, or a number under a secret key: as text.
             self.put_str(field, &s);
         } else {
