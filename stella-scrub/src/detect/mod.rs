@@ -107,6 +107,7 @@ pub(crate) enum Special {
     DigitalOcean,
     AzureSecret,
     CurlUser,
+    DashP,
 }
 
 /// One packed (SIMD) searcher, or an automaton where packed search is not available.

@@ -271,6 +271,7 @@ pub(crate) static SPECIAL_ANCHORS: &[(&str, Special)] = &[
     ("webhook.office.com/", Special::TeamsWebhook),
     (" --", Special::Flag),
     (" -u ", Special::CurlUser),
+    (" -p ", Special::DashP),
     ("\"--", Special::Flag),
     ("'--", Special::Flag),
     ("%3D", Special::EncodedEq),
@@ -356,6 +357,7 @@ pub(super) fn special(scan: &mut Scan<'_, '_>, sp: Special, s: usize, e: usize) 
         Special::TeamsWebhook => webhook(scan, s, e, &["webhookb2/", "IncomingWebhook/"], &[]),
         Special::Flag => kv::at_flag(scan, s, e),
         Special::CurlUser => curl_user(scan, e),
+        Special::DashP => dash_p(scan, s, e),
         Special::EncodedEq => kv::at_separator(scan, s, 3),
         Special::EncodedAt => super::email::at_sign(scan, s, 3),
         Special::FileUrl => super::path::at_file_url(scan, s, e),
@@ -661,7 +663,15 @@ fn url_userinfo(scan: &mut Scan<'_, '_>, s: usize) {
         }
         p += 1;
     }
-    let Some(at) = at else { return };
+    let at = match at {
+        Some(at) => at,
+        // Passwords in DSNs often carry raw `#`, `?` or `!`: look further, up to the end of the
+        // token, for `user:pass@host` whose user part has no `/`.
+        None => match lenient_userinfo_end(scan, a) {
+            Some(at) => at,
+            None => return,
+        },
+    };
     let userinfo = scan.b.get(a..at).unwrap_or(&[]);
     let Some(colon) = userinfo.iter().position(|c| *c == b':') else {
         // A token used as the user name (https://<token>@github.com/…)
@@ -677,6 +687,75 @@ fn url_userinfo(scan: &mut Scan<'_, '_>, s: usize) {
     let ps = a + colon + 1;
     if ps < at {
         scan.push_kind(ps, at, Kind::UrlPassword);
+    }
+}
+
+fn lenient_userinfo_end(scan: &Scan<'_, '_>, a: usize) -> Option<usize> {
+    let mut p = a;
+    let mut colon = None;
+    let mut at = None;
+    while p < scan.b.len() && p - a < 256 {
+        match scan.at(p) {
+            b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'\'' | b'<' | b'>' | b'\\' | b'`' => break,
+            b'/' if at.is_some() => break,
+            b'/' if colon.is_none() => return None,
+            b'/' => return None,
+            b':' if colon.is_none() => colon = Some(p),
+            b'@' => at = Some(p),
+            _ => {}
+        }
+        p += 1;
+    }
+    let at = at?;
+    colon.filter(|c| *c < at)?;
+    // a host after the @
+    if scan.at(at + 1).is_ascii_alphanumeric() || scan.at(at + 1) == b'[' {
+        Some(at)
+    } else {
+        None
+    }
+}
+
+/// `docker login -p x`, `mysql -p x`, `sshpass -p x`: `-p` is a password only after these
+/// commands (elsewhere it is a port, `--parents` or `--preserve`).
+fn dash_p(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
+    let lo = s.saturating_sub(96);
+    let before = scan.text.get(lo..s).unwrap_or("");
+    let line = before
+        .rsplit(['\n', '\r', ';', '|', '&'])
+        .next()
+        .unwrap_or("");
+    if ![
+        "login",
+        "mysql",
+        "mysqldump",
+        "mariadb",
+        "sshpass",
+        "mongo",
+        "mongosh",
+        "htpasswd",
+    ]
+    .iter()
+    .any(|c| line.contains(c))
+    {
+        return;
+    }
+    let mut p = e;
+    let quote = scan.at(p);
+    if matches!(quote, b'"' | b'\'') {
+        p += 1;
+    }
+    let start = p;
+    while p < scan.b.len()
+        && !matches!(
+            scan.at(p),
+            b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'\'' | b'\\'
+        )
+    {
+        p += 1;
+    }
+    if p > start && scan.at(start) != b'-' {
+        scan.push_kind(start, p, Kind::Password);
     }
 }
 
