@@ -587,7 +587,7 @@ fn bare_json_number(text: &str, start: usize, end: usize, secret: &str) -> bool 
 }
 
 /// Is `pos` inside a JSON string (an odd number of unescaped quotes before it)?
-fn inside_json_string(text: &str, pos: usize) -> bool {
+pub(crate) fn inside_json_string(text: &str, pos: usize) -> bool {
     let mut inside = false;
     let mut escaped = false;
     for &c in text.as_bytes().iter().take(pos) {

@@ -311,6 +311,10 @@ fn extent(
         esc += 1;
     }
     let q = scan.at(v + esc);
+    // `key="` where the quote closes an enclosing JSON string: no value
+    if q == b'"' && esc == 0 && sep != b':' && crate::scrubber::inside_json_string(scan.text, v) {
+        return (v, v, false);
+    }
     if q == b'"' || q == b'\'' || (q == b'`' && esc == 0) {
         // At escape level e (0 plain, 1 inside a JSON string, 3 double-encoded…), the closing
         // quote is preceded by a number of backslashes b with b % (2e + 2) == e.

@@ -28,7 +28,7 @@ pub(super) fn at_digit(scan: &mut Scan<'_, '_>, i: usize, floor: usize) -> usize
         we += 1;
     }
     let prev = scan.before(ws);
-    if prev == b'_' {
+    if prev == b'_' || prev == b']' {
         // inside an identifier such as `abc_123`
         while we < scan.b.len() && word(scan.at(we)) {
             we += 1;
@@ -79,7 +79,7 @@ pub(super) fn at_digit(scan: &mut Scan<'_, '_>, i: usize, floor: usize) -> usize
         return we; // decimals and negative numbers are neither cards nor SSNs
     }
     // Phones with a leading +
-    if prev == b'+' && ws >= 1 && !word(scan.before(ws - 1)) {
+    if prev == b'+' && ws >= 1 && !word(scan.before(ws - 1)) && scan.before(ws - 1) != b']' {
         if let Some(end) = phone_e164(scan, ws) {
             return end;
         }
