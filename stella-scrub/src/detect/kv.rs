@@ -333,7 +333,10 @@ fn extent(
             }
             p += 1;
         }
-        return (vs, p.min(len), true);
+        // No closing quote (a cut line, or a quote that is not ours): read the rest as an
+        // unquoted value, which stops at the next delimiter.
+        let (_, e, _) = extent(scan, vs, b'=', url_encoded, false);
+        return (vs, e, false);
     }
     if q == b'[' && esc == 0 {
         // map dumps: Authorization:[Bearer x]; only when the bracket closes on this line

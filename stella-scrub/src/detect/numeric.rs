@@ -147,6 +147,7 @@ fn ipv4(scan: &mut Scan<'_, '_>, ws: usize) -> Option<usize> {
     }
     if word(scan.before(start))
         || word(scan.at(stop))
+        || scan.at(stop) == b'['
         || (scan.at(stop) == b'.' && digit(scan.at(stop + 1)))
     {
         return Some(end);
@@ -222,6 +223,7 @@ fn ipv6(scan: &mut Scan<'_, '_>, ws: usize) -> Option<usize> {
                 | b'>'
         ))
         || word(scan.at(end))
+        || scan.at(end) == b'['
     {
         return None;
     }

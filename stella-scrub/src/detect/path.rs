@@ -262,6 +262,7 @@ fn at_root(scan: &mut Scan<'_, '_>, s: usize) {
     if c == b':'
         && s >= 2
         && scan.at(s - 2).is_ascii_alphabetic()
+        && scan.before(s - 2) != b':'
         && !scan.before(s - 2).is_ascii_alphanumeric()
         && scan.before(s - 2) != b'\\'
     {
@@ -292,6 +293,7 @@ pub(super) fn at_backslash(scan: &mut Scan<'_, '_>, i: usize) -> usize {
     if scan.before(i) == b':'
         && i >= 2
         && scan.at(i - 2).is_ascii_alphabetic()
+        && scan.before(i - 2) != b':'
         && !scan.before(i - 2).is_ascii_alphanumeric()
         && scan.before(i - 2) != b'\\'
     {
