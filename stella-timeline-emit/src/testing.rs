@@ -406,6 +406,9 @@ fn handle_conn(st: &ServerState, stream: TcpStream, stop: &AtomicBool) -> std::i
                 content_length = v.trim().parse().unwrap_or(0);
             }
         }
+        if content_length > 64 << 20 {
+            return Ok(()); // refuse absurd bodies by closing the connection
+        }
         let mut body = vec![0u8; content_length];
         reader.read_exact(&mut body)?;
         let (status, resp) = if request_line.starts_with("POST /timeline/events ") {
