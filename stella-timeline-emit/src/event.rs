@@ -1022,83 +1022,99 @@ fn validate_opt_text(field: &'static str, v: Option<&str>) -> Result<(), FieldEr
 }
 
 fn validate_details(kind: &EventKind, details: &Map<String, Value>) -> Result<(), FieldError> {
-    let mut budget = MAX_DETAILS_BYTES;
+    // One pass over the top level: size, required fields, artifact lists.
+    let required = kind.required_details();
+    let mut found = 0u32;
+    let mut size = 2usize;
     for (k, v) in details {
-        budget = charge(budget, k.len() + 4)?;
-        budget = walk(v, 1, budget)?;
-    }
-    for field in kind.required_details() {
-        if details.get(*field).is_none_or(Value::is_null) {
-            return Err(FieldError::MissingDetail {
-                kind: kind.as_str().to_owned(),
-                field,
-            });
+        size = size.saturating_add(k.len() + 4).saturating_add(walk(v, 1)?);
+        for (i, field) in required.iter().enumerate() {
+            if k == field && !v.is_null() {
+                found |= 1 << i;
+            }
+        }
+        if k == "inputs" {
+            validate_artifacts("inputs", v)?;
+        } else if k == "outputs" {
+            validate_artifacts("outputs", v)?;
         }
     }
-    for list in ["inputs", "outputs"] {
-        let Some(v) = details.get(list) else { continue };
-        let Value::Array(items) = v else {
-            return Err(FieldError::Artifact {
-                list,
-                index: 0,
-                reason: "must be an array".into(),
-            });
+    if size > MAX_DETAILS_BYTES {
+        return Err(FieldError::Details(format!(
+            "larger than {MAX_DETAILS_BYTES} bytes"
+        )));
+    }
+    if let Some((_, field)) = required
+        .iter()
+        .enumerate()
+        .find(|(i, _)| found & (1 << i) == 0)
+    {
+        return Err(FieldError::MissingDetail {
+            kind: kind.as_str().to_owned(),
+            field,
+        });
+    }
+    Ok(())
+}
+
+fn validate_artifacts(list: &'static str, v: &Value) -> Result<(), FieldError> {
+    let Value::Array(items) = v else {
+        return Err(FieldError::Artifact {
+            list,
+            index: 0,
+            reason: "must be an array".into(),
+        });
+    };
+    for (index, item) in items.iter().enumerate() {
+        let err = |reason: &str| FieldError::Artifact {
+            list,
+            index,
+            reason: reason.into(),
         };
-        for (index, item) in items.iter().enumerate() {
-            let err = |reason: &str| FieldError::Artifact {
-                list,
-                index,
-                reason: reason.into(),
-            };
-            let Value::Object(m) = item else {
-                return Err(err("must be an object"));
-            };
-            match m.get("digest") {
-                Some(Value::String(d)) => {
-                    Digest::parse(d).map_err(|e| err(&e.to_string()))?;
-                }
-                _ => return Err(err("digest (sha256:<hex>) is required")),
+        let Value::Object(m) = item else {
+            return Err(err("must be an object"));
+        };
+        match m.get("digest") {
+            Some(Value::String(d)) => {
+                Digest::parse(d).map_err(|e| err(&e.to_string()))?;
             }
-            if m.get("name").is_some_and(|n| !n.is_string()) {
-                return Err(err("name must be a string"));
-            }
+            _ => return Err(err("digest (sha256:<hex>) is required")),
+        }
+        if m.get("name").is_some_and(|n| !n.is_string()) {
+            return Err(err("name must be a string"));
         }
     }
     Ok(())
 }
 
-fn charge(budget: usize, n: usize) -> Result<usize, FieldError> {
-    budget
-        .checked_sub(n)
-        .ok_or_else(|| FieldError::Details(format!("larger than {MAX_DETAILS_BYTES} bytes")))
-}
-
-fn walk(v: &Value, depth: usize, budget: usize) -> Result<usize, FieldError> {
+/// Approximate JSON size of `v` (an upper-bound-ish estimate, cheap to compute); fails only
+/// on excessive nesting. Sizes saturate, so a huge value cannot overflow the count.
+fn walk(v: &Value, depth: usize) -> Result<usize, FieldError> {
     if depth > MAX_DETAILS_DEPTH {
         return Err(FieldError::Details(format!(
             "nested deeper than {MAX_DETAILS_DEPTH}"
         )));
     }
-    match v {
-        Value::Null | Value::Bool(_) => charge(budget, 5),
+    Ok(match v {
+        Value::Null | Value::Bool(_) => 5,
         // serde_json numbers are always finite (no NaN or infinity can be built).
-        Value::Number(_) => charge(budget, 24),
-        Value::String(s) => charge(budget, s.len() + 2),
+        Value::Number(_) => 24,
+        Value::String(s) => s.len() + 2,
         Value::Array(items) => {
-            let mut b = charge(budget, 2)?;
+            let mut n = 2usize;
             for i in items {
-                b = walk(i, depth + 1, charge(b, 1)?)?;
+                n = n.saturating_add(walk(i, depth + 1)? + 1);
             }
-            Ok(b)
+            n
         }
         Value::Object(m) => {
-            let mut b = charge(budget, 2)?;
+            let mut n = 2usize;
             for (k, v) in m {
-                b = walk(v, depth + 1, charge(b, k.len() + 4)?)?;
+                n = n.saturating_add(walk(v, depth + 1)?.saturating_add(k.len() + 4));
             }
-            Ok(b)
+            n
         }
-    }
+    })
 }
 
 #[cfg(test)]
