@@ -719,12 +719,13 @@ fn lenient_userinfo_end(scan: &Scan<'_, '_>, a: usize) -> Option<usize> {
 /// `docker login -p x`, `mysql -p x`, `sshpass -p x`: `-p` is a password only after these
 /// commands (elsewhere it is a port, `--parents` or `--preserve`).
 fn dash_p(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
-    let lo = s.saturating_sub(96);
-    let before = scan.text.get(lo..s).unwrap_or("");
-    let line = before
-        .rsplit(['\n', '\r', ';', '|', '&'])
-        .next()
-        .unwrap_or("");
+    // The command must be in the same command segment (back to the line start, `;`, `|`, `&`).
+    let mut lo = s;
+    while lo > 0 && s - lo < 4096 && !matches!(scan.before(lo), b'\n' | b'\r' | b';' | b'|' | b'&')
+    {
+        lo -= 1;
+    }
+    let segment = scan.text.get(lo..s).unwrap_or("");
     if ![
         "login",
         "mysql",
@@ -736,12 +737,15 @@ fn dash_p(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
         "htpasswd",
     ]
     .iter()
-    .any(|c| line.contains(c))
+    .any(|c| segment.contains(c))
     {
         return;
     }
     let mut p = e;
     let quote = scan.at(p);
+    if quote == b'"' && crate::scrubber::inside_json_string(scan.text, p) {
+        return; // the quote closes the enclosing JSON string
+    }
     if matches!(quote, b'"' | b'\'') {
         p += 1;
     }
