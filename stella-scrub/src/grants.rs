@@ -440,6 +440,23 @@ impl Grants {
 
     /// Grants deep debug; returns the grant and its `Granted` audit record.
     ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use stella_scrub::{PiiKind, grants::{GrantError, GrantRequest, Grants}};
+    /// let grants = Grants::new();
+    /// let req = GrantRequest::new("acme", [PiiKind::Email], Duration::from_secs(900))
+    ///     .with_actor("alice").with_reason("INC-42");
+    /// let (grant, audit) = grants.grant(req)?;
+    /// assert_eq!(grant.tenant(), "acme");
+    /// assert_eq!(audit.to_json()["actor"], "alice");
+    /// // no reason: refused
+    /// let bad = GrantRequest::new("acme", [PiiKind::Email], Duration::from_secs(60)).with_actor("a");
+    /// assert_eq!(grants.grant(bad).unwrap_err(), GrantError::EmptyReason);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`GrantError`] when the tenant, actor or reason is empty, no kind is named, or the TTL is
@@ -491,6 +508,20 @@ impl Grants {
     }
 
     /// Revokes an active grant; returns its `Revoked` audit record naming `actor`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use stella_scrub::{PiiKind, grants::{AuditAction, GrantRequest, Grants}};
+    /// let grants = Grants::new();
+    /// let (g, _) = grants.grant(GrantRequest::new("acme", [PiiKind::Path], Duration::from_secs(60))
+    ///     .with_actor("alice").with_reason("debug upload paths"))?;
+    /// let audit = grants.revoke(g.id(), "bob")?;
+    /// assert_eq!(audit.action, AuditAction::Revoked);
+    /// assert!(grants.active().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///

@@ -100,6 +100,15 @@ pub struct ScrubberBuilder {
 impl ScrubberBuilder {
     /// Keeps absolute paths under `root` (component-wise, after normalising `.` and `..`).
     /// May be called more than once. Without a root, every absolute path is redacted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = stella_scrub::Scrubber::builder().with_repo_root("/work/main").build()?;
+    /// assert_eq!(s.scrub("/work/main/src/lib.rs"), "/work/main/src/lib.rs");
+    /// assert_eq!(s.scrub("/work/main/../other/x"), "[REDACTED:path]");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_repo_root(mut self, root: impl Into<String>) -> Self {
         self.repo_roots.push(root.into());
         self
@@ -151,6 +160,16 @@ impl ScrubberBuilder {
     }
 
     /// Uses a shared grants registry (for per-tenant deep debug) instead of a private one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stella_scrub::{Scrubber, grants::Grants};
+    /// let grants = Grants::new();
+    /// let s = Scrubber::builder().with_grants(grants.clone()).build()?;
+    /// assert!(s.grants().active().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_grants(mut self, grants: Grants) -> Self {
         self.grants = Some(grants);
         self
