@@ -393,10 +393,14 @@ impl Scan<'_, '_> {
             return;
         }
         if end > start && self.inside_marker(end) {
-            let rest = self.b.get(end..).unwrap_or(&[]);
-            match rest.iter().position(|c| *c == b']') {
-                Some(k) => end += k + 1,
-                None => return,
+            // stop in front of the marker
+            let lo = end.saturating_sub(64);
+            if let Some(open) = self
+                .b
+                .get(lo..end)
+                .and_then(|w| w.iter().rposition(|c| *c == b'['))
+            {
+                end = lo + open;
             }
         }
         if start < end
