@@ -41,6 +41,11 @@ pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// | `STELLA_REPO_ROOT` | paths under it are not redacted as file paths |
 /// | `OTEL_SERVICE_NAME` | overrides the service name |
 /// | `OTEL_RESOURCE_ATTRIBUTES` | `k=v,k=v` (percent-encoded): `deployment.environment.name`, `cloud.region`, `service.instance.id`, `service.name`, others kept for exporters; `STELLA_*` wins |
+/// | `OTEL_EXPORTER_OTLP_ENDPOINT` | `otlp` feature: traces go to `<value>/v1/traces` (OTLP/HTTP protobuf); tracing is off without an endpoint |
+/// | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | `otlp` feature: the exact traces URL |
+/// | `OTEL_TRACES_EXPORTER` | `otlp` feature: `none` turns tracing off |
+/// | `OTEL_TRACES_SAMPLER_ARG` | `otlp` feature: the head-sampling ratio of new traces (default 1.0) |
+/// | `OTEL_EXPORTER_OTLP_TIMEOUT` | `otlp` feature: the export request timeout in milliseconds (default 10 000) |
 ///
 /// # Examples
 ///
@@ -71,6 +76,8 @@ pub struct Config {
     clock: Arc<dyn Clock>,
     env_error: Option<(&'static str, String)>,
     warnings: Vec<String>,
+    #[cfg(feature = "otlp")]
+    traces: crate::TraceConfig,
 }
 
 impl fmt::Debug for Config {
@@ -115,6 +122,8 @@ impl Config {
             clock: Arc::new(SystemClock::default()),
             env_error: None,
             warnings: Vec::new(),
+            #[cfg(feature = "otlp")]
+            traces: crate::TraceConfig::new(),
         }
     }
 
@@ -198,6 +207,12 @@ impl Config {
             }
         }
         c.repo_root = get("STELLA_REPO_ROOT");
+        #[cfg(feature = "otlp")]
+        if let Err(e) = c.traces.apply_env(get)
+            && c.env_error.is_none()
+        {
+            c.env_error = Some(e);
+        }
         c
     }
 
@@ -309,6 +324,30 @@ impl Config {
         self
     }
 
+    /// The trace settings (`otlp` feature): endpoint, sampling, bounds.
+    #[cfg(feature = "otlp")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
+    pub fn with_traces(mut self, traces: crate::TraceConfig) -> Self {
+        self.traces = traces;
+        self
+    }
+
+    /// The trace settings as configured so far (`otlp` feature).
+    #[cfg(feature = "otlp")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
+    pub fn traces(&self) -> &crate::TraceConfig {
+        &self.traces
+    }
+
+    /// Exports traces to the OTLP/HTTP collector at `base` (`http://host:4318`), keeping the
+    /// other trace settings (`otlp` feature; `OTEL_EXPORTER_OTLP_ENDPOINT`).
+    #[cfg(feature = "otlp")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
+    pub fn with_otlp_endpoint(mut self, base: impl AsRef<str>) -> Self {
+        self.traces = self.traces.with_endpoint(base);
+        self
+    }
+
     /// The clock for timestamps and rate-limit windows (tests).
     pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Arc::new(clock);
@@ -340,6 +379,10 @@ pub enum InitError {
     /// The logger could not be built (empty service name, zero sampling window).
     #[error("logger: {0}")]
     Layer(#[from] crate::layer::BuildError),
+    /// The trace settings are invalid (`otlp` feature).
+    #[cfg(feature = "otlp")]
+    #[error("traces: {0}")]
+    Traces(#[from] crate::TraceConfigError),
     /// A global `tracing` subscriber is already installed.
     #[error("a global tracing subscriber is already installed")]
     AlreadyInitialized,
@@ -408,9 +451,30 @@ fn build_parts(config: Config) -> Result<(tracing::Dispatch, TelemetryGuard, Par
     .build()?;
     let handle = TelemetryHandle::new(layer.core());
     let summary = layer.clone();
+    #[cfg(feature = "otlp")]
+    let (traces, handle) =
+        match crate::trace::Tracing::start(&config.traces, handle.resource(), handle.scrubber())? {
+            Some(t) => {
+                let handle = handle.with_traces(t.pipeline());
+                (Some(t), handle)
+            }
+            None => (None, handle),
+        };
+    #[cfg(feature = "otlp")]
+    let otel_layer = match &traces {
+        Some(t) => Some(
+            t.layer().with_filter(EventFilter(
+                EnvFilter::try_new(config.filter.as_deref().unwrap_or(DEFAULT_FILTER))
+                    .map_err(|e| InitError::Filter(e.to_string()))?,
+            )),
+        ),
+        None => None,
+    };
     let subscriber = tracing_subscriber::registry()
         .with(ContextLayer::new())
         .with(layer.with_filter(EventFilter(filter)));
+    #[cfg(feature = "otlp")]
+    let subscriber = subscriber.with(otel_layer);
     let dispatch = tracing::Dispatch::new(subscriber);
     for w in &config.warnings {
         tracing::dispatcher::with_default(
@@ -419,13 +483,18 @@ fn build_parts(config: Config) -> Result<(tracing::Dispatch, TelemetryGuard, Par
         );
     }
     let housekeeper = Housekeeper::spawn(dispatch.clone(), handle.clone(), summary.clone())?;
-    let guard = TelemetryGuard::new(
+    #[allow(unused_mut)]
+    let mut guard = TelemetryGuard::new(
         handle,
         writer_guard,
         summary,
         housekeeper,
         config.flush_timeout,
     );
+    #[cfg(feature = "otlp")]
+    if let Some(t) = traces {
+        guard = guard.with_traces(t.into_exporter());
+    }
     Ok((
         dispatch,
         guard,
@@ -518,6 +587,8 @@ where
 pub fn init(config: Config) -> Result<TelemetryGuard, InitError> {
     let (dispatch, guard, parts) = build_parts(config)?;
     tracing::dispatcher::set_global_default(dispatch).map_err(|_| InitError::AlreadyInitialized)?;
+    #[cfg(feature = "otlp")]
+    crate::trace::install_propagator();
     #[cfg(feature = "log")]
     if parts.log_bridge && crate::bridge::install(parts.max_level).is_err() {
         tracing::warn!(target: "stella_telemetry", "a `log` logger is already installed; log records are not bridged");

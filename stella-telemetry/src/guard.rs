@@ -24,6 +24,8 @@ pub struct TelemetryGuard {
     summary: JsonLayer<NonBlocking>,
     housekeeper: Housekeeper,
     flush_timeout: Duration,
+    #[cfg(feature = "otlp")]
+    traces: Option<crate::trace::Exporter>,
 }
 
 impl fmt::Debug for TelemetryGuard {
@@ -43,6 +45,10 @@ pub enum ShutdownError {
     /// on its own; the process is not held up).
     #[error("the log writer did not finish within {0:?}")]
     Timeout(Duration),
+    /// The trace exporter did not send what was queued within the timeout (a collector that
+    /// is slow or hanging); the worker is left to finish on its own and unsent spans are lost.
+    #[error("the trace exporter did not finish within {0:?}")]
+    TraceTimeout(Duration),
 }
 
 impl TelemetryGuard {
@@ -59,7 +65,15 @@ impl TelemetryGuard {
             summary,
             housekeeper,
             flush_timeout,
+            #[cfg(feature = "otlp")]
+            traces: None,
         }
+    }
+
+    #[cfg(feature = "otlp")]
+    pub(crate) fn with_traces(mut self, exporter: crate::trace::Exporter) -> Self {
+        self.traces = Some(exporter);
+        self
     }
 
     /// A cloneable handle for runtime controls (deep-debug grants, counters).
@@ -90,6 +104,11 @@ impl TelemetryGuard {
     ///
     /// [`ShutdownError::Timeout`] after the configured flush timeout.
     pub fn flush(&self) -> Result<(), ShutdownError> {
+        #[cfg(feature = "otlp")]
+        if let Some(t) = &self.traces {
+            t.flush(self.flush_timeout)
+                .map_err(|_| ShutdownError::TraceTimeout(self.flush_timeout))?;
+        }
         self.summary.write_summary(self.handle.core.now_nanos());
         match &self.writer {
             Some(w) => w
@@ -120,13 +139,22 @@ impl TelemetryGuard {
 
     fn stop(&mut self) -> Result<(), ShutdownError> {
         self.housekeeper.stop();
+        #[allow(unused_mut)]
+        let mut result = Ok(());
+        #[cfg(feature = "otlp")]
+        if let Some(mut t) = self.traces.take()
+            && t.shutdown(self.flush_timeout).is_err()
+        {
+            result = Err(ShutdownError::TraceTimeout(self.flush_timeout));
+        }
         let Some(writer) = self.writer.take() else {
-            return Ok(());
+            return result;
         };
         self.summary.write_summary(self.handle.core.now_nanos());
         writer
             .shutdown(self.flush_timeout)
-            .map_err(|_| ShutdownError::Timeout(self.flush_timeout))
+            .map_err(|_| ShutdownError::Timeout(self.flush_timeout))?;
+        result
     }
 }
 
@@ -187,6 +215,8 @@ impl Housekeeper {
 #[derive(Clone)]
 pub struct TelemetryHandle {
     core: Arc<Core>,
+    #[cfg(feature = "otlp")]
+    traces: Option<Arc<crate::trace::Pipeline>>,
 }
 
 impl fmt::Debug for TelemetryHandle {
@@ -199,7 +229,81 @@ impl fmt::Debug for TelemetryHandle {
 
 impl TelemetryHandle {
     pub(crate) fn new(core: Arc<Core>) -> Self {
-        TelemetryHandle { core }
+        TelemetryHandle {
+            core,
+            #[cfg(feature = "otlp")]
+            traces: None,
+        }
+    }
+
+    #[cfg(feature = "otlp")]
+    pub(crate) fn with_traces(mut self, pipeline: Arc<crate::trace::Pipeline>) -> Self {
+        self.traces = Some(pipeline);
+        self
+    }
+
+    /// Whether traces are exported (`otlp` feature with an endpoint).
+    pub fn traces_enabled(&self) -> bool {
+        #[cfg(feature = "otlp")]
+        return self.traces.is_some();
+        #[cfg(not(feature = "otlp"))]
+        false
+    }
+
+    /// The trace pipeline's counters: spans started, sampled, exported, dropped (all zero when
+    /// tracing is off).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stella_telemetry::{Config, Output};
+    /// let (_dispatch, guard) = stella_telemetry::build(Config::new("svc", "1").with_output(Output::Stderr))?;
+    /// assert_eq!(guard.handle().trace_stats().dropped(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "otlp")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
+    pub fn trace_stats(&self) -> crate::TraceStats {
+        self.traces
+            .as_ref()
+            .map(|p| p.stats.snapshot())
+            .unwrap_or_default()
+    }
+
+    /// The current head-sampling ratio of new traces (`None` when tracing is off).
+    #[cfg(feature = "otlp")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
+    pub fn trace_sample_ratio(&self) -> Option<f64> {
+        self.traces.as_ref().map(|p| p.sampler.ratio())
+    }
+
+    /// Changes the head-sampling ratio of new traces at runtime; spans with a parent keep
+    /// following the parent's decision. Does nothing when tracing is off.
+    ///
+    /// # Errors
+    ///
+    /// [`RatioError`](crate::RatioError) when `ratio` is not in `[0, 1]`; the ratio is unchanged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stella_telemetry::{Config, Output, TraceConfig};
+    /// let config = Config::new("svc", "1")
+    ///     .with_output(Output::Stderr)
+    ///     .with_traces(TraceConfig::new().with_endpoint("http://127.0.0.1:9"));
+    /// let (_dispatch, guard) = stella_telemetry::build(config)?;
+    /// guard.handle().set_trace_sample_ratio(0.1)?;
+    /// assert_eq!(guard.handle().trace_sample_ratio(), Some(0.1));
+    /// assert!(guard.handle().set_trace_sample_ratio(2.0).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "otlp")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
+    pub fn set_trace_sample_ratio(&self, ratio: f64) -> Result<(), crate::RatioError> {
+        match &self.traces {
+            Some(p) => p.sampler.set_ratio(ratio),
+            None => super::trace::check_ratio(ratio).map(|_| ()),
+        }
     }
 
     /// What the logger wrote, suppressed and dropped so far.

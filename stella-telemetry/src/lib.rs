@@ -59,6 +59,39 @@
 //! - The filter applies to events; `info` spans are always seen, and decision logs pass any
 //!   level filter.
 //!
+//! # Traces (`otlp` feature, on by default)
+//!
+//! With an endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT`, or [`Config::with_otlp_endpoint`]), the
+//! same subscriber also turns `tracing` spans into OpenTelemetry spans and exports them as
+//! OTLP/HTTP protobuf from a dedicated thread: resource attributes `service.name`,
+//! `service.version`, `deployment.environment.name`, `cloud.region`, `service.instance.id`;
+//! parents from the enclosing span or the `stella_context` trace (an ingress span's ids are
+//! the ones on its log lines); `otel.name`/`otel.kind`/`otel.status_code` honoured; every
+//! string attribute and event scrubbed; parent-based head sampling with a runtime ratio
+//! ([`TelemetryHandle::set_trace_sample_ratio`]) plus in-process tail sampling that keeps
+//! slow and failed traces; a bounded queue that drops and counts ([`TraceStats`]) instead of
+//! waiting; shutdown bounded by the flush timeout. [`job_span`] opens `runner.execute` for a
+//! job restored from its `stella_context::JobEnvelope`. [`init`] also installs the W3C
+//! trace-context and baggage propagators for code that uses the `opentelemetry` API.
+//!
+//! ```
+//! use std::time::Duration;
+//! use stella_telemetry::{Config, Output, TraceConfig};
+//!
+//! let traces = TraceConfig::new()
+//!     .with_endpoint("http://127.0.0.1:4318")
+//!     .with_sample_ratio(0.1)
+//!     .with_tail_latency(Duration::from_millis(500));
+//! let (dispatch, guard) = stella_telemetry::build(
+//!     Config::new("policy-engine", "1.4.0").with_output(Output::Stderr).with_traces(traces),
+//! )?;
+//! tracing::dispatcher::with_default(&dispatch, || {
+//!     tracing::info_span!("policy.evaluate", tenant_id = "acme").in_scope(|| tracing::info!("done"));
+//! });
+//! drop(guard); // flushes within the flush timeout, collector or not
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # The public interface
 //!
 //! - Set-up: [`init`], [`build`], [`Config`], [`InitError`], [`TelemetryGuard`],
@@ -69,6 +102,8 @@
 //!   [`Output`], [`FileOutput`], [`OutputError`], [`DEFAULT_CAPACITY`],
 //!   [`DEFAULT_PRIORITY_WAIT`].
 //! - [`decision`]: [`Decision`](decision::Decision), [`Effect`](decision::Effect).
+//! - `otlp` feature: [`TraceConfig`], [`TraceConfigError`], [`TraceStats`], [`RatioError`],
+//!   [`job_span`], [`JobSpan`].
 //! - `log` feature: [`LogBridge`]. `testing` feature: [`testing::CaptureWriter`].
 //!
 //! # Feature flags
@@ -76,6 +111,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `log` | yes | [`LogBridge`]: `log` records in the same schema; [`init`] installs it |
+//! | `otlp` | yes | OpenTelemetry traces: span bridge, head and tail sampling, OTLP/HTTP protobuf export |
 //! | `testing` | no | [`testing::CaptureWriter`], an in-memory `MakeWriter` |
 //!
 //! # MSRV
@@ -101,6 +137,8 @@ mod stats;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+#[cfg(feature = "otlp")]
+mod trace;
 mod writer;
 
 #[cfg(feature = "log")]
@@ -113,6 +151,9 @@ pub use self::layer::{BuildError, JsonLayer, JsonLayerBuilder};
 pub use self::resource::Resource;
 pub use self::sampling::Sampling;
 pub use self::stats::LogStats;
+#[cfg(feature = "otlp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
+pub use self::trace::{JobSpan, RatioError, TraceConfig, TraceConfigError, TraceStats, job_span};
 pub use self::writer::{
     DEFAULT_CAPACITY, DEFAULT_PRIORITY_WAIT, FileOutput, FlushTimeout, NonBlocking,
     NonBlockingBuilder, NonBlockingWriter, Output, OutputError, WriterGuard,

@@ -5,10 +5,14 @@
 
 mod backpressure;
 mod bridge;
+#[cfg(feature = "otlp")]
+mod collector;
 mod config;
 mod context;
 mod decision;
 mod deep_debug;
+#[cfg(feature = "otlp")]
+mod otlp;
 mod properties;
 mod redaction;
 mod sampling;

@@ -31,3 +31,13 @@ fn public_types_are_send_and_sync() {
     assert_send_sync::<stella_telemetry::decision::DecisionKind>();
     assert_send_sync::<stella_telemetry::testing::CaptureWriter>();
 }
+
+#[cfg(feature = "otlp")]
+#[test]
+fn trace_types_are_send_and_sync() {
+    assert_send_sync::<stella_telemetry::TraceConfig>();
+    assert_send_sync::<stella_telemetry::TraceConfigError>();
+    assert_send_sync::<stella_telemetry::TraceStats>();
+    assert_send_sync::<stella_telemetry::RatioError>();
+    assert_send_sync::<stella_telemetry::JobSpan>();
+}

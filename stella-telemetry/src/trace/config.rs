@@ -1,0 +1,322 @@
+//! `TraceConfig`: where spans go, how they are sampled, the queue and buffer bounds.
+
+use std::time::Duration;
+
+use super::sampler::check_ratio;
+
+/// The trace settings of [`Config`](crate::Config): the OTLP/HTTP endpoint, head and tail
+/// sampling, and the bounds of the export queue and the tail buffer.
+///
+/// Tracing is off until an endpoint is set (by [`with_endpoint`](Self::with_endpoint) or the
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`/`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` variables). Nothing is
+/// validated until [`init`](crate::init)/[`build`](crate::build).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use stella_telemetry::TraceConfig;
+///
+/// let traces = TraceConfig::new()
+///     .with_endpoint("http://otel-collector:4318")
+///     .with_sample_ratio(0.1)
+///     .with_tail_latency(Duration::from_secs(2));
+/// assert_eq!(traces.endpoint(), Some("http://otel-collector:4318/v1/traces"));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[must_use]
+pub struct TraceConfig {
+    pub(crate) endpoint: Option<String>,
+    pub(crate) ratio: f64,
+    pub(crate) tail: bool,
+    pub(crate) tail_latency: Duration,
+    pub(crate) tail_max_traces: usize,
+    pub(crate) tail_max_spans: usize,
+    pub(crate) tail_max_age: Duration,
+    pub(crate) queue_capacity: usize,
+    pub(crate) batch_size: usize,
+    pub(crate) export_interval: Duration,
+    pub(crate) export_timeout: Duration,
+    pub(crate) max_attributes: usize,
+    pub(crate) max_events: usize,
+}
+
+impl Default for TraceConfig {
+    fn default() -> Self {
+        TraceConfig::new()
+    }
+}
+
+/// The trace settings are invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TraceConfigError(pub(crate) String);
+
+impl TraceConfig {
+    /// The defaults, with no endpoint (tracing off): head ratio 1.0, tail sampling on with a
+    /// 1 s latency threshold and at most 1 024 traces / 16 384 spans / 30 s buffered, a queue of
+    /// 8 192 spans, batches of 512 every second, a 10 s export timeout, at most 128 attributes
+    /// and 32 events per span.
+    pub fn new() -> Self {
+        TraceConfig {
+            endpoint: None,
+            ratio: 1.0,
+            tail: true,
+            tail_latency: Duration::from_secs(1),
+            tail_max_traces: 1_024,
+            tail_max_spans: 16_384,
+            tail_max_age: Duration::from_secs(30),
+            queue_capacity: 8_192,
+            batch_size: 512,
+            export_interval: Duration::from_secs(1),
+            export_timeout: Duration::from_secs(10),
+            max_attributes: 128,
+            max_events: 32,
+        }
+    }
+
+    /// Exports to the OTLP/HTTP collector at `base` (`http://host:4318`); spans are posted to
+    /// `<base>/v1/traces` (`OTEL_EXPORTER_OTLP_ENDPOINT`).
+    pub fn with_endpoint(mut self, base: impl AsRef<str>) -> Self {
+        let base = base.as_ref().trim().trim_end_matches('/');
+        self.endpoint = Some(if base.ends_with("/v1/traces") {
+            base.to_owned()
+        } else {
+            format!("{base}/v1/traces")
+        });
+        self
+    }
+
+    /// Exports to exactly this URL (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`).
+    pub fn with_traces_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.endpoint = Some(url.into());
+        self
+    }
+
+    /// No export: tracing off (`OTEL_TRACES_EXPORTER=none`).
+    pub fn without_export(mut self) -> Self {
+        self.endpoint = None;
+        self
+    }
+
+    /// The URL spans are posted to, if tracing is on.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.endpoint.as_deref()
+    }
+
+    /// The head-sampling ratio of new traces, in `[0, 1]` (`OTEL_TRACES_SAMPLER_ARG`; default
+    /// 1.0). Spans with a parent follow the parent's decision. Changeable at runtime with
+    /// [`TelemetryHandle::set_trace_sample_ratio`](crate::TelemetryHandle::set_trace_sample_ratio).
+    pub fn with_sample_ratio(mut self, ratio: f64) -> Self {
+        self.ratio = ratio;
+        self
+    }
+
+    /// Turns in-process tail sampling on or off (default on). When on, spans of traces the head
+    /// sampler did not keep are recorded and buffered until their local root ends; the trace is
+    /// exported when the root took at least the latency threshold or any of its spans failed.
+    pub fn with_tail_sampling(mut self, on: bool) -> Self {
+        self.tail = on;
+        self
+    }
+
+    /// The tail sampler keeps traces whose local root took at least this long (default 1 s).
+    pub fn with_tail_latency(mut self, threshold: Duration) -> Self {
+        self.tail_latency = threshold;
+        self
+    }
+
+    /// Bounds of the tail buffer: traces, spans, and how long a trace waits for its root
+    /// (defaults 1 024, 16 384, 30 s). What goes over is dropped (kept when it had an error) and
+    /// counted.
+    pub fn with_tail_limits(mut self, traces: usize, spans: usize, max_age: Duration) -> Self {
+        self.tail_max_traces = traces;
+        self.tail_max_spans = spans;
+        self.tail_max_age = max_age;
+        self
+    }
+
+    /// The export queue bound, in spans (default 8 192). A full queue drops and counts.
+    pub fn with_queue_capacity(mut self, spans: usize) -> Self {
+        self.queue_capacity = spans;
+        self
+    }
+
+    /// The most spans in one export request (default 512).
+    pub fn with_batch_size(mut self, spans: usize) -> Self {
+        self.batch_size = spans;
+        self
+    }
+
+    /// How often a partial batch is sent (default 1 s).
+    pub fn with_export_interval(mut self, every: Duration) -> Self {
+        self.export_interval = every;
+        self
+    }
+
+    /// The bound on one export request (`OTEL_EXPORTER_OTLP_TIMEOUT`; default 10 s).
+    pub fn with_export_timeout(mut self, timeout: Duration) -> Self {
+        self.export_timeout = timeout;
+        self
+    }
+
+    /// Per-span limits on attributes and events (defaults 128 and 32); the rest are counted.
+    pub fn with_span_limits(mut self, attributes: usize, events: usize) -> Self {
+        self.max_attributes = attributes;
+        self.max_events = events;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), TraceConfigError> {
+        let err = |s: String| Err(TraceConfigError(s));
+        if let Some(url) = &self.endpoint {
+            let rest = url.strip_prefix("http://");
+            let host_ok = rest.is_some_and(|r| {
+                let host = r.split('/').next().unwrap_or_default();
+                !host.is_empty()
+            });
+            if !host_ok {
+                return err(format!(
+                    "the OTLP endpoint must be an http:// URL with a host, got `{}`",
+                    crate::json::prefix(url, 128)
+                ));
+            }
+        }
+        check_ratio(self.ratio).map_err(|e| TraceConfigError(e.to_string()))?;
+        for (name, v) in [
+            ("queue capacity", self.queue_capacity),
+            ("batch size", self.batch_size),
+            ("tail trace limit", self.tail_max_traces),
+            ("tail span limit", self.tail_max_spans),
+        ] {
+            if v == 0 {
+                return err(format!("the {name} must be above zero"));
+            }
+        }
+        for (name, v) in [
+            ("export interval", self.export_interval),
+            ("export timeout", self.export_timeout),
+            ("tail max age", self.tail_max_age),
+        ] {
+            if v.is_zero() {
+                return err(format!("the {name} must be above zero"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies the OpenTelemetry environment variables read through `get`; returns the first
+    /// malformed one.
+    pub(crate) fn apply_env(
+        &mut self,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), (&'static str, String)> {
+        if let Some(base) = get("OTEL_EXPORTER_OTLP_ENDPOINT") {
+            *self = std::mem::take(self).with_endpoint(base);
+        }
+        if let Some(url) = get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+            self.endpoint = Some(url);
+        }
+        if let Some(e) = get("OTEL_TRACES_EXPORTER") {
+            match e.as_str() {
+                "none" => self.endpoint = None,
+                "otlp" => {}
+                other => {
+                    return Err((
+                        "OTEL_TRACES_EXPORTER",
+                        format!(
+                            "`{}` is not supported (otlp or none)",
+                            crate::json::prefix(other, 32)
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(p) = get("OTEL_EXPORTER_OTLP_PROTOCOL")
+            && p != "http/protobuf"
+        {
+            return Err((
+                "OTEL_EXPORTER_OTLP_PROTOCOL",
+                format!(
+                    "`{}` is not supported (http/protobuf)",
+                    crate::json::prefix(&p, 32)
+                ),
+            ));
+        }
+        if let Some(r) = get("OTEL_TRACES_SAMPLER_ARG") {
+            match r.parse::<f64>().ok().and_then(|r| check_ratio(r).ok()) {
+                Some(r) => self.ratio = r,
+                None => {
+                    return Err((
+                        "OTEL_TRACES_SAMPLER_ARG",
+                        format!("`{}` is not a ratio in [0, 1]", crate::json::prefix(&r, 32)),
+                    ));
+                }
+            }
+        }
+        for var in [
+            "OTEL_EXPORTER_OTLP_TIMEOUT",
+            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+        ] {
+            if let Some(ms) = get(var) {
+                match ms.parse::<u64>() {
+                    Ok(ms) if ms > 0 => self.export_timeout = Duration::from_millis(ms),
+                    _ => {
+                        return Err((
+                            var,
+                            format!(
+                                "`{}` is not a number of milliseconds",
+                                crate::json::prefix(&ms, 32)
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env() {
+        let vars = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318/"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+        ];
+        let mut t = TraceConfig::new();
+        t.apply_env(|k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .unwrap();
+        assert_eq!(t.endpoint(), Some("http://c:4318/v1/traces"));
+        assert_eq!(t.ratio, 0.25);
+        assert!(t.validate().is_ok());
+        let bad = [("OTEL_TRACES_SAMPLER_ARG", "2")];
+        let mut t = TraceConfig::new();
+        assert!(
+            t.apply_env(|k| bad
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned()))
+                .is_err()
+        );
+        assert!(
+            TraceConfig::new()
+                .with_endpoint("https://x")
+                .validate()
+                .is_err()
+        );
+        assert!(
+            TraceConfig::new()
+                .with_queue_capacity(0)
+                .validate()
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,408 @@
+//! The export queue and its worker thread: OTLP/HTTP protobuf, bounded, never blocking.
+
+use std::collections::VecDeque;
+use std::io::Read as _;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::resource::v1::Resource as ProtoResource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
+use prost::Message as _;
+use stella_scrub::Scrubber;
+
+use super::TraceConfig;
+use super::layer::{self, SpanData, Value};
+use super::stats::{Counters, add};
+use crate::Resource;
+
+/// The most response bytes read from the collector.
+const MAX_RESPONSE_BYTES: u64 = 64 * 1024;
+
+#[derive(Debug, Default)]
+struct State {
+    spans: VecDeque<SpanData>,
+    flush_requested: u64,
+    flush_done: u64,
+    shutdown: bool,
+    stopped: bool,
+}
+
+/// The bounded span queue shared by the bridge (producer) and the worker (consumer).
+#[derive(Debug)]
+pub(crate) struct Queue {
+    state: Mutex<State>,
+    work: Condvar,
+    done: Condvar,
+    capacity: usize,
+    batch_size: usize,
+}
+
+impl Queue {
+    pub(crate) fn new(capacity: usize, batch_size: usize) -> Self {
+        Queue {
+            state: Mutex::new(State::default()),
+            work: Condvar::new(),
+            done: Condvar::new(),
+            capacity,
+            batch_size,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Enqueues spans; what does not fit is dropped and counted. Never waits for room.
+    pub(crate) fn push(&self, spans: impl Iterator<Item = SpanData>, stats: &Counters) {
+        let mut st = self.lock();
+        let (mut queued, mut dropped) = (0, 0);
+        for s in spans {
+            if st.shutdown || st.spans.len() >= self.capacity {
+                dropped += 1;
+            } else {
+                st.spans.push_back(s);
+                queued += 1;
+            }
+        }
+        let wake = st.spans.len() >= self.batch_size;
+        drop(st);
+        add(&stats.spans_queued, queued);
+        add(&stats.dropped_queue_full, dropped);
+        if wake {
+            self.work.notify_one();
+        }
+    }
+}
+
+/// Sends one encoded request.
+trait Transport: Send {
+    fn send(&mut self, body: Vec<u8>) -> Result<(), String>;
+}
+
+struct HttpTransport {
+    agent: ureq::Agent,
+    url: String,
+}
+
+impl Transport for HttpTransport {
+    fn send(&mut self, body: Vec<u8>) -> Result<(), String> {
+        let mut resp = self
+            .agent
+            .post(&self.url)
+            .header("content-type", "application/x-protobuf")
+            .send(&body[..])
+            .map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let mut sink = Vec::new();
+        let _ = resp
+            .body_mut()
+            .as_reader()
+            .take(MAX_RESPONSE_BYTES)
+            .read_to_end(&mut sink);
+        if (200..300).contains(&status) {
+            Ok(())
+        } else {
+            Err(format!("the collector answered {status}"))
+        }
+    }
+}
+
+/// The export worker: owns the thread that drains the queue.
+#[derive(Debug)]
+pub(crate) struct Exporter {
+    queue: Arc<Queue>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+/// Flushing or stopping did not finish in time.
+#[derive(Debug)]
+pub(crate) struct Timeout;
+
+fn kv(key: &str, value: Value) -> KeyValue {
+    let value = match value {
+        Value::Str(s) => any_value::Value::StringValue(s),
+        Value::I64(n) => any_value::Value::IntValue(n),
+        Value::F64(n) => any_value::Value::DoubleValue(n),
+        Value::Bool(b) => any_value::Value::BoolValue(b),
+    };
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..KeyValue::default()
+    }
+}
+
+/// The OTLP resource of `resource`, values scrubbed.
+pub(crate) fn proto_resource(resource: &Resource, scrubber: &Scrubber) -> ProtoResource {
+    let mut attributes = Vec::new();
+    let mut put = |k: &str, v: &str| {
+        let v = v.trim();
+        if !v.is_empty() {
+            let clean = scrubber.scrub_field(k, crate::json::prefix(v, 256));
+            attributes.push(kv(k, Value::Str(clean.into_owned())));
+        }
+    };
+    put("service.name", resource.service());
+    put("service.version", resource.version());
+    if let Some(v) = resource.env() {
+        put("deployment.environment.name", v);
+    }
+    if let Some(v) = resource.region() {
+        put("cloud.region", v);
+    }
+    if let Some(v) = resource.instance_id() {
+        put("service.instance.id", v);
+    }
+    for (k, v) in resource.attributes() {
+        put(k, v);
+    }
+    put("telemetry.sdk.name", "stella-telemetry");
+    put("telemetry.sdk.language", "rust");
+    put("telemetry.sdk.version", env!("CARGO_PKG_VERSION"));
+    ProtoResource {
+        attributes,
+        ..ProtoResource::default()
+    }
+}
+
+fn proto_span(s: SpanData) -> Span {
+    let status = match s.status {
+        layer::Status::Unset => None,
+        layer::Status::Ok => Some(Status {
+            message: String::new(),
+            code: 1,
+        }),
+        layer::Status::Error(message) => Some(Status { message, code: 2 }),
+    };
+    Span {
+        trace_id: s.trace_id.to_vec(),
+        span_id: s.span_id.to_vec(),
+        trace_state: String::new(),
+        parent_span_id: s.parent_span_id.map(|p| p.to_vec()).unwrap_or_default(),
+        // W3C sampled flag, and "has is_remote" + "is_remote" (bits 8 and 9) for roots.
+        flags: 0x01
+            | 0x100
+            | if s.local_root && s.parent_span_id.is_some() {
+                0x200
+            } else {
+                0
+            },
+        name: s.name.into_owned(),
+        kind: s.kind as i32,
+        start_time_unix_nano: s.start,
+        end_time_unix_nano: s.end,
+        attributes: s.attributes.into_iter().map(|(k, v)| kv(k, v)).collect(),
+        dropped_attributes_count: s.dropped_attributes,
+        events: s
+            .events
+            .into_iter()
+            .map(|e| span::Event {
+                time_unix_nano: e.time,
+                name: e.name,
+                attributes: e.attributes.into_iter().map(|(k, v)| kv(k, v)).collect(),
+                dropped_attributes_count: 0,
+            })
+            .collect(),
+        dropped_events_count: s.dropped_events,
+        links: s
+            .links
+            .into_iter()
+            .map(|(t, sp)| span::Link {
+                trace_id: t.to_vec(),
+                span_id: sp.to_vec(),
+                trace_state: String::new(),
+                attributes: Vec::new(),
+                dropped_attributes_count: 0,
+                flags: 0x01,
+            })
+            .collect(),
+        dropped_links_count: 0,
+        status,
+    }
+}
+
+/// Encodes one batch as an `ExportTraceServiceRequest`.
+pub(crate) fn encode(resource: &ProtoResource, batch: Vec<SpanData>) -> Vec<u8> {
+    let request = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(resource.clone()),
+            scope_spans: vec![ScopeSpans {
+                scope: Some(InstrumentationScope {
+                    name: "stella-telemetry".to_owned(),
+                    version: env!("CARGO_PKG_VERSION").to_owned(),
+                    ..InstrumentationScope::default()
+                }),
+                spans: batch.into_iter().map(proto_span).collect(),
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    };
+    request.encode_to_vec()
+}
+
+struct Worker {
+    queue: Arc<Queue>,
+    stats: Arc<Counters>,
+    transport: Box<dyn Transport>,
+    resource: ProtoResource,
+    interval: Duration,
+}
+
+impl Worker {
+    fn run(mut self) {
+        let mut last = Instant::now();
+        loop {
+            let (batch, target, more, shutdown) = {
+                let mut st = self.queue.lock();
+                loop {
+                    let due = last.elapsed() >= self.interval;
+                    if st.shutdown
+                        || st.flush_requested > st.flush_done
+                        || st.spans.len() >= self.queue.batch_size
+                        || (due && !st.spans.is_empty())
+                    {
+                        break;
+                    }
+                    let wait = if due {
+                        self.interval
+                    } else {
+                        self.interval.saturating_sub(last.elapsed())
+                    };
+                    st = self
+                        .queue
+                        .work
+                        .wait_timeout(st, wait)
+                        .map_or_else(|e| e.into_inner().0, |(g, _)| g);
+                    if st.spans.is_empty() && last.elapsed() >= self.interval {
+                        last = Instant::now();
+                    }
+                }
+                let n = st.spans.len().min(self.queue.batch_size);
+                let batch: Vec<SpanData> = st.spans.drain(..n).collect();
+                (batch, st.flush_requested, !st.spans.is_empty(), st.shutdown)
+            };
+            last = Instant::now();
+            if !batch.is_empty() {
+                let n = batch.len();
+                let body = encode(&self.resource, batch);
+                add(&self.stats.exports, 1);
+                match self.transport.send(body) {
+                    Ok(()) => add(&self.stats.spans_exported, n),
+                    Err(_) => {
+                        add(&self.stats.export_failures, 1);
+                        add(&self.stats.dropped_export, n);
+                    }
+                }
+            }
+            if !more {
+                let mut st = self.queue.lock();
+                if st.spans.is_empty() {
+                    st.flush_done = st.flush_done.max(target);
+                    if shutdown || st.shutdown {
+                        st.stopped = true;
+                    }
+                }
+                let stopped = st.stopped;
+                drop(st);
+                self.queue.done.notify_all();
+                if stopped {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Exporter {
+    /// Starts the worker thread for `config`'s endpoint.
+    pub(crate) fn start(
+        config: &TraceConfig,
+        resource: ProtoResource,
+        queue: Arc<Queue>,
+        stats: Arc<Counters>,
+    ) -> Result<Exporter, std::io::Error> {
+        let url = config.endpoint.clone().unwrap_or_default();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(config.export_timeout))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let worker = Worker {
+            queue: Arc::clone(&queue),
+            stats,
+            transport: Box::new(HttpTransport { agent, url }),
+            resource,
+            interval: config.export_interval,
+        };
+        let thread = thread::Builder::new()
+            .name("stella-telemetry-otlp".to_owned())
+            .spawn(move || worker.run())?;
+        Ok(Exporter {
+            queue,
+            thread: Some(thread),
+        })
+    }
+
+    /// Waits until every span queued before the call was sent (or failed), at most `timeout`.
+    pub(crate) fn flush(&self, timeout: Duration) -> Result<(), Timeout> {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.queue.lock();
+        if st.stopped {
+            return Ok(());
+        }
+        st.flush_requested += 1;
+        let target = st.flush_requested;
+        self.queue.work.notify_one();
+        while st.flush_done < target && !st.stopped {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Timeout);
+            }
+            st = self
+                .queue
+                .done
+                .wait_timeout(st, left)
+                .map_or_else(|e| e.into_inner().0, |(g, _)| g);
+        }
+        Ok(())
+    }
+
+    /// Sends what is queued and stops the worker, within `timeout`. A worker stuck on a
+    /// hanging collector is left to finish on its own (its request has its own timeout); the
+    /// caller is never held longer than `timeout`.
+    pub(crate) fn shutdown(&mut self, timeout: Duration) -> Result<(), Timeout> {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.queue.lock();
+        st.shutdown = true;
+        self.queue.work.notify_one();
+        while !st.stopped {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Timeout);
+            }
+            st = self
+                .queue
+                .done
+                .wait_timeout(st, left)
+                .map_or_else(|e| e.into_inner().0, |(g, _)| g);
+        }
+        drop(st);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let mut st = self.queue.lock();
+        st.shutdown = true;
+        drop(st);
+        self.queue.work.notify_one();
+    }
+}

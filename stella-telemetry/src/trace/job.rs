@@ -1,0 +1,93 @@
+//! The worker side of a job: restore the envelope, open `runner.execute`, stamp job metadata.
+
+use std::future::Future;
+
+use stella_context::{CurrentContext, JobEnvelope, RestoreMode, Restored, WithContext};
+
+/// A job's `runner.execute` span with the context restored from its envelope. Run the job
+/// inside it with [`in_scope`](Self::in_scope) (synchronous work) or
+/// [`instrument`](Self::instrument) (a future).
+#[derive(Debug, Clone)]
+pub struct JobSpan {
+    span: tracing::Span,
+    current: CurrentContext,
+    restored: Restored,
+}
+
+/// Restores a job envelope and opens its `runner.execute` span (a consumer span).
+///
+/// The span continues the producer's trace as a child on a first attempt and starts a new
+/// trace linked to the producer on a retry ([`RestoreMode::Auto`]; `Child`/`Link` force one).
+/// It carries the job metadata (`job_id`, `run_id`, `job.kind`, `job.attempt`, `tenant_id`,
+/// `project_id`, `sbom_id`, `policy_version`) and the messaging attributes, and every log
+/// line and span inside it has the job's `trace_id`, `job_id` and tenant.
+///
+/// # Examples
+///
+/// ```
+/// use stella_context::{JobEnvelope, JobMeta, RestoreMode};
+///
+/// let envelope = JobEnvelope::new(JobMeta::new("job-42").with_kind("sbom.ingest").with_tenant_id("acme"), ());
+/// let job = stella_telemetry::job_span(&envelope, RestoreMode::Auto);
+/// job.in_scope(|| tracing::info!("ingesting"));
+/// assert_eq!(job.restored().parent().map(|p| p.trace_id()), envelope.producer_context().map(|p| p.trace_id()));
+/// ```
+pub fn job_span<T>(envelope: &JobEnvelope<T>, mode: RestoreMode) -> JobSpan {
+    let restored = envelope.restore(mode);
+    let current = restored.current();
+    let meta = &envelope.job;
+    let trace = restored.trace();
+    let parent = restored.parent();
+    let link = restored.link();
+    let span = current.scope(|| {
+        tracing::info_span!(
+            "runner.execute",
+            otel.name = "runner.execute",
+            otel.kind = "consumer",
+            messaging.operation.type = "process",
+            messaging.message.id = %meta.job_id,
+            job.kind = meta.kind.as_deref(),
+            job.attempt = meta.attempt,
+            job_id = %meta.job_id,
+            run_id = meta.run_id.as_deref(),
+            tenant_id = meta.tenant_id.as_deref(),
+            project_id = meta.project_id.as_deref(),
+            sbom_id = meta.sbom_id.as_deref(),
+            policy_version = meta.policy_version.as_deref(),
+            trace_id = %trace.trace_id(),
+            span_id = %trace.span_id(),
+            parent_span_id = parent.map(|p| tracing::field::display(p.span_id())),
+            link.trace_id = link.map(|l| tracing::field::display(l.trace_id())),
+            link.span_id = link.map(|l| tracing::field::display(l.span_id())),
+        )
+    });
+    JobSpan {
+        span,
+        current,
+        restored,
+    }
+}
+
+impl JobSpan {
+    /// The `runner.execute` span.
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
+    /// The restored trace and request context.
+    pub fn restored(&self) -> &Restored {
+        &self.restored
+    }
+
+    /// Runs `f` inside the span with the job's context current.
+    pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _entered = self.span.enter();
+        self.current.scope(f)
+    }
+
+    /// Runs `future` inside the span with the job's context current on every poll; the span
+    /// ends when the future is dropped.
+    pub fn instrument<F: Future>(self, future: F) -> WithContext<F> {
+        WithContext::new(future, Some(self.current), self.span)
+    }
+}

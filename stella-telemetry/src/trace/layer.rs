@@ -1,0 +1,604 @@
+//! The bridge: a `tracing-subscriber` layer that turns spans into OpenTelemetry span data.
+
+use std::borrow::Cow;
+use std::fmt::{self, Write as _};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use stella_context::{
+    Baggage, CurrentContext, SpanId, TraceContext, TraceFlags, TraceId, TraceParent, TraceState,
+};
+use stella_scrub::Scrubber;
+use tracing::field::{Field, Visit};
+use tracing_core::span::{Attributes, Id, Record};
+use tracing_core::{Event, Level, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+use super::TraceConfig;
+use super::export::Queue;
+use super::sampler::HeadSampler;
+use super::stats::{Counters, add};
+use super::tail::Tail;
+
+/// The longest string attribute kept, in bytes.
+const MAX_VALUE_LEN: usize = 4 * 1024;
+
+/// An attribute value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Value {
+    Str(String),
+    I64(i64),
+    F64(f64),
+    Bool(bool),
+}
+
+/// The OTLP span kinds (`SpanKind` enum values of the protocol).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Internal = 1,
+    Server = 2,
+    Client = 3,
+    Producer = 4,
+    Consumer = 5,
+}
+
+impl Kind {
+    fn parse(s: &str) -> Option<Kind> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "internal" => Kind::Internal,
+            "server" => Kind::Server,
+            "client" => Kind::Client,
+            "producer" => Kind::Producer,
+            "consumer" => Kind::Consumer,
+            _ => return None,
+        })
+    }
+}
+
+/// The span status.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) enum Status {
+    #[default]
+    Unset,
+    Ok,
+    Error(String),
+}
+
+/// One span event.
+#[derive(Debug, Clone)]
+pub(crate) struct EventData {
+    pub(crate) time: u64,
+    pub(crate) name: String,
+    pub(crate) attributes: Vec<(&'static str, Value)>,
+}
+
+/// Everything exported about one span.
+#[derive(Debug, Clone)]
+pub(crate) struct SpanData {
+    pub(crate) trace_id: [u8; 16],
+    pub(crate) span_id: [u8; 8],
+    pub(crate) parent_span_id: Option<[u8; 8]>,
+    pub(crate) sampled: bool,
+    pub(crate) local_root: bool,
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) kind: Kind,
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    pub(crate) attributes: Vec<(&'static str, Value)>,
+    pub(crate) dropped_attributes: u32,
+    pub(crate) events: Vec<EventData>,
+    pub(crate) dropped_events: u32,
+    pub(crate) links: Vec<([u8; 16], [u8; 8])>,
+    pub(crate) status: Status,
+    pub(crate) tenant: Option<String>,
+}
+
+impl SpanData {
+    pub(crate) fn is_error(&self) -> bool {
+        matches!(self.status, Status::Error(_))
+    }
+
+    pub(crate) fn duration_nanos(&self) -> u64 {
+        self.end.saturating_sub(self.start)
+    }
+}
+
+/// What a span keeps in its extensions.
+#[derive(Debug)]
+pub(crate) struct SpanState {
+    data: SpanData,
+    recording: bool,
+}
+
+pub(crate) fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// The shared state of the bridge: sampler, scrubber, tail buffer, export queue, counters.
+pub(crate) struct Pipeline {
+    pub(crate) sampler: HeadSampler,
+    scrubber: Scrubber,
+    tail: Option<Mutex<Tail>>,
+    queue: Arc<Queue>,
+    pub(crate) stats: Arc<Counters>,
+    max_attributes: usize,
+    max_events: usize,
+}
+
+impl fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("sampler", &self.sampler)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pipeline {
+    pub(crate) fn new(
+        config: &TraceConfig,
+        scrubber: Scrubber,
+        queue: Arc<Queue>,
+        stats: Arc<Counters>,
+    ) -> Self {
+        Pipeline {
+            sampler: HeadSampler::new(config.ratio),
+            scrubber,
+            tail: config.tail.then(|| Mutex::new(Tail::new(config))),
+            queue,
+            stats,
+            max_attributes: config.max_attributes,
+            max_events: config.max_events,
+        }
+    }
+
+    /// A span ended: export it, buffer it for the tail decision, or let it go.
+    fn finish(&self, span: SpanData) {
+        if span.sampled {
+            self.queue.push(std::iter::once(span), &self.stats);
+            return;
+        }
+        let Some(tail) = &self.tail else { return };
+        let mut out = Vec::new();
+        {
+            let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
+            tail.offer(span, now_nanos(), &mut out, &self.stats);
+        }
+        if !out.is_empty() {
+            self.queue.push(out.into_iter(), &self.stats);
+        }
+    }
+}
+
+/// The bridge layer.
+#[derive(Clone, Debug)]
+pub(crate) struct OtelLayer {
+    pipeline: Arc<Pipeline>,
+}
+
+impl OtelLayer {
+    pub(crate) fn new(pipeline: Arc<Pipeline>) -> Self {
+        OtelLayer { pipeline }
+    }
+}
+
+/// Ids and hints read from a span's fields.
+#[derive(Default)]
+struct Hints {
+    trace_id: Option<TraceId>,
+    span_id: Option<SpanId>,
+    parent_span_id: Option<SpanId>,
+    link_trace: Option<TraceId>,
+    link_span: Option<SpanId>,
+}
+
+/// Records fields into span data, scrubbed.
+struct FieldVisitor<'a> {
+    data: &'a mut SpanData,
+    hints: Option<&'a mut Hints>,
+    scrubber: &'a Scrubber,
+    max_attributes: usize,
+    buf: String,
+}
+
+fn cut(s: &str) -> &str {
+    crate::json::prefix(s, MAX_VALUE_LEN)
+}
+
+impl FieldVisitor<'_> {
+    fn push(&mut self, key: &'static str, value: Value) {
+        if let Some(slot) = self.data.attributes.iter_mut().find(|(k, _)| *k == key) {
+            slot.1 = value;
+        } else if self.data.attributes.len() < self.max_attributes {
+            self.data.attributes.push((key, value));
+        } else {
+            self.data.dropped_attributes = self.data.dropped_attributes.saturating_add(1);
+        }
+    }
+
+    fn special(&mut self, key: &'static str, value: &str) -> bool {
+        match key {
+            "otel.name" => self.data.name = Cow::Owned(cut(value).to_owned()),
+            "otel.kind" => {
+                if let Some(k) = Kind::parse(value) {
+                    self.data.kind = k;
+                }
+            }
+            "otel.status_code" => {
+                self.data.status = match value.to_ascii_uppercase().as_str() {
+                    "ERROR" => match &self.data.status {
+                        Status::Error(m) => Status::Error(m.clone()),
+                        _ => Status::Error(String::new()),
+                    },
+                    "OK" => Status::Ok,
+                    _ => Status::Unset,
+                };
+            }
+            "otel.status_description" | "otel.status_message" => {
+                let m = self.scrubber.scrub(cut(value)).into_owned();
+                self.data.status = Status::Error(m);
+            }
+            "trace_id" | "span_id" | "parent_span_id" | "link.trace_id" | "link.span_id" => {
+                if let Some(h) = self.hints.as_deref_mut() {
+                    match key {
+                        "trace_id" => h.trace_id = value.parse().ok(),
+                        "span_id" => h.span_id = value.parse().ok(),
+                        "parent_span_id" => h.parent_span_id = value.parse().ok(),
+                        "link.trace_id" => h.link_trace = value.parse().ok(),
+                        _ => h.link_span = value.parse().ok(),
+                    }
+                }
+            }
+            "link.count" => {}
+            _ if key.starts_with("otel.") => {}
+            _ => return false,
+        }
+        true
+    }
+
+    fn string(&mut self, key: &'static str, value: &str) {
+        if self.special(key, value) {
+            return;
+        }
+        if key == "tenant_id" {
+            self.data.tenant = Some(cut(value).to_owned());
+        }
+        let clean = self.scrubber.scrub_field(key, cut(value)).into_owned();
+        self.push(key, Value::Str(clean));
+    }
+}
+
+impl Visit for FieldVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.string(field.name(), value);
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let _ = write!(buf, "{value:?}");
+        self.string(field.name(), &buf);
+        self.buf = buf;
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.push(field.name(), Value::I64(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        match i64::try_from(value) {
+            Ok(v) => self.push(field.name(), Value::I64(v)),
+            Err(_) => self.push(field.name(), Value::Str(value.to_string())),
+        }
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.push(field.name(), Value::F64(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.push(field.name(), Value::Bool(value));
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        let text = value.to_string();
+        let first = text.lines().next().unwrap_or_default();
+        let clean = self.scrubber.scrub(cut(first)).into_owned();
+        self.push(field.name(), Value::Str(clean));
+    }
+}
+
+/// Records an event's fields: the message becomes the event name.
+struct EventVisitor<'a> {
+    name: Option<String>,
+    attributes: Vec<(&'static str, Value)>,
+    scrubber: &'a Scrubber,
+    max: usize,
+    dropped: u32,
+}
+
+impl EventVisitor<'_> {
+    fn push(&mut self, key: &'static str, value: Value) {
+        if self.attributes.len() < self.max {
+            self.attributes.push((key, value));
+        } else {
+            self.dropped = self.dropped.saturating_add(1);
+        }
+    }
+
+    fn string(&mut self, key: &'static str, value: &str) {
+        if key == "message" {
+            self.name = Some(self.scrubber.scrub(cut(value)).into_owned());
+        } else {
+            let clean = self.scrubber.scrub_field(key, cut(value)).into_owned();
+            self.push(key, Value::Str(clean));
+        }
+    }
+}
+
+impl Visit for EventVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.string(field.name(), value);
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.string(field.name(), &format!("{value:?}"));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.push(field.name(), Value::I64(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        match i64::try_from(value) {
+            Ok(v) => self.push(field.name(), Value::I64(v)),
+            Err(_) => self.push(field.name(), Value::Str(value.to_string())),
+        }
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.push(field.name(), Value::F64(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.push(field.name(), Value::Bool(value));
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        let text = value.to_string();
+        let first = text.lines().next().unwrap_or_default();
+        let clean = self.scrubber.scrub(cut(first)).into_owned();
+        self.push(field.name(), Value::Str(clean));
+    }
+}
+
+fn level_name(l: &Level) -> &'static str {
+    match *l {
+        Level::ERROR => "error",
+        Level::WARN => "warn",
+        Level::INFO => "info",
+        Level::DEBUG => "debug",
+        Level::TRACE => "trace",
+    }
+}
+
+impl<S> Layer<S> for OtelLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let p = &*self.pipeline;
+        add(&p.stats.spans_started, 1);
+        let meta = attrs.metadata();
+        let mut data = SpanData {
+            trace_id: [0; 16],
+            span_id: [0; 8],
+            parent_span_id: None,
+            sampled: false,
+            local_root: true,
+            name: Cow::Borrowed(meta.name()),
+            kind: Kind::Internal,
+            start: now_nanos(),
+            end: 0,
+            attributes: Vec::new(),
+            dropped_attributes: 0,
+            events: Vec::new(),
+            dropped_events: 0,
+            links: Vec::new(),
+            status: Status::Unset,
+            tenant: None,
+        };
+        let mut hints = Hints::default();
+        attrs.record(&mut FieldVisitor {
+            data: &mut data,
+            hints: Some(&mut hints),
+            scrubber: &p.scrubber,
+            max_attributes: p.max_attributes,
+            buf: String::new(),
+        });
+        if data.dropped_attributes > 0 {
+            add(
+                &p.stats.dropped_attributes,
+                usize::try_from(data.dropped_attributes).unwrap_or(usize::MAX),
+            );
+        }
+        let parent = span.parent().and_then(|parent| {
+            parent.extensions().get::<SpanState>().map(|s| {
+                (
+                    s.data.trace_id,
+                    s.data.span_id,
+                    s.data.sampled,
+                    s.data.tenant.clone(),
+                )
+            })
+        });
+        let current = CurrentContext::get_local();
+        let current_trace = current.as_ref().and_then(CurrentContext::trace);
+        match (hints.trace_id, hints.span_id, &parent) {
+            // The span names its own ids (stella-context ingress, client and job spans).
+            (Some(t), Some(s), _) => {
+                data.trace_id = t.to_bytes();
+                data.span_id = s.to_bytes();
+                data.parent_span_id = hints.parent_span_id.map(SpanId::to_bytes);
+                match &parent {
+                    Some((pt, _, sampled, _)) if *pt == data.trace_id => {
+                        data.local_root = false;
+                        data.sampled = *sampled;
+                    }
+                    _ => {
+                        data.sampled = match (hints.parent_span_id, current_trace) {
+                            (Some(_), Some(cx)) if cx.trace_id() == t => cx.flags().is_sampled(),
+                            (Some(_), _) => true,
+                            (None, _) => p.sampler.sample_root(&data.trace_id),
+                        };
+                    }
+                }
+            }
+            (_, _, Some((pt, ps, sampled, _))) => {
+                data.trace_id = *pt;
+                data.span_id = SpanId::random().to_bytes();
+                data.parent_span_id = Some(*ps);
+                data.sampled = *sampled;
+                data.local_root = false;
+            }
+            (_, _, None) => match current_trace {
+                Some(cx) => {
+                    data.trace_id = cx.trace_id().to_bytes();
+                    data.span_id = SpanId::random().to_bytes();
+                    data.parent_span_id = Some(cx.span_id().to_bytes());
+                    data.sampled = cx.flags().is_sampled();
+                }
+                None => {
+                    data.trace_id = TraceId::random().to_bytes();
+                    data.span_id = SpanId::random().to_bytes();
+                    data.sampled = p.sampler.sample_root(&data.trace_id);
+                }
+            },
+        }
+        if let (Some(t), Some(s)) = (hints.link_trace, hints.link_span) {
+            data.links.push((t.to_bytes(), s.to_bytes()));
+        }
+        if data.tenant.is_none() {
+            data.tenant = parent.and_then(|(_, _, _, t)| t).or_else(|| {
+                current
+                    .as_ref()
+                    .and_then(CurrentContext::request)
+                    .and_then(|r| r.tenant_id.clone())
+            });
+        }
+        if data.sampled {
+            add(&p.stats.spans_head_sampled, 1);
+        }
+        let recording = data.sampled || p.tail.is_some();
+        if !recording {
+            data.attributes = Vec::new();
+        }
+        let trace = match (
+            TraceId::from_bytes(data.trace_id),
+            SpanId::from_bytes(data.span_id),
+        ) {
+            (Some(t), Some(s)) => Some(TraceContext::new(
+                TraceParent::new(t, s, TraceFlags::default().with_sampled(data.sampled)),
+                TraceState::new(),
+                Baggage::new(),
+            )),
+            _ => None,
+        };
+        let mut ext = span.extensions_mut();
+        if let Some(trace) = trace {
+            ext.replace(trace);
+        }
+        ext.replace(SpanState { data, recording });
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut ext = span.extensions_mut();
+        let Some(state) = ext.get_mut::<SpanState>() else {
+            return;
+        };
+        if !state.recording {
+            return;
+        }
+        let before = state.data.dropped_attributes;
+        values.record(&mut FieldVisitor {
+            data: &mut state.data,
+            hints: None,
+            scrubber: &self.pipeline.scrubber,
+            max_attributes: self.pipeline.max_attributes,
+            buf: String::new(),
+        });
+        let dropped = state.data.dropped_attributes.saturating_sub(before);
+        if dropped > 0 {
+            add(
+                &self.pipeline.stats.dropped_attributes,
+                usize::try_from(dropped).unwrap_or(usize::MAX),
+            );
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.event_span(event) else {
+            return;
+        };
+        let p = &*self.pipeline;
+        let (recording, full) = match span.extensions().get::<SpanState>() {
+            Some(s) => (s.recording, s.data.events.len() >= p.max_events),
+            None => return,
+        };
+        if !recording {
+            return;
+        }
+        let meta = event.metadata();
+        let is_error = *meta.level() == Level::ERROR;
+        if full && !is_error {
+            let mut ext = span.extensions_mut();
+            if let Some(s) = ext.get_mut::<SpanState>() {
+                s.data.dropped_events = s.data.dropped_events.saturating_add(1);
+            }
+            add(&p.stats.dropped_events, 1);
+            return;
+        }
+        let mut v = EventVisitor {
+            name: None,
+            attributes: vec![("level", Value::Str(level_name(meta.level()).to_owned()))],
+            scrubber: &p.scrubber,
+            max: p.max_attributes,
+            dropped: 0,
+        };
+        event.record(&mut v);
+        let name = v.name.unwrap_or_else(|| meta.name().to_owned());
+        let mut ext = span.extensions_mut();
+        let Some(s) = ext.get_mut::<SpanState>() else {
+            return;
+        };
+        if is_error && s.data.status == Status::Unset {
+            s.data.status = Status::Error(name.clone());
+        }
+        if s.data.events.len() < p.max_events {
+            s.data.events.push(EventData {
+                time: now_nanos(),
+                name,
+                attributes: v.attributes,
+            });
+        } else {
+            s.data.dropped_events = s.data.dropped_events.saturating_add(1);
+            add(&p.stats.dropped_events, 1);
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let state = span.extensions_mut().remove::<SpanState>();
+        if let Some(mut s) = state
+            && s.recording
+        {
+            s.data.end = now_nanos();
+            self.pipeline.finish(s.data);
+        }
+    }
+}

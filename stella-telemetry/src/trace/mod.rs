@@ -1,0 +1,95 @@
+//! OpenTelemetry traces: the span bridge, head and tail sampling, OTLP/HTTP protobuf export.
+//!
+//! `tracing` spans become OpenTelemetry spans through a light bridge layer (no
+//! `tracing-opentelemetry`, no OpenTelemetry SDK span objects on the hot path):
+//!
+//! - ids: a span that carries `trace_id`/`span_id`/`parent_span_id` fields (the
+//!   `stella-context` ingress, client and job spans) keeps those ids; any other span is a child
+//!   of its nearest enclosing span, else of the current `stella_context` trace, else a new root.
+//!   The span's ids are stored as a `stella_context::TraceContext` in its extensions, so log
+//!   lines inside it carry the same `trace_id`/`span_id` as the exported span.
+//! - names and kinds: `otel.name`, `otel.kind`, `otel.status_code` and
+//!   `otel.status_description` fields, as `tracing-opentelemetry` reads them; an `error`-level
+//!   event inside a span marks it as failed.
+//! - scrubbing: every string attribute and event field passes through the scrubber, key-aware,
+//!   when it is recorded (never relaxed by deep-debug grants: exported data is always strict).
+//! - sampling: parent-based head sampling with a ratio that can change at runtime
+//!   ([`TelemetryHandle::set_trace_sample_ratio`](crate::TelemetryHandle::set_trace_sample_ratio)),
+//!   plus in-process tail sampling (see [`TraceConfig::with_tail_latency`]).
+//! - export: a bounded queue drained by a dedicated thread that posts OTLP/HTTP protobuf; a full
+//!   queue drops and counts, a failed export drops and counts its batch; nothing ever blocks
+//!   the instrumented code.
+
+mod config;
+mod export;
+mod job;
+mod layer;
+mod sampler;
+mod stats;
+mod tail;
+
+pub use self::config::{TraceConfig, TraceConfigError};
+pub(crate) use self::export::Exporter;
+pub use self::job::{JobSpan, job_span};
+pub(crate) use self::layer::{OtelLayer, Pipeline};
+pub use self::sampler::RatioError;
+pub(crate) use self::sampler::check_ratio;
+pub use self::stats::TraceStats;
+
+/// Installs the W3C `traceparent`/`tracestate` and `baggage` propagators as the global
+/// OpenTelemetry text-map propagator (for code that uses the `opentelemetry` API directly).
+pub(crate) fn install_propagator() {
+    use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry::propagation::TextMapCompositePropagator::new(vec![
+            Box::new(TraceContextPropagator::new()),
+            Box::new(BaggagePropagator::new()),
+        ]),
+    );
+}
+
+/// The running trace pipeline of one [`build`](crate::build): the bridge layer's shared state
+/// and the export worker.
+#[derive(Debug)]
+pub(crate) struct Tracing {
+    pipeline: std::sync::Arc<Pipeline>,
+    exporter: Exporter,
+}
+
+impl Tracing {
+    /// Starts the export worker when `config` has an endpoint; `None` when tracing is off.
+    pub(crate) fn start(
+        config: &TraceConfig,
+        resource: &crate::Resource,
+        scrubber: &stella_scrub::Scrubber,
+    ) -> Result<Option<Tracing>, crate::InitError> {
+        config.validate()?;
+        if config.endpoint.is_none() {
+            return Ok(None);
+        }
+        let stats = std::sync::Arc::new(stats::Counters::default());
+        let queue =
+            std::sync::Arc::new(export::Queue::new(config.queue_capacity, config.batch_size));
+        let exporter = Exporter::start(
+            config,
+            export::proto_resource(resource, scrubber),
+            std::sync::Arc::clone(&queue),
+            std::sync::Arc::clone(&stats),
+        )
+        .map_err(|e| crate::InitError::Output(crate::OutputError::Thread(e)))?;
+        let pipeline = std::sync::Arc::new(Pipeline::new(config, scrubber.clone(), queue, stats));
+        Ok(Some(Tracing { pipeline, exporter }))
+    }
+
+    pub(crate) fn pipeline(&self) -> std::sync::Arc<Pipeline> {
+        std::sync::Arc::clone(&self.pipeline)
+    }
+
+    pub(crate) fn layer(&self) -> OtelLayer {
+        OtelLayer::new(self.pipeline())
+    }
+
+    pub(crate) fn into_exporter(self) -> Exporter {
+        self.exporter
+    }
+}

@@ -1,0 +1,194 @@
+//! A real OTLP/HTTP receiver on loopback for the trace tests: HTTP/1.1 over a `TcpListener`,
+//! bodies decoded with the official OpenTelemetry protobuf definitions.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message as _;
+
+/// How the receiver answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Mode {
+    Accept = 0,
+    Unavailable = 1,
+    Hang = 2,
+}
+
+#[derive(Default)]
+struct Shared {
+    requests: Mutex<Vec<ExportTraceServiceRequest>>,
+    mode: AtomicU8,
+    hits: AtomicUsize,
+    stop: AtomicBool,
+}
+
+pub struct Receiver {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop.
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+fn handle(mut stream: TcpStream, shared: Arc<Shared>) {
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(read_half);
+    loop {
+        let mut len = 0usize;
+        let mut first = true;
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(_) if shared.stop.load(Ordering::SeqCst) => return,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    if first && line.is_empty() {
+                        continue;
+                    }
+                    return;
+                }
+                Err(_) => return,
+            }
+            first = false;
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                len = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0u8; len];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        shared.hits.fetch_add(1, Ordering::SeqCst);
+        match shared.mode.load(Ordering::SeqCst) {
+            2 => {
+                // Hang: never answer while in this mode.
+                while shared.mode.load(Ordering::SeqCst) == 2 && !shared.stop.load(Ordering::SeqCst)
+                {
+                    thread::sleep(Duration::from_millis(20));
+                }
+                return;
+            }
+            1 => {
+                let _ = stream
+                    .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n");
+            }
+            _ => {
+                let req =
+                    ExportTraceServiceRequest::decode(&body[..]).expect("a valid OTLP request");
+                shared.requests.lock().unwrap().push(req);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n",
+                );
+            }
+        }
+    }
+}
+
+impl Receiver {
+    pub fn start(mode: Mode) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let shared = Arc::new(Shared::default());
+        shared.mode.store(mode as u8, Ordering::SeqCst);
+        let s = Arc::clone(&shared);
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                if s.stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                if let Ok(stream) = stream {
+                    let s = Arc::clone(&s);
+                    thread::spawn(move || handle(stream, s));
+                }
+            }
+        });
+        Receiver { addr, shared }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn set_mode(&self, mode: Mode) {
+        self.shared.mode.store(mode as u8, Ordering::SeqCst);
+    }
+
+    pub fn hits(&self) -> usize {
+        self.shared.hits.load(Ordering::SeqCst)
+    }
+
+    pub fn requests(&self) -> Vec<ExportTraceServiceRequest> {
+        self.shared.requests.lock().unwrap().clone()
+    }
+
+    pub fn spans(&self) -> Vec<Span> {
+        self.requests()
+            .into_iter()
+            .flat_map(|r| r.resource_spans)
+            .flat_map(|r| r.scope_spans)
+            .flat_map(|s| s.spans)
+            .collect()
+    }
+
+    /// Waits (bounded, as a failure guard only) until `f` holds.
+    pub fn wait_for(&self, what: &str, f: impl Fn(&Receiver) -> bool) {
+        let until = Instant::now() + Duration::from_secs(20);
+        while !f(self) {
+            assert!(Instant::now() < until, "timed out waiting for {what}");
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// An address nothing listens on.
+pub fn dead_url() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    drop(l);
+    format!("http://{addr}")
+}
+
+pub fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a any_value::Value> {
+    attrs
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+        .and_then(|v| v.value.as_ref())
+}
+
+pub fn attr_str<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
+    match attr(attrs, key) {
+        Some(any_value::Value::StringValue(s)) => Some(s),
+        _ => None,
+    }
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

@@ -1,0 +1,398 @@
+//! Traces over OTLP/HTTP to a real loopback receiver: parents, resource, scrubbing, tail
+//! sampling, failure injection, the job helper and bounded shutdown.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use stella_context::{CurrentContext, JobEnvelope, JobMeta, RestoreMode, TraceContext};
+use stella_telemetry::testing::CaptureWriter;
+use stella_telemetry::{Config, Output, ShutdownError, TraceConfig};
+
+use crate::collector::{Mode, Receiver, attr, attr_str, dead_url, hex};
+
+fn config(url: &str, capture: &CaptureWriter) -> Config {
+    Config::new("policy-engine", "1.4.0")
+        .with_env("prod")
+        .with_region("eu-west-1")
+        .with_instance_id("pod-7")
+        .with_output(Output::Writer(Box::new(capture.clone())))
+        .with_traces(
+            TraceConfig::new()
+                .with_endpoint(url)
+                .with_export_interval(Duration::from_millis(20)),
+        )
+}
+
+const REMOTE_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const REMOTE_SPAN: &str = "00f067aa0ba902b7";
+
+#[test]
+fn spans_arrive_with_parents_resource_and_scrubbed_values() {
+    let rx = Receiver::start(Mode::Accept);
+    let capture = CaptureWriter::new();
+    let (dispatch, guard) = stella_telemetry::build(config(&rx.url(), &capture)).unwrap();
+    let server_span = "b7ad6b7169203331";
+    tracing::dispatcher::with_default(&dispatch, || {
+        // The shape of the stella-context ingress span: its ids are fields.
+        let api = tracing::info_span!(
+            "api",
+            otel.name = "api.evaluate",
+            otel.kind = "server",
+            http.route = "/tenants/{tenant}/evaluate",
+            trace_id = REMOTE_TRACE,
+            span_id = server_span,
+            parent_span_id = REMOTE_SPAN,
+            tenant_id = "acme",
+        );
+        let _a = api.enter();
+        let work = tracing::info_span!(
+            "policy.evaluate",
+            token = "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB",
+            owner = "alice@example.com",
+            components = 5000_u64,
+        );
+        let _w = work.enter();
+        tracing::info!(user = "bob@example.com", "evaluating for carol@example.com");
+    });
+    guard.flush().unwrap();
+    let spans = rx.spans();
+    assert_eq!(spans.len(), 2, "{spans:?}");
+    let api = spans.iter().find(|s| s.name == "api.evaluate").unwrap();
+    let work = spans.iter().find(|s| s.name == "policy.evaluate").unwrap();
+    assert_eq!(hex(&api.trace_id), REMOTE_TRACE);
+    assert_eq!(hex(&api.span_id), server_span);
+    assert_eq!(hex(&api.parent_span_id), REMOTE_SPAN);
+    assert_eq!(api.kind, 2, "server");
+    assert_eq!(hex(&work.trace_id), REMOTE_TRACE);
+    assert_eq!(work.parent_span_id, api.span_id);
+    assert_eq!(work.kind, 1, "internal");
+    // ids are attributes of nobody
+    assert!(attr(&api.attributes, "trace_id").is_none());
+    assert!(attr(&api.attributes, "otel.name").is_none());
+    assert_eq!(
+        attr_str(&api.attributes, "http.route"),
+        Some("/tenants/{tenant}/evaluate")
+    );
+    // scrubbed attributes and events
+    let token = attr_str(&work.attributes, "token").unwrap();
+    assert!(token.starts_with("[REDACTED"), "{token}");
+    assert!(
+        !attr_str(&work.attributes, "owner")
+            .unwrap()
+            .contains("alice")
+    );
+    assert!(matches!(
+        attr(&work.attributes, "components"),
+        Some(opentelemetry_proto::tonic::common::v1::any_value::Value::IntValue(5000))
+    ));
+    let event = work.events.first().unwrap();
+    assert!(!event.name.contains("carol"), "{}", event.name);
+    assert!(event.name.contains("[REDACTED:email]"), "{}", event.name);
+    assert!(!attr_str(&event.attributes, "user").unwrap().contains("bob"));
+    // the resource
+    let req = rx.requests();
+    let resource = req[0].resource_spans[0].resource.as_ref().unwrap();
+    for (k, v) in [
+        ("service.name", "policy-engine"),
+        ("service.version", "1.4.0"),
+        ("deployment.environment.name", "prod"),
+        ("cloud.region", "eu-west-1"),
+        ("service.instance.id", "pod-7"),
+    ] {
+        assert_eq!(attr_str(&resource.attributes, k), Some(v), "{k}");
+    }
+    // the log line inside the span carries the exported span's ids
+    let line: Value = serde_json::from_str(&capture.lines()[0]).unwrap();
+    assert_eq!(line["trace_id"], REMOTE_TRACE);
+    assert_eq!(line["span_id"], hex(&work.span_id));
+    let stats = guard.handle().trace_stats();
+    assert_eq!(stats.spans_exported, 2);
+    assert_eq!(stats.dropped(), 0);
+    guard.shutdown().unwrap();
+}
+
+#[test]
+fn new_roots_and_context_parents() {
+    let rx = Receiver::start(Mode::Accept);
+    let capture = CaptureWriter::new();
+    let (dispatch, guard) = stella_telemetry::build(config(&rx.url(), &capture)).unwrap();
+    let remote = TraceContext::new_root();
+    tracing::dispatcher::with_default(&dispatch, || {
+        tracing::info_span!("orchestrator.schedule").in_scope(|| {
+            tracing::info_span!("db.query").in_scope(|| tracing::info!("x"));
+        });
+        // a span opened under a current stella-context trace is its child
+        CurrentContext::from_trace(remote.clone()).scope(|| {
+            tracing::info_span!("excitor.link").in_scope(|| {});
+        });
+    });
+    guard.flush().unwrap();
+    let spans = rx.spans();
+    let root = spans
+        .iter()
+        .find(|s| s.name == "orchestrator.schedule")
+        .unwrap();
+    let child = spans.iter().find(|s| s.name == "db.query").unwrap();
+    assert!(root.parent_span_id.is_empty());
+    assert_eq!(child.trace_id, root.trace_id);
+    assert_eq!(child.parent_span_id, root.span_id);
+    let linked = spans.iter().find(|s| s.name == "excitor.link").unwrap();
+    assert_eq!(hex(&linked.trace_id), remote.trace_id().to_string());
+    assert_eq!(hex(&linked.parent_span_id), remote.span_id().to_string());
+    let line: Value = serde_json::from_str(&capture.lines()[0]).unwrap();
+    assert_eq!(line["span_id"], hex(&child.span_id));
+    assert_eq!(line["trace_id"], hex(&root.trace_id));
+}
+
+#[test]
+fn tail_sampler_keeps_error_and_slow_traces_at_head_ratio_zero() {
+    let rx = Receiver::start(Mode::Accept);
+    let capture = CaptureWriter::new();
+    let cfg = config(&rx.url(), &capture).with_traces(
+        TraceConfig::new()
+            .with_endpoint(rx.url())
+            .with_export_interval(Duration::from_millis(20))
+            .with_sample_ratio(0.0)
+            .with_tail_latency(Duration::from_millis(30)),
+    );
+    let (dispatch, guard) = stella_telemetry::build(cfg).unwrap();
+    tracing::dispatcher::with_default(&dispatch, || {
+        for _ in 0..20 {
+            tracing::info_span!("fast.root").in_scope(|| {
+                tracing::info_span!("fast.child").in_scope(|| tracing::info!("fine"));
+            });
+        }
+        tracing::info_span!("error.root").in_scope(|| {
+            tracing::info_span!("error.child").in_scope(|| tracing::error!("it broke"));
+            tracing::info_span!("error.sibling").in_scope(|| {});
+        });
+        tracing::info_span!("slow.root").in_scope(|| {
+            tracing::info_span!("slow.child").in_scope(|| {});
+            std::thread::sleep(Duration::from_millis(40));
+        });
+    });
+    guard.flush().unwrap();
+    let spans = rx.spans();
+    let mut names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "error.child",
+            "error.root",
+            "error.sibling",
+            "slow.child",
+            "slow.root"
+        ]
+    );
+    let child = spans.iter().find(|s| s.name == "error.child").unwrap();
+    assert_eq!(child.status.as_ref().map(|s| s.code), Some(2));
+    let root = spans.iter().find(|s| s.name == "error.root").unwrap();
+    assert_eq!(child.parent_span_id, root.span_id);
+    let stats = guard.handle().trace_stats();
+    assert_eq!(stats.spans_head_sampled, 0);
+    assert_eq!(stats.tail_kept_traces, 2);
+    assert_eq!(stats.tail_discarded_spans, 40);
+}
+
+#[test]
+fn head_ratio_changes_at_runtime() {
+    let rx = Receiver::start(Mode::Accept);
+    let capture = CaptureWriter::new();
+    let cfg = config(&rx.url(), &capture).with_traces(
+        TraceConfig::new()
+            .with_endpoint(rx.url())
+            .with_export_interval(Duration::from_millis(20))
+            .with_sample_ratio(0.0)
+            .with_tail_sampling(false),
+    );
+    let (dispatch, guard) = stella_telemetry::build(cfg).unwrap();
+    tracing::dispatcher::with_default(&dispatch, || {
+        tracing::info_span!("dropped").in_scope(|| tracing::error!("unsampled errors stay local"));
+        guard.handle().set_trace_sample_ratio(1.0).unwrap();
+        tracing::info_span!("kept").in_scope(|| {});
+    });
+    guard.flush().unwrap();
+    let names: Vec<String> = rx.spans().into_iter().map(|s| s.name).collect();
+    assert_eq!(names, ["kept"]);
+}
+
+fn emit(dispatch: &tracing::Dispatch, n: usize) -> Duration {
+    let start = Instant::now();
+    tracing::dispatcher::with_default(dispatch, || {
+        for i in 0..n {
+            tracing::info_span!("api.request", i).in_scope(|| tracing::info!("handled"));
+        }
+    });
+    start.elapsed()
+}
+
+#[test]
+fn collector_absent_costs_only_the_dropped_spans() {
+    let capture = CaptureWriter::new();
+    let timeout = Duration::from_secs(5);
+    let cfg = config(&dead_url(), &capture).with_traces(
+        TraceConfig::new()
+            .with_endpoint(dead_url())
+            .with_export_interval(Duration::from_millis(10))
+            .with_export_timeout(timeout)
+            .with_queue_capacity(16),
+    );
+    let (dispatch, guard) = stella_telemetry::build(cfg).unwrap();
+    let took = emit(&dispatch, 200);
+    assert!(
+        took < timeout,
+        "the service waited for the collector: {took:?}"
+    );
+    guard.flush().unwrap();
+    let stats = guard.handle().trace_stats();
+    assert_eq!(stats.spans_exported, 0);
+    assert_eq!(
+        stats.dropped_export + stats.dropped_queue_full,
+        200,
+        "{stats:?}"
+    );
+    assert!(stats.export_failures > 0);
+}
+
+#[test]
+fn collector_answering_503_then_recovering() {
+    let rx = Receiver::start(Mode::Unavailable);
+    let capture = CaptureWriter::new();
+    let (dispatch, guard) = stella_telemetry::build(config(&rx.url(), &capture)).unwrap();
+    emit(&dispatch, 10);
+    guard.flush().unwrap();
+    let stats = guard.handle().trace_stats();
+    assert_eq!(stats.dropped_export, 10, "{stats:?}");
+    assert!(rx.spans().is_empty());
+    rx.set_mode(Mode::Accept);
+    emit(&dispatch, 5);
+    guard.flush().unwrap();
+    assert_eq!(rx.spans().len(), 5);
+    assert_eq!(guard.handle().trace_stats().spans_exported, 5);
+}
+
+#[test]
+fn hanging_collector_never_blocks_the_service_and_export_resumes() {
+    let rx = Receiver::start(Mode::Hang);
+    let capture = CaptureWriter::new();
+    let timeout = Duration::from_secs(2);
+    let cfg = config(&rx.url(), &capture)
+        .with_flush_timeout(Duration::from_secs(10))
+        .with_traces(
+            TraceConfig::new()
+                .with_endpoint(rx.url())
+                .with_export_interval(Duration::from_millis(10))
+                .with_export_timeout(timeout)
+                .with_queue_capacity(32)
+                .with_batch_size(8),
+        );
+    let (dispatch, guard) = stella_telemetry::build(cfg).unwrap();
+    emit(&dispatch, 8);
+    rx.wait_for("the first export to hang", |r| r.hits() >= 1);
+    // While the exporter is stuck, the service goes on; the queue fills and drops.
+    let took = emit(&dispatch, 200);
+    assert!(
+        took < timeout,
+        "the service waited for the collector: {took:?}"
+    );
+    assert!(guard.handle().trace_stats().dropped_queue_full > 0);
+    rx.set_mode(Mode::Accept);
+    guard.flush().unwrap();
+    emit(&dispatch, 3);
+    guard.flush().unwrap();
+    let stats = guard.handle().trace_stats();
+    assert!(stats.spans_exported >= 3, "{stats:?}");
+    assert_eq!(
+        stats.spans_exported + stats.dropped(),
+        211,
+        "every span is exported or counted: {stats:?}"
+    );
+}
+
+#[test]
+fn shutdown_is_bounded_on_a_current_thread_runtime_with_a_hanging_collector() {
+    let rx = Receiver::start(Mode::Hang);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let capture = CaptureWriter::new();
+    let cfg = config(&rx.url(), &capture)
+        .with_flush_timeout(Duration::from_millis(200))
+        .with_traces(
+            TraceConfig::new()
+                .with_endpoint(rx.url())
+                .with_export_interval(Duration::from_millis(10))
+                .with_export_timeout(Duration::from_secs(30)),
+        );
+    let result = rt.block_on(async move {
+        let (dispatch, guard) = stella_telemetry::build(cfg).unwrap();
+        emit(&dispatch, 3);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        emit(&dispatch, 3);
+        guard.shutdown()
+    });
+    // Returned at all (not deadlocked) despite a 30 s export timeout; the spans stuck in the
+    // hung request are reported.
+    assert!(
+        matches!(result, Ok(()) | Err(ShutdownError::TraceTimeout(_))),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn job_span_continues_or_links_the_producer_trace() {
+    let rx = Receiver::start(Mode::Accept);
+    let capture = CaptureWriter::new();
+    let (dispatch, guard) = stella_telemetry::build(config(&rx.url(), &capture)).unwrap();
+    let producer = TraceContext::new_root();
+    let meta = JobMeta::new("job-42")
+        .with_kind("sbom.ingest")
+        .with_tenant_id("acme")
+        .with_run_id("run-1");
+    let envelope = JobEnvelope::new(meta, ()).with_trace_context(&producer);
+    tracing::dispatcher::with_default(&dispatch, || {
+        let job = stella_telemetry::job_span(&envelope, RestoreMode::Auto);
+        job.in_scope(|| {
+            tracing::info_span!("conseiller.ingest").in_scope(|| tracing::info!("ingesting"));
+        });
+        drop(job);
+        let retry = envelope.clone().retry();
+        let job = stella_telemetry::job_span(&retry, RestoreMode::Auto);
+        job.in_scope(|| tracing::info!("retrying"));
+    });
+    guard.flush().unwrap();
+    let spans = rx.spans();
+    let runs: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == "runner.execute")
+        .collect();
+    assert_eq!(runs.len(), 2);
+    let first = runs
+        .iter()
+        .find(|s| hex(&s.trace_id) == producer.trace_id().to_string())
+        .unwrap();
+    assert_eq!(hex(&first.parent_span_id), producer.span_id().to_string());
+    assert_eq!(first.kind, 5, "consumer");
+    assert_eq!(attr_str(&first.attributes, "job_id"), Some("job-42"));
+    assert_eq!(attr_str(&first.attributes, "job.kind"), Some("sbom.ingest"));
+    assert_eq!(attr_str(&first.attributes, "tenant_id"), Some("acme"));
+    let ingest = spans
+        .iter()
+        .find(|s| s.name == "conseiller.ingest")
+        .unwrap();
+    assert_eq!(ingest.parent_span_id, first.span_id);
+    let second = runs.iter().find(|s| s.span_id != first.span_id).unwrap();
+    assert_ne!(second.trace_id, first.trace_id);
+    assert!(second.parent_span_id.is_empty());
+    assert_eq!(
+        hex(&second.links[0].trace_id),
+        producer.trace_id().to_string()
+    );
+    let lines = capture.lines();
+    let line: Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(line["job_id"], "job-42");
+    assert_eq!(line["trace_id"], producer.trace_id().to_string());
+    assert_eq!(line["span_id"], hex(&ingest.span_id));
+}
