@@ -146,6 +146,7 @@ fn ipv4(scan: &mut Scan<'_, '_>, ws: usize) -> Option<usize> {
         return None;
     }
     if word(scan.before(start))
+        || scan.before(start) == b'.'
         || word(scan.at(stop))
         || scan.at(stop) == b'['
         || (scan.at(stop) == b'.' && digit(scan.at(stop + 1)))
@@ -420,8 +421,8 @@ fn card(scan: &mut Scan<'_, '_>, ws: usize) -> Option<usize> {
         if !(13..=19).contains(&cnt) {
             continue;
         }
-        if word(scan.at(end)) {
-            continue;
+        if word(scan.at(end)) || (scan.at(end) == b'.' && digit(scan.at(end + 1))) {
+            continue; // part of a longer word or a decimal number
         }
         let d = digits.get(..cnt)?;
         if luhn(d) && issuer_ok(d) {
