@@ -753,7 +753,7 @@ fn dash_p(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
     while p < scan.b.len()
         && !matches!(
             scan.at(p),
-            b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'\'' | b'\\'
+            b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'\'' | b'\\' | b';' | b'|' | b'&'
         )
     {
         p += 1;
@@ -773,7 +773,7 @@ fn curl_user(scan: &mut Scan<'_, '_>, e: usize) {
     while p < scan.b.len()
         && !matches!(
             scan.at(p),
-            b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'\'' | b'\\'
+            b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'\'' | b'\\' | b';' | b'|' | b'&'
         )
     {
         p += 1;
