@@ -45,6 +45,7 @@ pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | `otlp` feature: the exact traces URL |
 /// | `OTEL_TRACES_EXPORTER` | `otlp` feature: `none` turns tracing off |
 /// | `OTEL_TRACES_SAMPLER_ARG` | `otlp` feature: the head-sampling ratio of new traces (default 1.0) |
+/// | `STELLA_METRICS_TENANTS` | `prometheus` feature: comma-separated tenants kept as metric label values (others become `other`) |
 /// | `OTEL_EXPORTER_OTLP_TIMEOUT` | `otlp` feature: the export request timeout in milliseconds (default 10 000) |
 ///
 /// # Examples
@@ -78,6 +79,8 @@ pub struct Config {
     warnings: Vec<String>,
     #[cfg(feature = "otlp")]
     traces: crate::TraceConfig,
+    #[cfg(feature = "prometheus")]
+    metrics: crate::metrics::MetricsConfig,
 }
 
 impl fmt::Debug for Config {
@@ -124,6 +127,8 @@ impl Config {
             warnings: Vec::new(),
             #[cfg(feature = "otlp")]
             traces: crate::TraceConfig::new(),
+            #[cfg(feature = "prometheus")]
+            metrics: crate::metrics::MetricsConfig::new(),
         }
     }
 
@@ -207,6 +212,11 @@ impl Config {
             }
         }
         c.repo_root = get("STELLA_REPO_ROOT");
+        #[cfg(feature = "prometheus")]
+        if let Some(t) = get("STELLA_METRICS_TENANTS") {
+            c.metrics = std::mem::take(&mut c.metrics)
+                .with_tenants(t.split(',').map(str::trim).filter(|t| !t.is_empty()));
+        }
         #[cfg(feature = "otlp")]
         if let Err(e) = c.traces.apply_env(get)
             && c.env_error.is_none()
@@ -348,6 +358,14 @@ impl Config {
         self
     }
 
+    /// The metric settings (`prometheus` feature): cardinality caps, tenants, buckets.
+    #[cfg(feature = "prometheus")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
+    pub fn with_metrics(mut self, metrics: crate::metrics::MetricsConfig) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
     /// The clock for timestamps and rate-limit windows (tests).
     pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Arc::new(clock);
@@ -460,6 +478,10 @@ fn build_parts(config: Config) -> Result<(tracing::Dispatch, TelemetryGuard, Par
             }
             None => (None, handle),
         };
+    #[cfg(feature = "prometheus")]
+    let handle = handle.with_metrics(std::sync::Arc::new(crate::metrics::Registry::new(
+        config.metrics,
+    )));
     #[cfg(feature = "otlp")]
     let otel_layer = match &traces {
         Some(t) => Some(
@@ -589,6 +611,12 @@ pub fn init(config: Config) -> Result<TelemetryGuard, InitError> {
     tracing::dispatcher::set_global_default(dispatch).map_err(|_| InitError::AlreadyInitialized)?;
     #[cfg(feature = "otlp")]
     crate::trace::install_propagator();
+    #[cfg(feature = "prometheus")]
+    if let Some(registry) = guard.handle().metrics_registry()
+        && ::metrics::set_global_recorder(crate::metrics::SharedRegistry(registry)).is_err()
+    {
+        tracing::warn!(target: "stella_telemetry", "a `metrics` recorder is already installed; metrics recorded through the facade go there");
+    }
     #[cfg(feature = "log")]
     if parts.log_bridge && crate::bridge::install(parts.max_level).is_err() {
         tracing::warn!(target: "stella_telemetry", "a `log` logger is already installed; log records are not bridged");

@@ -217,6 +217,8 @@ pub struct TelemetryHandle {
     core: Arc<Core>,
     #[cfg(feature = "otlp")]
     traces: Option<Arc<crate::trace::Pipeline>>,
+    #[cfg(feature = "prometheus")]
+    metrics: Option<Arc<crate::metrics::Registry>>,
 }
 
 impl fmt::Debug for TelemetryHandle {
@@ -233,7 +235,125 @@ impl TelemetryHandle {
             core,
             #[cfg(feature = "otlp")]
             traces: None,
+            #[cfg(feature = "prometheus")]
+            metrics: None,
         }
+    }
+
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn with_metrics(mut self, registry: Arc<crate::metrics::Registry>) -> Self {
+        self.metrics = Some(registry);
+        self
+    }
+
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn metrics_registry(&self) -> Option<Arc<crate::metrics::Registry>> {
+        self.metrics.clone()
+    }
+
+    /// Runs `f` with this handle's metric registry as the `metrics` recorder of the current
+    /// thread ([`init`](crate::init) installs it globally; [`build`](crate::build) does not).
+    #[cfg(feature = "prometheus")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
+    pub fn with_metrics_recorder<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.metrics {
+            Some(r) => {
+                let recorder = crate::metrics::SharedRegistry(Arc::clone(r));
+                ::metrics::with_local_recorder(&recorder, f)
+            }
+            None => f(),
+        }
+    }
+
+    /// The `/metrics` response: OpenMetrics (with exemplars) when `accept` (the request's
+    /// `Accept` header) asks for `application/openmetrics-text`, Prometheus text otherwise.
+    /// Besides what the service recorded, it has the library's own counters (log lines and
+    /// drops, spans exported and dropped, the span queue depth, cardinality overflow) and the
+    /// process CPU and memory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stella_telemetry::{Config, Output};
+    /// let (_dispatch, guard) = stella_telemetry::build(Config::new("svc", "1").with_output(Output::Stderr))?;
+    /// let m = guard.handle().render_metrics(Some("application/openmetrics-text; version=1.0.0"));
+    /// assert!(m.content_type().starts_with("application/openmetrics-text"));
+    /// assert!(m.body().ends_with("# EOF\n"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "prometheus")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
+    pub fn render_metrics(&self, accept: Option<&str>) -> crate::metrics::Exposition {
+        let own = self.own_metrics();
+        match &self.metrics {
+            Some(r) => crate::metrics::render(r, self.core.resource.service(), accept, &own),
+            None => crate::metrics::render(
+                &crate::metrics::Registry::new(crate::metrics::MetricsConfig::new()),
+                self.core.resource.service(),
+                accept,
+                &own,
+            ),
+        }
+    }
+
+    #[cfg(feature = "prometheus")]
+    #[allow(clippy::cast_precision_loss)]
+    fn own_metrics(&self) -> Vec<crate::metrics::Simple<'static>> {
+        use crate::metrics::{Kind, Simple};
+        let l = self.stats();
+        let reason = |r: &str| vec![("reason".to_owned(), r.to_owned())];
+        #[allow(unused_mut)]
+        let mut out = vec![
+            Simple {
+                name: "stella_telemetry_log_lines_total",
+                kind: Kind::Counter,
+                unit: None,
+                help: "Log lines written.",
+                samples: vec![(Vec::new(), l.lines as f64)],
+            },
+            Simple {
+                name: "stella_telemetry_log_records_dropped_total",
+                kind: Kind::Counter,
+                unit: None,
+                help: "Log records suppressed by rate limits or dropped by a full queue.",
+                samples: vec![
+                    (reason("callsite_limit"), l.suppressed_callsite as f64),
+                    (reason("tenant_limit"), l.suppressed_tenant as f64),
+                    (reason("queue_full"), l.dropped_queue_full as f64),
+                    (reason("priority_timeout"), l.dropped_priority as f64),
+                ],
+            },
+        ];
+        #[cfg(feature = "otlp")]
+        if let Some(p) = &self.traces {
+            let t = p.stats.snapshot();
+            out.push(Simple {
+                name: "stella_telemetry_spans_exported_total",
+                kind: Kind::Counter,
+                unit: None,
+                help: "Spans the collector accepted.",
+                samples: vec![(Vec::new(), t.spans_exported as f64)],
+            });
+            out.push(Simple {
+                name: "stella_telemetry_spans_dropped_total",
+                kind: Kind::Counter,
+                unit: None,
+                help: "Spans lost to a full export queue, a failed export or a full tail buffer.",
+                samples: vec![
+                    (reason("queue_full"), t.dropped_queue_full as f64),
+                    (reason("export_failed"), t.dropped_export as f64),
+                    (reason("tail_buffer_full"), t.tail_overflow_spans as f64),
+                ],
+            });
+            if let Some(r) = &self.metrics {
+                r.set_gauge(
+                    crate::metrics::QUEUE_DEPTH,
+                    &[("queue", "otlp_spans")],
+                    p.queue_depth() as f64,
+                );
+            }
+        }
+        out
     }
 
     #[cfg(feature = "otlp")]

@@ -104,6 +104,8 @@
 //! - [`decision`]: [`Decision`](decision::Decision), [`Effect`](decision::Effect).
 //! - `otlp` feature: [`TraceConfig`], [`TraceConfigError`], [`TraceStats`], [`RatioError`],
 //!   [`job_span`], [`JobSpan`].
+//! - `prometheus` feature: the [`metrics`] module ([`metrics::MetricsConfig`],
+//!   [`metrics::Exposition`], golden-signal and journey helpers).
 //! - `log` feature: [`LogBridge`]. `testing` feature: [`testing::CaptureWriter`].
 //!
 //! # Feature flags
@@ -112,6 +114,7 @@
 //! |---|---|---|
 //! | `log` | yes | [`LogBridge`]: `log` records in the same schema; [`init`] installs it |
 //! | `otlp` | yes | OpenTelemetry traces: span bridge, head and tail sampling, OTLP/HTTP protobuf export |
+//! | `prometheus` | yes | [`metrics`]: a `metrics` recorder with exemplars and cardinality caps, `/metrics` in OpenMetrics or Prometheus text |
 //! | `testing` | no | [`testing::CaptureWriter`], an in-memory `MakeWriter` |
 //!
 //! # MSRV
@@ -131,6 +134,9 @@ mod fields;
 mod guard;
 mod json;
 mod layer;
+#[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
+pub mod metrics;
 mod resource;
 mod sampling;
 mod stats;

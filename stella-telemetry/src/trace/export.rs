@@ -55,6 +55,11 @@ impl Queue {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+    pub(crate) fn len(&self) -> usize {
+        self.lock().spans.len()
+    }
+
     /// Enqueues spans; what does not fit is dropped and counted. Never waits for room.
     pub(crate) fn push(&self, spans: impl Iterator<Item = SpanData>, stats: &Counters) {
         let mut st = self.lock();

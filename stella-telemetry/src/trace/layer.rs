@@ -155,6 +155,12 @@ impl Pipeline {
         }
     }
 
+    /// Spans waiting in the export queue.
+    #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+    pub(crate) fn queue_depth(&self) -> usize {
+        self.queue.len()
+    }
+
     /// A span ended: export it, buffer it for the tail decision, or let it go.
     fn finish(&self, span: SpanData) {
         if span.sampled {

@@ -11,6 +11,8 @@ mod config;
 mod context;
 mod decision;
 mod deep_debug;
+#[cfg(feature = "prometheus")]
+mod exposition;
 #[cfg(feature = "otlp")]
 mod otlp;
 mod properties;

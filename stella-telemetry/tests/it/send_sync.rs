@@ -41,3 +41,12 @@ fn trace_types_are_send_and_sync() {
     assert_send_sync::<stella_telemetry::RatioError>();
     assert_send_sync::<stella_telemetry::JobSpan>();
 }
+
+#[cfg(feature = "prometheus")]
+#[test]
+fn metric_types_are_send_and_sync() {
+    assert_send_sync::<stella_telemetry::metrics::MetricsConfig>();
+    assert_send_sync::<stella_telemetry::metrics::Exposition>();
+    assert_send_sync::<stella_telemetry::metrics::InFlight>();
+    assert_send_sync::<stella_telemetry::metrics::Journey>();
+}

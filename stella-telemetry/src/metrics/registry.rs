@@ -1,0 +1,309 @@
+//! The metric registry behind the `metrics` facade: counters, gauges, histograms with
+//! exemplars, cardinality caps.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use metrics::{
+    Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
+    SharedString, Unit,
+};
+
+use super::MetricsConfig;
+
+/// How many facade keys are remembered in the lookup cache at most (overflowing keys beyond
+/// this are folded again on each registration instead of being remembered).
+const MAX_CACHED_KEYS: usize = 100_000;
+
+/// The label of the series that overflowing label sets fold into.
+pub(crate) const OVERFLOW_LABEL: (&str, &str) = ("otel_metric_overflow", "true");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// One exemplar: the trace of a sampled span an observation was made in.
+#[derive(Debug, Clone)]
+pub(crate) struct Exemplar {
+    pub(crate) trace_id: String,
+    pub(crate) value: f64,
+    pub(crate) timestamp: f64,
+}
+
+#[derive(Debug)]
+pub(crate) struct Hist {
+    pub(crate) bounds: Arc<[f64]>,
+    pub(crate) counts: Box<[AtomicU64]>,
+    pub(crate) sum: AtomicU64,
+    pub(crate) count: AtomicU64,
+    pub(crate) exemplars: Box<[Mutex<Option<Exemplar>>]>,
+}
+
+/// The value cell of one series.
+#[derive(Debug)]
+pub(crate) enum Cell {
+    Counter(AtomicU64),
+    Gauge(AtomicU64),
+    Histogram(Hist),
+}
+
+fn add_f64(a: &AtomicU64, d: f64) {
+    let _ = a.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+        Some((f64::from_bits(bits) + d).to_bits())
+    });
+}
+
+impl CounterFn for Cell {
+    fn increment(&self, value: u64) {
+        if let Cell::Counter(c) = self {
+            c.fetch_add(value, Ordering::Relaxed);
+        }
+    }
+
+    fn absolute(&self, value: u64) {
+        if let Cell::Counter(c) = self {
+            c.fetch_max(value, Ordering::Relaxed);
+        }
+    }
+}
+
+impl GaugeFn for Cell {
+    fn increment(&self, value: f64) {
+        if let Cell::Gauge(g) = self {
+            add_f64(g, value);
+        }
+    }
+
+    fn decrement(&self, value: f64) {
+        if let Cell::Gauge(g) = self {
+            add_f64(g, -value);
+        }
+    }
+
+    fn set(&self, value: f64) {
+        if let Cell::Gauge(g) = self {
+            g.store(value.to_bits(), Ordering::Relaxed);
+        }
+    }
+}
+
+impl HistogramFn for Cell {
+    fn record(&self, value: f64) {
+        let Cell::Histogram(h) = self else { return };
+        if value.is_nan() {
+            return;
+        }
+        let idx = h.bounds.partition_point(|b| *b < value);
+        if let Some(c) = h.counts.get(idx) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        add_f64(&h.sum, value);
+        h.count.fetch_add(1, Ordering::Relaxed);
+        if let Some(trace_id) = super::exemplar::sampled_trace_id()
+            && let Some(slot) = h.exemplars.get(idx)
+        {
+            let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+            *slot = Some(Exemplar {
+                trace_id,
+                value,
+                timestamp: super::exemplar::now_secs(),
+            });
+        }
+    }
+}
+
+/// All series of one metric name.
+#[derive(Debug)]
+pub(crate) struct Family {
+    pub(crate) kind: Kind,
+    pub(crate) series: HashMap<Vec<(String, String)>, Arc<Cell>>,
+    pub(crate) overflow: Option<Arc<Cell>>,
+    pub(crate) overflowed: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Description {
+    pub(crate) unit: Option<Unit>,
+    pub(crate) help: String,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    cache: HashMap<Key, Arc<Cell>>,
+    families: HashMap<String, Family>,
+    descriptions: HashMap<String, Description>,
+}
+
+/// The registry: a `metrics::Recorder`.
+#[derive(Debug)]
+pub(crate) struct Registry {
+    inner: RwLock<Inner>,
+    pub(crate) config: MetricsConfig,
+}
+
+impl Registry {
+    pub(crate) fn new(config: MetricsConfig) -> Self {
+        let registry = Registry {
+            inner: RwLock::new(Inner::default()),
+            config,
+        };
+        for (name, unit, help) in super::golden::DESCRIPTIONS {
+            registry.describe(name, Some(*unit), help);
+        }
+        registry
+    }
+
+    fn describe(&self, name: &str, unit: Option<Unit>, help: &str) {
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        inner.descriptions.insert(
+            name.to_owned(),
+            Description {
+                unit,
+                help: help.to_owned(),
+            },
+        );
+    }
+
+    fn new_cell(&self, name: &str, kind: Kind) -> Cell {
+        match kind {
+            Kind::Counter => Cell::Counter(AtomicU64::new(0)),
+            Kind::Gauge => Cell::Gauge(AtomicU64::new(0f64.to_bits())),
+            Kind::Histogram => {
+                let bounds = self.config.buckets_for(name);
+                let n = bounds.len() + 1;
+                Cell::Histogram(Hist {
+                    bounds,
+                    counts: (0..n).map(|_| AtomicU64::new(0)).collect(),
+                    sum: AtomicU64::new(0f64.to_bits()),
+                    count: AtomicU64::new(0),
+                    exemplars: (0..n).map(|_| Mutex::new(None)).collect(),
+                })
+            }
+        }
+    }
+
+    /// The cell of `key`, created on first use; `None` when the name is taken by another kind.
+    fn cell(&self, key: &Key, kind: Kind) -> Option<Arc<Cell>> {
+        {
+            let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(c) = inner.cache.get(key) {
+                return Some(Arc::clone(c));
+            }
+        }
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = inner.cache.get(key) {
+            return Some(Arc::clone(c));
+        }
+        let name = key.name().to_owned();
+        let labels: Vec<(String, String)> = key
+            .labels()
+            .map(|l| {
+                let v = if self.config.is_tenant_label(l.key()) {
+                    self.config.tenant_value(l.value())
+                } else {
+                    l.value()
+                };
+                (l.key().to_owned(), v.to_owned())
+            })
+            .collect();
+        let max = self.config.max_series;
+        let cell = {
+            let family = inner
+                .families
+                .entry(name.clone())
+                .or_insert_with(|| Family {
+                    kind,
+                    series: HashMap::new(),
+                    overflow: None,
+                    overflowed: 0,
+                });
+            if family.kind != kind {
+                return None;
+            }
+            if let Some(existing) = family.series.get(&labels) {
+                Arc::clone(existing)
+            } else if family.series.len() < max {
+                let cell = Arc::new(self.new_cell(&name, kind));
+                family.series.insert(labels, Arc::clone(&cell));
+                cell
+            } else {
+                family.overflowed += 1;
+                match &family.overflow {
+                    Some(c) => Arc::clone(c),
+                    None => {
+                        let c = Arc::new(self.new_cell(&name, kind));
+                        family.overflow = Some(Arc::clone(&c));
+                        c
+                    }
+                }
+            }
+        };
+        if inner.cache.len() < MAX_CACHED_KEYS {
+            inner.cache.insert(key.clone(), Arc::clone(&cell));
+        }
+        Some(cell)
+    }
+
+    /// Sets a gauge directly (the library's own gauges).
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+    pub(crate) fn set_gauge(
+        &self,
+        name: &'static str,
+        labels: &[(&'static str, &'static str)],
+        value: f64,
+    ) {
+        let labels: Vec<metrics::Label> = labels
+            .iter()
+            .map(|(k, v)| metrics::Label::from_static_parts(k, v))
+            .collect();
+        let key = Key::from_parts(name, labels);
+        if let Some(c) = self.cell(&key, Kind::Gauge) {
+            GaugeFn::set(&*c, value);
+        }
+    }
+
+    /// Runs `f` over every family with its description, sorted by name.
+    pub(crate) fn visit(&self, mut f: impl FnMut(&str, &Family, Option<&Description>)) {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let mut names: Vec<&String> = inner.families.keys().collect();
+        names.sort_unstable();
+        for name in names {
+            if let Some(family) = inner.families.get(name) {
+                f(name, family, inner.descriptions.get(name));
+            }
+        }
+    }
+}
+
+impl Recorder for Registry {
+    fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.describe(key.as_str(), unit, &description);
+    }
+
+    fn describe_gauge(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.describe(key.as_str(), unit, &description);
+    }
+
+    fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.describe(key.as_str(), unit, &description);
+    }
+
+    fn register_counter(&self, key: &Key, _metadata: &Metadata<'_>) -> Counter {
+        self.cell(key, Kind::Counter)
+            .map_or_else(Counter::noop, Counter::from_arc)
+    }
+
+    fn register_gauge(&self, key: &Key, _metadata: &Metadata<'_>) -> Gauge {
+        self.cell(key, Kind::Gauge)
+            .map_or_else(Gauge::noop, Gauge::from_arc)
+    }
+
+    fn register_histogram(&self, key: &Key, _metadata: &Metadata<'_>) -> Histogram {
+        self.cell(key, Kind::Histogram)
+            .map_or_else(Histogram::noop, Histogram::from_arc)
+    }
+}

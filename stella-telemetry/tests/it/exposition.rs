@@ -1,0 +1,269 @@
+//! `/metrics`: golden signals, exemplars in OpenMetrics, Prometheus text checked by promtool,
+//! cardinality caps and tenant labels.
+
+use std::collections::HashSet;
+use std::process::Command;
+use std::time::Duration;
+
+use stella_telemetry::metrics::{self as m, InFlight, Journey, MetricsConfig};
+use stella_telemetry::{Config, Output, TelemetryHandle};
+
+const OPENMETRICS: &str =
+    "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
+
+fn build(config: Config) -> (tracing::Dispatch, stella_telemetry::TelemetryGuard) {
+    stella_telemetry::build(config.with_output(Output::Writer(Box::new(std::io::sink())))).unwrap()
+}
+
+fn record_traffic(handle: &TelemetryHandle) {
+    handle.with_metrics_recorder(|| {
+        let _in_flight = InFlight::start("POST", "/tenants/{tenant}/evaluate");
+        for (status, ms) in [(200, 12), (200, 80), (503, 900), (404, 3)] {
+            m::record_http_request(
+                "POST",
+                "/tenants/{tenant}/evaluate",
+                status,
+                Duration::from_millis(ms),
+            );
+        }
+        for j in Journey::ALL {
+            j.record(Duration::from_millis(700), true, &[]);
+        }
+        Journey::PolicyEvaluate.record(Duration::from_secs(3), false, &[("size_class", "5k")]);
+        m::record_job("sbom.ingest", Duration::from_millis(40), true);
+        metrics::counter!("stella.policy.decisions", "effect" => "deny").increment(3);
+        metrics::gauge!("stella.queue.depth", "queue" => "ingest").set(7.0);
+    });
+}
+
+/// A line-level check of the OpenMetrics text format: families declared before their
+/// samples and contiguous, samples well formed, exemplars only on buckets, `# EOF` last.
+fn check_openmetrics(text: &str) {
+    assert!(text.ends_with("# EOF\n"), "no # EOF terminator");
+    let sample = regex_lite(text);
+    let mut seen = HashSet::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        if line == "# EOF" {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let family = rest.split(' ').next().unwrap().to_owned();
+            assert!(
+                seen.insert(family.clone()),
+                "family {family} declared twice"
+            );
+            current = family;
+            continue;
+        }
+        if line.starts_with("# HELP ") || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let (name, exemplar) = sample(line);
+        assert!(
+            name.starts_with(&current),
+            "sample {name} outside its family {current}"
+        );
+        if exemplar {
+            assert!(name.ends_with("_bucket"), "exemplar on {name}");
+        }
+    }
+}
+
+/// Parses `name{labels} value [# {labels} value timestamp]`; returns the name and whether an
+/// exemplar is present.
+fn regex_lite(_: &str) -> impl Fn(&str) -> (String, bool) {
+    |line: &str| {
+        let (series, rest) = match line.find('{') {
+            Some(i) if line[..i].find(' ').is_none() => {
+                let close = line[i..]
+                    .find("} ")
+                    .map(|j| i + j + 1)
+                    .expect("closing brace");
+                (&line[..close], &line[close + 1..])
+            }
+            _ => line.split_once(' ').expect("name and value"),
+        };
+        let name: String = series.chars().take_while(|c| *c != '{').collect();
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "bad name in {line}"
+        );
+        let (value, exemplar) = match rest.split_once(" # ") {
+            Some((v, e)) => (v, Some(e)),
+            None => (rest, None),
+        };
+        assert!(
+            value == "+Inf" || value == "NaN" || value.parse::<f64>().is_ok(),
+            "bad value in {line}"
+        );
+        if let Some(e) = exemplar {
+            assert!(e.starts_with("{trace_id=\""), "bad exemplar in {line}");
+            let after = e.split_once("} ").expect("exemplar labels").1;
+            let parts: Vec<&str> = after.split(' ').collect();
+            assert_eq!(parts.len(), 2, "exemplar value and timestamp in {line}");
+            for p in parts {
+                p.parse::<f64>().expect("exemplar number");
+            }
+        }
+        (name, exemplar.is_some())
+    }
+}
+
+fn promtool(text: &str, name: &str) {
+    let dir = std::env::temp_dir().join(format!("stella-telemetry-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("metrics.prom");
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&path).unwrap())
+        .output()
+        .expect("promtool runs (Debian package `prometheus`)");
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn prometheus_text_passes_promtool() {
+    let (_dispatch, guard) = build(Config::new("policy-engine", "1.4.0"));
+    let handle = guard.handle();
+    record_traffic(&handle);
+    let text = handle.render_metrics(None);
+    assert_eq!(text.content_type(), m::PROMETHEUS_CONTENT_TYPE);
+    let body = text.body();
+    for needle in [
+        "# TYPE http_server_request_duration_seconds histogram",
+        "http_server_request_duration_seconds_bucket{service=\"policy-engine\",error_type=\"503\",http_request_method=\"POST\",http_response_status_code=\"503\",http_route=\"/tenants/{tenant}/evaluate\",le=\"1\"} 1",
+        "http_server_active_requests{service=\"policy-engine\",http_request_method=\"POST\",http_route=\"/tenants/{tenant}/evaluate\"} 0",
+        "stella_policy_evaluation_duration_seconds_bucket{service=\"policy-engine\",outcome=\"error\",size_class=\"5k\",le=\"5\"} 1",
+        "stella_sbom_ingest_first_component_duration_seconds_count",
+        "stella_advisory_link_exposure_delta_duration_seconds_count",
+        "stella_export_bundle_ready_duration_seconds_count",
+        "stella_vex_reconcile_duration_seconds_count",
+        "stella_notification_send_duration_seconds_count",
+        "stella_job_duration_seconds_count{service=\"policy-engine\",job_kind=\"sbom.ingest\",outcome=\"ok\"} 1",
+        "# TYPE stella_policy_decisions_total counter",
+        "stella_policy_decisions_total{service=\"policy-engine\",effect=\"deny\"} 3",
+        "stella_queue_depth{service=\"policy-engine\",queue=\"ingest\"} 7",
+        "stella_telemetry_log_lines_total",
+        "process_cpu_seconds_total",
+    ] {
+        assert!(body.contains(needle), "missing {needle} in\n{body}");
+    }
+    assert!(
+        !body.contains(" # {"),
+        "no exemplars in the Prometheus text format"
+    );
+    promtool(body, "prom");
+}
+
+#[test]
+fn openmetrics_parses_and_has_no_exemplar_outside_sampled_spans() {
+    let (_dispatch, guard) = build(Config::new("policy-engine", "1.4.0"));
+    let handle = guard.handle();
+    record_traffic(&handle);
+    let om = handle.render_metrics(Some(OPENMETRICS));
+    assert_eq!(om.content_type(), m::OPENMETRICS_CONTENT_TYPE);
+    check_openmetrics(om.body());
+    assert!(om.body().contains("# TYPE stella_policy_decisions counter"));
+    assert!(
+        om.body()
+            .contains("# UNIT http_server_request_duration_seconds seconds")
+    );
+    assert!(!om.body().contains("trace_id"));
+}
+
+#[cfg(feature = "otlp")]
+#[test]
+fn exemplars_carry_the_trace_id_of_the_sampled_span() {
+    use stella_telemetry::TraceConfig;
+
+    use crate::collector::{Mode, Receiver, hex};
+
+    let rx = Receiver::start(Mode::Accept);
+    let (dispatch, guard) = build(
+        Config::new("policy-engine", "1.4.0").with_traces(
+            TraceConfig::new()
+                .with_endpoint(rx.url())
+                .with_export_interval(Duration::from_millis(20)),
+        ),
+    );
+    let handle = guard.handle();
+    handle.with_metrics_recorder(|| {
+        tracing::dispatcher::with_default(&dispatch, || {
+            tracing::info_span!("api.evaluate").in_scope(|| {
+                m::record_http_request("GET", "/healthz", 200, Duration::from_millis(4));
+            });
+        });
+    });
+    guard.flush().unwrap();
+    let span = rx
+        .spans()
+        .into_iter()
+        .next()
+        .expect("the span was exported");
+    let om = handle.render_metrics(Some(OPENMETRICS));
+    check_openmetrics(om.body());
+    let exemplar = format!("# {{trace_id=\"{}\"}} 0.004 ", hex(&span.trace_id));
+    assert!(
+        om.body().lines().any(
+            |l| l.starts_with("http_server_request_duration_seconds_bucket")
+                && l.contains(&exemplar)
+        ),
+        "no exemplar {exemplar} in\n{}",
+        om.body()
+    );
+    // The library's own trace metrics are there too, and the whole text passes promtool.
+    let prom = handle.render_metrics(None);
+    assert!(
+        prom.body()
+            .contains("stella_telemetry_spans_exported_total{service=\"policy-engine\"} 1")
+    );
+    assert!(
+        prom.body()
+            .contains("stella_queue_depth{service=\"policy-engine\",queue=\"otlp_spans\"} 0")
+    );
+    promtool(prom.body(), "exemplars");
+}
+
+#[test]
+fn cardinality_is_capped_and_overflow_counted() {
+    let (_dispatch, guard) = build(
+        Config::new("svc", "1").with_metrics(
+            MetricsConfig::new()
+                .with_max_series(3)
+                .with_tenants(["acme"]),
+        ),
+    );
+    let handle = guard.handle();
+    handle.with_metrics_recorder(|| {
+        for i in 0..10 {
+            metrics::counter!("stella.requests", "route" => format!("/r/{i}")).increment(1);
+        }
+        for t in ["acme", "globex", "initech"] {
+            metrics::counter!("stella.tenant.requests", "tenant_id" => t).increment(1);
+        }
+    });
+    let body = handle.render_metrics(None).into_body();
+    let series = body
+        .lines()
+        .filter(|l| l.starts_with("stella_requests_total{"))
+        .count();
+    assert_eq!(series, 4, "3 series and the overflow series:\n{body}");
+    assert!(
+        body.contains("stella_requests_total{service=\"svc\",otel_metric_overflow=\"true\"} 7")
+    );
+    assert!(body.contains(
+        "stella_telemetry_metric_overflow_total{service=\"svc\",metric=\"stella.requests\"} 7"
+    ));
+    assert!(body.contains("stella_tenant_requests_total{service=\"svc\",tenant_id=\"acme\"} 1"));
+    assert!(body.contains("stella_tenant_requests_total{service=\"svc\",tenant_id=\"other\"} 2"));
+    assert!(!body.contains("globex"));
+    promtool(&body, "cardinality");
+}
