@@ -470,14 +470,18 @@ fn build_parts(config: Config) -> Result<(tracing::Dispatch, TelemetryGuard, Par
     let handle = TelemetryHandle::new(layer.core());
     let summary = layer.clone();
     #[cfg(feature = "otlp")]
-    let (traces, handle) =
-        match crate::trace::Tracing::start(&config.traces, handle.resource(), handle.scrubber())? {
-            Some(t) => {
-                let handle = handle.with_traces(t.pipeline());
-                (Some(t), handle)
-            }
-            None => (None, handle),
-        };
+    let (traces, handle) = match crate::trace::Tracing::start(
+        &config.traces,
+        handle.resource(),
+        handle.scrubber(),
+        handle.incident_registry(),
+    )? {
+        Some(t) => {
+            let handle = handle.with_traces(t.pipeline());
+            (Some(t), handle)
+        }
+        None => (None, handle),
+    };
     #[cfg(feature = "prometheus")]
     let handle = handle.with_metrics(std::sync::Arc::new(crate::metrics::Registry::new(
         config.metrics,
@@ -492,9 +496,13 @@ fn build_parts(config: Config) -> Result<(tracing::Dispatch, TelemetryGuard, Par
         ),
         None => None,
     };
+    let breadcrumbs =
+        crate::incident::BreadcrumbLayer::new(handle.incident_registry(), summary.clone());
+    let breadcrumb_filter = breadcrumbs.filter();
     let subscriber = tracing_subscriber::registry()
         .with(ContextLayer::new())
-        .with(layer.with_filter(EventFilter(filter)));
+        .with(layer.with_filter(EventFilter(filter)))
+        .with(breadcrumbs.with_filter(breadcrumb_filter));
     #[cfg(feature = "otlp")]
     let subscriber = subscriber.with(otel_layer);
     let dispatch = tracing::Dispatch::new(subscriber);

@@ -190,6 +190,7 @@ impl Housekeeper {
                 {
                     tracing::dispatcher::with_default(&dispatch, || {
                         handle.expire_deep_debug();
+                        handle.expire_incidents();
                     });
                     summary.maybe_summary(handle.core.now_nanos());
                 }
@@ -215,6 +216,7 @@ impl Housekeeper {
 #[derive(Clone)]
 pub struct TelemetryHandle {
     core: Arc<Core>,
+    incidents: Arc<crate::incident::Incidents>,
     #[cfg(feature = "otlp")]
     traces: Option<Arc<crate::trace::Pipeline>>,
     #[cfg(feature = "prometheus")]
@@ -231,8 +233,13 @@ impl fmt::Debug for TelemetryHandle {
 
 impl TelemetryHandle {
     pub(crate) fn new(core: Arc<Core>) -> Self {
+        let incidents = Arc::new(crate::incident::Incidents::new(
+            Arc::clone(&core.clock),
+            core.scrubber.clone(),
+        ));
         TelemetryHandle {
             core,
+            incidents,
             #[cfg(feature = "otlp")]
             traces: None,
             #[cfg(feature = "prometheus")]
@@ -482,6 +489,129 @@ impl TelemetryHandle {
         let audit = self.core.scrubber.grants().revoke(id, actor)?;
         decision::emit_grant_audit(&audit);
         Ok(())
+    }
+
+    pub(crate) fn incident_registry(&self) -> Arc<crate::incident::Incidents> {
+        Arc::clone(&self.incidents)
+    }
+
+    /// Switches incident mode on for a tenant for the request's TTL (starting again replaces
+    /// the TTL): that tenant's traces are sampled at 100 %, its recent debug records are kept
+    /// (at most [`BREADCRUMBS_PER_TENANT`](crate::BREADCRUMBS_PER_TENANT)) and written right
+    /// after its next error, [`retention_bump`](Self::retention_bump) answers for it, a
+    /// `stella_telemetry::incident` warn line is logged and the hooks are called.
+    ///
+    /// # Errors
+    ///
+    /// [`IncidentError`](crate::IncidentError) for an empty tenant or a TTL of zero or above
+    /// seven days; nothing changes then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use stella_telemetry::{Config, IncidentRequest, Output};
+    ///
+    /// let (dispatch, guard) = stella_telemetry::build(Config::new("svc", "1").with_output(Output::Stderr))?;
+    /// let handle = guard.handle();
+    /// tracing::dispatcher::with_default(&dispatch, || {
+    ///     handle.start_incident(IncidentRequest::new("acme", Duration::from_secs(3600)).with_actor("oncall-7"))
+    /// })?;
+    /// assert!(handle.incident("acme").is_some());
+    /// assert!(handle.retention_bump("acme").is_some());
+    /// assert!(handle.incident("globex").is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn start_incident(
+        &self,
+        request: crate::IncidentRequest,
+    ) -> Result<crate::Incident, crate::IncidentError> {
+        self.incidents.start(request)
+    }
+
+    /// Switches incident mode off for a tenant before its TTL.
+    ///
+    /// # Errors
+    ///
+    /// [`IncidentError::NotActive`](crate::IncidentError::NotActive) when it is not on.
+    pub fn stop_incident(&self, tenant: &str) -> Result<crate::Incident, crate::IncidentError> {
+        self.incidents.stop(tenant)
+    }
+
+    /// The active incident of a tenant.
+    pub fn incident(&self, tenant: &str) -> Option<crate::Incident> {
+        self.incidents.get(tenant)
+    }
+
+    /// Every active incident, by tenant.
+    pub fn incidents(&self) -> Vec<crate::Incident> {
+        self.incidents.list()
+    }
+
+    /// The evidence-retention bump to honour for evidence of `tenant` created now (`None`
+    /// outside incident mode): the signal the evidence locker reads.
+    pub fn retention_bump(&self, tenant: &str) -> Option<Duration> {
+        self.incidents.get(tenant).map(|i| i.retention_bump)
+    }
+
+    /// Adds a hook called on every start, stop and expiry (timeline events, webhooks, the
+    /// evidence locker's retention). Hooks run on the caller's thread (the housekeeping thread
+    /// for expiries): hand the event to a queue rather than doing I/O in them.
+    pub fn on_incident(&self, hook: impl Fn(&crate::IncidentEvent) + Send + Sync + 'static) {
+        self.incidents.add_hook(Arc::new(hook));
+    }
+
+    /// Ends every incident whose TTL passed, logging and calling the hooks for each; returns how
+    /// many. The guard's housekeeping thread calls it once a second; expired incidents stop
+    /// applying on time either way.
+    pub fn expire_incidents(&self) -> usize {
+        self.incidents.expire()
+    }
+
+    /// A callback for `stella_slo::Evaluator::builder().with_incident_trigger(threshold, …)`
+    /// (`slo` feature): a burn-rate breach starts incident mode for the signal's tenant for
+    /// `ttl`, and the recovery signal stops it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use stella_telemetry::{Config, Output};
+    ///
+    /// let (_dispatch, guard) = stella_telemetry::build(Config::new("svc", "1").with_output(Output::Stderr))?;
+    /// let trigger = guard.handle().incident_trigger(Duration::from_secs(4 * 3600));
+    /// let evaluator = stella_slo::Evaluator::builder()
+    ///     .with_incident_trigger(stella_slo::Factor::new(14.4)?, trigger)
+    ///     .build()?;
+    /// # let _ = evaluator;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "slo")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "slo")))]
+    pub fn incident_trigger(
+        &self,
+        ttl: Duration,
+    ) -> impl Fn(&stella_slo::IncidentSignal) + Send + Sync + 'static {
+        let incidents = Arc::clone(&self.incidents);
+        move |signal: &stella_slo::IncidentSignal| match signal.action {
+            stella_slo::IncidentAction::Start => {
+                let _ = incidents.start(
+                    crate::IncidentRequest::new(signal.tenant.clone(), ttl)
+                        .with_actor(format!("slo:{}", signal.slo))
+                        .with_reason(format!(
+                            "burn rate {:.1} above {:.1}",
+                            signal.burn_rate, signal.threshold
+                        ))
+                        .with_trigger(crate::IncidentTrigger::BurnRate {
+                            slo: signal.slo.clone(),
+                            burn_rate: signal.burn_rate,
+                        }),
+                );
+            }
+            _ => {
+                let _ = incidents.stop(&signal.tenant);
+            }
+        }
     }
 
     /// Sweeps expired grants and emits one decision log each; returns how many. Expired grants

@@ -101,6 +101,9 @@
 //!   [`NonBlockingBuilder`], [`NonBlockingWriter`], [`WriterGuard`], [`FlushTimeout`],
 //!   [`Output`], [`FileOutput`], [`OutputError`], [`DEFAULT_CAPACITY`],
 //!   [`DEFAULT_PRIORITY_WAIT`].
+//! - Incident mode: [`TelemetryHandle::start_incident`], [`IncidentRequest`], [`Incident`],
+//!   [`IncidentEvent`], [`IncidentAction`], [`IncidentTrigger`], [`IncidentError`],
+//!   [`MAX_INCIDENT_TTL`], [`BREADCRUMBS_PER_TENANT`], [`DEFAULT_RETENTION_BUMP`].
 //! - [`decision`]: [`Decision`](decision::Decision), [`Effect`](decision::Effect).
 //! - `otlp` feature: [`TraceConfig`], [`TraceConfigError`], [`TraceStats`], [`RatioError`],
 //!   [`job_span`], [`JobSpan`].
@@ -114,6 +117,7 @@
 //! |---|---|---|
 //! | `log` | yes | [`LogBridge`]: `log` records in the same schema; [`init`] installs it |
 //! | `otlp` | yes | OpenTelemetry traces: span bridge, head and tail sampling, OTLP/HTTP protobuf export |
+//! | `slo` | no | [`TelemetryHandle::incident_trigger`]: `stella-slo` burn-rate breaches switch incident mode |
 //! | `prometheus` | yes | [`metrics`]: a `metrics` recorder with exemplars and cardinality caps, `/metrics` in OpenMetrics or Prometheus text |
 //! | `testing` | no | [`testing::CaptureWriter`], an in-memory `MakeWriter` |
 //!
@@ -132,6 +136,7 @@ mod config;
 pub mod decision;
 mod fields;
 mod guard;
+mod incident;
 mod json;
 mod layer;
 #[cfg(feature = "prometheus")]
@@ -153,6 +158,10 @@ pub use self::bridge::LogBridge;
 pub use self::config::{Config, DEFAULT_FILTER, DEFAULT_FLUSH_TIMEOUT, InitError, build, init};
 pub use self::fields::COMMON_FIELDS;
 pub use self::guard::{ShutdownError, TelemetryGuard, TelemetryHandle};
+pub use self::incident::{
+    BREADCRUMBS_PER_TENANT, DEFAULT_RETENTION_BUMP, Incident, IncidentAction, IncidentError,
+    IncidentEvent, IncidentRequest, IncidentTrigger, MAX_INCIDENT_TTL,
+};
 pub use self::layer::{BuildError, JsonLayer, JsonLayerBuilder};
 pub use self::resource::Resource;
 pub use self::sampling::Sampling;

@@ -93,6 +93,13 @@ fn with_scratch<R: Default>(f: impl FnOnce(&mut Scratch) -> R) -> R {
     }
 }
 
+/// The tenant recorded on a span by the JSON layer, if any.
+pub(crate) fn span_tenant(ext: &tracing_subscriber::registry::Extensions<'_>) -> Option<String> {
+    ext.get::<SpanFields>()
+        .and_then(|f| f.slot(crate::fields::Slot::TenantId))
+        .map(|s| s.original().to_owned())
+}
+
 /// Building a [`JsonLayer`] failed.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -115,7 +122,7 @@ pub(crate) struct Core {
     pub(crate) scrubber: Scrubber,
     limiters: Limiters,
     pub(crate) stats: Arc<Stats>,
-    clock: Arc<dyn Clock>,
+    pub(crate) clock: Arc<dyn Clock>,
     summary_every_nanos: u64,
     next_summary: AtomicU64,
     last_reported: Mutex<LogStats>,
@@ -391,6 +398,21 @@ where
             return;
         }
         self.write_summary(now);
+    }
+
+    /// Writes kept breadcrumbs of `tenant` (time, text) as debug lines.
+    pub(crate) fn write_breadcrumbs(&self, tenant: &str, crumbs: &[(u64, String)]) {
+        for (at, text) in crumbs {
+            with_scratch(|s| {
+                render::breadcrumb(&self.core, *at, tenant, text, &mut s.out);
+                let mut w = self.writer.make_writer();
+                if w.write_all(s.out.as_bytes()).is_err() {
+                    bump(&self.core.stats.write_errors);
+                } else {
+                    bump(&self.core.stats.lines);
+                }
+            });
+        }
     }
 
     /// Writes a summary line if anything was suppressed since the last one.

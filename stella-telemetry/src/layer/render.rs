@@ -414,6 +414,21 @@ fn push_number(
 
 /// Writes a suppression summary line into `out` when anything was suppressed or dropped since
 /// the last summary; returns whether it did.
+/// A breadcrumb line: a debug record of a tenant in incident mode, kept and written after the
+/// tenant's next error (its text was scrubbed when it was kept).
+pub(super) fn breadcrumb(core: &Core, at_nanos: u64, tenant: &str, text: &str, out: &mut String) {
+    out.clear();
+    out.push_str("{\"ts\":");
+    json::push_ts(out, UNIX_EPOCH + Duration::from_nanos(at_nanos));
+    out.push_str(",\"level\":\"debug\"");
+    out.push_str(&core.fragment);
+    out.push_str(",\"tenant_id\":");
+    json::push_str(out, &core.scrubber.scrub_field("tenant_id", tenant));
+    out.push_str(",\"message\":");
+    json::push_str(out, text);
+    out.push_str(",\"details\":{\"breadcrumb\":true}}\n");
+}
+
 pub(super) fn summary(core: &Core, now_nanos: u64, out: &mut String) -> bool {
     let snap = core.stats.snapshot();
     let mut last = core.last_reported.lock().unwrap_or_else(|e| e.into_inner());

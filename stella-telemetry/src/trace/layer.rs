@@ -126,6 +126,7 @@ pub(crate) struct Pipeline {
     pub(crate) stats: Arc<Counters>,
     max_attributes: usize,
     max_events: usize,
+    incidents: Arc<crate::incident::Incidents>,
 }
 
 impl fmt::Debug for Pipeline {
@@ -143,6 +144,7 @@ impl Pipeline {
         scrubber: Scrubber,
         queue: Arc<Queue>,
         stats: Arc<Counters>,
+        incidents: Arc<crate::incident::Incidents>,
     ) -> Self {
         Pipeline {
             sampler: HeadSampler::new(config.ratio),
@@ -152,6 +154,7 @@ impl Pipeline {
             stats,
             max_attributes: config.max_attributes,
             max_events: config.max_events,
+            incidents,
         }
     }
 
@@ -495,6 +498,16 @@ where
                     .and_then(CurrentContext::request)
                     .and_then(|r| r.tenant_id.clone())
             });
+        }
+        // Incident mode: every trace of the tenant is kept.
+        if !data.sampled
+            && p.incidents.any_active()
+            && data
+                .tenant
+                .as_deref()
+                .is_some_and(|t| p.incidents.is_active(t))
+        {
+            data.sampled = true;
         }
         if data.sampled {
             add(&p.stats.spans_head_sampled, 1);

@@ -62,6 +62,7 @@ impl Tracing {
         config: &TraceConfig,
         resource: &crate::Resource,
         scrubber: &stella_scrub::Scrubber,
+        incidents: std::sync::Arc<crate::incident::Incidents>,
     ) -> Result<Option<Tracing>, crate::InitError> {
         config.validate()?;
         if config.endpoint.is_none() {
@@ -77,7 +78,13 @@ impl Tracing {
             std::sync::Arc::clone(&stats),
         )
         .map_err(|e| crate::InitError::Output(crate::OutputError::Thread(e)))?;
-        let pipeline = std::sync::Arc::new(Pipeline::new(config, scrubber.clone(), queue, stats));
+        let pipeline = std::sync::Arc::new(Pipeline::new(
+            config,
+            scrubber.clone(),
+            queue,
+            stats,
+            incidents,
+        ));
         Ok(Some(Tracing { pipeline, exporter }))
     }
 

@@ -13,6 +13,7 @@ mod decision;
 mod deep_debug;
 #[cfg(feature = "prometheus")]
 mod exposition;
+mod incident;
 #[cfg(feature = "otlp")]
 mod otlp;
 mod properties;
