@@ -499,15 +499,17 @@ where
                     .and_then(|r| r.tenant_id.clone())
             });
         }
-        // Incident mode: every trace of the tenant is kept.
-        if !data.sampled
-            && p.incidents.any_active()
+        // Incident mode: every trace of the tenant is kept, here and by the collector's
+        // tail sampler (its `stella.incident_mode` policy).
+        if p.incidents.any_active()
             && data
                 .tenant
                 .as_deref()
                 .is_some_and(|t| p.incidents.is_active(t))
         {
             data.sampled = true;
+            data.attributes
+                .push(("stella.incident_mode", Value::Bool(true)));
         }
         if data.sampled {
             add(&p.stats.spans_head_sampled, 1);

@@ -168,6 +168,11 @@ fn incident_mode_keeps_every_trace_of_one_tenant_until_expiry() {
             .iter()
             .all(|s| attr_str(&s.attributes, "tenant_id") == Some("acme"))
     );
+    // the collector's tail sampler keeps them too (policy `incident-mode` in collector.yaml)
+    assert!(spans.iter().all(|s| matches!(
+        crate::collector::attr(&s.attributes, "stella.incident_mode"),
+        Some(opentelemetry_proto::tonic::common::v1::any_value::Value::BoolValue(true))
+    )));
 }
 
 #[cfg(feature = "slo")]

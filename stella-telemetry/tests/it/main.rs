@@ -7,6 +7,7 @@ mod backpressure;
 mod bridge;
 #[cfg(feature = "otlp")]
 mod collector;
+mod collector_config;
 mod config;
 mod context;
 mod decision;
