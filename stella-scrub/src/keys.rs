@@ -201,6 +201,11 @@ const GLUED_SUFFIXES: &[(&str, Kind)] = &[
     ("cookie", Kind::Cookie),
 ];
 
+/// Latin script (ASCII, Latin-1, Latin Extended): a change to or from it splits words.
+fn latin(c: char) -> bool {
+    c.is_ascii() || ('\u{c0}'..='\u{24f}').contains(&c) || ('\u{1e00}'..='\u{1eff}').contains(&c)
+}
+
 /// Splits a key into lowercase words (punctuation and camelCase boundaries), keeping the last four.
 fn words(key: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -212,6 +217,10 @@ fn words(key: &str) -> Vec<String> {
                 out.push(std::mem::take(&mut cur));
             }
             continue;
+        }
+        // a change of script (ASCII to CJK, Cyrillic, …) is a word boundary: `9密钥`
+        if !cur.is_empty() && i > 0 && chars.get(i - 1).is_some_and(|p| latin(*p) != latin(c)) {
+            out.push(std::mem::take(&mut cur));
         }
         if c.is_uppercase() && !cur.is_empty() {
             let prev = chars.get(i.wrapping_sub(1)).copied().unwrap_or(' ');
