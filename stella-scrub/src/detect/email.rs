@@ -19,6 +19,9 @@ pub(crate) fn at_sign(scan: &mut Scan<'_, '_>, a: usize, at_len: usize) {
     while ls > 0 && local_char(scan.before(ls)) && a - ls < 64 {
         ls -= 1;
     }
+    if ls > 0 && local_char(scan.before(ls)) {
+        return; // a local part longer than 64 bytes is not an address (RFC 5321)
+    }
     while ls < a
         && (matches!(scan.at(ls), b'.' | b'-' | b'+' | b'%') || !scan.text.is_char_boundary(ls))
     {
@@ -31,6 +34,9 @@ pub(crate) fn at_sign(scan: &mut Scan<'_, '_>, a: usize, at_len: usize) {
     let mut de = ds;
     while de < scan.b.len() && domain_char(scan.at(de)) && de - ds < 253 {
         de += 1;
+    }
+    if domain_char(scan.at(de)) && de < scan.b.len() {
+        return; // a domain longer than 253 bytes is not a domain
     }
     while de > ds && matches!(scan.before(de), b'.' | b'-') {
         de -= 1;
