@@ -675,7 +675,17 @@ fn url_userinfo(scan: &mut Scan<'_, '_>, s: usize) {
     let userinfo = scan.b.get(a..at).unwrap_or(&[]);
     let Some(colon) = userinfo.iter().position(|c| *c == b':') else {
         // A token used as the user name (https://<token>@github.com/…)
-        let tokenish_user = userinfo.len() >= 20
+        let host_len = run(scan, at + 1, 253, |c| alnum(c) || matches!(c, b'.' | b'-'));
+        let after_host = scan.at(at + 1 + host_len);
+        let clean_host = host_len > 0
+            && (at + 1 + host_len >= scan.b.len()
+                || matches!(
+                    after_host,
+                    b'/' | b'?' | b'#' | b' ' | b'\t' | b'\n' | b'\r' | b'"' | b'\''
+                )
+                || (after_host == b':' && scan.at(at + 2 + host_len).is_ascii_digit()));
+        let tokenish_user = clean_host
+            && userinfo.len() >= 20
             && userinfo.iter().all(|c| b64url(*c))
             && userinfo.iter().any(u8::is_ascii_digit)
             && userinfo.iter().any(u8::is_ascii_alphabetic);
