@@ -299,9 +299,13 @@ fn extent(
     let len = scan.b.len();
     let max = v.saturating_add(16 * 1024).min(len);
     if sep == b'>' {
+        // <password>value</password>: the element must close on this line, before any quote
         let mut p = v;
-        while p < max && scan.at(p) != b'<' {
+        while p < max && !matches!(scan.at(p), b'<' | b'"' | b'\n' | b'\r') {
             p += 1;
+        }
+        if scan.at(p) != b'<' {
+            return (v, v, true);
         }
         return (v, p, true);
     }
