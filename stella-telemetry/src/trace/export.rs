@@ -173,14 +173,36 @@ pub(crate) fn proto_resource(resource: &Resource, scrubber: &Scrubber) -> ProtoR
     }
 }
 
-fn proto_span(s: SpanData) -> Span {
+/// `value` scrubbed, reusing the string when nothing was redacted.
+fn clean(value: String, key: Option<&str>, scrubber: &Scrubber) -> String {
+    let scrubbed = match key {
+        Some(k) => scrubber.scrub_field(k, &value),
+        None => scrubber.scrub(&value),
+    };
+    match scrubbed {
+        std::borrow::Cow::Borrowed(_) => value,
+        std::borrow::Cow::Owned(s) => s,
+    }
+}
+
+fn clean_kv(key: &str, value: Value, scrubber: &Scrubber) -> KeyValue {
+    match value {
+        Value::Str(s) => kv(key, Value::Str(clean(s, Some(key), scrubber))),
+        other => kv(key, other),
+    }
+}
+
+fn proto_span(s: SpanData, scrubber: &Scrubber) -> Span {
     let status = match s.status {
         layer::Status::Unset => None,
         layer::Status::Ok => Some(Status {
             message: String::new(),
             code: 1,
         }),
-        layer::Status::Error(message) => Some(Status { message, code: 2 }),
+        layer::Status::Error(message) => Some(Status {
+            message: clean(message, None, scrubber),
+            code: 2,
+        }),
     };
     Span {
         trace_id: s.trace_id.to_vec(),
@@ -199,15 +221,23 @@ fn proto_span(s: SpanData) -> Span {
         kind: s.kind as i32,
         start_time_unix_nano: s.start,
         end_time_unix_nano: s.end,
-        attributes: s.attributes.into_iter().map(|(k, v)| kv(k, v)).collect(),
+        attributes: s
+            .attributes
+            .into_iter()
+            .map(|(k, v)| clean_kv(k, v, scrubber))
+            .collect(),
         dropped_attributes_count: s.dropped_attributes,
         events: s
             .events
             .into_iter()
             .map(|e| span::Event {
                 time_unix_nano: e.time,
-                name: e.name,
-                attributes: e.attributes.into_iter().map(|(k, v)| kv(k, v)).collect(),
+                name: clean(e.name, None, scrubber),
+                attributes: e
+                    .attributes
+                    .into_iter()
+                    .map(|(k, v)| clean_kv(k, v, scrubber))
+                    .collect(),
                 dropped_attributes_count: 0,
             })
             .collect(),
@@ -230,7 +260,11 @@ fn proto_span(s: SpanData) -> Span {
 }
 
 /// Encodes one batch as an `ExportTraceServiceRequest`.
-pub(crate) fn encode(resource: &ProtoResource, batch: Vec<SpanData>) -> Vec<u8> {
+pub(crate) fn encode(
+    resource: &ProtoResource,
+    batch: Vec<SpanData>,
+    scrubber: &Scrubber,
+) -> Vec<u8> {
     let request = ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: Some(resource.clone()),
@@ -240,7 +274,7 @@ pub(crate) fn encode(resource: &ProtoResource, batch: Vec<SpanData>) -> Vec<u8> 
                     version: env!("CARGO_PKG_VERSION").to_owned(),
                     ..InstrumentationScope::default()
                 }),
-                spans: batch.into_iter().map(proto_span).collect(),
+                spans: batch.into_iter().map(|s| proto_span(s, scrubber)).collect(),
                 schema_url: String::new(),
             }],
             schema_url: String::new(),
@@ -254,6 +288,7 @@ struct Worker {
     stats: Arc<Counters>,
     transport: Box<dyn Transport>,
     resource: ProtoResource,
+    scrubber: Scrubber,
     interval: Duration,
 }
 
@@ -286,14 +321,20 @@ impl Worker {
                         last = Instant::now();
                     }
                 }
-                let n = st.spans.len().min(self.queue.batch_size);
-                let batch: Vec<SpanData> = st.spans.drain(..n).collect();
+                // Hold the lock as briefly as possible: take the whole queue when it fits in a
+                // batch (an O(1) swap), so producers never wait behind a long copy.
+                let batch: Vec<SpanData> = if st.spans.len() <= self.queue.batch_size {
+                    Vec::from(std::mem::take(&mut st.spans))
+                } else {
+                    let rest = st.spans.split_off(self.queue.batch_size);
+                    Vec::from(std::mem::replace(&mut st.spans, rest))
+                };
                 (batch, st.flush_requested, !st.spans.is_empty(), st.shutdown)
             };
             last = Instant::now();
             if !batch.is_empty() {
                 let n = batch.len();
-                let body = encode(&self.resource, batch);
+                let body = encode(&self.resource, batch, &self.scrubber);
                 add(&self.stats.exports, 1);
                 match self.transport.send(body) {
                     Ok(()) => add(&self.stats.spans_exported, n),
@@ -327,6 +368,7 @@ impl Exporter {
     pub(crate) fn start(
         config: &TraceConfig,
         resource: ProtoResource,
+        scrubber: Scrubber,
         queue: Arc<Queue>,
         stats: Arc<Counters>,
     ) -> Result<Exporter, std::io::Error> {
@@ -341,6 +383,7 @@ impl Exporter {
             stats,
             transport: Box::new(HttpTransport { agent, url }),
             resource,
+            scrubber,
             interval: config.export_interval,
         };
         let thread = thread::Builder::new()

@@ -8,7 +8,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use stella_context::{
     Baggage, CurrentContext, SpanId, TraceContext, TraceFlags, TraceId, TraceParent, TraceState,
 };
-use stella_scrub::Scrubber;
 use tracing::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Level, Subscriber};
@@ -117,10 +116,9 @@ pub(crate) fn now_nanos() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-/// The shared state of the bridge: sampler, scrubber, tail buffer, export queue, counters.
+/// The shared state of the bridge: sampler, tail buffer, export queue, counters.
 pub(crate) struct Pipeline {
     pub(crate) sampler: HeadSampler,
-    scrubber: Scrubber,
     tail: Option<Mutex<Tail>>,
     queue: Arc<Queue>,
     pub(crate) stats: Arc<Counters>,
@@ -141,14 +139,12 @@ impl fmt::Debug for Pipeline {
 impl Pipeline {
     pub(crate) fn new(
         config: &TraceConfig,
-        scrubber: Scrubber,
         queue: Arc<Queue>,
         stats: Arc<Counters>,
         incidents: Arc<crate::incident::Incidents>,
     ) -> Self {
         Pipeline {
             sampler: HeadSampler::new(config.ratio),
-            scrubber,
             tail: config.tail.then(|| Mutex::new(Tail::new(config))),
             queue,
             stats,
@@ -204,11 +200,10 @@ struct Hints {
     link_span: Option<SpanId>,
 }
 
-/// Records fields into span data, scrubbed.
+/// Records fields into span data (raw: the export worker scrubs them before encoding).
 struct FieldVisitor<'a> {
     data: &'a mut SpanData,
     hints: Option<&'a mut Hints>,
-    scrubber: &'a Scrubber,
     max_attributes: usize,
     buf: String,
 }
@@ -247,7 +242,7 @@ impl FieldVisitor<'_> {
                 };
             }
             "otel.status_description" | "otel.status_message" => {
-                let m = self.scrubber.scrub(cut(value)).into_owned();
+                let m = cut(value).to_owned();
                 self.data.status = Status::Error(m);
             }
             "trace_id" | "span_id" | "parent_span_id" | "link.trace_id" | "link.span_id" => {
@@ -275,7 +270,7 @@ impl FieldVisitor<'_> {
         if key == "tenant_id" {
             self.data.tenant = Some(cut(value).to_owned());
         }
-        let clean = self.scrubber.scrub_field(key, cut(value)).into_owned();
+        let clean = cut(value).to_owned();
         self.push(key, Value::Str(clean));
     }
 }
@@ -315,21 +310,20 @@ impl Visit for FieldVisitor<'_> {
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         let text = value.to_string();
         let first = text.lines().next().unwrap_or_default();
-        let clean = self.scrubber.scrub(cut(first)).into_owned();
+        let clean = cut(first).to_owned();
         self.push(field.name(), Value::Str(clean));
     }
 }
 
 /// Records an event's fields: the message becomes the event name.
-struct EventVisitor<'a> {
+struct EventVisitor {
     name: Option<String>,
     attributes: Vec<(&'static str, Value)>,
-    scrubber: &'a Scrubber,
     max: usize,
     dropped: u32,
 }
 
-impl EventVisitor<'_> {
+impl EventVisitor {
     fn push(&mut self, key: &'static str, value: Value) {
         if self.attributes.len() < self.max {
             self.attributes.push((key, value));
@@ -340,15 +334,15 @@ impl EventVisitor<'_> {
 
     fn string(&mut self, key: &'static str, value: &str) {
         if key == "message" {
-            self.name = Some(self.scrubber.scrub(cut(value)).into_owned());
+            self.name = Some(cut(value).to_owned());
         } else {
-            let clean = self.scrubber.scrub_field(key, cut(value)).into_owned();
+            let clean = cut(value).to_owned();
             self.push(key, Value::Str(clean));
         }
     }
 }
 
-impl Visit for EventVisitor<'_> {
+impl Visit for EventVisitor {
     fn record_str(&mut self, field: &Field, value: &str) {
         self.string(field.name(), value);
     }
@@ -379,7 +373,7 @@ impl Visit for EventVisitor<'_> {
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         let text = value.to_string();
         let first = text.lines().next().unwrap_or_default();
-        let clean = self.scrubber.scrub(cut(first)).into_owned();
+        let clean = cut(first).to_owned();
         self.push(field.name(), Value::Str(clean));
     }
 }
@@ -413,7 +407,7 @@ where
             kind: Kind::Internal,
             start: now_nanos(),
             end: 0,
-            attributes: Vec::new(),
+            attributes: Vec::with_capacity(meta.fields().len()),
             dropped_attributes: 0,
             events: Vec::new(),
             dropped_events: 0,
@@ -425,7 +419,6 @@ where
         attrs.record(&mut FieldVisitor {
             data: &mut data,
             hints: Some(&mut hints),
-            scrubber: &p.scrubber,
             max_attributes: p.max_attributes,
             buf: String::new(),
         });
@@ -549,7 +542,6 @@ where
         values.record(&mut FieldVisitor {
             data: &mut state.data,
             hints: None,
-            scrubber: &self.pipeline.scrubber,
             max_attributes: self.pipeline.max_attributes,
             buf: String::new(),
         });
@@ -587,7 +579,6 @@ where
         let mut v = EventVisitor {
             name: None,
             attributes: vec![("level", Value::Str(level_name(meta.level()).to_owned()))],
-            scrubber: &p.scrubber,
             max: p.max_attributes,
             dropped: 0,
         };

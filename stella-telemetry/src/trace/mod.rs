@@ -11,8 +11,10 @@
 //! - names and kinds: `otel.name`, `otel.kind`, `otel.status_code` and
 //!   `otel.status_description` fields, as `tracing-opentelemetry` reads them; an `error`-level
 //!   event inside a span marks it as failed.
-//! - scrubbing: every string attribute and event field passes through the scrubber, key-aware,
-//!   when it is recorded (never relaxed by deep-debug grants: exported data is always strict).
+//! - scrubbing: every string attribute, event name and field, and status message passes
+//!   through the scrubber, key-aware, on the export thread right before encoding (never relaxed
+//!   by deep-debug grants: exported data is always strict). Raw values stay in process memory
+//!   only; spans that are not kept are never scrubbed at all.
 //! - sampling: parent-based head sampling with a ratio that can change at runtime
 //!   ([`TelemetryHandle::set_trace_sample_ratio`](crate::TelemetryHandle::set_trace_sample_ratio)),
 //!   plus in-process tail sampling (see [`TraceConfig::with_tail_latency`]).
@@ -74,17 +76,12 @@ impl Tracing {
         let exporter = Exporter::start(
             config,
             export::proto_resource(resource, scrubber),
+            scrubber.clone(),
             std::sync::Arc::clone(&queue),
             std::sync::Arc::clone(&stats),
         )
         .map_err(|e| crate::InitError::Output(crate::OutputError::Thread(e)))?;
-        let pipeline = std::sync::Arc::new(Pipeline::new(
-            config,
-            scrubber.clone(),
-            queue,
-            stats,
-            incidents,
-        ));
+        let pipeline = std::sync::Arc::new(Pipeline::new(config, queue, stats, incidents));
         Ok(Some(Tracing { pipeline, exporter }))
     }
 

@@ -1,0 +1,211 @@
+//! Per-span cost of the trace bridge against `tracing-opentelemetry`, with the same exporter
+//! setup: every span sampled, OTLP/HTTP protobuf posted from a background thread to the same
+//! loopback receiver, the same `JsonLayer` (to `std::io::sink` through a `NonBlocking` writer)
+//! and `ContextLayer` in both stacks.
+//!
+//! - `span/stella_bridge`: `stella_telemetry::build()` with traces on (its own bridge, batch
+//!   queue and OTLP encoder).
+//! - `span/tracing_opentelemetry`: `tracing-opentelemetry` 0.34 over the OpenTelemetry SDK
+//!   0.33 (`SdkTracerProvider` with the batch span processor) and an exporter that encodes with
+//!   `opentelemetry-proto`'s transform and posts with the same HTTP client.
+//!
+//! - `span/no_bridge`: the same `build()` with traces off: what both stacks share (`JsonLayer`,
+//!   `ContextLayer`); subtract it to get each bridge's own cost.
+//!
+//! Each iteration opens a span with three fields (one a string that is scrubbed), optionally
+//! records one event inside it, and closes it. Only the calling thread's time is measured;
+//! export runs on other threads in both cases.
+//!
+//! Run: `cargo bench -p stella-telemetry --bench span -- --warm-up-time 1 --measurement-time 3`
+//!
+//! Machine: the shared 2-core CI container; baseline: `tracing_opentelemetry` in the same run.
+//! Target (issue 5): `stella_bridge` at most 0.6 of `tracing_opentelemetry`.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::thread;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
+use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
+use prost::Message as _;
+use stella_context::subscriber::ContextLayer;
+use stella_telemetry::{Config, JsonLayer, NonBlocking, Output, TraceConfig};
+use tracing::Dispatch;
+use tracing_subscriber::layer::SubscriberExt;
+
+/// A loopback OTLP/HTTP receiver that accepts and discards.
+fn receiver() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            thread::spawn(move || serve(stream));
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn serve(mut stream: TcpStream) {
+    let Ok(read) = stream.try_clone() else { return };
+    let mut reader = BufReader::new(read);
+    loop {
+        let mut len = 0usize;
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                len = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0u8; len];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        if stream
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// The OpenTelemetry side's exporter: the same protobuf and HTTP client as ours.
+#[derive(Debug)]
+struct OtlpHttp {
+    agent: ureq::Agent,
+    url: String,
+    resource: ResourceAttributesWithSchema,
+}
+
+impl SpanExporter for OtlpHttp {
+    fn export(
+        &self,
+        batch: Vec<SpanData>,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        let request = ExportTraceServiceRequest {
+            resource_spans: group_spans_by_resource_and_scope(batch, &self.resource),
+        };
+        let body = request.encode_to_vec();
+        let result = self
+            .agent
+            .post(&self.url)
+            .header("content-type", "application/x-protobuf")
+            .send(&body[..])
+            .map(|_| ())
+            .map_err(|e| OTelSdkError::InternalFailure(e.to_string()));
+        std::future::ready(result)
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        self.resource = resource.into();
+    }
+}
+
+fn stella(url: &str) -> (Dispatch, stella_telemetry::TelemetryGuard) {
+    stella_telemetry::build(
+        Config::new("policy-engine", "1.4.0")
+            .with_output(Output::Writer(Box::new(std::io::sink())))
+            .with_traces(TraceConfig::new().with_endpoint(url)),
+    )
+    .expect("build")
+}
+
+fn otel(url: &str) -> (Dispatch, SdkTracerProvider, stella_telemetry::WriterGuard) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let exporter = OtlpHttp {
+        agent,
+        url: format!("{url}/v1/traces"),
+        resource: (&opentelemetry_sdk::Resource::builder_empty().build()).into(),
+    };
+    let provider = SdkTracerProvider::builder()
+        .with_resource(
+            opentelemetry_sdk::Resource::builder()
+                .with_service_name("policy-engine")
+                .build(),
+        )
+        .with_batch_exporter(exporter)
+        .build();
+    let tracer = provider.tracer("bench");
+    let (writer, guard) = NonBlocking::builder()
+        .build(Output::Writer(Box::new(std::io::sink())))
+        .expect("writer");
+    let json = JsonLayer::builder("policy-engine", "1.4.0")
+        .with_non_blocking(writer)
+        .build()
+        .expect("layer");
+    let subscriber = tracing_subscriber::registry()
+        .with(ContextLayer::new())
+        .with(json)
+        .with(tracing_opentelemetry::layer().with_tracer(tracer));
+    (Dispatch::new(subscriber), provider, guard)
+}
+
+fn one_span(event: bool) {
+    let span = tracing::info_span!(
+        "policy.evaluate",
+        tenant_id = "acme",
+        sbom_id = "sbom-7f3c",
+        components = 5_000_u64
+    );
+    let _e = span.enter();
+    if event {
+        tracing::info!(rules = 42_u64, "evaluated");
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let url = receiver();
+    let (ours, ours_guard) = stella(&url);
+    let (theirs, provider, theirs_guard) = otel(&url);
+    let (baseline, baseline_guard) = stella_telemetry::build(
+        Config::new("policy-engine", "1.4.0")
+            .with_output(Output::Writer(Box::new(std::io::sink()))),
+    )
+    .expect("build");
+    for (group, event) in [("span", false), ("span_with_event", true)] {
+        let mut g = c.benchmark_group(group);
+        g.bench_function("stella_bridge", |b| {
+            tracing::dispatcher::with_default(&ours, || b.iter(|| one_span(event)));
+        });
+        g.bench_function("tracing_opentelemetry", |b| {
+            tracing::dispatcher::with_default(&theirs, || b.iter(|| one_span(event)));
+        });
+        g.bench_function("no_bridge", |b| {
+            tracing::dispatcher::with_default(&baseline, || b.iter(|| one_span(event)));
+        });
+        g.finish();
+    }
+    let stats = ours_guard.handle().trace_stats();
+    eprintln!(
+        "stella bridge: {} spans exported, {} dropped",
+        stats.spans_exported,
+        stats.dropped()
+    );
+    drop(ours_guard);
+    let _ = provider.shutdown();
+    drop(theirs_guard);
+    drop(baseline_guard);
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
