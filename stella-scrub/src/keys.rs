@@ -485,7 +485,7 @@ const GATE_ENDINGS: &[&[u8; 3]] = &[
     b"fre", b"ndi", b"ret", b"ets", b"eto", b"eim", b"nis", b"ken", b"key", b"eys", b"srf", b"otp",
     b"pin", b"cvv", b"cvc", b"vv2", b"vc2", b"sig", b"kie", b"uth", b"jwt", b"rer", b"ssn", b"pan",
     b"sdn", b"tel", b"nka", b"lue", b"est", b"ber", b"_pw", b"-pw", b".pw", b"str", b"b64", b"e64",
-    b"hex", b"raw", b"enc", b"ing", b"ain", b"ext", b"ted",
+    b"hex", b"raw", b"enc", b"ing", b"ain", b"ext", b"ted", b"gno",
 ];
 
 const fn gate_index(a: u8, b: u8, c: u8) -> usize {
@@ -505,8 +505,9 @@ static GATE: [u8; 4096] = {
 };
 
 /// Cheap first gate for the free-text key scanner: could a key ending in these bytes be a
-/// secret? `tail` holds up to the last ten bytes of the key, any case. False positives are
-/// fine (the full [`classify`] decides); false negatives are not.
+/// secret? `tail` holds up to the last sixteen bytes of the key and nothing before the key
+/// (a short key such as `pw` is decided on its own bytes), any case. False positives are fine
+/// (the full [`classify`] decides); false negatives are not.
 #[inline]
 pub(crate) fn tail_may_be_secret(tail: &[u8]) -> bool {
     // signature-256, password2: look past a trailing number
@@ -537,6 +538,11 @@ pub(crate) fn tail_may_be_secret(tail: &[u8]) -> bool {
     };
     if (a | b | c) >= 0x80 {
         return true;
+    }
+    // db_pw, x.pw, and camelCase dbPw / dbPW (a word boundary before the capital P)
+    if b.eq_ignore_ascii_case(&b'p') && c.eq_ignore_ascii_case(&b'w') {
+        return !a.is_ascii_alphanumeric()
+            || (b == b'P' && (a.is_ascii_lowercase() || a.is_ascii_digit()));
     }
     let x = gate_index(a, b, c);
     if GATE
@@ -598,6 +604,7 @@ pub(crate) fn tail_may_be_secret(tail: &[u8]) -> bool {
         b"ain" => ends(b"plain"),
         b"ext" => ends(b"plaintext"),
         b"ted" => ends(b"encrypted"),
+        b"gno" => ends(b"contrassegno"),
         b"ber" => ends(b"number"),
         [x, b'p', b'w'] => !x.is_ascii_alphanumeric(),
         _ => false,
@@ -748,6 +755,9 @@ mod tests {
             "sid",
             "pw",
             "db_pw",
+            "dbPw",
+            "userPW",
+            "pw_2",
             "cvv2",
             "secrets",
             "Kennwort",
@@ -803,5 +813,71 @@ mod tests {
             assert!(tail_may_be_secret(tail), "{k}");
             assert!(classify(k).is_some(), "{k} classifies");
         }
+    }
+
+    /// The ending gate never rejects a key the classifier would accept, whatever words come
+    /// before the last one (short keys such as `pw` included).
+    #[test]
+    fn gate_agrees_with_classifier_for_every_word() {
+        let lasts = PASSWORD_WORDS
+            .iter()
+            .chain(SECRET_WORDS)
+            .chain(TOKEN_WORDS)
+            .copied()
+            .chain(GLUED_SUFFIXES.iter().map(|(s, _)| *s))
+            .chain([
+                "sid",
+                "csrf",
+                "otp",
+                "pin",
+                "cvv",
+                "cvc",
+                "sig",
+                "signature",
+                "cookie",
+                "auth",
+                "authorization",
+                "bearer",
+                "creds",
+                "credentials",
+                "ssn",
+                "pan",
+                "phone",
+                "tel",
+                "msisdn",
+                "mobile",
+                "apikey",
+                "session",
+                "sessionid",
+                "jsessionid",
+            ]);
+        let mut missed = Vec::new();
+        for last in lasts {
+            let mut upper = last.to_uppercase();
+            let mut camel = String::new();
+            let mut cs = last.chars();
+            if let Some(f) = cs.next() {
+                camel.extend(f.to_uppercase());
+                camel.extend(cs);
+            }
+            for key in [
+                last.to_owned(),
+                format!("db_{last}"),
+                format!("db.{last}"),
+                format!("x-{last}"),
+                format!("user{camel}"),
+                format!("USER_{upper}"),
+                format!("{last}2"),
+                format!("{last}_1"),
+            ] {
+                let b = key.as_bytes();
+                if classify(&key).is_some() && !tail_may_be_secret(&b[b.len().saturating_sub(16)..])
+                {
+                    missed.push(key);
+                }
+            }
+            upper.clear();
+        }
+        assert!(missed.is_empty(), "the gate rejects {missed:?}");
     }
 }

@@ -42,10 +42,6 @@ pub(super) fn at_separator(scan: &mut Scan<'_, '_>, p: usize, sep_len: usize) {
     if k_end == 0 || !key_char(scan.before(k_end)) {
         return;
     }
-    let tail = scan.b.get(k_end.saturating_sub(16)..k_end).unwrap_or(&[]);
-    if !keys::tail_may_be_secret(tail) {
-        return;
-    }
     let mut k_start = k_end;
     while k_start > 0 && key_char(scan.before(k_start)) && k_end - k_start < 128 {
         k_start -= 1;
@@ -55,6 +51,15 @@ pub(super) fn at_separator(scan: &mut Scan<'_, '_>, p: usize, sep_len: usize) {
         k_start += 5;
     } else if scan.before(k_start) == b'%' && k_end - k_start > 2 {
         k_start += 2;
+    }
+    // The ending gate sees the key's own bytes only: the bytes before the key (a space, a
+    // quote, `:`) must not decide for a short key such as `pw`.
+    let tail = scan
+        .b
+        .get(k_end.saturating_sub(16).max(k_start)..k_end)
+        .unwrap_or(&[]);
+    if !keys::tail_may_be_secret(tail) {
+        return;
     }
     while k_start < k_end && !scan.text.is_char_boundary(k_start) {
         k_start += 1;

@@ -363,3 +363,31 @@ fn scrubs_from_many_threads() {
     });
     assert_eq!(s.redaction_counts().get("email"), 800);
 }
+
+/// Short secret key names are decided on the key's own bytes, not on the word or quote before
+/// the key: `pw` after a word, in logfmt, in quotes, in JSON, in a query string.
+#[test]
+fn short_keys_after_a_word() {
+    let s = super::scrubber();
+    for (input, expected) in [
+        ("x pw=hunter2", "x pw=[REDACTED:password]"),
+        ("where pw='s3cret'", "where pw='[REDACTED:password]'"),
+        ("pw=hunter2", "pw=[REDACTED:password]"),
+        ("a=1 pw=hunter2 b=2", "a=1 pw=[REDACTED:password] b=2"),
+        (
+            r#"{"a":1,"pw":"hunter2"}"#,
+            r#"{"a":1,"pw":"[REDACTED:password]"}"#,
+        ),
+        ("?u=bob&pw=hunter2", "?u=bob&pw=[REDACTED:password]"),
+        ("x dbPw=hunter2", "x dbPw=[REDACTED:password]"),
+        (
+            "x pin=1234 sid=abc123",
+            "x pin=[REDACTED:otp] sid=[REDACTED:session]",
+        ),
+    ] {
+        assert_eq!(s.scrub(input), expected, "{input}");
+    }
+    for clean in ["x pwm=1 npw=3 mypw=4", "pw hunter2"] {
+        assert_eq!(s.scrub(clean), clean);
+    }
+}
