@@ -343,9 +343,11 @@ fn extent(
             p += 1;
         }
         // No closing quote (a cut line, or a quote that is not ours): read the rest as an
-        // unquoted value, which stops at the next delimiter.
-        let (_, e, _) = extent(scan, vs, b'=', url_encoded, false);
-        return (vs, e, false);
+        // unquoted value, which stops at the next delimiter. Not through `extent` again: a
+        // second quote right after the first would be read as an opening quote, decided by the
+        // quote parity of the whole line, which the redactions themselves change (scrubbing
+        // would not be idempotent).
+        return (vs, unquoted_end(scan, vs, max, url_encoded), false);
     }
     if q == b'[' && esc == 0 {
         // map dumps: Authorization:[Bearer x]; only when the bracket closes on this line
@@ -395,6 +397,11 @@ fn extent(
         }
         return (v, p, false);
     }
+    (v, unquoted_end(scan, p, max, url_encoded), false)
+}
+
+/// The end of an unquoted value starting at `p`: the next delimiter, or `max`.
+fn unquoted_end(scan: &Scan<'_, '_>, mut p: usize, max: usize, url_encoded: bool) -> usize {
     while p < max {
         let c = scan.at(p);
         if matches!(
@@ -429,7 +436,7 @@ fn extent(
         }
         p += 1;
     }
-    (v, p, false)
+    p
 }
 
 /// Values that are states, not secrets (`auth=ok`, `password=set`).
