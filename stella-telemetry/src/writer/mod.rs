@@ -26,6 +26,12 @@ use self::output::Sink;
 pub use self::output::{FileOutput, Output, OutputError};
 use crate::stats::{Stats, bump};
 
+/// How often the writer thread takes what is queued when nothing wakes it earlier: info
+/// lines reach the output at most this late.
+const WRITER_TICK: Duration = Duration::from_millis(10);
+/// Queued lines that wake the writer at once (or a quarter of the capacity, if smaller).
+const WAKE_LINES: usize = 512;
+
 /// The default queue bound, in lines.
 pub const DEFAULT_CAPACITY: usize = 8_192;
 /// The default bound on how long an error or warn line waits for room in a full queue.
@@ -100,10 +106,16 @@ impl Queue {
                 return;
             }
         }
+        // No wake-up (a futex system call, and a context switch) per line: the writer wakes by
+        // itself every WRITER_TICK and takes whatever is queued; error, warn and decision lines
+        // and a filling queue wake it at once.
         st.pending.extend_from_slice(line);
         st.lines += 1;
+        let wake = priority || st.lines >= self.capacity.div_ceil(4).min(WAKE_LINES);
         drop(st);
-        self.wake.notify_one();
+        if wake {
+            self.wake.notify_one();
+        }
     }
 
     fn request_flush(&self, timeout: Duration) -> bool {
@@ -154,7 +166,10 @@ impl Queue {
             let (flush_target, closed) = {
                 let mut st = self.lock();
                 while st.pending.is_empty() && st.flush_done >= st.flush_requested && !st.closed {
-                    st = self.wake.wait(st).unwrap_or_else(|e| e.into_inner());
+                    st = self
+                        .wake
+                        .wait_timeout(st, WRITER_TICK)
+                        .map_or_else(|e| e.into_inner().0, |(g, _)| g);
                 }
                 std::mem::swap(&mut st.pending, &mut local);
                 st.lines = 0;
