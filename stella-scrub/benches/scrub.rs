@@ -67,6 +67,31 @@ fn line(i: usize, msg: &str) -> String {
     s
 }
 
+/// A realistic 1 KiB JSON object (a timeline event's details or a span's attributes): the same
+/// common fields, a nested object, an array, numbers, and distinct keys.
+fn json_doc(i: usize, msg: &str) -> serde_json::Value {
+    let mut s = format!(
+        "{{\"ts\":\"2026-11-28T10:{:02}:18.{:03}Z\",\"level\":\"info\"",
+        i % 60,
+        i * 7 % 1000
+    );
+    for (k, v) in FIELDS {
+        s.push_str(&format!(",\"{k}\":\"{v}\""));
+    }
+    s.push_str(&format!(
+        ",\"http\":{{\"method\":\"POST\",\"status\":200,\"user_agent\":\"stella-cli/0.1.0\"}},\"tags\":[\"policy\",\"eval\",\"batch-{i}\"],\"duration_ms\":{},\"components\":{},\"msg\":\"{msg}\"",
+        12 + i,
+        4000 + i * 13
+    ));
+    let mut n = 0;
+    while s.len() < 1020 {
+        s.push_str(&format!(",\"attr_{n}\":\"ok\""));
+        n += 1;
+    }
+    s.push('}');
+    serde_json::from_str(&s).expect("valid JSON")
+}
+
 const MESSAGES: &[&str] = &[
     "policy evaluation completed for project; token bucket refilled",
     "evaluated 5000 components in 1.42s; cache hit ratio 0.93",
@@ -295,6 +320,58 @@ fn bench(c: &mut Criterion) {
                     out.clear();
                     naive.scrub(black_box(l), &mut out);
                     black_box(&out);
+                }
+            })
+        });
+        g.finish();
+    }
+
+    // scrub_json on 1 KiB objects (throughput in bytes of the serialised object).
+    let clean_docs: Vec<serde_json::Value> = MESSAGES
+        .iter()
+        .enumerate()
+        .map(|(i, m)| json_doc(i, m))
+        .collect();
+    let dirty_docs: Vec<serde_json::Value> = SECRETS
+        .iter()
+        .enumerate()
+        .map(|(i, m)| json_doc(i, m))
+        .collect();
+    for d in &clean_docs {
+        assert_eq!(&scrubber.scrub_json(d), d, "clean object changed: {d}");
+    }
+    for d in &dirty_docs {
+        assert_ne!(&scrubber.scrub_json(d), d, "secret object unchanged: {d}");
+    }
+    for (name, docs) in [
+        ("json_clean_1KiB", &clean_docs),
+        ("json_one_secret_1KiB", &dirty_docs),
+    ] {
+        let bytes: usize = docs.iter().map(|d| d.to_string().len()).sum();
+        let mut g = c.benchmark_group(name);
+        g.throughput(Throughput::Bytes(bytes as u64));
+        g.bench_function("scrub_json", |b| {
+            b.iter(|| {
+                for d in docs.iter() {
+                    black_box(scrubber.scrub_json(black_box(d)));
+                }
+            })
+        });
+        g.bench_function("scrub_json_in_place", |b| {
+            b.iter_batched_ref(
+                || docs.clone(),
+                |docs| {
+                    for d in docs.iter_mut() {
+                        scrubber.scrub_json_in_place(black_box(d));
+                    }
+                },
+                criterion::BatchSize::SmallInput,
+            )
+        });
+        g.bench_function("clone_only", |b| {
+            b.iter(|| {
+                for d in docs.iter() {
+                    black_box(black_box(d).clone());
                 }
             })
         });

@@ -244,7 +244,50 @@ fn words(key: &str) -> Vec<String> {
 }
 
 /// Classifies a key name.
+///
+/// Most keys (`trace_id`, `level`, `route`, …) are rejected by [`key_may_be_secret`] without
+/// splitting the key into words or allocating.
 pub(crate) fn classify(key: &str) -> Option<KeyClass> {
+    if !key_may_be_secret(key) {
+        return None;
+    }
+    classify_words(key)
+}
+
+/// Could any key with these bytes be a secret or PII name? Never false when
+/// [`classify_words`] would classify the key (a property test holds the two together); false
+/// for almost every other key, without allocating.
+pub(crate) fn key_may_be_secret(key: &str) -> bool {
+    let b = key.as_bytes();
+    if b.is_empty() || b.len() > 128 {
+        return false;
+    }
+    // Trailing punctuation and spaces are not part of any word.
+    let end = b
+        .iter()
+        .rposition(|c| c.is_ascii_alphanumeric() || *c >= 0x80)
+        .map_or(0, |i| i + 1);
+    let b = b.get(..end).unwrap_or(&[]);
+    // `password 2`, `signature-256`: a trailing number word is dropped by the classifier.
+    let digits = b.iter().rev().take_while(|c| c.is_ascii_digit()).count();
+    if digits > 0 && digits < b.len() {
+        let head = b.get(..b.len() - digits).unwrap_or(&[]);
+        let head_end = head
+            .iter()
+            .rposition(|c| c.is_ascii_alphanumeric() || *c >= 0x80)
+            .map_or(0, |i| i + 1);
+        if let Some(h) = head.get(..head_end)
+            && !h.is_empty()
+            && tail_may_be_secret(h.get(h.len().saturating_sub(16)..).unwrap_or(&[]))
+        {
+            return true;
+        }
+    }
+    tail_may_be_secret(b.get(b.len().saturating_sub(16)..).unwrap_or(&[]))
+}
+
+/// Classifies a key name by its words (the full decision, without the cheap gate).
+fn classify_words(key: &str) -> Option<KeyClass> {
     if key.is_empty() || key.len() > 128 {
         return None;
     }
@@ -539,10 +582,13 @@ pub(crate) fn tail_may_be_secret(tail: &[u8]) -> bool {
     if (a | b | c) >= 0x80 {
         return true;
     }
-    // db_pw, x.pw, and camelCase dbPw / dbPW (a word boundary before the capital P)
+    // db_pw, x.pw, and camelCase dbPw / dbPW / MDPw (a word boundary before the capital P)
     if b.eq_ignore_ascii_case(&b'p') && c.eq_ignore_ascii_case(&b'w') {
         return !a.is_ascii_alphanumeric()
-            || (b == b'P' && (a.is_ascii_lowercase() || a.is_ascii_digit()));
+            || (b == b'P'
+                && (a.is_ascii_lowercase()
+                    || a.is_ascii_digit()
+                    || (a.is_ascii_uppercase() && c == b'w')));
     }
     let x = gate_index(a, b, c);
     if GATE
@@ -617,6 +663,12 @@ mod tests {
 
     fn secret(k: &str) -> bool {
         matches!(classify(k), Some(KeyClass::Secret(_)))
+    }
+
+    /// The gate and the full classifier agree: whatever `classify_words` accepts passes
+    /// `key_may_be_secret`, so `classify` (gate first) decides exactly like `classify_words`.
+    fn agrees(key: &str) -> bool {
+        classify_words(key).is_none() || key_may_be_secret(key)
     }
 
     #[test]
@@ -879,5 +931,103 @@ mod tests {
             upper.clear();
         }
         assert!(missed.is_empty(), "the gate rejects {missed:?}");
+    }
+
+    fn all_words() -> Vec<&'static str> {
+        PASSWORD_WORDS
+            .iter()
+            .chain(SECRET_WORDS)
+            .chain(TOKEN_WORDS)
+            .chain(BENIGN_TOKEN_PREFIX)
+            .chain(SECRET_KEY_PREFIX)
+            .copied()
+            .chain(GLUED_SUFFIXES.iter().map(|(s, _)| *s))
+            .chain([
+                "key",
+                "keys",
+                "id",
+                "sid",
+                "csrf",
+                "xsrf",
+                "otp",
+                "pin",
+                "cvv",
+                "cvc2",
+                "cid",
+                "card",
+                "code",
+                "security",
+                "social",
+                "number",
+                "sig",
+                "signature",
+                "cookie",
+                "auth",
+                "authorization",
+                "bearer",
+                "creds",
+                "credentials",
+                "ssn",
+                "pan",
+                "phone",
+                "tel",
+                "msisdn",
+                "mobile",
+                "apikey",
+                "session",
+                "sessionid",
+                "jsessionid",
+                "hash",
+                "salt",
+                "digest",
+                "value",
+                "base",
+                "b64",
+                "hex",
+                "str",
+                "aws",
+                "amz",
+                "x",
+                "mot",
+                "de",
+                "kata",
+                "sandi",
+                "credit",
+                "cc",
+            ])
+            .collect()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        /// Keys built from classifier words, case changes, separators, digits and arbitrary
+        /// characters: the cheap gate never rejects a key the classifier accepts.
+        #[test]
+        fn gate_never_rejects_a_classified_key(
+            parts in proptest::collection::vec(
+                (0usize..400, 0u8..6, "[ _.:/\\-]{0,2}|[0-9]{1,3}|.{0,2}"),
+                1..5,
+            )
+        ) {
+            let words = all_words();
+            let mut key = String::new();
+            for (w, case, sep) in &parts {
+                let word = words[w % words.len()];
+                match case {
+                    0 => key.push_str(word),
+                    1 => key.push_str(&word.to_uppercase()),
+                    2 => {
+                        let mut cs = word.chars();
+                        if let Some(f) = cs.next() {
+                            key.extend(f.to_uppercase());
+                            key.extend(cs);
+                        }
+                    }
+                    _ => {}
+                }
+                key.push_str(sep);
+            }
+            proptest::prop_assert!(agrees(&key), "gate rejects {:?}", key);
+        }
     }
 }

@@ -336,6 +336,23 @@ impl Scrubber {
         self.scrub_json_with(value, PiiSet::EMPTY)
     }
 
+    /// [`scrub_json`](Self::scrub_json) on a value the caller owns: only the strings and keys
+    /// that change are replaced, so a clean value is neither copied nor allocated.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// let s = stella_scrub::Scrubber::builder().build()?;
+    /// let mut v = json!({"user": "bob", "password": "x1", "from": "8.8.8.8"});
+    /// s.scrub_json_in_place(&mut v);
+    /// assert_eq!(v, json!({"user": "bob", "password": "[REDACTED:password]", "from": "[REDACTED:ip]"}));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn scrub_json_in_place(&self, value: &mut Value) {
+        self.walk(value, None, PiiSet::EMPTY, 0);
+    }
+
     /// A view that scrubs on behalf of `tenant`: PII kinds relaxed by the tenant's active
     /// deep-debug grants are left in place. Credentials are always redacted. `None` (no tenant
     /// known) relaxes nothing. The grants are looked up once, when the view is made.
@@ -484,7 +501,17 @@ impl Scrubber {
     }
 
     fn scrub_field_with<'a>(&self, key: &str, value: &'a str, relaxed: PiiSet) -> Cow<'a, str> {
-        match keys::classify(key) {
+        self.scrub_classified(keys::classify(key), value, relaxed)
+    }
+
+    /// [`scrub_field`](Self::scrub_field) with the key already classified.
+    fn scrub_classified<'a>(
+        &self,
+        class: Option<KeyClass>,
+        value: &'a str,
+        relaxed: PiiSet,
+    ) -> Cow<'a, str> {
+        match class {
             Some(KeyClass::Secret(kind)) if !detect::is_placeholder(value) => {
                 Cow::Owned(self.whole(kind, value))
             }
@@ -500,86 +527,109 @@ impl Scrubber {
     }
 
     fn scrub_json_with(&self, value: &Value, relaxed: PiiSet) -> Value {
-        self.walk(value, None, relaxed, 0)
+        let mut out = value.clone();
+        self.walk(&mut out, None, relaxed, 0);
+        out
     }
 
-    fn walk(
-        &self,
-        value: &Value,
-        under_secret: Option<Kind>,
-        relaxed: PiiSet,
-        depth: usize,
-    ) -> Value {
+    /// Scrubs `value` where it is: only the strings (and keys) that change are replaced, so a
+    /// clean value costs no allocation.
+    fn walk(&self, value: &mut Value, under_secret: Option<Kind>, relaxed: PiiSet, depth: usize) {
         if depth >= MAX_JSON_DEPTH {
-            return Value::String("[TRUNCATED:depth]".to_owned());
+            *value = Value::String("[TRUNCATED:depth]".to_owned());
+            return;
         }
         match value {
             Value::String(s) => match under_secret {
-                Some(kind) if !detect::is_placeholder(s) => Value::String(self.whole(kind, s)),
-                _ => Value::String(self.scrub_with(s, relaxed).into_owned()),
-            },
-            Value::Number(n) => match under_secret {
-                Some(kind) => Value::String(self.whole(kind, &n.to_string())),
-                None => value.clone(),
-            },
-            Value::Array(items) => Value::Array(
-                items
-                    .iter()
-                    .map(|v| self.walk(v, under_secret, relaxed, depth + 1))
-                    .collect(),
-            ),
-            Value::Object(map) => {
-                let mut out = serde_json::Map::with_capacity(map.len());
-                // {"name": "DB_PASSWORD", "value": "…"} (Kubernetes env, .NET settings)
-                let sibling =
-                    ["name", "Name", "key", "Key"]
-                        .iter()
-                        .find_map(|n| match map.get(*n) {
-                            Some(Value::String(s)) => match keys::classify(s) {
-                                Some(KeyClass::Secret(kind)) => Some(kind),
-                                _ => None,
-                            },
-                            _ => None,
-                        });
-                for (k, v) in map {
-                    let sibling_secret = if k.eq_ignore_ascii_case("value") {
-                        sibling
-                    } else {
-                        None
-                    };
-                    let child_secret =
-                        under_secret.or(sibling_secret).or(match keys::classify(k) {
-                            // `auth` and `session` often name sections ({"auth": {"method": …}}):
-                            // their objects are walked key by key, their strings redacted whole.
-                            Some(KeyClass::Secret(Kind::Authorization | Kind::Session))
-                                if v.is_object() =>
-                            {
-                                None
-                            }
-                            Some(KeyClass::Secret(kind)) => Some(kind),
-                            _ => None,
-                        });
-                    let new_v = match (v, child_secret) {
-                        (Value::String(s), None) => {
-                            Value::String(self.scrub_field_with(k, s, relaxed).into_owned())
-                        }
-                        (Value::Number(n), None) => match keys::classify(k) {
-                            Some(KeyClass::Pii(kind))
-                                if !relaxed.relaxes(kind)
-                                    && detect::pii_shape(kind, &n.to_string()) =>
-                            {
-                                Value::String(self.whole(kind, &n.to_string()))
-                            }
-                            _ => v.clone(),
-                        },
-                        _ => self.walk(v, child_secret, relaxed, depth + 1),
-                    };
-                    let new_k = self.scrub_with(k, relaxed).into_owned();
-                    out.insert(new_k, new_v);
+                Some(kind) if !detect::is_placeholder(s) => *s = self.whole(kind, s),
+                _ => {
+                    if let Cow::Owned(o) = self.scrub_with(s, relaxed) {
+                        *s = o;
+                    }
                 }
-                Value::Object(out)
+            },
+            Value::Number(n) => {
+                if let Some(kind) = under_secret {
+                    let marker = self.whole(kind, &n.to_string());
+                    *value = Value::String(marker);
+                }
             }
-            Value::Null | Value::Bool(_) => value.clone(),
+            Value::Array(items) => {
+                for v in items {
+                    self.walk(v, under_secret, relaxed, depth + 1);
+                }
+            }
+            Value::Object(map) => self.walk_object(map, under_secret, relaxed, depth),
+            Value::Null | Value::Bool(_) => {}
+        }
+    }
+
+    fn walk_object(
+        &self,
+        map: &mut serde_json::Map<String, Value>,
+        under_secret: Option<Kind>,
+        relaxed: PiiSet,
+        depth: usize,
+    ) {
+        // {"name": "DB_PASSWORD", "value": "…"} (Kubernetes env, .NET settings)
+        let sibling = ["name", "Name", "key", "Key"]
+            .iter()
+            .find_map(|n| match map.get(*n) {
+                Some(Value::String(s)) => match keys::classify(s) {
+                    Some(KeyClass::Secret(kind)) => Some(kind),
+                    _ => None,
+                },
+                _ => None,
+            });
+        let mut renamed: Vec<(String, String)> = Vec::new();
+        for (k, v) in map.iter_mut() {
+            // each key is classified once
+            let class = keys::classify(k);
+            let sibling_secret = if k.eq_ignore_ascii_case("value") {
+                sibling
+            } else {
+                None
+            };
+            let child_secret = under_secret.or(sibling_secret).or(match class {
+                // `auth` and `session` often name sections ({"auth": {"method": …}}): their
+                // objects are walked key by key, their strings redacted whole.
+                Some(KeyClass::Secret(Kind::Authorization | Kind::Session)) if v.is_object() => {
+                    None
+                }
+                Some(KeyClass::Secret(kind)) => Some(kind),
+                _ => None,
+            });
+            match (&mut *v, child_secret) {
+                (Value::String(s), None) => {
+                    if let Cow::Owned(o) = self.scrub_classified(class, s, relaxed) {
+                        *s = o;
+                    }
+                }
+                (Value::Number(n), None) => {
+                    if let Some(KeyClass::Pii(kind)) = class
+                        && !relaxed.relaxes(kind)
+                    {
+                        let text = n.to_string();
+                        if detect::pii_shape(kind, &text) {
+                            *v = Value::String(self.whole(kind, &text));
+                        }
+                    }
+                }
+                _ => self.walk(v, child_secret, relaxed, depth + 1),
+            }
+            // Object keys are scrubbed as free text too (a map keyed by email addresses).
+            if let Cow::Owned(new_k) = self.scrub_with(k, relaxed) {
+                renamed.push((k.clone(), new_k));
+            }
+        }
+        if !renamed.is_empty() {
+            for (k, v) in std::mem::take(map) {
+                let new_k = match renamed.iter_mut().find(|(old, _)| *old == k) {
+                    Some((_, new_k)) => std::mem::take(new_k),
+                    None => k,
+                };
+                map.insert(new_k, v);
+            }
         }
     }
 }
@@ -668,6 +718,11 @@ impl ScrubView<'_> {
     /// [`Scrubber::scrub_json`] for this tenant.
     pub fn scrub_json(&self, value: &Value) -> Value {
         self.scrubber.scrub_json_with(value, self.relaxed)
+    }
+
+    /// [`Scrubber::scrub_json_in_place`] for this tenant.
+    pub fn scrub_json_in_place(&self, value: &mut Value) {
+        self.scrubber.walk(value, None, self.relaxed, 0);
     }
 
     /// The PII kinds this view leaves in place.

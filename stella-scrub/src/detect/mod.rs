@@ -187,10 +187,88 @@ pub(crate) struct Settings {
 #[derive(Debug)]
 pub(crate) struct Engine {
     anchors: Vec<AnchorSet>,
+    /// The first two bytes of every built-in anchor, as a 65 536-bit table: a short value (a
+    /// JSON string, an attribute, a key) in which no two adjacent bytes start an anchor holds
+    /// no anchor, and skips the set-up of every packed searcher (Rabin-Karp below Teddy's
+    /// minimum length).
+    anchor_pairs: PairTable,
     custom_anchors: Option<AnchorSet>,
     custom: Vec<CustomRule>,
     settings: Settings,
 }
+
+/// Which anchors can start at a byte pair: the first two bytes of every anchor (65 536 bits
+/// each), split by whether the anchor is two bytes long, and the second and third bytes of the
+/// longer ones.
+#[derive(Debug)]
+struct PairTable {
+    /// Two-byte anchors.
+    whole: Box<[u64; 1024]>,
+    /// First two bytes of longer anchors.
+    first: Box<[u64; 1024]>,
+    /// Second and third bytes of longer anchors.
+    second: Box<[u64; 1024]>,
+    /// An anchor shorter than two bytes makes the table useless: `any` always says yes.
+    always: bool,
+}
+
+#[inline(always)]
+fn pair_bit(t: &[u64; 1024], a: u8, b: u8) -> bool {
+    let x = usize::from(a) << 8 | usize::from(b);
+    t.get(x >> 6).is_some_and(|w| w & (1 << (x & 63)) != 0)
+}
+
+fn set_pair(t: &mut [u64; 1024], a: u8, b: u8) {
+    let x = usize::from(a) << 8 | usize::from(b);
+    if let Some(w) = t.get_mut(x >> 6) {
+        *w |= 1 << (x & 63);
+    }
+}
+
+impl PairTable {
+    fn new<'p>(patterns: impl Iterator<Item = &'p [u8]>) -> PairTable {
+        let mut t = PairTable {
+            whole: Box::new([0u64; 1024]),
+            first: Box::new([0u64; 1024]),
+            second: Box::new([0u64; 1024]),
+            always: false,
+        };
+        for p in patterns {
+            match p {
+                [a, b] => set_pair(&mut t.whole, *a, *b),
+                [a, b, c, ..] => {
+                    set_pair(&mut t.first, *a, *b);
+                    set_pair(&mut t.second, *b, *c);
+                }
+                _ => t.always = true,
+            }
+        }
+        t
+    }
+
+    /// Could any pattern occur in `hay`? (No false negatives.)
+    #[inline]
+    fn any(&self, hay: &[u8]) -> bool {
+        if self.always {
+            return true;
+        }
+        hay.windows(2).enumerate().any(|(i, w)| {
+            let &[a, b] = w else { return false };
+            pair_bit(&self.whole, a, b)
+                || (pair_bit(&self.first, a, b)
+                    && hay
+                        .get(i + 2)
+                        .is_some_and(|c| pair_bit(&self.second, b, *c)))
+        })
+    }
+
+    fn memory_usage(&self) -> usize {
+        3 * std::mem::size_of::<[u64; 1024]>()
+    }
+}
+
+/// Values up to this length are checked for any anchor in one automaton pass first.
+const SHORT_VALUE: usize = 256;
 
 /// Packed searchers stay fast up to about this many patterns each (measured: 40-48 beat 64).
 const CHUNK: usize = 48;
@@ -202,26 +280,33 @@ fn chunk_size() -> usize {
         .unwrap_or(CHUNK)
 }
 
+/// Every built-in anchor literal and what to do at a hit.
+fn builtin_anchors() -> Result<Vec<(String, Action)>, BuildError> {
+    let mut pats: Vec<(String, Action)> = Vec::new();
+    for (i, spec) in tokens::TOKEN_SPECS.iter().enumerate() {
+        let idx = u16::try_from(i).map_err(|_| BuildError::anchors("too many token specs"))?;
+        for a in spec.anchors {
+            pats.push(((*a).to_owned(), Action::Token(idx)));
+        }
+    }
+    for (lit, sp) in tokens::SPECIAL_ANCHORS {
+        pats.push(((*lit).to_owned(), Action::Special(*sp)));
+    }
+    Ok(pats)
+}
+
 impl Engine {
     pub(crate) fn build(
         settings: Settings,
         custom: Vec<(CustomRule, Vec<String>)>,
     ) -> Result<Engine, BuildError> {
-        let mut pats: Vec<(String, Action)> = Vec::new();
-        for (i, spec) in tokens::TOKEN_SPECS.iter().enumerate() {
-            let idx = u16::try_from(i).map_err(|_| BuildError::anchors("too many token specs"))?;
-            for a in spec.anchors {
-                pats.push(((*a).to_owned(), Action::Token(idx)));
-            }
-        }
-        for (lit, sp) in tokens::SPECIAL_ANCHORS {
-            pats.push(((*lit).to_owned(), Action::Special(*sp)));
-        }
+        let pats = builtin_anchors()?;
 
         // Shorter anchors first inside a chunk so that leftmost-first never hides a shorter
         // anchor that starts at the same byte; longer continuations are checked in code.
         // Teddy fingerprints the first min(3, shortest) bytes: two-byte anchors get their own set
         // so they do not weaken the fingerprints of the others.
+        let anchor_pairs = PairTable::new(pats.iter().map(|(p, _)| p.as_bytes()));
         let (short, long): (Vec<_>, Vec<_>) = pats.into_iter().partition(|(p, _)| p.len() < 3);
         let mut anchors = Vec::new();
         for chunk in long.chunks(chunk_size()) {
@@ -246,6 +331,7 @@ impl Engine {
         };
         Ok(Engine {
             anchors,
+            anchor_pairs,
             custom_anchors,
             custom: rules,
             settings,
@@ -261,6 +347,7 @@ impl Engine {
                 .custom_anchors
                 .as_ref()
                 .map_or(0, AnchorSet::memory_usage)
+            + self.anchor_pairs.memory_usage()
     }
 
     /// Finds every redaction in `text`, merged and sorted.
@@ -274,8 +361,12 @@ impl Engine {
         if text.starts_with("--") {
             kv::at_flag(&mut scan, 0, 2);
         }
-        for set in &self.anchors {
-            set.for_each(scan.b, |action, s, e| scan.dispatch(action, s, e));
+        // Short values: one table pass says whether any anchor can occur at all; only then do
+        // the packed searchers run (same matches as without the check).
+        if text.len() > SHORT_VALUE || self.anchor_pairs.any(scan.b) {
+            for set in &self.anchors {
+                set.for_each(scan.b, |action, s, e| scan.dispatch(action, s, e));
+            }
         }
         if let Some(set) = &self.custom_anchors {
             set.for_each(scan.b, |action, s, e| {
@@ -650,6 +741,28 @@ pub(crate) fn is_placeholder(v: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The short-value gate never hides an anchor: every anchor, alone or inside other text,
+    /// passes it; ordinary short values do not.
+    #[test]
+    fn pair_table_admits_every_anchor() {
+        let pats = builtin_anchors().expect("anchors");
+        let t = PairTable::new(pats.iter().map(|(p, _)| p.as_bytes()));
+        assert!(!t.always);
+        for (p, _) in &pats {
+            for hay in [
+                p.clone(),
+                format!("x{p}"),
+                format!("ab {p} cd"),
+                format!("{p}\""),
+            ] {
+                assert!(t.any(hay.as_bytes()), "{hay:?}");
+            }
+        }
+        for clean in ["trace_id", "level", "info", "eu-west-1", "2026.11.3"] {
+            assert!(!t.any(clean.as_bytes()), "{clean}");
+        }
+    }
 
     #[test]
     fn range_mask_is_exact() {

@@ -391,3 +391,23 @@ fn short_keys_after_a_word() {
         assert_eq!(s.scrub(clean), clean);
     }
 }
+
+/// `scrub_json_in_place` leaves clean strings where they are (no copy, no allocation) and
+/// replaces only what it redacts.
+#[test]
+fn json_in_place_touches_only_what_changes() {
+    let s = super::scrubber();
+    let mut v = serde_json::json!({
+        "service": "policy-engine",
+        "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+        "attrs": {"route": "/api/v1/users/{id}", "pw": "hunter2"},
+        "tags": ["a", "b"],
+    });
+    let before = v["service"].as_str().map(str::as_ptr);
+    let route_before = v["attrs"]["route"].as_str().map(str::as_ptr);
+    s.scrub_json_in_place(&mut v);
+    assert_eq!(v["service"].as_str().map(str::as_ptr), before);
+    assert_eq!(v["attrs"]["route"].as_str().map(str::as_ptr), route_before);
+    assert_eq!(v["attrs"]["pw"], "[REDACTED:password]");
+    assert_eq!(v, s.scrub_json(&v));
+}

@@ -100,5 +100,8 @@ fn json_documents() {
             "idempotent for {}",
             case["expected"]
         );
+        let mut in_place = case["input"].clone();
+        scrubber.scrub_json_in_place(&mut in_place);
+        assert_eq!(in_place, case["expected"], "in place for {}", case["input"]);
     }
 }

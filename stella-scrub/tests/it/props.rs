@@ -202,6 +202,9 @@ proptest! {
     #[test]
     fn valid_json_in_valid_json_out(v in json_value()) {
         let out = scrubber().scrub_json(&v);
+        let mut in_place = v.clone();
+        scrubber().scrub_json_in_place(&mut in_place);
+        prop_assert_eq!(&in_place, &out);
         let printed = serde_json::to_string(&out).expect("serialises");
         let _: Value = serde_json::from_str(&printed).expect("scrub_json output is valid JSON");
         // the same document scrubbed as one log line stays valid JSON too (log lines are
