@@ -63,6 +63,7 @@ impl Queue {
     /// Enqueues spans; what does not fit is dropped and counted. Never waits for room.
     pub(crate) fn push(&self, spans: impl Iterator<Item = SpanData>, stats: &Counters) {
         let mut st = self.lock();
+        let before = st.spans.len();
         let (mut queued, mut dropped) = (0, 0);
         for s in spans {
             if st.shutdown || st.spans.len() >= self.capacity {
@@ -72,7 +73,9 @@ impl Queue {
                 queued += 1;
             }
         }
-        let wake = st.spans.len() >= self.batch_size;
+        // Wake the worker once, when the queue reaches a batch (not on every push past it):
+        // otherwise it wakes by itself every export interval.
+        let wake = before < self.batch_size && st.spans.len() >= self.batch_size;
         drop(st);
         add(&stats.spans_queued, queued);
         add(&stats.dropped_queue_full, dropped);
