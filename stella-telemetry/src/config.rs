@@ -45,6 +45,7 @@ pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | `otlp` feature: the exact traces URL |
 /// | `OTEL_TRACES_EXPORTER` | `otlp` feature: `none` turns tracing off |
 /// | `OTEL_TRACES_SAMPLER_ARG` | `otlp` feature: the head-sampling ratio of new traces (default 1.0) |
+/// | `STELLA_METRICS_ADDR` | `prometheus` feature: serve `GET /metrics` on this address (`0.0.0.0:9464`) |
 /// | `STELLA_METRICS_TENANTS` | `prometheus` feature: comma-separated tenants kept as metric label values (others become `other`) |
 /// | `OTEL_EXPORTER_OTLP_TIMEOUT` | `otlp` feature: the export request timeout in milliseconds (default 10 000) |
 ///
@@ -81,6 +82,8 @@ pub struct Config {
     traces: crate::TraceConfig,
     #[cfg(feature = "prometheus")]
     metrics: crate::metrics::MetricsConfig,
+    #[cfg(feature = "prometheus")]
+    metrics_listener: Option<String>,
 }
 
 impl fmt::Debug for Config {
@@ -129,6 +132,8 @@ impl Config {
             traces: crate::TraceConfig::new(),
             #[cfg(feature = "prometheus")]
             metrics: crate::metrics::MetricsConfig::new(),
+            #[cfg(feature = "prometheus")]
+            metrics_listener: None,
         }
     }
 
@@ -212,6 +217,10 @@ impl Config {
             }
         }
         c.repo_root = get("STELLA_REPO_ROOT");
+        #[cfg(feature = "prometheus")]
+        {
+            c.metrics_listener = get("STELLA_METRICS_ADDR");
+        }
         #[cfg(feature = "prometheus")]
         if let Some(t) = get("STELLA_METRICS_TENANTS") {
             c.metrics = std::mem::take(&mut c.metrics)
@@ -363,6 +372,17 @@ impl Config {
     #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
     pub fn with_metrics(mut self, metrics: crate::metrics::MetricsConfig) -> Self {
         self.metrics = metrics;
+        self
+    }
+
+    /// Serves `GET /metrics` on `addr` (`0.0.0.0:9464`, the port the shipped Prometheus
+    /// configuration scrapes; `STELLA_METRICS_ADDR`) from a dedicated thread, with the same
+    /// content negotiation as [`TelemetryHandle::render_metrics`]. Without it, serve
+    /// `render_metrics` from the service's own router.
+    #[cfg(feature = "prometheus")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
+    pub fn with_metrics_listener(mut self, addr: impl Into<String>) -> Self {
+        self.metrics_listener = Some(addr.into());
         self
     }
 
@@ -524,6 +544,16 @@ fn build_parts(config: Config) -> Result<(tracing::Dispatch, TelemetryGuard, Par
     #[cfg(feature = "otlp")]
     if let Some(t) = traces {
         guard = guard.with_traces(t.into_exporter());
+    }
+    #[cfg(feature = "prometheus")]
+    if let Some(addr) = &config.metrics_listener {
+        let server = crate::metrics::MetricsServer::start(addr, guard.handle()).map_err(|e| {
+            InitError::Env {
+                var: "STELLA_METRICS_ADDR",
+                reason: format!("cannot listen on `{}`: {e}", crate::json::prefix(addr, 64)),
+            }
+        })?;
+        guard = guard.with_metrics_server(server);
     }
     Ok((
         dispatch,

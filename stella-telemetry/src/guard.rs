@@ -26,6 +26,8 @@ pub struct TelemetryGuard {
     flush_timeout: Duration,
     #[cfg(feature = "otlp")]
     traces: Option<crate::trace::Exporter>,
+    #[cfg(feature = "prometheus")]
+    metrics_server: Option<crate::metrics::MetricsServer>,
 }
 
 impl fmt::Debug for TelemetryGuard {
@@ -67,7 +69,26 @@ impl TelemetryGuard {
             flush_timeout,
             #[cfg(feature = "otlp")]
             traces: None,
+            #[cfg(feature = "prometheus")]
+            metrics_server: None,
         }
+    }
+
+    #[cfg(feature = "prometheus")]
+    pub(crate) fn with_metrics_server(mut self, server: crate::metrics::MetricsServer) -> Self {
+        self.metrics_server = Some(server);
+        self
+    }
+
+    /// The address the built-in `/metrics` listener is bound to
+    /// ([`Config::with_metrics_listener`](crate::Config::with_metrics_listener),
+    /// `STELLA_METRICS_ADDR`), if it runs.
+    #[cfg(feature = "prometheus")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_server
+            .as_ref()
+            .map(crate::metrics::MetricsServer::addr)
     }
 
     #[cfg(feature = "otlp")]
@@ -139,6 +160,10 @@ impl TelemetryGuard {
 
     fn stop(&mut self) -> Result<(), ShutdownError> {
         self.housekeeper.stop();
+        #[cfg(feature = "prometheus")]
+        if let Some(s) = self.metrics_server.take() {
+            s.stop();
+        }
         #[allow(unused_mut)]
         let mut result = Ok(());
         #[cfg(feature = "otlp")]

@@ -40,6 +40,7 @@ mod golden;
 mod process;
 mod registry;
 mod render;
+mod server;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -51,6 +52,7 @@ pub use self::golden::{
 pub(crate) use self::registry::{Kind, Registry};
 pub(crate) use self::render::{Format, Simple};
 pub use self::render::{OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE};
+pub(crate) use self::server::MetricsServer;
 
 /// The label keys treated as tenant labels.
 const TENANT_LABELS: [&str; 3] = ["tenant_id", "tenant", "tenant.id"];

@@ -267,3 +267,33 @@ fn cardinality_is_capped_and_overflow_counted() {
     assert!(!body.contains("globex"));
     promtool(&body, "cardinality");
 }
+
+fn get(addr: std::net::SocketAddr, path: &str, accept: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn the_builtin_listener_serves_metrics_with_content_negotiation() {
+    let (_dispatch, guard) = build(Config::new("svc", "1").with_metrics_listener("127.0.0.1:0"));
+    let addr = guard.metrics_addr().expect("listening");
+    record_traffic(&guard.handle());
+    let om = get(addr, "/metrics", OPENMETRICS);
+    assert!(om.starts_with("HTTP/1.1 200 OK\r\n"), "{om}");
+    assert!(om.contains(&format!("content-type: {}", m::OPENMETRICS_CONTENT_TYPE)));
+    assert!(om.ends_with("# EOF\n"));
+    let prom = get(addr, "/metrics", "text/plain");
+    assert!(prom.contains(&format!("content-type: {}", m::PROMETHEUS_CONTENT_TYPE)));
+    assert!(prom.contains("http_server_request_duration_seconds_count{service=\"svc\""));
+    assert!(get(addr, "/", "*/*").starts_with("HTTP/1.1 404"));
+    guard.shutdown().unwrap();
+}
