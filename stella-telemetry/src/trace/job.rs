@@ -12,6 +12,10 @@ pub struct JobSpan {
     span: tracing::Span,
     current: CurrentContext,
     restored: Restored,
+    #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+    kind: String,
+    #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
+    started: std::time::Instant,
 }
 
 /// Restores a job envelope and opens its `runner.execute` span (a consumer span).
@@ -44,6 +48,7 @@ pub fn job_span<T>(envelope: &JobEnvelope<T>, mode: RestoreMode) -> JobSpan {
             "runner.execute",
             otel.name = "runner.execute",
             otel.kind = "consumer",
+            otel.status_code = tracing::field::Empty,
             messaging.operation.type = "process",
             messaging.message.id = %meta.job_id,
             job.kind = meta.kind.as_deref(),
@@ -65,6 +70,8 @@ pub fn job_span<T>(envelope: &JobEnvelope<T>, mode: RestoreMode) -> JobSpan {
         span,
         current,
         restored,
+        kind: meta.kind.clone().unwrap_or_else(|| "job".to_owned()),
+        started: std::time::Instant::now(),
     }
 }
 
@@ -77,6 +84,29 @@ impl JobSpan {
     /// The restored trace and request context.
     pub fn restored(&self) -> &Restored {
         &self.restored
+    }
+
+    /// Marks the job finished: a failed job sets the span's status to error (so the tail
+    /// sampler keeps its trace) and, with the `prometheus` feature, the run time is recorded in
+    /// `stella.job.duration` with `job.kind` and `outcome`. The span ends when the last handle
+    /// to it is dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stella_context::{JobEnvelope, JobMeta, RestoreMode};
+    ///
+    /// let envelope = JobEnvelope::new(JobMeta::new("job-7").with_kind("export.bundle"), ());
+    /// let job = stella_telemetry::job_span(&envelope, RestoreMode::Auto);
+    /// let ok = job.in_scope(|| true);
+    /// job.finish(ok);
+    /// ```
+    pub fn finish(self, ok: bool) {
+        if !ok {
+            self.span.record("otel.status_code", "ERROR");
+        }
+        #[cfg(feature = "prometheus")]
+        crate::metrics::record_job(&self.kind, self.started.elapsed(), ok);
     }
 
     /// Runs `f` inside the span with the job's context current.

@@ -361,6 +361,7 @@ fn job_span_continues_or_links_the_producer_trace() {
         let retry = envelope.clone().retry();
         let job = stella_telemetry::job_span(&retry, RestoreMode::Auto);
         job.in_scope(|| tracing::info!("retrying"));
+        job.finish(false);
     });
     guard.flush().unwrap();
     let spans = rx.spans();
@@ -389,6 +390,11 @@ fn job_span_continues_or_links_the_producer_trace() {
     assert_eq!(
         hex(&second.links[0].trace_id),
         producer.trace_id().to_string()
+    );
+    assert_eq!(
+        second.status.as_ref().map(|s| s.code),
+        Some(2),
+        "a failed job is an error span"
     );
     let lines = capture.lines();
     let line: Value = serde_json::from_str(&lines[0]).unwrap();
