@@ -202,7 +202,7 @@ const GLUED_SUFFIXES: &[(&str, Kind)] = &[
 ];
 
 /// Latin script (ASCII, Latin-1, Latin Extended): a change to or from it splits words.
-fn latin(c: char) -> bool {
+pub(crate) fn latin(c: char) -> bool {
     c.is_ascii() || ('\u{c0}'..='\u{24f}').contains(&c) || ('\u{1e00}'..='\u{1eff}').contains(&c)
 }
 
@@ -547,6 +547,17 @@ static GATE: [u8; 4096] = {
     t
 };
 
+/// Is `abc` (any case) one of the three-byte endings that may name a secret? Collisions of the
+/// five-bit index included, so a `false` here means [`tail_may_be_secret`] is `false` for a
+/// key of at least three bytes ending in `abc`, when `c` is a letter, the bytes are ASCII and
+/// the key does not end in `pw`.
+#[inline]
+pub(crate) fn ending_in_table(a: u8, b: u8, c: u8) -> bool {
+    let x = gate_index(a, b, c);
+    GATE.get(x >> 3)
+        .is_none_or(|bits| bits & (1 << (x & 7)) != 0)
+}
+
 /// Cheap first gate for the free-text key scanner: could a key ending in these bytes be a
 /// secret? `tail` holds up to the last sixteen bytes of the key and nothing before the key
 /// (a short key such as `pw` is decided on its own bytes), any case. False positives are fine
@@ -554,6 +565,14 @@ static GATE: [u8; 4096] = {
 #[inline]
 pub(crate) fn tail_may_be_secret(tail: &[u8]) -> bool {
     // signature-256, password2: look past a trailing number
+    if tail.last().is_some_and(u8::is_ascii_digit) && digit_tail_may_be_secret(tail) {
+        return true;
+    }
+    ending_may_be_secret(tail)
+}
+
+#[cold]
+fn digit_tail_may_be_secret(tail: &[u8]) -> bool {
     let digits = tail.iter().rev().take_while(|c| c.is_ascii_digit()).count();
     if digits > 0 && digits < tail.len() {
         let mut t = tail.get(..tail.len() - digits).unwrap_or(&[]);
@@ -566,6 +585,12 @@ pub(crate) fn tail_may_be_secret(tail: &[u8]) -> bool {
             return true;
         }
     }
+    false
+}
+
+/// The gate on the key's last bytes as they are.
+#[inline]
+fn ending_may_be_secret(tail: &[u8]) -> bool {
     let n = tail.len();
     let ends = |s: &[u8]| {
         n >= s.len()
@@ -1028,6 +1053,37 @@ mod tests {
                 key.push_str(sep);
             }
             proptest::prop_assert!(agrees(&key), "gate rejects {:?}", key);
+        }
+    }
+
+    /// The free-text scanner's fast reject (`ending_in_table` on the last three bytes) never
+    /// rejects a key the full gate admits.
+    #[test]
+    fn fast_reject_agrees_with_gate() {
+        let key_bytes: Vec<u8> = (b'a'..=b'z')
+            .chain(b'A'..=b'Z')
+            .chain(b'0'..=b'9')
+            .chain([b'_', b'-', b'.'])
+            .collect();
+        for &a in &key_bytes {
+            for &b in &key_bytes {
+                for c in (b'a'..=b'z').chain(b'A'..=b'Z') {
+                    if ending_in_table(a, b, c)
+                        || (b.eq_ignore_ascii_case(&b'p') && c.eq_ignore_ascii_case(&b'w'))
+                    {
+                        continue;
+                    }
+                    for prefix in [&b""[..], b"x", b"pass", b"session_", b"u0026"] {
+                        let mut key = prefix.to_vec();
+                        key.extend([a, b, c]);
+                        assert!(
+                            !tail_may_be_secret(&key),
+                            "{}",
+                            String::from_utf8_lossy(&key)
+                        );
+                    }
+                }
+            }
         }
     }
 }

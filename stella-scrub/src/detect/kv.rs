@@ -42,25 +42,39 @@ pub(super) fn at_separator(scan: &mut Scan<'_, '_>, p: usize, sep_len: usize) {
     if k_end == 0 || !key_char(scan.before(k_end)) {
         return;
     }
-    let mut k_start = k_end;
+    // Fast reject for the common case, a key ending in three letters that end no secret name
+    // (`"level":`, `service=`): exactly what the full gate below decides for such a key.
+    if k_end >= 3 {
+        let (a, b, c) = (scan.at(k_end - 3), scan.at(k_end - 2), scan.at(k_end - 1));
+        if key_char(a)
+            && key_char(b)
+            && (a | b | c) < 0x80
+            && c.is_ascii_alphabetic()
+            && !(b.eq_ignore_ascii_case(&b'p') && c.eq_ignore_ascii_case(&b'w'))
+            && !keys::ending_in_table(a, b, c)
+        {
+            return;
+        }
+    }
+    // The ending gate sees the key's own bytes only (at most its last sixteen): the bytes
+    // before the key (a space, a quote, `:`) must not decide for a short key such as `pw`.
+    let mut t_start = k_end;
+    while t_start > 0 && key_char(scan.before(t_start)) && k_end - t_start < 16 {
+        t_start -= 1;
+    }
+    let tail_start = if key_char(scan.before(t_start)) {
+        t_start // a longer key: its escape prefix, if any, is not in the tail
+    } else {
+        strip_escape(scan, t_start, k_end)
+    };
+    if !keys::tail_may_be_secret(scan.b.get(tail_start..k_end).unwrap_or(&[])) {
+        return;
+    }
+    let mut k_start = t_start;
     while k_start > 0 && key_char(scan.before(k_start)) && k_end - k_start < 128 {
         k_start -= 1;
     }
-    // JSON (\u0026) and percent (%26) escapes glue onto the key: strip them.
-    if scan.before(k_start) == b'\\' && scan.at(k_start) == b'u' && k_end - k_start > 5 {
-        k_start += 5;
-    } else if scan.before(k_start) == b'%' && k_end - k_start > 2 {
-        k_start += 2;
-    }
-    // The ending gate sees the key's own bytes only: the bytes before the key (a space, a
-    // quote, `:`) must not decide for a short key such as `pw`.
-    let tail = scan
-        .b
-        .get(k_end.saturating_sub(16).max(k_start)..k_end)
-        .unwrap_or(&[]);
-    if !keys::tail_may_be_secret(tail) {
-        return;
-    }
+    let mut k_start = strip_escape(scan, k_start, k_end);
     while k_start < k_end && !scan.text.is_char_boundary(k_start) {
         k_start += 1;
     }
@@ -93,6 +107,19 @@ pub(super) fn at_separator(scan: &mut Scan<'_, '_>, p: usize, sep_len: usize) {
         sep_len == 3,
         k_end < p && matches!(scan.at(k_end), b'"' | b'\''),
     );
+}
+
+/// JSON (`\u0026`) and percent (`%26`) escapes glue onto the key that starts at `k_start`:
+/// the key proper starts after them.
+#[inline]
+fn strip_escape(scan: &Scan<'_, '_>, k_start: usize, k_end: usize) -> usize {
+    if scan.before(k_start) == b'\\' && scan.at(k_start) == b'u' && k_end - k_start > 5 {
+        k_start + 5
+    } else if scan.before(k_start) == b'%' && k_end - k_start > 2 {
+        k_start + 2
+    } else {
+        k_start
+    }
 }
 
 /// `{"name": "DB_PASSWORD", "value": "…"}`, `<add key="ApiKey" value="…"/>`, Kubernetes
