@@ -12,6 +12,32 @@ pub(super) fn word(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_'
 }
 
+/// Is the character at `i` a word character? ASCII letters, digits and `_`, and letters of the
+/// Latin script: the key scanner reads `6aşifre` as one word, so `::6a` in front of `şifre` is
+/// not an address (otherwise its redaction would make `şifre` a key on a second pass).
+fn word_at(scan: &Scan<'_, '_>, i: usize) -> bool {
+    let c = scan.at(i);
+    if c < 0x80 {
+        return word(c);
+    }
+    scan.text
+        .get(i..)
+        .and_then(|s| s.chars().next())
+        .is_some_and(|ch| ch.is_alphabetic() && crate::keys::latin(ch))
+}
+
+/// [`word_at`] for the character that ends at `i`.
+fn word_before(scan: &Scan<'_, '_>, i: usize) -> bool {
+    let c = scan.before(i);
+    if c < 0x80 {
+        return word(c);
+    }
+    scan.text
+        .get(..i)
+        .and_then(|s| s.chars().next_back())
+        .is_some_and(|ch| ch.is_alphabetic() && crate::keys::latin(ch))
+}
+
 #[inline]
 fn digit(c: u8) -> bool {
     c.is_ascii_digit()
@@ -35,7 +61,7 @@ pub(super) fn at_digit(scan: &mut Scan<'_, '_>, i: usize, floor: usize) -> usize
         }
         return we;
     }
-    if word(scan.at(we)) {
+    if word_at(scan, we) {
         // A word that starts with digits and goes on with letters: only an IPv6 group
         // (2a00:1450::) matters; the rest of the word is skipped by the byte-class pass.
         if we - ws < 4 {
@@ -43,7 +69,7 @@ pub(super) fn at_digit(scan: &mut Scan<'_, '_>, i: usize, floor: usize) -> usize
             while h < scan.b.len() && scan.at(h).is_ascii_hexdigit() && h - ws < 5 {
                 h += 1;
             }
-            if h - ws <= 4 && (scan.at(h) == b':' || prev == b':') && !word(scan.at(h)) {
+            if h - ws <= 4 && (scan.at(h) == b':' || prev == b':') && !word_at(scan, h) {
                 return ipv6(scan, ws).unwrap_or(h);
             }
         }
@@ -79,7 +105,7 @@ pub(super) fn at_digit(scan: &mut Scan<'_, '_>, i: usize, floor: usize) -> usize
         return we; // decimals and negative numbers are neither cards nor SSNs
     }
     // Phones with a leading +
-    if prev == b'+' && ws >= 1 && !word(scan.before(ws - 1)) && scan.before(ws - 1) != b']' {
+    if prev == b'+' && ws >= 1 && !word_before(scan, ws - 1) && scan.before(ws - 1) != b']' {
         if let Some(end) = phone_e164(scan, ws) {
             return end;
         }
@@ -145,9 +171,9 @@ fn ipv4(scan: &mut Scan<'_, '_>, ws: usize) -> Option<usize> {
     if s.bytes().filter(|c| *c == b'.').count() != 3 {
         return None;
     }
-    if word(scan.before(start))
+    if word_before(scan, start)
         || scan.before(start) == b'.'
-        || word(scan.at(stop))
+        || word_at(scan, stop)
         || scan.at(stop) == b'['
         || (scan.at(stop) == b'.' && digit(scan.at(stop + 1)))
     {
@@ -223,7 +249,7 @@ fn ipv6(scan: &mut Scan<'_, '_>, ws: usize) -> Option<usize> {
                 | b'|'
                 | b'>'
         ))
-        || word(scan.at(end))
+        || word_at(scan, end)
         || scan.at(end) == b'['
     {
         return None;
@@ -260,7 +286,7 @@ fn ssn(scan: &mut Scan<'_, '_>, ws: usize) -> Option<usize> {
         return None;
     }
     let end = ws + 11;
-    if word(scan.at(end)) || (scan.at(end) == sep && digit(scan.at(end + 1))) {
+    if word_at(scan, end) || (scan.at(end) == sep && digit(scan.at(end + 1))) {
         return None;
     }
     let d = |i: usize| u32::from(scan.at(i).wrapping_sub(b'0'));
@@ -317,7 +343,7 @@ fn nanp(scan: &mut Scan<'_, '_>, start: usize, area: usize, paren: bool) -> Opti
         return None;
     }
     p += 4;
-    if word(scan.at(p)) || (matches!(scan.at(p), b'-' | b'.') && digit(scan.at(p + 1))) {
+    if word_at(scan, p) || (matches!(scan.at(p), b'-' | b'.') && digit(scan.at(p + 1))) {
         return None;
     }
     if !matches!(scan.at(area), b'2'..=b'9') || !matches!(scan.at(exch), b'2'..=b'9') {
@@ -371,7 +397,7 @@ fn phone_e164(scan: &mut Scan<'_, '_>, ws: usize) -> Option<usize> {
         p = q;
         end = q;
     }
-    if !(8..=15).contains(&total) || word(scan.at(end)) {
+    if !(8..=15).contains(&total) || word_at(scan, end) {
         return None;
     }
     scan.push_kind(ws - 1, end, Kind::Phone);
@@ -414,14 +440,14 @@ fn card(scan: &mut Scan<'_, '_>, ws: usize) -> Option<usize> {
             break;
         }
     }
-    if word(scan.at(p)) && !matches!(scan.at(p), b'_') && sep.is_none() {
+    if word_at(scan, p) && !matches!(scan.at(p), b'_') && sep.is_none() {
         return None;
     }
     for &(end, cnt) in ends.iter().take(n_ends).rev() {
         if !(13..=19).contains(&cnt) {
             continue;
         }
-        if word(scan.at(end)) || (scan.at(end) == b'.' && digit(scan.at(end + 1))) {
+        if word_at(scan, end) || (scan.at(end) == b'.' && digit(scan.at(end + 1))) {
             continue; // part of a longer word or a decimal number
         }
         let d = digits.get(..cnt)?;
