@@ -20,6 +20,16 @@ use super::sampler::HeadSampler;
 use super::stats::{Counters, add};
 use super::tail::Tail;
 
+/// The fields of a decision log copied onto its span.
+const DECISION_ATTRIBUTES: [&str; 6] = [
+    "decision_effect",
+    "decision.kind",
+    "decision_reason",
+    "policy_version",
+    "decision.rule_ids",
+    "decision.scopes",
+];
+
 /// The longest string attribute kept, in bytes.
 const MAX_VALUE_LEN: usize = 4 * 1024;
 
@@ -583,6 +593,10 @@ where
             dropped: 0,
         };
         event.record(&mut v);
+        if meta.target() == crate::writer::DECISION_TARGET {
+            // Who decided stays in the (scrubbed) decision log; exported spans carry no actor.
+            v.attributes.retain(|(k, _)| *k != "actor");
+        }
         let name = v.name.unwrap_or_else(|| meta.name().to_owned());
         let mut ext = span.extensions_mut();
         let Some(s) = ext.get_mut::<SpanState>() else {
@@ -590,6 +604,19 @@ where
         };
         if is_error && s.data.status == Status::Unset {
             s.data.status = Status::Error(name.clone());
+        }
+        // A decision log (authZ outcome, policy evaluation) also lands on its span as
+        // attributes, without the actor: the span says what was decided, the log says by whom.
+        if meta.target() == crate::writer::DECISION_TARGET {
+            for (k, val) in &v.attributes {
+                if DECISION_ATTRIBUTES.contains(k) {
+                    if let Some(slot) = s.data.attributes.iter_mut().find(|(a, _)| a == k) {
+                        slot.1 = val.clone();
+                    } else if s.data.attributes.len() < p.max_attributes {
+                        s.data.attributes.push((k, val.clone()));
+                    }
+                }
+            }
         }
         if s.data.events.len() < p.max_events {
             s.data.events.push(EventData {

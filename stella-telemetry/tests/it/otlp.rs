@@ -53,6 +53,11 @@ fn spans_arrive_with_parents_resource_and_scrubbed_values() {
         );
         let _w = work.enter();
         tracing::info!(user = "bob@example.com", "evaluating for carol@example.com");
+        stella_telemetry::decision::Decision::policy(stella_telemetry::decision::Effect::Deny)
+            .with_actor("dave@example.com")
+            .with_policy_version("2026.11.3")
+            .with_rule_ids(["no-critical"])
+            .emit();
     });
     guard.flush().unwrap();
     let spans = rx.spans();
@@ -85,6 +90,18 @@ fn spans_arrive_with_parents_resource_and_scrubbed_values() {
         attr(&work.attributes, "components"),
         Some(opentelemetry_proto::tonic::common::v1::any_value::Value::IntValue(5000))
     ));
+    // the policy decision is on the span, without the actor
+    assert_eq!(attr_str(&work.attributes, "decision_effect"), Some("deny"));
+    assert_eq!(
+        attr_str(&work.attributes, "policy_version"),
+        Some("2026.11.3")
+    );
+    assert!(attr(&work.attributes, "actor").is_none());
+    assert!(
+        work.events
+            .iter()
+            .all(|e| attr(&e.attributes, "actor").is_none())
+    );
     let event = work.events.first().unwrap();
     assert!(!event.name.contains("carol"), "{}", event.name);
     assert!(event.name.contains("[REDACTED:email]"), "{}", event.name);
