@@ -117,6 +117,7 @@
 //! |---|---|---|
 //! | `log` | yes | [`LogBridge`]: `log` records in the same schema; [`init`] installs it |
 //! | `otlp` | yes | OpenTelemetry traces: span bridge, head and tail sampling, OTLP/HTTP protobuf export |
+//! | `otlp-tls` | no | `https://` OTLP endpoints (rustls with the webpki roots) |
 //! | `slo` | no | [`TelemetryHandle::incident_trigger`]: `stella-slo` burn-rate breaches switch incident mode |
 //! | `prometheus` | yes | [`metrics`]: a `metrics` recorder with exemplars and cardinality caps, `/metrics` in OpenMetrics or Prometheus text |
 //! | `testing` | no | [`testing::CaptureWriter`], an in-memory `MakeWriter` |

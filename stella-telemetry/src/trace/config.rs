@@ -170,14 +170,25 @@ impl TraceConfig {
     pub(crate) fn validate(&self) -> Result<(), TraceConfigError> {
         let err = |s: String| Err(TraceConfigError(s));
         if let Some(url) = &self.endpoint {
-            let rest = url.strip_prefix("http://");
+            let rest = url.strip_prefix("http://").or_else(|| {
+                if cfg!(feature = "otlp-tls") {
+                    url.strip_prefix("https://")
+                } else {
+                    None
+                }
+            });
             let host_ok = rest.is_some_and(|r| {
                 let host = r.split('/').next().unwrap_or_default();
                 !host.is_empty()
             });
             if !host_ok {
+                let schemes = if cfg!(feature = "otlp-tls") {
+                    "an http:// or https://"
+                } else {
+                    "an http:// (https:// needs the `otlp-tls` feature)"
+                };
                 return err(format!(
-                    "the OTLP endpoint must be an http:// URL with a host, got `{}`",
+                    "the OTLP endpoint must be {schemes} URL with a host, got `{}`",
                     crate::json::prefix(url, 128)
                 ));
             }
@@ -306,9 +317,16 @@ mod tests {
                 .map(|(_, v)| (*v).to_owned()))
                 .is_err()
         );
-        assert!(
+        assert_eq!(
             TraceConfig::new()
                 .with_endpoint("https://x")
+                .validate()
+                .is_ok(),
+            cfg!(feature = "otlp-tls")
+        );
+        assert!(
+            TraceConfig::new()
+                .with_endpoint("ftp://x")
                 .validate()
                 .is_err()
         );
