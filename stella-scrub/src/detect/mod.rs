@@ -453,6 +453,11 @@ impl Scan<'_, '_> {
         (tail.starts_with(b"[REDACTED") || tail.starts_with(b"[TRUNCATED")) && !tail.contains(&b']')
     }
 
+    /// Does a `[REDACTED…]` or `[TRUNCATED…]` marker end right before `i`?
+    pub(crate) fn ends_marker(&self, i: usize) -> bool {
+        i > 0 && self.before(i) == b']' && self.inside_marker(i - 1)
+    }
+
     /// Number of backslashes right before `i`.
     fn backslashes_before(&self, i: usize) -> usize {
         let mut n = 0;

@@ -729,9 +729,14 @@ fn lenient_userinfo_end(scan: &Scan<'_, '_>, a: usize) -> Option<usize> {
 /// `docker login -p x`, `mysql -p x`, `sshpass -p x`: `-p` is a password only after these
 /// commands (elsewhere it is a port, `--parents` or `--preserve`).
 fn dash_p(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
-    // The command must be in the same command segment (back to the line start, `;`, `|`, `&`).
+    // The command must be in the same command segment (back to the line start, `;`, `|`, `&`,
+    // or a redaction marker: what a marker replaced may have held a delimiter, and a second
+    // pass must not see a longer segment than the first).
     let mut lo = s;
-    while lo > 0 && s - lo < 4096 && !matches!(scan.before(lo), b'\n' | b'\r' | b';' | b'|' | b'&')
+    while lo > 0
+        && s - lo < 4096
+        && !matches!(scan.before(lo), b'\n' | b'\r' | b';' | b'|' | b'&')
+        && !(scan.before(lo) == b']' && scan.ends_marker(lo))
     {
         lo -= 1;
     }
