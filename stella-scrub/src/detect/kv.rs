@@ -42,32 +42,33 @@ pub(super) fn at_separator(scan: &mut Scan<'_, '_>, p: usize, sep_len: usize) {
     if k_end == 0 || !key_char(scan.before(k_end)) {
         return;
     }
-    // Fast reject for the common case, a key ending in three letters that end no secret name
-    // (`"level":`, `service=`): exactly what the full gate below decides for such a key.
-    if k_end >= 3 {
-        let (a, b, c) = (scan.at(k_end - 3), scan.at(k_end - 2), scan.at(k_end - 1));
-        if key_char(a)
-            && key_char(b)
-            && (a | b | c) < 0x80
-            && c.is_ascii_alphabetic()
-            && !(b.eq_ignore_ascii_case(&b'p') && c.eq_ignore_ascii_case(&b'w'))
-            && !keys::ending_in_table(a, b, c)
-        {
+    // The ending gate must see the key's own bytes: the bytes before a short key (a space, a
+    // quote, `:`) must not decide for it. A key of three bytes or more gets the same answer
+    // from the raw bytes before the separator (a suffix the gate tests never matches across a
+    // byte that cannot be in a key), so only short keys, and keys ending in `pw` (which may
+    // follow a `\u0026` or `%26` escape), walk back to find where the key starts.
+    let (a, b, c) = (
+        scan.before(k_end.saturating_sub(2)),
+        scan.before(k_end.saturating_sub(1)),
+        scan.before(k_end),
+    );
+    let short = k_end < 3 || !key_char(a) || !key_char(b);
+    let pw = b.eq_ignore_ascii_case(&b'p') && c.eq_ignore_ascii_case(&b'w');
+    let mut t_start = k_end;
+    if short || pw {
+        while t_start > 0 && key_char(scan.before(t_start)) && k_end - t_start < 16 {
+            t_start -= 1;
+        }
+        let tail_start = if key_char(scan.before(t_start)) {
+            t_start // a longer key: its escape prefix, if any, is not in the tail
+        } else {
+            strip_escape(scan, t_start, k_end)
+        };
+        if !keys::tail_may_be_secret(scan.b.get(tail_start..k_end).unwrap_or(&[])) {
             return;
         }
-    }
-    // The ending gate sees the key's own bytes only (at most its last sixteen): the bytes
-    // before the key (a space, a quote, `:`) must not decide for a short key such as `pw`.
-    let mut t_start = k_end;
-    while t_start > 0 && key_char(scan.before(t_start)) && k_end - t_start < 16 {
-        t_start -= 1;
-    }
-    let tail_start = if key_char(scan.before(t_start)) {
-        t_start // a longer key: its escape prefix, if any, is not in the tail
-    } else {
-        strip_escape(scan, t_start, k_end)
-    };
-    if !keys::tail_may_be_secret(scan.b.get(tail_start..k_end).unwrap_or(&[])) {
+    } else if !keys::tail_may_be_secret(scan.b.get(k_end.saturating_sub(16)..k_end).unwrap_or(&[]))
+    {
         return;
     }
     let mut k_start = t_start;
