@@ -216,6 +216,10 @@ impl Housekeeper {
                     tracing::dispatcher::with_default(&dispatch, || {
                         handle.expire_deep_debug();
                         handle.expire_incidents();
+                        #[cfg(feature = "otlp")]
+                        if let Some(p) = &handle.traces {
+                            p.sweep();
+                        }
                     });
                     summary.maybe_summary(handle.core.now_nanos());
                 }

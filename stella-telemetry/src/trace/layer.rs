@@ -170,6 +170,19 @@ impl Pipeline {
         self.queue.len()
     }
 
+    /// The housekeeping tick: applies the tail buffer's age bound even when no span ends.
+    pub(crate) fn sweep(&self) {
+        let Some(tail) = &self.tail else { return };
+        let mut out = Vec::new();
+        {
+            let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
+            tail.sweep(now_nanos(), &mut out, &self.stats);
+        }
+        if !out.is_empty() {
+            self.queue.push(out.into_iter(), &self.stats);
+        }
+    }
+
     /// A span ended: export it, buffer it for the tail decision, or let it go.
     fn finish(&self, span: SpanData) {
         if span.sampled {

@@ -94,6 +94,12 @@ impl Tail {
         }
     }
 
+    /// Applies the age bound without a new span (the housekeeping tick): traces waiting longer
+    /// than the maximum age are dropped, or exported when they had an error.
+    pub(crate) fn sweep(&mut self, now: u64, out: &mut Vec<SpanData>, stats: &Counters) {
+        self.expire(now, out, stats);
+    }
+
     /// Takes one ended span the head sampler did not keep; appends what is now to be exported
     /// to `out`.
     pub(crate) fn offer(
@@ -248,5 +254,13 @@ mod tests {
         // an error trace evicted by age is kept
         t.offer(span(8, false, 1, false), 2_000, &mut out, &stats);
         assert_eq!(out.len(), 1);
+        // the housekeeping sweep applies the age bound without a new span
+        out.clear();
+        t.offer(span(10, false, 1, true), 3_000, &mut out, &stats);
+        t.sweep(3_010, &mut out, &stats);
+        assert!(out.is_empty(), "not old yet");
+        t.sweep(10_000, &mut out, &stats);
+        assert_eq!(out.len(), 1, "the old error trace is exported");
+        assert!(t.pending.is_empty());
     }
 }
