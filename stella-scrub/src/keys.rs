@@ -577,16 +577,20 @@ fn digit_tail_may_be_secret(tail: &[u8]) -> bool {
     false
 }
 
+/// Does `tail` end with `s`, ASCII case-insensitively?
+#[inline(always)]
+fn ends_with_ci(tail: &[u8], s: &[u8]) -> bool {
+    tail.len() >= s.len()
+        && tail
+            .get(tail.len() - s.len()..)
+            .is_some_and(|t| t.eq_ignore_ascii_case(s))
+}
+
 /// The gate on the key's last bytes as they are.
 #[inline]
 fn ending_may_be_secret(tail: &[u8]) -> bool {
     let n = tail.len();
-    let ends = |s: &[u8]| {
-        n >= s.len()
-            && tail
-                .get(n - s.len()..)
-                .is_some_and(|t| t.eq_ignore_ascii_case(s))
-    };
+    let ends = |s: &[u8]| ends_with_ci(tail, s);
     if n < 3 {
         return tail.eq_ignore_ascii_case(b"pw");
     }
@@ -621,13 +625,11 @@ fn ending_may_be_secret(tail: &[u8]) -> bool {
         [x, b'i', b'd'] => match x {
             b's' | b'n' | b'c' => true,
             b'_' | b'-' | b'.' => {
-                n >= 4
+                n >= 10
                     && tail
                         .get(n - 4)
                         .is_some_and(|c| c.eq_ignore_ascii_case(&b'n'))
-                    && ends(b"session_id")
-                    || ends(b"session-id")
-                    || ends(b"session.id")
+                    && (ends(b"session_id") || ends(b"session-id") || ends(b"session.id"))
             }
             _ => false,
         },
