@@ -290,12 +290,16 @@ pub(super) fn at_file_url(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
 
 /// At a backslash: `C:\…` or `\\server\share\…`. Returns where the byte-class pass resumes.
 pub(super) fn at_backslash(scan: &mut Scan<'_, '_>, i: usize) -> usize {
+    // A drive letter starts a word: not after `:`, `\`, or anything a host name or an email
+    // domain could go on with (`xG-r:\` is not a path; redacting `r:\…` would complete the
+    // domain in front of it on a second pass).
+    let lead = scan.before(i.saturating_sub(2));
     if scan.before(i) == b':'
         && i >= 2
         && scan.at(i - 2).is_ascii_alphabetic()
-        && scan.before(i - 2) != b':'
-        && !scan.before(i - 2).is_ascii_alphanumeric()
-        && scan.before(i - 2) != b'\\'
+        && !lead.is_ascii_alphanumeric()
+        && !matches!(lead, b':' | b'\\' | b'-' | b'.' | b'_')
+        && lead < 0x80
     {
         let start = i - 2;
         let end = path_end(scan, start, true);
