@@ -21,10 +21,13 @@
 //!    simulated hours: healthy, then an hour of slow evaluations. The burn-rate alerts fire and
 //!    its `slo.breach` event lands in the same timeline.
 //!
+//! 5. The golden-signal and journey metrics are rendered as Prometheus would scrape them from
+//!    `/metrics` (OpenMetrics; with traces exported, histogram exemplars carry the trace id).
+//!
 //! Then the demo checks its own output as an auditor would: every timeline event's digest
 //! verifies from its canonical JSON, each step's output digest is the next step's input, every
-//! log line is JSON that carries the CLI's `trace_id` inside the request, and no secret reached
-//! a file. It exits non-zero if any check fails.
+//! log line is JSON that carries the CLI's `trace_id` inside the request, the metrics are
+//! exposed, and no secret reached a file. It exits non-zero if any check fails.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -39,6 +42,7 @@ use stella_context::{
 use stella_slo::timeline::TimelineSink;
 use stella_slo::{Counts, Evaluator, spec};
 use stella_telemetry::decision::{Decision, Effect};
+use stella_telemetry::metrics::Journey;
 use stella_telemetry::{Config, FileOutput};
 use stella_timeline_emit::{Digest, Emitter, EventKind, FileSink, TimelineEvent};
 use tower::{ServiceBuilder, ServiceExt as _};
@@ -67,7 +71,8 @@ fn main() -> anyhow::Result<()> {
     fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let logs = out.join("logs.ndjson");
     let timeline = out.join("timeline.ndjson");
-    for f in [&logs, &timeline] {
+    let metrics = out.join("metrics.txt");
+    for f in [&logs, &timeline, &metrics] {
         if f.exists() {
             fs::remove_file(f).with_context(|| format!("removing {}", f.display()))?;
         }
@@ -94,8 +99,22 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let started = std::time::Instant::now();
     let status = runtime.block_on(request(&cli, emitter.clone()))?;
+    stella_telemetry::metrics::record_http_request(
+        "POST",
+        "/tenants/{tenant}/sboms/{id}/evaluate",
+        status.as_u16(),
+        started.elapsed(),
+    );
     println!("stella demo: POST /tenants/{TENANT}/sboms/sbom-7f3c/evaluate -> {status}");
+
+    // What Prometheus would scrape from /metrics, in OpenMetrics form.
+    let exposition = telemetry
+        .handle()
+        .render_metrics(Some("application/openmetrics-text; version=1.0.0"));
+    fs::write(&metrics, exposition.body())
+        .with_context(|| format!("writing {}", metrics.display()))?;
 
     // 4. The policy-evaluation SLO over two simulated hours.
     let breaches = simulate_slo(emitter.clone())?;
@@ -108,9 +127,10 @@ fn main() -> anyhow::Result<()> {
         .context("flushing the timeline")?;
     telemetry.shutdown().context("flushing the logs")?;
 
-    let summary = audit(&cli, &logs, &timeline)?;
+    let summary = audit(&cli, &logs, &timeline, &metrics)?;
     println!("{summary}");
     println!("stella demo: logs in {}", logs.display());
+    println!("stella demo: metrics in {}", metrics.display());
     println!("stella demo: timeline in {}", timeline.display());
     println!("stella demo: all checks passed");
     Ok(())
@@ -251,11 +271,13 @@ async fn worker(wire: String, emitter: Emitter) -> anyhow::Result<String> {
             let span = tracing::info_span!("policy.evaluate", sbom_id = %job.sbom_id, policy_version = %job.policy_version);
             let _entered = span.enter();
             tracing::info!(components = 1, "evaluating");
+            let started = std::time::Instant::now();
             let decision = format!(
                 "{{\"effect\":\"deny\",\"rule\":\"no-critical-exploited\",\"sbom\":\"{}\"}}",
                 job.sbom_digest
             );
             let decision_digest = Digest::of_bytes(decision.as_bytes());
+            Journey::PolicyEvaluate.record(started.elapsed(), true, &[("size_class", "5k")]);
             Decision::policy(Effect::Deny)
                 .with_reason("critical vulnerability with a known exploit")
                 .with_policy_version(job.policy_version.clone())
@@ -322,7 +344,12 @@ fn simulate_slo(emitter: Emitter) -> anyhow::Result<Vec<String>> {
 }
 
 /// Checks the demo's output as an auditor would.
-fn audit(cli: &TraceContext, logs: &Path, timeline: &Path) -> anyhow::Result<String> {
+fn audit(
+    cli: &TraceContext,
+    logs: &Path,
+    timeline: &Path,
+    metrics: &Path,
+) -> anyhow::Result<String> {
     let trace_id = cli.trace_id().to_string();
 
     // Every timeline event verifies; each step's output is the next step's input.
@@ -379,6 +406,19 @@ fn audit(cli: &TraceContext, logs: &Path, timeline: &Path) -> anyhow::Result<Str
     }
     ensure!(on_trace >= 5, "only {on_trace} log lines carry the trace");
 
+    // The golden signals and the journey histogram are exposed; the last line is OpenMetrics' EOF.
+    let exposition = fs::read_to_string(metrics)?;
+    for series in [
+        "http_server_request_duration_seconds_bucket",
+        "stella_policy_evaluation_duration_seconds_bucket",
+    ] {
+        ensure!(exposition.contains(series), "{series} is not exposed");
+    }
+    ensure!(
+        exposition.ends_with("# EOF\n"),
+        "the exposition is not OpenMetrics"
+    );
+
     let kinds = kinds
         .iter()
         .map(|(k, n)| format!("{k} x{n}"))
@@ -386,8 +426,10 @@ fn audit(cli: &TraceContext, logs: &Path, timeline: &Path) -> anyhow::Result<Str
         .join(", ");
     Ok(format!(
         "stella demo: timeline: {} events verified ({kinds}); {linked} chain-of-custody links by digest\n\
-         stella demo: logs: {lines} JSON lines, {on_trace} on trace {trace_id}, 0 secrets",
-        text.lines().count()
+         stella demo: logs: {lines} JSON lines, {on_trace} on trace {trace_id}, 0 secrets\n\
+         stella demo: metrics: {} series in OpenMetrics form (golden signals, policy-evaluation journey)",
+        text.lines().count(),
+        exposition.lines().filter(|l| !l.starts_with('#')).count()
     ))
 }
 
