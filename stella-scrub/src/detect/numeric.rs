@@ -15,6 +15,7 @@ pub(super) fn word(c: u8) -> bool {
 /// Is the character at `i` a word character? ASCII letters, digits and `_`, and letters of the
 /// Latin script: the key scanner reads `6aşifre` as one word, so `::6a` in front of `şifre` is
 /// not an address (otherwise its redaction would make `şifre` a key on a second pass).
+#[inline]
 fn word_at(scan: &Scan<'_, '_>, i: usize) -> bool {
     let c = scan.at(i);
     if c < 0x80 {
@@ -27,6 +28,7 @@ fn word_at(scan: &Scan<'_, '_>, i: usize) -> bool {
 }
 
 /// [`word_at`] for the character that ends at `i`.
+#[inline]
 fn word_before(scan: &Scan<'_, '_>, i: usize) -> bool {
     let c = scan.before(i);
     if c < 0x80 {
