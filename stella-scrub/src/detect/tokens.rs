@@ -710,6 +710,15 @@ fn lenient_userinfo_end(scan: &Scan<'_, '_>, a: usize) -> Option<usize> {
             b'/' if at.is_some() => break,
             b'/' if colon.is_none() => return None,
             b'/' => return None,
+            // A redaction marker stands for text that may have held a `/`: never read a
+            // userinfo across one (a second pass would find what the first did not).
+            b'[' if scan
+                .b
+                .get(p..)
+                .is_some_and(|t| t.starts_with(b"[REDACTED") || t.starts_with(b"[TRUNCATED")) =>
+            {
+                return None;
+            }
             b':' if colon.is_none() => colon = Some(p),
             b'@' => at = Some(p),
             _ => {}
