@@ -238,12 +238,17 @@ fn value(
     if super::is_placeholder(val) || benign(val) {
         return;
     }
-    // Prose after a colon ("invalid token: context deadline exceeded") is not a value.
+    // Prose after a colon ("invalid token: context deadline exceeded") is not a value. A
+    // redaction marker counts as the next word: it may have replaced one (idempotency).
     if sep == b':'
         && !quoted
         && val.bytes().all(|c| c.is_ascii_lowercase())
         && scan.at(ve) == b' '
-        && scan.at(ve + 1).is_ascii_alphabetic()
+        && (scan.at(ve + 1).is_ascii_alphabetic()
+            || scan
+                .b
+                .get(ve + 1..)
+                .is_some_and(|t| t.starts_with(b"[REDACTED") || t.starts_with(b"[TRUNCATED")))
     {
         return;
     }
