@@ -499,6 +499,19 @@ impl Scan<'_, '_> {
                 end = lo + open;
             }
         }
+        // A token glued to an existing marker (`…=[REDACTED:email]`): the marker replaced text
+        // that belonged to the token on the first pass, where the whole was not a match; the
+        // rest alone must not become one on a second pass (idempotency).
+        if end > start
+            && self
+                .b
+                .get(end..)
+                .is_some_and(|t| t.starts_with(b"[REDACTED"))
+            && (self.before(end).is_ascii_alphanumeric()
+                || matches!(self.before(end), b'+' | b'/' | b'=' | b'_' | b'-' | b'.'))
+        {
+            return;
+        }
         if start < end
             && end <= self.b.len()
             && self.text.is_char_boundary(start)
