@@ -852,18 +852,25 @@ impl PendingEvent {
 /// Scrubs everything in `details`, keeping the artifact digests of `inputs`/`outputs` exactly as
 /// given (they are validated hashes, never secrets).
 fn scrub_details(scrubber: &Scrubber, details: Map<String, Value>) -> Map<String, Value> {
-    let original = Value::Object(details);
-    let scrubbed = scrubber.scrub_json(&original);
-    let (Value::Object(mut out), Value::Object(orig)) = (scrubbed, original) else {
+    const LISTS: [&str; 2] = ["inputs", "outputs"];
+    let digests = |v: &Value, list: &str| -> Vec<Option<Value>> {
+        v.get(list)
+            .and_then(Value::as_array)
+            .map(|items| items.iter().map(|i| i.get("digest").cloned()).collect())
+            .unwrap_or_default()
+    };
+    let mut value = Value::Object(details);
+    let kept = LISTS.map(|list| digests(&value, list));
+    // In place: only what is redacted allocates.
+    scrubber.scrub_json_in_place(&mut value);
+    let Value::Object(mut out) = value else {
         return Map::new();
     };
-    for list in ["inputs", "outputs"] {
-        if let (Some(Value::Array(new)), Some(Value::Array(old))) =
-            (out.get_mut(list), orig.get(list))
-        {
-            for (n, o) in new.iter_mut().zip(old) {
-                if let (Value::Object(n), Some(d)) = (n, o.get("digest")) {
-                    n.insert("digest".into(), d.clone());
+    for (list, kept) in LISTS.iter().zip(kept) {
+        if let Some(Value::Array(items)) = out.get_mut(*list) {
+            for (item, digest) in items.iter_mut().zip(kept) {
+                if let (Value::Object(item), Some(digest)) = (item, digest) {
+                    item.insert("digest".into(), digest);
                 }
             }
         }
