@@ -43,8 +43,9 @@ pub struct HttpSink {
 }
 
 impl HttpSink {
-    /// Starts a builder for the index server at `base_url` (`http://host:port`, optionally
-    /// with a path prefix); events go to `<base_url>/timeline/events`.
+    /// Starts a builder for the index server at `base_url` (`http://host:port`, or
+    /// `https://host:port` with the `http-tls` feature, optionally with a path prefix); events
+    /// go to `<base_url>/timeline/events`.
     pub fn builder(base_url: impl Into<String>) -> HttpSinkBuilder {
         HttpSinkBuilder {
             base_url: base_url.into(),
@@ -118,7 +119,8 @@ impl HttpSinkBuilder {
     ///
     /// # Errors
     ///
-    /// [`SinkError::Endpoint`] for a URL that is not `http://…`, [`SinkError::Io`] if the
+    /// [`SinkError::Endpoint`] for a URL that is not `http://…` (or `https://…` with the
+    /// `http-tls` feature), [`SinkError::Io`] if the
     /// journal cannot be opened (or is in use), [`SinkError::Start`] if the thread cannot
     /// start.
     pub fn build(self) -> Result<HttpSink, SinkError> {
@@ -126,7 +128,7 @@ impl HttpSinkBuilder {
         let url = format!("{base}/timeline/events");
         let parsed: Result<ureq::http::Uri, _> = url.parse();
         match parsed {
-            Ok(u) if u.scheme_str() == Some("http") && u.host().is_some() => {}
+            Ok(u) if supported_scheme(u.scheme_str()) && u.host().is_some() => {}
             _ => return Err(SinkError::Endpoint(self.base_url)),
         }
         let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -253,4 +255,22 @@ fn truncate(s: &str) -> &str {
         end -= 1;
     }
     s.get(..end).unwrap_or_default()
+}
+
+/// `http`, and `https` when the `http-tls` feature brings TLS (rustls with the webpki roots).
+fn supported_scheme(scheme: Option<&str>) -> bool {
+    scheme == Some("http") || (cfg!(feature = "http-tls") && scheme == Some("https"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_need_http_or_https_with_tls() {
+        assert!(HttpSink::builder("ftp://index:21").build().is_err());
+        assert!(HttpSink::builder("not a url").build().is_err());
+        let https = HttpSink::builder("https://index.invalid:8443").build();
+        assert_eq!(https.is_ok(), cfg!(feature = "http-tls"));
+    }
 }
