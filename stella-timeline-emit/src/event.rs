@@ -313,9 +313,8 @@ impl TimelineEvent {
     /// ```
     #[must_use]
     pub fn canonical_json(&self) -> String {
-        let fields = Fields::of(self);
         // Cannot fail: details were checked for finite numbers.
-        fields.canonical().unwrap_or_default()
+        self.canonical_unsealed().unwrap_or_default()
     }
 
     /// Recomputes the digest from the content and compares it with the recorded one.
@@ -335,7 +334,7 @@ impl TimelineEvent {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn verify(&self) -> Result<Verified, VerifyError> {
-        let computed = Digest::of_bytes(Fields::of(self).canonical()?.as_bytes());
+        let computed = Digest::of_bytes(self.canonical_unsealed()?.as_bytes());
         if computed != self.digest {
             return Err(VerifyError::Mismatch {
                 recorded: self.digest.to_string(),
@@ -531,39 +530,10 @@ impl TryFrom<RawEvent> for TimelineEvent {
     }
 }
 
-/// Borrowed view of the digest-covered fields.
-struct Fields<'a> {
-    event_id: &'a str,
-    ts: &'a str,
-    tenant_id: &'a str,
-    project_id: Option<&'a str>,
-    kind: &'a str,
-    actor: Option<&'a str>,
-    resource_type: &'a str,
-    resource_id: &'a str,
-    trace_id: Option<&'a str>,
-    details: &'a Map<String, Value>,
-}
-
-impl<'a> Fields<'a> {
-    fn of(e: &'a TimelineEvent) -> Self {
-        Fields {
-            event_id: &e.event_id,
-            ts: &e.ts,
-            tenant_id: &e.tenant_id,
-            project_id: e.project_id.as_deref(),
-            kind: e.kind.as_str(),
-            actor: e.actor.as_deref(),
-            resource_type: &e.resource_type,
-            resource_id: &e.resource_id,
-            trace_id: e.trace_id.as_deref(),
-            details: &e.details,
-        }
-    }
-
+impl TimelineEvent {
     /// RFC 8785 form of the object without `digest`. All top-level names are ASCII, so their
     /// canonical order is plain byte order, written out here directly.
-    fn canonical(&self) -> Result<String, CanonicalError> {
+    fn canonical_unsealed(&self) -> Result<String, CanonicalError> {
         fn opt(out: &mut String, v: Option<&str>) {
             match v {
                 Some(s) => canonical::write_string(out, s),
@@ -572,27 +542,27 @@ impl<'a> Fields<'a> {
         }
         let mut out = String::with_capacity(512);
         out.push_str("{\"actor\":");
-        opt(&mut out, self.actor);
+        opt(&mut out, self.actor.as_deref());
         out.push_str(",\"details\":");
         canonical::write_object(&mut out, self.details.iter())?;
         out.push_str(",\"event_id\":");
-        canonical::write_string(&mut out, self.event_id);
+        canonical::write_string(&mut out, &self.event_id);
         out.push_str(",\"kind\":");
-        canonical::write_string(&mut out, self.kind);
+        canonical::write_string(&mut out, self.kind.as_str());
         out.push_str(",\"project_id\":");
-        opt(&mut out, self.project_id);
+        opt(&mut out, self.project_id.as_deref());
         out.push_str(",\"resource_id\":");
-        canonical::write_string(&mut out, self.resource_id);
+        canonical::write_string(&mut out, &self.resource_id);
         out.push_str(",\"resource_type\":");
-        canonical::write_string(&mut out, self.resource_type);
+        canonical::write_string(&mut out, &self.resource_type);
         out.push_str(",\"schema_version\":");
         out.push_str(itoa_u32(SCHEMA_VERSION));
         out.push_str(",\"tenant_id\":");
-        canonical::write_string(&mut out, self.tenant_id);
+        canonical::write_string(&mut out, &self.tenant_id);
         out.push_str(",\"trace_id\":");
-        opt(&mut out, self.trace_id);
+        opt(&mut out, self.trace_id.as_deref());
         out.push_str(",\"ts\":");
-        canonical::write_string(&mut out, self.ts);
+        canonical::write_string(&mut out, &self.ts);
         out.push('}');
         Ok(out)
     }
@@ -843,7 +813,7 @@ impl PendingEvent {
             details,
             digest: Digest::of_bytes(b""),
         };
-        let canonical = Fields::of(&event).canonical()?;
+        let canonical = event.canonical_unsealed()?;
         event.digest = Digest::of_bytes(canonical.as_bytes());
         Ok(event)
     }
