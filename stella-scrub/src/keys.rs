@@ -14,6 +14,35 @@ pub(crate) enum KeyClass {
     Secret(Kind),
     /// The value is PII of this kind when it has the right shape (digits for a phone, …).
     Pii(Kind),
+    /// A credential of this kind unless the value is a count or a flag ([`is_count_or_flag`]):
+    /// the bare key `pass` names a password (`pass=hunter2`) as often as a pass count
+    /// (`{"pass": 3, "fail": 0}`).
+    SecretUnlessCount(Kind),
+}
+
+impl KeyClass {
+    /// The class this key gives `value`: `None` when the value is left to the free-text rules.
+    pub(crate) fn for_value(self, value: &str) -> Option<KeyClass> {
+        match self {
+            KeyClass::SecretUnlessCount(_) if is_count_or_flag(value) => None,
+            KeyClass::SecretUnlessCount(k) => Some(KeyClass::Secret(k)),
+            c => Some(c),
+        }
+    }
+}
+
+/// A number (`3`, `-1`, `0.5`) or a boolean (`true`, `false`), ignoring surrounding spaces and
+/// quotes: what a count or a flag under an ambiguous key looks like.
+pub(crate) fn is_count_or_flag(value: &str) -> bool {
+    let t = value.trim_matches(|c: char| c == '"' || c == '\'' || c.is_ascii_whitespace());
+    if t.eq_ignore_ascii_case("true") || t.eq_ignore_ascii_case("false") {
+        return true;
+    }
+    let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    !int.is_empty()
+        && int.bytes().all(|c| c.is_ascii_digit())
+        && frac.bytes().all(|c| c.is_ascii_digit())
 }
 
 /// Single last words that name a password, in the languages we see in logs.
@@ -320,8 +349,8 @@ fn classify_words(key: &str) -> Option<KeyClass> {
         })
     {
         let head: Vec<String> = w.iter().take(w.len() - 1).cloned().collect();
-        if let Some(c @ Secret(_)) = classify(&head.join("_")) {
-            return Some(c);
+        if let Some(Secret(k) | KeyClass::SecretUnlessCount(k)) = classify(&head.join("_")) {
+            return Some(Secret(k));
         }
     }
     let last = w.last()?.as_str();
@@ -363,6 +392,10 @@ fn classify_words(key: &str) -> Option<KeyClass> {
             )
         {
             return None;
+        }
+        // The bare key `pass` is a password or a pass count: its value decides.
+        if last == "pass" && w.len() == 1 {
+            return Some(KeyClass::SecretUnlessCount(Kind::Password));
         }
         return Some(Secret(Kind::Password));
     }
@@ -685,6 +718,38 @@ mod tests {
     /// `key_may_be_secret`, so `classify` (gate first) decides exactly like `classify_words`.
     fn agrees(key: &str) -> bool {
         classify_words(key).is_none() || key_may_be_secret(key)
+    }
+
+    /// The bare `pass` is a password unless its value is a count or a flag; longer keys that
+    /// end in `pass` are passwords whatever the value.
+    #[test]
+    fn bare_pass_depends_on_the_value() {
+        let pass = classify("pass");
+        assert_eq!(pass, Some(KeyClass::SecretUnlessCount(Kind::Password)));
+        for count in [
+            "3", "0", "-1", "+2", "0.75", " 12 ", "\"4\"", "true", "FALSE",
+        ] {
+            assert!(is_count_or_flag(count), "{count}");
+            assert_eq!(pass.and_then(|c| c.for_value(count)), None, "{count}");
+        }
+        for secret in [
+            "hunter2", "1e5", "12ab", "1.2.3", ".5", "-", "", "0x10", "yes",
+        ] {
+            assert!(!is_count_or_flag(secret), "{secret}");
+        }
+        assert_eq!(
+            pass.and_then(|c| c.for_value("hunter2")),
+            Some(KeyClass::Secret(Kind::Password))
+        );
+        for k in [
+            "db_pass",
+            "smtpPass",
+            "PASS_B64",
+            "pass_value",
+            "mysql.pass",
+        ] {
+            assert!(secret(k), "{k}");
+        }
     }
 
     #[test]

@@ -121,7 +121,7 @@ impl Rule {
 /// ```
 pub fn key_kind(key: &str) -> Option<Kind> {
     match keys::classify(key) {
-        Some(KeyClass::Secret(k)) => Some(k),
+        Some(KeyClass::Secret(k) | KeyClass::SecretUnlessCount(k)) => Some(k),
         _ => None,
     }
 }

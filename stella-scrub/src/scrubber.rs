@@ -316,6 +316,33 @@ impl Scrubber {
         self.scrub_field_with(key, value, PiiSet::EMPTY)
     }
 
+    /// Does `key` name a secret or a PII field, so that [`scrub_field`](Self::scrub_field)
+    /// decides by the key and not only by the value?
+    ///
+    /// True for credential names (`password`, `X-Api-Key`, `client_secret`; the ambiguous
+    /// `pass`, whose counts and flags are kept) and for PII names whose values are redacted
+    /// whole when they have the right shape (`phone`, `ssn`, `card_number`). When it is false,
+    /// `scrub_field(key, v)` equals `scrub(v)` for every `v`, so a caller may classify a field
+    /// name once and scrub its values as free text. Look-alikes (`token_type`, `max_tokens`,
+    /// `password_changed_at`, `secret_name`, a bare `key`) are not secret keys.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = stella_scrub::Scrubber::builder().build()?;
+    /// assert!(s.is_secret_key("db.password"));
+    /// assert!(s.is_secret_key("X-Api-Key"));
+    /// assert!(s.is_secret_key("phone"));
+    /// assert!(!s.is_secret_key("token_type"));
+    /// assert!(!s.is_secret_key("trace_id"));
+    /// // false: the key says nothing, the value is scrubbed as free text
+    /// assert_eq!(s.scrub_field("trace_id", "a@b.example"), s.scrub("a@b.example"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_secret_key(&self, key: &str) -> bool {
+        keys::classify(key).is_some()
+    }
+
     /// Scrubs a JSON value: every string is scrubbed with its object key as the field name;
     /// values under a secret key are redacted whole (numbers become the marker string). Object
     /// keys are scrubbed as free text too (a map keyed by email addresses leaks otherwise).
@@ -511,7 +538,7 @@ impl Scrubber {
         value: &'a str,
         relaxed: PiiSet,
     ) -> Cow<'a, str> {
-        match class {
+        match class.and_then(|c| c.for_value(value)) {
             Some(KeyClass::Secret(kind)) if !detect::is_placeholder(value) => {
                 Cow::Owned(self.whole(kind, value))
             }
@@ -576,7 +603,7 @@ impl Scrubber {
             .iter()
             .find_map(|n| match map.get(*n) {
                 Some(Value::String(s)) => match keys::classify(s) {
-                    Some(KeyClass::Secret(kind)) => Some(kind),
+                    Some(KeyClass::Secret(kind) | KeyClass::SecretUnlessCount(kind)) => Some(kind),
                     _ => None,
                 },
                 _ => None,
@@ -597,6 +624,12 @@ impl Scrubber {
                     None
                 }
                 Some(KeyClass::Secret(kind)) => Some(kind),
+                // `pass`: a count or flag stays; a string is decided by its value below.
+                Some(KeyClass::SecretUnlessCount(kind))
+                    if !matches!(v, Value::Number(_) | Value::String(_)) =>
+                {
+                    Some(kind)
+                }
                 _ => None,
             });
             match (&mut *v, child_secret) {

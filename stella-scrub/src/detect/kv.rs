@@ -169,7 +169,7 @@ fn sibling_name(scan: &Scan<'_, '_>, k_start: usize) -> Option<KeyClass> {
         }
         let name = scan.text.get(vs..q)?;
         return match keys::classify(name)? {
-            KeyClass::Secret(k) => Some(KeyClass::Secret(k)),
+            KeyClass::Secret(k) | KeyClass::SecretUnlessCount(k) => Some(KeyClass::Secret(k)),
             KeyClass::Pii(_) => None,
         };
     }
@@ -222,7 +222,7 @@ fn value(
         }
     }
     let kind = match class {
-        KeyClass::Secret(k) | KeyClass::Pii(k) => k,
+        KeyClass::Secret(k) | KeyClass::Pii(k) | KeyClass::SecretUnlessCount(k) => k,
     };
     // Header-style values run to the end of the line; after a quoted (JSON) key an unquoted
     // value is a JSON scalar and stops at the next delimiter.
@@ -238,6 +238,10 @@ fn value(
     if super::is_placeholder(val) || benign(val) {
         return;
     }
+    // `pass=3`: a count under an ambiguous key is not a secret.
+    let Some(class) = class.for_value(val) else {
+        return;
+    };
     // Prose after a colon ("invalid token: context deadline exceeded") is not a value. A
     // redaction marker counts as the next word: it may have replaced one (idempotency).
     if sep == b':'
@@ -258,7 +262,7 @@ fn value(
         (vs, ve)
     };
     match class {
-        KeyClass::Secret(k) => scan.push_kind(vs, ve, k),
+        KeyClass::Secret(k) | KeyClass::SecretUnlessCount(k) => scan.push_kind(vs, ve, k),
         KeyClass::Pii(k) => {
             if let Some(v) = scan.text.get(vs..ve)
                 && pii_shape(k, v)

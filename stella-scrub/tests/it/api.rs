@@ -344,6 +344,36 @@ fn key_classifier() {
     assert_eq!(key_kind("Set-Cookie"), Some(Kind::Cookie));
     assert_eq!(key_kind("token_type"), None);
     assert_eq!(key_kind("key"), None);
+    assert_eq!(key_kind("pass"), Some(Kind::Password));
+}
+
+#[test]
+fn secret_keys_are_what_scrub_field_decides_by() {
+    let s = super::scrubber();
+    for k in [
+        "password",
+        "pass",
+        "X-Api-Key",
+        "client_secret",
+        "Set-Cookie",
+        "phone",
+        "ssn",
+        "card_number",
+    ] {
+        assert!(s.is_secret_key(k), "{k}");
+    }
+    for k in [
+        "token_type",
+        "max_tokens",
+        "password_changed_at",
+        "secret_name",
+        "key",
+        "trace_id",
+        "message",
+        "",
+    ] {
+        assert!(!s.is_secret_key(k), "{k}");
+    }
 }
 
 #[test]

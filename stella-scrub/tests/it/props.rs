@@ -193,6 +193,17 @@ proptest! {
         scrubber().scrub_into(&s, &mut buf);
     }
 
+    /// A key that is not a secret key leaves `scrub_field` to the free-text rules.
+    #[test]
+    fn plain_keys_scrub_like_free_text(
+        k in prop_oneof![".{0,20}", "[a-z_]{1,12}", proptest::sample::select(&["pass", "phone", "token_type", "db.password", "trace_id"][..]).prop_map(str::to_owned)],
+        v in prop_oneof![".{0,40}", "[0-9]{1,12}", secret().prop_map(|(s, _)| s)],
+    ) {
+        if !scrubber().is_secret_key(&k) {
+            prop_assert_eq!(scrubber().scrub_field(&k, &v), scrubber().scrub(&v));
+        }
+    }
+
     #[test]
     fn no_panic_on_arbitrary_bytes(b in proptest::collection::vec(any::<u8>(), 0..300)) {
         let s = String::from_utf8_lossy(&b);
