@@ -28,6 +28,8 @@
 //!   [`ContextGuard`], and [`ContextExt`]/[`WithContext`] to carry it across `tokio::spawn`.
 //! - Carriers: [`carrier`] (`http::HeaderMap`, `HashMap<String, String>`), and the job envelope
 //!   [`JobEnvelope`], [`JobTrace`], [`JobMeta`], [`RestoreMode`], [`Restored`].
+//! - Head sampling: [`sampling`], the hook a telemetry pipeline registers so that the ingress
+//!   sets the `sampled` flag the exporter applies ([`sampling::HeadSampler`]).
 //! - `tower` feature: `tower::ServerLayer` and `tower::ClientLayer` (also at the crate root).
 //! - `subscriber` feature: `subscriber::ContextLayer` stores the context in span extensions.
 //! - `otel` feature: the `otel` module makes extracted contexts OpenTelemetry parents.
@@ -61,6 +63,7 @@ mod future;
 mod id;
 mod job;
 mod request;
+pub mod sampling;
 mod semconv;
 mod traceparent;
 mod tracestate;

@@ -95,11 +95,9 @@ pub(crate) fn start_server<B>(
     req: &http::Request<B>,
     route: Option<&str>,
     remote: Option<&TraceContext>,
+    fallback: TraceContext,
+    tenant_id: Option<&str>,
 ) -> (TraceContext, Option<Context>) {
-    let fallback = match remote {
-        Some(r) => r.child(),
-        None => TraceContext::new_root().with_baggage(TraceContext::extract_baggage(req.headers())),
-    };
     let Some(tracer) = tracer else {
         return (fallback, None);
     };
@@ -117,6 +115,10 @@ pub(crate) fn start_server<B>(
     ];
     if let Some(route) = route {
         attributes.push(KeyValue::new("http.route", route.to_owned()));
+    }
+    if let Some(tenant) = tenant_id {
+        // The tracer's sampler can apply per-tenant policies (incident mode) as the ingress does.
+        attributes.push(KeyValue::new("tenant_id", tenant.to_owned()));
     }
     let span = tracer.build_with_context(
         SpanBuilder::from_name(name)

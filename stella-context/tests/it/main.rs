@@ -12,6 +12,8 @@ mod http_loopback;
 #[cfg(feature = "otel")]
 mod otel;
 #[cfg(feature = "tower")]
+mod sampling;
+#[cfg(feature = "tower")]
 mod support;
 #[cfg(feature = "tower")]
 mod w3c_suite;

@@ -5,6 +5,7 @@ use http::HeaderName;
 use tower_layer::Layer;
 
 use super::Server;
+use crate::sampling::{HeadSampler, SamplingInput};
 use crate::tower::{DefaultRoute, RouteExtractor};
 
 pub(crate) struct Config {
@@ -14,6 +15,7 @@ pub(crate) struct Config {
     pub(crate) tenant_header: Option<HeaderName>,
     pub(crate) scheme: &'static str,
     pub(crate) trace_response: bool,
+    pub(crate) sampler: Option<Arc<dyn HeadSampler>>,
     #[cfg(feature = "otel")]
     pub(crate) otel: Option<opentelemetry::global::BoxedTracer>,
 }
@@ -26,6 +28,7 @@ impl fmt::Debug for Config {
             .field("tenant_header", &self.tenant_header)
             .field("scheme", &self.scheme)
             .field("trace_response", &self.trace_response)
+            .field("own_sampler", &self.sampler.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -75,6 +78,7 @@ impl ServerLayer {
                 tenant_header: None,
                 scheme: "http",
                 trace_response: false,
+                sampler: None,
                 #[cfg(feature = "otel")]
                 otel: None,
             },
@@ -127,6 +131,31 @@ impl ServerLayerBuilder {
         self
     }
 
+    /// The head sampler that decides the `sampled` flag of each request's trace (default: the
+    /// one registered with
+    /// [`sampling::set_global_head_sampler`](crate::sampling::set_global_head_sampler), as
+    /// `stella_telemetry::init()` does, else `parentbased_always_on`). It sees the caller's
+    /// parent and the tenant from [`with_tenant_header`](Self::with_tenant_header).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use stella_context::sampling::{HeadSampler, SamplingInput};
+    /// use stella_context::tower::ServerLayer;
+    ///
+    /// struct Never;
+    /// impl HeadSampler for Never {
+    ///     fn should_sample(&self, _: &SamplingInput<'_>) -> bool { false }
+    /// }
+    /// let layer = ServerLayer::builder().with_head_sampler(Arc::new(Never)).build();
+    /// # drop(layer);
+    /// ```
+    pub fn with_head_sampler(mut self, sampler: Arc<dyn HeadSampler>) -> Self {
+        self.config.sampler = Some(sampler);
+        self
+    }
+
     /// Also start an OpenTelemetry server span per request with `tracer`, parented on the
     /// extracted context; the trace continues with that span's id.
     #[cfg(feature = "otel")]
@@ -140,6 +169,24 @@ impl ServerLayerBuilder {
     pub fn build(self) -> ServerLayer {
         ServerLayer {
             config: Arc::new(self.config),
+        }
+    }
+}
+
+impl Config {
+    /// The head-sampling decision for a span of trace `trace_id`.
+    pub(crate) fn sample(
+        &self,
+        trace_id: crate::TraceId,
+        parent: Option<&crate::TraceContext>,
+        tenant_id: Option<&str>,
+    ) -> bool {
+        let input = SamplingInput::new(trace_id)
+            .with_parent(parent)
+            .with_tenant_id(tenant_id);
+        match &self.sampler {
+            Some(s) => s.should_sample(&input),
+            None => crate::sampling::should_sample(&input),
         }
     }
 }

@@ -52,7 +52,9 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 ///
 /// For each request it:
 /// 1. continues the caller's trace from `traceparent`/`tracestate`/`baggage` (or starts a new
-///    one when they are missing or invalid), as a new server span;
+///    one when they are missing or invalid), as a new server span whose `sampled` flag is the
+///    head sampler's decision (see [`crate::sampling`]: the caller's flag, or the configured
+///    ratio for a new trace, raised by per-tenant policies such as incident mode);
 /// 2. takes the request id from `x-request-id` (visible ASCII, at most 128 bytes) or generates
 ///    one;
 /// 3. puts the [`TraceContext`], the [`RequestContext`] and an [`IngressSpan`] in the request
@@ -120,29 +122,7 @@ where
             .route
             .route(req.method(), req.uri(), req.extensions());
 
-        #[cfg(feature = "otel")]
-        let (trace, otel) = crate::otel::start_server(
-            config.otel.as_ref(),
-            &req,
-            route.as_deref(),
-            remote.as_ref(),
-        );
-        #[cfg(not(feature = "otel"))]
-        let otel = None;
-        #[cfg(not(feature = "otel"))]
-        let trace = match &remote {
-            Some(r) => r.child(),
-            None => {
-                TraceContext::new_root().with_baggage(TraceContext::extract_baggage(req.headers()))
-            }
-        };
-
-        let request_id = req
-            .headers()
-            .get(&config.request_id_header)
-            .and_then(valid_request_id)
-            .map_or_else(new_request_id, str::to_owned);
-        let mut request = RequestContext::new().with_request_id(request_id);
+        let mut request = RequestContext::new();
         if let Some(tenant) = config
             .tenant_header
             .as_ref()
@@ -152,6 +132,40 @@ where
         {
             request = request.with_tenant_id(tenant);
         }
+        // Continue the caller's trace or start one, sampled as the head sampler decides.
+        let fallback = match &remote {
+            Some(r) => r.child(),
+            None => {
+                TraceContext::new_root().with_baggage(TraceContext::extract_baggage(req.headers()))
+            }
+        };
+        let sampled = config.sample(
+            fallback.trace_id(),
+            remote.as_ref(),
+            request.tenant_id.as_deref(),
+        );
+        let fallback = fallback.with_sampled(sampled);
+
+        #[cfg(feature = "otel")]
+        let (trace, otel) = crate::otel::start_server(
+            config.otel.as_ref(),
+            &req,
+            route.as_deref(),
+            remote.as_ref(),
+            fallback,
+            request.tenant_id.as_deref(),
+        );
+        #[cfg(not(feature = "otel"))]
+        let otel = None;
+        #[cfg(not(feature = "otel"))]
+        let trace = fallback;
+
+        let request_id = req
+            .headers()
+            .get(&config.request_id_header)
+            .and_then(valid_request_id)
+            .map_or_else(new_request_id, str::to_owned);
+        let request = request.with_request_id(request_id);
         let echo = config
             .echo_request_id
             .then(|| {
