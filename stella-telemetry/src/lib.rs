@@ -169,7 +169,9 @@ pub use self::sampling::Sampling;
 pub use self::stats::LogStats;
 #[cfg(feature = "otlp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
-pub use self::trace::{JobSpan, RatioError, TraceConfig, TraceConfigError, TraceStats, job_span};
+pub use self::trace::{
+    JobSpan, OtlpProtocol, RatioError, TraceConfig, TraceConfigError, TraceStats, job_span,
+};
 pub use self::writer::{
     DEFAULT_CAPACITY, DEFAULT_PRIORITY_WAIT, FileOutput, FlushTimeout, NonBlocking,
     NonBlockingBuilder, NonBlockingWriter, Output, OutputError, WriterGuard,

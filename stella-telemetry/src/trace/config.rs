@@ -4,8 +4,54 @@ use std::time::Duration;
 
 use super::sampler::check_ratio;
 
-/// The trace settings of [`Config`](crate::Config): the OTLP/HTTP endpoint, head and tail
-/// sampling, and the bounds of the export queue and the tail buffer.
+/// The OTLP transport of the exporter (`OTEL_EXPORTER_OTLP_PROTOCOL`,
+/// `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`).
+///
+/// Both send the same `ExportTraceServiceRequest`; only the framing differs.
+///
+/// # Examples
+///
+/// ```
+/// use stella_telemetry::{OtlpProtocol, TraceConfig};
+///
+/// let grpc = TraceConfig::new()
+///     .with_endpoint("http://otel-collector:4317")
+///     .with_protocol(OtlpProtocol::Grpc);
+/// // gRPC endpoints are used as they are; the method path is fixed by the protocol.
+/// assert_eq!(grpc.endpoint(), Some("http://otel-collector:4317"));
+/// assert_eq!(grpc.protocol(), OtlpProtocol::Grpc);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum OtlpProtocol {
+    /// OTLP/HTTP with a protobuf body, `POST <base>/v1/traces` (`http/protobuf`, the default).
+    #[default]
+    HttpProtobuf,
+    /// OTLP/gRPC, the unary `opentelemetry.proto.collector.trace.v1.TraceService/Export` over
+    /// HTTP/2 with prior knowledge to an `http://` endpoint (`grpc`; the `otlp-grpc` feature).
+    Grpc,
+}
+
+impl OtlpProtocol {
+    /// The name used by `OTEL_EXPORTER_OTLP_PROTOCOL`: `http/protobuf` or `grpc`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OtlpProtocol::HttpProtobuf => "http/protobuf",
+            OtlpProtocol::Grpc => "grpc",
+        }
+    }
+
+    fn parse(s: &str) -> Option<OtlpProtocol> {
+        match s {
+            "http/protobuf" => Some(OtlpProtocol::HttpProtobuf),
+            "grpc" => Some(OtlpProtocol::Grpc),
+            _ => None,
+        }
+    }
+}
+
+/// The trace settings of [`Config`](crate::Config): the OTLP endpoint and protocol, head and
+/// tail sampling, and the bounds of the export queue and the tail buffer.
 ///
 /// Tracing is off until an endpoint is set (by [`with_endpoint`](Self::with_endpoint) or the
 /// `OTEL_EXPORTER_OTLP_ENDPOINT`/`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` variables). Nothing is
@@ -27,6 +73,9 @@ use super::sampler::check_ratio;
 #[must_use]
 pub struct TraceConfig {
     pub(crate) endpoint: Option<String>,
+    /// The base given to `with_endpoint`, re-resolved when the protocol changes.
+    base: Option<String>,
+    pub(crate) protocol: OtlpProtocol,
     pub(crate) ratio: f64,
     pub(crate) tail: bool,
     pub(crate) tail_latency: Duration,
@@ -60,6 +109,8 @@ impl TraceConfig {
     pub fn new() -> Self {
         TraceConfig {
             endpoint: None,
+            base: None,
+            protocol: OtlpProtocol::HttpProtobuf,
             ratio: 1.0,
             tail: true,
             tail_latency: Duration::from_secs(1),
@@ -75,31 +126,50 @@ impl TraceConfig {
         }
     }
 
-    /// Exports to the OTLP/HTTP collector at `base` (`http://host:4318`); spans are posted to
-    /// `<base>/v1/traces` (`OTEL_EXPORTER_OTLP_ENDPOINT`).
+    /// Exports to the OTLP collector at `base` (`OTEL_EXPORTER_OTLP_ENDPOINT`). Over
+    /// OTLP/HTTP (`http://host:4318`) spans are posted to `<base>/v1/traces`; over gRPC
+    /// (`http://host:4317`) `base` is the target as it is.
     pub fn with_endpoint(mut self, base: impl AsRef<str>) -> Self {
-        let base = base.as_ref().trim().trim_end_matches('/');
-        self.endpoint = Some(if base.ends_with("/v1/traces") {
-            base.to_owned()
-        } else {
-            format!("{base}/v1/traces")
-        });
+        let base = base.as_ref().trim().trim_end_matches('/').to_owned();
+        self.endpoint = Some(resolve(&base, self.protocol));
+        self.base = Some(base);
         self
     }
 
-    /// Exports to exactly this URL (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`).
+    /// Exports to exactly this URL (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`), whatever the
+    /// protocol.
     pub fn with_traces_endpoint(mut self, url: impl Into<String>) -> Self {
         self.endpoint = Some(url.into());
+        self.base = None;
         self
+    }
+
+    /// The OTLP transport (default [`OtlpProtocol::HttpProtobuf`]). An endpoint set with
+    /// [`with_endpoint`](Self::with_endpoint) follows the protocol, before or after this call.
+    /// [`OtlpProtocol::Grpc`] needs the `otlp-grpc` feature ([`init`](crate::init) reports it
+    /// otherwise).
+    pub fn with_protocol(mut self, protocol: OtlpProtocol) -> Self {
+        self.protocol = protocol;
+        if let Some(base) = &self.base {
+            self.endpoint = Some(resolve(base, protocol));
+        }
+        self
+    }
+
+    /// The OTLP transport.
+    pub fn protocol(&self) -> OtlpProtocol {
+        self.protocol
     }
 
     /// No export: tracing off (`OTEL_TRACES_EXPORTER=none`).
     pub fn without_export(mut self) -> Self {
         self.endpoint = None;
+        self.base = None;
         self
     }
 
-    /// The URL spans are posted to, if tracing is on.
+    /// The URL spans are sent to (the gRPC target for [`OtlpProtocol::Grpc`]), if tracing is
+    /// on.
     pub fn endpoint(&self) -> Option<&str> {
         self.endpoint.as_deref()
     }
@@ -169,6 +239,22 @@ impl TraceConfig {
 
     pub(crate) fn validate(&self) -> Result<(), TraceConfigError> {
         let err = |s: String| Err(TraceConfigError(s));
+        if self.protocol == OtlpProtocol::Grpc {
+            if !cfg!(feature = "otlp-grpc") {
+                return err("the grpc OTLP protocol needs the `otlp-grpc` feature".to_owned());
+            }
+            if let Some(url) = &self.endpoint {
+                let host_ok = url
+                    .strip_prefix("http://")
+                    .is_some_and(|r| !r.split('/').next().unwrap_or_default().is_empty());
+                if !host_ok {
+                    return err(format!(
+                        "the OTLP/gRPC endpoint must be an http:// URL with a host (HTTP/2 with prior knowledge; https:// is supported by http/protobuf with `otlp-tls`), got `{}`",
+                        crate::json::prefix(url, 128)
+                    ));
+                }
+            }
+        }
         if let Some(url) = &self.endpoint {
             let rest = url.strip_prefix("http://").or_else(|| {
                 if cfg!(feature = "otlp-tls") {
@@ -226,11 +312,12 @@ impl TraceConfig {
             *self = std::mem::take(self).with_endpoint(base);
         }
         if let Some(url) = get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
-            self.endpoint = Some(url);
+            *self = std::mem::take(self).with_traces_endpoint(url);
         }
+        let mut off = false;
         if let Some(e) = get("OTEL_TRACES_EXPORTER") {
             match e.as_str() {
-                "none" => self.endpoint = None,
+                "none" => off = true,
                 "otlp" => {}
                 other => {
                     return Err((
@@ -243,16 +330,34 @@ impl TraceConfig {
                 }
             }
         }
-        if let Some(p) = get("OTEL_EXPORTER_OTLP_PROTOCOL")
-            && p != "http/protobuf"
-        {
-            return Err((
-                "OTEL_EXPORTER_OTLP_PROTOCOL",
-                format!(
-                    "`{}` is not supported (http/protobuf)",
-                    crate::json::prefix(&p, 32)
-                ),
-            ));
+        for var in [
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        ] {
+            let Some(p) = get(var) else { continue };
+            match OtlpProtocol::parse(&p) {
+                Some(OtlpProtocol::Grpc) if !cfg!(feature = "otlp-grpc") => {
+                    return Err((var, "`grpc` needs the `otlp-grpc` feature".to_owned()));
+                }
+                Some(protocol) => *self = std::mem::take(self).with_protocol(protocol),
+                None => {
+                    let supported = if cfg!(feature = "otlp-grpc") {
+                        "http/protobuf or grpc"
+                    } else {
+                        "http/protobuf; grpc with the `otlp-grpc` feature"
+                    };
+                    return Err((
+                        var,
+                        format!(
+                            "`{}` is not supported ({supported})",
+                            crate::json::prefix(&p, 32)
+                        ),
+                    ));
+                }
+            }
+        }
+        if off {
+            *self = std::mem::take(self).without_export();
         }
         if let Some(r) = get("OTEL_TRACES_SAMPLER_ARG") {
             match r.parse::<f64>().ok().and_then(|r| check_ratio(r).ok()) {
@@ -285,6 +390,15 @@ impl TraceConfig {
             }
         }
         Ok(())
+    }
+}
+
+/// The URL of `base` for `protocol`: `<base>/v1/traces` over HTTP, `base` itself over gRPC.
+fn resolve(base: &str, protocol: OtlpProtocol) -> String {
+    match protocol {
+        OtlpProtocol::Grpc => base.to_owned(),
+        OtlpProtocol::HttpProtobuf if base.ends_with("/v1/traces") => base.to_owned(),
+        OtlpProtocol::HttpProtobuf => format!("{base}/v1/traces"),
     }
 }
 
@@ -336,5 +450,61 @@ mod tests {
                 .validate()
                 .is_err()
         );
+    }
+
+    fn from(vars: &[(&str, &str)]) -> Result<TraceConfig, (&'static str, String)> {
+        let mut t = TraceConfig::new();
+        t.apply_env(|k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        })?;
+        Ok(t)
+    }
+
+    #[test]
+    fn protocol() {
+        let t = from(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317")]).unwrap();
+        assert_eq!(t.protocol(), OtlpProtocol::HttpProtobuf);
+        let grpc = from(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317/"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ]);
+        let per_signal = from(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"),
+        ]);
+        if cfg!(feature = "otlp-grpc") {
+            for t in [grpc.unwrap(), per_signal.unwrap()] {
+                assert_eq!(t.protocol(), OtlpProtocol::Grpc);
+                assert_eq!(t.endpoint(), Some("http://c:4317"));
+                assert!(t.validate().is_ok());
+            }
+            // the base follows the protocol either way round
+            let t = TraceConfig::new()
+                .with_protocol(OtlpProtocol::Grpc)
+                .with_endpoint("http://c:4317")
+                .with_protocol(OtlpProtocol::HttpProtobuf);
+            assert_eq!(t.endpoint(), Some("http://c:4317/v1/traces"));
+            assert!(
+                TraceConfig::new()
+                    .with_protocol(OtlpProtocol::Grpc)
+                    .with_endpoint("https://c:4317")
+                    .validate()
+                    .is_err()
+            );
+        } else {
+            assert!(grpc.unwrap_err().1.contains("otlp-grpc"));
+            assert!(per_signal.is_err());
+            assert!(
+                TraceConfig::new()
+                    .with_protocol(OtlpProtocol::Grpc)
+                    .validate()
+                    .is_err()
+            );
+        }
+        let json = from(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")]);
+        assert_eq!(json.unwrap_err().0, "OTEL_EXPORTER_OTLP_PROTOCOL");
     }
 }

@@ -1,4 +1,5 @@
-//! The export queue and its worker thread: OTLP/HTTP protobuf, bounded, never blocking.
+//! The export queue and its worker thread: OTLP/HTTP protobuf (or OTLP/gRPC with the
+//! `otlp-grpc` feature), bounded, never blocking.
 
 use std::collections::VecDeque;
 use std::io::Read as _;
@@ -19,7 +20,7 @@ use super::stats::{Counters, add};
 use crate::Resource;
 
 /// The most response bytes read from the collector.
-const MAX_RESPONSE_BYTES: u64 = 64 * 1024;
+pub(crate) const MAX_RESPONSE_BYTES: u64 = 64 * 1024;
 
 #[derive(Debug, Default)]
 struct State {
@@ -85,8 +86,8 @@ impl Queue {
     }
 }
 
-/// Sends one encoded request.
-trait Transport: Send {
+/// Sends one encoded `ExportTraceServiceRequest`; an error fails (drops and counts) the batch.
+pub(crate) trait Transport {
     fn send(&mut self, body: Vec<u8>) -> Result<(), String>;
 }
 
@@ -286,7 +287,65 @@ pub(crate) fn encode(
     request.encode_to_vec()
 }
 
+/// How the worker sends: made into a [`Transport`] on the export thread itself, so that
+/// nothing of it (a gRPC runtime) is ever created or dropped on a caller's thread.
+enum TransportSpec {
+    Http {
+        agent: ureq::Agent,
+        url: String,
+    },
+    #[cfg(feature = "otlp-grpc")]
+    Grpc {
+        endpoint: String,
+        timeout: Duration,
+    },
+}
+
+impl TransportSpec {
+    fn build(self) -> Box<dyn Transport> {
+        match self {
+            TransportSpec::Http { agent, url } => Box::new(HttpTransport { agent, url }),
+            #[cfg(feature = "otlp-grpc")]
+            TransportSpec::Grpc { endpoint, timeout } => {
+                Box::new(super::grpc::GrpcTransport::new(&endpoint, timeout))
+            }
+        }
+    }
+}
+
 struct Worker {
+    queue: Arc<Queue>,
+    stats: Arc<Counters>,
+    transport: TransportSpec,
+    resource: ProtoResource,
+    scrubber: Scrubber,
+    interval: Duration,
+}
+
+impl Worker {
+    fn run(self) {
+        let Worker {
+            queue,
+            stats,
+            transport,
+            resource,
+            scrubber,
+            interval,
+        } = self;
+        Drain {
+            queue,
+            stats,
+            transport: transport.build(),
+            resource,
+            scrubber,
+            interval,
+        }
+        .run();
+    }
+}
+
+/// The worker's loop, with its transport built on the export thread.
+struct Drain {
     queue: Arc<Queue>,
     stats: Arc<Counters>,
     transport: Box<dyn Transport>,
@@ -295,7 +354,7 @@ struct Worker {
     interval: Duration,
 }
 
-impl Worker {
+impl Drain {
     fn run(mut self) {
         let mut last = Instant::now();
         loop {
@@ -376,15 +435,25 @@ impl Exporter {
         stats: Arc<Counters>,
     ) -> Result<Exporter, std::io::Error> {
         let url = config.endpoint.clone().unwrap_or_default();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(config.export_timeout))
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let transport = match config.protocol {
+            #[cfg(feature = "otlp-grpc")]
+            super::OtlpProtocol::Grpc => TransportSpec::Grpc {
+                endpoint: url,
+                timeout: config.export_timeout,
+            },
+            _ => {
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .timeout_global(Some(config.export_timeout))
+                    .http_status_as_error(false)
+                    .build()
+                    .into();
+                TransportSpec::Http { agent, url }
+            }
+        };
         let worker = Worker {
             queue: Arc::clone(&queue),
             stats,
-            transport: Box::new(HttpTransport { agent, url }),
+            transport,
             resource,
             scrubber,
             interval: config.export_interval,

@@ -1,4 +1,5 @@
-//! OpenTelemetry traces: the span bridge, head and tail sampling, OTLP/HTTP protobuf export.
+//! OpenTelemetry traces: the span bridge, head and tail sampling, OTLP/HTTP protobuf export
+//! (OTLP/gRPC with the `otlp-grpc` feature).
 //!
 //! `tracing` spans become OpenTelemetry spans through a light bridge layer (no
 //! `tracing-opentelemetry`, no OpenTelemetry SDK span objects on the hot path):
@@ -18,19 +19,22 @@
 //! - sampling: parent-based head sampling with a ratio that can change at runtime
 //!   ([`TelemetryHandle::set_trace_sample_ratio`](crate::TelemetryHandle::set_trace_sample_ratio)),
 //!   plus in-process tail sampling (see [`TraceConfig::with_tail_latency`]).
-//! - export: a bounded queue drained by a dedicated thread that posts OTLP/HTTP protobuf; a full
-//!   queue drops and counts, a failed export drops and counts its batch; nothing ever blocks
-//!   the instrumented code.
+//! - export: a bounded queue drained by a dedicated thread that posts OTLP/HTTP protobuf, or
+//!   calls OTLP/gRPC `TraceService/Export` from a current-thread runtime of its own
+//!   (`otlp-grpc`); a full queue drops and counts, a failed export drops and counts its batch;
+//!   nothing ever blocks the instrumented code.
 
 mod config;
 mod export;
+#[cfg(feature = "otlp-grpc")]
+mod grpc;
 mod job;
 mod layer;
 mod sampler;
 mod stats;
 mod tail;
 
-pub use self::config::{TraceConfig, TraceConfigError};
+pub use self::config::{OtlpProtocol, TraceConfig, TraceConfigError};
 pub(crate) use self::export::Exporter;
 pub use self::job::{JobSpan, job_span};
 pub(crate) use self::layer::{OtelLayer, Pipeline};

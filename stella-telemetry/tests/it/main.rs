@@ -14,6 +14,8 @@ mod decision;
 mod deep_debug;
 #[cfg(feature = "prometheus")]
 mod exposition;
+#[cfg(feature = "otlp-grpc")]
+mod grpc;
 mod incident;
 #[cfg(feature = "otlp")]
 mod otlp;
