@@ -623,7 +623,11 @@ where
 
 /// Installs the JSON logger as the global `tracing` subscriber (with
 /// [`ContextLayer`] so spans carry the request context), bridges the `log` crate, and returns
-/// the guard that flushes on drop.
+/// the guard that flushes on drop. With traces on (`otlp` feature and an endpoint) it also
+/// installs the W3C propagators, the global OpenTelemetry tracer provider (spans started
+/// through `opentelemetry::global::tracer(..)` are exported by the same pipeline) and the
+/// global `stella_context` head sampler (the ingress follows the trace sample ratio and
+/// incident mode).
 ///
 /// Call it once, first thing in `main`, and keep the guard alive until the program ends.
 ///
@@ -648,7 +652,18 @@ pub fn init(config: Config) -> Result<TelemetryGuard, InitError> {
     let (dispatch, guard, parts) = build_parts(config)?;
     tracing::dispatcher::set_global_default(dispatch).map_err(|_| InitError::AlreadyInitialized)?;
     #[cfg(feature = "otlp")]
-    crate::trace::install_propagator();
+    {
+        crate::trace::install_propagator();
+        let handle = guard.handle();
+        // Spans of the `opentelemetry` API take the same road as `tracing` spans, and the
+        // ingress middleware samples as the exporter does.
+        if let Some(provider) = handle.otel_provider() {
+            opentelemetry::global::set_tracer_provider(provider);
+        }
+        if let Some(sampler) = handle.head_sampler() {
+            let _ = stella_context::sampling::set_global_head_sampler(sampler);
+        }
+    }
     #[cfg(feature = "prometheus")]
     if let Some(registry) = guard.handle().metrics_registry()
         && ::metrics::set_global_recorder(crate::metrics::SharedRegistry(registry)).is_err()

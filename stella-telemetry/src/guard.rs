@@ -462,6 +462,85 @@ impl TelemetryHandle {
         }
     }
 
+    /// The head sampler of the trace pipeline (`None` when tracing is off): the caller's flag
+    /// for a continued trace, the runtime ratio ([`set_trace_sample_ratio`](Self::set_trace_sample_ratio))
+    /// for a new one, always for a tenant in incident mode. [`init`](crate::init) registers it
+    /// with `stella_context::sampling::set_global_head_sampler`, so that `ServerLayer` sets
+    /// the `sampled` flag the exporter applies; with [`build`](crate::build), hand it to
+    /// `ServerLayer::builder().with_head_sampler(..)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stella_context::sampling::SamplingInput;
+    /// use stella_telemetry::{Config, Output, TraceConfig};
+    ///
+    /// let config = Config::new("svc", "1")
+    ///     .with_output(Output::Stderr)
+    ///     .with_traces(TraceConfig::new().with_endpoint("http://127.0.0.1:9").with_sample_ratio(0.0));
+    /// let (_dispatch, guard) = stella_telemetry::build(config)?;
+    /// let sampler = guard.handle().head_sampler().ok_or("tracing is on")?;
+    /// assert!(!sampler.should_sample(&SamplingInput::new(stella_context::TraceId::random())));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "otlp")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
+    pub fn head_sampler(&self) -> Option<Arc<dyn stella_context::sampling::HeadSampler>> {
+        self.traces.as_ref().map(|p| {
+            Arc::new(crate::trace::IngressSampler::new(
+                Arc::clone(p),
+                Arc::clone(&self.incidents),
+            )) as Arc<dyn stella_context::sampling::HeadSampler>
+        })
+    }
+
+    /// An OpenTelemetry tracer whose spans go through this pipeline: the same head and tail
+    /// sampling and incident mode, scrubbing, resource and export queue as `tracing` spans
+    /// (`None` when tracing is off). [`init`](crate::init) installs the same provider as the
+    /// global one, so `opentelemetry::global::tracer(..)` works after it; with
+    /// [`build`](crate::build), take tracers here (for instance for
+    /// `ServerLayer::builder().with_otel_tracer(..)`).
+    ///
+    /// A span's parent is the active span of the `opentelemetry::Context` it is started with,
+    /// else the current `tracing` span, else the current `stella_context` trace.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use opentelemetry::trace::{Span as _, Tracer as _};
+    /// use stella_telemetry::{Config, Output, TraceConfig};
+    ///
+    /// let config = Config::new("svc", "1")
+    ///     .with_output(Output::Stderr)
+    ///     .with_traces(TraceConfig::new().with_endpoint("http://127.0.0.1:9"));
+    /// let (_dispatch, guard) = stella_telemetry::build(config)?;
+    /// let tracer = guard.handle().otel_tracer("policy-engine").ok_or("tracing is on")?;
+    /// let mut span = tracer.start("policy.evaluate");
+    /// span.set_attribute(opentelemetry::KeyValue::new("policy_version", "2026.11.3"));
+    /// span.end();
+    /// assert_eq!(guard.handle().trace_stats().spans_started, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "otlp")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
+    pub fn otel_tracer(
+        &self,
+        name: impl Into<std::borrow::Cow<'static, str>>,
+    ) -> Option<opentelemetry::global::BoxedTracer> {
+        use opentelemetry::trace::TracerProvider as _;
+        self.otel_provider().map(|p| {
+            let scope = opentelemetry::InstrumentationScope::builder(name).build();
+            opentelemetry::global::BoxedTracer::new(Box::new(p.tracer_with_scope(scope)))
+        })
+    }
+
+    #[cfg(feature = "otlp")]
+    pub(crate) fn otel_provider(&self) -> Option<crate::trace::TracerProvider> {
+        self.traces
+            .as_ref()
+            .map(|p| crate::trace::TracerProvider::new(Arc::clone(p), Arc::clone(&self.incidents)))
+    }
+
     /// What the logger wrote, suppressed and dropped so far.
     pub fn stats(&self) -> LogStats {
         self.core.stats.snapshot()

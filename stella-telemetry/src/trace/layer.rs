@@ -132,8 +132,8 @@ pub(crate) struct Pipeline {
     tail: Option<Mutex<Tail>>,
     queue: Arc<Queue>,
     pub(crate) stats: Arc<Counters>,
-    max_attributes: usize,
-    max_events: usize,
+    pub(crate) max_attributes: usize,
+    pub(crate) max_events: usize,
     incidents: Arc<crate::incident::Incidents>,
 }
 
@@ -183,8 +183,13 @@ impl Pipeline {
         }
     }
 
+    /// Whether spans the head sampler did not keep are recorded (for the tail sampler).
+    pub(crate) fn records_unsampled(&self) -> bool {
+        self.tail.is_some()
+    }
+
     /// A span ended: export it, buffer it for the tail decision, or let it go.
-    fn finish(&self, span: SpanData) {
+    pub(crate) fn finish(&self, span: SpanData) {
         if span.sampled {
             self.queue.push(std::iter::once(span), &self.stats);
             return;

@@ -19,11 +19,19 @@
 //! - sampling: parent-based head sampling with a ratio that can change at runtime
 //!   ([`TelemetryHandle::set_trace_sample_ratio`](crate::TelemetryHandle::set_trace_sample_ratio)),
 //!   plus in-process tail sampling (see [`TraceConfig::with_tail_latency`]).
+//! - the `opentelemetry` API: spans started through a tracer of [`init`](crate::init)'s global
+//!   provider (or [`TelemetryHandle::otel_tracer`](crate::TelemetryHandle::otel_tracer)) are
+//!   built as the same span data and take the same road (sampling, incident mode, scrubbing,
+//!   resource, queue); their parent is the OpenTelemetry context's span, else the current
+//!   `tracing` span or `stella_context` trace.
+//! - the ingress: [`init`](crate::init) registers the head sampler with
+//!   `stella_context::sampling`, so `ServerLayer` sets the `sampled` flag the exporter applies.
 //! - export: a bounded queue drained by a dedicated thread that posts OTLP/HTTP protobuf, or
 //!   calls OTLP/gRPC `TraceService/Export` from a current-thread runtime of its own
 //!   (`otlp-grpc`); a full queue drops and counts, a failed export drops and counts its batch;
 //!   nothing ever blocks the instrumented code.
 
+mod api;
 mod config;
 mod export;
 #[cfg(feature = "otlp-grpc")]
@@ -34,6 +42,7 @@ mod sampler;
 mod stats;
 mod tail;
 
+pub(crate) use self::api::TracerProvider;
 pub use self::config::{OtlpProtocol, TraceConfig, TraceConfigError};
 pub(crate) use self::export::Exporter;
 pub use self::job::{JobSpan, job_span};
@@ -52,6 +61,41 @@ pub(crate) fn install_propagator() {
             Box::new(BaggagePropagator::new()),
         ]),
     );
+}
+
+/// The head sampler of a pipeline as `stella_context::sampling` asks it: the caller's flag for
+/// a continued trace, the runtime ratio for a new one, and always for a tenant in incident
+/// mode (the decisions the bridge and the API tracer make for the same spans).
+#[derive(Debug)]
+pub(crate) struct IngressSampler {
+    pipeline: std::sync::Arc<Pipeline>,
+    incidents: std::sync::Arc<crate::incident::Incidents>,
+}
+
+impl IngressSampler {
+    pub(crate) fn new(
+        pipeline: std::sync::Arc<Pipeline>,
+        incidents: std::sync::Arc<crate::incident::Incidents>,
+    ) -> Self {
+        IngressSampler {
+            pipeline,
+            incidents,
+        }
+    }
+}
+
+impl stella_context::sampling::HeadSampler for IngressSampler {
+    fn should_sample(&self, input: &stella_context::sampling::SamplingInput<'_>) -> bool {
+        let head = match input.parent {
+            Some(parent) => parent.flags().is_sampled(),
+            None => self
+                .pipeline
+                .sampler
+                .sample_root(&input.trace_id.to_bytes()),
+        };
+        head || (self.incidents.any_active()
+            && input.tenant_id.is_some_and(|t| self.incidents.is_active(t)))
+    }
 }
 
 /// The running trace pipeline of one [`build`](crate::build): the bridge layer's shared state

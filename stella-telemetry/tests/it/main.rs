@@ -18,6 +18,8 @@ mod exposition;
 mod grpc;
 mod incident;
 #[cfg(feature = "otlp")]
+mod otel_api;
+#[cfg(feature = "otlp")]
 mod otlp;
 mod properties;
 mod redaction;
