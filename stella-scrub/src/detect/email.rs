@@ -99,19 +99,24 @@ fn domain_ok(d: &str) -> bool {
     true
 }
 
+/// Is `ls` in the authority of a URL (`scheme://user:pass@` before it)? Bytes that an earlier
+/// hit redacts do not count: the next pass sees a marker there, neither a `://` nor a
+/// delimiter (idempotency).
 fn in_url_authority(scan: &Scan<'_, '_>, ls: usize) -> bool {
     let lo = ls.saturating_sub(256);
     let Some(before) = scan.b.get(lo..ls) else {
         return false;
     };
+    let covered = |j: usize| scan.hits.iter().any(|h| h.start <= j && j < h.end);
     for (i, w) in before.windows(3).enumerate().rev() {
-        if w == b"://" {
+        let at = lo + i;
+        if w == b"://" && !(at..at + 3).any(covered) {
             let between = before.get(i + 3..).unwrap_or(&[]);
-            return !between
-                .iter()
-                .any(|c| matches!(c, b'/' | b' ' | b'"' | b'\'' | b'@'));
+            return !between.iter().enumerate().any(|(k, c)| {
+                matches!(c, b'/' | b' ' | b'"' | b'\'' | b'@') && !covered(at + 3 + k)
+            });
         }
-        if matches!(w.last(), Some(b' ' | b'"' | b'\'' | b'\n')) {
+        if matches!(w.last(), Some(b' ' | b'"' | b'\'' | b'\n')) && !covered(at + 2) {
             return false;
         }
     }
