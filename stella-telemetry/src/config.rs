@@ -43,6 +43,7 @@ pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// | `OTEL_RESOURCE_ATTRIBUTES` | `k=v,k=v` (percent-encoded): `deployment.environment.name`, `cloud.region`, `service.instance.id`, `service.name`, others kept for exporters; `STELLA_*` wins |
 /// | `OTEL_EXPORTER_OTLP_ENDPOINT` | `otlp` feature: traces go to `<value>/v1/traces` (OTLP/HTTP protobuf); tracing is off without an endpoint |
 /// | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | `otlp` feature: the exact traces URL |
+/// | `OTEL_EXPORTER_OTLP_PROTOCOL`, `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` | `otlp` feature: `http/protobuf` (default) or `grpc` (the `otlp-grpc` feature; the endpoint is then used as it is) |
 /// | `OTEL_TRACES_EXPORTER` | `otlp` feature: `none` turns tracing off |
 /// | `OTEL_TRACES_SAMPLER_ARG` | `otlp` feature: the head-sampling ratio of new traces (default 1.0) |
 /// | `STELLA_METRICS_ADDR` | `prometheus` feature: serve `GET /metrics` on this address (`0.0.0.0:9464`) |

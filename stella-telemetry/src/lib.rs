@@ -72,7 +72,11 @@
 //! slow and failed traces; a bounded queue that drops and counts ([`TraceStats`]) instead of
 //! waiting; shutdown bounded by the flush timeout. [`job_span`] opens `runner.execute` for a
 //! job restored from its `stella_context::JobEnvelope`. [`init`] also installs the W3C
-//! trace-context and baggage propagators for code that uses the `opentelemetry` API.
+//! trace-context and baggage propagators, the global OpenTelemetry tracer provider (spans of
+//! the `opentelemetry` API take the same road: [`TelemetryHandle::otel_tracer`]) and the
+//! `stella_context` head sampler, so that `ServerLayer` propagates the `sampled` flag the
+//! exporter applies ([`TelemetryHandle::head_sampler`]). With the `otlp-grpc` feature,
+//! `OTEL_EXPORTER_OTLP_PROTOCOL=grpc` ([`OtlpProtocol::Grpc`]) exports over OTLP/gRPC instead.
 //!
 //! ```
 //! use std::time::Duration;
@@ -105,8 +109,9 @@
 //!   [`IncidentEvent`], [`IncidentAction`], [`IncidentTrigger`], [`IncidentError`],
 //!   [`MAX_INCIDENT_TTL`], [`BREADCRUMBS_PER_TENANT`], [`DEFAULT_RETENTION_BUMP`].
 //! - [`decision`]: [`Decision`](decision::Decision), [`Effect`](decision::Effect).
-//! - `otlp` feature: [`TraceConfig`], [`TraceConfigError`], [`TraceStats`], [`RatioError`],
-//!   [`job_span`], [`JobSpan`].
+//! - `otlp` feature: [`TraceConfig`], [`OtlpProtocol`], [`TraceConfigError`], [`TraceStats`],
+//!   [`RatioError`], [`job_span`], [`JobSpan`], [`TelemetryHandle::otel_tracer`],
+//!   [`TelemetryHandle::head_sampler`].
 //! - `prometheus` feature: the [`metrics`] module ([`metrics::MetricsConfig`],
 //!   [`metrics::Exposition`], golden-signal and journey helpers).
 //! - `log` feature: [`LogBridge`]. `testing` feature: [`testing::CaptureWriter`].
@@ -118,6 +123,7 @@
 //! | `log` | yes | [`LogBridge`]: `log` records in the same schema; [`init`] installs it |
 //! | `otlp` | yes | OpenTelemetry traces: span bridge, head and tail sampling, OTLP/HTTP protobuf export |
 //! | `otlp-tls` | no | `https://` OTLP endpoints (rustls with the webpki roots) |
+//! | `otlp-grpc` | no | OTLP/gRPC export (`OTEL_EXPORTER_OTLP_PROTOCOL=grpc`): HTTP/2 with prior knowledge, from a current-thread runtime on the export thread (hyper, tokio) |
 //! | `slo` | no | [`TelemetryHandle::incident_trigger`]: `stella-slo` burn-rate breaches switch incident mode |
 //! | `prometheus` | yes | [`metrics`]: a `metrics` recorder with exemplars and cardinality caps, `/metrics` in OpenMetrics or Prometheus text |
 //! | `testing` | no | [`testing::CaptureWriter`], an in-memory `MakeWriter` |
