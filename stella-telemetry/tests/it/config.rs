@@ -141,21 +141,55 @@ fn a_warn_filter_still_sees_the_request_span() {
 #[test]
 fn init_installs_once_and_bridges_log() {
     let capture = stella_telemetry::testing::CaptureWriter::new();
-    let guard = stella_telemetry::init(
-        Config::new("global-svc", "1")
-            .with_output(Output::Writer(Box::new(capture.clone())))
-            .with_filter("info"),
-    )
-    .unwrap();
+    let config = Config::new("global-svc", "1")
+        .with_output(Output::Writer(Box::new(capture.clone())))
+        .with_filter("info");
+    // With traces on, init() also installs the global OpenTelemetry tracer provider and the
+    // stella-context head sampler (at ratio 1 it decides as the default does, so the other
+    // tests of this binary see no difference).
+    #[cfg(feature = "otlp")]
+    let rx = crate::collector::Receiver::start(crate::collector::Mode::Accept);
+    #[cfg(feature = "otlp")]
+    let config = config.with_traces(
+        stella_telemetry::TraceConfig::new()
+            .with_endpoint(rx.url())
+            .with_export_interval(std::time::Duration::from_millis(20)),
+    );
+    let guard = stella_telemetry::init(config).unwrap();
     let again = stella_telemetry::init(Config::new("svc", "1").with_output(Output::Stderr));
     assert!(matches!(again, Err(InitError::AlreadyInitialized)));
     // Other tests use scoped dispatchers on their own threads; this thread uses the global one.
     std::thread::spawn(|| {
         tracing::info!("global line");
         log::warn!(target: "some_dependency", "from log with api_key=abc123def");
+        #[cfg(feature = "otlp")]
+        {
+            use opentelemetry::trace::{Span as _, Tracer as _};
+            let tracer = opentelemetry::global::tracer("some-library");
+            tracing::info_span!("global.request").in_scope(|| {
+                let mut span = tracer.start("library.call");
+                span.set_attribute(opentelemetry::KeyValue::new(
+                    "token",
+                    "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB",
+                ));
+                span.end();
+            });
+        }
     })
     .join()
     .unwrap();
+    #[cfg(feature = "otlp")]
+    {
+        assert!(stella_context::sampling::global_head_sampler().is_some());
+        guard.flush().unwrap();
+        let spans = rx.spans();
+        let request = spans.iter().find(|s| s.name == "global.request").unwrap();
+        let call = spans.iter().find(|s| s.name == "library.call").unwrap();
+        assert_eq!(call.trace_id, request.trace_id);
+        assert_eq!(call.parent_span_id, request.span_id);
+        let token = crate::collector::attr_str(&call.attributes, "token").unwrap();
+        assert!(token.starts_with("[REDACTED"), "{token}");
+    }
     guard.shutdown().unwrap();
     let lines = crate::support::check_lines(&capture.contents());
     let global: Vec<_> = lines
