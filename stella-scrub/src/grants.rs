@@ -56,17 +56,55 @@ use crate::error::BuildError;
 use crate::kind::{PiiKind, PiiSet};
 
 /// The default and upper bound for [`GrantsBuilder::with_max_ttl`]: 24 hours.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use stella_scrub::grants::{DEFAULT_MAX_TTL, Grants};
+/// assert_eq!(DEFAULT_MAX_TTL, Duration::from_secs(24 * 3600));
+/// assert!(Grants::builder().with_max_ttl(DEFAULT_MAX_TTL * 2).build().is_err());
+/// ```
 pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 
 // === impl Clock ===
 
 /// A source of wall-clock time, injectable for tests.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, SystemTime, UNIX_EPOCH};
+/// use stella_scrub::grants::{Clock, Grants};
+///
+/// /// A clock fixed at one instant.
+/// #[derive(Debug)]
+/// struct Fixed(SystemTime);
+/// impl Clock for Fixed {
+///     fn now(&self) -> SystemTime {
+///         self.0
+///     }
+/// }
+///
+/// let grants = Grants::builder()
+///     .with_clock(Fixed(UNIX_EPOCH + Duration::from_secs(1_700_000_000)))
+///     .build()?;
+/// assert!(grants.active().is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait Clock: Send + Sync + fmt::Debug {
     /// The current time.
     fn now(&self) -> SystemTime;
 }
 
-/// The system clock.
+/// The system clock (the default of [`Grants::new`] and [`Grants::builder`]).
+///
+/// # Examples
+///
+/// ```
+/// use stella_scrub::grants::{Clock, SystemClock};
+/// assert!(SystemClock::default().now() > std::time::UNIX_EPOCH);
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 #[non_exhaustive]
 pub struct SystemClock;
@@ -178,7 +216,24 @@ impl GrantRequest {
     }
 }
 
-/// An active deep-debug grant.
+/// An active deep-debug grant, returned by [`Grants::grant`] and [`Grants::active`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use stella_scrub::{PiiKind, grants::{GrantRequest, Grants, ManualClock}};
+/// let grants = Grants::builder().with_clock(ManualClock::at_unix_secs(1_000)).build()?;
+/// let (grant, _audit) = grants.grant(
+///     GrantRequest::new("acme", [PiiKind::Ip], Duration::from_secs(60))
+///         .with_actor("alice")
+///         .with_reason("INC-7"),
+/// )?;
+/// assert_eq!((grant.tenant(), grant.kinds(), grant.actor()), ("acme", &[PiiKind::Ip][..], "alice"));
+/// assert_eq!(grant.expires_at().duration_since(grant.granted_at())?, Duration::from_secs(60));
+/// assert_eq!(grants.active(), vec![grant]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     id: u64,
@@ -222,6 +277,13 @@ impl Grant {
 }
 
 /// What happened to a grant.
+///
+/// # Examples
+///
+/// ```
+/// use stella_scrub::grants::AuditAction;
+/// assert_eq!(AuditAction::Revoked.as_str(), "revoked");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AuditAction {
@@ -244,7 +306,25 @@ impl AuditAction {
     }
 }
 
-/// An audit record for the caller to log (for example as a `timeline_event`).
+/// An audit record for the caller to log (for example as a `timeline_event`), returned by
+/// [`Grants::grant`], [`Grants::revoke`] and [`Grants::expire`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use stella_scrub::{PiiKind, grants::{AuditAction, GrantRequest, Grants}};
+/// let grants = Grants::new();
+/// let (grant, _) = grants.grant(
+///     GrantRequest::new("acme", [PiiKind::Email], Duration::from_secs(60))
+///         .with_actor("alice")
+///         .with_reason("INC-7"),
+/// )?;
+/// let audit = grants.revoke(grant.id(), "bob")?;
+/// assert_eq!(audit.action, AuditAction::Revoked);
+/// assert_eq!((audit.tenant.as_str(), audit.actor.as_str()), ("acme", "bob"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AuditRecord {
@@ -313,6 +393,19 @@ impl AuditRecord {
 }
 
 /// Why a grant or revocation was refused.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use stella_scrub::{PiiKind, grants::{GrantError, GrantRequest, Grants}};
+/// let grants = Grants::new();
+/// let too_long = GrantRequest::new("acme", [PiiKind::Email], Duration::from_secs(48 * 3600))
+///     .with_actor("alice")
+///     .with_reason("INC-7");
+/// assert!(matches!(grants.grant(too_long), Err(GrantError::Ttl { .. })));
+/// assert_eq!(grants.revoke(99, "alice"), Err(GrantError::NotFound(99)));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum GrantError {
@@ -358,6 +451,24 @@ struct Inner {
 ///
 /// Looking up a tenant costs one atomic load when no grant exists anywhere, and a read lock plus
 /// a hash lookup otherwise.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use stella_scrub::{PiiKind, Scrubber, grants::{GrantRequest, Grants}};
+/// let grants = Grants::new();
+/// let scrubber = Scrubber::builder().with_grants(grants.clone()).build()?;
+/// grants.grant(
+///     GrantRequest::new("acme", [PiiKind::Ip], Duration::from_secs(600))
+///         .with_actor("alice")
+///         .with_reason("INC-7"),
+/// )?;
+/// assert_eq!(grants.relaxed_for("acme"), vec![PiiKind::Ip]);
+/// assert_eq!(scrubber.for_tenant(Some("acme")).scrub("from 8.8.8.8"), "from 8.8.8.8");
+/// assert_eq!(scrubber.for_tenant(Some("other")).scrub("from 8.8.8.8"), "from [REDACTED:ip]");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Grants {
     inner: Arc<Inner>,
@@ -370,6 +481,19 @@ impl Default for Grants {
 }
 
 /// Builds a [`Grants`] registry.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use stella_scrub::grants::{Grants, ManualClock};
+/// let grants = Grants::builder()
+///     .with_clock(ManualClock::at_unix_secs(1_700_000_000))
+///     .with_max_ttl(Duration::from_secs(3600))
+///     .build()?;
+/// assert!(grants.active().is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct GrantsBuilder {
@@ -391,6 +515,15 @@ impl GrantsBuilder {
     }
 
     /// Builds the registry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use stella_scrub::grants::Grants;
+    /// assert!(Grants::builder().with_max_ttl(Duration::from_secs(600)).build().is_ok());
+    /// assert!(Grants::builder().with_max_ttl(Duration::ZERO).build().is_err());
+    /// ```
     ///
     /// # Errors
     ///
@@ -417,6 +550,13 @@ impl GrantsBuilder {
 
 impl Grants {
     /// A registry on the system clock with the default maximum TTL.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let grants = stella_scrub::grants::Grants::new();
+    /// assert!(grants.active().is_empty());
+    /// ```
     pub fn new() -> Self {
         Grants {
             inner: Arc::new(Inner {
@@ -431,6 +571,15 @@ impl Grants {
     }
 
     /// A builder for a registry with an injected clock or a lower maximum TTL.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stella_scrub::grants::{Grants, ManualClock};
+    /// let grants = Grants::builder().with_clock(ManualClock::at_unix_secs(0)).build()?;
+    /// # let _ = grants;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder() -> GrantsBuilder {
         GrantsBuilder {
             clock: Arc::new(SystemClock),
@@ -549,6 +698,26 @@ impl Grants {
     /// Removes every grant whose TTL has passed and returns one `Expired` audit record each.
     /// Call it periodically (for example once a minute) and log what it returns; expired grants
     /// stop applying on time even if this never runs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use stella_scrub::{PiiKind, grants::{AuditAction, GrantRequest, Grants, ManualClock}};
+    /// let clock = ManualClock::at_unix_secs(1_000);
+    /// let grants = Grants::builder().with_clock(clock.clone()).build()?;
+    /// grants.grant(
+    ///     GrantRequest::new("acme", [PiiKind::Path], Duration::from_secs(60))
+    ///         .with_actor("alice")
+    ///         .with_reason("INC-7"),
+    /// )?;
+    /// assert!(grants.expire().is_empty());
+    /// clock.advance(Duration::from_secs(60));
+    /// let expired = grants.expire();
+    /// assert_eq!(expired.len(), 1);
+    /// assert_eq!(expired[0].action, AuditAction::Expired);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn expire(&self) -> Vec<AuditRecord> {
         if self.inner.count.load(Ordering::SeqCst) == 0 {
             return Vec::new();
@@ -583,6 +752,21 @@ impl Grants {
     }
 
     /// The grants active now (not yet expired), ordered by id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use stella_scrub::{PiiKind, grants::{GrantRequest, Grants}};
+    /// let grants = Grants::new();
+    /// let (grant, _) = grants.grant(
+    ///     GrantRequest::new("acme", [PiiKind::Phone], Duration::from_secs(60))
+    ///         .with_actor("alice")
+    ///         .with_reason("INC-7"),
+    /// )?;
+    /// assert_eq!(grants.active(), vec![grant]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn active(&self) -> Vec<Grant> {
         let now = self.inner.clock.now();
         let map = self

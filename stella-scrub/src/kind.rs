@@ -119,6 +119,14 @@ pub enum Kind {
 
 impl Kind {
     /// Every built-in kind, in declaration order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stella_scrub::Kind;
+    /// assert!(Kind::ALL.contains(&Kind::Jwt));
+    /// assert!(Kind::ALL.iter().all(|k| Kind::from_name(k.as_str()) == Some(*k)));
+    /// ```
     pub const ALL: &'static [Kind] = &[
         Kind::PrivateKey,
         Kind::AwsAccessKeyId,
@@ -328,6 +336,14 @@ pub enum PiiKind {
 
 impl PiiKind {
     /// Every relaxable kind.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stella_scrub::PiiKind;
+    /// let names: Vec<_> = PiiKind::ALL.iter().map(|k| k.as_str()).collect();
+    /// assert_eq!(names, ["email", "phone", "ip", "path"]);
+    /// ```
     pub const ALL: &'static [PiiKind] =
         &[PiiKind::Email, PiiKind::Phone, PiiKind::Ip, PiiKind::Path];
 

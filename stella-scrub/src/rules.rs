@@ -26,10 +26,36 @@ use crate::keys::{self, KeyClass};
 use crate::kind::Kind;
 
 /// The most custom rules one scrubber accepts.
+///
+/// # Examples
+///
+/// ```
+/// use stella_scrub::{Scrubber, rules::{MAX_CUSTOM_RULES, Rule}};
+/// let mut b = Scrubber::builder();
+/// for i in 0..=MAX_CUSTOM_RULES {
+///     b = b.with_rule(Rule::new(format!("r{i}"), format!("X{i}Y")).with_anchor(format!("X{i}Y")));
+/// }
+/// assert!(b.build().is_err());
+/// ```
 pub const MAX_CUSTOM_RULES: usize = 256;
 
 /// A custom redaction rule: a name (the `<kind>` in `[REDACTED:<kind>]`), a regex, and literal
 /// anchors that must occur inside every match. Custom rules are credentials: no grant relaxes them.
+///
+/// # Examples
+///
+/// ```
+/// use stella_scrub::{Scrubber, rules::Rule};
+/// let rule = Rule::new("ticket_secret", r"TCK-[A-Z0-9]{12}")
+///     .with_anchor("TCK-")
+///     .with_window(64);
+/// let s = Scrubber::builder().with_rule(rule).build()?;
+/// assert_eq!(s.scrub("use TCK-ABCDEF123456"), "use [REDACTED:ticket_secret]");
+/// // a bad rule is a build error that names it
+/// let err = Scrubber::builder().with_rule(Rule::new("Bad Name", "x+")).build().unwrap_err();
+/// assert_eq!(err.rule_name(), Some("Bad Name"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     pub(crate) name: String,

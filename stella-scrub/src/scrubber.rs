@@ -18,9 +18,31 @@ use crate::kind::{Kind, PiiKind, PiiSet};
 use crate::rules::{MAX_CUSTOM_RULES, Rule};
 
 /// The default bound on one scanned value: 64 KiB.
+///
+/// # Examples
+///
+/// ```
+/// use stella_scrub::{DEFAULT_MAX_INPUT_LEN, Scrubber};
+/// assert_eq!(Scrubber::builder().build()?.max_input_len(), DEFAULT_MAX_INPUT_LEN);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const DEFAULT_MAX_INPUT_LEN: usize = 64 * 1024;
 
 /// The deepest JSON nesting [`Scrubber::scrub_json`] walks; deeper values become `"[TRUNCATED:depth]"`.
+///
+/// # Examples
+///
+/// ```
+/// use serde_json::json;
+/// use stella_scrub::{MAX_JSON_DEPTH, Scrubber};
+/// let mut deep = json!("bottom");
+/// for _ in 0..MAX_JSON_DEPTH + 1 {
+///     deep = json!([deep]);
+/// }
+/// let out = Scrubber::builder().build()?.scrub_json(&deep);
+/// assert!(out.to_string().contains("[TRUNCATED:depth]"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const MAX_JSON_DEPTH: usize = 128;
 
 const TRUNCATION_MARKER_MAX: usize = 40;
@@ -117,6 +139,15 @@ impl ScrubberBuilder {
     /// Replaces the list of well-known roots that mark the start of an absolute path
     /// (default: `/home/ /Users/ /root/ /etc/ /var/ /tmp/ /opt/ /srv/ /mnt/ /usr/ …`).
     /// Each must start and end with `/`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = stella_scrub::Scrubber::builder().with_path_roots(["/data/"]).build()?;
+    /// assert_eq!(s.scrub("read /data/users.csv"), "read [REDACTED:path]");
+    /// assert_eq!(s.scrub("read /home/bob/notes"), "read /home/bob/notes");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_path_roots<I, S>(mut self, roots: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -127,12 +158,31 @@ impl ScrubberBuilder {
     }
 
     /// Adds one well-known root (for example `/app/` for container images).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = stella_scrub::Scrubber::builder().with_path_root("/app/").build()?;
+    /// assert_eq!(s.scrub("open /app/config/prod.yaml"), "open [REDACTED:path]");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_path_root(mut self, root: impl Into<String>) -> Self {
         self.extra_path_roots.push(root.into());
         self
     }
 
     /// How private-range IP addresses are treated (default [`PrivateIpPolicy::Keep`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stella_scrub::{PrivateIpPolicy, Scrubber};
+    /// let keep = Scrubber::builder().build()?;
+    /// let redact = Scrubber::builder().with_private_ips(PrivateIpPolicy::Redact).build()?;
+    /// assert_eq!(keep.scrub("peer 10.0.0.7"), "peer 10.0.0.7");
+    /// assert_eq!(redact.scrub("peer 10.0.0.7"), "peer [REDACTED:ip]");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_private_ips(mut self, policy: PrivateIpPolicy) -> Self {
         self.private_ips = policy;
         self
@@ -141,6 +191,17 @@ impl ScrubberBuilder {
     /// The longest value scanned (default [`DEFAULT_MAX_INPUT_LEN`]). Longer values are cut at
     /// a token boundary, scanned, and end in `[TRUNCATED:<n> bytes]`; the rest is dropped, never
     /// passed through unscanned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = stella_scrub::Scrubber::builder().with_max_input_len(1024).build()?;
+    /// let long = "word ".repeat(400);
+    /// let out = s.scrub(&long);
+    /// assert!(out.len() <= 1024);
+    /// assert!(out.ends_with(" bytes]"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_max_input_len(mut self, bytes: usize) -> Self {
         self.max_len = Some(bytes);
         self
@@ -148,12 +209,35 @@ impl ScrubberBuilder {
 
     /// Tags each redaction with the first 8 hex digits of HMAC-SHA256(key, secret):
     /// `[REDACTED:password#1a2b3c4d]`, so equal secrets correlate without being recoverable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = stella_scrub::Scrubber::builder()
+    ///     .with_hmac_key(b"a per-deployment key".to_vec())
+    ///     .build()?;
+    /// let a = s.scrub("password=hunter2");
+    /// assert!(a.starts_with("password=[REDACTED:password#"));
+    /// assert_eq!(s.scrub("pwd=hunter2").split('#').nth(1), a.split('#').nth(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_hmac_key(mut self, key: impl Into<Vec<u8>>) -> Self {
         self.hmac_key = Some(key.into());
         self
     }
 
-    /// Adds a custom rule.
+    /// Adds a custom rule (see [`rules`](crate::rules)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stella_scrub::{Scrubber, rules::Rule};
+    /// let s = Scrubber::builder()
+    ///     .with_rule(Rule::new("acme_key", r"ACME-[0-9a-f]{16}").with_anchor("ACME-"))
+    ///     .build()?;
+    /// assert_eq!(s.scrub("key ACME-0123456789abcdef"), "key [REDACTED:acme_key]");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with_rule(mut self, rule: Rule) -> Self {
         self.rules.push(rule);
         self
@@ -176,6 +260,17 @@ impl ScrubberBuilder {
     }
 
     /// Compiles everything.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use stella_scrub::{Scrubber, rules::Rule};
+    /// let scrubber = Scrubber::builder().with_repo_root("/srv/app").build()?;
+    /// # let _ = scrubber;
+    /// let err = Scrubber::builder().with_rule(Rule::new("bad_rule", "(")).build().unwrap_err();
+    /// assert_eq!(err.rule_name(), Some("bad_rule"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -266,6 +361,14 @@ thread_local! {
 
 impl Scrubber {
     /// A builder with the full built-in catalogue and default settings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let scrubber = stella_scrub::Scrubber::builder().build()?;
+    /// assert_eq!(scrubber.scrub("token=ghp_0123456789abcdefghijABCDEFGHIJ012345"), "token=[REDACTED:github_token]");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder() -> ScrubberBuilder {
         ScrubberBuilder::default()
     }
@@ -404,21 +507,56 @@ impl Scrubber {
     }
 
     /// The grants registry this scrubber consults.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = stella_scrub::Scrubber::builder().build()?;
+    /// assert!(s.grants().active().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn grants(&self) -> &Grants {
         &self.inner.grants
     }
 
     /// How many redactions of each kind this scrubber and its clones have made.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = stella_scrub::Scrubber::builder().build()?;
+    /// s.scrub("mail a@b.example and c@d.example");
+    /// s.clone().scrub("password=hunter2");
+    /// let counts = s.redaction_counts();
+    /// assert_eq!((counts.get("email"), counts.get("password")), (2, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn redaction_counts(&self) -> RedactionCounts {
         self.inner.counters.snapshot()
     }
 
     /// Heap bytes held by the compiled automata.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = stella_scrub::Scrubber::builder().build()?;
+    /// assert!(s.memory_usage() > 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn memory_usage(&self) -> usize {
         self.inner.engine.memory_usage()
     }
 
     /// The bound on one scanned value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = stella_scrub::Scrubber::builder().with_max_input_len(4096).build()?;
+    /// assert_eq!(s.max_input_len(), 4096);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn max_input_len(&self) -> usize {
         self.inner.max_len
     }
@@ -726,6 +864,26 @@ fn cut_point(text: &str, max: usize) -> usize {
 
 /// A scrubber acting for one tenant, with that tenant's deep-debug grants applied.
 /// Made by [`Scrubber::for_tenant`]; cheap (a reference and a small set).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use stella_scrub::{PiiKind, Scrubber, grants::GrantRequest};
+/// let scrubber = Scrubber::builder().build()?;
+/// scrubber.grants().grant(
+///     GrantRequest::new("acme", [PiiKind::Email], Duration::from_secs(600))
+///         .with_actor("alice")
+///         .with_reason("INC-7"),
+/// )?;
+/// let view = scrubber.for_tenant(Some("acme"));
+/// assert_eq!(view.relaxed(), vec![PiiKind::Email]);
+/// assert_eq!(view.scrub("bob@example.com password=x1"), "bob@example.com password=[REDACTED:password]");
+/// assert_eq!(view.scrub_field("api_key", "k-1"), "[REDACTED:api_key]");
+/// let doc = serde_json::json!({"user": "bob@example.com"});
+/// assert_eq!(view.scrub_json(&doc), doc);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct ScrubView<'s> {
     scrubber: &'s Scrubber,

@@ -59,6 +59,41 @@ use crate::Scrubber;
 /// message first (like `tracing-subscriber`'s default fields formatter).
 ///
 /// Use it with `tracing_subscriber::fmt().fmt_fields(ScrubFields::new(scrubber))`.
+///
+/// # Examples
+///
+/// ```
+/// # use std::io::Write;
+/// # use std::sync::{Arc, Mutex};
+/// # #[derive(Clone, Default)]
+/// # struct Capture(Arc<Mutex<Vec<u8>>>);
+/// # impl Write for Capture {
+/// #     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+/// #         self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(b);
+/// #         Ok(b.len())
+/// #     }
+/// #     fn flush(&mut self) -> std::io::Result<()> { Ok(()) }
+/// # }
+/// # impl Capture {
+/// #     fn text(&self) -> String { self.0.lock().map(|v| String::from_utf8_lossy(&v).into_owned()).unwrap_or_default() }
+/// # }
+/// use stella_scrub::{Scrubber, tracing::ScrubFields};
+///
+/// let out = Capture::default();
+/// let writer = out.clone();
+/// let subscriber = tracing_subscriber::fmt()
+///     .fmt_fields(ScrubFields::new(Scrubber::builder().build()?))
+///     .with_ansi(false)
+///     .with_writer(move || writer.clone())
+///     .finish();
+/// tracing::subscriber::with_default(subscriber, || {
+///     tracing::info!(password = "hunter2", user = "bob", "login by bob@example.com");
+/// });
+/// let line = out.text();
+/// assert!(line.contains(r#"login by [REDACTED:email] password="[REDACTED:password]" user="bob""#));
+/// assert!(!line.contains("hunter2"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct ScrubFields {
     scrubber: Scrubber,
@@ -133,6 +168,43 @@ impl<'w> FormatFields<'w> for ScrubFields {
 ///
 /// Use the same value for both:
 /// `tracing_subscriber::fmt().event_format(json.clone()).fmt_fields(json)`.
+///
+/// # Examples
+///
+/// ```
+/// # use std::io::Write;
+/// # use std::sync::{Arc, Mutex};
+/// # #[derive(Clone, Default)]
+/// # struct Capture(Arc<Mutex<Vec<u8>>>);
+/// # impl Write for Capture {
+/// #     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+/// #         self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(b);
+/// #         Ok(b.len())
+/// #     }
+/// #     fn flush(&mut self) -> std::io::Result<()> { Ok(()) }
+/// # }
+/// # impl Capture {
+/// #     fn text(&self) -> String { self.0.lock().map(|v| String::from_utf8_lossy(&v).into_owned()).unwrap_or_default() }
+/// # }
+/// use stella_scrub::{Scrubber, tracing::ScrubJson};
+///
+/// let out = Capture::default();
+/// let writer = out.clone();
+/// let json = ScrubJson::new(Scrubber::builder().build()?);
+/// let subscriber = tracing_subscriber::fmt()
+///     .event_format(json.clone())
+///     .fmt_fields(json)
+///     .with_writer(move || writer.clone())
+///     .finish();
+/// tracing::subscriber::with_default(subscriber, || {
+///     let _span = tracing::info_span!("request", api_key = "k-123").entered();
+///     tracing::warn!(card = "4111 1111 1111 1111", "declined");
+/// });
+/// let line: serde_json::Value = serde_json::from_str(out.text().trim())?;
+/// assert_eq!(line["fields"]["card"], "[REDACTED:card]");
+/// assert_eq!(line["span"]["api_key"], "[REDACTED:api_key]");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct ScrubJson {
     scrubber: Scrubber,
