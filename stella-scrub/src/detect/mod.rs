@@ -13,6 +13,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::Regex;
 
 use crate::error::BuildError;
+use crate::keys;
 use crate::kind::{Kind, PiiSet};
 pub(crate) use kv::pii_shape;
 pub(crate) use path::RepoRoots;
@@ -308,12 +309,12 @@ impl Engine {
         // so they do not weaken the fingerprints of the others.
         let anchor_pairs = PairTable::new(pats.iter().map(|(p, _)| p.as_bytes()));
         let (short, long): (Vec<_>, Vec<_>) = pats.into_iter().partition(|(p, _)| p.len() < 3);
+        let (three, four): (Vec<_>, Vec<_>) = long.into_iter().partition(|(p, _)| p.len() < 4);
         let mut anchors = Vec::new();
-        for chunk in long.chunks(chunk_size()) {
-            anchors.push(AnchorSet::build(chunk)?);
-        }
-        if !short.is_empty() {
-            anchors.push(AnchorSet::build(&short)?);
+        for group in [&four, &three, &short] {
+            for chunk in group.chunks(chunk_size()) {
+                anchors.push(AnchorSet::build(chunk)?);
+            }
         }
         let mut custom_pats = Vec::new();
         let mut rules = Vec::new();
@@ -566,41 +567,39 @@ impl Scan<'_, '_> {
     }
 
     /// The byte-class pass: digits that start a word, `@`, `\\`, `/`, `=`, `:` and `>`, found
-    /// eight bytes at a time.
+    /// a block of 64 bytes at a time (a loop the compiler turns into vector code), then handled
+    /// in order.
     fn byte_classes(&mut self) {
-        let mut pos = 0usize; // bytes before `pos` were consumed by a numeric word
-        let mut base = 0usize;
-        let mut carry = 0u64; // word-character flag of the previous chunk's last byte, at bit 7
         let b = self.b;
-        let mut chunks = b.chunks_exact(8);
-        for chunk in chunks.by_ref() {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(chunk);
-            let (mut mask, c) = interesting(u64::from_le_bytes(w), carry);
-            carry = c;
+        let mut pos = 0usize; // bytes before `pos` were consumed by a numeric word
+        let mut win = [0u8; BLOCK + 1];
+        let mut base = 0usize;
+        while base < b.len() {
+            let end = (base + BLOCK).min(b.len());
+            let Some(block) = b.get(base..end) else {
+                break;
+            };
+            let (prev, cur) = win.split_at_mut(1);
+            if let Some(p) = prev.first_mut() {
+                *p = if base == 0 { 0 } else { self.at(base - 1) };
+            }
+            if block.len() == BLOCK {
+                cur.copy_from_slice(block);
+            } else {
+                cur.fill(0);
+                if let Some(head) = cur.get_mut(..block.len()) {
+                    head.copy_from_slice(block);
+                }
+            }
+            let mut mask = block_mask(&win);
             while mask != 0 {
-                let i = base + (mask.trailing_zeros() / 8) as usize;
+                let i = base + mask.trailing_zeros() as usize;
                 mask &= mask - 1;
                 if i >= pos {
                     pos = self.on_byte(i, pos);
                 }
             }
-            base += 8;
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            for (d, s) in w.iter_mut().zip(rest) {
-                *d = *s;
-            }
-            let (mut mask, _) = interesting(u64::from_le_bytes(w), carry);
-            while mask != 0 {
-                let i = base + (mask.trailing_zeros() / 8) as usize;
-                mask &= mask - 1;
-                if i >= pos && i < b.len() {
-                    pos = self.on_byte(i, pos);
-                }
-            }
+            base = end;
         }
     }
 
@@ -617,66 +616,94 @@ impl Scan<'_, '_> {
                 path::at_slash(self, i);
                 pos
             }
-            b'=' | b':' | b'>' => {
+            b'=' | b':' => {
+                if self.separator_may_match(i) {
+                    kv::at_separator(self, i, 1);
+                }
+                pos
+            }
+            b'>' => {
                 kv::at_separator(self, i, 1);
                 pos
             }
             _ => pos,
         }
     }
+
+    /// The first checks of [`kv::at_separator`] for `=` and `:`, inline: most separators in a
+    /// log line (every JSON key) end a key whose last bytes cannot name a secret. True when
+    /// `at_separator` may find something; false only where it would return without a hit
+    /// (a test holds the two together).
+    #[inline(always)]
+    fn separator_may_match(&self, p: usize) -> bool {
+        let mut k_end = p;
+        let mut n = 0;
+        while n < 4 && k_end > 0 && matches!(self.before(k_end), b' ' | b'\t') {
+            k_end -= 1;
+            n += 1;
+        }
+        let mut q = 0;
+        while q < 8 && k_end > 0 && matches!(self.before(k_end), b'"' | b'\'' | b'\\' | b'`') {
+            k_end -= 1;
+            q += 1;
+        }
+        if q > 0 {
+            let mut v = p + 1;
+            while matches!(self.at(v), b' ' | b'\t') && v - p < 8 {
+                v += 1;
+            }
+            if matches!(self.at(v), b'[' | b'{') {
+                return false;
+            }
+        }
+        if k_end < 3 {
+            return k_end > 0;
+        }
+        let (a, b, c) = (self.at(k_end - 3), self.at(k_end - 2), self.at(k_end - 1));
+        if !kv_key_char(c) {
+            return false;
+        }
+        if !kv_key_char(a) || !kv_key_char(b) || (b | 0x20 == b'p' && c | 0x20 == b'w') {
+            return true; // a short key or a `pw` ending: `at_separator` walks the key back
+        }
+        keys::tail_may_be_secret(self.b.get(k_end.saturating_sub(16)..k_end).unwrap_or(&[]))
+    }
 }
 
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-const M7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-
-/// Exact per-byte equality mask: 0x80 in each byte of `w` equal to `c`.
+/// A byte that can be part of a key for [`kv::at_separator`].
 #[inline(always)]
-fn eq_mask(w: u64, c: u8) -> u64 {
-    let x = w ^ (LO * u64::from(c));
-    !(((x & M7) + M7) | x | M7)
+fn kv_key_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.') || c >= 0x80
 }
 
-/// Exact per-byte ASCII digit mask.
-#[inline(always)]
-fn digit_mask(w: u64) -> u64 {
-    let y = w ^ (LO * 0x30);
-    !(((y & M7) + LO * (0x80 - 10)) | y) & HI
-}
+/// Bytes per block of the byte-class pass.
+const BLOCK: usize = 64;
 
-/// Exact per-byte ASCII letter mask.
+/// The bytes of a block that the byte-class pass handles, one bit each: digits after a byte
+/// that is not an ASCII letter or digit, and `/ : = > @ \\`. `win[0]` is the byte before the
+/// block, `win[1..]` the block. Branch-free per byte, so the first loop compiles to vector code;
+/// the second gathers one flag byte per bit, eight at a time.
 #[inline(always)]
-fn alpha_mask(w: u64) -> u64 {
-    let y = (w | (LO * 0x20)) ^ (LO * 0x60); // 'a'..='z' -> 1..=26
-    // 1..=26: not zero and below 27
-    let lt27 = !(((y & M7) + LO * (0x80 - 27)) | y) & HI;
-    let nz = !(((y & M7) + M7) | y | M7);
-    lt27 & !nz
-}
-
-/// The interesting bytes of `w` (0x80 per byte) and the word flag of its last byte.
-#[inline(always)]
-fn interesting(w: u64, carry: u64) -> (u64, u64) {
-    let digits = digit_mask(w);
-    // `_` is left out of the word class on purpose: a digit after `_` is rare and only costs a call
-    let word = digits | alpha_mask(w);
-    // a digit whose previous byte is not alphanumeric starts a word
-    let prev_word = (word << 8) | carry;
-    let starts = digits & !prev_word;
-    // `/ : ; < = > ? @` are the bytes 0x2f..=0x40 that are not digits: one range test covers the
-    // separators we want (`;`, `<` and `?` are dropped by the dispatcher)
-    let seps = range_mask(w, 0x2f, 0x40) & !digits | eq_mask(w, b'\\');
-    (starts | seps, (word >> 56) & 0x80)
-}
-
-/// Exact per-byte mask of bytes in `lo..=hi` (both below 0x80, `hi - lo` below 0x7f).
-#[inline(always)]
-fn range_mask(w: u64, lo: u8, hi: u8) -> u64 {
-    // bytes >= lo: (b & 0x7f) + (0x80 - lo) sets bit 7, and b itself below 0x80
-    let ge_lo = ((w & M7) + LO * u64::from(0x80 - lo)) & !w & HI;
-    // bytes <= hi: (b & 0x7f) + (0x7f - hi) leaves bit 7 clear
-    let le_hi = !((w & M7) + LO * u64::from(0x7f - hi)) & HI;
-    ge_lo & le_hi
+fn block_mask(win: &[u8; BLOCK + 1]) -> u64 {
+    let mut flags = [0u8; BLOCK];
+    let (_, cur) = win.split_at(1);
+    let (prev, _) = win.split_at(BLOCK);
+    for ((f, &c), &p) in flags.iter_mut().zip(cur).zip(prev) {
+        let digit = c.wrapping_sub(b'0') < 10;
+        let prev_word = (p.wrapping_sub(b'0') < 10) | ((p | 0x20).wrapping_sub(b'a') < 26);
+        let sep =
+            (c == b'/') | (c == b':') | (c == b'=') | (c == b'>') | (c == b'@') | (c == b'\\');
+        *f = u8::from((digit & !prev_word) | sep);
+    }
+    let mut mask = 0u64;
+    for (k, w) in flags.chunks_exact(8).enumerate() {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(w);
+        // one 0/1 byte per flag: the multiply moves byte i's low bit to bit 56 + i, with no
+        // carries between the partial products
+        mask |= (u64::from_le_bytes(bytes).wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * k);
+    }
+    mask
 }
 
 /// True for text that is already a redaction marker or a template placeholder, which scrubbing
@@ -782,49 +809,144 @@ mod tests {
         }
     }
 
+    /// A small deterministic generator for the exhaustive-ish tests below.
+    fn xorshift(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
+    /// The vector byte-class mask flags exactly the bytes the scalar definition does.
     #[test]
-    fn range_mask_is_exact() {
-        for c in 0u8..=255 {
-            let w = u64::from_le_bytes([c, b'/', c, b'@', 255, c, b'A', b'.']);
-            let r = range_mask(w, 0x2f, 0x40);
-            for (i, byte) in w.to_le_bytes().iter().enumerate() {
-                assert_eq!(
-                    r >> (i * 8) & 0x80 != 0,
-                    (0x2f..=0x40).contains(byte),
-                    "range {byte}"
-                );
+    fn block_mask_is_exact() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let interesting_bytes = b"09/:=>@\\aZ_ .;<?-\"";
+        for round in 0..4000 {
+            let mut win = [0u8; BLOCK + 1];
+            for (k, w) in win.iter_mut().enumerate() {
+                let r = xorshift(&mut seed);
+                *w = if round % 2 == 0 {
+                    (r & 0xff) as u8
+                } else {
+                    interesting_bytes[(r as usize + k) % interesting_bytes.len()]
+                };
+            }
+            let mask = block_mask(&win);
+            for i in 0..BLOCK {
+                let (p, c) = (win[i], win[i + 1]);
+                let want = (c.is_ascii_digit() && !p.is_ascii_alphanumeric())
+                    || matches!(c, b'/' | b':' | b'=' | b'>' | b'@' | b'\\');
+                assert_eq!(mask >> i & 1 == 1, want, "byte {c:#x} after {p:#x}");
             }
         }
     }
 
+    /// Whenever the inline separator gate says no, `kv::at_separator` finds nothing there.
     #[test]
-    fn alpha_mask_is_exact() {
-        for c in 0u8..=255 {
-            let w = u64::from_le_bytes([c, b'a', c, 0, 255, c, b'Z', b'/']);
-            let a = alpha_mask(w);
-            for (i, byte) in w.to_le_bytes().iter().enumerate() {
-                assert_eq!(
-                    a >> (i * 8) & 0x80 != 0,
-                    byte.is_ascii_alphabetic(),
-                    "alpha {byte}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn swar_masks_are_exact() {
-        for c in 0u8..=255 {
-            let w = u64::from_le_bytes([c, b'a', c, 0, 255, c, b'9', b'/']);
-            let d = digit_mask(w);
-            for (i, byte) in w.to_le_bytes().iter().enumerate() {
-                assert_eq!(
-                    d >> (i * 8) & 0x80 != 0,
-                    byte.is_ascii_digit(),
-                    "digit {byte}"
-                );
-                let e = eq_mask(w, b'@');
-                assert_eq!(e >> (i * 8) & 0x80 != 0, *byte == b'@', "eq {byte}");
+    fn separator_gate_never_hides_a_key() {
+        let settings = Settings {
+            private_ips: PrivateIpPolicy::Keep,
+            roots: RepoRoots::default(),
+            path_roots: default_path_roots(),
+        };
+        let keys = [
+            "password",
+            "PASSWORD",
+            "pwd",
+            "db_pw",
+            "x.pw",
+            "Pw",
+            "dbPw",
+            "token",
+            "api_key",
+            "secret",
+            "session_id",
+            "sid",
+            "trace_id",
+            "level",
+            "ts",
+            "pad",
+            "tenant_id",
+            "value",
+            "name",
+            "key",
+            "pass",
+            "pin",
+            "otp",
+            "cookie",
+            "authorization",
+            "userPassword",
+            "password2",
+            "signature-256",
+            "ab",
+            "a",
+            "şifre",
+            "contraseña",
+            "\\u0026pw",
+            "%26pw",
+            "client-secret",
+            "X-Api-Key",
+            "count",
+        ];
+        let prefixes = [
+            "",
+            " ",
+            "\"",
+            "{\"",
+            "&",
+            "?",
+            "--",
+            "x_",
+            "\\\"",
+            "name=TOKEN ",
+        ];
+        let seps = [
+            ":", "=", "\":", "\" : ", "\\\":", "='", ": ", "  =", ":=", "=>",
+        ];
+        let values = [
+            "hunter2",
+            "\"s3cr3t\"",
+            "[1,2]",
+            "{\"a\":1}",
+            "3",
+            "",
+            "ok x",
+            "\\\"x\\\"",
+        ];
+        for key in keys {
+            for prefix in prefixes {
+                for sep in seps {
+                    for value in values {
+                        let text = format!("{prefix}{key}{sep}{value}");
+                        let b = text.as_bytes();
+                        for p in 0..b.len() {
+                            if !matches!(b[p], b':' | b'=') {
+                                continue;
+                            }
+                            let mut gate_hits = Vec::new();
+                            let gate = Scan {
+                                text: &text,
+                                b,
+                                hits: &mut gate_hits,
+                                settings: &settings,
+                            }
+                            .separator_may_match(p);
+                            if gate {
+                                continue;
+                            }
+                            let mut hits = Vec::new();
+                            let mut scan = Scan {
+                                text: &text,
+                                b,
+                                hits: &mut hits,
+                                settings: &settings,
+                            };
+                            kv::at_separator(&mut scan, p, 1);
+                            assert!(hits.is_empty(), "{text:?} at {p}: {hits:?}");
+                        }
+                    }
+                }
             }
         }
     }
