@@ -325,7 +325,8 @@ fn auth_scheme(scan: &Scan<'_, '_>, vs: usize, ve: usize) -> (usize, usize) {
                 | b'&'
         )
     {
-        p += 1;
+        // a marker stands for credential bytes an earlier pass replaced (see `extent`)
+        p = marker_end(scan, p).unwrap_or(p + 1);
     }
     (vs, p)
 }
@@ -444,7 +445,11 @@ fn extent(
 }
 
 /// The end of a complete `[REDACTED…]` or `[TRUNCATED…]` marker that opens at `p`.
+#[inline]
 fn marker_end(scan: &Scan<'_, '_>, p: usize) -> Option<usize> {
+    if scan.at(p) != b'[' {
+        return None;
+    }
     let rest = scan.b.get(p..)?;
     if !(rest.starts_with(b"[REDACTED") || rest.starts_with(b"[TRUNCATED")) {
         return None;
@@ -460,6 +465,11 @@ fn marker_end(scan: &Scan<'_, '_>, p: usize) -> Option<usize> {
 /// The end of an unquoted value starting at `p`: the next delimiter, or `max`.
 fn unquoted_end(scan: &Scan<'_, '_>, mut p: usize, max: usize, url_encoded: bool) -> usize {
     while p < max {
+        // a marker stands for value bytes an earlier pass replaced (see `extent`)
+        if let Some(after) = marker_end(scan, p) {
+            p = after;
+            continue;
+        }
         let c = scan.at(p);
         if matches!(
             c,
