@@ -22,6 +22,8 @@ fn public_types_are_send_and_sync() {
     assert_send_sync::<RestoreMode>();
     assert_send_sync::<Restored>();
     assert_send_sync::<carrier::Field>();
+    assert_send_sync::<stella_context::sampling::SamplingInput<'static>>();
+    assert_send_sync::<std::sync::Arc<dyn stella_context::sampling::HeadSampler>>();
     #[cfg(feature = "tower")]
     {
         use stella_context::tower::*;

@@ -40,6 +40,7 @@ fn trace_types_are_send_and_sync() {
     assert_send_sync::<stella_telemetry::TraceStats>();
     assert_send_sync::<stella_telemetry::RatioError>();
     assert_send_sync::<stella_telemetry::JobSpan>();
+    assert_send_sync::<stella_telemetry::OtlpProtocol>();
 }
 
 #[cfg(feature = "prometheus")]
