@@ -579,19 +579,25 @@ impl Scan<'_, '_> {
             let Some(block) = b.get(base..end) else {
                 break;
             };
-            let (prev, cur) = win.split_at_mut(1);
-            if let Some(p) = prev.first_mut() {
-                *p = if base == 0 { 0 } else { self.at(base - 1) };
-            }
-            if block.len() == BLOCK {
-                cur.copy_from_slice(block);
+            let before = if base == 0 { 0 } else { self.at(base - 1) };
+            let mut mask = if block.len() <= SHORT_BLOCK {
+                // a short value (most JSON strings) or a short tail: byte by byte
+                short_mask(before, block)
             } else {
-                cur.fill(0);
-                if let Some(head) = cur.get_mut(..block.len()) {
-                    head.copy_from_slice(block);
+                let (prev, cur) = win.split_at_mut(1);
+                if let Some(p) = prev.first_mut() {
+                    *p = before;
                 }
-            }
-            let mut mask = block_mask(&win);
+                if block.len() == BLOCK {
+                    cur.copy_from_slice(block);
+                } else {
+                    cur.fill(0);
+                    if let Some(head) = cur.get_mut(..block.len()) {
+                        head.copy_from_slice(block);
+                    }
+                }
+                block_mask(&win)
+            };
             while mask != 0 {
                 let i = base + mask.trailing_zeros() as usize;
                 mask &= mask - 1;
@@ -679,21 +685,29 @@ fn kv_key_char(c: u8) -> bool {
 /// Bytes per block of the byte-class pass.
 const BLOCK: usize = 64;
 
-/// The bytes of a block that the byte-class pass handles, one bit each: digits after a byte
-/// that is not an ASCII letter or digit, and `/ : = > @ \\`. `win[0]` is the byte before the
-/// block, `win[1..]` the block. Branch-free per byte, so the first loop compiles to vector code;
-/// the second gathers one flag byte per bit, eight at a time.
+/// Blocks up to this length are classified byte by byte ([`short_mask`]).
+const SHORT_BLOCK: usize = 16;
+
+/// Does the byte-class pass handle byte `c`, after byte `p`? Digits after a byte that is not an
+/// ASCII letter or digit, and `/ : = > @ \\`. Branch-free, so [`block_mask`] vectorises.
+#[inline(always)]
+fn flagged(p: u8, c: u8) -> bool {
+    let digit = c.wrapping_sub(b'0') < 10;
+    let prev_word = (p.wrapping_sub(b'0') < 10) | ((p | 0x20).wrapping_sub(b'a') < 26);
+    let sep = (c == b'/') | (c == b':') | (c == b'=') | (c == b'>') | (c == b'@') | (c == b'\\');
+    (digit & !prev_word) | sep
+}
+
+/// The [`flagged`] bytes of a block, one bit each: `win[0]` is the byte before the block,
+/// `win[1..]` the block. The first loop compiles to vector code; the second gathers one flag
+/// byte per bit, eight at a time.
 #[inline(always)]
 fn block_mask(win: &[u8; BLOCK + 1]) -> u64 {
     let mut flags = [0u8; BLOCK];
     let (_, cur) = win.split_at(1);
     let (prev, _) = win.split_at(BLOCK);
     for ((f, &c), &p) in flags.iter_mut().zip(cur).zip(prev) {
-        let digit = c.wrapping_sub(b'0') < 10;
-        let prev_word = (p.wrapping_sub(b'0') < 10) | ((p | 0x20).wrapping_sub(b'a') < 26);
-        let sep =
-            (c == b'/') | (c == b':') | (c == b'=') | (c == b'>') | (c == b'@') | (c == b'\\');
-        *f = u8::from((digit & !prev_word) | sep);
+        *f = u8::from(flagged(p, c));
     }
     let mut mask = 0u64;
     for (k, w) in flags.chunks_exact(8).enumerate() {
@@ -702,6 +716,18 @@ fn block_mask(win: &[u8; BLOCK + 1]) -> u64 {
         // one 0/1 byte per flag: the multiply moves byte i's low bit to bit 56 + i, with no
         // carries between the partial products
         mask |= (u64::from_le_bytes(bytes).wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * k);
+    }
+    mask
+}
+
+/// [`block_mask`] for a block of at most 64 bytes, byte by byte; `before` is the byte before it.
+#[inline]
+fn short_mask(before: u8, block: &[u8]) -> u64 {
+    let mut mask = 0u64;
+    let mut p = before;
+    for (k, &c) in block.iter().enumerate().take(64) {
+        mask |= u64::from(flagged(p, c)) << k;
+        p = c;
     }
     mask
 }
@@ -833,6 +859,14 @@ mod tests {
                 };
             }
             let mask = block_mask(&win);
+            for len in [0, 1, 7, 16, 33, 64] {
+                let low = if len == 64 {
+                    u64::MAX
+                } else {
+                    (1u64 << len) - 1
+                };
+                assert_eq!(short_mask(win[0], &win[1..=len]), mask & low, "{len}");
+            }
             for i in 0..BLOCK {
                 let (p, c) = (win[i], win[i + 1]);
                 let want = (c.is_ascii_digit() && !p.is_ascii_alphanumeric())
