@@ -326,7 +326,7 @@ fn auth_scheme(scan: &Scan<'_, '_>, vs: usize, ve: usize) -> (usize, usize) {
         )
     {
         // a marker stands for credential bytes an earlier pass replaced (see `extent`)
-        p = marker_end(scan, p).unwrap_or(p + 1);
+        p = scan.marker_end(p).unwrap_or(p + 1);
     }
     (vs, p)
 }
@@ -430,7 +430,7 @@ fn extent(
             }
             // A marker stands for value bytes that an earlier pass replaced: the value runs
             // over it as it ran over them, not to the `]` that closes it (idempotency).
-            if let Some(after) = marker_end(scan, p) {
+            if let Some(after) = scan.marker_end(p) {
                 p = after;
                 continue;
             }
@@ -444,29 +444,11 @@ fn extent(
     (v, unquoted_end(scan, p, max, url_encoded), false)
 }
 
-/// The end of a complete `[REDACTED…]` or `[TRUNCATED…]` marker that opens at `p`.
-#[inline]
-fn marker_end(scan: &Scan<'_, '_>, p: usize) -> Option<usize> {
-    if scan.at(p) != b'[' {
-        return None;
-    }
-    let rest = scan.b.get(p..)?;
-    if !(rest.starts_with(b"[REDACTED") || rest.starts_with(b"[TRUNCATED")) {
-        return None;
-    }
-    let close = rest
-        .iter()
-        .take(64)
-        .skip(1)
-        .position(|c| matches!(c, b']' | b'[' | b'\n' | b'\r'))?;
-    (rest.get(close + 1) == Some(&b']')).then_some(p + close + 2)
-}
-
 /// The end of an unquoted value starting at `p`: the next delimiter, or `max`.
 fn unquoted_end(scan: &Scan<'_, '_>, mut p: usize, max: usize, url_encoded: bool) -> usize {
     while p < max {
         // a marker stands for value bytes an earlier pass replaced (see `extent`)
-        if let Some(after) = marker_end(scan, p) {
+        if let Some(after) = scan.marker_end(p) {
             p = after;
             continue;
         }

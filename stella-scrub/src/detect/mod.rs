@@ -441,7 +441,27 @@ impl Scan<'_, '_> {
         if i == 0 { 0 } else { self.at(i - 1) }
     }
 
-    /// Is `i` strictly inside a `[REDACTED…]` or `[TRUNCATED…]` marker?
+    /// The end (after the `]`) of a complete `[REDACTED…]` or `[TRUNCATED…]` marker that opens
+    /// at `p`. An unclosed `[REDACTED` is text, not a marker: no pass replaces it, so treating
+    /// it as one would make decisions that a later redaction nearby changes.
+    #[inline]
+    pub(crate) fn marker_end(&self, p: usize) -> Option<usize> {
+        if self.at(p) != b'[' {
+            return None;
+        }
+        let rest = self.b.get(p..)?;
+        if !(rest.starts_with(b"[REDACTED") || rest.starts_with(b"[TRUNCATED")) {
+            return None;
+        }
+        let close = rest
+            .iter()
+            .take(64)
+            .skip(1)
+            .position(|c| matches!(c, b']' | b'[' | b'\n' | b'\r'))?;
+        (rest.get(close + 1) == Some(&b']')).then_some(p + close + 2)
+    }
+
+    /// Is `i` strictly inside a complete `[REDACTED…]` or `[TRUNCATED…]` marker?
     fn inside_marker(&self, i: usize) -> bool {
         let lo = i.saturating_sub(64);
         let Some(window) = self.b.get(lo..i) else {
@@ -450,8 +470,7 @@ impl Scan<'_, '_> {
         let Some(open) = window.iter().rposition(|c| *c == b'[') else {
             return false;
         };
-        let tail = window.get(open..).unwrap_or(&[]);
-        (tail.starts_with(b"[REDACTED") || tail.starts_with(b"[TRUNCATED")) && !tail.contains(&b']')
+        self.marker_end(lo + open).is_some_and(|e| i < e)
     }
 
     /// Does a `[REDACTED…]` or `[TRUNCATED…]` marker end right before `i`?
@@ -508,6 +527,7 @@ impl Scan<'_, '_> {
                 .b
                 .get(end..)
                 .is_some_and(|t| t.starts_with(b"[REDACTED"))
+            && self.marker_end(end).is_some()
             && (self.before(end).is_ascii_alphanumeric()
                 || matches!(self.before(end), b'+' | b'/' | b'=' | b'_' | b'-' | b'.'))
         {
