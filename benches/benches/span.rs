@@ -16,7 +16,7 @@
 //! records one event inside it, and closes it. Only the calling thread's time is measured;
 //! export runs on other threads in both cases.
 //!
-//! Run: `cargo bench -p stella-telemetry --bench span -- --warm-up-time 1 --measurement-time 3`
+//! Run: `cargo bench -p stella-benches --bench span -- --warm-up-time 1 --measurement-time 3`
 //!
 //! Machine: the shared 2-core CI container; baseline: `tracing_opentelemetry` in the same run.
 //! Target (issue 5): `stella_bridge` at most 0.6 of `tracing_opentelemetry`.

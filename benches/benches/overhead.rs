@@ -11,7 +11,8 @@
 //! (`/proc/self/task/*/stat`, Linux), so the writer and export threads count against us. Rounds
 //! alternate off/on to spread the machine's noise over both.
 //!
-//! Run: `cargo bench -p stella-telemetry --bench overhead` (about a minute). Budget (issue 5):
+//! Run: `cargo bench -p stella-benches --bench overhead` (about a minute; `-- --profile full 2000`
+//! runs one mode only, for `valgrind --tool=callgrind`). Budget (issue 5):
 //! < 5 % at 200 µs; target: < 1 % at 1 ms.
 
 use std::future::Future;
@@ -211,6 +212,20 @@ fn requests(n: usize, iterations: u64) {
     }
 }
 
+/// `--profile <off|logs|traces|full> <requests>`: only that mode, a fixed small amount of work
+/// per request, no calibration and no timing, for an instruction profiler
+/// (`valgrind --tool=callgrind`).
+fn profile_args() -> Option<(String, usize)> {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args.iter().position(|a| a == "--profile")?;
+    let mode = args.get(i + 1)?.clone();
+    let n = args
+        .get(i + 2)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000);
+    Some((mode, n))
+}
+
 fn main() {
     let url = receiver();
     let dir = std::env::temp_dir().join(format!("stella-overhead-{}", std::process::id()));
@@ -227,6 +242,22 @@ fn main() {
     let (logs_only, logs_guard) = stella_telemetry::build(config("logs.log")).expect("logs");
     let handle = guard.handle();
     let none = tracing::Dispatch::none();
+    if let Some((mode, n)) = profile_args() {
+        let d = match mode.as_str() {
+            "off" => &none,
+            "logs" => &logs_only,
+            _ => &full,
+        };
+        let go = || tracing::dispatcher::with_default(d, || requests(n, 1_000));
+        if mode == "full" {
+            handle.with_metrics_recorder(go);
+        } else {
+            go();
+        }
+        let _ = guard.flush();
+        let _ = logs_guard.flush();
+        return;
+    }
     println!(
         "| work per request | requests per round | CPU/request off | logs only | logs + traces | logs + traces + metrics (full) | overhead (full) |"
     );
