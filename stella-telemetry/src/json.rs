@@ -1,5 +1,6 @@
 //! Hand-rolled JSON output: string escaping, RFC 3339 timestamps, bounded text.
 
+use std::cell::Cell;
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -12,32 +13,64 @@ pub(crate) fn push_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// Appends the JSON escape of `s` (without quotes).
+/// True when a byte of the little-endian word `w` needs escaping: below 0x20, `"`, `\\` or
+/// DEL (the classic "has a byte less than / equal to" bit tricks, exact for existence).
+#[inline]
+fn word_needs_escape(w: u64) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let zero_in = |x: u64| x.wrapping_sub(LO) & !x & HI;
+    let control = w.wrapping_sub(LO * 0x20) & !w & HI;
+    control
+        | zero_in(w ^ (LO * u64::from(b'"')))
+        | zero_in(w ^ (LO * u64::from(b'\\')))
+        | zero_in(w ^ (LO * 0x7f))
+        != 0
+}
+
+#[inline]
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f
+}
+
+/// Appends the JSON escape of `s` (without quotes). Clean runs are copied whole; the scan
+/// looks at eight bytes at a time.
 pub(crate) fn push_escaped(out: &mut String, s: &str) {
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: Option<&str> = match b {
-            b'"' => Some("\\\""),
-            b'\\' => Some("\\\\"),
-            b'\n' => Some("\\n"),
-            b'\r' => Some("\\r"),
-            b'\t' => Some("\\t"),
-            0..=0x1f | 0x7f => None,
-            _ => continue,
-        };
-        if let Some(prefix) = s.get(start..i) {
-            out.push_str(prefix);
-        }
-        match esc {
-            Some(e) => out.push_str(e),
-            None => {
-                out.push_str("\\u00");
-                out.push(char::from(HEX[usize::from(b >> 4)]));
-                out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(word) = bytes.get(i..i + 8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            if !word_needs_escape(u64::from_le_bytes(w)) {
+                i += 8;
+                continue;
             }
         }
-        start = i + 1;
+        let end = (i + 8).min(bytes.len());
+        while i < end {
+            let b = bytes.get(i).copied().unwrap_or(0);
+            if needs_escape(b) {
+                if let Some(prefix) = s.get(start..i) {
+                    out.push_str(prefix);
+                }
+                match b {
+                    b'"' => out.push_str("\\\""),
+                    b'\\' => out.push_str("\\\\"),
+                    b'\n' => out.push_str("\\n"),
+                    b'\r' => out.push_str("\\r"),
+                    b'\t' => out.push_str("\\t"),
+                    _ => {
+                        out.push_str("\\u00");
+                        out.push(char::from(HEX[usize::from(b >> 4)]));
+                        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+                    }
+                }
+                start = i + 1;
+            }
+            i += 1;
+        }
     }
     if let Some(rest) = s.get(start..) {
         out.push_str(rest);
@@ -53,21 +86,77 @@ pub(crate) fn push_f64(out: &mut String, v: f64) {
     }
 }
 
+thread_local! {
+    /// The last second formatted on this thread: lines come many per second.
+    static LAST_SECOND: Cell<(u64, [u8; 19])> = const { Cell::new((u64::MAX, [0; 19])) };
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of a second since the epoch, for years 0 to 9999.
+fn second_text(secs: u64) -> Option<[u8; 19]> {
+    let days = i64::try_from(secs / 86_400).ok()?;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    let y = u64::try_from(y).ok().filter(|y| *y <= 9_999)?;
+    let mut b = *b"0000-00-00T00:00:00";
+    let mut put = |at: usize, width: usize, mut v: u64| {
+        for k in (at..at + width).rev() {
+            if let Some(slot) = b.get_mut(k) {
+                *slot = b'0' + (v % 10) as u8;
+            }
+            v /= 10;
+        }
+    };
+    put(0, 4, y);
+    put(5, 2, u64::from(m));
+    put(8, 2, u64::from(d));
+    put(11, 2, rem / 3600);
+    put(14, 2, (rem % 3600) / 60);
+    put(17, 2, rem % 60);
+    Some(b)
+}
+
 /// Appends `t` as RFC 3339 UTC with microseconds: `2026-11-28T11:05:30.123456Z`.
 pub(crate) fn push_ts(out: &mut String, t: SystemTime) {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs();
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let rem = secs % 86_400;
-    let (y, m, day) = civil_from_days(days);
-    let _ = write!(
-        out,
-        "\"{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z\"",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
-        d.subsec_micros()
-    );
+    let cached = LAST_SECOND
+        .try_with(|c| {
+            let (s, text) = c.get();
+            if s == secs {
+                return Some(text);
+            }
+            let text = second_text(secs)?;
+            c.set((secs, text));
+            Some(text)
+        })
+        .ok()
+        .flatten()
+        .or_else(|| second_text(secs));
+    let Some(text) = cached else {
+        let days = i64::try_from(secs / 86_400).unwrap_or(0);
+        let rem = secs % 86_400;
+        let (y, m, day) = civil_from_days(days);
+        let _ = write!(
+            out,
+            "\"{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z\"",
+            rem / 3600,
+            (rem % 3600) / 60,
+            rem % 60,
+            d.subsec_micros()
+        );
+        return;
+    };
+    let mut frac = *b".000000Z\"";
+    let mut v = d.subsec_micros();
+    for k in (1..7).rev() {
+        if let Some(slot) = frac.get_mut(k) {
+            *slot = b'0' + (v % 10) as u8;
+        }
+        v /= 10;
+    }
+    out.push('"');
+    out.push_str(std::str::from_utf8(&text).unwrap_or("0000-00-00T00:00:00"));
+    out.push_str(std::str::from_utf8(&frac).unwrap_or(".000000Z\""));
 }
 
 /// Days since the Unix epoch to (year, month, day) in the proleptic Gregorian calendar
@@ -127,6 +216,39 @@ mod tests {
         s.clear();
         push_ts(&mut s, UNIX_EPOCH + Duration::from_secs(951_782_400)); // 2000-02-29
         assert_eq!(s, "\"2000-02-29T00:00:00.000000Z\"");
+        // the cached second, then a new one
+        s.clear();
+        push_ts(
+            &mut s,
+            UNIX_EPOCH + Duration::from_micros(951_782_400_000_007),
+        );
+        assert_eq!(s, "\"2000-02-29T00:00:00.000007Z\"");
+        s.clear();
+        push_ts(
+            &mut s,
+            UNIX_EPOCH + Duration::from_micros(951_868_799_999_999),
+        );
+        assert_eq!(s, "\"2000-02-29T23:59:59.999999Z\"");
+        // beyond year 9999: the general path
+        s.clear();
+        push_ts(&mut s, UNIX_EPOCH + Duration::from_secs(253_402_300_800));
+        assert_eq!(s, "\"10000-01-01T00:00:00.000000Z\"");
+    }
+
+    #[test]
+    fn escapes_every_position() {
+        for len in 0..20 {
+            for at in 0..len {
+                for special in ['"', '\\', '\n', '\u{1}', '\u{7f}', 'é'] {
+                    let mut text: String = "abcdefghijklmnopqrstuvwxyz".chars().take(len).collect();
+                    text.insert(at, special);
+                    let mut s = String::new();
+                    push_str(&mut s, &text);
+                    let back: String = serde_json::from_str(&s).unwrap();
+                    assert_eq!(back, text);
+                }
+            }
+        }
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! secret or PII (the scrubber's key-aware path), learned from the scrubber once per key.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use stella_scrub::{ScrubView, Scrubber};
 
@@ -13,7 +14,32 @@ const MAX_KEYS: usize = 4096;
 /// field name's address.
 #[derive(Debug, Default)]
 pub(crate) struct KeyCache {
-    map: HashMap<(usize, usize, usize), bool>,
+    map: HashMap<(usize, usize, usize), bool, BuildHasherDefault<AddressHasher>>,
+}
+
+/// A multiply-rotate hasher for the cache's keys (addresses and lengths, never attacker
+/// chosen): a few instructions where SipHash takes a hundred.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 impl KeyCache {
@@ -38,11 +64,74 @@ impl KeyCache {
     }
 }
 
+/// The most messages remembered as clean per thread before the memory starts over.
+const MAX_MESSAGES: usize = 1_024;
+/// Longer messages are scanned every time.
+const MAX_MESSAGE_LEN: usize = 256;
+
+/// Log messages the strict scrubber left unchanged, per thread: most messages are constant
+/// text (the variables go in fields), and scrubbing is a pure function of the text for a given
+/// scrubber, so a message seen clean once is clean every time.
+#[derive(Debug, Default)]
+pub(crate) struct CleanMessages {
+    /// The scrubber the verdicts are for; holding it keeps its identity from being reused.
+    scrubber: Option<Scrubber>,
+    set: HashSet<String, BuildHasherDefault<TextHasher>>,
+}
+
+impl CleanMessages {
+    fn same(&self, scrubber: &Scrubber) -> bool {
+        self.scrubber
+            .as_ref()
+            .is_some_and(|s| std::ptr::eq(s.grants(), scrubber.grants()))
+    }
+
+    /// True when `text` was seen clean with this scrubber.
+    pub(crate) fn is_clean(&self, scrubber: &Scrubber, text: &str) -> bool {
+        text.len() <= MAX_MESSAGE_LEN && self.same(scrubber) && self.set.contains(text)
+    }
+
+    /// Remembers that `text` came out of this scrubber unchanged.
+    pub(crate) fn remember(&mut self, scrubber: &Scrubber, text: &str) {
+        if text.len() > MAX_MESSAGE_LEN {
+            return;
+        }
+        if !self.same(scrubber) || self.set.len() >= MAX_MESSAGES {
+            self.set.clear();
+            self.scrubber = Some(scrubber.clone());
+        }
+        self.set.insert(text.to_owned());
+    }
+}
+
+/// FNV-1a over short texts.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct TextHasher(u64);
+
+impl Hasher for TextHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// Scrubs values for one line: the tenant's view plus the key cache.
 pub(crate) struct Scan<'a> {
     pub(crate) scrubber: &'a Scrubber,
     pub(crate) view: ScrubView<'a>,
     pub(crate) keys: &'a mut KeyCache,
+    pub(crate) messages: &'a mut CleanMessages,
     /// Set when one scan over all plain-key raw field values of the line redacted nothing: then
     /// none of them needs scanning on its own.
     pub(crate) all_clean: bool,

@@ -52,6 +52,7 @@ struct Scratch {
     tmp: String,
     tenant: String,
     keys: keys::KeyCache,
+    messages: keys::CleanMessages,
 }
 
 /// Buffers above this capacity are given back after a huge event.
@@ -446,6 +447,7 @@ where
                 scrubber: &self.core.scrubber,
                 stats: &self.core.stats,
                 keys: &mut s.keys,
+                messages: &mut s.messages,
                 buf: std::mem::take(&mut s.tmp),
             };
             attrs.record(&mut visitor);
@@ -464,6 +466,7 @@ where
                     scrubber: &self.core.scrubber,
                     stats: &self.core.stats,
                     keys: &mut s.keys,
+                    messages: &mut s.messages,
                     buf: std::mem::take(&mut s.tmp),
                 };
                 values.record(&mut visitor);
@@ -508,6 +511,7 @@ where
                 scrubber: &core.scrubber,
                 view,
                 keys: &mut s.keys,
+                messages: &mut s.messages,
                 all_clean: false,
                 message_clean: false,
             };

@@ -231,6 +231,7 @@ pub(crate) struct SpanVisitor<'a> {
     pub(crate) scrubber: &'a Scrubber,
     pub(crate) stats: &'a Stats,
     pub(crate) keys: &'a mut super::keys::KeyCache,
+    pub(crate) messages: &'a mut super::keys::CleanMessages,
     pub(crate) buf: String,
 }
 
@@ -277,7 +278,18 @@ impl SpanVisitor<'_> {
     }
 
     fn scrub(&mut self, key: &'static str, value: &str) -> SpanStr {
+        // A plain key's value is free text: a text seen clean before is clean again.
+        let plain = self.keys.plain(self.scrubber, key);
+        if plain && self.messages.is_clean(self.scrubber, value) {
+            return SpanStr {
+                clean: value.to_owned(),
+                raw: None,
+            };
+        }
         let clean = self.scrub_field(key, value);
+        if plain && clean == value {
+            self.messages.remember(self.scrubber, value);
+        }
         if clean == value {
             SpanStr {
                 clean: value.to_owned(),

@@ -166,15 +166,27 @@ fn fill_ids(ev: &mut EventFields, trace: &TraceContext) {
             continue;
         }
         let start = ev.arena.len();
-        let _ = if is_trace {
-            write!(ev.arena, "{}", trace.trace_id())
+        if is_trace {
+            push_hex(&mut ev.arena, &trace.trace_id().to_bytes());
         } else {
-            write!(ev.arena, "{}", trace.span_id())
-        };
+            push_hex(&mut ev.arena, &trace.span_id().to_bytes());
+        }
         if let Some(s) = ev.slots.get_mut(slot.index()) {
             *s = Some((Val::Str(start, ev.arena.len()), Origin::Raw));
         }
     }
+}
+
+/// Appends `bytes` as lowercase hex.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 32];
+    for (pair, b) in buf.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX[usize::from(b >> 4)];
+        pair[1] = HEX[usize::from(b & 0x0f)];
+    }
+    let n = (bytes.len() * 2).min(buf.len());
+    out.push_str(std::str::from_utf8(&buf[..n]).unwrap_or_default());
 }
 
 /// The separator of the batch scan: whitespace, which every detector treats as a boundary.
@@ -195,10 +207,14 @@ pub(super) fn batch_clean(
         return (false, false);
     }
     let message_clean = match ev.message {
-        Some((s, e)) => matches!(
-            scan.scrubber.scrub(ev.str_at(s, e)),
-            std::borrow::Cow::Borrowed(_)
-        ),
+        Some((s, e)) => {
+            let text = ev.str_at(s, e);
+            scan.messages.is_clean(scan.scrubber, text)
+                || (matches!(scan.scrubber.scrub(text), std::borrow::Cow::Borrowed(_)) && {
+                    scan.messages.remember(scan.scrubber, text);
+                    true
+                })
+        }
         None => true,
     };
     tmp.clear();
@@ -339,8 +355,19 @@ pub(super) fn write_line(
                     Origin::Clean => json::push_str(out, raw),
                 }
             }
-            Val::I64(n) => push_number(out, tmp, scan, key, *origin, format_args!("{n}")),
-            Val::U64(n) => push_number(out, tmp, scan, key, *origin, format_args!("{n}")),
+            Val::I64(n) => {
+                tmp.clear();
+                if n < 0 {
+                    tmp.push('-');
+                }
+                push_u64(tmp, n.unsigned_abs());
+                push_number_text(out, tmp, scan, key, *origin);
+            }
+            Val::U64(n) => {
+                tmp.clear();
+                push_u64(tmp, n);
+                push_number_text(out, tmp, scan, key, *origin);
+            }
             Val::F64(n) => {
                 if *origin == Origin::Raw && n.is_finite() {
                     push_number(out, tmp, scan, key, *origin, format_args!("{n}"));
@@ -400,12 +427,40 @@ fn push_number(
 ) {
     tmp.clear();
     let _ = tmp.write_fmt(n);
+    push_number_text(out, tmp, scan, key, origin);
+}
+
+/// Appends the decimal digits of `v`.
+fn push_u64(out: &mut String, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        if let Some(d) = buf.get_mut(at) {
+            *d = b'0' + (v % 10) as u8;
+        }
+        v /= 10;
+        if v == 0 || at == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(buf.get(at..).unwrap_or_default()).unwrap_or_default());
+}
+
+/// A number already formatted in `tmp`: written as a number when nothing in it is redacted.
+fn push_number_text(
+    out: &mut String,
+    tmp: &str,
+    scan: &mut Scan<'_>,
+    key: &'static str,
+    origin: Origin,
+) {
     if origin == Origin::Clean {
         out.push_str(tmp);
         return;
     }
     let clean = scan.field(key, tmp);
-    if clean == tmp.as_str() {
+    if clean == tmp {
         out.push_str(tmp);
     } else {
         json::push_str(out, &clean);
