@@ -2,13 +2,13 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use stella_context::TraceContext;
+use stella_context::{TraceContext, TraceId};
 use tracing_subscriber::registry::LookupSpan as _;
 
 /// The trace id of the innermost enclosing span whose trace the bridge sampled (its
 /// `TraceContext` in the span's extensions has the sampled flag), when the current subscriber
 /// is a `tracing-subscriber` `Registry`.
-pub(crate) fn sampled_trace_id() -> Option<String> {
+pub(crate) fn sampled_trace_id() -> Option<TraceId> {
     tracing::Span::current()
         .with_subscriber(|(id, dispatch)| {
             let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
@@ -17,7 +17,7 @@ pub(crate) fn sampled_trace_id() -> Option<String> {
                 s.extensions()
                     .get::<TraceContext>()
                     .filter(|t| t.flags().is_sampled())
-                    .map(|t| t.trace_id().to_string())
+                    .map(TraceContext::trace_id)
             })
         })
         .flatten()

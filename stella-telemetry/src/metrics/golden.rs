@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use metrics::Unit;
+use metrics::{Label, SharedString, Unit};
 
 /// `http.server.request.duration` (histogram, seconds): the latency of each request; with its
 /// `_count`, throughput; with `http.response.status_code`/`error.type`, errors. Exposed as
@@ -83,10 +83,13 @@ impl Journey {
     /// Journey::PolicyEvaluate.record(Duration::from_millis(850), true, &[("size_class", "5k")]);
     /// ```
     pub fn record(self, took: Duration, ok: bool, labels: &[(&'static str, &str)]) {
-        let mut all: Vec<(&'static str, String)> = Vec::with_capacity(labels.len() + 1);
-        all.push(("outcome", if ok { "ok" } else { "error" }.to_owned()));
-        all.extend(labels.iter().map(|(k, v)| (*k, (*v).to_owned())));
-        metrics::histogram!(self.metric_name(), &all).record(took.as_secs_f64());
+        let mut all = Vec::with_capacity(labels.len() + 1);
+        all.push(Label::from_static_parts(
+            "outcome",
+            if ok { "ok" } else { "error" },
+        ));
+        all.extend(labels.iter().map(|(k, v)| Label::new(*k, (*v).to_owned())));
+        metrics::histogram!(self.metric_name(), all).record(took.as_secs_f64());
     }
 }
 
@@ -106,22 +109,58 @@ pub const HTTP_DURATION_BUCKETS: &[f64] = &[
 /// stella_telemetry::metrics::record_http_request("POST", "/tenants/{tenant}/sboms", 201, Duration::from_millis(12));
 /// ```
 pub fn record_http_request(method: &str, route: &str, status: u16, took: Duration) {
-    let code = status.to_string();
-    let labels: Vec<(&'static str, String)> = if status >= 500 {
-        vec![
-            ("http.request.method", method.to_owned()),
-            ("http.route", route.to_owned()),
-            ("http.response.status_code", code.clone()),
-            ("error.type", code),
-        ]
-    } else {
-        vec![
-            ("http.request.method", method.to_owned()),
-            ("http.route", route.to_owned()),
-            ("http.response.status_code", code),
-        ]
-    };
-    metrics::histogram!(HTTP_SERVER_REQUEST_DURATION, &labels).record(took.as_secs_f64());
+    let code = status_text(status);
+    let mut labels = Vec::with_capacity(4);
+    labels.push(Label::new("http.request.method", method_text(method)));
+    labels.push(Label::new("http.route", route.to_owned()));
+    labels.push(Label::new("http.response.status_code", code.clone()));
+    if status >= 500 {
+        labels.push(Label::new("error.type", code));
+    }
+    metrics::histogram!(HTTP_SERVER_REQUEST_DURATION, labels).record(took.as_secs_f64());
+}
+
+/// The label value of an HTTP method: the standard ones without an allocation.
+fn method_text(method: &str) -> SharedString {
+    const METHODS: [&str; 9] = [
+        "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    match METHODS.iter().find(|m| **m == method) {
+        Some(&m) => SharedString::const_str(m),
+        None => SharedString::from(method.to_owned()),
+    }
+}
+
+/// The label value of a status code: the common ones without an allocation.
+fn status_text(status: u16) -> SharedString {
+    const CODES: [(u16, &str); 22] = [
+        (200, "200"),
+        (201, "201"),
+        (202, "202"),
+        (204, "204"),
+        (206, "206"),
+        (301, "301"),
+        (302, "302"),
+        (304, "304"),
+        (307, "307"),
+        (308, "308"),
+        (400, "400"),
+        (401, "401"),
+        (403, "403"),
+        (404, "404"),
+        (409, "409"),
+        (422, "422"),
+        (429, "429"),
+        (500, "500"),
+        (501, "501"),
+        (502, "502"),
+        (503, "503"),
+        (504, "504"),
+    ];
+    match CODES.iter().find(|(c, _)| *c == status) {
+        Some(&(_, t)) => SharedString::const_str(t),
+        None => SharedString::from(status.to_string()),
+    }
 }
 
 /// Counts a request in flight (`http.server.active_requests`) until dropped.
@@ -140,11 +179,11 @@ pub struct InFlight {
 impl InFlight {
     /// Counts one more request in flight for `method` and `route`.
     pub fn start(method: &str, route: &str) -> Self {
-        let labels = [
-            ("http.request.method", method.to_owned()),
-            ("http.route", route.to_owned()),
+        let labels = vec![
+            Label::new("http.request.method", method_text(method)),
+            Label::new("http.route", route.to_owned()),
         ];
-        let gauge = metrics::gauge!(HTTP_SERVER_ACTIVE_REQUESTS, &labels);
+        let gauge = metrics::gauge!(HTTP_SERVER_ACTIVE_REQUESTS, labels);
         gauge.increment(1.0);
         InFlight { gauge }
     }
@@ -158,11 +197,11 @@ impl Drop for InFlight {
 
 /// Records a finished job: `stella.job.duration` with `job.kind` and `outcome`.
 pub fn record_job(kind: &str, took: Duration, ok: bool) {
-    let labels = [
-        ("job.kind", kind.to_owned()),
-        ("outcome", if ok { "ok" } else { "error" }.to_owned()),
+    let labels = vec![
+        Label::new("job.kind", kind.to_owned()),
+        Label::from_static_parts("outcome", if ok { "ok" } else { "error" }),
     ];
-    metrics::histogram!(JOB_DURATION, &labels).record(took.as_secs_f64());
+    metrics::histogram!(JOB_DURATION, labels).record(took.as_secs_f64());
 }
 
 /// Descriptions registered up front: (name, unit, help).

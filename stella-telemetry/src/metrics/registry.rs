@@ -29,7 +29,7 @@ pub(crate) enum Kind {
 /// One exemplar: the trace of a sampled span an observation was made in.
 #[derive(Debug, Clone)]
 pub(crate) struct Exemplar {
-    pub(crate) trace_id: String,
+    pub(crate) trace_id: stella_context::TraceId,
     pub(crate) value: f64,
     pub(crate) timestamp: f64,
 }
@@ -131,9 +131,36 @@ pub(crate) struct Description {
     pub(crate) help: String,
 }
 
+/// Hashes a `metrics::Key` by the hash it carries (`Key`'s `Hash` writes only that `u64`), so
+/// a lookup does not hash its name and labels again; anything else goes through FNV-1a.
+#[derive(Debug, Default, Clone, Copy)]
+struct KeyIdHasher(u64);
+
+impl std::hash::Hasher for KeyIdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 #[derive(Debug, Default)]
 struct Inner {
-    cache: HashMap<Key, Arc<Cell>>,
+    cache: HashMap<Key, Arc<Cell>, std::hash::BuildHasherDefault<KeyIdHasher>>,
     families: HashMap<String, Family>,
     descriptions: HashMap<String, Description>,
 }

@@ -228,7 +228,7 @@ fn cell(out: &mut String, format: Format, base: &str, labels: &[(String, String)
                     && let Some(e) = slot.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
                 {
                     out.push_str(" # {trace_id=\"");
-                    push_escaped(out, &e.trace_id, false);
+                    push_escaped(out, &e.trace_id.to_string(), false);
                     out.push_str("\"} ");
                     fmt_f64(out, e.value);
                     out.push(' ');
