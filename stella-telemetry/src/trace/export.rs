@@ -7,15 +7,12 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource as ProtoResource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
-use prost::Message as _;
 use stella_scrub::Scrubber;
 
 use super::TraceConfig;
-use super::layer::{self, SpanData, Value};
+use super::layer::{SpanData, Value};
 use super::stats::{Counters, add};
 use crate::Resource;
 
@@ -133,6 +130,7 @@ pub(crate) struct Timeout;
 fn kv(key: &str, value: Value) -> KeyValue {
     let value = match value {
         Value::Str(s) => any_value::Value::StringValue(s),
+        Value::Static(s) => any_value::Value::StringValue(s.to_owned()),
         Value::I64(n) => any_value::Value::IntValue(n),
         Value::F64(n) => any_value::Value::DoubleValue(n),
         Value::Bool(b) => any_value::Value::BoolValue(b),
@@ -177,114 +175,13 @@ pub(crate) fn proto_resource(resource: &Resource, scrubber: &Scrubber) -> ProtoR
     }
 }
 
-/// `value` scrubbed, reusing the string when nothing was redacted.
-fn clean(value: String, key: Option<&str>, scrubber: &Scrubber) -> String {
-    let scrubbed = match key {
-        Some(k) => scrubber.scrub_field(k, &value),
-        None => scrubber.scrub(&value),
-    };
-    match scrubbed {
-        std::borrow::Cow::Borrowed(_) => value,
-        std::borrow::Cow::Owned(s) => s,
-    }
-}
-
-fn clean_kv(key: &str, value: Value, scrubber: &Scrubber) -> KeyValue {
-    match value {
-        Value::Str(s) => kv(key, Value::Str(clean(s, Some(key), scrubber))),
-        other => kv(key, other),
-    }
-}
-
-fn proto_span(s: SpanData, scrubber: &Scrubber) -> Span {
-    let status = match s.status {
-        layer::Status::Unset => None,
-        layer::Status::Ok => Some(Status {
-            message: String::new(),
-            code: 1,
-        }),
-        layer::Status::Error(message) => Some(Status {
-            message: clean(message, None, scrubber),
-            code: 2,
-        }),
-    };
-    Span {
-        trace_id: s.trace_id.to_vec(),
-        span_id: s.span_id.to_vec(),
-        trace_state: String::new(),
-        parent_span_id: s.parent_span_id.map(|p| p.to_vec()).unwrap_or_default(),
-        // W3C sampled flag, and "has is_remote" + "is_remote" (bits 8 and 9) for roots.
-        flags: 0x01
-            | 0x100
-            | if s.local_root && s.parent_span_id.is_some() {
-                0x200
-            } else {
-                0
-            },
-        name: s.name.into_owned(),
-        kind: s.kind as i32,
-        start_time_unix_nano: s.start,
-        end_time_unix_nano: s.end,
-        attributes: s
-            .attributes
-            .into_iter()
-            .map(|(k, v)| clean_kv(k, v, scrubber))
-            .collect(),
-        dropped_attributes_count: s.dropped_attributes,
-        events: s
-            .events
-            .into_iter()
-            .map(|e| span::Event {
-                time_unix_nano: e.time,
-                name: clean(e.name, None, scrubber),
-                attributes: e
-                    .attributes
-                    .into_iter()
-                    .map(|(k, v)| clean_kv(k, v, scrubber))
-                    .collect(),
-                dropped_attributes_count: 0,
-            })
-            .collect(),
-        dropped_events_count: s.dropped_events,
-        links: s
-            .links
-            .into_iter()
-            .map(|(t, sp)| span::Link {
-                trace_id: t.to_vec(),
-                span_id: sp.to_vec(),
-                trace_state: String::new(),
-                attributes: Vec::new(),
-                dropped_attributes_count: 0,
-                flags: 0x01,
-            })
-            .collect(),
-        dropped_links_count: 0,
-        status,
-    }
-}
-
-/// Encodes one batch as an `ExportTraceServiceRequest`.
+/// Encodes one batch as an `ExportTraceServiceRequest` (every string that needs it scrubbed).
 pub(crate) fn encode(
     resource: &ProtoResource,
     batch: Vec<SpanData>,
     scrubber: &Scrubber,
 ) -> Vec<u8> {
-    let request = ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(resource.clone()),
-            scope_spans: vec![ScopeSpans {
-                scope: Some(InstrumentationScope {
-                    name: "stella-telemetry".to_owned(),
-                    version: env!("CARGO_PKG_VERSION").to_owned(),
-                    ..InstrumentationScope::default()
-                }),
-                spans: batch.into_iter().map(|s| proto_span(s, scrubber)).collect(),
-                schema_url: String::new(),
-            }],
-            schema_url: String::new(),
-        }],
-    };
-    request.encode_to_vec()
+    super::encode::request(resource, batch, scrubber)
 }
 
 /// How the worker sends: made into a [`Transport`] on the export thread itself, so that

@@ -36,7 +36,10 @@ const MAX_VALUE_LEN: usize = 4 * 1024;
 /// An attribute value.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Value {
+    /// Raw text: scrubbed on the export thread.
     Str(String),
+    /// A constant of the library (a level name): exported as is.
+    Static(&'static str),
     I64(i64),
     F64(f64),
     Bool(bool),
@@ -240,6 +243,27 @@ fn cut(s: &str) -> &str {
     crate::json::prefix(s, MAX_VALUE_LEN)
 }
 
+/// The fields whose text the bridge reads as ids and links instead of attributes.
+const HINT_KEYS: [&str; 6] = [
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "link.trace_id",
+    "link.span_id",
+    "link.count",
+];
+
+/// `value`'s `Debug` text, cut at [`MAX_VALUE_LEN`], in one allocation.
+fn owned_text(value: &dyn fmt::Debug) -> String {
+    let mut s = String::new();
+    let _ = write!(s, "{value:?}");
+    if s.len() > MAX_VALUE_LEN {
+        let end = cut(&s).len();
+        s.truncate(end);
+    }
+    s
+}
+
 impl FieldVisitor<'_> {
     fn push(&mut self, key: &'static str, value: Value) {
         if let Some(slot) = self.data.attributes.iter_mut().find(|(k, _)| *k == key) {
@@ -309,10 +333,23 @@ impl Visit for FieldVisitor<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let key = field.name();
+        if key == "otel.name" {
+            // Formatted straight into the name: one allocation.
+            self.data.name = Cow::Owned(owned_text(value));
+            return;
+        }
+        if !key.starts_with("otel.") && !HINT_KEYS.contains(&key) {
+            if key == "tenant_id" {
+                self.data.tenant = Some(owned_text(value));
+            }
+            self.push(key, Value::Str(owned_text(value)));
+            return;
+        }
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         let _ = write!(buf, "{value:?}");
-        self.string(field.name(), &buf);
+        self.string(key, &buf);
         self.buf = buf;
     }
 
@@ -376,7 +413,12 @@ impl Visit for EventVisitor {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.string(field.name(), &format!("{value:?}"));
+        let text = owned_text(value);
+        if field.name() == "message" {
+            self.name = Some(text);
+        } else {
+            self.push(field.name(), Value::Str(text));
+        }
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
@@ -604,9 +646,11 @@ where
             add(&p.stats.dropped_events, 1);
             return;
         }
+        let mut attributes = Vec::with_capacity(1 + meta.fields().len());
+        attributes.push(("level", Value::Static(level_name(meta.level()))));
         let mut v = EventVisitor {
             name: None,
-            attributes: vec![("level", Value::Str(level_name(meta.level()).to_owned()))],
+            attributes,
             max: p.max_attributes,
             dropped: 0,
         };

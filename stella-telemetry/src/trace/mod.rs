@@ -33,6 +33,7 @@
 
 mod api;
 mod config;
+mod encode;
 mod export;
 #[cfg(feature = "otlp-grpc")]
 mod grpc;

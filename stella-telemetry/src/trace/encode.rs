@@ -1,0 +1,564 @@
+//! The OTLP `ExportTraceServiceRequest` of one batch, encoded straight from the bridge's span
+//! data: strings scrubbed in place, message lengths computed up front, no intermediate
+//! protobuf structs (the wire format of `opentelemetry-proto`, checked against it in the tests).
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use opentelemetry_proto::tonic::resource::v1::Resource as ProtoResource;
+use prost::Message as _;
+use stella_scrub::Scrubber;
+
+use super::layer::{SpanData, Status, Value};
+
+// === wire primitives ===
+
+const VARINT: u8 = 0;
+const FIXED64: u8 = 1;
+const LEN: u8 = 2;
+const FIXED32: u8 = 5;
+
+fn varint_len(mut v: u64) -> usize {
+    let mut n = 1;
+    while v >= 0x80 {
+        v >>= 7;
+        n += 1;
+    }
+    n
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_tag(out: &mut Vec<u8>, field: u8, wire: u8) {
+    out.push((field << 3) | wire);
+}
+
+/// A length-delimited field of `len` bytes: its tag and length prefix.
+fn put_len(out: &mut Vec<u8>, field: u8, len: usize) {
+    put_tag(out, field, LEN);
+    put_varint(out, len as u64);
+}
+
+fn put_bytes(out: &mut Vec<u8>, field: u8, b: &[u8]) {
+    put_len(out, field, b.len());
+    out.extend_from_slice(b);
+}
+
+/// The size of a length-delimited field (tag of one byte) holding `len` bytes.
+fn field_len(len: usize) -> usize {
+    1 + varint_len(len as u64) + len
+}
+
+fn put_fixed64(out: &mut Vec<u8>, field: u8, v: u64) {
+    put_tag(out, field, FIXED64);
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+// === scrubbing ===
+
+/// The most texts remembered as clean per export thread before the memory starts over.
+const MAX_CLEAN_TEXTS: usize = 4_096;
+/// Longer texts are scrubbed every time, not remembered.
+const MAX_REMEMBERED_LEN: usize = 256;
+
+thread_local! {
+    /// Texts the scrubber left unchanged, keyed by (attribute key, text): log messages, route
+    /// templates, tenant ids and most attribute values repeat from span to span, and scrubbing
+    /// is a pure function of the key and the text for a given scrubber.
+    static CLEAN: RefCell<CleanTexts> = RefCell::new(CleanTexts::default());
+}
+
+#[derive(Default)]
+struct CleanTexts {
+    /// The scrubber the verdicts are for; holding it keeps its identity from being reused.
+    scrubber: Option<Scrubber>,
+    len: usize,
+    by_key: HashMap<&'static str, HashSet<String, Fnv>, Fnv>,
+}
+
+type Fnv = BuildHasherDefault<TextHasher>;
+
+impl CleanTexts {
+    fn same(&self, scrubber: &Scrubber) -> bool {
+        self.scrubber
+            .as_ref()
+            .is_some_and(|s| std::ptr::eq(s.grants(), scrubber.grants()))
+    }
+
+    fn contains(&self, scrubber: &Scrubber, key: &str, text: &str) -> bool {
+        self.same(scrubber) && self.by_key.get(key).is_some_and(|s| s.contains(text))
+    }
+
+    fn insert(&mut self, scrubber: &Scrubber, key: &'static str, text: &str) {
+        if !self.same(scrubber) || self.len >= MAX_CLEAN_TEXTS {
+            self.by_key.clear();
+            self.len = 0;
+            self.scrubber = Some(scrubber.clone());
+        }
+        if self.by_key.entry(key).or_default().insert(text.to_owned()) {
+            self.len += 1;
+        }
+    }
+}
+
+/// FNV-1a: short texts, hashed in a few instructions per byte; the entries are only a cache of
+/// verdicts, so a collision costs a comparison, never a wrong answer.
+#[derive(Default, Clone, Copy)]
+struct TextHasher(u64);
+
+impl Hasher for TextHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// `value` scrubbed in place (kept as is when nothing was redacted). `key` is the attribute
+/// key for the key-aware rules, `""` for free text (event names, status messages).
+fn scrub_in_place(value: &mut String, key: &'static str, scrubber: &Scrubber) {
+    let remembered = value.len() <= MAX_REMEMBERED_LEN
+        && CLEAN
+            .try_with(|c| {
+                c.try_borrow()
+                    .is_ok_and(|c| c.contains(scrubber, key, value))
+            })
+            .unwrap_or(false);
+    if remembered {
+        return;
+    }
+    let scrubbed = if key.is_empty() {
+        scrubber.scrub(value)
+    } else {
+        scrubber.scrub_field(key, value)
+    };
+    match scrubbed {
+        std::borrow::Cow::Owned(s) => *value = s,
+        std::borrow::Cow::Borrowed(_) if value.len() <= MAX_REMEMBERED_LEN => {
+            let _ = CLEAN.try_with(|c| {
+                if let Ok(mut c) = c.try_borrow_mut() {
+                    c.insert(scrubber, key, value);
+                }
+            });
+        }
+        std::borrow::Cow::Borrowed(_) => {}
+    }
+}
+
+fn scrub_attributes(attributes: &mut [(&'static str, Value)], scrubber: &Scrubber) {
+    for (k, v) in attributes {
+        if let Value::Str(s) = v {
+            scrub_in_place(s, k, scrubber);
+        }
+    }
+}
+
+/// Scrubs every string of a span that still needs it: attributes, event names and
+/// attributes, the status message. Constants of the library (`Value::Static`) are left alone.
+fn scrub_span(s: &mut SpanData, scrubber: &Scrubber) {
+    scrub_attributes(&mut s.attributes, scrubber);
+    for e in &mut s.events {
+        scrub_in_place(&mut e.name, "", scrubber);
+        scrub_attributes(&mut e.attributes, scrubber);
+    }
+    if let Status::Error(m) = &mut s.status {
+        scrub_in_place(m, "", scrubber);
+    }
+}
+
+// === sizes ===
+
+fn any_value_len(v: &Value) -> usize {
+    match v {
+        Value::Str(s) => field_len(s.len()),
+        Value::Static(s) => field_len(s.len()),
+        Value::I64(n) => 1 + varint_len(*n as u64),
+        Value::F64(_) => 1 + 8,
+        Value::Bool(_) => 2,
+    }
+}
+
+fn key_value_len(key: &str, v: &Value) -> usize {
+    field_len(key.len()) + field_len(any_value_len(v))
+}
+
+fn attributes_len(attributes: &[(&'static str, Value)]) -> usize {
+    attributes
+        .iter()
+        .map(|(k, v)| field_len(key_value_len(k, v)))
+        .sum()
+}
+
+fn event_len(time: u64, name: &str, attributes: &[(&'static str, Value)]) -> usize {
+    let mut n = 0;
+    if time != 0 {
+        n += 1 + 8;
+    }
+    if !name.is_empty() {
+        n += field_len(name.len());
+    }
+    n + attributes_len(attributes)
+}
+
+const LINK_LEN: usize = (1 + 1 + 16) + (1 + 1 + 8) + (1 + 4);
+
+fn status_len(status: &Status) -> Option<usize> {
+    match status {
+        Status::Unset => None,
+        Status::Ok => Some(2),
+        Status::Error(m) if m.is_empty() => Some(2),
+        Status::Error(m) => Some(field_len(m.len()) + 2),
+    }
+}
+
+fn flags(s: &SpanData) -> u32 {
+    // W3C sampled flag, and "has is_remote" + "is_remote" (bits 8 and 9) for roots.
+    0x01 | 0x100
+        | if s.local_root && s.parent_span_id.is_some() {
+            0x200
+        } else {
+            0
+        }
+}
+
+fn span_len(s: &SpanData) -> usize {
+    let mut n = (1 + 1 + 16) + (1 + 1 + 8);
+    if s.parent_span_id.is_some() {
+        n += 1 + 1 + 8;
+    }
+    if !s.name.is_empty() {
+        n += field_len(s.name.len());
+    }
+    n += 1 + varint_len(s.kind as u64);
+    if s.start != 0 {
+        n += 1 + 8;
+    }
+    if s.end != 0 {
+        n += 1 + 8;
+    }
+    n += attributes_len(&s.attributes);
+    if s.dropped_attributes != 0 {
+        n += 1 + varint_len(u64::from(s.dropped_attributes));
+    }
+    for e in &s.events {
+        n += field_len(event_len(e.time, &e.name, &e.attributes));
+    }
+    if s.dropped_events != 0 {
+        n += 1 + varint_len(u64::from(s.dropped_events));
+    }
+    n += s.links.len() * field_len(LINK_LEN);
+    if let Some(l) = status_len(&s.status) {
+        n += field_len(l);
+    }
+    n + 2 + 4
+}
+
+// === writing ===
+
+fn put_key_value(out: &mut Vec<u8>, field: u8, key: &str, v: &Value) {
+    put_len(out, field, key_value_len(key, v));
+    put_bytes(out, 1, key.as_bytes());
+    put_len(out, 2, any_value_len(v));
+    match v {
+        Value::Str(s) => put_bytes(out, 1, s.as_bytes()),
+        Value::Static(s) => put_bytes(out, 1, s.as_bytes()),
+        Value::Bool(b) => {
+            put_tag(out, 2, VARINT);
+            out.push(u8::from(*b));
+        }
+        Value::I64(n) => {
+            put_tag(out, 3, VARINT);
+            put_varint(out, *n as u64);
+        }
+        Value::F64(f) => put_fixed64(out, 4, f.to_bits()),
+    }
+}
+
+fn put_span(out: &mut Vec<u8>, s: &SpanData, len: usize) {
+    put_len(out, 2, len);
+    put_bytes(out, 1, &s.trace_id);
+    put_bytes(out, 2, &s.span_id);
+    if let Some(p) = &s.parent_span_id {
+        put_bytes(out, 4, p);
+    }
+    if !s.name.is_empty() {
+        put_bytes(out, 5, s.name.as_bytes());
+    }
+    put_tag(out, 6, VARINT);
+    put_varint(out, s.kind as u64);
+    if s.start != 0 {
+        put_fixed64(out, 7, s.start);
+    }
+    if s.end != 0 {
+        put_fixed64(out, 8, s.end);
+    }
+    for (k, v) in &s.attributes {
+        put_key_value(out, 9, k, v);
+    }
+    if s.dropped_attributes != 0 {
+        put_tag(out, 10, VARINT);
+        put_varint(out, u64::from(s.dropped_attributes));
+    }
+    for e in &s.events {
+        put_len(out, 11, event_len(e.time, &e.name, &e.attributes));
+        if e.time != 0 {
+            put_fixed64(out, 1, e.time);
+        }
+        if !e.name.is_empty() {
+            put_bytes(out, 2, e.name.as_bytes());
+        }
+        for (k, v) in &e.attributes {
+            put_key_value(out, 3, k, v);
+        }
+    }
+    if s.dropped_events != 0 {
+        put_tag(out, 12, VARINT);
+        put_varint(out, u64::from(s.dropped_events));
+    }
+    for (t, sp) in &s.links {
+        put_len(out, 13, LINK_LEN);
+        put_bytes(out, 1, t);
+        put_bytes(out, 2, sp);
+        put_tag(out, 6, FIXED32);
+        out.extend_from_slice(&1u32.to_le_bytes());
+    }
+    if let Some(l) = status_len(&s.status) {
+        put_len(out, 15, l);
+        let code = match &s.status {
+            Status::Error(m) => {
+                if !m.is_empty() {
+                    put_bytes(out, 2, m.as_bytes());
+                }
+                2
+            }
+            _ => 1,
+        };
+        put_tag(out, 3, VARINT);
+        out.push(code);
+    }
+    // field 16, fixed32: a two-byte tag
+    out.extend_from_slice(&[0x85, 0x01]);
+    out.extend_from_slice(&flags(s).to_le_bytes());
+}
+
+/// The encoded `InstrumentationScope` of every batch.
+fn scope_bytes() -> Vec<u8> {
+    let mut out = Vec::new();
+    put_bytes(&mut out, 1, b"stella-telemetry");
+    put_bytes(&mut out, 2, env!("CARGO_PKG_VERSION").as_bytes());
+    out
+}
+
+/// Encodes one batch as an `ExportTraceServiceRequest`, scrubbing every string that needs it.
+pub(crate) fn request(
+    resource: &ProtoResource,
+    mut batch: Vec<SpanData>,
+    scrubber: &Scrubber,
+) -> Vec<u8> {
+    let resource = resource.encode_to_vec();
+    let scope = scope_bytes();
+    let mut lens = Vec::with_capacity(batch.len());
+    let mut spans_len = 0;
+    for s in &mut batch {
+        scrub_span(s, scrubber);
+        let l = span_len(s);
+        spans_len += field_len(l);
+        lens.push(l);
+    }
+    let scope_spans_len = field_len(scope.len()) + spans_len;
+    let resource_spans_len = field_len(resource.len()) + field_len(scope_spans_len);
+    let mut out = Vec::with_capacity(field_len(resource_spans_len));
+    put_len(&mut out, 1, resource_spans_len);
+    put_bytes(&mut out, 1, &resource);
+    put_len(&mut out, 2, scope_spans_len);
+    put_bytes(&mut out, 1, &scope);
+    for (s, l) in batch.iter().zip(lens) {
+        put_span(&mut out, s, l);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value;
+
+    use super::*;
+    use crate::trace::layer::{EventData, Kind};
+
+    fn span(i: u8) -> SpanData {
+        SpanData {
+            trace_id: [i; 16],
+            span_id: [i + 1; 8],
+            parent_span_id: i.is_multiple_of(2).then_some([9; 8]),
+            sampled: true,
+            local_root: i.is_multiple_of(3),
+            name: Cow::Borrowed("policy.evaluate"),
+            kind: if i.is_multiple_of(2) {
+                Kind::Server
+            } else {
+                Kind::Internal
+            },
+            start: 1_764_327_930_000_000_000 + u64::from(i),
+            end: 1_764_327_930_000_500_000,
+            attributes: vec![
+                ("tenant_id", Value::Str("acme".to_owned())),
+                ("note", Value::Str("mail bob@example.com".to_owned())),
+                ("password", Value::Str("hunter2".to_owned())),
+                ("count", Value::I64(-5)),
+                ("zero", Value::I64(0)),
+                ("ratio", Value::F64(0.25)),
+                ("ok", Value::Bool(false)),
+                ("level", Value::Static("info")),
+                ("long", Value::Str("x".repeat(300))),
+            ],
+            dropped_attributes: u32::from(i),
+            events: vec![
+                EventData {
+                    time: 1_764_327_930_000_100_000,
+                    name: "token ghp_R3alLooking0Token1234567890abcdefABCD".to_owned(),
+                    attributes: vec![("level", Value::Static("warn")), ("n", Value::I64(1))],
+                },
+                EventData {
+                    time: 0,
+                    name: String::new(),
+                    attributes: Vec::new(),
+                },
+            ],
+            dropped_events: 2,
+            links: if i == 1 {
+                vec![([7; 16], [8; 8])]
+            } else {
+                Vec::new()
+            },
+            status: match i {
+                0 => Status::Unset,
+                1 => Status::Ok,
+                2 => Status::Error(String::new()),
+                _ => Status::Error("failed for carol@example.com".to_owned()),
+            },
+            tenant: None,
+        }
+    }
+
+    #[test]
+    fn decodes_as_otlp_with_every_string_scrubbed() {
+        let scrubber = Scrubber::builder().build().unwrap();
+        let resource =
+            crate::trace::export::proto_resource(&crate::Resource::new("svc", "1.0"), &scrubber);
+        let batch: Vec<SpanData> = (0..4).map(span).collect();
+        let body = request(&resource, batch.clone(), &scrubber);
+        let req = ExportTraceServiceRequest::decode(&body[..]).unwrap();
+        assert_eq!(req.resource_spans.len(), 1);
+        let rs = &req.resource_spans[0];
+        assert_eq!(rs.resource.as_ref(), Some(&resource));
+        let ss = &rs.scope_spans[0];
+        assert_eq!(ss.scope.as_ref().unwrap().name, "stella-telemetry");
+        assert_eq!(ss.spans.len(), 4);
+        for (got, want) in ss.spans.iter().zip(&batch) {
+            assert_eq!(got.trace_id, want.trace_id.to_vec());
+            assert_eq!(got.span_id, want.span_id.to_vec());
+            assert_eq!(
+                got.parent_span_id,
+                want.parent_span_id.map(|p| p.to_vec()).unwrap_or_default()
+            );
+            assert_eq!(got.name, "policy.evaluate");
+            assert_eq!(got.kind, want.kind as i32);
+            assert_eq!(got.start_time_unix_nano, want.start);
+            assert_eq!(got.end_time_unix_nano, want.end);
+            assert_eq!(got.flags, flags(want));
+            assert_eq!(got.dropped_attributes_count, want.dropped_attributes);
+            assert_eq!(got.dropped_events_count, 2);
+            assert_eq!(got.attributes.len(), want.attributes.len());
+            let value = |k: &str| {
+                got.attributes
+                    .iter()
+                    .find(|kv| kv.key == k)
+                    .and_then(|kv| kv.value.clone())
+                    .and_then(|v| v.value)
+            };
+            assert_eq!(
+                value("tenant_id"),
+                Some(any_value::Value::StringValue("acme".into()))
+            );
+            let Some(any_value::Value::StringValue(note)) = value("note") else {
+                panic!()
+            };
+            assert!(!note.contains("bob@example.com"), "{note}");
+            let Some(any_value::Value::StringValue(pw)) = value("password") else {
+                panic!()
+            };
+            assert!(!pw.contains("hunter2"), "{pw}");
+            assert_eq!(value("count"), Some(any_value::Value::IntValue(-5)));
+            assert_eq!(value("zero"), Some(any_value::Value::IntValue(0)));
+            assert_eq!(value("ratio"), Some(any_value::Value::DoubleValue(0.25)));
+            assert_eq!(value("ok"), Some(any_value::Value::BoolValue(false)));
+            assert_eq!(
+                value("level"),
+                Some(any_value::Value::StringValue("info".into()))
+            );
+            assert_eq!(
+                value("long"),
+                Some(any_value::Value::StringValue("x".repeat(300)))
+            );
+            assert_eq!(got.events.len(), 2);
+            assert!(
+                !got.events[0].name.contains("ghp_"),
+                "{}",
+                got.events[0].name
+            );
+            assert_eq!(got.events[0].time_unix_nano, 1_764_327_930_000_100_000);
+            assert_eq!(got.events[0].attributes.len(), 2);
+            assert_eq!(got.events[1].name, "");
+            assert_eq!(got.links.len(), want.links.len());
+            if let Some(l) = got.links.first() {
+                assert_eq!(l.trace_id, vec![7; 16]);
+                assert_eq!(l.flags, 1);
+            }
+            match (&want.status, &got.status) {
+                (Status::Unset, None) => {}
+                (Status::Ok, Some(s)) => assert_eq!((s.code, s.message.as_str()), (1, "")),
+                (Status::Error(m), Some(s)) => {
+                    assert_eq!(s.code, 2);
+                    assert_eq!(s.message.is_empty(), m.is_empty());
+                    assert!(!s.message.contains("carol@example.com"));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // The exact length: re-encoding the decoded request gives the same number of bytes.
+        assert_eq!(req.encode_to_vec().len(), body.len());
+        // Clean texts are remembered per export thread; redacted ones are scrubbed every time.
+        let again = request(&resource, batch, &scrubber);
+        assert_eq!(again, body);
+    }
+
+    #[test]
+    fn varints() {
+        for v in [0u64, 1, 127, 128, 300, 16_383, 16_384, u64::MAX] {
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            assert_eq!(out.len(), varint_len(v));
+            assert_eq!(prost::encoding::decode_varint(&mut &out[..]).unwrap(), v);
+        }
+    }
+}
