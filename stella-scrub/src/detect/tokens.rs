@@ -424,9 +424,14 @@ fn aws_session(scan: &mut Scan<'_, '_>, s: usize, back: usize) {
 /// (an unescaped `"`) or of the text.
 fn body_end_without_marker(scan: &Scan<'_, '_>, from: usize) -> usize {
     let mut p = from;
+    let mut backslashes = 0usize;
     while p < scan.b.len() {
-        if scan.at(p) == b'"' && scan.before(p) != b'\\' {
-            return p;
+        match scan.at(p) {
+            // a quote after an even run of backslashes (`"`, `\\"`) closes the string; `\"` is
+            // an escaped quote inside it
+            b'"' if backslashes.is_multiple_of(2) => return p,
+            b'\\' => backslashes += 1,
+            _ => backslashes = 0,
         }
         p += 1;
     }
