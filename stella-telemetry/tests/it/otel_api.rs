@@ -298,3 +298,43 @@ fn server_layer_with_the_pipeline_otel_tracer_exports_one_span_per_request() {
     let stats = guard.handle().trace_stats();
     assert_eq!(stats.spans_started, 2, "{stats:?}");
 }
+
+#[test]
+fn client_layer_with_the_pipeline_otel_tracer_exports_one_span_per_call() {
+    let rx = Receiver::start(Mode::Accept);
+    let (dispatch, guard) = build(&rx, 1.0, true);
+    let tracer = guard.handle().otel_tracer("egress").unwrap();
+    let mut client = ServiceBuilder::new()
+        .layer(stella_context::ClientLayer::new().with_otel_tracer(tracer))
+        .service_fn(|req: http::Request<()>| async move {
+            let sent = req.headers()["traceparent"].to_str().unwrap().to_owned();
+            Ok::<_, Infallible>(http::Response::new(sent))
+        });
+    let request = TraceContext::new_root();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let sent = tracing::dispatcher::with_default(&dispatch, || {
+        CurrentContext::from_trace(request.clone()).scope(|| {
+            let req = http::Request::builder()
+                .uri("http://policy:8080/evaluate")
+                .body(())
+                .unwrap();
+            rt.block_on(async { client.ready().await.unwrap().call(req).await.unwrap() })
+        })
+    });
+    guard.flush().unwrap();
+    let spans = rx.spans();
+    let clients: Vec<_> = spans.iter().filter(|s| s.kind == 3).collect();
+    assert_eq!(clients.len(), 1, "{spans:?}");
+    let call = clients[0];
+    assert_eq!(hex(&call.trace_id), request.trace_id().to_string());
+    assert_eq!(hex(&call.parent_span_id), request.span_id().to_string());
+    // the exported client span is the parent the next service was told about
+    assert!(
+        sent.body().contains(&hex(&call.span_id)),
+        "{} vs {}",
+        sent.body(),
+        hex(&call.span_id)
+    );
+}
