@@ -34,6 +34,8 @@ struct Shared {
     mode: AtomicU8,
     hits: AtomicUsize,
     connections: AtomicUsize,
+    /// Answer RESOURCE_EXHAUSTED in the trailers of a normal response.
+    exhausted: AtomicBool,
     stop: AtomicBool,
 }
 
@@ -91,6 +93,21 @@ async fn handle(
             "grpc-message",
             HeaderValue::from_static("collector overloaded"),
         );
+        return Ok(resp);
+    }
+    if shared.exhausted.load(Ordering::SeqCst) {
+        let answer = ExportTraceServiceResponse::default().encode_to_vec();
+        let mut trailers = status_headers("8");
+        trailers.insert(
+            "grpc-message",
+            HeaderValue::from_static("over the ingestion quota"),
+        );
+        let body = Full::new(grpc_frame(&answer))
+            .with_trailers(async { Some(Ok(trailers)) })
+            .boxed();
+        let mut resp = Response::new(body);
+        resp.headers_mut()
+            .insert("content-type", HeaderValue::from_static("application/grpc"));
         return Ok(resp);
     }
     assert_eq!(body[0], 0, "uncompressed");
@@ -287,6 +304,24 @@ fn grpc_unavailable_is_dropped_and_counted_then_export_recovers() {
     let stats = guard.handle().trace_stats();
     assert_eq!(stats.spans_exported, 5);
     assert_eq!(stats.spans_exported + stats.dropped(), 15, "{stats:?}");
+}
+
+#[test]
+fn grpc_resource_exhausted_in_the_trailers_is_dropped_and_counted_then_export_recovers() {
+    let rx = GrpcReceiver::start(Mode::Accept);
+    rx.shared.exhausted.store(true, Ordering::SeqCst);
+    let capture = CaptureWriter::new();
+    let (dispatch, guard) = stella_telemetry::build(config(&rx.url(), &capture)).unwrap();
+    emit(&dispatch, 3);
+    guard.flush().unwrap();
+    let stats = guard.handle().trace_stats();
+    assert_eq!(stats.dropped_export, 3, "{stats:?}");
+    assert_eq!(stats.spans_exported, 0);
+    rx.shared.exhausted.store(false, Ordering::SeqCst);
+    emit(&dispatch, 2);
+    guard.flush().unwrap();
+    assert_eq!(rx.spans().len(), 2);
+    assert_eq!(guard.handle().trace_stats().spans_exported, 2);
 }
 
 #[test]
