@@ -469,9 +469,12 @@ fn pem(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
     while scan.at(start) == b' ' {
         start += 1;
     }
-    // Find the END marker and the end of its closing dashes.
-    let end = match find_from(scan.b, e, b"END ")
-        .and_then(|p| find_from(scan.b, p, b"PRIVATE KEY").map(|k| (p, k)))
+    // Find the END marker and the end of its closing dashes, inside the same string: a block
+    // that starts in one JSON string never takes the `":"` or `","` after it.
+    let string_end = body_end_without_marker(scan, e);
+    let within = scan.b.get(..string_end).unwrap_or(&[]);
+    let end = match find_from(within, e, b"END ")
+        .and_then(|p| find_from(within, p, b"PRIVATE KEY").map(|k| (p, k)))
     {
         Some((p, k)) if k - p < 48 && k < e + (1 << 20) => {
             let mut q = k + "PRIVATE KEY".len();
@@ -484,7 +487,7 @@ fn pem(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
             }
             q
         }
-        _ => body_end_without_marker(scan, e),
+        _ => string_end,
     };
     scan.push_kind(start, end, Kind::PrivateKey);
 }
