@@ -76,7 +76,19 @@ pub(super) fn at_digit(scan: &mut Scan<'_, '_>, i: usize, floor: usize) -> usize
         if prev != b':' && (hex > 4 || scan.at(i + hex) != b':') {
             return we;
         }
-    } else if !matches!(next, b'.' | b':') {
+    } else if next == b'.' || prev == b'.' {
+        // Versions and decimals (`1.14.2`, `0.93`): with fewer than three dots in the run of
+        // digits and dots around, no IPv4 address; then only a North American number
+        // (`1.800…`, `415.555.2671`) or a card number can start here.
+        if next != b':' && !matches!(prev, b':' | b'+' | b'(') && dots_around(scan, i) < 3 {
+            if matches!(prev, b'.' | b'-') {
+                return we;
+            }
+            if !(n == 1 && rest.first() == Some(&b'1')) && n != 3 && !(13..=19).contains(&n) {
+                return we;
+            }
+        }
+    } else if next != b':' {
         if prev == b'-' {
             return we; // after a dash: no pattern starts here unless `.` or `:` follows
         }
@@ -93,6 +105,25 @@ pub(super) fn at_digit(scan: &mut Scan<'_, '_>, i: usize, floor: usize) -> usize
         }
     }
     at_digit_slow(scan, i, floor)
+}
+
+/// Dots in the run of digits and dots around `i`, within the bounds [`ipv4`] looks at.
+#[inline]
+fn dots_around(scan: &Scan<'_, '_>, i: usize) -> usize {
+    let dot_or_digit = |c: &&u8| c.is_ascii_digit() || **c == b'.';
+    let before = scan.b.get(i.saturating_sub(16)..i).unwrap_or(&[]);
+    let after = scan.b.get(i..(i + 20).min(scan.b.len())).unwrap_or(&[]);
+    before
+        .iter()
+        .rev()
+        .take_while(dot_or_digit)
+        .filter(|c| **c == b'.')
+        .count()
+        + after
+            .iter()
+            .take_while(dot_or_digit)
+            .filter(|c| **c == b'.')
+            .count()
 }
 
 /// The full decision at a digit that starts a word (see [`at_digit`]).
@@ -596,6 +627,14 @@ mod tests {
             "1-800-555-0199",
             "+44 20 7946 0958",
             "5555555555554444",
+            "1.14.2",
+            "0.93",
+            "10.0.0.1",
+            "1.800.555.0199",
+            "415.555.2671",
+            "::ffff:",
+            "8.8.8.8",
+            "2001:db8::1",
             "2026",
             "a",
             "f",
