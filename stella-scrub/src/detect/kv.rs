@@ -228,7 +228,7 @@ fn value(
     // value is a JSON scalar and stops at the next delimiter.
     let whole_line = !key_quoted
         && (matches!(kind, Kind::Cookie) || (kind == Kind::Authorization && sep != b'='));
-    let (vs, ve, quoted) = extent(scan, v, sep, url_encoded, whole_line);
+    let (vs, ve, quoted) = extent(scan, v, sep, url_encoded, whole_line, key_quoted);
     if vs >= ve {
         return;
     }
@@ -338,6 +338,7 @@ fn extent(
     sep: u8,
     url_encoded: bool,
     whole_line: bool,
+    key_quoted: bool,
 ) -> (usize, usize, bool) {
     let len = scan.b.len();
     let max = v.saturating_add(16 * 1024).min(len);
@@ -358,8 +359,14 @@ fn extent(
         esc += 1;
     }
     let q = scan.at(v + esc);
-    // `key="` where the quote closes an enclosing JSON string: no value
-    if q == b'"' && esc == 0 && sep != b':' && crate::scrubber::inside_json_string(scan.text, v) {
+    // `key="` (or `key:"` with the key unquoted, as in the JSON key `"password:"`) where the
+    // quote closes an enclosing JSON string: no value. After a quoted key (`"password":"x"`) the
+    // colon is JSON's own.
+    if q == b'"'
+        && esc == 0
+        && (sep != b':' || !key_quoted)
+        && crate::scrubber::inside_json_string(scan.text, v)
+    {
         return (v, v, false);
     }
     if q == b'"' || q == b'\'' || (q == b'`' && esc == 0) {

@@ -56,3 +56,22 @@ fn minimised_fuzz_inputs_are_idempotent() {
         assert_eq!(scrubber.scrub(&once), once, "{input:?}");
     }
 }
+
+/// JSON lines minimised from fuzz findings: scrubbed as free text, they stay valid JSON.
+#[test]
+fn minimised_json_lines_stay_json() {
+    let scrubber = super::scrubber();
+    for line in [
+        // a separator inside a key string is not followed by a value
+        r#"{"password:":"hunter2","a":"0"}"#,
+        r#"{"pass:":"12"}"#,
+        // a private key block ends inside its own string
+        r#"{"k":"-----BEGIN RSA PRIVATE KEY-----\\nMIIE\\","v":"-----END RSA PRIVATE KEY-----"}"#,
+    ] {
+        let out = scrubber.scrub(line);
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&out).is_ok(),
+            "{line} -> {out}"
+        );
+    }
+}
