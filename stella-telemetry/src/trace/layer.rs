@@ -319,9 +319,6 @@ impl FieldVisitor<'_> {
         if self.special(key, value) {
             return;
         }
-        if key == "tenant_id" {
-            self.data.tenant = Some(cut(value).to_owned());
-        }
         let clean = cut(value).to_owned();
         self.push(key, Value::Str(clean));
     }
@@ -340,9 +337,6 @@ impl Visit for FieldVisitor<'_> {
             return;
         }
         if !key.starts_with("otel.") && !HINT_KEYS.contains(&key) {
-            if key == "tenant_id" {
-                self.data.tenant = Some(owned_text(value));
-            }
             self.push(key, Value::Str(owned_text(value)));
             return;
         }
@@ -448,6 +442,35 @@ impl Visit for EventVisitor {
     }
 }
 
+/// The tenant of a new span: its own `tenant_id` attribute, else the nearest enclosing span's
+/// (as the bridge or the JSON layer recorded it), else the current request's.
+fn span_tenant<R>(
+    data: &SpanData,
+    span: &tracing_subscriber::registry::SpanRef<'_, R>,
+    current: Option<&CurrentContext>,
+) -> Option<String>
+where
+    R: for<'a> LookupSpan<'a>,
+{
+    let own = data.attributes.iter().find_map(|(k, v)| match v {
+        Value::Str(t) if *k == "tenant_id" => Some(t.clone()),
+        _ => None,
+    });
+    own.or_else(|| {
+        span.scope().skip(1).find_map(|s| {
+            let ext = s.extensions();
+            ext.get::<SpanState>()
+                .and_then(|st| st.data.tenant.clone())
+                .or_else(|| crate::layer::span_tenant(&ext))
+        })
+    })
+    .or_else(|| {
+        current
+            .and_then(CurrentContext::request)
+            .and_then(|r| r.tenant_id.clone())
+    })
+}
+
 fn level_name(l: &Level) -> &'static str {
     match *l {
         Level::ERROR => "error",
@@ -499,14 +522,10 @@ where
             );
         }
         let parent = span.parent().and_then(|parent| {
-            parent.extensions().get::<SpanState>().map(|s| {
-                (
-                    s.data.trace_id,
-                    s.data.span_id,
-                    s.data.sampled,
-                    s.data.tenant.clone(),
-                )
-            })
+            parent
+                .extensions()
+                .get::<SpanState>()
+                .map(|s| (s.data.trace_id, s.data.span_id, s.data.sampled))
         });
         let current = CurrentContext::get_local();
         let current_trace = current.as_ref().and_then(CurrentContext::trace);
@@ -517,7 +536,7 @@ where
                 data.span_id = s.to_bytes();
                 data.parent_span_id = hints.parent_span_id.map(SpanId::to_bytes);
                 match &parent {
-                    Some((pt, _, sampled, _)) if *pt == data.trace_id => {
+                    Some((pt, _, sampled)) if *pt == data.trace_id => {
                         data.local_root = false;
                         data.sampled = *sampled;
                     }
@@ -530,7 +549,7 @@ where
                     }
                 }
             }
-            (_, _, Some((pt, ps, sampled, _))) => {
+            (_, _, Some((pt, ps, sampled))) => {
                 data.trace_id = *pt;
                 data.span_id = SpanId::random().to_bytes();
                 data.parent_span_id = Some(*ps);
@@ -554,16 +573,13 @@ where
         if let (Some(t), Some(s)) = (hints.link_trace, hints.link_span) {
             data.links.push((t.to_bytes(), s.to_bytes()));
         }
-        if data.tenant.is_none() {
-            data.tenant = parent.and_then(|(_, _, _, t)| t).or_else(|| {
-                current
-                    .as_ref()
-                    .and_then(CurrentContext::request)
-                    .and_then(|r| r.tenant_id.clone())
-            });
-        }
         // Incident mode: every trace of the tenant is kept, here and by the collector's
-        // tail sampler (its `stella.incident_mode` policy).
+        // tail sampler (its `stella.incident_mode` policy). The tenant is looked up only while
+        // some incident is on: the span's own `tenant_id`, else the nearest enclosing span's,
+        // else the current request's.
+        if p.incidents.any_active() {
+            data.tenant = span_tenant(&data, &span, current.as_ref());
+        }
         if p.incidents.any_active()
             && data
                 .tenant
