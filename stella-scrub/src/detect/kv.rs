@@ -376,13 +376,19 @@ fn extent(
         let modulus = 2 * esc + 2;
         let mut p = vs;
         while p < max {
-            if scan.at(p) == q {
+            let c = scan.at(p);
+            if c == q || (c == b'"' && esc > 0) {
                 let mut bs = 0;
                 while bs < p - vs && scan.at(p - 1 - bs) == b'\\' {
                     bs += 1;
                 }
-                if bs % modulus == esc {
+                if c == q && bs % modulus == esc {
                     return (vs, p - esc, true);
+                }
+                // A `"` with fewer backslashes closes an enclosing string (a value quoted as
+                // `\"…` inside a JSON string ends with it at the latest).
+                if c == b'"' && bs < esc {
+                    break;
                 }
             }
             p += 1;

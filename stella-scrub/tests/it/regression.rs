@@ -65,6 +65,8 @@ fn minimised_json_lines_stay_json() {
         // a separator inside a key string is not followed by a value
         r#"{"password:":"hunter2","a":"0"}"#,
         r#"{"pass:":"12"}"#,
+        // a value quoted as `\"` inside a JSON string ends with that string at the latest
+        r#"{"{\"pw\":\"ms":"{\"a\":\"b\"}"}"#,
         // a private key block ends inside its own string
         r#"{"k":"-----BEGIN RSA PRIVATE KEY-----\\nMIIE\\","v":"-----END RSA PRIVATE KEY-----"}"#,
     ] {
