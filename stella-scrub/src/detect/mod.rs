@@ -305,8 +305,9 @@ impl Engine {
 
         // Shorter anchors first inside a chunk so that leftmost-first never hides a shorter
         // anchor that starts at the same byte; longer continuations are checked in code.
-        // Teddy fingerprints the first min(3, shortest) bytes: two-byte anchors get their own set
-        // so they do not weaken the fingerprints of the others.
+        // Teddy fingerprints the first min(4, shortest) bytes: anchors of four bytes or more,
+        // three-byte and two-byte anchors get separate sets so that the short ones do not weaken
+        // the fingerprints of the long ones.
         let anchor_pairs = PairTable::new(pats.iter().map(|(p, _)| p.as_bytes()));
         let (short, long): (Vec<_>, Vec<_>) = pats.into_iter().partition(|(p, _)| p.len() < 3);
         let (three, four): (Vec<_>, Vec<_>) = long.into_iter().partition(|(p, _)| p.len() < 4);
