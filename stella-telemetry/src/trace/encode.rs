@@ -369,14 +369,14 @@ fn scope_bytes() -> Vec<u8> {
 /// Encodes one batch as an `ExportTraceServiceRequest`, scrubbing every string that needs it.
 pub(crate) fn request(
     resource: &ProtoResource,
-    mut batch: Vec<SpanData>,
+    batch: &mut [SpanData],
     scrubber: &Scrubber,
 ) -> Vec<u8> {
     let resource = resource.encode_to_vec();
     let scope = scope_bytes();
     let mut lens = Vec::with_capacity(batch.len());
     let mut spans_len = 0;
-    for s in &mut batch {
+    for s in batch.iter_mut() {
         scrub_span(s, scrubber);
         let l = span_len(s);
         spans_len += field_len(l);
@@ -466,7 +466,7 @@ mod tests {
         let resource =
             crate::trace::export::proto_resource(&crate::Resource::new("svc", "1.0"), &scrubber);
         let batch: Vec<SpanData> = (0..4).map(span).collect();
-        let body = request(&resource, batch.clone(), &scrubber);
+        let body = request(&resource, &mut batch.clone(), &scrubber);
         let req = ExportTraceServiceRequest::decode(&body[..]).unwrap();
         assert_eq!(req.resource_spans.len(), 1);
         let rs = &req.resource_spans[0];
@@ -548,7 +548,7 @@ mod tests {
         // The exact length: re-encoding the decoded request gives the same number of bytes.
         assert_eq!(req.encode_to_vec().len(), body.len());
         // Clean texts are remembered per export thread; redacted ones are scrubbed every time.
-        let again = request(&resource, batch, &scrubber);
+        let again = request(&resource, &mut batch.clone(), &scrubber);
         assert_eq!(again, body);
     }
 

@@ -178,7 +178,7 @@ pub(crate) fn proto_resource(resource: &Resource, scrubber: &Scrubber) -> ProtoR
 /// Encodes one batch as an `ExportTraceServiceRequest` (every string that needs it scrubbed).
 pub(crate) fn encode(
     resource: &ProtoResource,
-    batch: Vec<SpanData>,
+    batch: &mut [SpanData],
     scrubber: &Scrubber,
 ) -> Vec<u8> {
     super::encode::request(resource, batch, scrubber)
@@ -254,6 +254,7 @@ struct Drain {
 impl Drain {
     fn run(mut self) {
         let mut last = Instant::now();
+        let mut spare: VecDeque<SpanData> = VecDeque::new();
         loop {
             let (batch, target, more, shutdown) = {
                 let mut st = self.queue.lock();
@@ -281,19 +282,24 @@ impl Drain {
                     }
                 }
                 // Hold the lock as briefly as possible: take the whole queue when it fits in a
-                // batch (an O(1) swap), so producers never wait behind a long copy.
-                let batch: Vec<SpanData> = if st.spans.len() <= self.queue.batch_size {
-                    Vec::from(std::mem::take(&mut st.spans))
+                // batch (an O(1) swap, leaving the emptied buffer of the previous batch in its
+                // place, so producers push without growing it), so producers never wait behind
+                // a long copy.
+                let mut batch = std::mem::take(&mut spare);
+                if st.spans.len() <= self.queue.batch_size {
+                    std::mem::swap(&mut st.spans, &mut batch);
                 } else {
-                    let rest = st.spans.split_off(self.queue.batch_size);
-                    Vec::from(std::mem::replace(&mut st.spans, rest))
-                };
+                    batch.extend(st.spans.drain(..self.queue.batch_size));
+                }
                 (batch, st.flush_requested, !st.spans.is_empty(), st.shutdown)
             };
             last = Instant::now();
+            let mut batch = batch;
             if !batch.is_empty() {
                 let n = batch.len();
-                let body = encode(&self.resource, batch, &self.scrubber);
+                let body = encode(&self.resource, batch.make_contiguous(), &self.scrubber);
+                batch.clear();
+                spare = batch;
                 add(&self.stats.exports, 1);
                 match self.transport.send(body) {
                     Ok(()) => add(&self.stats.spans_exported, n),
