@@ -254,8 +254,9 @@ fn main() {
         } else {
             go();
         }
-        let _ = guard.flush();
-        let _ = logs_guard.flush();
+        drop(guard);
+        drop(logs_guard);
+        let _ = std::fs::remove_dir_all(&dir);
         return;
     }
     println!(
