@@ -15,11 +15,27 @@ fn domain_char(c: u8) -> bool {
 }
 
 pub(crate) fn at_sign(scan: &mut Scan<'_, '_>, a: usize, at_len: usize) {
+    // Text that an earlier hit redacts is a marker on the next pass, which no address crosses:
+    // the walks stop where those hits end or start (idempotency).
+    let floor = scan
+        .hits
+        .iter()
+        .filter(|h| h.end <= a)
+        .map(|h| h.end)
+        .max()
+        .unwrap_or(0);
+    let ceiling = scan
+        .hits
+        .iter()
+        .filter(|h| h.start > a)
+        .map(|h| h.start)
+        .min()
+        .unwrap_or(scan.b.len());
     let mut ls = a;
-    while ls > 0 && local_char(scan.before(ls)) && a - ls < 64 {
+    while ls > floor && local_char(scan.before(ls)) && a - ls < 64 {
         ls -= 1;
     }
-    if ls > 0 && local_char(scan.before(ls)) {
+    if ls > floor && local_char(scan.before(ls)) {
         return; // a local part longer than 64 bytes is not an address (RFC 5321)
     }
     while ls < a
@@ -32,10 +48,10 @@ pub(crate) fn at_sign(scan: &mut Scan<'_, '_>, a: usize, at_len: usize) {
     }
     let ds = a + at_len;
     let mut de = ds;
-    while de < scan.b.len() && domain_char(scan.at(de)) && de - ds < 253 {
+    while de < ceiling && domain_char(scan.at(de)) && de - ds < 253 {
         de += 1;
     }
-    if domain_char(scan.at(de)) && de < scan.b.len() {
+    if domain_char(scan.at(de)) && de < ceiling {
         return; // a domain longer than 253 bytes is not a domain
     }
     while de > ds && matches!(scan.before(de), b'.' | b'-') {
