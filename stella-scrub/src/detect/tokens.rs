@@ -516,7 +516,9 @@ fn bare_key(scan: &mut Scan<'_, '_>, s: usize) {
     {
         start -= 1;
     }
-    if alnum(scan.before(start)) {
+    // Like every token, not glued to a word or to a marker's `]` (the marker may have replaced
+    // the start of this word, where it was not a key body).
+    if !left_ok(scan, start) {
         return;
     }
     let mut p = start;
