@@ -489,11 +489,14 @@ where
             s.trim();
             s.ev.clear();
             event.record(&mut s.ev);
-            let (current, has_tenant) = render::scan(
-                &s.ev,
+            // The event's own fields, restored when a deep-debug tenant's line resolves again.
+            let mark = (s.ev.arena.len(), s.ev.slots, s.ev.details.len());
+            let has_tenant = render::resolve(
+                &mut s.ev,
                 event,
                 &ctx,
                 CurrentContext::get_local(),
+                None,
                 &mut s.tenant,
             );
             let tenant = has_tenant.then_some(s.tenant.as_str());
@@ -506,7 +509,22 @@ where
             }
             let view = core.scrubber.for_tenant(tenant);
             let relaxed = !view.relaxed().is_empty();
-            render::resolve(&mut s.ev, event, &ctx, current.as_ref(), &view, relaxed);
+            if relaxed {
+                // Span values the strict scrubber changed are rescrubbed with the tenant's view.
+                s.ev.arena.truncate(mark.0);
+                s.ev.slots = mark.1;
+                s.ev.details.truncate(mark.2);
+                let mut tenant = std::mem::take(&mut s.tmp);
+                render::resolve(
+                    &mut s.ev,
+                    event,
+                    &ctx,
+                    CurrentContext::get_local(),
+                    Some(&view),
+                    &mut tenant,
+                );
+                s.tmp = tenant;
+            }
             let mut scan = keys::Scan {
                 scrubber: &core.scrubber,
                 view,

@@ -31,8 +31,11 @@ pub(crate) enum Val {
 pub(crate) enum Origin {
     /// The event, the request context or a raw span value: scan it when writing.
     Raw,
-    /// A span value scrubbed when recorded: write as is.
+    /// A span value scrubbed when recorded: escape, but do not scan.
     Clean,
+    /// A span value scrubbed and rendered as a JSON string (quoted, escaped) when recorded:
+    /// write as is.
+    Json,
 }
 
 /// One event's fields, then the values resolved from spans and the context. Reused across
@@ -194,9 +197,18 @@ impl Visit for EventFields {
 pub(crate) struct SpanStr {
     pub(crate) clean: String,
     pub(crate) raw: Option<String>,
+    /// `clean` as a JSON string, quoted and escaped once, so that every line inside the span
+    /// copies it as is.
+    pub(crate) json: String,
 }
 
 impl SpanStr {
+    pub(crate) fn new(clean: String, raw: Option<String>) -> SpanStr {
+        let mut json = String::with_capacity(clean.len() + 2);
+        crate::json::push_str(&mut json, &clean);
+        SpanStr { clean, raw, json }
+    }
+
     /// The text as recorded (for grant lookups of the tenant id).
     pub(crate) fn original(&self) -> &str {
         self.raw.as_deref().unwrap_or(&self.clean)
@@ -251,10 +263,7 @@ impl SpanVisitor<'_> {
                         self.fields.slots.retain(|(s, _)| *s != slot);
                         return;
                     }
-                    let v = SpanStr {
-                        clean: value.to_owned(),
-                        raw: None,
-                    };
+                    let v = SpanStr::new(value.to_owned(), None);
                     self.set_slot(slot, v);
                     return;
                 }
@@ -281,25 +290,16 @@ impl SpanVisitor<'_> {
         // A plain key's value is free text: a text seen clean before is clean again.
         let plain = self.keys.plain(self.scrubber, key);
         if plain && self.messages.is_clean(self.scrubber, value) {
-            return SpanStr {
-                clean: value.to_owned(),
-                raw: None,
-            };
+            return SpanStr::new(value.to_owned(), None);
         }
         let clean = self.scrub_field(key, value);
         if plain && clean == value {
             self.messages.remember(self.scrubber, value);
         }
         if clean == value {
-            SpanStr {
-                clean: value.to_owned(),
-                raw: None,
-            }
+            SpanStr::new(value.to_owned(), None)
         } else {
-            SpanStr {
-                clean: clean.into_owned(),
-                raw: Some(value.to_owned()),
-            }
+            SpanStr::new(clean.into_owned(), Some(value.to_owned()))
         }
     }
 

@@ -33,16 +33,22 @@ pub(crate) fn level_str(level: &Level) -> &'static str {
     }
 }
 
-/// Finds the context (when the thread-local has none) and the tenant of an event: the event's
-/// `tenant_id`, else the innermost span's, else the request context's. The tenant goes into
-/// `tenant`.
-pub(super) fn scan<S>(
-    ev: &EventFields,
+/// Fills what the event did not set from its spans (innermost first) and the context, in one
+/// walk over the span scope, and finds the event's tenant (into `tenant`): the event's
+/// `tenant_id`, else the innermost span's, else the request context's. The context is the
+/// thread-local one (`current`), else the innermost span's. Returns whether a tenant was found.
+///
+/// Strict (`view` is `None`): span strings are copied as the JSON text rendered when they were
+/// recorded. Relaxed (a deep-debug tenant's view): span strings the strict scrubber changed
+/// are rescrubbed from their raw text with the view.
+pub(super) fn resolve<S>(
+    ev: &mut EventFields,
     event: &Event<'_>,
     ctx: &Context<'_, S>,
     mut current: Option<CurrentContext>,
+    view: Option<&ScrubView<'_>>,
     tenant: &mut String,
-) -> (Option<CurrentContext>, bool)
+) -> bool
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
@@ -52,50 +58,12 @@ where
         tenant.push_str(t);
         found = true;
     }
-    if (!found || current.is_none())
-        && let Some(scope) = ctx.event_scope(event)
-    {
-        for span in scope {
-            let ext = span.extensions();
-            if !found && let Some(t) = ext.get::<SpanFields>().and_then(|f| f.slot(Slot::TenantId))
-            {
-                tenant.push_str(t.original());
-                found = true;
-            }
-            if current.is_none() {
-                current = ext.get::<CurrentContext>().cloned();
-            }
-            if found && current.is_some() {
-                break;
-            }
-        }
-    }
-    if !found
-        && let Some(t) = current
-            .as_ref()
-            .and_then(|c| c.request())
-            .and_then(|r| r.tenant_id.as_deref())
-    {
-        tenant.push_str(t);
-        found = true;
-    }
-    (current, found)
-}
-
-/// Fills what the event did not set from its spans (innermost first) and the context.
-pub(super) fn resolve<S>(
-    ev: &mut EventFields,
-    event: &Event<'_>,
-    ctx: &Context<'_, S>,
-    current: Option<&CurrentContext>,
-    view: &ScrubView<'_>,
-    relaxed: bool,
-) where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
     if let Some(scope) = ctx.event_scope(event) {
         for span in scope {
             let ext = span.extensions();
+            if current.is_none() {
+                current = ext.get::<CurrentContext>().cloned();
+            }
             // A span's own trace context (the OpenTelemetry bridge of issue II stores one per
             // span) gives the innermost span's ids, so lines agree with the exported spans.
             if let Some(trace) = ext.get::<TraceContext>() {
@@ -105,58 +73,70 @@ pub(super) fn resolve<S>(
                 continue;
             };
             for (slot, v) in &fields.slots {
+                if !found && *slot == Slot::TenantId {
+                    tenant.push_str(v.original());
+                    found = true;
+                }
                 let idx = slot.index();
                 if ev.slots.get(idx).copied().flatten().is_some() {
                     continue;
                 }
-                let val = match (&v.raw, relaxed) {
-                    (Some(raw), true) => {
+                let entry = match (&v.raw, view) {
+                    (Some(raw), Some(view)) => {
                         let clean = view.scrub_field(slot.key(), raw);
-                        ev.push_arena(&clean)
+                        (ev.push_arena(&clean), Origin::Clean)
                     }
-                    _ => ev.push_arena(&v.clean),
+                    // error_message is folded and bounded when written.
+                    _ if *slot == Slot::ErrorMessage => (ev.push_arena(&v.clean), Origin::Clean),
+                    _ => (ev.push_arena(&v.json), Origin::Json),
                 };
                 if let Some(s) = ev.slots.get_mut(idx) {
-                    *s = Some((val, Origin::Clean));
+                    *s = Some(entry);
                 }
             }
             for (key, v) in &fields.details {
                 if ev.has_detail(key) {
                     continue;
                 }
-                let val = match v {
-                    SpanVal::Str(s) => match (&s.raw, relaxed) {
-                        (Some(raw), true) => {
+                let (val, origin) = match v {
+                    SpanVal::Str(s) => match (&s.raw, view) {
+                        (Some(raw), Some(view)) => {
                             let clean = view.scrub_field(key, raw);
-                            ev.push_arena(&clean)
+                            (ev.push_arena(&clean), Origin::Clean)
                         }
-                        _ => ev.push_arena(&s.clean),
+                        _ => (ev.push_arena(&s.json), Origin::Json),
                     },
-                    SpanVal::I64(n) => Val::I64(*n),
-                    SpanVal::U64(n) => Val::U64(*n),
-                    SpanVal::F64(n) => Val::F64(*n),
-                    SpanVal::Bool(b) => Val::Bool(*b),
+                    SpanVal::I64(n) => (Val::I64(*n), Origin::Clean),
+                    SpanVal::U64(n) => (Val::U64(*n), Origin::Clean),
+                    SpanVal::F64(n) => (Val::F64(*n), Origin::Clean),
+                    SpanVal::Bool(b) => (Val::Bool(*b), Origin::Clean),
                 };
-                ev.details.push((key, val, Origin::Clean));
+                ev.details.push((key, val, origin));
             }
         }
     }
-    let Some(current) = current else { return };
-    if let Some(req) = current.request() {
-        for (name, value) in req.fields() {
-            if let Some(slot) = Slot::of_context(name)
-                && ev.slots.get(slot.index()).copied().flatten().is_none()
-            {
-                let val = ev.push_arena(value);
-                if let Some(s) = ev.slots.get_mut(slot.index()) {
-                    *s = Some((val, Origin::Raw));
+    if let Some(cur) = &current {
+        if let Some(req) = cur.request() {
+            if !found && let Some(t) = req.tenant_id.as_deref() {
+                tenant.push_str(t);
+                found = true;
+            }
+            for (name, value) in req.fields() {
+                if let Some(slot) = Slot::of_context(name)
+                    && ev.slots.get(slot.index()).copied().flatten().is_none()
+                {
+                    let val = ev.push_arena(value);
+                    if let Some(s) = ev.slots.get_mut(slot.index()) {
+                        *s = Some((val, Origin::Raw));
+                    }
                 }
             }
         }
+        if let Some(trace) = cur.trace() {
+            fill_ids(ev, trace);
+        }
     }
-    if let Some(trace) = current.trace() {
-        fill_ids(ev, trace);
-    }
+    found
 }
 
 /// Fills `trace_id` and `span_id` from `trace` where still empty.
@@ -294,7 +274,7 @@ pub(super) fn write_line(
                 // error_message is never relaxed by deep debug: it must stay PII-free.
                 let clean = match origin {
                     Origin::Raw => scan.strict_field(key, head),
-                    Origin::Clean => std::borrow::Cow::Borrowed(head),
+                    Origin::Clean | Origin::Json => std::borrow::Cow::Borrowed(head),
                 };
                 push_key(out, key);
                 if clean.len() > MAX_ERROR_MESSAGE {
@@ -314,7 +294,13 @@ pub(super) fn write_line(
                 match origin {
                     Origin::Raw => json::push_str(out, &scan.field(key, raw)),
                     Origin::Clean => json::push_str(out, raw),
+                    Origin::Json => out.push_str(raw),
                 }
+            }
+            // Validated when the span recorded it.
+            _ if origin == Origin::Json => {
+                push_key(out, key);
+                out.push_str(raw);
             }
             f => {
                 if f.accepts(raw) {
@@ -353,6 +339,7 @@ pub(super) fn write_line(
                 match origin {
                     Origin::Raw => json::push_str(out, &scan.field(key, raw)),
                     Origin::Clean => json::push_str(out, raw),
+                    Origin::Json => out.push_str(raw),
                 }
             }
             Val::I64(n) => {
@@ -455,7 +442,7 @@ fn push_number_text(
     key: &'static str,
     origin: Origin,
 ) {
-    if origin == Origin::Clean {
+    if origin != Origin::Raw {
         out.push_str(tmp);
         return;
     }
