@@ -416,7 +416,16 @@ fn extent(
     // Template placeholders keep their braces: {password}, ${TOKEN}, {{ .Token }}
     if scan.at(p) == b'{' || (scan.at(p) == b'$' && scan.at(p + 1) == b'{') {
         let mut depth = 0usize;
-        while p < max && p - v < 128 {
+        // A marker counts as one byte: it stands for at least one byte of the first pass, so
+        // a second pass finds the brace the first pass found (idempotency).
+        let mut seen = 0usize;
+        while p < max && seen < 128 {
+            if let Some(after) = scan.marker_end(p) {
+                p = after;
+                seen += 1;
+                continue;
+            }
+            seen += 1;
             match scan.at(p) {
                 b'{' => depth += 1,
                 b'}' => {

@@ -53,6 +53,8 @@ fn minimised_fuzz_inputs_are_idempotent() {
         "AccountKey=bearer:n[REDACTED//-er:nme=acct;AccouBpcyBhIHRlc3Qga2V5IGZvciBhenVyZSBzd;",
         // a redacted JWT made the local part before `@` too long on the first pass only
         "Q.eyJpCI6IjEifQ.eyJpc3MiEifQ.eyJpc3MiOiJhY\u{fffd}%2NvdWifQ.eyJpCI6IjE@Q.ey",
+        // a redaction inside a `{…}` template made its closing brace fall out of the window
+        "pw={z8\u{fffd}w\u{fffd}={z8\u{fffd}+\u{fffd},\u{fffd},\u{fffd}salse}z\0---\u{1}\0\0\u{fffd}=\u{fffd}>>\u{fffd};pw:9\\;=\u{fffd}>4\u{fffd}=8\u{fffd}=/\u{1df}8\u{fffd}+\u{fffd},\u{fffd},\u{fffd}salse}",
         // the rest of a word after a length-capped token is no key body on the second pass
         "dop_v1_bcdef0123456789abcdef0123456723456789abcdef0123456789abcdef0123456790abcdefwIBAAKCAQEA123456789abcdef0123456789abcdef012345AAKCA",
     ] {
