@@ -47,6 +47,15 @@ pub(crate) fn push_escaped(out: &mut String, s: &str) {
                 i += 8;
                 continue;
             }
+        } else if let Some(tail) = bytes.get(i..) {
+            // The last few bytes, padded with spaces (which need no escape), in one check.
+            let mut w = [b' '; 8];
+            if let Some(head) = w.get_mut(..tail.len()) {
+                head.copy_from_slice(tail);
+            }
+            if !word_needs_escape(u64::from_le_bytes(w)) {
+                break;
+            }
         }
         let end = (i + 8).min(bytes.len());
         while i < end {

@@ -228,7 +228,36 @@ pub(crate) enum SpanVal {
 #[derive(Debug, Default)]
 pub(crate) struct SpanFields {
     pub(crate) slots: Vec<(Slot, SpanStr)>,
-    pub(crate) details: Vec<(&'static str, SpanVal)>,
+    pub(crate) details: Vec<SpanDetail>,
+}
+
+/// A span field written under `details`.
+#[derive(Debug)]
+pub(crate) struct SpanDetail {
+    pub(crate) key: &'static str,
+    pub(crate) val: SpanVal,
+    /// `"key":value`, rendered once when recorded (strings scrubbed strictly).
+    pub(crate) json: String,
+}
+
+impl SpanDetail {
+    fn new(key: &'static str, val: SpanVal) -> SpanDetail {
+        let mut json = String::new();
+        crate::json::push_str(&mut json, key);
+        json.push(':');
+        match &val {
+            SpanVal::Str(s) => json.push_str(&s.json),
+            SpanVal::I64(n) => {
+                let _ = write!(json, "{n}");
+            }
+            SpanVal::U64(n) => {
+                let _ = write!(json, "{n}");
+            }
+            SpanVal::F64(n) => crate::json::push_f64(&mut json, *n),
+            SpanVal::Bool(b) => json.push_str(if *b { "true" } else { "false" }),
+        }
+        SpanDetail { key, val, json }
+    }
 }
 
 impl SpanFields {
@@ -314,9 +343,10 @@ impl SpanVisitor<'_> {
         if is_span_only(name) {
             return;
         }
-        match self.fields.details.iter_mut().find(|(k, _)| *k == name) {
-            Some(e) => e.1 = v,
-            None => self.fields.details.push((name, v)),
+        let d = SpanDetail::new(name, v);
+        match self.fields.details.iter_mut().find(|e| e.key == name) {
+            Some(e) => *e = d,
+            None => self.fields.details.push(d),
         }
     }
 

@@ -94,22 +94,25 @@ where
                     *s = Some(entry);
                 }
             }
-            for (key, v) in &fields.details {
+            for d in &fields.details {
+                let key = d.key;
                 if ev.has_detail(key) {
                     continue;
                 }
-                let (val, origin) = match v {
-                    SpanVal::Str(s) => match (&s.raw, view) {
-                        (Some(raw), Some(view)) => {
+                let (val, origin) = match (&d.val, view) {
+                    (SpanVal::Str(s), Some(view)) => match &s.raw {
+                        Some(raw) => {
                             let clean = view.scrub_field(key, raw);
                             (ev.push_arena(&clean), Origin::Clean)
                         }
-                        _ => (ev.push_arena(&s.json), Origin::Json),
+                        None => (ev.push_arena(&s.clean), Origin::Clean),
                     },
-                    SpanVal::I64(n) => (Val::I64(*n), Origin::Clean),
-                    SpanVal::U64(n) => (Val::U64(*n), Origin::Clean),
-                    SpanVal::F64(n) => (Val::F64(*n), Origin::Clean),
-                    SpanVal::Bool(b) => (Val::Bool(*b), Origin::Clean),
+                    (SpanVal::I64(n), Some(_)) => (Val::I64(*n), Origin::Clean),
+                    (SpanVal::U64(n), Some(_)) => (Val::U64(*n), Origin::Clean),
+                    (SpanVal::F64(n), Some(_)) => (Val::F64(*n), Origin::Clean),
+                    (SpanVal::Bool(b), Some(_)) => (Val::Bool(*b), Origin::Clean),
+                    // The whole `"key":value` member, as rendered when recorded.
+                    (_, None) => (ev.push_arena(&d.json), Origin::Json),
                 };
                 ev.details.push((key, val, origin));
             }
@@ -145,14 +148,17 @@ fn fill_ids(ev: &mut EventFields, trace: &TraceContext) {
         if ev.slots.get(slot.index()).copied().flatten().is_some() {
             continue;
         }
+        // Ids of a trace context are never all zeros: valid hex, written quoted as is.
         let start = ev.arena.len();
+        ev.arena.push('"');
         if is_trace {
             push_hex(&mut ev.arena, &trace.trace_id().to_bytes());
         } else {
             push_hex(&mut ev.arena, &trace.span_id().to_bytes());
         }
+        ev.arena.push('"');
         if let Some(s) = ev.slots.get_mut(slot.index()) {
-            *s = Some((Val::Str(start, ev.arena.len()), Origin::Raw));
+            *s = Some((Val::Str(start, ev.arena.len()), Origin::Json));
         }
     }
 }
@@ -221,8 +227,19 @@ pub(super) fn batch_clean(
                 push(tmp, ev.str_at(s, e));
                 Ok(())
             }
-            Val::I64(n) => writeln!(tmp, "{n}"),
-            Val::U64(n) => writeln!(tmp, "{n}"),
+            Val::I64(n) => {
+                if n < 0 {
+                    tmp.push('-');
+                }
+                push_u64(tmp, n.unsigned_abs());
+                tmp.push(BATCH_SEPARATOR);
+                Ok(())
+            }
+            Val::U64(n) => {
+                push_u64(tmp, n);
+                tmp.push(BATCH_SEPARATOR);
+                Ok(())
+            }
             Val::F64(n) => writeln!(tmp, "{n}"),
             Val::Bool(_) => Ok(()),
         };
@@ -331,6 +348,10 @@ pub(super) fn write_line(
             out.push(',');
         }
         first = false;
+        if let (Origin::Json, Val::Str(s, e)) = (origin, val) {
+            out.push_str(ev.str_at(*s, *e));
+            continue;
+        }
         json::push_str(out, key);
         out.push(':');
         match *val {
@@ -338,8 +359,7 @@ pub(super) fn write_line(
                 let raw = ev.str_at(s, e);
                 match origin {
                     Origin::Raw => json::push_str(out, &scan.field(key, raw)),
-                    Origin::Clean => json::push_str(out, raw),
-                    Origin::Json => out.push_str(raw),
+                    Origin::Clean | Origin::Json => json::push_str(out, raw),
                 }
             }
             Val::I64(n) => {
