@@ -76,6 +76,13 @@ pub(super) fn at_digit(scan: &mut Scan<'_, '_>, i: usize, floor: usize) -> usize
         if prev != b':' && (hex > 4 || scan.at(i + hex) != b':') {
             return we;
         }
+    } else if prev == b':' && n == 2 && iso_time_part(scan, i) {
+        // The minutes or seconds of an ISO 8601 time (`T10:01:18.007Z`): the IPv6 scan walks
+        // back to the `T` and stops there, and two digits start nothing else; the seconds may
+        // go on with a fraction, but fewer than three dots rule out an IPv4 address.
+        if dots_around(scan, i) < 3 {
+            return we;
+        }
     } else if next == b'.' || prev == b'.' {
         // Versions and decimals (`1.14.2`, `0.93`): with fewer than three dots in the run of
         // digits and dots around, no IPv4 address; then only a North American number
@@ -97,14 +104,37 @@ pub(super) fn at_digit(scan: &mut Scan<'_, '_>, i: usize, floor: usize) -> usize
         let lone_colon = prev == b':' && !ipv6_char(scan.before(i - 1));
         // Phones, SSNs and grouped card numbers go on with a digit after the `-` or space.
         let grouped = matches!(next, b'-' | b' ') && digit(scan.at(we + 1));
-        if (!matches!(prev, b'.' | b'+' | b'(' | b':') || lone_colon)
-            && !grouped
-            && !(13..=19).contains(&n)
-        {
-            return we;
+        if (!matches!(prev, b'.' | b'+' | b'(' | b':') || lone_colon) && !(13..=19).contains(&n) {
+            if !grouped {
+                return we;
+            }
+            // A grouped run (`2026-11-28`, `8 of 8`) can only open a North American number
+            // (`1-800…`), an SSN or a phone (three digits) or a grouped card number (four to
+            // six digits, then at least three).
+            if !(n == 1 && rest.first() == Some(&b'1'))
+                && n != 3
+                && !((4..=6).contains(&n) && digits_at(scan, we + 1, 3) >= 3)
+            {
+                return we;
+            }
         }
     }
     at_digit_slow(scan, i, floor)
+}
+
+/// Is the two-digit run at `i` the minutes (`T10:01`) or the seconds (`T10:01:18`) of an ISO
+/// 8601 time? Then every byte between the `T` and `i` is a digit or a colon.
+#[inline]
+fn iso_time_part(scan: &Scan<'_, '_>, i: usize) -> bool {
+    let hh_mm = |t: usize| {
+        i >= t
+            && scan.at(i - t) == b'T'
+            && scan.b.get(i - t + 1..i).is_some_and(|s| {
+                s.chunks(3)
+                    .all(|g| matches!(g, [a, b, b':'] if digit(*a) && digit(*b)))
+            })
+    };
+    hh_mm(4) || hh_mm(7)
 }
 
 /// Dots in the run of digits and dots around `i`, within the bounds [`ipv4`] looks at.
@@ -661,6 +691,12 @@ mod tests {
             "\\u00e9",
             "[REDACTED:ip]",
             "A",
+            "2026-11-28",
+            "T10:01:18.007Z",
+            "T23:59",
+            "1.2.3",
+            ":12",
+            "8 of 8",
         ];
         for policy in [PrivateIpPolicy::Keep, PrivateIpPolicy::Redact] {
             let settings = Settings {
