@@ -800,6 +800,10 @@ fn dash_p(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
 /// `curl -u user:password`: the part after the first colon.
 fn curl_user(scan: &mut Scan<'_, '_>, e: usize) {
     let mut p = e;
+    // `"… -u ":` where the quote closes an enclosing JSON string: no credential follows
+    if scan.at(p) == b'"' && crate::scrubber::inside_json_string(scan.text, p) {
+        return;
+    }
     if matches!(scan.at(p), b'"' | b'\'') {
         p += 1;
     }

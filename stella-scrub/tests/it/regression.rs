@@ -73,6 +73,8 @@ fn minimised_json_lines_stay_json() {
         r#"{"pass:":"12"}"#,
         // a value quoted as `\"` inside a JSON string ends with that string at the latest
         r#"{"{\"pw\":\"ms":"{\"a\":\"b\"}"}"#,
+        // ` -u "` where the quote closes the key string is no `curl -u` credential
+        r#"{"pa -u ":4}"#,
         // a private key block ends inside its own string
         r#"{"k":"-----BEGIN RSA PRIVATE KEY-----\\nMIIE\\","v":"-----END RSA PRIVATE KEY-----"}"#,
     ] {
