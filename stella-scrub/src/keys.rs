@@ -580,6 +580,15 @@ static GATE: [u8; 4096] = {
     t
 };
 
+/// The three-byte ending table alone: false when no key ending in `a b c` (ASCII, `c` not a
+/// digit, not a `pw` ending) can be a secret, so that [`tail_may_be_secret`] is false for it.
+#[inline(always)]
+pub(crate) fn ending_in_table(a: u8, b: u8, c: u8) -> bool {
+    let x = gate_index(a, b, c);
+    GATE.get(x >> 3)
+        .is_some_and(|bits| bits & (1 << (x & 7)) != 0)
+}
+
 /// Cheap first gate for the free-text key scanner: could a key ending in these bytes be a
 /// secret? `tail` holds up to the last sixteen bytes of the key and nothing before the key
 /// (a short key such as `pw` is decided on its own bytes), any case. False positives are fine

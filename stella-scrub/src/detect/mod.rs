@@ -693,6 +693,11 @@ impl Scan<'_, '_> {
         if !kv_key_char(a) || !kv_key_char(b) || (b | 0x20 == b'p' && c | 0x20 == b'w') {
             return true; // a short key or a `pw` ending: `at_separator` walks the key back
         }
+        // The ending table first, in place: for an ASCII ending without a trailing digit a
+        // miss is the gate's answer.
+        if (a | b | c) < 0x80 && !c.is_ascii_digit() && !keys::ending_in_table(a, b, c) {
+            return false;
+        }
         keys::tail_may_be_secret(self.b.get(k_end.saturating_sub(16)..k_end).unwrap_or(&[]))
     }
 }
