@@ -248,11 +248,12 @@ impl SpanDetail {
         match &val {
             SpanVal::Str(s) => json.push_str(&s.json),
             SpanVal::I64(n) => {
-                let _ = write!(json, "{n}");
+                if *n < 0 {
+                    json.push('-');
+                }
+                super::render::push_u64(&mut json, n.unsigned_abs());
             }
-            SpanVal::U64(n) => {
-                let _ = write!(json, "{n}");
-            }
+            SpanVal::U64(n) => super::render::push_u64(&mut json, *n),
             SpanVal::F64(n) => crate::json::push_f64(&mut json, *n),
             SpanVal::Bool(b) => json.push_str(if *b { "true" } else { "false" }),
         }
@@ -350,13 +351,25 @@ impl SpanVisitor<'_> {
         }
     }
 
-    fn put_num(&mut self, field: &Field, v: SpanVal, text: fmt::Arguments<'_>) {
+    fn put_num(&mut self, field: &Field, v: SpanVal) {
         let name = field.name();
         if is_hidden(name) || (is_span_only(name) && Slot::of(name).is_none()) {
             return;
         }
         self.buf.clear();
-        let _ = self.buf.write_fmt(text);
+        match v {
+            SpanVal::I64(n) => {
+                if n < 0 {
+                    self.buf.push('-');
+                }
+                super::render::push_u64(&mut self.buf, n.unsigned_abs());
+            }
+            SpanVal::U64(n) => super::render::push_u64(&mut self.buf, n),
+            SpanVal::F64(n) => {
+                let _ = write!(self.buf, "{n}");
+            }
+            SpanVal::Bool(_) | SpanVal::Str(_) => {}
+        }
         let s = std::mem::take(&mut self.buf);
         if Slot::of(name).is_some() || self.scrub_field(name, &s) != s {
             // An id given as a number, a card number, or a number under a secret key: as text.
@@ -382,15 +395,15 @@ impl Visit for SpanVisitor<'_> {
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put_num(field, SpanVal::I64(value), format_args!("{value}"));
+        self.put_num(field, SpanVal::I64(value));
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.put_num(field, SpanVal::U64(value), format_args!("{value}"));
+        self.put_num(field, SpanVal::U64(value));
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.put_num(field, SpanVal::F64(value), format_args!("{value}"));
+        self.put_num(field, SpanVal::F64(value));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {

@@ -66,7 +66,9 @@ where
             }
             // A span's own trace context (the OpenTelemetry bridge of issue II stores one per
             // span) gives the innermost span's ids, so lines agree with the exported spans.
-            if let Some(trace) = ext.get::<TraceContext>() {
+            if ids_missing(ev)
+                && let Some(trace) = ext.get::<TraceContext>()
+            {
                 fill_ids(ev, trace);
             }
             let Some(fields) = ext.get::<SpanFields>() else {
@@ -135,11 +137,20 @@ where
                 }
             }
         }
-        if let Some(trace) = cur.trace() {
+        if ids_missing(ev)
+            && let Some(trace) = cur.trace()
+        {
             fill_ids(ev, trace);
         }
     }
     found
+}
+
+/// True while `trace_id` or `span_id` is still empty.
+fn ids_missing(ev: &EventFields) -> bool {
+    [Slot::TraceId, Slot::SpanId]
+        .iter()
+        .any(|s| matches!(ev.slots.get(s.index()), Some(None)))
 }
 
 /// Fills `trace_id` and `span_id` from `trace` where still empty.
@@ -438,7 +449,7 @@ fn push_number(
 }
 
 /// Appends the decimal digits of `v`.
-fn push_u64(out: &mut String, mut v: u64) {
+pub(super) fn push_u64(out: &mut String, mut v: u64) {
     let mut buf = [0u8; 20];
     let mut at = buf.len();
     loop {
