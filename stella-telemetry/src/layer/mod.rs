@@ -101,6 +101,18 @@ pub(crate) fn span_tenant(ext: &tracing_subscriber::registry::Extensions<'_>) ->
         .map(|s| s.original().to_owned())
 }
 
+/// A span's own trace context: the one the OpenTelemetry bridge gave it, else one another
+/// layer stored in its extensions.
+pub(crate) fn span_trace<'a>(
+    ext: &'a tracing_subscriber::registry::Extensions<'_>,
+) -> Option<&'a stella_context::TraceContext> {
+    #[cfg(feature = "otlp")]
+    if let Some(t) = crate::trace::span_trace_context(ext) {
+        return Some(t);
+    }
+    ext.get::<stella_context::TraceContext>()
+}
+
 /// Building a [`JsonLayer`] failed.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

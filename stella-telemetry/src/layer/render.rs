@@ -67,7 +67,7 @@ where
             // A span's own trace context (the OpenTelemetry bridge of issue II stores one per
             // span) gives the innermost span's ids, so lines agree with the exported spans.
             if ids_missing(ev)
-                && let Some(trace) = ext.get::<TraceContext>()
+                && let Some(trace) = super::span_trace(&ext)
             {
                 fill_ids(ev, trace);
             }

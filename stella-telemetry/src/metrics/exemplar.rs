@@ -14,8 +14,7 @@ pub(crate) fn sampled_trace_id() -> Option<TraceId> {
             let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
             let span = registry.span(id)?;
             span.scope().find_map(|s| {
-                s.extensions()
-                    .get::<TraceContext>()
+                crate::layer::span_trace(&s.extensions())
                     .filter(|t| t.flags().is_sampled())
                     .map(TraceContext::trace_id)
             })

@@ -161,7 +161,7 @@ fn current_tracing_parent() -> Option<TraceContext> {
             let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
             let span = registry.span(id)?;
             span.scope()
-                .find_map(|s| s.extensions().get::<TraceContext>().cloned())
+                .find_map(|s| crate::layer::span_trace(&s.extensions()).cloned())
         })
         .flatten()
 }

@@ -121,6 +121,17 @@ impl SpanData {
 pub(crate) struct SpanState {
     data: SpanData,
     recording: bool,
+    /// The span's own trace context (read by the JSON layer, exemplars and the OpenTelemetry
+    /// API tracer through [`span_trace_context`]); kept here so a span has one extension of
+    /// the bridge, not two.
+    trace: Option<TraceContext>,
+}
+
+/// The trace context the bridge gave a span, from the span's extensions.
+pub(crate) fn span_trace_context<'a>(
+    ext: &'a tracing_subscriber::registry::Extensions<'_>,
+) -> Option<&'a TraceContext> {
+    ext.get::<SpanState>().and_then(|s| s.trace.as_ref())
 }
 
 pub(crate) fn now_nanos() -> u64 {
@@ -608,11 +619,11 @@ where
             )),
             _ => None,
         };
-        let mut ext = span.extensions_mut();
-        if let Some(trace) = trace {
-            ext.replace(trace);
-        }
-        ext.replace(SpanState { data, recording });
+        span.extensions_mut().replace(SpanState {
+            data,
+            recording,
+            trace,
+        });
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
