@@ -663,6 +663,21 @@ impl Scan<'_, '_> {
     /// (a test holds the two together).
     #[inline(always)]
     fn separator_may_match(&self, p: usize) -> bool {
+        // The JSON shape `"abc":` before a value that is not an array or object, with an ASCII
+        // ending of three key bytes (no digit last, no `pw`): the steps below reduce to the
+        // ending table, so look it up at once.
+        if let (Some(&[a, b, c, b'"']), Some(&v)) =
+            (self.b.get(p.wrapping_sub(4)..p), self.b.get(p + 1))
+            && !matches!(v, b' ' | b'\t' | b'[' | b'{')
+            && ascii_key_char(a)
+            && ascii_key_char(b)
+            && ascii_key_char(c)
+            && !c.is_ascii_digit()
+            && !(b | 0x20 == b'p' && c | 0x20 == b'w')
+            && !keys::ending_in_table(a, b, c)
+        {
+            return false;
+        }
         let mut k_end = p;
         let mut n = 0;
         while n < 4 && k_end > 0 && matches!(self.before(k_end), b' ' | b'\t') {
@@ -700,6 +715,23 @@ impl Scan<'_, '_> {
         }
         keys::tail_may_be_secret(self.b.get(k_end.saturating_sub(16)..k_end).unwrap_or(&[]))
     }
+}
+
+/// The ASCII bytes of [`kv_key_char`]: letters, digits, `_`, `-` and `.`.
+static ASCII_KEY_CHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 128 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.';
+        c += 1;
+    }
+    t
+};
+
+#[inline(always)]
+fn ascii_key_char(c: u8) -> bool {
+    ASCII_KEY_CHAR[usize::from(c)]
 }
 
 /// A byte that can be part of a key for [`kv::at_separator`].
