@@ -819,10 +819,16 @@ pub(crate) fn is_placeholder(v: &str) -> bool {
     {
         return true;
     }
+    // `${…}`, `$(…)`, or a whole `$NAME`: a value that only starts like a variable (`$B:\x`)
+    // is not one, and a redaction inside it must not turn it into a value (idempotency).
     if first == b'$'
-        && bytes
-            .get(1)
-            .is_some_and(|c| *c == b'{' || *c == b'(' || c.is_ascii_uppercase() || *c == b'_')
+        && (bytes.get(1).is_some_and(|c| *c == b'{' || *c == b'(')
+            || (bytes
+                .get(1)
+                .is_some_and(|c| c.is_ascii_uppercase() || *c == b'_')
+                && bytes
+                    .get(1..)
+                    .is_some_and(|r| r.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_'))))
     {
         return true;
     }

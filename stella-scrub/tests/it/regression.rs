@@ -55,6 +55,8 @@ fn minimised_fuzz_inputs_are_idempotent() {
         "Q.eyJpCI6IjEifQ.eyJpc3MiEifQ.eyJpc3MiOiJhY\u{fffd}%2NvdWifQ.eyJpCI6IjE@Q.ey",
         // a redaction inside a `{…}` template made its closing brace fall out of the window
         "pw={z8\u{fffd}w\u{fffd}={z8\u{fffd}+\u{fffd},\u{fffd},\u{fffd}salse}z\0---\u{1}\0\0\u{fffd}=\u{fffd}>>\u{fffd};pw:9\\;=\u{fffd}>4\u{fffd}=8\u{fffd}=/\u{1df}8\u{fffd}+\u{fffd},\u{fffd},\u{fffd}salse}",
+        // `$B:\…` only starts like a `$NAME` variable; a path redaction inside it changed that
+        "o:\\\u{fffd}-\u{fffd}-\u{fffd}\u{fffd}[hidden]\u{fffd}\u{fffd}pw=$B:\\\u{fffd}-\u{fffd}-\u{fffd}\u{fffd}[B\u{fffd}",
         // the rest of a word after a length-capped token is no key body on the second pass
         "dop_v1_bcdef0123456789abcdef0123456723456789abcdef0123456789abcdef0123456790abcdefwIBAAKCAQEA123456789abcdef0123456789abcdef012345AAKCA",
     ] {
