@@ -210,6 +210,15 @@ pub(crate) fn is_hidden(name: &str) -> bool {
         || name == "log.module_path"
 }
 
+/// Field names whose values are unique per request, job or span (ids): memories of clean
+/// texts skip them, since such a text never repeats and would only push out texts that do.
+pub(crate) fn is_unique_id(name: &str) -> bool {
+    matches!(
+        name,
+        "request_id" | "job_id" | "run_id" | "trace_id" | "span_id" | "parent_span_id"
+    )
+}
+
 /// Span fields that describe the span itself (OpenTelemetry HTTP and network attributes):
 /// exported with traces, not copied onto every log line inside the span.
 pub(crate) fn is_span_only(name: &str) -> bool {

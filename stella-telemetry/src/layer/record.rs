@@ -319,11 +319,13 @@ impl SpanVisitor<'_> {
     fn scrub(&mut self, key: &'static str, value: &str) -> SpanStr {
         // A plain key's value is free text: a text seen clean before is clean again.
         let plain = self.keys.plain(self.scrubber, key);
-        if plain && self.messages.is_clean(self.scrubber, value) {
+        // Ids never repeat: not worth remembering.
+        let memo = plain && !crate::fields::is_unique_id(key);
+        if memo && self.messages.is_clean(self.scrubber, value) {
             return SpanStr::new(value.to_owned(), None);
         }
         let clean = self.scrub_field(key, value);
-        if plain && clean == value {
+        if memo && clean == value {
             self.messages.remember(self.scrubber, value);
         }
         if clean == value {

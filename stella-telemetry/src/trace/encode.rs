@@ -134,7 +134,8 @@ impl Hasher for TextHasher {
 /// `value` scrubbed in place (kept as is when nothing was redacted). `key` is the attribute
 /// key for the key-aware rules, `""` for free text (event names, status messages).
 fn scrub_in_place(value: &mut String, key: &'static str, scrubber: &Scrubber) {
-    let remembered = value.len() <= MAX_REMEMBERED_LEN
+    let memo = value.len() <= MAX_REMEMBERED_LEN && !crate::fields::is_unique_id(key);
+    let remembered = memo
         && CLEAN
             .try_with(|c| {
                 c.try_borrow()
@@ -151,7 +152,7 @@ fn scrub_in_place(value: &mut String, key: &'static str, scrubber: &Scrubber) {
     };
     match scrubbed {
         std::borrow::Cow::Owned(s) => *value = s,
-        std::borrow::Cow::Borrowed(_) if value.len() <= MAX_REMEMBERED_LEN => {
+        std::borrow::Cow::Borrowed(_) if memo => {
             let _ = CLEAN.try_with(|c| {
                 if let Ok(mut c) = c.try_borrow_mut() {
                     c.insert(scrubber, key, value);
