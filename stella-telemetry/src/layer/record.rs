@@ -33,8 +33,8 @@ pub(crate) enum Origin {
     Raw,
     /// A span value scrubbed when recorded: escape, but do not scan.
     Clean,
-    /// A span value scrubbed and rendered as a JSON string (quoted, escaped) when recorded:
-    /// write as is.
+    /// A span value rendered when recorded as the whole JSON member (`,"key":"value"` for a
+    /// common field, `"key":value` under `details`): write as is.
     Json,
 }
 
@@ -198,7 +198,7 @@ pub(crate) struct SpanStr {
     pub(crate) clean: String,
     pub(crate) raw: Option<String>,
     /// `clean` as a JSON string, quoted and escaped once, so that every line inside the span
-    /// copies it as is.
+    /// copies it as is; for a common field, the whole member (`,"route":"/x"`).
     pub(crate) json: String,
 }
 
@@ -335,7 +335,13 @@ impl SpanVisitor<'_> {
         }
     }
 
-    fn set_slot(&mut self, slot: Slot, v: SpanStr) {
+    fn set_slot(&mut self, slot: Slot, mut v: SpanStr) {
+        let mut member = String::with_capacity(v.json.len() + slot.key().len() + 4);
+        member.push_str(",\"");
+        member.push_str(slot.key());
+        member.push_str("\":");
+        member.push_str(&v.json);
+        v.json = member;
         match self.fields.slots.iter_mut().find(|(s, _)| *s == slot) {
             Some(e) => e.1 = v,
             None => self.fields.slots.push((slot, v)),

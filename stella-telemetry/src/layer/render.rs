@@ -161,7 +161,9 @@ fn fill_ids(ev: &mut EventFields, trace: &TraceContext) {
         }
         // Ids of a trace context are never all zeros: valid hex, written quoted as is.
         let start = ev.arena.len();
-        ev.arena.push('"');
+        ev.arena.push_str(",\"");
+        ev.arena.push_str(slot.key());
+        ev.arena.push_str("\":\"");
         if is_trace {
             push_hex(&mut ev.arena, &trace.trace_id().to_bytes());
         } else {
@@ -291,6 +293,11 @@ pub(super) fn write_line(
             continue;
         };
         let raw = ev.str_at(start, end);
+        if origin == Origin::Json {
+            // The whole member, rendered (and checked or scrubbed) when the span recorded it.
+            out.push_str(raw);
+            continue;
+        }
         let key = slot.key();
         match slot.format() {
             Format::Scanned if slot == Slot::ErrorMessage => {
@@ -321,14 +328,8 @@ pub(super) fn write_line(
                 push_key(out, key);
                 match origin {
                     Origin::Raw => json::push_str(out, &scan.field(key, raw)),
-                    Origin::Clean => json::push_str(out, raw),
-                    Origin::Json => out.push_str(raw),
+                    Origin::Clean | Origin::Json => json::push_str(out, raw),
                 }
-            }
-            // Validated when the span recorded it.
-            _ if origin == Origin::Json => {
-                push_key(out, key);
-                out.push_str(raw);
             }
             f => {
                 if f.accepts(raw) {
