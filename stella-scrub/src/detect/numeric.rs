@@ -80,14 +80,14 @@ pub(super) fn at_digit(scan: &mut Scan<'_, '_>, i: usize, floor: usize) -> usize
         // The minutes or seconds of an ISO 8601 time (`T10:01:18.007Z`): the IPv6 scan walks
         // back to the `T` and stops there, and two digits start nothing else; the seconds may
         // go on with a fraction, but fewer than three dots rule out an IPv4 address.
-        if dots_around(scan, i) < 3 {
+        if !three_dots_around(scan, i) {
             return we;
         }
     } else if next == b'.' || prev == b'.' {
         // Versions and decimals (`1.14.2`, `0.93`): with fewer than three dots in the run of
         // digits and dots around, no IPv4 address; then only a North American number
         // (`1.800…`, `415.555.2671`) or a card number can start here.
-        if next != b':' && !matches!(prev, b':' | b'+' | b'(') && dots_around(scan, i) < 3 {
+        if next != b':' && !matches!(prev, b':' | b'+' | b'(') && !three_dots_around(scan, i) {
             if matches!(prev, b'.' | b'-') {
                 return we;
             }
@@ -137,23 +137,34 @@ fn iso_time_part(scan: &Scan<'_, '_>, i: usize) -> bool {
     hh_mm(4) || hh_mm(7)
 }
 
-/// Dots in the run of digits and dots around `i`, within the bounds [`ipv4`] looks at.
+/// Are there three dots or more in the run of digits and dots around `i`, within the bounds
+/// [`ipv4`] looks at (sixteen bytes back, twenty on)? Stops at the third dot.
 #[inline]
-fn dots_around(scan: &Scan<'_, '_>, i: usize) -> usize {
-    let dot_or_digit = |c: &&u8| c.is_ascii_digit() || **c == b'.';
-    let before = scan.b.get(i.saturating_sub(16)..i).unwrap_or(&[]);
+fn three_dots_around(scan: &Scan<'_, '_>, i: usize) -> bool {
+    let mut dots = 0;
     let after = scan.b.get(i..(i + 20).min(scan.b.len())).unwrap_or(&[]);
-    before
-        .iter()
-        .rev()
-        .take_while(dot_or_digit)
-        .filter(|c| **c == b'.')
-        .count()
-        + after
-            .iter()
-            .take_while(dot_or_digit)
-            .filter(|c| **c == b'.')
-            .count()
+    for &c in after {
+        if c == b'.' {
+            dots += 1;
+        } else if !digit(c) {
+            break;
+        }
+    }
+    if dots >= 3 {
+        return true;
+    }
+    let before = scan.b.get(i.saturating_sub(16)..i).unwrap_or(&[]);
+    for &c in before.iter().rev() {
+        if c == b'.' {
+            dots += 1;
+            if dots >= 3 {
+                return true;
+            }
+        } else if !digit(c) {
+            break;
+        }
+    }
+    false
 }
 
 /// The full decision at a digit that starts a word (see [`at_digit`]).
