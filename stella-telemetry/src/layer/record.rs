@@ -197,16 +197,18 @@ impl Visit for EventFields {
 pub(crate) struct SpanStr {
     pub(crate) clean: String,
     pub(crate) raw: Option<String>,
-    /// `clean` as a JSON string, quoted and escaped once, so that every line inside the span
-    /// copies it as is; for a common field, the whole member (`,"route":"/x"`).
+    /// For a common field, the whole JSON member (`,"route":"/x"`), rendered once so that
+    /// every line inside the span copies it as is; empty under `details` (see [`SpanDetail`]).
     pub(crate) json: String,
 }
 
 impl SpanStr {
     pub(crate) fn new(clean: String, raw: Option<String>) -> SpanStr {
-        let mut json = String::with_capacity(clean.len() + 2);
-        crate::json::push_str(&mut json, &clean);
-        SpanStr { clean, raw, json }
+        SpanStr {
+            clean,
+            raw,
+            json: String::new(),
+        }
     }
 
     /// The text as recorded (for grant lookups of the tenant id).
@@ -242,11 +244,14 @@ pub(crate) struct SpanDetail {
 
 impl SpanDetail {
     fn new(key: &'static str, val: SpanVal) -> SpanDetail {
-        let mut json = String::new();
+        let mut json = String::with_capacity(match &val {
+            SpanVal::Str(s) => s.clean.len() + key.len() + 5,
+            _ => key.len() + 24,
+        });
         crate::json::push_str(&mut json, key);
         json.push(':');
         match &val {
-            SpanVal::Str(s) => json.push_str(&s.json),
+            SpanVal::Str(s) => crate::json::push_str(&mut json, &s.clean),
             SpanVal::I64(n) => {
                 if *n < 0 {
                     json.push('-');
@@ -336,11 +341,11 @@ impl SpanVisitor<'_> {
     }
 
     fn set_slot(&mut self, slot: Slot, mut v: SpanStr) {
-        let mut member = String::with_capacity(v.json.len() + slot.key().len() + 4);
+        let mut member = String::with_capacity(v.clean.len() + slot.key().len() + 6);
         member.push_str(",\"");
         member.push_str(slot.key());
         member.push_str("\":");
-        member.push_str(&v.json);
+        crate::json::push_str(&mut member, &v.clean);
         v.json = member;
         match self.fields.slots.iter_mut().find(|(s, _)| *s == slot) {
             Some(e) => e.1 = v,
