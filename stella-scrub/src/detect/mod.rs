@@ -705,6 +705,10 @@ impl Scan<'_, '_> {
         if !kv_key_char(c) {
             return false;
         }
+        if c.is_ascii_digit() && (!kv_key_char(b) || (b.is_ascii_digit() && !kv_key_char(a))) {
+            // a key of one or two digits (`10:01:18`): `at_separator` looks up only digits
+            return false;
+        }
         if !kv_key_char(a) || !kv_key_char(b) || (b | 0x20 == b'p' && c | 0x20 == b'w') {
             return true; // a short key or a `pw` ending: `at_separator` walks the key back
         }
