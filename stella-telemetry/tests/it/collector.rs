@@ -192,3 +192,14 @@ pub fn attr_str<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+/// Opens `n` request spans with one event each on `dispatch`; how long the caller took.
+pub fn emit(dispatch: &tracing::Dispatch, n: usize) -> Duration {
+    let start = Instant::now();
+    tracing::dispatcher::with_default(dispatch, || {
+        for i in 0..n {
+            tracing::info_span!("api.request", i).in_scope(|| tracing::info!("handled"));
+        }
+    });
+    start.elapsed()
+}

@@ -24,7 +24,7 @@ use prost::Message as _;
 use stella_telemetry::testing::CaptureWriter;
 use stella_telemetry::{Config, OtlpProtocol, Output, ShutdownError, TraceConfig};
 
-use crate::collector::{Mode, attr_str, dead_url, hex};
+use crate::collector::{Mode, attr_str, dead_url, emit, hex};
 
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
@@ -200,16 +200,6 @@ fn config(url: &str, capture: &CaptureWriter) -> Config {
                 .with_protocol(OtlpProtocol::Grpc)
                 .with_export_interval(Duration::from_millis(20)),
         )
-}
-
-fn emit(dispatch: &tracing::Dispatch, n: usize) -> Duration {
-    let start = Instant::now();
-    tracing::dispatcher::with_default(dispatch, || {
-        for i in 0..n {
-            tracing::info_span!("api.request", i).in_scope(|| tracing::info!("handled"));
-        }
-    });
-    start.elapsed()
 }
 
 #[test]

@@ -1,14 +1,14 @@
 //! Traces over OTLP/HTTP to a real loopback receiver: parents, resource, scrubbing, tail
 //! sampling, failure injection, the job helper and bounded shutdown.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use stella_context::{CurrentContext, JobEnvelope, JobMeta, RestoreMode, TraceContext};
 use stella_telemetry::testing::CaptureWriter;
 use stella_telemetry::{Config, Output, ShutdownError, TraceConfig};
 
-use crate::collector::{Mode, Receiver, attr, attr_str, dead_url, hex};
+use crate::collector::{Mode, Receiver, attr, attr_str, dead_url, emit, hex};
 
 fn config(url: &str, capture: &CaptureWriter) -> Config {
     Config::new("policy-engine", "1.4.0")
@@ -232,16 +232,6 @@ fn head_ratio_changes_at_runtime() {
     guard.flush().unwrap();
     let names: Vec<String> = rx.spans().into_iter().map(|s| s.name).collect();
     assert_eq!(names, ["kept"]);
-}
-
-fn emit(dispatch: &tracing::Dispatch, n: usize) -> Duration {
-    let start = Instant::now();
-    tracing::dispatcher::with_default(dispatch, || {
-        for i in 0..n {
-            tracing::info_span!("api.request", i).in_scope(|| tracing::info!("handled"));
-        }
-    });
-    start.elapsed()
 }
 
 #[test]
