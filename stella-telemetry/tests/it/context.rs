@@ -172,3 +172,44 @@ fn a_span_with_its_own_trace_context_gives_its_ids_to_the_lines_inside() {
     assert_eq!(lines[1]["span_id"], child.span_id().to_string());
     assert_eq!(lines[1]["trace_id"], root.trace_id().to_string());
 }
+
+#[test]
+fn span_details_merge_innermost_first_once_each_with_their_types() {
+    let h = Harness::new();
+    h.run(|| {
+        let outer = tracing::info_span!(
+            "api",
+            attempt = 1_u64,
+            note = "outer \"quoted\"\nline\ttab",
+            flag = true,
+            ratio = 0.5,
+            delta = -3_i64,
+            route = "/tenants/{tenant}",
+        );
+        let _o = outer.enter();
+        let inner = tracing::info_span!("step", attempt = 2_u64, stage = "load");
+        let _i = inner.enter();
+        tracing::info!(stage = "event", "merged");
+    });
+    let l = h.line("merged");
+    let d = &l["details"];
+    assert_eq!(d["stage"], "event", "the event wins");
+    assert_eq!(d["attempt"], 2, "the innermost span wins");
+    assert_eq!(d["note"], "outer \"quoted\"\nline\ttab");
+    assert_eq!(d["flag"], true);
+    assert_eq!(d["ratio"], 0.5);
+    assert_eq!(d["delta"], -3);
+    assert_eq!(l["route"], "/tenants/{tenant}");
+    let raw = h.capture.contents();
+    let line = raw
+        .lines()
+        .find(|l| l.contains("\"merged\""))
+        .expect("the line");
+    let at = line.find("\"details\":").expect("details") + "\"details\":".len();
+    let details = &line[at..line.len() - 1];
+    assert_eq!(
+        crate::support::keys_in_order(details),
+        ["stage", "attempt", "note", "flag", "ratio", "delta"],
+        "the event's details, then the inner span's, then the outer span's, each key once"
+    );
+}
