@@ -2,6 +2,7 @@
 
 use std::cell::Cell;
 use std::fmt::Write as _;
+#[cfg(test)]
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -125,9 +126,20 @@ fn second_text(secs: u64) -> Option<[u8; 19]> {
 }
 
 /// Appends `t` as RFC 3339 UTC with microseconds: `2026-11-28T11:05:30.123456Z`.
+#[cfg(test)]
 pub(crate) fn push_ts(out: &mut String, t: SystemTime) {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
+    push_ts_parts(out, d.as_secs(), d.subsec_micros());
+}
+
+/// Appends the time `nanos` (since the Unix epoch) as RFC 3339 UTC with microseconds:
+/// `2026-11-28T11:05:30.123456Z`.
+pub(crate) fn push_ts_nanos(out: &mut String, nanos: u64) {
+    let micros = u32::try_from((nanos % 1_000_000_000) / 1_000).unwrap_or(0);
+    push_ts_parts(out, nanos / 1_000_000_000, micros);
+}
+
+fn push_ts_parts(out: &mut String, secs: u64, micros: u32) {
     let cached = LAST_SECOND
         .try_with(|c| {
             let (s, text) = c.get();
@@ -147,25 +159,26 @@ pub(crate) fn push_ts(out: &mut String, t: SystemTime) {
         let (y, m, day) = civil_from_days(days);
         let _ = write!(
             out,
-            "\"{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z\"",
+            "\"{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z\"",
             rem / 3600,
             (rem % 3600) / 60,
             rem % 60,
-            d.subsec_micros()
         );
         return;
     };
-    let mut frac = *b".000000Z\"";
-    let mut v = d.subsec_micros();
-    for k in (1..7).rev() {
-        if let Some(slot) = frac.get_mut(k) {
+    // `"` + date and time + `.ffffffZ"`, checked as UTF-8 once.
+    let mut buf = *b"\"0000-00-00T00:00:00.000000Z\"";
+    if let Some(dt) = buf.get_mut(1..20) {
+        dt.copy_from_slice(&text);
+    }
+    let mut v = micros;
+    for k in (21..27).rev() {
+        if let Some(slot) = buf.get_mut(k) {
             *slot = b'0' + (v % 10) as u8;
         }
         v /= 10;
     }
-    out.push('"');
-    out.push_str(std::str::from_utf8(&text).unwrap_or("0000-00-00T00:00:00"));
-    out.push_str(std::str::from_utf8(&frac).unwrap_or(".000000Z\""));
+    out.push_str(std::str::from_utf8(&buf).unwrap_or("\"0000-00-00T00:00:00.000000Z\""));
 }
 
 /// Days since the Unix epoch to (year, month, day) in the proleptic Gregorian calendar
@@ -212,6 +225,21 @@ mod tests {
         assert_eq!(s, "\"a\\\"b\\\\c\\nd\\u0001é\"");
         let v: String = serde_json::from_str(&s).unwrap();
         assert_eq!(v, "a\"b\\c\nd\u{1}é");
+    }
+
+    #[test]
+    fn timestamps_from_nanos_match() {
+        for nanos in [
+            0u64,
+            999,
+            1_764_327_930_123_456_789,
+            951_782_400_000_007_000,
+        ] {
+            let (mut a, mut b) = (String::new(), String::new());
+            push_ts_nanos(&mut a, nanos);
+            push_ts(&mut b, UNIX_EPOCH + Duration::from_nanos(nanos));
+            assert_eq!(a, b);
+        }
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! Resolving the common fields from the event, its spans and the context, and writing the line.
 
 use std::fmt::Write as _;
-use std::time::{Duration, UNIX_EPOCH};
 
 use stella_context::{CurrentContext, TraceContext};
 use stella_scrub::ScrubView;
@@ -279,7 +278,7 @@ pub(super) fn write_line(
 ) {
     out.clear();
     out.push_str("{\"ts\":");
-    json::push_ts(out, UNIX_EPOCH + Duration::from_nanos(now_nanos));
+    json::push_ts_nanos(out, now_nanos);
     out.push_str(",\"level\":\"");
     out.push_str(level_str(meta.level()));
     out.push('"');
@@ -493,7 +492,7 @@ fn push_number_text(
 pub(super) fn breadcrumb(core: &Core, at_nanos: u64, tenant: &str, text: &str, out: &mut String) {
     out.clear();
     out.push_str("{\"ts\":");
-    json::push_ts(out, UNIX_EPOCH + Duration::from_nanos(at_nanos));
+    json::push_ts_nanos(out, at_nanos);
     out.push_str(",\"level\":\"debug\"");
     out.push_str(&core.fragment);
     out.push_str(",\"tenant_id\":");
@@ -532,7 +531,7 @@ pub(super) fn summary(core: &Core, now_nanos: u64, out: &mut String) -> bool {
     drop(last);
     out.clear();
     out.push_str("{\"ts\":");
-    json::push_ts(out, UNIX_EPOCH + Duration::from_nanos(now_nanos));
+    json::push_ts_nanos(out, now_nanos);
     out.push_str(",\"level\":\"warn\"");
     out.push_str(&core.fragment);
     out.push_str(",\"message\":\"log records suppressed\",\"details\":{");
