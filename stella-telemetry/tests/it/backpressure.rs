@@ -1,6 +1,7 @@
 //! A saturated queue drops and counts info lines while error lines survive.
 
 use std::io::{self, Write};
+use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -10,14 +11,19 @@ use tracing_subscriber::layer::SubscriberExt;
 
 use crate::support::check_lines;
 
-/// A writer that blocks until the gate opens, then writes to a capture.
+/// A writer that blocks until the gate opens, then writes to a capture. The first write says
+/// so on `entered`, so a test knows the writer thread holds a batch and is stuck.
 struct Gated {
     open: Arc<(Mutex<bool>, Condvar)>,
+    entered: Option<Sender<()>>,
     out: CaptureWriter,
 }
 
 impl Write for Gated {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(entered) = self.entered.take() {
+            let _ = entered.send(());
+        }
         let (lock, cv) = &*self.open;
         let mut open = lock.lock().unwrap();
         while !*open {
@@ -34,11 +40,13 @@ impl Write for Gated {
 fn errors_survive_a_saturated_queue_while_info_is_dropped_and_counted() {
     let gate = Arc::new((Mutex::new(false), Condvar::new()));
     let capture = CaptureWriter::new();
+    let (entered, writer_stuck) = mpsc::channel();
     let (writer, guard) = NonBlocking::builder()
         .with_capacity(32)
         .with_priority_wait(Duration::from_millis(5))
         .build(Output::Writer(Box::new(Gated {
             open: Arc::clone(&gate),
+            entered: Some(entered),
             out: capture.clone(),
         })))
         .unwrap();
@@ -50,7 +58,13 @@ fn errors_survive_a_saturated_queue_while_info_is_dropped_and_counted() {
     let handle = layer.handle();
     let subscriber = tracing_subscriber::registry().with(layer);
     tracing::subscriber::with_default(subscriber, || {
-        for i in 0..200 {
+        // The writer thread takes the first line and sticks in the closed output; only then
+        // can the queue be full when the errors come, whatever the scheduler does.
+        tracing::info!(i = 0, "info");
+        writer_stuck
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the writer thread takes the first line");
+        for i in 1..200 {
             tracing::info!(i, "info");
         }
         for i in 0..20 {
