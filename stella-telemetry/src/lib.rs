@@ -143,6 +143,7 @@ mod config;
 pub mod decision;
 mod fields;
 mod guard;
+mod hash;
 mod incident;
 mod json;
 mod layer;

@@ -7,6 +7,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use stella_scrub::{ScrubView, Scrubber};
 
+use crate::hash::BuildFnv1a;
+
 /// The most keys remembered per thread before the cache starts over.
 const MAX_KEYS: usize = 4096;
 
@@ -76,7 +78,7 @@ const MAX_MESSAGE_LEN: usize = 256;
 pub(crate) struct CleanMessages {
     /// The scrubber the verdicts are for; holding it keeps its identity from being reused.
     scrubber: Option<Scrubber>,
-    set: HashSet<String, BuildHasherDefault<TextHasher>>,
+    set: HashSet<String, BuildFnv1a>,
 }
 
 impl CleanMessages {
@@ -101,28 +103,6 @@ impl CleanMessages {
             self.scrubber = Some(scrubber.clone());
         }
         self.set.insert(text.to_owned());
-    }
-}
-
-/// FNV-1a over short texts.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct TextHasher(u64);
-
-impl Hasher for TextHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for b in bytes {
-            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
     }
 }
 

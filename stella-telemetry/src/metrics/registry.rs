@@ -138,15 +138,7 @@ struct KeyIdHasher(u64);
 
 impl std::hash::Hasher for KeyIdHasher {
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for b in bytes {
-            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
+        self.0 = crate::hash::fnv1a(self.0, bytes);
     }
 
     fn write_u64(&mut self, n: u64) {

@@ -4,11 +4,12 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
 
 use opentelemetry_proto::tonic::resource::v1::Resource as ProtoResource;
 use prost::Message as _;
 use stella_scrub::Scrubber;
+
+use crate::hash::BuildFnv1a;
 
 use super::layer::{SpanData, Status, Value};
 
@@ -83,7 +84,7 @@ struct CleanTexts {
     by_key: HashMap<&'static str, HashSet<String, Fnv>, Fnv>,
 }
 
-type Fnv = BuildHasherDefault<TextHasher>;
+type Fnv = BuildFnv1a;
 
 impl CleanTexts {
     fn same(&self, scrubber: &Scrubber) -> bool {
@@ -105,29 +106,6 @@ impl CleanTexts {
         if self.by_key.entry(key).or_default().insert(text.to_owned()) {
             self.len += 1;
         }
-    }
-}
-
-/// FNV-1a: short texts, hashed in a few instructions per byte; the entries are only a cache of
-/// verdicts, so a collision costs a comparison, never a wrong answer.
-#[derive(Default, Clone, Copy)]
-struct TextHasher(u64);
-
-impl Hasher for TextHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for b in bytes {
-            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
     }
 }
 
