@@ -665,7 +665,7 @@ impl Scan<'_, '_> {
     fn separator_may_match(&self, p: usize) -> bool {
         // The JSON shape `"abc":` before a value that is not an array or object, with an ASCII
         // ending of three key bytes (no digit last, no `pw`): the steps below reduce to the
-        // ending table, so look it up at once.
+        // ending table and the key check, so run them at once.
         if let (Some(&[a, b, c, b'"']), Some(&v)) =
             (self.b.get(p.wrapping_sub(4)..p), self.b.get(p + 1))
             && !matches!(v, b' ' | b'\t' | b'[' | b'{')
@@ -674,9 +674,16 @@ impl Scan<'_, '_> {
             && ascii_key_char(c)
             && !c.is_ascii_digit()
             && !(b | 0x20 == b'p' && c | 0x20 == b'w')
-            && !keys::ending_in_table(a, b, c)
         {
-            return false;
+            // The walk below would stop at the `"` with the same three bytes: a miss in the
+            // table is the answer, and a hit goes to the key check at once.
+            if !keys::ending_in_table(a, b, c) {
+                return false;
+            }
+            let k_end = p - 1;
+            return keys::tail_may_be_secret(
+                self.b.get(k_end.saturating_sub(16)..k_end).unwrap_or(&[]),
+            );
         }
         let mut k_end = p;
         let mut n = 0;
