@@ -337,11 +337,7 @@ impl ScrubberBuilder {
             names.push(name);
             custom.push((compiled, anchors));
         }
-        let settings = Settings {
-            private_ips: self.private_ips,
-            roots,
-            path_roots,
-        };
+        let settings = Settings::new(self.private_ips, roots, path_roots);
         let engine = Engine::build(settings, custom)?;
         Ok(Scrubber {
             inner: Arc::new(Inner {

@@ -182,6 +182,40 @@ pub(crate) struct Settings {
     pub(crate) private_ips: PrivateIpPolicy,
     pub(crate) roots: RepoRoots,
     pub(crate) path_roots: Vec<String>,
+    /// The second bytes of `path_roots` and of the roots' first components (`/etc/`: `e`), one
+    /// bit each: a `/` before any other byte starts no known root.
+    root_seconds: [u64; 4],
+}
+
+impl Settings {
+    pub(crate) fn new(
+        private_ips: PrivateIpPolicy,
+        roots: RepoRoots,
+        path_roots: Vec<String>,
+    ) -> Settings {
+        let mut root_seconds = [0u64; 4];
+        for r in path_roots.iter().chain(roots.first_components()) {
+            if let Some(&c) = r.as_bytes().get(1)
+                && let Some(w) = root_seconds.get_mut(usize::from(c >> 6))
+            {
+                *w |= 1 << (c & 63);
+            }
+        }
+        Settings {
+            private_ips,
+            roots,
+            path_roots,
+            root_seconds,
+        }
+    }
+
+    /// Can a known root start with `/` followed by `c`?
+    #[inline]
+    pub(crate) fn may_start_root(&self, c: u8) -> bool {
+        self.root_seconds
+            .get(usize::from(c >> 6))
+            .is_some_and(|w| w >> (c & 63) & 1 != 0)
+    }
 }
 
 /// The compiled engine.
@@ -954,11 +988,11 @@ mod tests {
     /// Whenever the inline separator gate says no, `kv::at_separator` finds nothing there.
     #[test]
     fn separator_gate_never_hides_a_key() {
-        let settings = Settings {
-            private_ips: PrivateIpPolicy::Keep,
-            roots: RepoRoots::default(),
-            path_roots: default_path_roots(),
-        };
+        let settings = Settings::new(
+            PrivateIpPolicy::Keep,
+            RepoRoots::default(),
+            default_path_roots(),
+        );
         let keys = [
             "password",
             "PASSWORD",

@@ -710,11 +710,7 @@ mod tests {
             "8 of 8",
         ];
         for policy in [PrivateIpPolicy::Keep, PrivateIpPolicy::Redact] {
-            let settings = Settings {
-                private_ips: policy,
-                roots: RepoRoots::default(),
-                path_roots: Vec::new(),
-            };
+            let settings = Settings::new(policy, RepoRoots::default(), Vec::new());
             let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
             let mut next = move || {
                 seed ^= seed << 13;

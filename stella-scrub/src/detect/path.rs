@@ -233,7 +233,7 @@ fn redact_unless_under_root(scan: &mut Scan<'_, '_>, s: usize, e: usize, windows
 /// repository root) and the slash starts a token.
 pub(super) fn at_slash(scan: &mut Scan<'_, '_>, s: usize) {
     let first = scan.at(s + 1);
-    if !first.is_ascii_alphabetic() {
+    if !first.is_ascii_alphabetic() || !scan.settings.may_start_root(first) {
         return;
     }
     if !clear_boundary(scan.before(s)) {
