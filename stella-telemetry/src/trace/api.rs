@@ -23,7 +23,7 @@ use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use stella_context::{CurrentContext, SpanId, TraceContext, TraceId};
 use tracing_subscriber::registry::LookupSpan as _;
 
-use super::layer::{EventData, Kind, Pipeline, SpanData, Status, Value, now_nanos};
+use super::layer::{Events, Kind, Pipeline, SpanData, Status, Value, now_nanos};
 use super::stats::add;
 use crate::incident::Incidents;
 
@@ -230,7 +230,7 @@ impl opentelemetry::trace::Tracer for Tracer {
             end: 0,
             attributes: Vec::new(),
             dropped_attributes: 0,
-            events: Vec::new(),
+            events: Events::default(),
             dropped_events: 0,
             links: Vec::new(),
             status: Status::Unset,
@@ -340,11 +340,11 @@ impl Recording {
                 _ => self.data.dropped_attributes = self.data.dropped_attributes.saturating_add(1),
             }
         }
-        self.data.events.push(EventData {
-            time: nanos(time),
-            name: crate::json::prefix(&name, MAX_VALUE_LEN).to_owned(),
-            attributes: attrs,
-        });
+        self.data.events.push(
+            nanos(time),
+            crate::json::prefix(&name, MAX_VALUE_LEN),
+            &mut attrs,
+        );
     }
 
     fn link(&mut self, sc: &SpanContext) {

@@ -112,6 +112,13 @@ impl CleanTexts {
 /// `value` scrubbed in place (kept as is when nothing was redacted). `key` is the attribute
 /// key for the key-aware rules, `""` for free text (event names, status messages).
 fn scrub_in_place(value: &mut String, key: &'static str, scrubber: &Scrubber) {
+    if let Some(clean) = scrub_text(value, key, scrubber) {
+        *value = clean;
+    }
+}
+
+/// `value` scrubbed: `Some` with the new text when something was redacted.
+fn scrub_text(value: &str, key: &'static str, scrubber: &Scrubber) -> Option<String> {
     let memo = value.len() <= MAX_REMEMBERED_LEN && !crate::fields::is_unique_id(key);
     let remembered = memo
         && CLEAN
@@ -121,7 +128,7 @@ fn scrub_in_place(value: &mut String, key: &'static str, scrubber: &Scrubber) {
             })
             .unwrap_or(false);
     if remembered {
-        return;
+        return None;
     }
     let scrubbed = if key.is_empty() {
         scrubber.scrub(value)
@@ -129,15 +136,17 @@ fn scrub_in_place(value: &mut String, key: &'static str, scrubber: &Scrubber) {
         scrubber.scrub_field(key, value)
     };
     match scrubbed {
-        std::borrow::Cow::Owned(s) => *value = s,
-        std::borrow::Cow::Borrowed(_) if memo => {
-            let _ = CLEAN.try_with(|c| {
-                if let Ok(mut c) = c.try_borrow_mut() {
-                    c.insert(scrubber, key, value);
-                }
-            });
+        std::borrow::Cow::Owned(s) => Some(s),
+        std::borrow::Cow::Borrowed(_) => {
+            if memo {
+                let _ = CLEAN.try_with(|c| {
+                    if let Ok(mut c) = c.try_borrow_mut() {
+                        c.insert(scrubber, key, value);
+                    }
+                });
+            }
+            None
         }
-        std::borrow::Cow::Borrowed(_) => {}
     }
 }
 
@@ -153,10 +162,9 @@ fn scrub_attributes(attributes: &mut [(&'static str, Value)], scrubber: &Scrubbe
 /// attributes, the status message. Constants of the library (`Value::Static`) are left alone.
 fn scrub_span(s: &mut SpanData, scrubber: &Scrubber) {
     scrub_attributes(&mut s.attributes, scrubber);
-    for e in &mut s.events {
-        scrub_in_place(&mut e.name, "", scrubber);
-        scrub_attributes(&mut e.attributes, scrubber);
-    }
+    s.events
+        .rewrite_names(|name| scrub_text(name, "", scrubber));
+    scrub_attributes(s.events.all_attributes_mut(), scrubber);
     if let Status::Error(m) = &mut s.status {
         scrub_in_place(m, "", scrubber);
     }
@@ -236,8 +244,8 @@ fn span_len(s: &SpanData) -> usize {
     if s.dropped_attributes != 0 {
         n += 1 + varint_len(u64::from(s.dropped_attributes));
     }
-    for e in &s.events {
-        n += field_len(event_len(e.time, &e.name, &e.attributes));
+    for e in s.events.iter() {
+        n += field_len(event_len(e.time, s.events.name(e), s.events.attributes(e)));
     }
     if s.dropped_events != 0 {
         n += 1 + varint_len(u64::from(s.dropped_events));
@@ -295,15 +303,16 @@ fn put_span(out: &mut Vec<u8>, s: &SpanData, len: usize) {
         put_tag(out, 10, VARINT);
         put_varint(out, u64::from(s.dropped_attributes));
     }
-    for e in &s.events {
-        put_len(out, 11, event_len(e.time, &e.name, &e.attributes));
+    for e in s.events.iter() {
+        let (name, attributes) = (s.events.name(e), s.events.attributes(e));
+        put_len(out, 11, event_len(e.time, name, attributes));
         if e.time != 0 {
             put_fixed64(out, 1, e.time);
         }
-        if !e.name.is_empty() {
-            put_bytes(out, 2, e.name.as_bytes());
+        if !name.is_empty() {
+            put_bytes(out, 2, name.as_bytes());
         }
-        for (k, v) in &e.attributes {
+        for (k, v) in attributes {
             put_key_value(out, 3, k, v);
         }
     }
@@ -382,7 +391,7 @@ mod tests {
     use opentelemetry_proto::tonic::common::v1::any_value;
 
     use super::*;
-    use crate::trace::layer::{EventData, Kind};
+    use crate::trace::layer::{Events, Kind};
 
     fn span(i: u8) -> SpanData {
         SpanData {
@@ -411,18 +420,16 @@ mod tests {
                 ("long", Value::Str("x".repeat(300))),
             ],
             dropped_attributes: u32::from(i),
-            events: vec![
-                EventData {
-                    time: 1_764_327_930_000_100_000,
-                    name: "token ghp_R3alLooking0Token1234567890abcdefABCD".to_owned(),
-                    attributes: vec![("level", Value::Static("warn")), ("n", Value::I64(1))],
-                },
-                EventData {
-                    time: 0,
-                    name: String::new(),
-                    attributes: Vec::new(),
-                },
-            ],
+            events: {
+                let mut events = Events::default();
+                events.push(
+                    1_764_327_930_000_100_000,
+                    "token ghp_R3alLooking0Token1234567890abcdefABCD",
+                    &mut vec![("level", Value::Static("warn")), ("n", Value::I64(1))],
+                );
+                events.push(0, "", &mut Vec::new());
+                events
+            },
             dropped_events: 2,
             links: if i == 1 {
                 vec![([7; 16], [8; 8])]

@@ -77,12 +77,114 @@ pub(crate) enum Status {
     Error(String),
 }
 
-/// One span event.
-#[derive(Debug, Clone)]
+/// One span event: its name and attributes are ranges of the span's [`Events`] storage.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct EventData {
     pub(crate) time: u64,
-    pub(crate) name: String,
-    pub(crate) attributes: Vec<(&'static str, Value)>,
+    name: (u32, u32),
+    attributes: (u32, u32),
+}
+
+/// The events of one span, in three buffers shared by all of them (the names in one string,
+/// the attributes in one list), so an event costs no allocation of its own.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Events {
+    list: Vec<EventData>,
+    text: String,
+    attributes: Vec<(&'static str, Value)>,
+}
+
+fn index(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+impl Events {
+    pub(crate) fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Adds an event; its attributes are moved out of `attributes`, whose capacity is kept.
+    pub(crate) fn push(
+        &mut self,
+        time: u64,
+        name: &str,
+        attributes: &mut Vec<(&'static str, Value)>,
+    ) {
+        let start = index(self.text.len());
+        if self.text.capacity() == 0 {
+            self.text = String::with_capacity(64);
+        }
+        self.text.push_str(name);
+        let name = (start, index(self.text.len()));
+        let start = index(self.attributes.len());
+        if self.attributes.capacity() == 0 {
+            self.attributes = Vec::with_capacity(4);
+        }
+        self.attributes.append(attributes);
+        let attributes = (start, index(self.attributes.len()));
+        if self.list.capacity() == 0 {
+            self.list = Vec::with_capacity(4);
+        }
+        self.list.push(EventData {
+            time,
+            name,
+            attributes,
+        });
+    }
+
+    /// The events, in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &EventData> {
+        self.list.iter()
+    }
+
+    /// An event's name.
+    pub(crate) fn name(&self, e: &EventData) -> &str {
+        self.text
+            .get(e.name.0 as usize..e.name.1 as usize)
+            .unwrap_or("")
+    }
+
+    /// An event's attributes.
+    pub(crate) fn attributes(&self, e: &EventData) -> &[(&'static str, Value)] {
+        self.attributes
+            .get(e.attributes.0 as usize..e.attributes.1 as usize)
+            .unwrap_or(&[])
+    }
+
+    /// Every event attribute, for scrubbing in place.
+    pub(crate) fn all_attributes_mut(&mut self) -> &mut [(&'static str, Value)] {
+        &mut self.attributes
+    }
+
+    /// Replaces each event's name by `f(name)` where it returns a new text (scrubbing); the
+    /// names are copied into a new string only when one changed.
+    pub(crate) fn rewrite_names(&mut self, mut f: impl FnMut(&str) -> Option<String>) {
+        let mut rebuilt: Option<String> = None;
+        for e in &mut self.list {
+            let old = self
+                .text
+                .get(e.name.0 as usize..e.name.1 as usize)
+                .unwrap_or("");
+            let new = f(old);
+            if rebuilt.is_none() {
+                if new.is_none() {
+                    continue;
+                }
+                let mut out = String::with_capacity(self.text.len());
+                out.push_str(self.text.get(..e.name.0 as usize).unwrap_or(""));
+                rebuilt = Some(out);
+            }
+            let Some(out) = rebuilt.as_mut() else {
+                continue;
+            };
+            let start = index(out.len());
+            out.push_str(new.as_deref().unwrap_or(old));
+            e.name = (start, index(out.len()));
+        }
+        if let Some(text) = rebuilt {
+            self.text = text;
+        }
+    }
 }
 
 /// Everything exported about one span.
@@ -99,7 +201,7 @@ pub(crate) struct SpanData {
     pub(crate) end: u64,
     pub(crate) attributes: Vec<(&'static str, Value)>,
     pub(crate) dropped_attributes: u32,
-    pub(crate) events: Vec<EventData>,
+    pub(crate) events: Events,
     pub(crate) dropped_events: u32,
     pub(crate) links: Vec<([u8; 16], [u8; 8])>,
     pub(crate) status: Status,
@@ -385,15 +487,32 @@ impl Visit for FieldVisitor<'_> {
     }
 }
 
-/// Records an event's fields: the message becomes the event name.
+/// Records an event's fields: the message becomes the event name. Reused across events through
+/// a thread-local, so recording an event allocates nothing of its own in steady state.
+#[derive(Default)]
 struct EventVisitor {
-    name: Option<String>,
+    /// The message, raw, when `named`.
+    name: String,
+    named: bool,
     attributes: Vec<(&'static str, Value)>,
     max: usize,
     dropped: u32,
 }
 
+thread_local! {
+    static EVENT_VISITOR: std::cell::RefCell<EventVisitor> =
+        std::cell::RefCell::new(EventVisitor::default());
+}
+
 impl EventVisitor {
+    fn reset(&mut self, max: usize) {
+        self.name.clear();
+        self.named = false;
+        self.attributes.clear();
+        self.max = max;
+        self.dropped = 0;
+    }
+
     fn push(&mut self, key: &'static str, value: Value) {
         if self.attributes.len() < self.max {
             self.attributes.push((key, value));
@@ -404,7 +523,9 @@ impl EventVisitor {
 
     fn string(&mut self, key: &'static str, value: &str) {
         if key == "message" {
-            self.name = Some(cut(value).to_owned());
+            self.name.clear();
+            self.name.push_str(cut(value));
+            self.named = true;
         } else {
             let clean = cut(value).to_owned();
             self.push(key, Value::Str(clean));
@@ -418,11 +539,14 @@ impl Visit for EventVisitor {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let text = owned_text(value);
         if field.name() == "message" {
-            self.name = Some(text);
+            self.name.clear();
+            let _ = write!(self.name, "{value:?}");
+            let end = cut(&self.name).len();
+            self.name.truncate(end);
+            self.named = true;
         } else {
-            self.push(field.name(), Value::Str(text));
+            self.push(field.name(), Value::Str(owned_text(value)));
         }
     }
 
@@ -513,7 +637,7 @@ where
             end: 0,
             attributes: Vec::with_capacity(meta.fields().len()),
             dropped_attributes: 0,
-            events: Vec::new(),
+            events: Events::default(),
             dropped_events: 0,
             links: Vec::new(),
             status: Status::Unset,
@@ -673,49 +797,62 @@ where
             add(&p.stats.dropped_events, 1);
             return;
         }
-        let mut attributes = Vec::with_capacity(1 + meta.fields().len());
-        attributes.push(("level", Value::Static(level_name(meta.level()))));
-        let mut v = EventVisitor {
-            name: None,
-            attributes,
-            max: p.max_attributes,
-            dropped: 0,
-        };
-        event.record(&mut v);
-        if meta.target() == crate::writer::DECISION_TARGET {
-            // Who decided stays in the (scrubbed) decision log; exported spans carry no actor.
-            v.attributes.retain(|(k, _)| *k != "actor");
-        }
-        let name = v.name.unwrap_or_else(|| meta.name().to_owned());
-        let mut ext = span.extensions_mut();
-        let Some(s) = ext.get_mut::<SpanState>() else {
-            return;
-        };
-        if is_error && s.data.status == Status::Unset {
-            s.data.status = Status::Error(name.clone());
-        }
-        // A decision log (authZ outcome, policy evaluation) also lands on its span as
-        // attributes, without the actor: the span says what was decided, the log says by whom.
-        if meta.target() == crate::writer::DECISION_TARGET {
-            for (k, val) in &v.attributes {
-                if DECISION_ATTRIBUTES.contains(k) {
-                    if let Some(slot) = s.data.attributes.iter_mut().find(|(a, _)| a == k) {
-                        slot.1 = val.clone();
-                    } else if s.data.attributes.len() < p.max_attributes {
-                        s.data.attributes.push((k, val.clone()));
+        let decision = meta.target() == crate::writer::DECISION_TARGET;
+        let record = |v: &mut EventVisitor| {
+            v.reset(p.max_attributes);
+            v.push("level", Value::Static(level_name(meta.level())));
+            event.record(v);
+            if decision {
+                // Who decided stays in the (scrubbed) decision log; exported spans carry no actor.
+                v.attributes.retain(|(k, _)| *k != "actor");
+            }
+            let EventVisitor {
+                name,
+                named,
+                attributes,
+                ..
+            } = v;
+            let name: &str = if *named { name } else { meta.name() };
+            let mut ext = span.extensions_mut();
+            let Some(s) = ext.get_mut::<SpanState>() else {
+                return;
+            };
+            if is_error && s.data.status == Status::Unset {
+                s.data.status = Status::Error(name.to_owned());
+            }
+            // A decision log (authZ outcome, policy evaluation) also lands on its span as
+            // attributes, without the actor: the span says what was decided, the log says by
+            // whom.
+            if decision {
+                for (k, val) in attributes.iter() {
+                    if DECISION_ATTRIBUTES.contains(k) {
+                        if let Some(slot) = s.data.attributes.iter_mut().find(|(a, _)| a == k) {
+                            slot.1 = val.clone();
+                        } else if s.data.attributes.len() < p.max_attributes {
+                            s.data.attributes.push((k, val.clone()));
+                        }
                     }
                 }
             }
-        }
-        if s.data.events.len() < p.max_events {
-            s.data.events.push(EventData {
-                time: now_nanos(),
-                name,
-                attributes: v.attributes,
-            });
-        } else {
-            s.data.dropped_events = s.data.dropped_events.saturating_add(1);
-            add(&p.stats.dropped_events, 1);
+            if s.data.events.len() < p.max_events {
+                s.data.events.push(now_nanos(), name, attributes);
+            } else {
+                s.data.dropped_events = s.data.dropped_events.saturating_add(1);
+                add(&p.stats.dropped_events, 1);
+            }
+        };
+        // A re-entrant event (a field's `Debug` that logs) records into a visitor of its own.
+        let done = EVENT_VISITOR
+            .try_with(|cell| match cell.try_borrow_mut() {
+                Ok(mut v) => {
+                    record(&mut v);
+                    true
+                }
+                Err(_) => false,
+            })
+            .unwrap_or(false);
+        if !done {
+            record(&mut EventVisitor::default());
         }
     }
 
@@ -728,5 +865,39 @@ where
             s.data.end = now_nanos();
             self.pipeline.finish(s.data);
         }
+    }
+}
+
+#[cfg(test)]
+mod events_tests {
+    use super::*;
+
+    #[test]
+    fn names_are_rewritten_in_place_and_attributes_kept_per_event() {
+        let mut events = Events::default();
+        events.push(1, "clean", &mut vec![("n", Value::I64(1))]);
+        events.push(
+            2,
+            "secret here",
+            &mut vec![("level", Value::Static("warn"))],
+        );
+        events.push(3, "", &mut Vec::new());
+        events.push(4, "tail", &mut vec![("m", Value::Bool(true))]);
+        events.rewrite_names(|n| (n == "secret here").then(|| "[redacted]".to_owned()));
+        let got: Vec<_> = events
+            .iter()
+            .map(|e| (e.time, events.name(e), events.attributes(e).to_vec()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, "clean", vec![("n", Value::I64(1))]),
+                (2, "[redacted]", vec![("level", Value::Static("warn"))]),
+                (3, "", vec![]),
+                (4, "tail", vec![("m", Value::Bool(true))]),
+            ]
+        );
+        events.rewrite_names(|_| None);
+        assert_eq!(events.name(events.iter().nth(3).unwrap()), "tail");
     }
 }

@@ -180,7 +180,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::trace::layer::{Kind, Status};
+    use crate::trace::layer::{Events, Kind, Status};
 
     fn span(trace: u8, root: bool, dur: u64, error: bool) -> SpanData {
         SpanData {
@@ -195,7 +195,7 @@ mod tests {
             end: 100 + dur,
             attributes: Vec::new(),
             dropped_attributes: 0,
-            events: Vec::new(),
+            events: Events::default(),
             dropped_events: 0,
             links: Vec::new(),
             status: if error {
