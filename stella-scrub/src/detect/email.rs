@@ -17,13 +17,6 @@ fn domain_char(c: u8) -> bool {
 pub(crate) fn at_sign(scan: &mut Scan<'_, '_>, a: usize, at_len: usize) {
     // Text that an earlier hit redacts is a marker on the next pass, which no address crosses:
     // the walks stop where those hits end or start (idempotency).
-    let floor = scan
-        .hits
-        .iter()
-        .filter(|h| h.end <= a)
-        .map(|h| h.end)
-        .max()
-        .unwrap_or(0);
     let ceiling = scan
         .hits
         .iter()
@@ -31,21 +24,7 @@ pub(crate) fn at_sign(scan: &mut Scan<'_, '_>, a: usize, at_len: usize) {
         .map(|h| h.start)
         .min()
         .unwrap_or(scan.b.len());
-    let mut ls = a;
-    while ls > floor && local_char(scan.before(ls)) && a - ls < 64 {
-        ls -= 1;
-    }
-    if ls > floor && local_char(scan.before(ls)) {
-        return; // a local part longer than 64 bytes is not an address (RFC 5321)
-    }
-    while ls < a
-        && (matches!(scan.at(ls), b'.' | b'-' | b'+' | b'%') || !scan.text.is_char_boundary(ls))
-    {
-        ls += 1;
-    }
-    if ls >= a {
-        return;
-    }
+    // The domain first: it decides most `@` that are not addresses (`log4j-core@2.14.1`).
     let ds = a + at_len;
     let mut de = ds;
     while de < ceiling && domain_char(scan.at(de)) && de - ds < 253 {
@@ -64,6 +43,28 @@ pub(crate) fn at_sign(scan: &mut Scan<'_, '_>, a: usize, at_len: usize) {
         return;
     };
     if !domain_ok(domain) {
+        return;
+    }
+    let floor = scan
+        .hits
+        .iter()
+        .filter(|h| h.end <= a)
+        .map(|h| h.end)
+        .max()
+        .unwrap_or(0);
+    let mut ls = a;
+    while ls > floor && local_char(scan.before(ls)) && a - ls < 64 {
+        ls -= 1;
+    }
+    if ls > floor && local_char(scan.before(ls)) {
+        return; // a local part longer than 64 bytes is not an address (RFC 5321)
+    }
+    while ls < a
+        && (matches!(scan.at(ls), b'.' | b'-' | b'+' | b'%') || !scan.text.is_char_boundary(ls))
+    {
+        ls += 1;
+    }
+    if ls >= a {
         return;
     }
     // userinfo inside a URL (scheme://user:pass@host) is the URL rule's business
