@@ -17,67 +17,16 @@
 
 use std::future::Future;
 use std::hint::black_box;
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
-use std::thread;
+
 use std::time::{Duration, Instant};
 
+use stella_benches::{RECEIVER_THREAD, loopback_receiver};
 use stella_context::ServerLayer;
 use stella_telemetry::metrics::{self as m, InFlight};
 use stella_telemetry::{Config, FileOutput, Sampling, TraceConfig};
 use tower::{Layer as _, Service as _, ServiceExt as _};
-
-const RX_THREAD: &str = "rx";
-
-fn receiver() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    thread::Builder::new()
-        .name(RX_THREAD.to_owned())
-        .spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let _ = thread::Builder::new()
-                    .name(RX_THREAD.to_owned())
-                    .spawn(move || serve(stream));
-            }
-        })
-        .expect("receiver thread");
-    format!("http://{addr}")
-}
-
-fn serve(mut stream: TcpStream) {
-    let Ok(read) = stream.try_clone() else { return };
-    let mut reader = BufReader::new(read);
-    loop {
-        let mut len = 0usize;
-        loop {
-            let mut line = String::new();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = l.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                len = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0u8; len];
-        if reader.read_exact(&mut body).is_err()
-            || stream
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-                .is_err()
-        {
-            return;
-        }
-    }
-}
 
 /// CPU seconds of every thread but the receiver's.
 fn cpu_seconds() -> f64 {
@@ -88,7 +37,7 @@ fn cpu_seconds() -> f64 {
     for task in dir.flatten() {
         let path = task.path();
         let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
-        if comm.trim() == RX_THREAD {
+        if comm.trim() == RECEIVER_THREAD {
             continue;
         }
         let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
@@ -227,7 +176,7 @@ fn profile_args() -> Option<(String, usize)> {
 }
 
 fn main() {
-    let url = receiver();
+    let url = loopback_receiver().expect("loopback receiver");
     let dir = std::env::temp_dir().join(format!("stella-overhead-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let config = |file: &str| {

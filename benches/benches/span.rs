@@ -23,9 +23,6 @@
 //! Machine: the shared 2-core CI container; baseline: `tracing_opentelemetry` in the same run.
 //! Target (issue 5): `stella_bridge` at most 0.6 of `tracing_opentelemetry`.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
-use std::thread;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -36,56 +33,11 @@ use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_sc
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 use prost::Message as _;
+use stella_benches::loopback_receiver;
 use stella_context::subscriber::ContextLayer;
 use stella_telemetry::{Config, JsonLayer, NonBlocking, Output, TraceConfig};
 use tracing::Dispatch;
 use tracing_subscriber::layer::SubscriberExt;
-
-/// A loopback OTLP/HTTP receiver that accepts and discards.
-fn receiver() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            thread::spawn(move || serve(stream));
-        }
-    });
-    format!("http://{addr}")
-}
-
-fn serve(mut stream: TcpStream) {
-    let Ok(read) = stream.try_clone() else { return };
-    let mut reader = BufReader::new(read);
-    loop {
-        let mut len = 0usize;
-        loop {
-            let mut line = String::new();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = l.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                len = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0u8; len];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        if stream
-            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-            .is_err()
-        {
-            return;
-        }
-    }
-}
 
 /// The OpenTelemetry side's exporter: the same protobuf and HTTP client as ours.
 #[derive(Debug)]
@@ -198,7 +150,7 @@ fn cpu_time(b: &mut criterion::Bencher<'_>, event: bool) {
 }
 
 fn bench(c: &mut Criterion) {
-    let url = receiver();
+    let url = loopback_receiver().expect("loopback receiver");
     let (ours, ours_guard) = stella(&url);
     let (theirs, provider, theirs_guard) = otel(&url);
     let (baseline, baseline_guard) = stella_telemetry::build(
