@@ -606,6 +606,34 @@ where
     })
 }
 
+/// The active span of the attached `opentelemetry::Context`, as a parent.
+struct OtelParent {
+    trace_id: [u8; 16],
+    span_id: [u8; 8],
+    sampled: bool,
+    remote: bool,
+}
+
+/// The span of the current `opentelemetry::Context` when it has a valid one (a span started
+/// through the OpenTelemetry API and attached, or a remote context). Read in place, without
+/// cloning the context; asked only for spans without a bridged `tracing` parent.
+fn otel_parent() -> Option<OtelParent> {
+    use opentelemetry::trace::TraceContextExt as _;
+    opentelemetry::Context::map_current(|cx| {
+        if !cx.has_active_span() {
+            return None;
+        }
+        let span = cx.span();
+        let sc = span.span_context();
+        sc.is_valid().then(|| OtelParent {
+            trace_id: sc.trace_id().to_bytes(),
+            span_id: sc.span_id().to_bytes(),
+            sampled: sc.is_sampled(),
+            remote: sc.is_remote(),
+        })
+    })
+}
+
 fn level_name(l: &Level) -> &'static str {
     match *l {
         Level::ERROR => "error",
@@ -691,18 +719,29 @@ where
                 data.sampled = *sampled;
                 data.local_root = false;
             }
-            (_, _, None) => match current_trace {
-                Some(cx) => {
-                    data.trace_id = cx.trace_id().to_bytes();
+            // No bridged `tracing` parent: the active OpenTelemetry span, else the current
+            // stella-context trace, else a new root.
+            (_, _, None) => match otel_parent() {
+                Some(o) => {
+                    data.trace_id = o.trace_id;
                     data.span_id = SpanId::random().to_bytes();
-                    data.parent_span_id = Some(cx.span_id().to_bytes());
-                    data.sampled = cx.flags().is_sampled();
+                    data.parent_span_id = Some(o.span_id);
+                    data.sampled = o.sampled;
+                    data.local_root = o.remote;
                 }
-                None => {
-                    data.trace_id = TraceId::random().to_bytes();
-                    data.span_id = SpanId::random().to_bytes();
-                    data.sampled = p.sampler.sample_root(&data.trace_id);
-                }
+                None => match current_trace {
+                    Some(cx) => {
+                        data.trace_id = cx.trace_id().to_bytes();
+                        data.span_id = SpanId::random().to_bytes();
+                        data.parent_span_id = Some(cx.span_id().to_bytes());
+                        data.sampled = cx.flags().is_sampled();
+                    }
+                    None => {
+                        data.trace_id = TraceId::random().to_bytes();
+                        data.span_id = SpanId::random().to_bytes();
+                        data.sampled = p.sampler.sample_root(&data.trace_id);
+                    }
+                },
             },
         }
         if let (Some(t), Some(s)) = (hints.link_trace, hints.link_span) {

@@ -6,7 +6,9 @@
 //!
 //! - ids: a span that carries `trace_id`/`span_id`/`parent_span_id` fields (the
 //!   `stella-context` ingress, client and job spans) keeps those ids; any other span is a child
-//!   of its nearest enclosing span, else of the current `stella_context` trace, else a new root.
+//!   of its nearest enclosing span, else of the active span of the attached
+//!   `opentelemetry::Context` (a span started through the `opentelemetry` API), else of the
+//!   current `stella_context` trace, else a new root; it keeps its parent's sampled flag.
 //!   The span's ids are stored as a `stella_context::TraceContext` in its extensions, so log
 //!   lines inside it carry the same `trace_id`/`span_id` as the exported span.
 //! - names and kinds: `otel.name`, `otel.kind`, `otel.status_code` and

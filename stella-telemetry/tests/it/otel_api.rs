@@ -18,7 +18,15 @@ use tower::{Service as _, ServiceBuilder, ServiceExt as _};
 use crate::collector::{Mode, Receiver, attr, attr_str, hex};
 
 fn build(rx: &Receiver, ratio: f64, tail: bool) -> (tracing::Dispatch, TelemetryGuard) {
-    let capture = CaptureWriter::new();
+    build_with(rx, ratio, tail, CaptureWriter::new())
+}
+
+fn build_with(
+    rx: &Receiver,
+    ratio: f64,
+    tail: bool,
+    capture: CaptureWriter,
+) -> (tracing::Dispatch, TelemetryGuard) {
     let cfg = Config::new("policy-engine", "1.4.0")
         .with_env("prod")
         .with_instance_id("pod-7")
@@ -129,6 +137,98 @@ fn otel_api_spans_are_exported_with_parents_resource_and_scrubbing() {
     let stats = guard.handle().trace_stats();
     assert_eq!(stats.spans_exported, 5, "{stats:?}");
     assert_eq!(stats.dropped(), 0);
+}
+
+#[test]
+fn tracing_spans_inside_an_attached_otel_span_are_its_children() {
+    let rx = Receiver::start(Mode::Accept);
+    let capture = CaptureWriter::new();
+    let (dispatch, guard) = build_with(&rx, 1.0, false, capture.clone());
+    let tracer = guard.handle().otel_tracer("policy-lib").unwrap();
+    let (otel_trace, otel_span) = tracing::dispatcher::with_default(&dispatch, || {
+        // No `tracing` span and no stella-context trace: only the attached OpenTelemetry span.
+        let span = tracer.start("policy.batch");
+        let sc = span.span_context().clone();
+        let _attached = Context::current_with_span(span).attach();
+        tracing::info_span!("policy.evaluate").in_scope(|| {
+            tracing::info!("evaluating");
+            tracing::info_span!("policy.rule").in_scope(|| {});
+        });
+        // `in_span` attaches its span too.
+        tracer.in_span("policy.load", |_cx| {
+            tracing::info_span!("cache.read").in_scope(|| {});
+        });
+        (sc.trace_id().to_string(), sc.span_id().to_string())
+    });
+    guard.flush().unwrap();
+    let spans = rx.spans();
+    let by = |n: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == n)
+            .unwrap_or_else(|| panic!("{n} in {spans:?}"))
+    };
+    let batch = by("policy.batch");
+    assert_eq!(hex(&batch.span_id), otel_span);
+    let evaluate = by("policy.evaluate");
+    assert_eq!(hex(&evaluate.trace_id), otel_trace);
+    assert_eq!(hex(&evaluate.parent_span_id), otel_span);
+    // A `tracing` parent wins over the OpenTelemetry context.
+    let rule = by("policy.rule");
+    assert_eq!(hex(&rule.trace_id), otel_trace);
+    assert_eq!(rule.parent_span_id, evaluate.span_id);
+    let load = by("policy.load");
+    let read = by("cache.read");
+    assert_eq!(hex(&load.trace_id), otel_trace);
+    assert_eq!(load.parent_span_id, batch.span_id);
+    assert_eq!(read.trace_id, load.trace_id);
+    assert_eq!(read.parent_span_id, load.span_id);
+    // The log line inside carries the exported span's ids.
+    let line = capture
+        .lines()
+        .into_iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(&l).unwrap())
+        .find(|l| l["message"] == "evaluating")
+        .unwrap_or_else(|| panic!("{:?}", capture.lines()));
+    assert_eq!(line["trace_id"], otel_trace);
+    assert_eq!(line["span_id"], hex(&evaluate.span_id));
+    let stats = guard.handle().trace_stats();
+    assert_eq!(stats.spans_exported, 5, "{stats:?}");
+}
+
+#[test]
+fn tracing_spans_follow_the_sampled_flag_of_an_attached_otel_span() {
+    let rx = Receiver::start(Mode::Accept);
+    // ratio 1: a new root would be sampled, but the parent's flag decides
+    let (dispatch, guard) = build(&rx, 1.0, false);
+    let unsampled = opentelemetry::trace::SpanContext::new(
+        opentelemetry::TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+        opentelemetry::SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+        opentelemetry::trace::TraceFlags::default(),
+        true,
+        opentelemetry::trace::TraceState::NONE,
+    );
+    let sampled = opentelemetry::trace::SpanContext::new(
+        opentelemetry::TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap(),
+        opentelemetry::SpanId::from_hex("b7ad6b7169203331").unwrap(),
+        opentelemetry::trace::TraceFlags::SAMPLED,
+        true,
+        opentelemetry::trace::TraceState::NONE,
+    );
+    tracing::dispatcher::with_default(&dispatch, || {
+        {
+            let _g = Context::new().with_remote_span_context(unsampled).attach();
+            tracing::info_span!("dropped").in_scope(|| {});
+        }
+        let _g = Context::new().with_remote_span_context(sampled).attach();
+        tracing::info_span!("kept").in_scope(|| {});
+    });
+    guard.flush().unwrap();
+    let spans = rx.spans();
+    assert_eq!(spans.len(), 1, "{spans:?}");
+    assert_eq!(spans[0].name, "kept");
+    assert_eq!(hex(&spans[0].trace_id), "0af7651916cd43dd8448eb211c80319c");
+    assert_eq!(hex(&spans[0].parent_span_id), "b7ad6b7169203331");
 }
 
 #[test]
