@@ -346,8 +346,12 @@ impl Engine {
         let (short, long): (Vec<_>, Vec<_>) = pats.into_iter().partition(|(p, _)| p.len() < 3);
         let (three, four): (Vec<_>, Vec<_>) = long.into_iter().partition(|(p, _)| p.len() < 4);
         let mut anchors = Vec::new();
+        let limit = chunk_size().max(1);
         for group in [&four, &three, &short] {
-            for chunk in group.chunks(chunk_size()) {
+            // the fewest searchers of at most `limit` patterns, of even size (80 anchors: 40 + 40,
+            // not 48 + 32)
+            let n = group.len().div_ceil(limit).max(1);
+            for chunk in group.chunks(group.len().div_ceil(n).max(1)) {
                 anchors.push(AnchorSet::build(chunk)?);
             }
         }
