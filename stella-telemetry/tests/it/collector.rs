@@ -203,3 +203,11 @@ pub fn emit(dispatch: &tracing::Dispatch, n: usize) -> Duration {
     });
     start.elapsed()
 }
+
+/// The span called `name` among `spans`; fails the test, listing them, when there is none.
+pub fn span_named<'a>(spans: &'a [Span], name: &str) -> &'a Span {
+    spans
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("{name} in {spans:?}"))
+}

@@ -15,7 +15,7 @@ use stella_telemetry::testing::CaptureWriter;
 use stella_telemetry::{Config, IncidentRequest, Output, TelemetryGuard, TraceConfig};
 use tower::{Service as _, ServiceBuilder, ServiceExt as _};
 
-use crate::collector::{Mode, Receiver, attr, attr_str, hex};
+use crate::collector::{Mode, Receiver, attr, attr_str, hex, span_named};
 
 fn build(rx: &Receiver, ratio: f64, tail: bool) -> (tracing::Dispatch, TelemetryGuard) {
     build_with(rx, ratio, tail, CaptureWriter::new())
@@ -82,12 +82,7 @@ fn otel_api_spans_are_exported_with_parents_resource_and_scrubbing() {
     });
     guard.flush().unwrap();
     let spans = rx.spans();
-    let by = |n: &str| {
-        spans
-            .iter()
-            .find(|s| s.name == n)
-            .unwrap_or_else(|| panic!("{n} in {spans:?}"))
-    };
+    let by = |n: &str| span_named(&spans, n);
     let outer = by("policy.evaluate");
     let rule = by("policy.rule");
     let load = by("policy.rule.load");
@@ -162,12 +157,7 @@ fn tracing_spans_inside_an_attached_otel_span_are_its_children() {
     });
     guard.flush().unwrap();
     let spans = rx.spans();
-    let by = |n: &str| {
-        spans
-            .iter()
-            .find(|s| s.name == n)
-            .unwrap_or_else(|| panic!("{n} in {spans:?}"))
-    };
+    let by = |n: &str| span_named(&spans, n);
     let batch = by("policy.batch");
     assert_eq!(hex(&batch.span_id), otel_span);
     let evaluate = by("policy.evaluate");
