@@ -53,6 +53,26 @@ impl Queue {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Waits on `done` while `waiting` holds, until `deadline` at the latest.
+    fn wait_done<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        deadline: Instant,
+        waiting: impl Fn(&State) -> bool,
+    ) -> Result<MutexGuard<'a, State>, Timeout> {
+        while waiting(&st) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Timeout);
+            }
+            st = self
+                .done
+                .wait_timeout(st, left)
+                .map_or_else(|e| e.into_inner().0, |(g, _)| g);
+        }
+        Ok(st)
+    }
+
     #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
     pub(crate) fn len(&self) -> usize {
         self.lock().spans.len()
@@ -380,18 +400,9 @@ impl Exporter {
         st.flush_requested += 1;
         let target = st.flush_requested;
         self.queue.work.notify_one();
-        while st.flush_done < target && !st.stopped {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(Timeout);
-            }
-            st = self
-                .queue
-                .done
-                .wait_timeout(st, left)
-                .map_or_else(|e| e.into_inner().0, |(g, _)| g);
-        }
-        Ok(())
+        self.queue
+            .wait_done(st, deadline, |st| st.flush_done < target && !st.stopped)
+            .map(drop)
     }
 
     /// Sends what is queued and stops the worker, within `timeout`. A worker stuck on a
@@ -402,18 +413,7 @@ impl Exporter {
         let mut st = self.queue.lock();
         st.shutdown = true;
         self.queue.work.notify_one();
-        while !st.stopped {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(Timeout);
-            }
-            st = self
-                .queue
-                .done
-                .wait_timeout(st, left)
-                .map_or_else(|e| e.into_inner().0, |(g, _)| g);
-        }
-        drop(st);
+        drop(self.queue.wait_done(st, deadline, |st| !st.stopped)?);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

@@ -465,10 +465,7 @@ impl Visit for FieldVisitor<'_> {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        match i64::try_from(value) {
-            Ok(v) => self.push(field.name(), Value::I64(v)),
-            Err(_) => self.push(field.name(), Value::Str(value.to_string())),
-        }
+        self.push(field.name(), u64_value(value));
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
@@ -480,11 +477,19 @@ impl Visit for FieldVisitor<'_> {
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        let text = value.to_string();
-        let first = text.lines().next().unwrap_or_default();
-        let clean = cut(first).to_owned();
-        self.push(field.name(), Value::Str(clean));
+        self.push(field.name(), error_value(value));
     }
+}
+
+/// A `u64` attribute: an OTLP integer when it fits in `i64`, else its decimal text.
+fn u64_value(value: u64) -> Value {
+    i64::try_from(value).map_or_else(|_| Value::Str(value.to_string()), Value::I64)
+}
+
+/// An error attribute: the first line of its message, cut to the attribute length bound.
+fn error_value(value: &(dyn std::error::Error + 'static)) -> Value {
+    let text = value.to_string();
+    Value::Str(cut(text.lines().next().unwrap_or_default()).to_owned())
 }
 
 /// Records an event's fields: the message becomes the event name. Reused across events through
@@ -555,10 +560,7 @@ impl Visit for EventVisitor {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        match i64::try_from(value) {
-            Ok(v) => self.push(field.name(), Value::I64(v)),
-            Err(_) => self.push(field.name(), Value::Str(value.to_string())),
-        }
+        self.push(field.name(), u64_value(value));
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
@@ -570,10 +572,7 @@ impl Visit for EventVisitor {
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        let text = value.to_string();
-        let first = text.lines().next().unwrap_or_default();
-        let clean = cut(first).to_owned();
-        self.push(field.name(), Value::Str(clean));
+        self.push(field.name(), error_value(value));
     }
 }
 
