@@ -508,24 +508,19 @@ fn build_parts(config: Config) -> Result<(tracing::Dispatch, TelemetryGuard, Par
         config.metrics,
     )));
     #[cfg(feature = "otlp")]
-    let otel_layer = match &traces {
-        Some(t) => Some(
-            t.layer().with_filter(EventFilter(
-                EnvFilter::try_new(config.filter.as_deref().unwrap_or(DEFAULT_FILTER))
-                    .map_err(|e| InitError::Filter(e.to_string()))?,
-            )),
-        ),
-        None => None,
-    };
+    let otel_layer = traces.as_ref().map(crate::trace::Tracing::layer);
     let breadcrumbs =
         crate::incident::BreadcrumbLayer::new(handle.incident_registry(), summary.clone());
     let breadcrumb_filter = breadcrumbs.filter();
+    // The JSON layer and the trace bridge follow the same directives: one filter for both, so
+    // entering, leaving, recording and closing a span costs one per-layer filter check, not two.
+    #[cfg(feature = "otlp")]
+    let layer = layer.and_then(otel_layer);
+    let event_filter = EventFilter::new(filter, config.filter.as_deref().unwrap_or(DEFAULT_FILTER));
     let subscriber = tracing_subscriber::registry()
         .with(ContextLayer::new())
-        .with(layer.with_filter(EventFilter(filter)))
+        .with(layer.with_filter(event_filter))
         .with(breadcrumbs.with_filter(breadcrumb_filter));
-    #[cfg(feature = "otlp")]
-    let subscriber = subscriber.with(otel_layer);
     let dispatch = tracing::Dispatch::new(subscriber);
     for w in &config.warnings {
         tracing::dispatcher::with_default(
@@ -570,7 +565,21 @@ fn build_parts(config: Config) -> Result<(tracing::Dispatch, TelemetryGuard, Par
 /// always seen, so that a `warn` line inside a request still carries the request span's fields
 /// (tenant, route, actor); decision logs are audit records and are never filtered out.
 /// Span-level directives (`[span{field=value}]=debug`) keep working.
-struct EventFilter(EnvFilter);
+struct EventFilter {
+    filter: EnvFilter,
+    /// Whether a directive names a span or its fields (`[span{field=value}]`): only then does
+    /// the filter need to follow spans being created, entered, left, recorded and closed.
+    dynamic: bool,
+}
+
+impl EventFilter {
+    fn new(filter: EnvFilter, directives: &str) -> Self {
+        EventFilter {
+            filter,
+            dynamic: directives.contains('['),
+        }
+    }
+}
 
 fn always_on(meta: &tracing::Metadata<'_>) -> bool {
     (meta.is_span() && *meta.level() <= tracing::Level::INFO)
@@ -582,43 +591,57 @@ where
     S: tracing::Subscriber + for<'a> LookupSpan<'a>,
 {
     fn enabled(&self, meta: &tracing::Metadata<'_>, cx: &Context<'_, S>) -> bool {
-        always_on(meta) || Filter::<S>::enabled(&self.0, meta, cx)
+        always_on(meta) || Filter::<S>::enabled(&self.filter, meta, cx)
     }
 
     fn callsite_enabled(&self, meta: &'static tracing::Metadata<'static>) -> Interest {
+        // The inner filter sees every callsite even when the answer is already known: it
+        // learns there which span callsites its span directives match (without that, a
+        // `[span{field=value}]=debug` directive never matches a span).
+        let inner = Filter::<S>::callsite_enabled(&self.filter, meta);
         if always_on(meta) {
             Interest::always()
         } else {
-            Filter::<S>::callsite_enabled(&self.0, meta)
+            inner
         }
     }
 
     fn event_enabled(&self, event: &tracing::Event<'_>, cx: &Context<'_, S>) -> bool {
-        Filter::<S>::event_enabled(&self.0, event, cx)
+        Filter::<S>::event_enabled(&self.filter, event, cx)
     }
 
     fn max_level_hint(&self) -> Option<LevelFilter> {
-        Filter::<S>::max_level_hint(&self.0).map(|l| l.max(LevelFilter::INFO))
+        Filter::<S>::max_level_hint(&self.filter).map(|l| l.max(LevelFilter::INFO))
     }
 
     fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, cx: Context<'_, S>) {
-        Filter::<S>::on_new_span(&self.0, attrs, id, cx);
+        if self.dynamic {
+            Filter::<S>::on_new_span(&self.filter, attrs, id, cx);
+        }
     }
 
     fn on_record(&self, id: &span::Id, values: &span::Record<'_>, cx: Context<'_, S>) {
-        Filter::<S>::on_record(&self.0, id, values, cx);
+        if self.dynamic {
+            Filter::<S>::on_record(&self.filter, id, values, cx);
+        }
     }
 
     fn on_enter(&self, id: &span::Id, cx: Context<'_, S>) {
-        Filter::<S>::on_enter(&self.0, id, cx);
+        if self.dynamic {
+            Filter::<S>::on_enter(&self.filter, id, cx);
+        }
     }
 
     fn on_exit(&self, id: &span::Id, cx: Context<'_, S>) {
-        Filter::<S>::on_exit(&self.0, id, cx);
+        if self.dynamic {
+            Filter::<S>::on_exit(&self.filter, id, cx);
+        }
     }
 
     fn on_close(&self, id: span::Id, cx: Context<'_, S>) {
-        Filter::<S>::on_close(&self.0, id, cx);
+        if self.dynamic {
+            Filter::<S>::on_close(&self.filter, id, cx);
+        }
     }
 }
 

@@ -79,7 +79,14 @@ pub(crate) struct CleanMessages {
     /// The scrubber the verdicts are for; holding it keeps its identity from being reused.
     scrubber: Option<Scrubber>,
     set: HashSet<String, BuildFnv1a>,
+    /// Verdicts on the integers below [`SMALL_NUMBERS`] (span fields such as a step, a count,
+    /// a port), two bits each: `[known, clean]` per 64 numbers. Allocated on first use.
+    numbers: Vec<[u64; 2]>,
 }
+
+/// Integers below this get a verdict slot of their own (`SMALL_NUMBERS / 64 * 16` bytes per
+/// thread) instead of a place in the set of messages.
+const SMALL_NUMBERS: u64 = 1 << 14;
 
 impl CleanMessages {
     fn same(&self, scrubber: &Scrubber) -> bool {
@@ -98,11 +105,52 @@ impl CleanMessages {
         if text.len() > MAX_MESSAGE_LEN {
             return;
         }
-        if !self.same(scrubber) || self.set.len() >= MAX_MESSAGES {
+        if !self.same(scrubber) {
+            self.start_over(scrubber);
+        } else if self.set.len() >= MAX_MESSAGES {
             self.set.clear();
-            self.scrubber = Some(scrubber.clone());
         }
         self.set.insert(text.to_owned());
+    }
+
+    fn start_over(&mut self, scrubber: &Scrubber) {
+        self.set.clear();
+        self.numbers.clear();
+        self.scrubber = Some(scrubber.clone());
+    }
+
+    /// Whether the scrubber leaves the integer `n`, written as `text` (its decimal digits),
+    /// unchanged. Small integers recur (steps, counts, ports): their verdict is looked up in a
+    /// table after the first scan; larger ones are scanned every time (card numbers and phone
+    /// numbers given as integers are redacted).
+    pub(crate) fn number_is_clean(&mut self, scrubber: &Scrubber, n: u64, text: &str) -> bool {
+        let Ok(i) = usize::try_from(n) else {
+            return scrubber.scrub(text) == text;
+        };
+        if n >= SMALL_NUMBERS {
+            return scrubber.scrub(text) == text;
+        }
+        let (word, bit) = (i / 64, 1u64 << (i % 64));
+        if self.same(scrubber)
+            && let Some([known, clean]) = self.numbers.get(word)
+            && known & bit != 0
+        {
+            return clean & bit != 0;
+        }
+        let clean = scrubber.scrub(text) == text;
+        if !self.same(scrubber) {
+            self.start_over(scrubber);
+        }
+        if self.numbers.is_empty() {
+            self.numbers = vec![[0, 0]; usize::try_from(SMALL_NUMBERS / 64).unwrap_or(0)];
+        }
+        if let Some([known, verdict]) = self.numbers.get_mut(word) {
+            *known |= bit;
+            if clean {
+                *verdict |= bit;
+            }
+        }
+        clean
     }
 }
 
@@ -167,6 +215,41 @@ mod tests {
         assert!(!c.plain(&s, "phone"));
         assert!(!c.plain(&s, "pass"));
         assert!(c.plain(&s, "tenant_id"));
+    }
+
+    #[test]
+    fn number_verdicts_match_the_scrubber() {
+        let s = Scrubber::builder().build().unwrap();
+        let custom = Scrubber::builder()
+            .with_rule(stella_scrub::rules::Rule::new("room", r"\b4242\b"))
+            .build()
+            .unwrap();
+        let mut m = CleanMessages::default();
+        for scrubber in [&s, &custom, &s] {
+            // Twice: the second round answers from the table.
+            for _ in 0..2 {
+                for n in [
+                    0u64,
+                    7,
+                    42,
+                    4242,
+                    16_383,
+                    16_384,
+                    4_111_111_111_111_111,
+                    u64::MAX,
+                ] {
+                    let text = n.to_string();
+                    assert_eq!(
+                        m.number_is_clean(scrubber, n, &text),
+                        scrubber.scrub(&text) == text,
+                        "{n}"
+                    );
+                }
+            }
+        }
+        assert!(!m.number_is_clean(&custom, 4242, "4242"));
+        assert!(m.number_is_clean(&s, 4242, "4242"));
+        assert!(!m.number_is_clean(&s, 4_111_111_111_111_111, "4111111111111111"));
     }
 }
 

@@ -384,7 +384,17 @@ impl SpanVisitor<'_> {
             SpanVal::Bool(_) | SpanVal::Str(_) => {}
         }
         let s = std::mem::take(&mut self.buf);
-        if Slot::of(name).is_some() || self.scrub_field(name, &s) != s {
+        let changed = match v {
+            _ if Slot::of(name).is_some() => true,
+            SpanVal::U64(n) if self.keys.plain(self.scrubber, name) => {
+                !self.messages.number_is_clean(self.scrubber, n, &s)
+            }
+            SpanVal::I64(n) if n >= 0 && self.keys.plain(self.scrubber, name) => !self
+                .messages
+                .number_is_clean(self.scrubber, n.unsigned_abs(), &s),
+            _ => self.scrub_field(name, &s) != s,
+        };
+        if changed {
             // An id given as a number, a card number, or a number under a secret key: as text.
             self.put_str(field, &s);
         } else {

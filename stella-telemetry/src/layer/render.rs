@@ -158,33 +158,52 @@ fn fill_ids(ev: &mut EventFields, trace: &TraceContext) {
         if ev.slots.get(slot.index()).copied().flatten().is_some() {
             continue;
         }
-        // Ids of a trace context are never all zeros: valid hex, written quoted as is.
-        let start = ev.arena.len();
-        ev.arena.push_str(",\"");
-        ev.arena.push_str(slot.key());
-        ev.arena.push_str("\":\"");
-        if is_trace {
-            push_hex(&mut ev.arena, &trace.trace_id().to_bytes());
+        // Ids of a trace context are never all zeros: valid hex, written quoted as is. The
+        // member is put together on the stack and appended in one piece.
+        let mut member = [0u8; 48];
+        let len = if is_trace {
+            id_member(&mut member, slot.key(), &trace.trace_id().to_bytes())
         } else {
-            push_hex(&mut ev.arena, &trace.span_id().to_bytes());
-        }
-        ev.arena.push('"');
+            id_member(&mut member, slot.key(), &trace.span_id().to_bytes())
+        };
+        let start = ev.arena.len();
+        ev.arena.push_str(
+            std::str::from_utf8(member.get(..len).unwrap_or_default()).unwrap_or_default(),
+        );
         if let Some(s) = ev.slots.get_mut(slot.index()) {
             *s = Some((Val::Str(start, ev.arena.len()), Origin::Json));
         }
     }
 }
 
-/// Appends `bytes` as lowercase hex.
-fn push_hex(out: &mut String, bytes: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut buf = [0u8; 32];
-    for (pair, b) in buf.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = HEX[usize::from(b >> 4)];
-        pair[1] = HEX[usize::from(b & 0x0f)];
+/// Writes `,"<key>":"<hex of id>"` into `out` and returns its length (0 when it does not fit).
+fn id_member(out: &mut [u8; 48], key: &str, id: &[u8]) -> usize {
+    /// Two lowercase hex digits for every byte value.
+    const PAIRS: [[u8; 2]; 256] = {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut t = [[0u8; 2]; 256];
+        let mut i = 0;
+        while i < 256 {
+            t[i] = [HEX[i >> 4], HEX[i & 0x0f]];
+            i += 1;
+        }
+        t
+    };
+    let len = key.len() + id.len() * 2 + 6;
+    let Some(buf) = out.get_mut(..len) else {
+        return 0;
+    };
+    let (head, rest) = buf.split_at_mut(2 + key.len());
+    let (hex_open, rest) = rest.split_at_mut(3);
+    let (hex, close) = rest.split_at_mut(id.len() * 2);
+    head[..2].copy_from_slice(b",\"");
+    head[2..].copy_from_slice(key.as_bytes());
+    hex_open.copy_from_slice(b"\":\"");
+    for (pair, b) in hex.chunks_exact_mut(2).zip(id) {
+        pair.copy_from_slice(&PAIRS[usize::from(*b)]);
     }
-    let n = (bytes.len() * 2).min(buf.len());
-    out.push_str(std::str::from_utf8(&buf[..n]).unwrap_or_default());
+    close.copy_from_slice(b"\"");
+    len
 }
 
 /// The separator of the batch scan: whitespace, which every detector treats as a boundary.
@@ -547,4 +566,34 @@ pub(super) fn summary(core: &Core, now_nanos: u64, out: &mut String) -> bool {
         core.summary_every_nanos / 1_000_000_000
     );
     true
+}
+
+#[cfg(test)]
+mod id_tests {
+    use super::id_member;
+
+    #[test]
+    fn id_members_are_quoted_lowercase_hex() {
+        let mut buf = [0u8; 48];
+        let id = [
+            0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e,
+            0x47, 0x36,
+        ];
+        let n = id_member(&mut buf, "trace_id", &id);
+        assert_eq!(
+            &buf[..n],
+            br#","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736""#
+        );
+        let n = id_member(
+            &mut buf,
+            "span_id",
+            &[0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7],
+        );
+        assert_eq!(&buf[..n], br#","span_id":"00f067aa0ba902b7""#);
+        // Too long for the buffer: nothing written.
+        assert_eq!(
+            id_member(&mut buf, "a_key_much_longer_than_any_slot_name", &id),
+            0
+        );
+    }
 }

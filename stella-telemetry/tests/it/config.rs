@@ -108,6 +108,37 @@ fn filter_comes_from_stella_log_then_rust_log() {
 }
 
 #[test]
+fn span_field_directives_raise_the_level_inside_matching_spans_only() {
+    let capture = stella_telemetry::testing::CaptureWriter::new();
+    let c = Config::new("svc", "1")
+        .with_filter("info,[audit{tenant_id=acme}]=debug")
+        .with_output(Output::Writer(Box::new(capture.clone())));
+    let (dispatch, guard) = stella_telemetry::build(c).unwrap();
+    tracing::dispatcher::with_default(&dispatch, || {
+        tracing::debug!("outside any span");
+        {
+            let span = tracing::info_span!("audit", tenant_id = "acme");
+            let _e = span.enter();
+            tracing::debug!("inside the acme audit span");
+        }
+        {
+            let span = tracing::info_span!("audit", tenant_id = "globex");
+            let _e = span.enter();
+            tracing::debug!("inside another tenant's audit span");
+        }
+        tracing::debug!("after the spans");
+        tracing::info!("info everywhere");
+    });
+    guard.shutdown().unwrap();
+    let lines = crate::support::check_lines(&capture.contents());
+    let msgs: Vec<&str> = lines
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(msgs, ["inside the acme audit span", "info everywhere"]);
+}
+
+#[test]
 fn a_warn_filter_still_sees_the_request_span() {
     let capture = stella_telemetry::testing::CaptureWriter::new();
     let c = Config::new("svc", "1")
