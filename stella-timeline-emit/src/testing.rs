@@ -216,6 +216,8 @@ struct ServerData {
     fail_next: Option<(usize, u16)>,
     /// Reject events of this tenant (a per-event `rejected` result).
     reject_tenant: Option<String>,
+    /// Answer `413` to bodies larger than this many bytes.
+    max_body: Option<usize>,
 }
 
 impl Default for ServerData {
@@ -229,6 +231,7 @@ impl Default for ServerData {
             behavior: Behavior::Normal,
             fail_next: None,
             reject_tenant: None,
+            max_body: None,
         }
     }
 }
@@ -319,6 +322,12 @@ impl IngestServer {
     /// Answers `rejected` for every event of `tenant` (or stops doing so with `None`).
     pub fn reject_tenant(&self, tenant: Option<&str>) {
         self.data().reject_tenant = tenant.map(str::to_owned);
+    }
+
+    /// Answers `413 Payload Too Large` to request bodies over `bytes` (or stops with `None`),
+    /// as an index server or proxy with a body limit does.
+    pub fn limit_body(&self, bytes: Option<usize>) {
+        self.data().max_body = bytes;
     }
 
     /// Accepted events, in arrival order.
@@ -433,6 +442,9 @@ fn respond(st: &ServerState, body: &[u8]) -> (u16, Value) {
     let behavior = {
         let mut d = st.data.lock().unwrap_or_else(PoisonError::into_inner);
         d.requests += 1;
+        if d.max_body.is_some_and(|max| body.len() > max) {
+            return (413, json!({"error": "request body too large"}));
+        }
         if let Some((n, status)) = d.fail_next {
             d.fail_next = if n > 1 { Some((n - 1, status)) } else { None };
             return (status, json!({"error": "injected failure"}));

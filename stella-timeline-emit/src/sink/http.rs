@@ -19,8 +19,11 @@ const MAX_RESPONSE_BYTES: u64 = 4 << 20;
 /// The endpoint answers `200` with one result per event:
 /// `{"results":[{"event_id":"…","status":"accepted"|"duplicate"|"rejected","reason":"…"}]}`.
 /// `accepted` and `duplicate` count as delivered (`event_id` makes delivery idempotent);
-/// `rejected` events are logged and counted, never retried. A `400`, `413` or `422` rejects
-/// the whole batch the same way. Anything else (connection refused, timeouts, `5xx`, `408`,
+/// `rejected` events are logged and counted, never retried. A `400`, `413` or `422` refusing
+/// a batch is taken to be about some of its events (one too large for the endpoint's body
+/// limit, one it cannot parse): the batch is split in halves, each sent on its own, down to
+/// single events, so only the events the endpoint refuses alone are rejected (logged with
+/// the reason and counted) and the rest are delivered. Anything else (connection refused, timeouts, `5xx`, `408`,
 /// `429`, `401`/`403`, a missing result) is retried with exponential backoff and jitter; with
 /// a journal configured the journal takes over at the first failure and is replayed in order
 /// once the endpoint answers again, also after a restart of the process.
@@ -177,6 +180,26 @@ struct IngestResult {
 
 impl Transport for HttpTransport {
     fn send(&mut self, batch: &[Arc<Record>]) -> Result<Vec<Outcome>, SendError> {
+        match self.send_once(batch) {
+            // A refused batch may hold one bad event: the halves go on their own (at most
+            // about twice as many requests as events, a depth of log2 of the batch size).
+            Err(SendError::Rejected(_)) if batch.len() > 1 => {
+                let (head, tail) = batch.split_at(batch.len() / 2);
+                let mut outcomes = self.send(head)?;
+                outcomes.extend(self.send(tail)?);
+                Ok(outcomes)
+            }
+            Err(SendError::Rejected(reason)) if batch.len() == 1 => {
+                Ok(vec![Outcome::Rejected(reason)])
+            }
+            other => other,
+        }
+    }
+}
+
+impl HttpTransport {
+    /// One request for the whole batch.
+    fn send_once(&mut self, batch: &[Arc<Record>]) -> Result<Vec<Outcome>, SendError> {
         let mut body =
             String::with_capacity(batch.iter().map(|r| r.json.len() + 1).sum::<usize>() + 2);
         body.push('[');

@@ -130,6 +130,56 @@ fn rejected_events_are_counted_and_not_retried() {
 }
 
 #[test]
+fn a_batch_refused_for_one_event_loses_only_that_event() {
+    let server = IngestServer::start().unwrap();
+    // An endpoint (or a proxy before it) with a body limit: one event is over it on its own.
+    server.limit_body(Some(8 * 1024));
+    let dir = tmpdir("http-413");
+    let emitter = Emitter::builder()
+        .with_sink(sink(&server, Some(&dir)))
+        .build()
+        .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..41 {
+        let event = if i == 20 {
+            job_started(i).with_detail("report", "x".repeat(16 * 1024))
+        } else {
+            job_started(i)
+        };
+        let id = emitter.emit(event).unwrap();
+        if i != 20 {
+            ids.push(id);
+        }
+    }
+    assert_eq!(
+        server.wait_for(40, GUARD),
+        40,
+        "stats {:?}",
+        emitter.stats()
+    );
+    emitter.flush(GUARD).unwrap();
+    assert!(
+        wait_until(GUARD, || emitter.stats().rejected == 1),
+        "{:?}",
+        emitter.stats()
+    );
+    let got: Vec<String> = server
+        .accepted()
+        .iter()
+        .map(|e| e.event_id().to_owned())
+        .collect();
+    assert_eq!(got, ids, "every other event delivered once, in order");
+    let stats = emitter.stats();
+    assert_eq!(
+        (stats.delivered, stats.rejected, stats.dropped),
+        (40, 1, 0),
+        "{stats:?}"
+    );
+    emitter.shutdown(GUARD).unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn journal_outlives_the_emitter_and_is_replayed_by_the_next() {
     let server = IngestServer::start().unwrap();
     server.stop();
