@@ -589,6 +589,24 @@ pub(crate) fn ending_in_table(a: u8, b: u8, c: u8) -> bool {
         .is_some_and(|bits| bits & (1 << (x & 7)) != 0)
 }
 
+/// The two bytes before a three-byte ending in the table, for the two endings that most
+/// ordinary keys share (`trace_id`, `version`): false when no key ending in `e d a b c` can be
+/// a secret, so that [`tail_may_be_secret`] is false for it. `a b c` must be ASCII key bytes
+/// in the table, `c` not a digit; `e` and `d` are 0 before the start of the text.
+#[inline(always)]
+pub(crate) fn fourth_may_be_secret(e: u8, d: u8, a: u8, b: u8, c: u8) -> bool {
+    let (b, c, d, e) = (b | 0x20, c | 0x20, d | 0x20, e | 0x20);
+    if b == b'i' && c == b'd' && matches!(a, b'_' | b'-' | b'.') {
+        // `session_id` and its `-` and `.` forms only
+        return d == b'n' && e == b'o';
+    }
+    if a | 0x20 == b'i' && b == b'o' && c == b'n' {
+        // `…ssion` and `…zation` only
+        return (d == b's' && e == b's') || (d == b't' && e == b'a');
+    }
+    true
+}
+
 /// Cheap first gate for the free-text key scanner: could a key ending in these bytes be a
 /// secret? `tail` holds up to the last sixteen bytes of the key and nothing before the key
 /// (a short key such as `pw` is decided on its own bytes), any case. False positives are fine
@@ -718,6 +736,79 @@ fn ending_may_be_secret(tail: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Where the two bytes before an `_id` or `ion` ending say no, the tail gate says no too.
+    #[test]
+    fn fourth_byte_gate_never_hides_a_key() {
+        let alphabet = b"_-.iIdDoOnNsStTaAzZeExX0 ";
+        let mut seen = 0;
+        for ending in [
+            &b"_id"[..],
+            b"-id",
+            b".id",
+            b"_ID",
+            b"ion",
+            b"ION",
+            b"iOn",
+            b"sid",
+        ] {
+            for &e in alphabet {
+                for &d in alphabet {
+                    for prefix in [
+                        &b""[..],
+                        b"s",
+                        b"ses",
+                        b"sess",
+                        b"xsessi",
+                        b"organiza",
+                        b"pa",
+                    ] {
+                        let mut key = prefix.to_vec();
+                        key.extend_from_slice(&[e, d]);
+                        key.extend_from_slice(ending);
+                        let tail = &key[key.len().saturating_sub(16)..];
+                        let [a, b, c] = [ending[0], ending[1], ending[2]];
+                        if !fourth_may_be_secret(e, d, a, b, c) {
+                            seen += 1;
+                            assert!(
+                                !tail_may_be_secret(tail),
+                                "{:?}",
+                                String::from_utf8_lossy(&key)
+                            );
+                        }
+                    }
+                    // the key starts right after `d` (or `e`): missing bytes read as 0
+                    for (e, d) in [(0, d), (0, 0), (e, d)] {
+                        let [a, b, c] = [ending[0], ending[1], ending[2]];
+                        let mut key: Vec<u8> = [e, d].into_iter().filter(|x| *x != 0).collect();
+                        key.extend_from_slice(ending);
+                        if !fourth_may_be_secret(e, d, a, b, c) {
+                            assert!(
+                                !tail_may_be_secret(&key),
+                                "{:?}",
+                                String::from_utf8_lossy(&key)
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        assert!(seen > 1000);
+        for key in [
+            "session_id",
+            "SESSION-ID",
+            "jsession.id",
+            "session",
+            "authorization",
+        ] {
+            let k = key.as_bytes();
+            let n = k.len();
+            assert!(
+                fourth_may_be_secret(k[n - 5], k[n - 4], k[n - 3], k[n - 2], k[n - 1]),
+                "{key}"
+            );
+        }
+    }
 
     fn secret(k: &str) -> bool {
         matches!(classify(k), Some(KeyClass::Secret(_)))

@@ -125,11 +125,14 @@ struct AnchorSet {
 }
 
 impl AnchorSet {
-    fn build(patterns: &[(String, Action)]) -> Result<AnchorSet, BuildError> {
-        let mut pb = packed::Config::new()
-            .match_kind(packed::MatchKind::LeftmostFirst)
-            .heuristic_pattern_limits(false)
-            .builder();
+    fn build(patterns: &[(String, Action)], slim: bool) -> Result<AnchorSet, BuildError> {
+        let mut cfg = packed::Config::new();
+        cfg.match_kind(packed::MatchKind::LeftmostFirst)
+            .heuristic_pattern_limits(false);
+        if slim {
+            cfg.only_teddy_fat(Some(false));
+        }
+        let mut pb = cfg.builder();
         for (p, _) in patterns {
             pb.add(p.as_bytes());
         }
@@ -305,6 +308,9 @@ impl PairTable {
 /// Values up to this length are checked for any anchor in one automaton pass first.
 const SHORT_VALUE: usize = 256;
 
+/// Buckets of a slim Teddy searcher.
+const SLIM_BUCKETS: usize = 8;
+
 /// Packed searchers stay fast up to about this many patterns each (measured: 40-48 beat 64).
 const CHUNK: usize = 48;
 
@@ -313,6 +319,39 @@ fn chunk_size() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(CHUNK)
+}
+
+/// The patterns of one packed searcher in an order that puts similar fingerprints in the same
+/// Teddy bucket, so that fewer positions of ordinary text pass a bucket's fingerprint: sorted,
+/// cut into `buckets` runs of neighbours, and interleaved (Teddy gives the pattern with id `k`
+/// bucket `buckets - 1 - k % buckets`). Only two patterns of which one is a prefix of the
+/// other can match at the same byte, and leftmost-first then takes the earlier one: if the new
+/// order turned such a pair round, the chunk keeps its own order. The matches reported are the
+/// same in any order that keeps those pairs.
+fn bucket_order(chunk: &[(String, Action)], buckets: usize) -> Vec<(String, Action)> {
+    let mut sorted: Vec<&(String, Action)> = chunk.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let buckets = buckets.max(1);
+    let per = chunk.len().div_ceil(buckets).max(1);
+    let mut slots: Vec<(usize, &(String, Action))> = sorted
+        .iter()
+        .enumerate()
+        .map(|(k, p)| ((k % per) * buckets + k / per, *p))
+        .collect();
+    slots.sort_by_key(|(id, _)| *id);
+    let out: Vec<(String, Action)> = slots.into_iter().map(|(_, p)| p.clone()).collect();
+    let pos = |s: &str, v: &[(String, Action)]| v.iter().position(|(p, _)| p == s);
+    for (a, _) in chunk {
+        for (b, _) in chunk {
+            if a != b
+                && b.starts_with(a.as_str())
+                && (pos(a, chunk) < pos(b, chunk)) != (pos(a, &out) < pos(b, &out))
+            {
+                return chunk.to_vec();
+            }
+        }
+    }
+    out
 }
 
 /// Every built-in anchor literal and what to do at a hit.
@@ -347,12 +386,16 @@ impl Engine {
         let (three, four): (Vec<_>, Vec<_>) = long.into_iter().partition(|(p, _)| p.len() < 4);
         let mut anchors = Vec::new();
         let limit = chunk_size().max(1);
-        for group in [&four, &three, &short] {
+        // The four-byte-plus anchors use slim Teddy (8 buckets, 32 bytes a step with AVX2) even
+        // above 32 patterns, where the library would pick fat Teddy (16 buckets, 16 bytes a
+        // step): with similar fingerprints sharing a bucket, the slim searchers cost fewer
+        // instructions per line. The shorter groups get slim Teddy anyway.
+        for (group, slim) in [(&four, true), (&three, false), (&short, false)] {
             // the fewest searchers of at most `limit` patterns, of even size (80 anchors: 40 + 40,
             // not 48 + 32)
             let n = group.len().div_ceil(limit).max(1);
             for chunk in group.chunks(group.len().div_ceil(n).max(1)) {
-                anchors.push(AnchorSet::build(chunk)?);
+                anchors.push(AnchorSet::build(&bucket_order(chunk, SLIM_BUCKETS), slim)?);
             }
         }
         let mut custom_pats = Vec::new();
@@ -367,7 +410,7 @@ impl Engine {
         let custom_anchors = if custom_pats.is_empty() {
             None
         } else {
-            Some(AnchorSet::build(&custom_pats)?)
+            Some(AnchorSet::build(&custom_pats, false)?)
         };
         Ok(Engine {
             anchors,
@@ -714,8 +757,17 @@ impl Scan<'_, '_> {
             && !(b | 0x20 == b'p' && c | 0x20 == b'w')
         {
             // The walk below would stop at the `"` with the same three bytes: a miss in the
-            // table is the answer, and a hit goes to the key check at once.
-            if !keys::ending_in_table(a, b, c) {
+            // table (or, for `_id` and `ion`, in the two bytes before) is the answer, and a hit
+            // goes to the key check at once.
+            if !keys::ending_in_table(a, b, c)
+                || !keys::fourth_may_be_secret(
+                    self.before(p.saturating_sub(5)),
+                    self.before(p - 4),
+                    a,
+                    b,
+                    c,
+                )
+            {
                 return false;
             }
             let k_end = p - 1;
@@ -759,7 +811,17 @@ impl Scan<'_, '_> {
         }
         // The ending table first, in place: for an ASCII ending without a trailing digit a
         // miss is the gate's answer.
-        if (a | b | c) < 0x80 && !c.is_ascii_digit() && !keys::ending_in_table(a, b, c) {
+        if (a | b | c) < 0x80
+            && !c.is_ascii_digit()
+            && (!keys::ending_in_table(a, b, c)
+                || !keys::fourth_may_be_secret(
+                    self.before(k_end.saturating_sub(4)),
+                    self.before(k_end - 3),
+                    a,
+                    b,
+                    c,
+                ))
+        {
             return false;
         }
         keys::tail_may_be_secret(self.b.get(k_end.saturating_sub(16)..k_end).unwrap_or(&[]))
@@ -796,13 +858,15 @@ const BLOCK: usize = 64;
 const SHORT_BLOCK: usize = 16;
 
 /// Does the byte-class pass handle byte `c`, after byte `p`? Digits after a byte that is not an
-/// ASCII letter or digit, and `/ : = > @ \\`. Branch-free, so [`block_mask`] vectorises.
+/// ASCII letter or digit, `/ \\`, and the run `: ; < = > ? @` right after the digits (one range
+/// test instead of five compares; `;`, `<` and `?` start nothing, and the dispatch passes them
+/// over). Branch-free, so [`block_mask`] vectorises.
 #[inline(always)]
 fn flagged(p: u8, c: u8) -> bool {
-    let digit = c.wrapping_sub(b'0') < 10;
+    let x = c.wrapping_sub(b'0');
+    let digit = x < 10;
     let prev_word = (p.wrapping_sub(b'0') < 10) | ((p | 0x20).wrapping_sub(b'a') < 26);
-    let sep = (c == b'/') | (c == b':') | (c == b'=') | (c == b'>') | (c == b'@') | (c == b'\\');
-    (digit & !prev_word) | sep
+    ((x < 17) & !(digit & prev_word)) | (c == b'/') | (c == b'\\')
 }
 
 /// The [`flagged`] bytes of a block, one bit each: `win[0]` is the byte before the block,
@@ -948,6 +1012,32 @@ mod tests {
         }
     }
 
+    /// The bucket order of every built-in searcher is a permutation of its chunk that keeps
+    /// each anchor before the longer anchors it is a prefix of.
+    #[test]
+    fn bucket_order_keeps_prefix_pairs() {
+        let pats = builtin_anchors().expect("anchors");
+        for chunk in pats.chunks(17).chain(pats.chunks(40)) {
+            let out = bucket_order(chunk, SLIM_BUCKETS);
+            let mut a: Vec<&str> = chunk.iter().map(|(p, _)| p.as_str()).collect();
+            let mut b: Vec<&str> = out.iter().map(|(p, _)| p.as_str()).collect();
+            for (i, (p, _)) in out.iter().enumerate() {
+                for (q, _) in out.iter().take(i) {
+                    assert!(!q.starts_with(p.as_str()) || q == p, "{p} after {q}");
+                }
+            }
+            a.sort_unstable();
+            b.sort_unstable();
+            assert_eq!(a, b);
+        }
+        let pairs = [
+            ("abcd".to_owned(), Action::Special(Special::Flag)),
+            ("abc".to_owned(), Action::Special(Special::Url)),
+        ];
+        let out = bucket_order(&pairs, SLIM_BUCKETS);
+        assert_eq!(out.first().map(|(p, _)| p.as_str()), Some("abcd"));
+    }
+
     /// A small deterministic generator for the exhaustive-ish tests below.
     fn xorshift(state: &mut u64) -> u64 {
         *state ^= *state << 13;
@@ -983,7 +1073,7 @@ mod tests {
             for i in 0..BLOCK {
                 let (p, c) = (win[i], win[i + 1]);
                 let want = (c.is_ascii_digit() && !p.is_ascii_alphanumeric())
-                    || matches!(c, b'/' | b':' | b'=' | b'>' | b'@' | b'\\');
+                    || matches!(c, b'/' | b':'..=b'@' | b'\\');
                 assert_eq!(mask >> i & 1 == 1, want, "byte {c:#x} after {p:#x}");
             }
         }
