@@ -129,6 +129,65 @@ fn promtool(text: &str, name: &str) {
     );
 }
 
+/// The reference OpenMetrics parser (`prometheus_client.openmetrics.parser`, Python; `.ci/run`
+/// installs it): parses every family and returns the number of families and the exemplars it
+/// read, as `(sample name, exemplar labels as JSON, exemplar value)`. `None` when the parser
+/// is not installed and services are not required (a laptop without it).
+fn reference_openmetrics(text: &str, name: &str) -> Option<(usize, Vec<(String, String, f64)>)> {
+    const SCRIPT: &str = r#"
+import json, sys
+try:
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+except ImportError:
+    sys.exit(3)
+families, exemplars = 0, []
+for family in text_string_to_metric_families(open(sys.argv[1]).read()):
+    families += 1
+    for s in family.samples:
+        if s.exemplar is not None:
+            exemplars.append([s.name, json.dumps(s.exemplar.labels, sort_keys=True), s.exemplar.value])
+print(json.dumps([families, exemplars]))
+"#;
+    let dir =
+        std::env::temp_dir().join(format!("stella-telemetry-{}-om-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("metrics.om");
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new("python3")
+        .args(["-c", SCRIPT])
+        .arg(&path)
+        .output()
+        .expect("python3 runs");
+    if out.status.code() == Some(3) {
+        assert!(
+            std::env::var("STELLA_REQUIRE_SERVICES").as_deref() != Ok("1"),
+            "the reference OpenMetrics parser is required: pip install prometheus_client"
+        );
+        eprintln!("notice: prometheus_client not installed; reference OpenMetrics parse skipped");
+        return None;
+    }
+    assert!(
+        out.status.success(),
+        "the reference OpenMetrics parser refused the text:\n{}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let parsed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let families = usize::try_from(parsed[0].as_u64().unwrap()).unwrap();
+    let exemplars = parsed[1]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e[0].as_str().unwrap().to_owned(),
+                e[1].as_str().unwrap().to_owned(),
+                e[2].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    Some((families, exemplars))
+}
+
 #[test]
 fn prometheus_text_passes_promtool() {
     let (_dispatch, guard) = build(Config::new("policy-engine", "1.4.0"));
@@ -171,6 +230,10 @@ fn openmetrics_parses_and_has_no_exemplar_outside_sampled_spans() {
     let om = handle.render_metrics(Some(OPENMETRICS));
     assert_eq!(om.content_type(), m::OPENMETRICS_CONTENT_TYPE);
     check_openmetrics(om.body());
+    if let Some((families, exemplars)) = reference_openmetrics(om.body(), "plain") {
+        assert!(families >= 5, "{families} families in\n{}", om.body());
+        assert!(exemplars.is_empty(), "{exemplars:?}");
+    }
     assert!(om.body().contains("# TYPE stella_policy_decisions counter"));
     assert!(
         om.body()
@@ -210,6 +273,16 @@ fn exemplars_carry_the_trace_id_of_the_sampled_span() {
         .expect("the span was exported");
     let om = handle.render_metrics(Some(OPENMETRICS));
     check_openmetrics(om.body());
+    if let Some((_, exemplars)) = reference_openmetrics(om.body(), "exemplars") {
+        let labels = format!("{{\"trace_id\": \"{}\"}}", hex(&span.trace_id));
+        assert!(
+            exemplars.iter().any(|(name, l, v)| name
+                == "http_server_request_duration_seconds_bucket"
+                && *l == labels
+                && (*v - 0.004).abs() < 1e-9),
+            "the reference parser read {exemplars:?}"
+        );
+    }
     let exemplar = format!("# {{trace_id=\"{}\"}} 0.004 ", hex(&span.trace_id));
     assert!(
         om.body().lines().any(
