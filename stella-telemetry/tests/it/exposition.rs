@@ -129,11 +129,14 @@ fn promtool(text: &str, name: &str) {
     );
 }
 
+/// An exemplar as the reference parser read it: sample name, labels as JSON, value.
+type Exemplar = (String, String, f64);
+
 /// The reference OpenMetrics parser (`prometheus_client.openmetrics.parser`, Python; `.ci/run`
 /// installs it): parses every family and returns the number of families and the exemplars it
 /// read, as `(sample name, exemplar labels as JSON, exemplar value)`. `None` when the parser
 /// is not installed and services are not required (a laptop without it).
-fn reference_openmetrics(text: &str, name: &str) -> Option<(usize, Vec<(String, String, f64)>)> {
+fn reference_openmetrics(text: &str, name: &str) -> Option<(usize, Vec<Exemplar>)> {
     const SCRIPT: &str = r#"
 import json, sys
 try:
