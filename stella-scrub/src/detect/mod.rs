@@ -721,7 +721,10 @@ impl Scan<'_, '_> {
             }
             b'\\' => path::at_backslash(self, i),
             b'/' => {
-                path::at_slash(self, i);
+                // the first check of `at_slash`, inline: most slashes start no known root
+                if self.settings.may_start_root(self.at(i + 1)) {
+                    path::at_slash(self, i);
+                }
                 pos
             }
             b'=' | b':' => {
@@ -747,14 +750,20 @@ impl Scan<'_, '_> {
         // The JSON shape `"abc":` with an ASCII ending of three key bytes (no digit last, no
         // `pw`): the steps below reduce to the ending table and the key check, so run them at
         // once. The value is not looked at: where it opens an array or object the steps below
-        // say no as well, and a yes only costs a call.
+        // say no as well, and a yes only costs a call. A key of two ASCII key bytes (`"ts":`)
+        // is walked back by `at_separator`, whose tail check lets only `pw` (any case) through.
         if let Some(&[a, b, c, b'"']) = self.b.get(p.wrapping_sub(4)..p)
-            && ascii_key_char(a)
             && ascii_key_char(b)
             && ascii_key_char(c)
-            && !c.is_ascii_digit()
-            && !(b | 0x20 == b'p' && c | 0x20 == b'w')
+            && (ascii_key_char(a) || !kv_key_char(a))
         {
+            let pw = b | 0x20 == b'p' && c | 0x20 == b'w';
+            if !ascii_key_char(a) {
+                return pw;
+            }
+            if c.is_ascii_digit() || pw {
+                return self.separator_walk(p);
+            }
             // The walk below would stop at the `"` with the same three bytes: a miss in the
             // table (or, for `_id` and `ion`, in the two bytes before) is the answer, and a hit
             // goes to the key check at once.
@@ -774,6 +783,13 @@ impl Scan<'_, '_> {
                 self.b.get(k_end.saturating_sub(16)..k_end).unwrap_or(&[]),
             );
         }
+        self.separator_walk(p)
+    }
+
+    /// The rest of [`Self::separator_may_match`]: the walk back over spaces and quotes to the
+    /// key, then the same checks on its last bytes.
+    #[inline(always)]
+    fn separator_walk(&self, p: usize) -> bool {
         let mut k_end = p;
         let mut n = 0;
         while n < 4 && k_end > 0 && matches!(self.before(k_end), b' ' | b'\t') {
