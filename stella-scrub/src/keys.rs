@@ -564,17 +564,18 @@ const GATE_ENDINGS: &[&[u8; 3]] = &[
     b"hex", b"raw", b"enc", b"ing", b"ain", b"ext", b"ted", b"gno",
 ];
 
-const fn gate_index(a: u8, b: u8, c: u8) -> usize {
-    (((a & 31) as usize) << 10) | (((b & 31) as usize) << 5) | ((c & 31) as usize)
+/// The word of [`GATE`] for the first two bytes of an ending (five bits each, so case folds).
+const fn gate_index(a: u8, b: u8) -> usize {
+    (((a & 31) as usize) << 5) | ((b & 31) as usize)
 }
 
-static GATE: [u8; 4096] = {
-    let mut t = [0u8; 4096];
+/// One 32-bit word per first two bytes of an ending, one bit per third byte (five bits).
+static GATE: [u32; 1024] = {
+    let mut t = [0u32; 1024];
     let mut i = 0;
     while i < GATE_ENDINGS.len() {
         let e = GATE_ENDINGS[i];
-        let x = gate_index(e[0], e[1], e[2]);
-        t[x >> 3] |= 1 << (x & 7);
+        t[gate_index(e[0], e[1])] |= 1 << (e[2] & 31);
         i += 1;
     }
     t
@@ -584,9 +585,8 @@ static GATE: [u8; 4096] = {
 /// digit, not a `pw` ending) can be a secret, so that [`tail_may_be_secret`] is false for it.
 #[inline(always)]
 pub(crate) fn ending_in_table(a: u8, b: u8, c: u8) -> bool {
-    let x = gate_index(a, b, c);
-    GATE.get(x >> 3)
-        .is_some_and(|bits| bits & (1 << (x & 7)) != 0)
+    GATE.get(gate_index(a, b))
+        .is_some_and(|bits| bits >> (c & 31) & 1 != 0)
 }
 
 /// The two bytes before a three-byte ending in the table, for the two endings that most
@@ -668,11 +668,7 @@ fn ending_may_be_secret(tail: &[u8]) -> bool {
                     || a.is_ascii_digit()
                     || (a.is_ascii_uppercase() && c == b'w')));
     }
-    let x = gate_index(a, b, c);
-    if GATE
-        .get(x >> 3)
-        .is_none_or(|bits| bits & (1 << (x & 7)) == 0)
-    {
+    if !ending_in_table(a, b, c) {
         return false;
     }
     let t3 = [
