@@ -22,11 +22,13 @@ use std::task::{Context, Poll, Waker};
 
 use std::time::{Duration, Instant};
 
+use opentelemetry::trace::TracerProvider as _;
 use stella_benches::{RECEIVER_THREAD, loopback_receiver};
 use stella_context::ServerLayer;
 use stella_telemetry::metrics::{self as m, InFlight};
 use stella_telemetry::{Config, FileOutput, Sampling, TraceConfig};
 use tower::{Layer as _, Service as _, ServiceExt as _};
+use tracing_subscriber::layer::SubscriberExt as _;
 
 /// CPU seconds of every thread but the receiver's.
 fn cpu_seconds() -> f64 {
@@ -191,10 +193,33 @@ fn main() {
     let (logs_only, logs_guard) = stella_telemetry::build(config("logs.log")).expect("logs");
     let handle = guard.handle();
     let none = tracing::Dispatch::none();
+    // The floor of any `tracing` stack: the registry with no layer (spans stored, entered and
+    // closed, events dispatched to nobody).
+    let registry = tracing::Dispatch::new(tracing_subscriber::registry());
+    // The peer: what a team assembles from the ecosystem for the same job, without scrubbing:
+    // `fmt().json()` through `tracing-appender`'s non-blocking writer to a file, and
+    // `tracing-opentelemetry` on the OpenTelemetry SDK exporting every span as OTLP/HTTP to
+    // the same loopback receiver. No metrics recorder (compare with "logs + traces").
+    let (peer_writer, peer_guard) = tracing_appender::non_blocking(
+        std::fs::File::create(dir.join("peer.log")).expect("peer log file"),
+    );
+    let provider = stella_benches::peer::tracer_provider(&url, "bench-service");
+    let peer = tracing::Dispatch::new(
+        tracing_subscriber::registry()
+            .with(tracing_subscriber::EnvFilter::new("info"))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(peer_writer),
+            )
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"))),
+    );
     if let Some((mode, n)) = profile_args() {
         let d = match mode.as_str() {
             "off" => &none,
+            "registry" => &registry,
             "logs" => &logs_only,
+            "peer" => &peer,
             _ => &full,
         };
         let go = || tracing::dispatcher::with_default(d, || requests(n, 1_000));
@@ -205,13 +230,15 @@ fn main() {
         }
         drop(guard);
         drop(logs_guard);
+        let _ = provider.shutdown();
+        drop(peer_guard);
         let _ = std::fs::remove_dir_all(&dir);
         return;
     }
     println!(
-        "| work per request | requests per round | CPU/request off | logs only | logs + traces | logs + traces + metrics (full) | overhead (full) |"
+        "| work per request | requests per round | CPU/request off | registry only | logs only | logs + traces | logs + traces + metrics (full) | peer: fmt json + tracing-opentelemetry | overhead (full) | overhead (peer) |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for (label, target, n) in [
         ("~200 µs", Duration::from_micros(200), 5_000usize),
         ("~1 ms", Duration::from_millis(1), 1_000usize),
@@ -220,11 +247,13 @@ fn main() {
         // Warm up, telemetry first: the handler's callsites must be registered while the
         // telemetry dispatchers exist in this thread's scope, as in a service that calls
         // init() first (a callsite first hit with no dispatcher anywhere stays disabled).
-        let modes: [(&tracing::Dispatch, bool); 4] = [
+        let modes: [(&tracing::Dispatch, bool); 6] = [
             (&none, false),
+            (&registry, false),
             (&logs_only, false),
             (&full, false),
             (&full, true),
+            (&peer, false),
         ];
         for (d, metrics_on) in modes.iter().rev() {
             let go = || tracing::dispatcher::with_default(d, || requests(n / 10, iterations));
@@ -234,7 +263,7 @@ fn main() {
                 go();
             }
         }
-        let mut cpu = [0.0f64; 4];
+        let mut cpu = [0.0f64; 6];
         for _ in 0..3 {
             for (i, (d, metrics_on)) in modes.iter().enumerate() {
                 let c0 = cpu_seconds();
@@ -246,17 +275,21 @@ fn main() {
                 }
                 let _ = guard.flush();
                 let _ = logs_guard.flush();
+                let _ = provider.force_flush();
                 cpu[i] += cpu_seconds() - c0;
             }
         }
         let per = |c: f64| c / (3 * n) as f64 * 1e6;
         println!(
-            "| {label} | {n} | {:.1} µs | {:.1} µs | {:.1} µs | {:.1} µs | {:+.1} % |",
+            "| {label} | {n} | {:.1} µs | {:.1} µs | {:.1} µs | {:.1} µs | {:.1} µs | {:.1} µs | {:+.1} % | {:+.1} % |",
             per(cpu[0]),
             per(cpu[1]),
             per(cpu[2]),
             per(cpu[3]),
-            (cpu[3] / cpu[0] - 1.0) * 100.0
+            per(cpu[4]),
+            per(cpu[5]),
+            (cpu[4] / cpu[0] - 1.0) * 100.0,
+            (cpu[5] / cpu[0] - 1.0) * 100.0
         );
     }
     let t = handle.trace_stats();
@@ -270,5 +303,7 @@ fn main() {
     );
     drop(guard);
     drop(logs_guard);
+    let _ = provider.shutdown();
+    drop(peer_guard);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -27,49 +27,12 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
-use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
-use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
-use prost::Message as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use stella_benches::loopback_receiver;
 use stella_context::subscriber::ContextLayer;
 use stella_telemetry::{Config, JsonLayer, NonBlocking, Output, TraceConfig};
 use tracing::Dispatch;
 use tracing_subscriber::layer::SubscriberExt;
-
-/// The OpenTelemetry side's exporter: the same protobuf and HTTP client as ours.
-#[derive(Debug)]
-struct OtlpHttp {
-    agent: ureq::Agent,
-    url: String,
-    resource: ResourceAttributesWithSchema,
-}
-
-impl SpanExporter for OtlpHttp {
-    fn export(
-        &self,
-        batch: Vec<SpanData>,
-    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
-        let request = ExportTraceServiceRequest {
-            resource_spans: group_spans_by_resource_and_scope(batch, &self.resource),
-        };
-        let body = request.encode_to_vec();
-        let result = self
-            .agent
-            .post(&self.url)
-            .header("content-type", "application/x-protobuf")
-            .send(&body[..])
-            .map(|_| ())
-            .map_err(|e| OTelSdkError::InternalFailure(e.to_string()));
-        std::future::ready(result)
-    }
-
-    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
-        self.resource = resource.into();
-    }
-}
 
 fn stella(url: &str) -> (Dispatch, stella_telemetry::TelemetryGuard) {
     stella_telemetry::build(
@@ -81,24 +44,7 @@ fn stella(url: &str) -> (Dispatch, stella_telemetry::TelemetryGuard) {
 }
 
 fn otel(url: &str) -> (Dispatch, SdkTracerProvider, stella_telemetry::WriterGuard) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let exporter = OtlpHttp {
-        agent,
-        url: format!("{url}/v1/traces"),
-        resource: (&opentelemetry_sdk::Resource::builder_empty().build()).into(),
-    };
-    let provider = SdkTracerProvider::builder()
-        .with_resource(
-            opentelemetry_sdk::Resource::builder()
-                .with_service_name("policy-engine")
-                .build(),
-        )
-        .with_batch_exporter(exporter)
-        .build();
+    let provider = stella_benches::peer::tracer_provider(url, "policy-engine");
     let tracer = provider.tracer("bench");
     let (writer, guard) = NonBlocking::builder()
         .build(Output::Writer(Box::new(std::io::sink())))

@@ -65,3 +65,74 @@ fn serve(mut stream: TcpStream) {
         }
     }
 }
+
+/// The peer stack's trace export, for the benches that compare against `tracing-opentelemetry`:
+/// the OpenTelemetry SDK's batch span processor with an exporter that encodes with
+/// `opentelemetry-proto`'s transform and posts OTLP/HTTP protobuf with the same HTTP client as
+/// ours.
+pub mod peer {
+    use std::time::Duration;
+
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
+    use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
+    use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+    use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
+    use prost::Message as _;
+
+    /// OTLP/HTTP protobuf to `<url>/v1/traces`.
+    #[derive(Debug)]
+    struct OtlpHttp {
+        agent: ureq::Agent,
+        url: String,
+        resource: ResourceAttributesWithSchema,
+    }
+
+    impl SpanExporter for OtlpHttp {
+        fn export(
+            &self,
+            batch: Vec<SpanData>,
+        ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+            let request = ExportTraceServiceRequest {
+                resource_spans: group_spans_by_resource_and_scope(batch, &self.resource),
+            };
+            let body = request.encode_to_vec();
+            let result = self
+                .agent
+                .post(&self.url)
+                .header("content-type", "application/x-protobuf")
+                .send(&body[..])
+                .map(|_| ())
+                .map_err(|e| OTelSdkError::InternalFailure(e.to_string()));
+            std::future::ready(result)
+        }
+
+        fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+            self.resource = resource.into();
+        }
+    }
+
+    /// A tracer provider that samples every span and exports it, batched, to the OTLP/HTTP
+    /// endpoint at `url` (`http://host:port`) as service `service`.
+    #[must_use]
+    pub fn tracer_provider(url: &str, service: &'static str) -> SdkTracerProvider {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(10)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let exporter = OtlpHttp {
+            agent,
+            url: format!("{url}/v1/traces"),
+            resource: (&opentelemetry_sdk::Resource::builder_empty().build()).into(),
+        };
+        SdkTracerProvider::builder()
+            .with_resource(
+                opentelemetry_sdk::Resource::builder()
+                    .with_service_name(service)
+                    .build(),
+            )
+            .with_batch_exporter(exporter)
+            .build()
+    }
+}
