@@ -83,38 +83,40 @@ fn malformed_settings_fail_init_with_a_clear_error() {
     ));
 }
 
+/// Builds the stack from `config` (output captured), runs `f` under it, and returns the
+/// messages of the lines written.
+fn messages_logged(config: Config, f: impl FnOnce()) -> Vec<String> {
+    let capture = stella_telemetry::testing::CaptureWriter::new();
+    let (dispatch, guard) =
+        stella_telemetry::build(config.with_output(Output::Writer(Box::new(capture.clone()))))
+            .unwrap();
+    tracing::dispatcher::with_default(&dispatch, f);
+    guard.shutdown().unwrap();
+    crate::support::check_lines(&capture.contents())
+        .iter()
+        .map(|l| l["message"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 #[test]
 fn filter_comes_from_stella_log_then_rust_log() {
-    let capture = stella_telemetry::testing::CaptureWriter::new();
     let c = Config::from_lookup(
         "svc",
         "1",
         env(&[("RUST_LOG", "info"), ("STELLA_LOG", "warn,chatty=debug")]),
-    )
-    .with_output(Output::Writer(Box::new(capture.clone())));
-    let (dispatch, guard) = stella_telemetry::build(c).unwrap();
-    tracing::dispatcher::with_default(&dispatch, || {
+    );
+    let msgs = messages_logged(c, || {
         tracing::info!("dropped by filter");
         tracing::warn!("kept");
         tracing::debug!(target: "chatty", "kept debug");
     });
-    guard.shutdown().unwrap();
-    let lines = crate::support::check_lines(&capture.contents());
-    let msgs: Vec<&str> = lines
-        .iter()
-        .map(|l| l["message"].as_str().unwrap())
-        .collect();
     assert_eq!(msgs, ["kept", "kept debug"]);
 }
 
 #[test]
 fn span_field_directives_raise_the_level_inside_matching_spans_only() {
-    let capture = stella_telemetry::testing::CaptureWriter::new();
-    let c = Config::new("svc", "1")
-        .with_filter("info,[audit{tenant_id=acme}]=debug")
-        .with_output(Output::Writer(Box::new(capture.clone())));
-    let (dispatch, guard) = stella_telemetry::build(c).unwrap();
-    tracing::dispatcher::with_default(&dispatch, || {
+    let c = Config::new("svc", "1").with_filter("info,[audit{tenant_id=acme}]=debug");
+    let msgs = messages_logged(c, || {
         tracing::debug!("outside any span");
         {
             let span = tracing::info_span!("audit", tenant_id = "acme");
@@ -129,12 +131,6 @@ fn span_field_directives_raise_the_level_inside_matching_spans_only() {
         tracing::debug!("after the spans");
         tracing::info!("info everywhere");
     });
-    guard.shutdown().unwrap();
-    let lines = crate::support::check_lines(&capture.contents());
-    let msgs: Vec<&str> = lines
-        .iter()
-        .map(|l| l["message"].as_str().unwrap())
-        .collect();
     assert_eq!(msgs, ["inside the acme audit span", "info everywhere"]);
 }
 
