@@ -360,6 +360,16 @@ impl TelemetryHandle {
                 ],
             },
         ];
+        if let Some(r) = &self.metrics {
+            r.set_gauge(
+                crate::metrics::QUEUE_DEPTH,
+                &[("queue", "log_lines")],
+                self.core
+                    .stats
+                    .queued_lines
+                    .load(std::sync::atomic::Ordering::Relaxed) as f64,
+            );
+        }
         #[cfg(feature = "otlp")]
         if let Some(p) = &self.traces {
             let t = p.stats.snapshot();

@@ -14,6 +14,8 @@ pub(crate) struct Stats {
     pub(crate) invalid_fields: AtomicU64,
     pub(crate) write_errors: AtomicU64,
     pub(crate) summaries: AtomicU64,
+    /// Lines waiting in the writer's queue (a gauge: set on each push and each drain).
+    pub(crate) queued_lines: AtomicU64,
 }
 
 pub(crate) fn bump(c: &AtomicU64) {

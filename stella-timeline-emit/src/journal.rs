@@ -238,6 +238,12 @@ impl Journal {
         Ok(())
     }
 
+    /// Bytes of the journal's segments on disk (what is not delivered yet, and the delivered
+    /// head of the oldest segment until that segment is removed).
+    pub(crate) fn bytes_on_disk(&self) -> u64 {
+        self.total_bytes
+    }
+
     /// True if events are waiting after the cursor.
     pub(crate) fn pending(&self) -> bool {
         match self.segments.last() {

@@ -13,6 +13,13 @@ pub(crate) mod names {
     pub(crate) const DROPPED: &str = "stella_timeline_events_dropped_total";
     #[cfg_attr(not(any(feature = "http", feature = "nats")), allow(dead_code))]
     pub(crate) const REJECTED: &str = "stella_timeline_events_rejected_total";
+    /// Gauge: events waiting in a remote sink's memory queue, under the workspace-wide
+    /// queue-depth name (`stella_queue_depth{queue="timeline_<sink>"}` on `/metrics`).
+    #[cfg_attr(not(any(feature = "http", feature = "nats")), allow(dead_code))]
+    pub(crate) const QUEUE_DEPTH: &str = "stella.queue.depth";
+    /// Gauge: bytes of a remote sink's journal on disk.
+    #[cfg_attr(not(any(feature = "http", feature = "nats")), allow(dead_code))]
+    pub(crate) const JOURNAL_BYTES: &str = "stella_timeline_journal_bytes";
 }
 
 /// A snapshot of an emitter's counters (see [`Emitter::stats`](crate::Emitter::stats)).
@@ -94,6 +101,19 @@ impl Counters {
         replayed => replayed, names::REPLAYED, true;
         dropped => dropped, names::DROPPED, false;
         rejected => rejected, names::REJECTED, true;
+    }
+
+    /// Sets the sink's saturation gauges: events in its memory queue, bytes in its journal.
+    #[cfg_attr(not(any(feature = "http", feature = "nats")), allow(dead_code))]
+    #[allow(clippy::cast_precision_loss)]
+    pub(crate) fn depth(&self, queued: usize, journal_bytes: u64) {
+        let queue = match self.sink {
+            "http" => "timeline_http",
+            "nats" => "timeline_nats",
+            _ => "timeline",
+        };
+        metrics::gauge!(names::QUEUE_DEPTH, "queue" => queue).set(queued as f64);
+        metrics::gauge!(names::JOURNAL_BYTES, "sink" => self.sink).set(journal_bytes as f64);
     }
 
     /// Counts an emitted event in the snapshot only (the caller's thread stays cheap).

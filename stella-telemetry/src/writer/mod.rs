@@ -111,6 +111,9 @@ impl Queue {
         // and a filling queue wake it at once.
         st.pending.extend_from_slice(line);
         st.lines += 1;
+        self.stats
+            .queued_lines
+            .store(st.lines as u64, std::sync::atomic::Ordering::Relaxed);
         let wake = priority || st.lines >= self.capacity.div_ceil(4).min(WAKE_LINES);
         drop(st);
         if wake {
@@ -173,6 +176,9 @@ impl Queue {
                 }
                 std::mem::swap(&mut st.pending, &mut local);
                 st.lines = 0;
+                self.stats
+                    .queued_lines
+                    .store(0, std::sync::atomic::Ordering::Relaxed);
                 (st.flush_requested, st.closed)
             };
             self.done.notify_all();

@@ -213,6 +213,8 @@ fn prometheus_text_passes_promtool() {
         "# TYPE stella_policy_decisions_total counter",
         "stella_policy_decisions_total{service=\"policy-engine\",effect=\"deny\"} 3",
         "stella_queue_depth{service=\"policy-engine\",queue=\"ingest\"} 7",
+        // the library's own log queue, beside the service's queues
+        "stella_queue_depth{service=\"policy-engine\",queue=\"log_lines\"} ",
         "stella_telemetry_log_lines_total",
         "process_cpu_seconds_total",
     ] {

@@ -369,6 +369,12 @@ fn deliver<T: Transport>(sh: &Shared, mut transport: T) {
         if st.stop {
             break;
         }
+        // Saturation, refreshed at least every 250 ms (the idle wait): events waiting in
+        // memory and bytes in the journal.
+        sh.counters.depth(
+            st.mem.len(),
+            st.journal.as_ref().map_or(0, Journal::bytes_on_disk),
+        );
         // Wait for work, a retry time, or a linger timeout for partial batches.
         let now = Instant::now();
         if let Some(t) = retry_at {

@@ -230,27 +230,60 @@ fn global_emitter() {
     assert_eq!(memory.len(), 1);
 }
 
-mod recorder {
+pub(crate) mod recorder {
     use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
+    use std::sync::{Arc, Mutex, OnceLock};
 
     use metrics::{
-        Counter, CounterFn, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+        Counter, CounterFn, Gauge, GaugeFn, Histogram, Key, KeyName, Metadata, Recorder,
+        SharedString, Unit,
     };
 
+    /// Counter totals by name; for gauges, the highest and the last value set, by name and
+    /// labels (`name{k=v,...}`).
     #[derive(Debug, Default)]
-    pub struct Capture(pub Mutex<HashMap<String, u64>>);
+    pub struct Capture {
+        pub counters: Mutex<HashMap<String, u64>>,
+        pub gauges: Mutex<HashMap<String, (f64, f64)>>,
+    }
+
+    /// The capture behind the global recorder, installed on first use (once per test binary).
+    pub fn capture() -> &'static Capture {
+        static CAPTURE: OnceLock<&'static Capture> = OnceLock::new();
+        CAPTURE.get_or_init(|| {
+            let capture: &'static Capture = Box::leak(Box::default());
+            metrics::set_global_recorder(Rec(capture)).unwrap();
+            capture
+        })
+    }
 
     struct Handle(String, &'static Capture);
 
     impl CounterFn for Handle {
         fn increment(&self, value: u64) {
-            *self.1.0.lock().unwrap().entry(self.0.clone()).or_default() += value;
+            *self
+                .1
+                .counters
+                .lock()
+                .unwrap()
+                .entry(self.0.clone())
+                .or_default() += value;
         }
         fn absolute(&self, _value: u64) {}
     }
 
-    pub struct Rec(pub &'static Capture);
+    impl GaugeFn for Handle {
+        fn increment(&self, _value: f64) {}
+        fn decrement(&self, _value: f64) {}
+        fn set(&self, value: f64) {
+            let mut g = self.1.gauges.lock().unwrap();
+            let e = g.entry(self.0.clone()).or_insert((value, value));
+            e.0 = e.0.max(value);
+            e.1 = value;
+        }
+    }
+
+    struct Rec(&'static Capture);
 
     impl Recorder for Rec {
         fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
@@ -259,8 +292,14 @@ mod recorder {
         fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
             Counter::from_arc(Arc::new(Handle(key.name().to_owned(), self.0)))
         }
-        fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
-            Gauge::noop()
+        fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+            let mut labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            labels.sort();
+            let name = format!("{}{{{}}}", key.name(), labels.join(","));
+            Gauge::from_arc(Arc::new(Handle(name, self.0)))
         }
         fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
             Histogram::noop()
@@ -270,8 +309,7 @@ mod recorder {
 
 #[test]
 fn metrics_facade_receives_the_counters() {
-    let capture: &'static recorder::Capture = Box::leak(Box::default());
-    metrics::set_global_recorder(recorder::Rec(capture)).unwrap();
+    let capture = recorder::capture();
     let memory = MemorySink::new();
     let emitter = Emitter::builder()
         .with_sink(memory.clone())
@@ -291,7 +329,7 @@ fn metrics_facade_receives_the_counters() {
     assert_eq!(s.dropped, dropped);
     assert!(dropped > 0);
     // Other tests run concurrently and also count, so compare lower bounds.
-    let seen = capture.0.lock().unwrap().clone();
+    let seen = capture.counters.lock().unwrap().clone();
     assert!(
         seen.get("stella_timeline_events_emitted_total")
             .copied()

@@ -77,6 +77,48 @@ fn exactly_once_in_order_through_outages_errors_and_slowness() {
 }
 
 #[test]
+fn queue_depth_and_journal_bytes_are_gauges() {
+    let capture = crate::emitter::recorder::capture();
+    let server = IngestServer::start().unwrap();
+    server.stop();
+    let dir = tmpdir("http-gauges");
+    let emitter = Emitter::builder()
+        .with_sink(sink(&server, Some(&dir)))
+        .build()
+        .unwrap();
+    for i in 0..200 {
+        emitter.emit(job_started(i)).unwrap();
+    }
+    // The endpoint is away: the events go to the journal, whose size the gauge reports.
+    let journal_bytes = "stella_timeline_journal_bytes{sink=http}";
+    assert!(
+        wait_until(GUARD, || capture
+            .gauges
+            .lock()
+            .unwrap()
+            .get(journal_bytes)
+            .is_some_and(|(max, _)| *max > 1_000.0)),
+        "{:?}",
+        capture.gauges.lock().unwrap()
+    );
+    server.restart().unwrap();
+    assert_eq!(server.wait_for(200, GUARD), 200);
+    emitter.flush(GUARD).unwrap();
+    // Other tests of this binary share the names: only this test's values are known.
+    assert!(
+        capture
+            .gauges
+            .lock()
+            .unwrap()
+            .contains_key("stella.queue.depth{queue=timeline_http}"),
+        "{:?}",
+        capture.gauges.lock().unwrap()
+    );
+    emitter.shutdown(GUARD).unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
 fn without_a_journal_the_batch_is_retried_in_memory() {
     let server = IngestServer::start().unwrap();
     server.stop();
