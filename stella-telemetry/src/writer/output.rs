@@ -238,10 +238,14 @@ pub(crate) struct RotatingFile {
     day: u64,
 }
 
-fn today() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
+/// The UTC day (days since the Unix epoch) of `t`.
+fn day_of(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() / 86_400)
+}
+
+fn today() -> u64 {
+    day_of(SystemTime::now())
 }
 
 impl RotatingFile {
@@ -258,12 +262,19 @@ impl RotatingFile {
             .append(true)
             .open(&cfg.path)
             .map_err(err)?;
-        let size = file.metadata().map_or(0, |m| m.len());
+        let meta = file.metadata().ok();
+        let size = meta.as_ref().map_or(0, std::fs::Metadata::len);
+        // A file kept from an earlier run belongs to the day it was last written: a process
+        // restarted after midnight starts a new file at its first line, as one that ran on.
+        let day = meta
+            .filter(|m| m.len() > 0)
+            .and_then(|m| m.modified().ok())
+            .map_or_else(today, day_of);
         Ok(RotatingFile {
             cfg,
             file,
             size,
-            day: today(),
+            day,
         })
     }
 
@@ -357,6 +368,57 @@ mod tests {
             "bbbbbbbb\n"
         );
         assert!(!dir.join("app.log.3").exists());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn rotates_daily_and_after_a_restart_past_midnight() {
+        let dir =
+            std::env::temp_dir().join(format!("stella-telemetry-daily-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let path = dir.join("app.log");
+        let cfg = FileOutput::new(&path).with_daily(true).with_max_files(3);
+        let mut f = RotatingFile::open(cfg.clone()).unwrap();
+        f.write_lines(b"monday 1\nmonday 2\n").unwrap();
+        // The day turns: the next line starts a new file.
+        f.day -= 1;
+        f.write_lines(b"tuesday 1\n").unwrap();
+        f.write_lines(b"tuesday 2\n").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "tuesday 1\ntuesday 2\n");
+        assert_eq!(
+            fs::read_to_string(dir.join("app.log.1")).unwrap(),
+            "monday 1\nmonday 2\n"
+        );
+        drop(f);
+
+        // A restart: the file on disk was last written yesterday.
+        let yesterday = SystemTime::now() - std::time::Duration::from_secs(86_400);
+        OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(yesterday)
+            .unwrap();
+        let mut f = RotatingFile::open(cfg.clone()).unwrap();
+        f.write_lines(b"wednesday 1\n").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "wednesday 1\n");
+        assert_eq!(
+            fs::read_to_string(dir.join("app.log.1")).unwrap(),
+            "tuesday 1\ntuesday 2\n"
+        );
+        assert_eq!(
+            fs::read_to_string(dir.join("app.log.2")).unwrap(),
+            "monday 1\nmonday 2\n"
+        );
+        drop(f);
+
+        // A restart on the same day appends.
+        let mut f = RotatingFile::open(cfg).unwrap();
+        f.write_lines(b"wednesday 2\n").unwrap();
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "wednesday 1\nwednesday 2\n"
+        );
         let _ = fs::remove_dir_all(&dir);
     }
 }
