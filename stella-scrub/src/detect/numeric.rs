@@ -80,14 +80,17 @@ pub(super) fn at_digit(scan: &mut Scan<'_, '_>, i: usize, floor: usize) -> usize
         // The minutes or seconds of an ISO 8601 time (`T10:01:18.007Z`): the IPv6 scan walks
         // back to the `T` and stops there, and two digits start nothing else; the seconds may
         // go on with a fraction, but fewer than three dots rule out an IPv4 address.
-        if !three_dots_around(scan, i) {
+        if !three_dots_around_run(scan, i, we, prev, next) {
             return we;
         }
     } else if next == b'.' || prev == b'.' {
         // Versions and decimals (`1.14.2`, `0.93`): with fewer than three dots in the run of
         // digits and dots around, no IPv4 address; then only a North American number
         // (`1.800…`, `415.555.2671`) or a card number can start here.
-        if next != b':' && !matches!(prev, b':' | b'+' | b'(') && !three_dots_around(scan, i) {
+        if next != b':'
+            && !matches!(prev, b':' | b'+' | b'(')
+            && !three_dots_around_run(scan, i, we, prev, next)
+        {
             if matches!(prev, b'.' | b'-') {
                 return we;
             }
@@ -139,7 +142,7 @@ fn iso_time_part(scan: &Scan<'_, '_>, i: usize) -> bool {
 
 /// Are there three dots or more in the run of digits and dots around `i`, within the bounds
 /// [`ipv4`] looks at (sixteen bytes back, twenty on)? Stops at the third dot.
-#[inline]
+#[cfg(test)]
 fn three_dots_around(scan: &Scan<'_, '_>, i: usize) -> bool {
     let mut dots = 0;
     let after = scan.b.get(i..(i + 20).min(scan.b.len())).unwrap_or(&[]);
@@ -152,6 +155,43 @@ fn three_dots_around(scan: &Scan<'_, '_>, i: usize) -> bool {
     }
     if dots >= 3 {
         return true;
+    }
+    let before = scan.b.get(i.saturating_sub(16)..i).unwrap_or(&[]);
+    for &c in before.iter().rev() {
+        if c == b'.' {
+            dots += 1;
+            if dots >= 3 {
+                return true;
+            }
+        } else if !digit(c) {
+            break;
+        }
+    }
+    false
+}
+
+/// [`three_dots_around`] for the run of digits `i..we`, with `prev` the byte before `i` and
+/// `next` the byte at `we`: the digits hold no dot, so the forward count starts at `we` (within
+/// the same bound) and only runs when `next` is a dot, and the backward count only when `prev`
+/// is a dot or a digit.
+#[inline]
+fn three_dots_around_run(scan: &Scan<'_, '_>, i: usize, we: usize, prev: u8, next: u8) -> bool {
+    let mut dots = 0;
+    if next == b'.' {
+        let after = scan.b.get(we..(i + 20).min(scan.b.len())).unwrap_or(&[]);
+        for &c in after {
+            if c == b'.' {
+                dots += 1;
+            } else if !digit(c) {
+                break;
+            }
+        }
+        if dots >= 3 {
+            return true;
+        }
+    }
+    if prev != b'.' && !digit(prev) {
+        return false;
     }
     let before = scan.b.get(i.saturating_sub(16)..i).unwrap_or(&[]);
     for &c in before.iter().rev() {
@@ -638,6 +678,60 @@ pub(crate) fn issuer_ok(d: &[u8]) -> bool {
 mod tests {
     use super::super::{RepoRoots, Settings};
     use super::*;
+
+    /// The run form of the dot count agrees with the plain one at every digit that starts a run.
+    #[test]
+    fn three_dots_around_run_agrees() {
+        let settings = crate::detect::Settings::new(
+            crate::detect::PrivateIpPolicy::Keep,
+            crate::detect::RepoRoots::default(),
+            crate::detect::default_path_roots(),
+        );
+        let pieces = [
+            "1",
+            "22",
+            "333",
+            ".",
+            "..",
+            "a",
+            ":",
+            "-",
+            "T",
+            " ",
+            "4444444444",
+            "0.0.0",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            for _ in 0..(seed % 9 + 1) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                text.push_str(pieces[(seed % pieces.len() as u64) as usize]);
+            }
+            let b = text.as_bytes();
+            let mut hits = Vec::new();
+            let scan = Scan {
+                text: &text,
+                b,
+                hits: &mut hits,
+                settings: &settings,
+            };
+            for i in 0..b.len() {
+                if !digit(b[i]) || (i > 0 && digit(b[i - 1])) {
+                    continue;
+                }
+                let we = i + b[i..].iter().take_while(|c| digit(**c)).count();
+                let (prev, next) = (scan.before(i), scan.at(we));
+                assert_eq!(
+                    three_dots_around_run(&scan, i, we, prev, next),
+                    three_dots_around(&scan, i),
+                    "{text:?} at {i}"
+                );
+            }
+        }
+    }
 
     /// The fast path of [`at_digit`] agrees with [`at_digit_slow`] (same resume position, same
     /// hits) at every digit that starts a word, on generated text made of the pieces the
