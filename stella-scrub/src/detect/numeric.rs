@@ -94,7 +94,9 @@ pub(super) fn at_digit(scan: &mut Scan<'_, '_>, i: usize, floor: usize) -> usize
             if matches!(prev, b'.' | b'-') {
                 return we;
             }
-            if !(n == 1 && rest.first() == Some(&b'1')) && n != 3 && !(13..=19).contains(&n) {
+            // a leading `1.` only matters before a three-digit area code (`nanp`'s first test)
+            let nanp_one = n == 1 && rest.first() == Some(&b'1') && digits_at(scan, we + 1, 3) == 3;
+            if !nanp_one && n != 3 && !(13..=19).contains(&n) {
                 return we;
             }
         }
