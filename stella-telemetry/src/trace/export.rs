@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource as ProtoResource;
 use stella_scrub::Scrubber;
 
 use super::TraceConfig;
-use super::layer::{SpanData, Value};
+use super::layer::{Events, SpanData, Value};
 use super::stats::{Counters, add};
 use crate::Resource;
 
@@ -36,7 +36,23 @@ pub(crate) struct Queue {
     done: Condvar,
     capacity: usize,
     batch_size: usize,
+    /// Emptied buffers of exported and dropped spans, which the bridge reuses: a new span's
+    /// attribute list and its first event then cost no allocation (and the export thread no
+    /// free). Bounded by [`MAX_SPARE`] each; its own lock, never held with another.
+    spare: Mutex<Spare>,
 }
+
+/// Emptied span buffers kept for reuse.
+#[derive(Debug, Default)]
+struct Spare {
+    events: Vec<Events>,
+    attributes: Vec<Vec<(&'static str, Value)>>,
+}
+
+/// The most buffers of each kind kept for reuse.
+const MAX_SPARE: usize = 1024;
+/// Attribute lists that grew past this many entries are freed, not kept.
+const MAX_SPARE_ATTRIBUTES: usize = 64;
 
 impl Queue {
     pub(crate) fn new(capacity: usize, batch_size: usize) -> Self {
@@ -46,7 +62,44 @@ impl Queue {
             done: Condvar::new(),
             capacity,
             batch_size,
+            spare: Mutex::new(Spare::default()),
         }
+    }
+
+    fn spare(&self) -> MutexGuard<'_, Spare> {
+        self.spare.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn spare_events(&self) -> Option<Events> {
+        self.spare().events.pop()
+    }
+
+    pub(crate) fn spare_attributes(&self) -> Option<Vec<(&'static str, Value)>> {
+        self.spare().attributes.pop()
+    }
+
+    /// Empties the buffers of `spans` (their contents are dropped here, outside any lock) and
+    /// keeps them for reuse, up to [`MAX_SPARE`] of each kind.
+    fn keep_buffers(&self, spans: &mut [SpanData]) {
+        let mut events = Vec::new();
+        let mut attributes = Vec::new();
+        for s in spans.iter_mut() {
+            if let Some(e) = s.events.emptied() {
+                events.push(e);
+            }
+            if s.attributes.capacity() > 0 && s.attributes.capacity() <= MAX_SPARE_ATTRIBUTES {
+                s.attributes.clear();
+                attributes.push(std::mem::take(&mut s.attributes));
+            }
+        }
+        if events.is_empty() && attributes.is_empty() {
+            return;
+        }
+        let mut spare = self.spare();
+        let room = MAX_SPARE.saturating_sub(spare.events.len());
+        spare.events.extend(events.into_iter().take(room));
+        let room = MAX_SPARE.saturating_sub(spare.attributes.len());
+        spare.attributes.extend(attributes.into_iter().take(room));
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -82,10 +135,12 @@ impl Queue {
     pub(crate) fn push(&self, spans: impl Iterator<Item = SpanData>, stats: &Counters) {
         let mut st = self.lock();
         let before = st.spans.len();
-        let (mut queued, mut dropped) = (0, 0);
+        let mut queued = 0;
+        // Spans that do not fit are freed after the lock is released.
+        let mut dropped = Vec::new();
         for s in spans {
             if st.shutdown || st.spans.len() >= self.capacity {
-                dropped += 1;
+                dropped.push(s);
             } else {
                 st.spans.push_back(s);
                 queued += 1;
@@ -96,7 +151,8 @@ impl Queue {
         let wake = before < self.batch_size && st.spans.len() >= self.batch_size;
         drop(st);
         add(&stats.spans_queued, queued);
-        add(&stats.dropped_queue_full, dropped);
+        add(&stats.dropped_queue_full, dropped.len());
+        self.keep_buffers(&mut dropped);
         if wake {
             self.work.notify_one();
         }
@@ -318,6 +374,7 @@ impl Drain {
             if !batch.is_empty() {
                 let n = batch.len();
                 let body = encode(&self.resource, batch.make_contiguous(), &self.scrubber);
+                self.queue.keep_buffers(batch.make_contiguous());
                 batch.clear();
                 spare = batch;
                 add(&self.stats.exports, 1);

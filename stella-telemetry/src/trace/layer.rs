@@ -156,6 +156,27 @@ impl Events {
         &mut self.attributes
     }
 
+    /// Whether no buffer is allocated yet (the span has had no event).
+    pub(crate) fn unallocated(&self) -> bool {
+        self.list.capacity() == 0
+    }
+
+    /// The buffers, emptied, for another span to reuse; `None` when there are none or they
+    /// grew past a modest size (those are freed rather than kept).
+    pub(crate) fn emptied(&mut self) -> Option<Events> {
+        if self.unallocated()
+            || self.list.capacity() > 16
+            || self.text.capacity() > 1024
+            || self.attributes.capacity() > 32
+        {
+            return None;
+        }
+        self.list.clear();
+        self.text.clear();
+        self.attributes.clear();
+        Some(std::mem::take(self))
+    }
+
     /// Replaces each event's name by `f(name)` where it returns a new text (scrubbing); the
     /// names are copied into a new string only when one changed.
     pub(crate) fn rewrite_names(&mut self, mut f: impl FnMut(&str) -> Option<String>) {
@@ -277,6 +298,22 @@ impl Pipeline {
             max_attributes: config.max_attributes,
             max_events: config.max_events,
             incidents,
+        }
+    }
+
+    /// Emptied event buffers of an exported span, when the export worker has one to spare.
+    fn spare_events(&self) -> Option<Events> {
+        self.queue.spare_events()
+    }
+
+    /// An emptied attribute list of an exported span with room for `n`, else a new one.
+    fn attribute_list(&self, n: usize) -> Vec<(&'static str, Value)> {
+        match self.queue.spare_attributes() {
+            Some(mut list) => {
+                list.reserve(n);
+                list
+            }
+            None => Vec::with_capacity(n),
         }
     }
 
@@ -662,7 +699,7 @@ where
             kind: Kind::Internal,
             start: now_nanos(),
             end: 0,
-            attributes: Vec::with_capacity(meta.fields().len()),
+            attributes: p.attribute_list(meta.fields().len()),
             dropped_attributes: 0,
             events: Events::default(),
             dropped_events: 0,
@@ -873,6 +910,11 @@ where
                 }
             }
             if s.data.events.len() < p.max_events {
+                if s.data.events.unallocated()
+                    && let Some(spare) = p.spare_events()
+                {
+                    s.data.events = spare;
+                }
                 s.data.events.push(now_nanos(), name, attributes);
             } else {
                 s.data.dropped_events = s.data.dropped_events.saturating_add(1);
