@@ -980,4 +980,22 @@ mod events_tests {
         events.rewrite_names(|_| None);
         assert_eq!(events.name(events.iter().nth(3).unwrap()), "tail");
     }
+
+    #[test]
+    fn emptied_buffers_are_handed_on_only_when_allocated_and_small() {
+        assert!(Events::default().emptied().is_none(), "nothing to hand on");
+        let mut events = Events::default();
+        events.push(1, "one", &mut vec![("n", Value::Str("x".to_owned()))]);
+        let spare = events.emptied().expect("small buffers are kept");
+        assert_eq!(spare.len(), 0);
+        assert!(!spare.unallocated(), "capacity kept");
+        assert!(
+            spare.iter().next().is_none() && spare.attributes.is_empty() && spare.text.is_empty()
+        );
+        let mut big = Events::default();
+        for i in 0..20 {
+            big.push(i, "event", &mut Vec::new());
+        }
+        assert!(big.emptied().is_none(), "grown buffers are freed, not kept");
+    }
 }
