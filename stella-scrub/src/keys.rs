@@ -447,6 +447,35 @@ fn classify_words(key: &str) -> Option<KeyClass> {
     if matches!(last, "apikey" | "apikeys" | "xapikey") {
         return Some(Secret(Kind::ApiKey));
     }
+    // A personal access token by its usual short name (`GITHUB_PAT`, `AZURE_DEVOPS_PAT`);
+    // only after a service or `access` word, since a bare `pat` may be a pattern.
+    if last == "pat"
+        && matches!(
+            prev,
+            Some(
+                "github"
+                    | "gh"
+                    | "gitlab"
+                    | "gl"
+                    | "git"
+                    | "devops"
+                    | "ado"
+                    | "azure"
+                    | "access"
+                    | "personal"
+                    | "hf"
+                    | "npm"
+                    | "docker"
+                    | "dockerhub"
+                    | "bitbucket"
+                    | "atlassian"
+                    | "jira"
+                    | "confluence"
+            )
+        )
+    {
+        return Some(Secret(Kind::Token));
+    }
     if matches!(
         last,
         "session"
@@ -561,7 +590,7 @@ const GATE_ENDINGS: &[&[u8; 3]] = &[
     b"fre", b"ndi", b"ret", b"ets", b"eto", b"eim", b"nis", b"ken", b"key", b"eys", b"srf", b"otp",
     b"pin", b"cvv", b"cvc", b"vv2", b"vc2", b"sig", b"kie", b"uth", b"jwt", b"rer", b"ssn", b"pan",
     b"sdn", b"tel", b"nka", b"lue", b"est", b"ber", b"_pw", b"-pw", b".pw", b"str", b"b64", b"e64",
-    b"hex", b"raw", b"enc", b"ing", b"ain", b"ext", b"ted", b"gno",
+    b"hex", b"raw", b"enc", b"ing", b"ain", b"ext", b"ted", b"gno", b"pat",
 ];
 
 /// The word of [`GATE`] for the first two bytes of an ending (five bits each, so case folds).
@@ -723,6 +752,7 @@ fn ending_may_be_secret(tail: &[u8]) -> bool {
         b"ext" => ends(b"plaintext"),
         b"ted" => ends(b"encrypted"),
         b"gno" => ends(b"contrassegno"),
+        b"pat" => true,
         b"ber" => ends(b"number"),
         [x, b'p', b'w'] => !x.is_ascii_alphanumeric(),
         _ => false,
