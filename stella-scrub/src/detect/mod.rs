@@ -523,6 +523,18 @@ impl Scan<'_, '_> {
         if i == 0 { 0 } else { self.at(i - 1) }
     }
 
+    /// Byte before `i` as the next pass will see it: `]` (the end of a marker) where a
+    /// redaction found so far ends at `i`, else the byte itself. A boundary decided from the
+    /// byte a redaction replaces would be decided the other way on a second pass.
+    #[inline]
+    pub(crate) fn before_redacted(&self, i: usize) -> u8 {
+        if i > 0 && self.hits.iter().any(|h| h.end == i) {
+            b']'
+        } else {
+            self.before(i)
+        }
+    }
+
     /// The end (after the `]`) of a complete `[REDACTED…]` or `[TRUNCATED…]` marker that opens
     /// at `p`. An unclosed `[REDACTED` is text, not a marker: no pass replaces it, so treating
     /// it as one would make decisions that a later redaction nearby changes.

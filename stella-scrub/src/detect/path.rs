@@ -293,7 +293,7 @@ pub(super) fn at_backslash(scan: &mut Scan<'_, '_>, i: usize) -> usize {
     // A drive letter starts a word: not after `:`, `\`, or anything a host name or an email
     // domain could go on with (`xG-r:\` is not a path; redacting `r:\…` would complete the
     // domain in front of it on a second pass).
-    let lead = scan.before(i.saturating_sub(2));
+    let lead = scan.before_redacted(i.saturating_sub(2));
     if scan.before(i) == b':'
         && i >= 2
         && scan.at(i - 2).is_ascii_alphabetic()
