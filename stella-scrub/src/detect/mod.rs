@@ -242,10 +242,18 @@ pub(crate) struct Engine {
 struct PairTable {
     /// Two-byte anchors.
     whole: Box<[u64; 1024]>,
-    /// First two bytes of longer anchors.
+    /// First two bytes of three-byte anchors.
+    first3: Box<[u64; 1024]>,
+    /// Second and third bytes of three-byte anchors.
+    second3: Box<[u64; 1024]>,
+    /// First two bytes of anchors of four bytes or more.
     first: Box<[u64; 1024]>,
-    /// Second and third bytes of longer anchors.
+    /// Second and third bytes of anchors of four bytes or more.
     second: Box<[u64; 1024]>,
+    /// The first four bytes of anchors of four bytes or more, sorted: with many anchors the
+    /// first three bytes alone pass too many ordinary words (`pat…`, `sec…`, `shi…`). Looked
+    /// up only where the two pair tables pass.
+    four: Vec<u32>,
     /// An anchor shorter than two bytes makes the table useless: `any` always says yes.
     always: bool,
 }
@@ -265,22 +273,33 @@ fn set_pair(t: &mut [u64; 1024], a: u8, b: u8) {
 
 impl PairTable {
     fn new<'p>(patterns: impl Iterator<Item = &'p [u8]>) -> PairTable {
+        let table = || Box::new([0u64; 1024]);
         let mut t = PairTable {
-            whole: Box::new([0u64; 1024]),
-            first: Box::new([0u64; 1024]),
-            second: Box::new([0u64; 1024]),
+            whole: table(),
+            first3: table(),
+            second3: table(),
+            first: table(),
+            second: table(),
+            four: Vec::new(),
             always: false,
         };
         for p in patterns {
             match p {
                 [a, b] => set_pair(&mut t.whole, *a, *b),
-                [a, b, c, ..] => {
+                [a, b, c] => {
+                    set_pair(&mut t.first3, *a, *b);
+                    set_pair(&mut t.second3, *b, *c);
+                }
+                [a, b, c, d, ..] => {
                     set_pair(&mut t.first, *a, *b);
                     set_pair(&mut t.second, *b, *c);
+                    t.four.push(u32::from_le_bytes([*a, *b, *c, *d]));
                 }
                 _ => t.always = true,
             }
         }
+        t.four.sort_unstable();
+        t.four.dedup();
         t
     }
 
@@ -292,16 +311,25 @@ impl PairTable {
         }
         hay.windows(2).enumerate().any(|(i, w)| {
             let &[a, b] = w else { return false };
-            pair_bit(&self.whole, a, b)
+            if pair_bit(&self.whole, a, b) {
+                return true;
+            }
+            let c = || hay.get(i + 2).copied();
+            (pair_bit(&self.first3, a, b) && c().is_some_and(|c| pair_bit(&self.second3, b, c)))
                 || (pair_bit(&self.first, a, b)
-                    && hay
-                        .get(i + 2)
-                        .is_some_and(|c| pair_bit(&self.second, b, *c)))
+                    && c().is_some_and(|c| {
+                        pair_bit(&self.second, b, c)
+                            && hay.get(i + 3).is_some_and(|d| {
+                                self.four
+                                    .binary_search(&u32::from_le_bytes([a, b, c, *d]))
+                                    .is_ok()
+                            })
+                    }))
         })
     }
 
     fn memory_usage(&self) -> usize {
-        3 * std::mem::size_of::<[u64; 1024]>()
+        5 * std::mem::size_of::<[u64; 1024]>() + self.four.capacity() * 4
     }
 }
 
@@ -1034,7 +1062,21 @@ mod tests {
                 assert!(t.any(hay.as_bytes()), "{hay:?}");
             }
         }
-        for clean in ["trace_id", "level", "info", "eu-west-1", "2026.11.3"] {
+        for clean in [
+            "trace_id",
+            "level",
+            "info",
+            "eu-west-1",
+            "2026.11.3",
+            "service",
+            "session",
+            "path",
+            "patch",
+            "second",
+            "shield",
+            "picture",
+            "fire",
+        ] {
             assert!(!t.any(clean.as_bytes()), "{clean}");
         }
     }
