@@ -109,6 +109,7 @@ pub(crate) enum Special {
     AzureSecret,
     CurlUser,
     DashP,
+    TerraformCloud,
 }
 
 /// One packed (SIMD) searcher, or an automaton where packed search is not available.

@@ -341,6 +341,7 @@ pub(crate) static TOKEN_SPECS: &[TokenSpec] = &[
 
 /// Anchors with hand-written handlers.
 pub(crate) static SPECIAL_ANCHORS: &[(&str, Special)] = &[
+    (".atlasv1.", Special::TerraformCloud),
     ("AKIA", Special::Aws),
     ("ASIA", Special::Aws),
     ("AGPA", Special::Aws),
@@ -463,6 +464,7 @@ pub(super) fn special(scan: &mut Scan<'_, '_>, sp: Special, s: usize, e: usize) 
         Special::Sendgrid => sendgrid(scan, s, e),
         Special::DigitalOcean => digitalocean(scan, s, e),
         Special::AzureSecret => azure_client_secret(scan, s, e),
+        Special::TerraformCloud => terraform_cloud(scan, s, e),
     }
 }
 
@@ -1003,6 +1005,26 @@ fn azure_client_secret(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
     let n = run(scan, e, 40, c);
     if (31..=34).contains(&n) {
         scan.push_kind(s - 4, e + n, Kind::AzureKey);
+    }
+}
+
+/// Terraform Cloud / HCP Terraform tokens: 14 letters and digits, `.atlasv1.`, then 60 to 70
+/// base64url characters (the anchor is in the middle).
+fn terraform_cloud(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
+    let Some(start) = s.checked_sub(14) else {
+        return;
+    };
+    if !scan
+        .b
+        .get(start..s)
+        .is_some_and(|p| p.iter().all(u8::is_ascii_alphanumeric))
+        || !left_ok(scan, start)
+    {
+        return;
+    }
+    let n = run(scan, e, 71, b64url);
+    if (60..=70).contains(&n) {
+        scan.push_kind(start, e + n, Kind::VendorToken);
     }
 }
 
