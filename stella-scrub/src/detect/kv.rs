@@ -417,10 +417,12 @@ fn extent(
     if scan.at(p) == b'{' || (scan.at(p) == b'$' && scan.at(p + 1) == b'{') {
         let mut depth = 0usize;
         // A marker counts as one byte: it stands for at least one byte of the first pass, so
-        // a second pass finds the brace the first pass found (idempotency).
+        // a second pass finds the brace the first pass found (idempotency). Bytes another rule
+        // has already redacted in this pass count the same way: they will be a marker, so a
+        // brace among them is not the placeholder's (`pw:{ -u :}`).
         let mut seen = 0usize;
         while p < max && seen < 128 {
-            if let Some(after) = scan.marker_end(p) {
+            if let Some(after) = scan.marker_end(p).or_else(|| scan.redaction_end_at(p)) {
                 p = after;
                 seen += 1;
                 continue;

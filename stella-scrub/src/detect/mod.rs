@@ -552,6 +552,17 @@ impl Scan<'_, '_> {
         if i == 0 { 0 } else { self.at(i - 1) }
     }
 
+    /// The end of a redaction found so far in this pass that covers `p`: those bytes become a
+    /// marker, so a scan that steps over markers steps over them too.
+    #[inline]
+    pub(crate) fn redaction_end_at(&self, p: usize) -> Option<usize> {
+        self.hits
+            .iter()
+            .filter(|h| h.start <= p && p < h.end)
+            .map(|h| h.end)
+            .max()
+    }
+
     /// Byte before `i` as the next pass will see it: `]` (the end of a marker) where a
     /// redaction found so far ends at `i`, else the byte itself. A boundary decided from the
     /// byte a redaction replaces would be decided the other way on a second pass.
