@@ -146,8 +146,15 @@ fn iso_time_part(scan: &Scan<'_, '_>, i: usize) -> bool {
 /// [`ipv4`] looks at (sixteen bytes back, twenty on)? Stops at the third dot.
 #[cfg(test)]
 fn three_dots_around(scan: &Scan<'_, '_>, i: usize) -> bool {
+    let dots = dots_ahead(scan, i, i);
+    dots >= 3 || three_dots_behind(scan, i, dots)
+}
+
+/// The dots of the run of digits and dots from `from`, within 20 bytes of `i`.
+#[inline]
+fn dots_ahead(scan: &Scan<'_, '_>, i: usize, from: usize) -> usize {
+    let after = scan.b.get(from..(i + 20).min(scan.b.len())).unwrap_or(&[]);
     let mut dots = 0;
-    let after = scan.b.get(i..(i + 20).min(scan.b.len())).unwrap_or(&[]);
     for &c in after {
         if c == b'.' {
             dots += 1;
@@ -155,9 +162,13 @@ fn three_dots_around(scan: &Scan<'_, '_>, i: usize) -> bool {
             break;
         }
     }
-    if dots >= 3 {
-        return true;
-    }
+    dots
+}
+
+/// Whether `dots` and the dots of the run of digits and dots that ends at `i` (within 16
+/// bytes) make three.
+#[inline]
+fn three_dots_behind(scan: &Scan<'_, '_>, i: usize, mut dots: usize) -> bool {
     let before = scan.b.get(i.saturating_sub(16)..i).unwrap_or(&[]);
     for &c in before.iter().rev() {
         if c == b'.' {
@@ -178,35 +189,15 @@ fn three_dots_around(scan: &Scan<'_, '_>, i: usize) -> bool {
 /// is a dot or a digit.
 #[inline]
 fn three_dots_around_run(scan: &Scan<'_, '_>, i: usize, we: usize, prev: u8, next: u8) -> bool {
-    let mut dots = 0;
-    if next == b'.' {
-        let after = scan.b.get(we..(i + 20).min(scan.b.len())).unwrap_or(&[]);
-        for &c in after {
-            if c == b'.' {
-                dots += 1;
-            } else if !digit(c) {
-                break;
-            }
-        }
-        if dots >= 3 {
-            return true;
-        }
+    let dots = if next == b'.' {
+        dots_ahead(scan, i, we)
+    } else {
+        0
+    };
+    if dots >= 3 {
+        return true;
     }
-    if prev != b'.' && !digit(prev) {
-        return false;
-    }
-    let before = scan.b.get(i.saturating_sub(16)..i).unwrap_or(&[]);
-    for &c in before.iter().rev() {
-        if c == b'.' {
-            dots += 1;
-            if dots >= 3 {
-                return true;
-            }
-        } else if !digit(c) {
-            break;
-        }
-    }
-    false
+    (prev == b'.' || digit(prev)) && three_dots_behind(scan, i, dots)
 }
 
 /// The full decision at a digit that starts a word (see [`at_digit`]).
