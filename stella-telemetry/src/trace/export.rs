@@ -49,8 +49,9 @@ struct Spare {
     attributes: Vec<Vec<(&'static str, Value)>>,
 }
 
-/// The most buffers of each kind kept for reuse.
-const MAX_SPARE: usize = 1024;
+/// The most buffers of each kind kept for reuse (at most about 1.5 MiB in all: event buffers
+/// are kept only up to 16 events, 1 KiB of names and 32 attributes).
+const MAX_SPARE: usize = 512;
 /// Attribute lists that grew past this many entries are freed, not kept.
 const MAX_SPARE_ATTRIBUTES: usize = 64;
 
