@@ -362,11 +362,7 @@ fn extent(
     // `key="` (or `key:"` with the key unquoted, as in the JSON key `"password:"`) where the
     // quote closes an enclosing JSON string: no value. After a quoted key (`"password":"x"`) the
     // colon is JSON's own.
-    if q == b'"'
-        && esc == 0
-        && (sep != b':' || !key_quoted)
-        && crate::scrubber::inside_json_string(scan.text, v)
-    {
+    if q == b'"' && esc == 0 && (sep != b':' || !key_quoted) && scan.inside_json_string(v) {
         return (v, v, false);
     }
     if q == b'"' || q == b'\'' || (q == b'`' && esc == 0) {

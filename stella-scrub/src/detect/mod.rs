@@ -563,6 +563,47 @@ impl Scan<'_, '_> {
             .max()
     }
 
+    /// Is `pos` inside a JSON string (an odd number of unescaped quotes before it), counting
+    /// only quotes that the next pass will still see: bytes a redaction found so far covers
+    /// become a marker, which holds no quote and escapes nothing.
+    pub(crate) fn inside_json_string(&self, pos: usize) -> bool {
+        let mut covered: Vec<(usize, usize)> = self
+            .hits
+            .iter()
+            .filter(|h| h.start < pos)
+            .map(|h| (h.start, h.end))
+            .collect();
+        if covered.is_empty() {
+            return crate::scrubber::inside_json_string(self.text, pos);
+        }
+        covered.sort_unstable();
+        let (mut inside, mut escaped) = (false, false);
+        let (mut i, mut r) = (0, 0);
+        let end = pos.min(self.b.len());
+        while i < end {
+            while covered.get(r).is_some_and(|&(_, e)| e <= i) {
+                r += 1;
+            }
+            if let Some(&(s, e)) = covered.get(r)
+                && s <= i
+            {
+                i = e;
+                escaped = false;
+                continue;
+            }
+            let c = self.at(i);
+            if escaped {
+                escaped = false;
+            } else if c == b'\\' {
+                escaped = inside;
+            } else if c == b'"' {
+                inside = !inside;
+            }
+            i += 1;
+        }
+        inside
+    }
+
     /// Byte before `i` as the next pass will see it: `]` (the end of a marker) where a
     /// redaction found so far ends at `i`, else the byte itself. A boundary decided from the
     /// byte a redaction replaces would be decided the other way on a second pass.

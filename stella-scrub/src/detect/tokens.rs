@@ -877,7 +877,7 @@ fn dash_p(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
     }
     let mut p = e;
     let quote = scan.at(p);
-    if quote == b'"' && crate::scrubber::inside_json_string(scan.text, p) {
+    if quote == b'"' && scan.inside_json_string(p) {
         return; // the quote closes the enclosing JSON string
     }
     if matches!(quote, b'"' | b'\'') {
@@ -901,7 +901,7 @@ fn dash_p(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
 fn curl_user(scan: &mut Scan<'_, '_>, e: usize) {
     let mut p = e;
     // `"… -u ":` where the quote closes an enclosing JSON string: no credential follows
-    if scan.at(p) == b'"' && crate::scrubber::inside_json_string(scan.text, p) {
+    if scan.at(p) == b'"' && scan.inside_json_string(p) {
         return;
     }
     if matches!(scan.at(p), b'"' | b'\'') {
