@@ -344,8 +344,13 @@ fn extent(
     let max = v.saturating_add(16 * 1024).min(len);
     if sep == b'>' {
         // <password>value</password>: the element must close on this line, before any quote
+        // and before any marker (a marker may stand for a quote that a later rule of the first
+        // pass redacted, as in `<token>pw:`"X`<`: the second pass must decide as the first did)
         let mut p = v;
         while p < max && !matches!(scan.at(p), b'<' | b'"' | b'\n' | b'\r') {
+            if scan.marker_end(p).is_some() {
+                return (v, v, true);
+            }
             p += 1;
         }
         if scan.at(p) != b'<' {
