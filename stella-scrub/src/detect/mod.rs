@@ -1035,6 +1035,8 @@ pub(crate) fn is_placeholder(v: &str) -> bool {
     let first = bytes.first().copied().unwrap_or(0);
     let last = bytes.last().copied().unwrap_or(0);
     // {password}, {{ .Token }}, ${TOKEN}, $TOKEN, %(password)s, <redacted>, <password>, %s
+    // (`%(name)s` only whole: a value that merely starts with `%(` and ends with `s` is not one,
+    // and a redaction inside it would make it one on the next pass)
     if (first == b'{' && last == b'}')
         || (first == b'<' && last == b'>' && t.len() < 64 && !t.contains(' '))
     {
@@ -1058,7 +1060,12 @@ pub(crate) fn is_placeholder(v: &str) -> bool {
             || t == "%v"
             || t == "%q"
             || t == "%d"
-            || (bytes.get(1) == Some(&b'(') && last == b's'))
+            || (bytes.get(1) == Some(&b'(')
+                && bytes.len() > 4
+                && bytes.ends_with(b")s")
+                && bytes
+                    .get(2..bytes.len() - 2)
+                    .is_some_and(|n| n.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_'))))
     {
         return true;
     }
