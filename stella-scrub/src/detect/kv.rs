@@ -443,6 +443,14 @@ fn extent(
         }
         p = v;
     }
+    // Python's `%(password)s`: the whole placeholder is the value (so it is kept), not the part
+    // before its `)`.
+    if scan.at(p) == b'%' && scan.at(p + 1) == b'(' {
+        let name = run_key_chars(scan, p + 2);
+        if name > 0 && scan.at(p + 2 + name) == b')' && scan.at(p + 3 + name) == b's' {
+            return (v, p + 4 + name, false);
+        }
+    }
     if whole_line {
         while p < max
             && !matches!(
@@ -467,6 +475,15 @@ fn extent(
         return (v, p, false);
     }
     (v, unquoted_end(scan, p, max, url_encoded), false)
+}
+
+/// The length of the run of letters, digits and `_` from `p` (at most 64).
+fn run_key_chars(scan: &Scan<'_, '_>, p: usize) -> usize {
+    let mut n = 0;
+    while n < 64 && (scan.at(p + n).is_ascii_alphanumeric() || scan.at(p + n) == b'_') {
+        n += 1;
+    }
+    n
 }
 
 /// The end of an unquoted value starting at `p`: the next delimiter, or `max`.
