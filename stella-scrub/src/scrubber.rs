@@ -824,18 +824,25 @@ fn bare_json_number(text: &str, start: usize, end: usize, secret: &str) -> bool 
 
 /// Is `pos` inside a JSON string (an odd number of unescaped quotes before it)?
 pub(crate) fn inside_json_string(text: &str, pos: usize) -> bool {
-    let mut inside = false;
-    let mut escaped = false;
+    let mut state = (false, false);
     for &c in text.as_bytes().iter().take(pos) {
-        if escaped {
-            escaped = false;
-        } else if c == b'\\' {
-            escaped = inside;
-        } else if c == b'"' {
-            inside = !inside;
-        }
+        state = quote_step(state, c);
     }
-    inside
+    state.0
+}
+
+/// One byte of the quote-parity walk: `(inside a string, the next byte is escaped)` after `c`.
+#[inline]
+pub(crate) fn quote_step((inside, escaped): (bool, bool), c: u8) -> (bool, bool) {
+    if escaped {
+        (inside, false)
+    } else if c == b'\\' {
+        (inside, inside)
+    } else if c == b'"' {
+        (!inside, false)
+    } else {
+        (inside, false)
+    }
 }
 
 /// A cut point at or below `max`, on a char boundary, backed off to the start of the token it

@@ -577,7 +577,7 @@ impl Scan<'_, '_> {
             return crate::scrubber::inside_json_string(self.text, pos);
         }
         covered.sort_unstable();
-        let (mut inside, mut escaped) = (false, false);
+        let mut state = (false, false);
         let (mut i, mut r) = (0, 0);
         let end = pos.min(self.b.len());
         while i < end {
@@ -588,20 +588,13 @@ impl Scan<'_, '_> {
                 && s <= i
             {
                 i = e;
-                escaped = false;
+                state.1 = false;
                 continue;
             }
-            let c = self.at(i);
-            if escaped {
-                escaped = false;
-            } else if c == b'\\' {
-                escaped = inside;
-            } else if c == b'"' {
-                inside = !inside;
-            }
+            state = crate::scrubber::quote_step(state, self.at(i));
             i += 1;
         }
-        inside
+        state.0
     }
 
     /// Byte before `i` as the next pass will see it: `]` (the end of a marker) where a
