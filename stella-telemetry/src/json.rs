@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 #[cfg(test)]
 use std::time::{SystemTime, UNIX_EPOCH};
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
+/// Lowercase hex digits (escapes here, span and trace ids in `layer::render`).
+pub(crate) const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Appends `s` as a JSON string literal (with quotes).
 pub(crate) fn push_str(out: &mut String, s: &str) {

@@ -178,17 +178,6 @@ fn fill_ids(ev: &mut EventFields, trace: &TraceContext) {
 
 /// Writes `,"<key>":"<hex of id>"` into `out` and returns its length (0 when it does not fit).
 fn id_member(out: &mut [u8; 48], key: &str, id: &[u8]) -> usize {
-    /// Two lowercase hex digits for every byte value.
-    const PAIRS: [[u8; 2]; 256] = {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut t = [[0u8; 2]; 256];
-        let mut i = 0;
-        while i < 256 {
-            t[i] = [HEX[i >> 4], HEX[i & 0x0f]];
-            i += 1;
-        }
-        t
-    };
     let len = key.len() + id.len() * 2 + 6;
     let Some(buf) = out.get_mut(..len) else {
         return 0;
@@ -200,7 +189,8 @@ fn id_member(out: &mut [u8; 48], key: &str, id: &[u8]) -> usize {
     head[2..].copy_from_slice(key.as_bytes());
     hex_open.copy_from_slice(b"\":\"");
     for (pair, b) in hex.chunks_exact_mut(2).zip(id) {
-        pair.copy_from_slice(&PAIRS[usize::from(*b)]);
+        pair[0] = json::HEX[usize::from(b >> 4)];
+        pair[1] = json::HEX[usize::from(b & 0x0f)];
     }
     close.copy_from_slice(b"\"");
     len
