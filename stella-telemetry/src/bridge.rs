@@ -15,6 +15,7 @@ static FIELD_NAMES: &[&str] = &[
     "log.module_path",
     "log.file",
     "log.line",
+    "log.kv",
 ];
 
 macro_rules! log_callsite {
@@ -75,8 +76,10 @@ fn callsite_for(
 }
 
 /// A [`log::Log`] that turns records into `tracing` events of the current dispatcher: filters
-/// see the record's own target and level; the line carries the message and, as
-/// `details."log.target"`, the record's target.
+/// see the record's own target and level; the line carries the message, as
+/// `details."log.target"` the record's target and, when the record has structured key-values
+/// (`log::info!(user_id = 42; "login")`), as `details."log.kv"` those pairs in logfmt
+/// (`user_id=42`), scrubbed like any free text, so `password=…` is redacted by its key.
 ///
 /// [`init`](crate::init) installs it; install it yourself with [`log::set_boxed_logger`] when
 /// you compose your own subscriber.
@@ -126,8 +129,11 @@ impl log::Log for LogBridge {
         let (_, static_meta, _) = callsite_for(record.level());
         let meta = meta_for(record.level(), record.target());
         let fields = static_meta.fields();
-        let (Some(message), Some(target)) = (fields.field("message"), fields.field("log.target"))
-        else {
+        let (Some(message), Some(target), Some(kv_field)) = (
+            fields.field("message"),
+            fields.field("log.target"),
+            fields.field("log.kv"),
+        ) else {
             return;
         };
         let args = record.args();
@@ -136,9 +142,12 @@ impl log::Log for LogBridge {
             if !d.enabled(&meta) {
                 return;
             }
+            let kv = logfmt(record.key_values());
+            let kv = kv.as_deref();
             let values = [
                 (&message, Some(args as &dyn Value)),
                 (&target, Some(&tgt as &dyn Value)),
+                (&kv_field, kv.as_ref().map(|s| s as &dyn Value)),
             ];
             let vs = fields.value_set(&values);
             d.event(&Event::new(static_meta, &vs));
@@ -146,6 +155,66 @@ impl log::Log for LogBridge {
     }
 
     fn flush(&self) {}
+}
+
+/// A record's key-values as one logfmt text (`user_id=42 note="two words"`), `None` when it
+/// has none. Keys keep `[A-Za-z0-9_.-]` (anything else becomes `_`); a value that is empty or
+/// holds a space, quote, `=`, backslash or control character is quoted, with `"`, `\` and
+/// control characters escaped, so the scrubber reads each pair as one key and one value.
+fn logfmt(source: &dyn log::kv::Source) -> Option<String> {
+    struct Logfmt(String);
+    impl<'kvs> log::kv::VisitSource<'kvs> for Logfmt {
+        fn visit_pair(
+            &mut self,
+            key: log::kv::Key<'kvs>,
+            value: log::kv::Value<'kvs>,
+        ) -> Result<(), log::kv::Error> {
+            use std::fmt::Write as _;
+            let out = &mut self.0;
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.extend(key.as_str().chars().map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                    c
+                } else {
+                    '_'
+                }
+            }));
+            out.push('=');
+            let start = out.len();
+            let _ = write!(out, "{value}");
+            let needs_quotes = out.len() == start
+                || out[start..]
+                    .chars()
+                    .any(|c| matches!(c, ' ' | '"' | '=' | '\\') || c.is_control());
+            if needs_quotes {
+                let raw = out.split_off(start);
+                out.push('"');
+                for c in raw.chars() {
+                    match c {
+                        '"' => out.push_str("\\\""),
+                        '\\' => out.push_str("\\\\"),
+                        '\n' => out.push_str("\\n"),
+                        '\r' => out.push_str("\\r"),
+                        '\t' => out.push_str("\\t"),
+                        c if c.is_control() => {
+                            let _ = write!(out, "\\u{{{:04x}}}", u32::from(c));
+                        }
+                        c => out.push(c),
+                    }
+                }
+                out.push('"');
+            }
+            Ok(())
+        }
+    }
+    if source.count() == 0 {
+        return None;
+    }
+    let mut v = Logfmt(String::new());
+    let _ = source.visit(&mut v);
+    Some(v.0)
 }
 
 /// Installs the bridge as the `log` logger, with `log`'s max level from the filter.

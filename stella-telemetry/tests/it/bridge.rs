@@ -35,3 +35,39 @@ fn log_records_are_bridged_and_scrubbed() {
     assert_eq!(l["tenant_id"], "acme");
     assert_eq!(l["details"]["log.target"], "hyper::proto");
 }
+
+#[test]
+fn log_key_values_are_kept_as_logfmt_and_scrubbed_by_key() {
+    let h = Harness::new();
+    let bridge = LogBridge::new();
+    let kvs: [(&str, &str); 4] = [
+        ("user_id", "42"),
+        ("password", "hunter2"),
+        ("note", "two \"words\""),
+        ("bad key", ""),
+    ];
+    h.run(|| {
+        bridge.log(
+            &log::Record::builder()
+                .level(log::Level::Info)
+                .target("some_dependency")
+                .args(format_args!("login"))
+                .key_values(&kvs)
+                .build(),
+        );
+        bridge.log(
+            &log::Record::builder()
+                .level(log::Level::Info)
+                .target("some_dependency")
+                .args(format_args!("no pairs"))
+                .build(),
+        );
+    });
+    let l = h.line("login");
+    assert_eq!(
+        l["details"]["log.kv"],
+        r#"user_id=42 password=[REDACTED:password] note="two \"words\"" bad_key="""#
+    );
+    let plain = h.line("no pairs");
+    assert!(plain["details"].get("log.kv").is_none(), "{plain}");
+}
