@@ -88,6 +88,11 @@ pub(crate) struct CleanMessages {
 /// thread) instead of a place in the set of messages.
 const SMALL_NUMBERS: u64 = 1 << 14;
 
+/// Whether `n` has a verdict slot of its own in [`CleanMessages::number_is_clean`].
+pub(crate) fn small_number(n: u64) -> bool {
+    n < SMALL_NUMBERS
+}
+
 impl CleanMessages {
     fn same(&self, scrubber: &Scrubber) -> bool {
         self.scrubber
@@ -119,6 +124,18 @@ impl CleanMessages {
         self.scrubber = Some(scrubber.clone());
     }
 
+    /// The verdict on the small integer `n` when this thread has one for this scrubber: whether
+    /// the scrubber leaves its decimal digits unchanged.
+    pub(crate) fn number_verdict(&self, scrubber: &Scrubber, n: u64) -> Option<bool> {
+        if n >= SMALL_NUMBERS || !self.same(scrubber) {
+            return None;
+        }
+        let i = usize::try_from(n).ok()?;
+        let [known, clean] = self.numbers.get(i / 64)?;
+        let bit = 1u64 << (i % 64);
+        (known & bit != 0).then_some(clean & bit != 0)
+    }
+
     /// Whether the scrubber leaves the integer `n`, written as `text` (its decimal digits),
     /// unchanged. Small integers recur (steps, counts, ports): their verdict is looked up in a
     /// table after the first scan; larger ones are scanned every time (card numbers and phone
@@ -131,11 +148,8 @@ impl CleanMessages {
             return scrubber.scrub(text) == text;
         }
         let (word, bit) = (i / 64, 1u64 << (i % 64));
-        if self.same(scrubber)
-            && let Some([known, clean]) = self.numbers.get(word)
-            && known & bit != 0
-        {
-            return clean & bit != 0;
+        if let Some(clean) = self.number_verdict(scrubber, n) {
+            return clean;
         }
         let clean = scrubber.scrub(text) == text;
         if !self.same(scrubber) {

@@ -248,6 +248,11 @@ pub(super) fn batch_clean(
                 push(tmp, ev.str_at(s, e));
                 Ok(())
             }
+            // A small non-negative integer (a count, a step) has a per-thread verdict of its
+            // own: known clean, it needs no place in the joined scan (its value alone is what
+            // the per-value path would scan).
+            Val::I64(n) if n >= 0 && known_clean_number(scan, n.unsigned_abs()) => Ok(()),
+            Val::U64(n) if known_clean_number(scan, n) => Ok(()),
             Val::I64(n) => {
                 if n < 0 {
                     tmp.push('-');
@@ -268,10 +273,26 @@ pub(super) fn batch_clean(
     if !ev.chain.is_empty() {
         push(tmp, &ev.chain);
     }
+    // Nothing left to scan: clean without a call into the scrubber.
     let fields_clean = scan.keys.plain(scan.scrubber, "stack")
         && tmp.len() <= scan.scrubber.max_input_len()
-        && matches!(scan.scrubber.scrub(tmp), std::borrow::Cow::Borrowed(_));
+        && (tmp.is_empty() || matches!(scan.scrubber.scrub(tmp), std::borrow::Cow::Borrowed(_)));
     (fields_clean, message_clean)
+}
+
+/// Whether `n` is below the size of the per-thread table of number verdicts and the scrubber
+/// leaves its digits unchanged (scanning them once when the table has no verdict yet).
+fn known_clean_number(scan: &mut Scan<'_>, n: u64) -> bool {
+    if !super::keys::small_number(n) {
+        return false;
+    }
+    if let Some(clean) = scan.messages.number_verdict(scan.scrubber, n) {
+        return clean;
+    }
+    // First time on this thread: scan the digits once and remember the verdict.
+    let mut digits = String::with_capacity(8);
+    push_u64(&mut digits, n);
+    scan.messages.number_is_clean(scan.scrubber, n, &digits)
 }
 
 /// Writes one line for the resolved fields into `out` (cleared first).
