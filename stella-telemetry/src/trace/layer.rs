@@ -164,17 +164,35 @@ impl Events {
     /// The buffers, emptied, for another span to reuse; `None` when there are none or they
     /// grew past a modest size (those are freed rather than kept).
     pub(crate) fn emptied(&mut self) -> Option<Events> {
-        if self.unallocated()
-            || self.list.capacity() > 16
-            || self.text.capacity() > 1024
-            || self.attributes.capacity() > 32
-        {
-            return None;
+        self.clear_for_reuse().then(|| std::mem::take(self))
+    }
+
+    /// Whether the buffers are allocated and small enough to be handed on.
+    fn reusable(&self) -> bool {
+        !self.unallocated()
+            && self.list.capacity() <= 16
+            && self.text.capacity() <= 1024
+            && self.attributes.capacity() <= 32
+    }
+
+    /// Empties the buffers in place (their contents are dropped now) when they can be handed
+    /// on; returns whether they were.
+    pub(crate) fn clear_for_reuse(&mut self) -> bool {
+        if !self.reusable() {
+            return false;
         }
         self.list.clear();
         self.text.clear();
         self.attributes.clear();
-        Some(std::mem::take(self))
+        true
+    }
+
+    /// Whether these are emptied buffers ready to be handed on (see [`Self::clear_for_reuse`]).
+    pub(crate) fn is_spare(&self) -> bool {
+        self.reusable()
+            && self.list.is_empty()
+            && self.text.is_empty()
+            && self.attributes.is_empty()
     }
 
     /// Replaces each event's name by `f(name)` where it returns a new text (scrubbing); the
