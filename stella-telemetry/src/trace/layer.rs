@@ -161,12 +161,6 @@ impl Events {
         self.list.capacity() == 0
     }
 
-    /// The buffers, emptied, for another span to reuse; `None` when there are none or they
-    /// grew past a modest size (those are freed rather than kept).
-    pub(crate) fn emptied(&mut self) -> Option<Events> {
-        self.clear_for_reuse().then(|| std::mem::take(self))
-    }
-
     /// Whether the buffers are allocated and small enough to be handed on.
     fn reusable(&self) -> bool {
         !self.unallocated()
@@ -1000,20 +994,28 @@ mod events_tests {
     }
 
     #[test]
-    fn emptied_buffers_are_handed_on_only_when_allocated_and_small() {
-        assert!(Events::default().emptied().is_none(), "nothing to hand on");
+    fn buffers_are_handed_on_only_when_allocated_and_small() {
+        let mut none = Events::default();
+        assert!(!none.clear_for_reuse(), "nothing to hand on");
+        assert!(!none.is_spare());
         let mut events = Events::default();
         events.push(1, "one", &mut vec![("n", Value::Str("x".to_owned()))]);
-        let spare = events.emptied().expect("small buffers are kept");
-        assert_eq!(spare.len(), 0);
-        assert!(!spare.unallocated(), "capacity kept");
+        assert!(!events.is_spare(), "not emptied yet");
+        assert!(events.clear_for_reuse(), "small buffers are kept");
+        assert!(events.is_spare());
+        assert_eq!(events.len(), 0);
+        assert!(!events.unallocated(), "capacity kept");
         assert!(
-            spare.iter().next().is_none() && spare.attributes.is_empty() && spare.text.is_empty()
+            events.iter().next().is_none()
+                && events.attributes.is_empty()
+                && events.text.is_empty()
         );
         let mut big = Events::default();
         for i in 0..20 {
             big.push(i, "event", &mut Vec::new());
         }
-        assert!(big.emptied().is_none(), "grown buffers are freed, not kept");
+        assert!(!big.clear_for_reuse(), "grown buffers are freed, not kept");
+        assert!(!big.is_spare());
+        assert_eq!(big.len(), 20, "left as they are");
     }
 }
