@@ -1,6 +1,7 @@
 //! Collecting the fields of one event (raw, into a reusable arena) and of spans (scrubbed once,
 //! when recorded).
 
+use std::borrow::Cow;
 use std::error::Error;
 use std::fmt::{self, Write as _};
 
@@ -195,25 +196,65 @@ impl Visit for EventFields {
 /// only when scrubbing changed it, so a deep-debug tenant's lines can rescrub it relaxed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SpanStr {
-    pub(crate) clean: String,
-    pub(crate) raw: Option<String>,
     /// For a common field, the whole JSON member (`,"route":"/x"`), rendered once so that
     /// every line inside the span copies it as is; empty under `details` (see [`SpanDetail`]).
-    pub(crate) json: String,
+    json: String,
+    /// The clean text, when it is not the quoted value in `json` as is (under `details`, or
+    /// when the member needed escapes): one allocation per common field in the usual case.
+    clean: Option<String>,
+    /// Where the quoted value starts in `json`.
+    value_at: usize,
+    pub(crate) raw: Option<String>,
 }
 
 impl SpanStr {
-    pub(crate) fn new(clean: String, raw: Option<String>) -> SpanStr {
+    /// A value under `details`.
+    pub(crate) fn new(clean: &str, raw: Option<String>) -> SpanStr {
         SpanStr {
-            clean,
-            raw,
             json: String::new(),
+            clean: Some(clean.to_owned()),
+            value_at: 0,
+            raw,
         }
+    }
+
+    /// A common field's value, with its member rendered.
+    pub(crate) fn member(slot: Slot, clean: &str, raw: Option<String>) -> SpanStr {
+        let key = slot.key();
+        let mut json = String::with_capacity(clean.len() + key.len() + 6);
+        json.push_str(",\"");
+        json.push_str(key);
+        json.push_str("\":");
+        crate::json::push_str(&mut json, clean);
+        // `,"` key `":"` value `"`: the value is in the member as is unless it was escaped.
+        let as_is = json.len() == clean.len() + key.len() + 6;
+        SpanStr {
+            json,
+            clean: (!as_is).then(|| clean.to_owned()),
+            value_at: key.len() + 5,
+            raw,
+        }
+    }
+
+    /// The scrubbed text.
+    pub(crate) fn clean(&self) -> &str {
+        match &self.clean {
+            Some(c) => c,
+            None => self
+                .json
+                .get(self.value_at..self.json.len().saturating_sub(1))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The whole JSON member of a common field (empty under `details`).
+    pub(crate) fn json(&self) -> &str {
+        &self.json
     }
 
     /// The text as recorded (for grant lookups of the tenant id).
     pub(crate) fn original(&self) -> &str {
-        self.raw.as_deref().unwrap_or(&self.clean)
+        self.raw.as_deref().unwrap_or(self.clean())
     }
 }
 
@@ -245,13 +286,13 @@ pub(crate) struct SpanDetail {
 impl SpanDetail {
     fn new(key: &'static str, val: SpanVal) -> SpanDetail {
         let mut json = String::with_capacity(match &val {
-            SpanVal::Str(s) => s.clean.len() + key.len() + 5,
+            SpanVal::Str(s) => s.clean().len() + key.len() + 5,
             _ => key.len() + 24,
         });
         crate::json::push_str(&mut json, key);
         json.push(':');
         match &val {
-            SpanVal::Str(s) => crate::json::push_str(&mut json, &s.clean),
+            SpanVal::Str(s) => crate::json::push_str(&mut json, s.clean()),
             SpanVal::I64(n) => {
                 if *n < 0 {
                     json.push('-');
@@ -298,16 +339,15 @@ impl SpanVisitor<'_> {
                         self.fields.slots.retain(|(s, _)| *s != slot);
                         return;
                     }
-                    let v = SpanStr::new(value.to_owned(), None);
-                    self.set_slot(slot, v);
+                    self.set_slot(slot, SpanStr::member(slot, value, None));
                     return;
                 }
-                let v = self.scrub(name, value);
-                self.set_slot(slot, v);
+                let (clean, raw) = self.scrub(name, value);
+                self.set_slot(slot, SpanStr::member(slot, &clean, raw));
             }
             None => {
-                let v = SpanVal::Str(self.scrub(name, value));
-                self.set_detail(name, v);
+                let (clean, raw) = self.scrub(name, value);
+                self.set_detail(name, SpanVal::Str(SpanStr::new(&clean, raw)));
             }
         }
     }
@@ -321,32 +361,27 @@ impl SpanVisitor<'_> {
         }
     }
 
-    fn scrub(&mut self, key: &'static str, value: &str) -> SpanStr {
+    /// The value scrubbed, and the raw text when scrubbing changed it.
+    fn scrub<'v>(&mut self, key: &'static str, value: &'v str) -> (Cow<'v, str>, Option<String>) {
         // A plain key's value is free text: a text seen clean before is clean again.
         let plain = self.keys.plain(self.scrubber, key);
         // Ids never repeat: not worth remembering.
         let memo = plain && !crate::fields::is_unique_id(key);
         if memo && self.messages.is_clean(self.scrubber, value) {
-            return SpanStr::new(value.to_owned(), None);
+            return (Cow::Borrowed(value), None);
         }
         let clean = self.scrub_field(key, value);
         if memo && clean == value {
             self.messages.remember(self.scrubber, value);
         }
         if clean == value {
-            SpanStr::new(value.to_owned(), None)
+            (Cow::Borrowed(value), None)
         } else {
-            SpanStr::new(clean.into_owned(), Some(value.to_owned()))
+            (Cow::Owned(clean.into_owned()), Some(value.to_owned()))
         }
     }
 
-    fn set_slot(&mut self, slot: Slot, mut v: SpanStr) {
-        let mut member = String::with_capacity(v.clean.len() + slot.key().len() + 6);
-        member.push_str(",\"");
-        member.push_str(slot.key());
-        member.push_str("\":");
-        crate::json::push_str(&mut member, &v.clean);
-        v.json = member;
+    fn set_slot(&mut self, slot: Slot, v: SpanStr) {
         match self.fields.slots.iter_mut().find(|(s, _)| *s == slot) {
             Some(e) => e.1 = v,
             None => self.fields.slots.push((slot, v)),
@@ -442,5 +477,37 @@ impl Visit for SpanVisitor<'_> {
         let s = std::mem::take(&mut self.buf);
         self.put_str(field, &s);
         self.buf = s;
+    }
+}
+
+#[cfg(test)]
+mod span_str_tests {
+    use super::SpanStr;
+    use crate::fields::Slot;
+
+    #[test]
+    fn a_member_holds_its_clean_text_once_unless_escaped() {
+        for (clean, raw) in [
+            ("/tenants/{tenant}/evaluate", None),
+            ("", None),
+            ("say \"hi\"\n\\ é", None),
+            ("[REDACTED:email]", Some("bob@example.com".to_owned())),
+        ] {
+            let s = SpanStr::member(Slot::Route, clean, raw.clone());
+            let mut want = String::from(",\"route\":");
+            crate::json::push_str(&mut want, clean);
+            assert_eq!(s.json(), want);
+            assert_eq!(s.clean(), clean);
+            assert_eq!(s.original(), raw.as_deref().unwrap_or(clean));
+            assert_eq!(
+                s.clean.is_some(),
+                clean.contains(['"', '\n', '\\']),
+                "{clean:?}"
+            );
+        }
+        let d = SpanStr::new("under details", None);
+        assert_eq!(d.json(), "");
+        assert_eq!(d.clean(), "under details");
+        assert_eq!(d.original(), "under details");
     }
 }

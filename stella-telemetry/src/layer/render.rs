@@ -88,8 +88,8 @@ where
                         (ev.push_arena(&clean), Origin::Clean)
                     }
                     // error_message is folded and bounded when written.
-                    _ if *slot == Slot::ErrorMessage => (ev.push_arena(&v.clean), Origin::Clean),
-                    _ => (ev.push_arena(&v.json), Origin::Json),
+                    _ if *slot == Slot::ErrorMessage => (ev.push_arena(v.clean()), Origin::Clean),
+                    _ => (ev.push_arena(v.json()), Origin::Json),
                 };
                 if let Some(s) = ev.slots.get_mut(idx) {
                     *s = Some(entry);
@@ -106,7 +106,7 @@ where
                             let clean = view.scrub_field(key, raw);
                             (ev.push_arena(&clean), Origin::Clean)
                         }
-                        None => (ev.push_arena(&s.clean), Origin::Clean),
+                        None => (ev.push_arena(s.clean()), Origin::Clean),
                     },
                     (SpanVal::I64(n), Some(_)) => (Val::I64(*n), Origin::Clean),
                     (SpanVal::U64(n), Some(_)) => (Val::U64(*n), Origin::Clean),
