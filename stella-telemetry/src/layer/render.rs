@@ -57,66 +57,68 @@ where
         tenant.push_str(t);
         found = true;
     }
-    if let Some(scope) = ctx.event_scope(event) {
-        for span in scope {
-            let ext = span.extensions();
-            if current.is_none() {
-                current = ext.get::<CurrentContext>().cloned();
+    // The event's span, then its parents (as `event_scope` would give them, without looking
+    // the event's span up a second time when the walk starts).
+    let mut next = ctx.event_span(event);
+    while let Some(span) = next.take() {
+        next = span.parent();
+        let ext = span.extensions();
+        if current.is_none() {
+            current = ext.get::<CurrentContext>().cloned();
+        }
+        // A span's own trace context (the OpenTelemetry bridge of issue II stores one per
+        // span) gives the innermost span's ids, so lines agree with the exported spans.
+        if ids_missing(ev)
+            && let Some(trace) = super::span_trace(&ext)
+        {
+            fill_ids(ev, trace);
+        }
+        let Some(fields) = ext.get::<SpanFields>() else {
+            continue;
+        };
+        for (slot, v) in &fields.slots {
+            if !found && *slot == Slot::TenantId {
+                tenant.push_str(v.original());
+                found = true;
             }
-            // A span's own trace context (the OpenTelemetry bridge of issue II stores one per
-            // span) gives the innermost span's ids, so lines agree with the exported spans.
-            if ids_missing(ev)
-                && let Some(trace) = super::span_trace(&ext)
-            {
-                fill_ids(ev, trace);
-            }
-            let Some(fields) = ext.get::<SpanFields>() else {
+            let idx = slot.index();
+            if ev.slots.get(idx).copied().flatten().is_some() {
                 continue;
+            }
+            let entry = match (&v.raw, view) {
+                (Some(raw), Some(view)) => {
+                    let clean = view.scrub_field(slot.key(), raw);
+                    (ev.push_arena(&clean), Origin::Clean)
+                }
+                // error_message is folded and bounded when written.
+                _ if *slot == Slot::ErrorMessage => (ev.push_arena(v.clean()), Origin::Clean),
+                _ => (ev.push_arena(v.json()), Origin::Json),
             };
-            for (slot, v) in &fields.slots {
-                if !found && *slot == Slot::TenantId {
-                    tenant.push_str(v.original());
-                    found = true;
-                }
-                let idx = slot.index();
-                if ev.slots.get(idx).copied().flatten().is_some() {
-                    continue;
-                }
-                let entry = match (&v.raw, view) {
-                    (Some(raw), Some(view)) => {
-                        let clean = view.scrub_field(slot.key(), raw);
+            if let Some(s) = ev.slots.get_mut(idx) {
+                *s = Some(entry);
+            }
+        }
+        for d in &fields.details {
+            let key = d.key;
+            if ev.has_detail(key) {
+                continue;
+            }
+            let (val, origin) = match (&d.val, view) {
+                (SpanVal::Str(s), Some(view)) => match &s.raw {
+                    Some(raw) => {
+                        let clean = view.scrub_field(key, raw);
                         (ev.push_arena(&clean), Origin::Clean)
                     }
-                    // error_message is folded and bounded when written.
-                    _ if *slot == Slot::ErrorMessage => (ev.push_arena(v.clean()), Origin::Clean),
-                    _ => (ev.push_arena(v.json()), Origin::Json),
-                };
-                if let Some(s) = ev.slots.get_mut(idx) {
-                    *s = Some(entry);
-                }
-            }
-            for d in &fields.details {
-                let key = d.key;
-                if ev.has_detail(key) {
-                    continue;
-                }
-                let (val, origin) = match (&d.val, view) {
-                    (SpanVal::Str(s), Some(view)) => match &s.raw {
-                        Some(raw) => {
-                            let clean = view.scrub_field(key, raw);
-                            (ev.push_arena(&clean), Origin::Clean)
-                        }
-                        None => (ev.push_arena(s.clean()), Origin::Clean),
-                    },
-                    (SpanVal::I64(n), Some(_)) => (Val::I64(*n), Origin::Clean),
-                    (SpanVal::U64(n), Some(_)) => (Val::U64(*n), Origin::Clean),
-                    (SpanVal::F64(n), Some(_)) => (Val::F64(*n), Origin::Clean),
-                    (SpanVal::Bool(b), Some(_)) => (Val::Bool(*b), Origin::Clean),
-                    // The whole `"key":value` member, as rendered when recorded.
-                    (_, None) => (ev.push_arena(&d.json), Origin::Json),
-                };
-                ev.details.push((key, val, origin));
-            }
+                    None => (ev.push_arena(s.clean()), Origin::Clean),
+                },
+                (SpanVal::I64(n), Some(_)) => (Val::I64(*n), Origin::Clean),
+                (SpanVal::U64(n), Some(_)) => (Val::U64(*n), Origin::Clean),
+                (SpanVal::F64(n), Some(_)) => (Val::F64(*n), Origin::Clean),
+                (SpanVal::Bool(b), Some(_)) => (Val::Bool(*b), Origin::Clean),
+                // The whole `"key":value` member, as rendered when recorded.
+                (_, None) => (ev.push_arena(&d.json), Origin::Json),
+            };
+            ev.details.push((key, val, origin));
         }
     }
     if let Some(cur) = &current {
