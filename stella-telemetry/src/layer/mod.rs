@@ -32,7 +32,7 @@ use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Subscriber};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Context, Layer};
-use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use self::record::{EventFields, SpanFields, SpanVisitor};
 use crate::sampling::Limiters;
@@ -451,7 +451,31 @@ where
     W: for<'a> MakeWriter<'a> + 'static,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
+        if let Some(span) = ctx.span(id) {
+            self.new_span_at(attrs, &span);
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            self.record_at(values, &span);
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        self.event_at(event, ctx.event_span(event).as_ref());
+    }
+}
+
+impl<W> JsonLayer<W>
+where
+    W: for<'a> MakeWriter<'a> + 'static,
+{
+    /// `on_new_span`, for the span already looked up (shared with the trace bridge).
+    pub(crate) fn new_span_at<'a, R>(&self, attrs: &Attributes<'_>, span: &SpanRef<'a, R>)
+    where
+        R: LookupSpan<'a>,
+    {
         let mut fields = SpanFields::default();
         with_scratch(|s| {
             let mut visitor = SpanVisitor {
@@ -468,8 +492,11 @@ where
         span.extensions_mut().insert(fields);
     }
 
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
+    /// `on_record`, for the span already looked up.
+    pub(crate) fn record_at<'a, R>(&self, values: &Record<'_>, span: &SpanRef<'a, R>)
+    where
+        R: LookupSpan<'a>,
+    {
         let mut ext = span.extensions_mut();
         if let Some(fields) = ext.get_mut::<SpanFields>() {
             with_scratch(|s| {
@@ -487,7 +514,12 @@ where
         }
     }
 
-    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+    /// `on_event`, with the event's span (the innermost one this layer's filter enables)
+    /// already looked up.
+    pub(crate) fn event_at<'a, R>(&self, event: &Event<'_>, span: Option<&SpanRef<'a, R>>)
+    where
+        R: LookupSpan<'a>,
+    {
         let meta = event.metadata();
         let core = &*self.core;
         let now = core.now_nanos();
@@ -505,8 +537,7 @@ where
             let mark = (s.ev.arena.len(), s.ev.slots, s.ev.details.len());
             let has_tenant = render::resolve(
                 &mut s.ev,
-                event,
-                &ctx,
+                span,
                 CurrentContext::get_local(),
                 None,
                 &mut s.tenant,
@@ -529,8 +560,7 @@ where
                 let mut tenant = std::mem::take(&mut s.tmp);
                 render::resolve(
                     &mut s.ev,
-                    event,
-                    &ctx,
+                    span,
                     CurrentContext::get_local(),
                     Some(&view),
                     &mut tenant,

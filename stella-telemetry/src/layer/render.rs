@@ -4,9 +4,8 @@ use std::fmt::Write as _;
 
 use stella_context::{CurrentContext, TraceContext};
 use stella_scrub::ScrubView;
-use tracing_core::{Event, Level, Metadata, Subscriber};
-use tracing_subscriber::layer::Context;
-use tracing_subscriber::registry::LookupSpan;
+use tracing_core::{Level, Metadata};
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use super::Core;
 use super::keys::Scan;
@@ -40,16 +39,15 @@ pub(crate) fn level_str(level: &Level) -> &'static str {
 /// Strict (`view` is `None`): span strings are copied as the JSON text rendered when they were
 /// recorded. Relaxed (a deep-debug tenant's view): span strings the strict scrubber changed
 /// are rescrubbed from their raw text with the view.
-pub(super) fn resolve<S>(
+pub(super) fn resolve<'a, R>(
     ev: &mut EventFields,
-    event: &Event<'_>,
-    ctx: &Context<'_, S>,
+    span: Option<&SpanRef<'a, R>>,
     mut current: Option<CurrentContext>,
     view: Option<&ScrubView<'_>>,
     tenant: &mut String,
 ) -> bool
 where
-    S: Subscriber + for<'a> LookupSpan<'a>,
+    R: LookupSpan<'a>,
 {
     tenant.clear();
     let mut found = false;
@@ -59,66 +57,12 @@ where
     }
     // The event's span, then its parents (as `event_scope` would give them, without looking
     // the event's span up a second time when the walk starts).
-    let mut next = ctx.event_span(event);
-    while let Some(span) = next.take() {
-        next = span.parent();
-        let ext = span.extensions();
-        if current.is_none() {
-            current = ext.get::<CurrentContext>().cloned();
-        }
-        // A span's own trace context (the OpenTelemetry bridge of issue II stores one per
-        // span) gives the innermost span's ids, so lines agree with the exported spans.
-        if ids_missing(ev)
-            && let Some(trace) = super::span_trace(&ext)
-        {
-            fill_ids(ev, trace);
-        }
-        let Some(fields) = ext.get::<SpanFields>() else {
-            continue;
-        };
-        for (slot, v) in &fields.slots {
-            if !found && *slot == Slot::TenantId {
-                tenant.push_str(v.original());
-                found = true;
-            }
-            let idx = slot.index();
-            if ev.slots.get(idx).copied().flatten().is_some() {
-                continue;
-            }
-            let entry = match (&v.raw, view) {
-                (Some(raw), Some(view)) => {
-                    let clean = view.scrub_field(slot.key(), raw);
-                    (ev.push_arena(&clean), Origin::Clean)
-                }
-                // error_message is folded and bounded when written.
-                _ if *slot == Slot::ErrorMessage => (ev.push_arena(v.clean()), Origin::Clean),
-                _ => (ev.push_arena(v.json()), Origin::Json),
-            };
-            if let Some(s) = ev.slots.get_mut(idx) {
-                *s = Some(entry);
-            }
-        }
-        for d in &fields.details {
-            let key = d.key;
-            if ev.has_detail(key) {
-                continue;
-            }
-            let (val, origin) = match (&d.val, view) {
-                (SpanVal::Str(s), Some(view)) => match &s.raw {
-                    Some(raw) => {
-                        let clean = view.scrub_field(key, raw);
-                        (ev.push_arena(&clean), Origin::Clean)
-                    }
-                    None => (ev.push_arena(s.clean()), Origin::Clean),
-                },
-                (SpanVal::I64(n), Some(_)) => (Val::I64(*n), Origin::Clean),
-                (SpanVal::U64(n), Some(_)) => (Val::U64(*n), Origin::Clean),
-                (SpanVal::F64(n), Some(_)) => (Val::F64(*n), Origin::Clean),
-                (SpanVal::Bool(b), Some(_)) => (Val::Bool(*b), Origin::Clean),
-                // The whole `"key":value` member, as rendered when recorded.
-                (_, None) => (ev.push_arena(&d.json), Origin::Json),
-            };
-            ev.details.push((key, val, origin));
+    if let Some(first) = span {
+        walk_span(ev, first, view, tenant, &mut found, &mut current);
+        let mut next = first.parent();
+        while let Some(span) = next {
+            walk_span(ev, &span, view, tenant, &mut found, &mut current);
+            next = span.parent();
         }
     }
     if let Some(cur) = &current {
@@ -145,6 +89,77 @@ where
         }
     }
     found
+}
+
+/// One span of the walk of [`resolve`]: what it gives that is still empty.
+fn walk_span<'a, R>(
+    ev: &mut EventFields,
+    span: &SpanRef<'a, R>,
+    view: Option<&ScrubView<'_>>,
+    tenant: &mut String,
+    found: &mut bool,
+    current: &mut Option<CurrentContext>,
+) where
+    R: LookupSpan<'a>,
+{
+    let ext = span.extensions();
+    if current.is_none() {
+        *current = ext.get::<CurrentContext>().cloned();
+    }
+    // A span's own trace context (the OpenTelemetry bridge of issue II stores one per
+    // span) gives the innermost span's ids, so lines agree with the exported spans.
+    if ids_missing(ev)
+        && let Some(trace) = super::span_trace(&ext)
+    {
+        fill_ids(ev, trace);
+    }
+    let Some(fields) = ext.get::<SpanFields>() else {
+        return;
+    };
+    for (slot, v) in &fields.slots {
+        if !*found && *slot == Slot::TenantId {
+            tenant.push_str(v.original());
+            *found = true;
+        }
+        let idx = slot.index();
+        if ev.slots.get(idx).copied().flatten().is_some() {
+            continue;
+        }
+        let entry = match (&v.raw, view) {
+            (Some(raw), Some(view)) => {
+                let clean = view.scrub_field(slot.key(), raw);
+                (ev.push_arena(&clean), Origin::Clean)
+            }
+            // error_message is folded and bounded when written.
+            _ if *slot == Slot::ErrorMessage => (ev.push_arena(v.clean()), Origin::Clean),
+            _ => (ev.push_arena(v.json()), Origin::Json),
+        };
+        if let Some(s) = ev.slots.get_mut(idx) {
+            *s = Some(entry);
+        }
+    }
+    for d in &fields.details {
+        let key = d.key;
+        if ev.has_detail(key) {
+            continue;
+        }
+        let (val, origin) = match (&d.val, view) {
+            (SpanVal::Str(s), Some(view)) => match &s.raw {
+                Some(raw) => {
+                    let clean = view.scrub_field(key, raw);
+                    (ev.push_arena(&clean), Origin::Clean)
+                }
+                None => (ev.push_arena(s.clean()), Origin::Clean),
+            },
+            (SpanVal::I64(n), Some(_)) => (Val::I64(*n), Origin::Clean),
+            (SpanVal::U64(n), Some(_)) => (Val::U64(*n), Origin::Clean),
+            (SpanVal::F64(n), Some(_)) => (Val::F64(*n), Origin::Clean),
+            (SpanVal::Bool(b), Some(_)) => (Val::Bool(*b), Origin::Clean),
+            // The whole `"key":value` member, as rendered when recorded.
+            (_, None) => (ev.push_arena(&d.json), Origin::Json),
+        };
+        ev.details.push((key, val, origin));
+    }
 }
 
 /// True while `trace_id` or `span_id` is still empty.

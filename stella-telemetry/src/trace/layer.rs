@@ -12,7 +12,7 @@ use tracing::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
-use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use super::TraceConfig;
 use super::export::Queue;
@@ -627,25 +627,34 @@ impl Visit for EventVisitor {
 
 /// The tenant of a new span: its own `tenant_id` attribute, else the nearest enclosing span's
 /// (as the bridge or the JSON layer recorded it), else the current request's.
-fn span_tenant<R>(
+fn span_tenant<'a, R>(
     data: &SpanData,
-    span: &tracing_subscriber::registry::SpanRef<'_, R>,
+    span: &SpanRef<'a, R>,
     current: Option<&CurrentContext>,
 ) -> Option<String>
 where
-    R: for<'a> LookupSpan<'a>,
+    R: LookupSpan<'a>,
 {
     let own = data.attributes.iter().find_map(|(k, v)| match v {
         Value::Str(t) if *k == "tenant_id" => Some(t.clone()),
         _ => None,
     });
     own.or_else(|| {
-        span.scope().skip(1).find_map(|s| {
+        // The parents, nearest first (the span itself is not looked up again).
+        let mut next = span.parent();
+        while let Some(s) = next {
             let ext = s.extensions();
-            ext.get::<SpanState>()
+            let found = ext
+                .get::<SpanState>()
                 .and_then(|st| st.data.tenant.clone())
-                .or_else(|| crate::layer::span_tenant(&ext))
-        })
+                .or_else(|| crate::layer::span_tenant(&ext));
+            if found.is_some() {
+                return found;
+            }
+            drop(ext);
+            next = s.parent();
+        }
+        None
     })
     .or_else(|| {
         current
@@ -697,7 +706,39 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
+        if let Some(span) = ctx.span(id) {
+            self.new_span_at(attrs, &span);
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            self.record_at(values, &span);
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        self.event_at(event, ctx.event_span(event).as_ref());
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let state = span.extensions_mut().remove::<SpanState>();
+        if let Some(mut s) = state
+            && s.recording
+        {
+            s.data.end = now_nanos();
+            self.pipeline.finish(s.data);
+        }
+    }
+}
+
+impl OtelLayer {
+    /// `on_new_span`, for the span already looked up (shared with the JSON layer).
+    pub(crate) fn new_span_at<'a, R>(&self, attrs: &Attributes<'_>, span: &SpanRef<'a, R>)
+    where
+        R: LookupSpan<'a>,
+    {
         let p = &*self.pipeline;
         add(&p.stats.spans_started, 1);
         let meta = attrs.metadata();
@@ -837,8 +878,11 @@ where
         });
     }
 
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
+    /// `on_record`, for the span already looked up.
+    pub(crate) fn record_at<'a, R>(&self, values: &Record<'_>, span: &SpanRef<'a, R>)
+    where
+        R: LookupSpan<'a>,
+    {
         let mut ext = span.extensions_mut();
         let Some(state) = ext.get_mut::<SpanState>() else {
             return;
@@ -862,8 +906,13 @@ where
         }
     }
 
-    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let Some(span) = ctx.event_span(event) else {
+    /// `on_event`, with the event's span (the innermost one the filter enables) already
+    /// looked up.
+    pub(crate) fn event_at<'a, R>(&self, event: &Event<'_>, span: Option<&SpanRef<'a, R>>)
+    where
+        R: LookupSpan<'a>,
+    {
+        let Some(span) = span else {
             return;
         };
         let p = &*self.pipeline;
@@ -945,17 +994,6 @@ where
             .unwrap_or(false);
         if !done {
             record(&mut EventVisitor::default());
-        }
-    }
-
-    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(&id) else { return };
-        let state = span.extensions_mut().remove::<SpanState>();
-        if let Some(mut s) = state
-            && s.recording
-        {
-            s.data.end = now_nanos();
-            self.pipeline.finish(s.data);
         }
     }
 }
