@@ -534,7 +534,8 @@ where
             s.ev.clear();
             event.record(&mut s.ev);
             // The event's own fields, restored when a deep-debug tenant's line resolves again.
-            let mark = (s.ev.arena.len(), s.ev.slots, s.ev.details.len());
+            // (The slots the event set, as a bit set: resolving fills only empty slots.)
+            let mark = (s.ev.arena.len(), s.ev.slots_set(), s.ev.details.len());
             let has_tenant = render::resolve(
                 &mut s.ev,
                 span,
@@ -555,7 +556,7 @@ where
             if relaxed {
                 // Span values the strict scrubber changed are rescrubbed with the tenant's view.
                 s.ev.arena.truncate(mark.0);
-                s.ev.slots = mark.1;
+                s.ev.keep_slots(mark.1);
                 s.ev.details.truncate(mark.2);
                 let mut tenant = std::mem::take(&mut s.tmp);
                 render::resolve(

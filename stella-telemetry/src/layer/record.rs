@@ -39,6 +39,8 @@ pub(crate) enum Origin {
     Json,
 }
 
+const _: () = assert!(SLOTS <= 32, "slots_set keeps one bit per slot in a u32");
+
 /// One event's fields, then the values resolved from spans and the context. Reused across
 /// events through a thread-local, so steady-state formatting allocates nothing.
 #[derive(Debug, Default)]
@@ -58,6 +60,24 @@ impl EventFields {
         self.message = None;
         self.details.clear();
         self.chain.clear();
+    }
+
+    /// Which slots are set, one bit per slot index (there are at most 32 slots).
+    pub(crate) fn slots_set(&self) -> u32 {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_some())
+            .fold(0, |m, (i, _)| m | (1 << i))
+    }
+
+    /// Empties every slot not in `set` (from [`Self::slots_set`]).
+    pub(crate) fn keep_slots(&mut self, set: u32) {
+        for (i, s) in self.slots.iter_mut().enumerate() {
+            if set & (1 << i) == 0 {
+                *s = None;
+            }
+        }
     }
 
     pub(crate) fn str_at(&self, start: usize, end: usize) -> &str {
@@ -324,10 +344,15 @@ pub(crate) struct SpanVisitor<'a> {
 }
 
 impl SpanVisitor<'_> {
+    /// Whether a string field of this name is left out of the span's fields (hidden, the
+    /// message, or a span-only field that is no common field).
+    fn dropped(name: &str) -> bool {
+        is_hidden(name) || name == "message" || (is_span_only(name) && Slot::of(name).is_none())
+    }
+
     fn put_str(&mut self, field: &Field, value: &str) {
         let name = field.name();
-        if is_hidden(name) || name == "message" || (is_span_only(name) && Slot::of(name).is_none())
-        {
+        if Self::dropped(name) {
             return;
         }
         match Slot::of(name) {
@@ -441,6 +466,10 @@ impl SpanVisitor<'_> {
 
 impl Visit for SpanVisitor<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        // Not formatted at all when it would be dropped (`otel.name = %..`).
+        if Self::dropped(field.name()) {
+            return;
+        }
         self.buf.clear();
         let _ = write!(self.buf, "{value:?}");
         let s = std::mem::take(&mut self.buf);
@@ -472,6 +501,9 @@ impl Visit for SpanVisitor<'_> {
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
+        if Self::dropped(field.name()) {
+            return;
+        }
         self.buf.clear();
         let _ = write!(self.buf, "{value}");
         let s = std::mem::take(&mut self.buf);
@@ -482,8 +514,31 @@ impl Visit for SpanVisitor<'_> {
 
 #[cfg(test)]
 mod span_str_tests {
-    use super::SpanStr;
+    use super::{EventFields, Origin, SpanStr, Val};
     use crate::fields::Slot;
+
+    #[test]
+    fn slots_set_and_kept() {
+        let mut ev = EventFields::default();
+        assert_eq!(ev.slots_set(), 0);
+        let v = ev.push_arena("x");
+        for slot in [Slot::TenantId, Slot::SpanId, Slot::ErrorMessage] {
+            ev.slots[slot.index()] = Some((v, Origin::Raw));
+        }
+        let set = ev.slots_set();
+        assert_eq!(set.count_ones(), 3);
+        // Filled later (by the spans), then emptied again: the event's own stay.
+        let w = ev.push_arena("y");
+        ev.slots[Slot::Route.index()] = Some((w, Origin::Json));
+        ev.slots[Slot::TraceId.index()] = Some((w, Origin::Json));
+        ev.keep_slots(set);
+        assert_eq!(ev.slots_set(), set);
+        assert_eq!(
+            ev.slots[Slot::SpanId.index()],
+            Some((Val::Str(0, 1), Origin::Raw))
+        );
+        assert_eq!(ev.slots[Slot::Route.index()], None);
+    }
 
     #[test]
     fn a_member_holds_its_clean_text_once_unless_escaped() {
