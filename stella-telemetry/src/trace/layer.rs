@@ -841,7 +841,7 @@ impl OtelLayer {
         // some incident is on: the span's own `tenant_id`, else the nearest enclosing span's,
         // else the current request's.
         if p.incidents.any_active() {
-            data.tenant = span_tenant(&data, &span, current.as_ref());
+            data.tenant = span_tenant(&data, span, current.as_ref());
         }
         if p.incidents.any_active()
             && data
