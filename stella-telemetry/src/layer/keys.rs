@@ -16,11 +16,14 @@ const MAX_KEYS: usize = 4096;
 /// field name's address.
 #[derive(Debug, Default)]
 pub(crate) struct KeyCache {
-    map: HashMap<(usize, usize, usize), bool, BuildHasherDefault<AddressHasher>>,
+    map: HashMap<KeyId, bool, BuildHasherDefault<AddressHasher>>,
     /// The last verdicts, by the key's address (a line asks about the same few keys several
     /// times): looked at before the map.
-    recent: [Option<((usize, usize, usize), bool)>; RECENT],
+    recent: [Option<(KeyId, bool)>; RECENT],
 }
+
+/// A key of the cache: the scrubber's grants address, the key's address and length.
+type KeyId = (usize, usize, usize);
 
 /// Entries of [`KeyCache::recent`] (a power of two).
 const RECENT: usize = 16;
@@ -55,7 +58,7 @@ impl KeyCache {
     /// `scrub_field(key, v)` equals `scrub(v)` for every `v`, so free-text scanning is the whole
     /// job.
     pub(crate) fn plain(&mut self, scrubber: &Scrubber, key: &'static str) -> bool {
-        let id = (
+        let id: KeyId = (
             std::ptr::from_ref(scrubber.grants()) as usize,
             key.as_ptr() as usize,
             key.len(),
