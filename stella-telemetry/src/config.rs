@@ -515,11 +515,11 @@ fn build_parts(config: Config) -> Result<(tracing::Dispatch, TelemetryGuard, Par
     // The JSON layer and the trace bridge follow the same directives: one filter for both, so
     // entering, leaving, recording and closing a span costs one per-layer filter check, not two;
     // and one layer for both, so each span and event is looked up in the registry once.
-    let layer = Stack {
-        json: layer,
+    let layer = Stack::new(
+        layer,
         #[cfg(feature = "otlp")]
-        otel: otel_layer,
-    };
+        otel_layer,
+    );
     let event_filter = EventFilter::new(filter, config.filter.as_deref().unwrap_or(DEFAULT_FILTER));
     let subscriber = tracing_subscriber::registry()
         .with(ContextLayer::new())
@@ -572,6 +572,29 @@ struct Stack<W> {
     json: JsonLayer<W>,
     #[cfg(feature = "otlp")]
     otel: Option<crate::trace::OtelLayer>,
+    /// Whether the bridge's export thread scrubs with the JSON layer's scrubber: then a
+    /// message the JSON layer found clean is not scrubbed again as a span event's name.
+    #[cfg(feature = "otlp")]
+    share_clean_messages: bool,
+}
+
+impl<W> Stack<W> {
+    fn new(
+        json: JsonLayer<W>,
+        #[cfg(feature = "otlp")] otel: Option<crate::trace::OtelLayer>,
+    ) -> Self {
+        #[cfg(feature = "otlp")]
+        let share_clean_messages = otel
+            .as_ref()
+            .is_some_and(|o| o.scrubs_with(json.scrubber()));
+        Stack {
+            json,
+            #[cfg(feature = "otlp")]
+            otel,
+            #[cfg(feature = "otlp")]
+            share_clean_messages,
+        }
+    }
 }
 
 impl<S, W> tracing_subscriber::Layer<S> for Stack<W>
@@ -599,6 +622,14 @@ where
 
     fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
         let span = ctx.event_span(event);
+        #[cfg(feature = "otlp")]
+        if self.share_clean_messages
+            && let Some(otel) = &self.otel
+        {
+            let clean = self.json.event_at_noting(event, span.as_ref());
+            otel.event_at_with(event, span.as_ref(), clean);
+            return;
+        }
         self.json.event_at(event, span.as_ref());
         #[cfg(feature = "otlp")]
         if let Some(otel) = &self.otel {

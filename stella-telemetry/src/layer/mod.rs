@@ -53,6 +53,8 @@ struct Scratch {
     tenant: String,
     keys: keys::KeyCache,
     messages: keys::CleanMessages,
+    /// Whether the strict scrubber left `ev`'s message unchanged (set when a line is written).
+    message_clean: bool,
 }
 
 /// Buffers above this capacity are given back after a huge event.
@@ -92,6 +94,23 @@ fn with_scratch<R: Default>(f: impl FnOnce(&mut Scratch) -> R) -> R {
         (None, Some(f)) => f(&mut Scratch::default()),
         (None, None) => R::default(),
     }
+}
+
+/// Whether `text` is the message of the last line this thread's scratch buffers wrote and
+/// the strict scrubber left that message unchanged: then `text` is clean (scrubbing is a pure
+/// function of the text). False while the buffers are in use or gone.
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+pub(crate) fn last_message_is(text: &str) -> bool {
+    SCRATCH
+        .try_with(|cell| {
+            cell.try_borrow().is_ok_and(|s| {
+                s.message_clean
+                    && s.ev
+                        .message
+                        .is_some_and(|(start, end)| s.ev.str_at(start, end) == text)
+            })
+        })
+        .unwrap_or(false)
 }
 
 /// The tenant recorded on a span by the JSON layer, if any.
@@ -520,6 +539,21 @@ where
     where
         R: LookupSpan<'a>,
     {
+        let _ = self.event_at_noting(event, span);
+    }
+
+    /// [`Self::event_at`]; returns true when the event had a message and the strict scrubber
+    /// left it unchanged. The message stays in this thread's scratch buffers until the next
+    /// event (see [`last_message_is`]), for the trace bridge, which then need not scrub the
+    /// same text again as the span event's name.
+    pub(crate) fn event_at_noting<'a, R>(
+        &self,
+        event: &Event<'_>,
+        span: Option<&SpanRef<'a, R>>,
+    ) -> bool
+    where
+        R: LookupSpan<'a>,
+    {
         let meta = event.metadata();
         let core = &*self.core;
         let now = core.now_nanos();
@@ -527,11 +561,12 @@ where
         if limited && !core.limiters.allow_callsite(&meta.callsite(), now) {
             bump(&core.stats.suppressed_callsite);
             self.maybe_summary(now);
-            return;
+            return false;
         }
-        let written = with_scratch(|s| {
+        let (written, message_clean) = with_scratch(|s| {
             s.trim();
             s.ev.clear();
+            s.message_clean = false;
             event.record(&mut s.ev);
             // The event's own fields, restored when a deep-debug tenant's line resolves again.
             // (The slots the event set, as a bit set: resolving fills only empty slots.)
@@ -549,7 +584,7 @@ where
                 && !core.limiters.allow_tenant(t, now)
             {
                 bump(&core.stats.suppressed_tenant);
-                return false;
+                return (false, false);
             }
             let view = core.scrubber.for_tenant(tenant);
             let relaxed = !view.relaxed().is_empty();
@@ -578,16 +613,19 @@ where
             };
             (scan.all_clean, scan.message_clean) =
                 render::batch_clean(&s.ev, &mut scan, relaxed, &mut s.tmp);
+            let message_clean = scan.message_clean && s.ev.message.is_some();
+            s.message_clean = message_clean;
             render::write_line(core, meta, now, &s.ev, &mut scan, &mut s.out, &mut s.tmp);
             let mut w = self.writer.make_writer_for(meta);
             if w.write_all(s.out.as_bytes()).is_err() {
                 bump(&core.stats.write_errors);
             }
-            true
+            (true, message_clean)
         });
         if written {
             bump(&core.stats.lines);
         }
         self.maybe_summary(now);
+        message_clean
     }
 }

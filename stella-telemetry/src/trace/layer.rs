@@ -83,6 +83,9 @@ pub(crate) struct EventData {
     pub(crate) time: u64,
     name: (u32, u32),
     attributes: (u32, u32),
+    /// The name is a message the JSON layer found clean with the export's scrubber: not
+    /// scrubbed again on the export thread.
+    name_scrubbed: bool,
 }
 
 /// The events of one span, in three buffers shared by all of them (the names in one string,
@@ -110,6 +113,18 @@ impl Events {
         name: &str,
         attributes: &mut Vec<(&'static str, Value)>,
     ) {
+        self.push_with(time, name, attributes, false);
+    }
+
+    /// [`Self::push`], saying whether the name is already known clean (see
+    /// [`EventData::name_scrubbed`]).
+    pub(crate) fn push_with(
+        &mut self,
+        time: u64,
+        name: &str,
+        attributes: &mut Vec<(&'static str, Value)>,
+        name_scrubbed: bool,
+    ) {
         let start = index(self.text.len());
         if self.text.capacity() == 0 {
             self.text = String::with_capacity(64);
@@ -129,6 +144,7 @@ impl Events {
             time,
             name,
             attributes,
+            name_scrubbed,
         });
     }
 
@@ -189,8 +205,9 @@ impl Events {
             && self.attributes.is_empty()
     }
 
-    /// Replaces each event's name by `f(name)` where it returns a new text (scrubbing); the
-    /// names are copied into a new string only when one changed.
+    /// Replaces each event's name by `f(name)` where it returns a new text (scrubbing; names
+    /// known clean are not passed to `f`); the names are copied into a new string only when one
+    /// changed.
     pub(crate) fn rewrite_names(&mut self, mut f: impl FnMut(&str) -> Option<String>) {
         let mut rebuilt: Option<String> = None;
         for e in &mut self.list {
@@ -198,7 +215,7 @@ impl Events {
                 .text
                 .get(e.name.0 as usize..e.name.1 as usize)
                 .unwrap_or("");
-            let new = f(old);
+            let new = if e.name_scrubbed { None } else { f(old) };
             if rebuilt.is_none() {
                 if new.is_none() {
                     continue;
@@ -284,6 +301,8 @@ pub(crate) struct Pipeline {
     pub(crate) max_attributes: usize,
     pub(crate) max_events: usize,
     incidents: Arc<crate::incident::Incidents>,
+    /// The identity (grants address) of the scrubber the export thread scrubs with.
+    scrubber_id: usize,
 }
 
 impl fmt::Debug for Pipeline {
@@ -301,8 +320,10 @@ impl Pipeline {
         queue: Arc<Queue>,
         stats: Arc<Counters>,
         incidents: Arc<crate::incident::Incidents>,
+        scrubber: &stella_scrub::Scrubber,
     ) -> Self {
         Pipeline {
+            scrubber_id: std::ptr::from_ref(scrubber.grants()) as usize,
             sampler: HeadSampler::new(config.ratio),
             tail: config.tail.then(|| Mutex::new(Tail::new(config))),
             queue,
@@ -380,6 +401,12 @@ pub(crate) struct OtelLayer {
 impl OtelLayer {
     pub(crate) fn new(pipeline: Arc<Pipeline>) -> Self {
         OtelLayer { pipeline }
+    }
+
+    /// Whether the export thread scrubs with this scrubber (the same grants registry, so the
+    /// same verdicts).
+    pub(crate) fn scrubs_with(&self, scrubber: &stella_scrub::Scrubber) -> bool {
+        std::ptr::from_ref(scrubber.grants()) as usize == self.pipeline.scrubber_id
     }
 }
 
@@ -912,6 +939,20 @@ impl OtelLayer {
     where
         R: LookupSpan<'a>,
     {
+        self.event_at_with(event, span, false);
+    }
+
+    /// [`Self::event_at`], told whether the JSON layer just found this event's message clean
+    /// with the export's scrubber (see [`Self::scrubs_with`]): an event whose name is that same
+    /// text (`crate::layer::last_message_is`) is not scrubbed again on the export thread.
+    pub(crate) fn event_at_with<'a, R>(
+        &self,
+        event: &Event<'_>,
+        span: Option<&SpanRef<'a, R>>,
+        message_clean: bool,
+    ) where
+        R: LookupSpan<'a>,
+    {
         let Some(span) = span else {
             return;
         };
@@ -949,6 +990,9 @@ impl OtelLayer {
                 ..
             } = v;
             let name: &str = if *named { name } else { meta.name() };
+            // The same text the JSON layer scanned (compared, not assumed: a field's `Debug`
+            // may not give the same text twice).
+            let name_scrubbed = *named && message_clean && crate::layer::last_message_is(name);
             let mut ext = span.extensions_mut();
             let Some(s) = ext.get_mut::<SpanState>() else {
                 return;
@@ -976,7 +1020,9 @@ impl OtelLayer {
                 {
                     s.data.events = spare;
                 }
-                s.data.events.push(now_nanos(), name, attributes);
+                s.data
+                    .events
+                    .push_with(now_nanos(), name, attributes, name_scrubbed);
             } else {
                 s.data.dropped_events = s.data.dropped_events.saturating_add(1);
                 add(&p.stats.dropped_events, 1);
