@@ -513,9 +513,13 @@ fn build_parts(config: Config) -> Result<(tracing::Dispatch, TelemetryGuard, Par
         crate::incident::BreadcrumbLayer::new(handle.incident_registry(), summary.clone());
     let breadcrumb_filter = breadcrumbs.filter();
     // The JSON layer and the trace bridge follow the same directives: one filter for both, so
-    // entering, leaving, recording and closing a span costs one per-layer filter check, not two.
-    #[cfg(feature = "otlp")]
-    let layer = layer.and_then(otel_layer);
+    // entering, leaving, recording and closing a span costs one per-layer filter check, not two;
+    // and one layer for both, so each span and event is looked up in the registry once.
+    let layer = Stack::new(
+        layer,
+        #[cfg(feature = "otlp")]
+        otel_layer,
+    );
     let event_filter = EventFilter::new(filter, config.filter.as_deref().unwrap_or(DEFAULT_FILTER));
     let subscriber = tracing_subscriber::registry()
         .with(ContextLayer::new())
@@ -559,6 +563,88 @@ fn build_parts(config: Config) -> Result<(tracing::Dispatch, TelemetryGuard, Par
             max_level,
         },
     ))
+}
+
+/// The JSON layer and the trace bridge as one layer (behind their shared filter): each
+/// callback looks its span up once for both, and runs the JSON layer first, then the bridge
+/// (the order `JsonLayer::and_then(bridge)` gave).
+struct Stack<W> {
+    json: JsonLayer<W>,
+    #[cfg(feature = "otlp")]
+    otel: Option<crate::trace::OtelLayer>,
+    /// Whether the bridge's export thread scrubs with the JSON layer's scrubber: then a
+    /// message the JSON layer found clean is not scrubbed again as a span event's name.
+    #[cfg(feature = "otlp")]
+    share_clean_messages: bool,
+}
+
+impl<W> Stack<W> {
+    fn new(
+        json: JsonLayer<W>,
+        #[cfg(feature = "otlp")] otel: Option<crate::trace::OtelLayer>,
+    ) -> Self {
+        #[cfg(feature = "otlp")]
+        let share_clean_messages = otel
+            .as_ref()
+            .is_some_and(|o| o.scrubs_with(json.scrubber()));
+        Stack {
+            json,
+            #[cfg(feature = "otlp")]
+            otel,
+            #[cfg(feature = "otlp")]
+            share_clean_messages,
+        }
+    }
+}
+
+impl<S, W> tracing_subscriber::Layer<S> for Stack<W>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + 'static,
+{
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        self.json.new_span_at(attrs, &span);
+        #[cfg(feature = "otlp")]
+        if let Some(otel) = &self.otel {
+            otel.new_span_at(attrs, &span);
+        }
+    }
+
+    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        self.json.record_at(values, &span);
+        #[cfg(feature = "otlp")]
+        if let Some(otel) = &self.otel {
+            otel.record_at(values, &span);
+        }
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+        let span = ctx.event_span(event);
+        #[cfg(feature = "otlp")]
+        if self.share_clean_messages
+            && let Some(otel) = &self.otel
+        {
+            let clean = self.json.event_at_noting(event, span.as_ref());
+            otel.event_at_with(event, span.as_ref(), clean);
+            return;
+        }
+        self.json.event_at(event, span.as_ref());
+        #[cfg(feature = "otlp")]
+        if let Some(otel) = &self.otel {
+            otel.event_at(event, span.as_ref());
+        }
+    }
+
+    fn on_close(&self, id: span::Id, ctx: Context<'_, S>) {
+        #[cfg(feature = "otlp")]
+        if let Some(otel) = &self.otel {
+            tracing_subscriber::Layer::<S>::on_close(otel, id, ctx);
+        }
+        #[cfg(not(feature = "otlp"))]
+        let _ = (id, ctx);
+    }
 }
 
 /// The filter of the JSON layer: events follow the directives; spans at `info` and above are

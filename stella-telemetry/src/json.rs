@@ -1,6 +1,6 @@
 //! Hand-rolled JSON output: string escaping, RFC 3339 timestamps, bounded text.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::fmt::Write as _;
 #[cfg(test)]
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -98,8 +98,9 @@ pub(crate) fn push_f64(out: &mut String, v: f64) {
 }
 
 thread_local! {
-    /// The last second formatted on this thread: lines come many per second.
-    static LAST_SECOND: Cell<(u64, [u8; 19])> = const { Cell::new((u64::MAX, [0; 19])) };
+    /// The last second formatted on this thread (`"YYYY-MM-DDTHH:MM:SS.`, quote and dot
+    /// included): lines come many per second.
+    static LAST_SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
 }
 
 /// `YYYY-MM-DDTHH:MM:SS` of a second since the epoch, for years 0 to 9999.
@@ -141,20 +142,29 @@ pub(crate) fn push_ts_nanos(out: &mut String, nanos: u64) {
 }
 
 fn push_ts_parts(out: &mut String, secs: u64, micros: u32) {
+    // The text of the second is kept as a `String`, and the digits are pushed as characters:
+    // nothing to check as UTF-8 per line.
     let cached = LAST_SECOND
         .try_with(|c| {
-            let (s, text) = c.get();
-            if s == secs {
-                return Some(text);
+            let Ok(mut c) = c.try_borrow_mut() else {
+                return false;
+            };
+            if c.0 != secs || c.1.is_empty() {
+                let Some(text) = second_text(secs) else {
+                    return false;
+                };
+                let (at, head) = &mut *c;
+                head.clear();
+                head.push('"');
+                head.extend(text.iter().map(|b| char::from(*b)));
+                head.push('.');
+                *at = secs;
             }
-            let text = second_text(secs)?;
-            c.set((secs, text));
-            Some(text)
+            out.push_str(&c.1);
+            true
         })
-        .ok()
-        .flatten()
-        .or_else(|| second_text(secs));
-    let Some(text) = cached else {
+        .unwrap_or(false);
+    if !cached {
         let days = i64::try_from(secs / 86_400).unwrap_or(0);
         let rem = secs % 86_400;
         let (y, m, day) = civil_from_days(days);
@@ -166,20 +176,15 @@ fn push_ts_parts(out: &mut String, secs: u64, micros: u32) {
             rem % 60,
         );
         return;
-    };
-    // `"` + date and time + `.ffffffZ"`, checked as UTF-8 once.
-    let mut buf = *b"\"0000-00-00T00:00:00.000000Z\"";
-    if let Some(dt) = buf.get_mut(1..20) {
-        dt.copy_from_slice(&text);
     }
+    let mut digits = [b'0'; 6];
     let mut v = micros;
-    for k in (21..27).rev() {
-        if let Some(slot) = buf.get_mut(k) {
-            *slot = b'0' + (v % 10) as u8;
-        }
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
         v /= 10;
     }
-    out.push_str(std::str::from_utf8(&buf).unwrap_or("\"0000-00-00T00:00:00.000000Z\""));
+    out.extend(digits.iter().map(|d| char::from(*d)));
+    out.push_str("Z\"");
 }
 
 /// Days since the Unix epoch to (year, month, day) in the proleptic Gregorian calendar
@@ -271,6 +276,35 @@ mod tests {
         s.clear();
         push_ts(&mut s, UNIX_EPOCH + Duration::from_secs(253_402_300_800));
         assert_eq!(s, "\"10000-01-01T00:00:00.000000Z\"");
+    }
+
+    #[test]
+    fn cached_timestamps_match_the_formatted_ones() {
+        let reference = |secs: u64, micros: u32| {
+            let days = i64::try_from(secs / 86_400).unwrap();
+            let rem = secs % 86_400;
+            let (y, m, day) = civil_from_days(days);
+            format!(
+                "\"{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{micros:06}Z\"",
+                rem / 3600,
+                (rem % 3600) / 60,
+                rem % 60,
+            )
+        };
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..2_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let secs = x % 253_402_300_800;
+            let micros = u32::try_from((x >> 40) % 1_000_000).unwrap();
+            // A new second, the same one again (from the cache), the next one.
+            for s in [secs, secs, secs + 1] {
+                let mut out = String::from("x");
+                push_ts_parts(&mut out, s, micros);
+                assert_eq!(out, format!("x{}", reference(s, micros)));
+            }
+        }
     }
 
     #[test]

@@ -32,7 +32,7 @@ use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Subscriber};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Context, Layer};
-use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use self::record::{EventFields, SpanFields, SpanVisitor};
 use crate::sampling::Limiters;
@@ -53,6 +53,8 @@ struct Scratch {
     tenant: String,
     keys: keys::KeyCache,
     messages: keys::CleanMessages,
+    /// Whether the strict scrubber left `ev`'s message unchanged (set when a line is written).
+    message_clean: bool,
 }
 
 /// Buffers above this capacity are given back after a huge event.
@@ -92,6 +94,23 @@ fn with_scratch<R: Default>(f: impl FnOnce(&mut Scratch) -> R) -> R {
         (None, Some(f)) => f(&mut Scratch::default()),
         (None, None) => R::default(),
     }
+}
+
+/// Whether `text` is the message of the last line this thread's scratch buffers wrote and
+/// the strict scrubber left that message unchanged: then `text` is clean (scrubbing is a pure
+/// function of the text). False while the buffers are in use or gone.
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+pub(crate) fn last_message_is(text: &str) -> bool {
+    SCRATCH
+        .try_with(|cell| {
+            cell.try_borrow().is_ok_and(|s| {
+                s.message_clean
+                    && s.ev
+                        .message
+                        .is_some_and(|(start, end)| s.ev.str_at(start, end) == text)
+            })
+        })
+        .unwrap_or(false)
 }
 
 /// The tenant recorded on a span by the JSON layer, if any.
@@ -451,7 +470,31 @@ where
     W: for<'a> MakeWriter<'a> + 'static,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
+        if let Some(span) = ctx.span(id) {
+            self.new_span_at(attrs, &span);
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            self.record_at(values, &span);
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        self.event_at(event, ctx.event_span(event).as_ref());
+    }
+}
+
+impl<W> JsonLayer<W>
+where
+    W: for<'a> MakeWriter<'a> + 'static,
+{
+    /// `on_new_span`, for the span already looked up (shared with the trace bridge).
+    pub(crate) fn new_span_at<'a, R>(&self, attrs: &Attributes<'_>, span: &SpanRef<'a, R>)
+    where
+        R: LookupSpan<'a>,
+    {
         let mut fields = SpanFields::default();
         with_scratch(|s| {
             let mut visitor = SpanVisitor {
@@ -468,8 +511,11 @@ where
         span.extensions_mut().insert(fields);
     }
 
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
+    /// `on_record`, for the span already looked up.
+    pub(crate) fn record_at<'a, R>(&self, values: &Record<'_>, span: &SpanRef<'a, R>)
+    where
+        R: LookupSpan<'a>,
+    {
         let mut ext = span.extensions_mut();
         if let Some(fields) = ext.get_mut::<SpanFields>() {
             with_scratch(|s| {
@@ -487,7 +533,27 @@ where
         }
     }
 
-    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+    /// `on_event`, with the event's span (the innermost one this layer's filter enables)
+    /// already looked up.
+    pub(crate) fn event_at<'a, R>(&self, event: &Event<'_>, span: Option<&SpanRef<'a, R>>)
+    where
+        R: LookupSpan<'a>,
+    {
+        let _ = self.event_at_noting(event, span);
+    }
+
+    /// [`Self::event_at`]; returns true when the event had a message and the strict scrubber
+    /// left it unchanged. The message stays in this thread's scratch buffers until the next
+    /// event (see [`last_message_is`]), for the trace bridge, which then need not scrub the
+    /// same text again as the span event's name.
+    pub(crate) fn event_at_noting<'a, R>(
+        &self,
+        event: &Event<'_>,
+        span: Option<&SpanRef<'a, R>>,
+    ) -> bool
+    where
+        R: LookupSpan<'a>,
+    {
         let meta = event.metadata();
         let core = &*self.core;
         let now = core.now_nanos();
@@ -495,18 +561,19 @@ where
         if limited && !core.limiters.allow_callsite(&meta.callsite(), now) {
             bump(&core.stats.suppressed_callsite);
             self.maybe_summary(now);
-            return;
+            return false;
         }
-        let written = with_scratch(|s| {
+        let (written, message_clean) = with_scratch(|s| {
             s.trim();
             s.ev.clear();
+            s.message_clean = false;
             event.record(&mut s.ev);
             // The event's own fields, restored when a deep-debug tenant's line resolves again.
-            let mark = (s.ev.arena.len(), s.ev.slots, s.ev.details.len());
+            // (The slots the event set, as a bit set: resolving fills only empty slots.)
+            let mark = (s.ev.arena.len(), s.ev.slots_set(), s.ev.details.len());
             let has_tenant = render::resolve(
                 &mut s.ev,
-                event,
-                &ctx,
+                span,
                 CurrentContext::get_local(),
                 None,
                 &mut s.tenant,
@@ -517,20 +584,19 @@ where
                 && !core.limiters.allow_tenant(t, now)
             {
                 bump(&core.stats.suppressed_tenant);
-                return false;
+                return (false, false);
             }
             let view = core.scrubber.for_tenant(tenant);
             let relaxed = !view.relaxed().is_empty();
             if relaxed {
                 // Span values the strict scrubber changed are rescrubbed with the tenant's view.
                 s.ev.arena.truncate(mark.0);
-                s.ev.slots = mark.1;
+                s.ev.keep_slots(mark.1);
                 s.ev.details.truncate(mark.2);
                 let mut tenant = std::mem::take(&mut s.tmp);
                 render::resolve(
                     &mut s.ev,
-                    event,
-                    &ctx,
+                    span,
                     CurrentContext::get_local(),
                     Some(&view),
                     &mut tenant,
@@ -547,16 +613,19 @@ where
             };
             (scan.all_clean, scan.message_clean) =
                 render::batch_clean(&s.ev, &mut scan, relaxed, &mut s.tmp);
+            let message_clean = scan.message_clean && s.ev.message.is_some();
+            s.message_clean = message_clean;
             render::write_line(core, meta, now, &s.ev, &mut scan, &mut s.out, &mut s.tmp);
             let mut w = self.writer.make_writer_for(meta);
             if w.write_all(s.out.as_bytes()).is_err() {
                 bump(&core.stats.write_errors);
             }
-            true
+            (true, message_clean)
         });
         if written {
             bump(&core.stats.lines);
         }
         self.maybe_summary(now);
+        message_clean
     }
 }

@@ -1,6 +1,7 @@
 //! Collecting the fields of one event (raw, into a reusable arena) and of spans (scrubbed once,
 //! when recorded).
 
+use std::borrow::Cow;
 use std::error::Error;
 use std::fmt::{self, Write as _};
 
@@ -38,6 +39,8 @@ pub(crate) enum Origin {
     Json,
 }
 
+const _: () = assert!(SLOTS <= 32, "slots_set keeps one bit per slot in a u32");
+
 /// One event's fields, then the values resolved from spans and the context. Reused across
 /// events through a thread-local, so steady-state formatting allocates nothing.
 #[derive(Debug, Default)]
@@ -57,6 +60,24 @@ impl EventFields {
         self.message = None;
         self.details.clear();
         self.chain.clear();
+    }
+
+    /// Which slots are set, one bit per slot index (there are at most 32 slots).
+    pub(crate) fn slots_set(&self) -> u32 {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_some())
+            .fold(0, |m, (i, _)| m | (1 << i))
+    }
+
+    /// Empties every slot not in `set` (from [`Self::slots_set`]).
+    pub(crate) fn keep_slots(&mut self, set: u32) {
+        for (i, s) in self.slots.iter_mut().enumerate() {
+            if set & (1 << i) == 0 {
+                *s = None;
+            }
+        }
     }
 
     pub(crate) fn str_at(&self, start: usize, end: usize) -> &str {
@@ -195,25 +216,65 @@ impl Visit for EventFields {
 /// only when scrubbing changed it, so a deep-debug tenant's lines can rescrub it relaxed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SpanStr {
-    pub(crate) clean: String,
-    pub(crate) raw: Option<String>,
     /// For a common field, the whole JSON member (`,"route":"/x"`), rendered once so that
     /// every line inside the span copies it as is; empty under `details` (see [`SpanDetail`]).
-    pub(crate) json: String,
+    json: String,
+    /// The clean text, when it is not the quoted value in `json` as is (under `details`, or
+    /// when the member needed escapes): one allocation per common field in the usual case.
+    clean: Option<String>,
+    /// Where the quoted value starts in `json`.
+    value_at: usize,
+    pub(crate) raw: Option<String>,
 }
 
 impl SpanStr {
-    pub(crate) fn new(clean: String, raw: Option<String>) -> SpanStr {
+    /// A value under `details`.
+    pub(crate) fn new(clean: &str, raw: Option<String>) -> SpanStr {
         SpanStr {
-            clean,
-            raw,
             json: String::new(),
+            clean: Some(clean.to_owned()),
+            value_at: 0,
+            raw,
         }
+    }
+
+    /// A common field's value, with its member rendered.
+    pub(crate) fn member(slot: Slot, clean: &str, raw: Option<String>) -> SpanStr {
+        let key = slot.key();
+        let mut json = String::with_capacity(clean.len() + key.len() + 6);
+        json.push_str(",\"");
+        json.push_str(key);
+        json.push_str("\":");
+        crate::json::push_str(&mut json, clean);
+        // `,"` key `":"` value `"`: the value is in the member as is unless it was escaped.
+        let as_is = json.len() == clean.len() + key.len() + 6;
+        SpanStr {
+            json,
+            clean: (!as_is).then(|| clean.to_owned()),
+            value_at: key.len() + 5,
+            raw,
+        }
+    }
+
+    /// The scrubbed text.
+    pub(crate) fn clean(&self) -> &str {
+        match &self.clean {
+            Some(c) => c,
+            None => self
+                .json
+                .get(self.value_at..self.json.len().saturating_sub(1))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The whole JSON member of a common field (empty under `details`).
+    pub(crate) fn json(&self) -> &str {
+        &self.json
     }
 
     /// The text as recorded (for grant lookups of the tenant id).
     pub(crate) fn original(&self) -> &str {
-        self.raw.as_deref().unwrap_or(&self.clean)
+        self.raw.as_deref().unwrap_or(self.clean())
     }
 }
 
@@ -245,13 +306,13 @@ pub(crate) struct SpanDetail {
 impl SpanDetail {
     fn new(key: &'static str, val: SpanVal) -> SpanDetail {
         let mut json = String::with_capacity(match &val {
-            SpanVal::Str(s) => s.clean.len() + key.len() + 5,
+            SpanVal::Str(s) => s.clean().len() + key.len() + 5,
             _ => key.len() + 24,
         });
         crate::json::push_str(&mut json, key);
         json.push(':');
         match &val {
-            SpanVal::Str(s) => crate::json::push_str(&mut json, &s.clean),
+            SpanVal::Str(s) => crate::json::push_str(&mut json, s.clean()),
             SpanVal::I64(n) => {
                 if *n < 0 {
                     json.push('-');
@@ -283,10 +344,15 @@ pub(crate) struct SpanVisitor<'a> {
 }
 
 impl SpanVisitor<'_> {
+    /// Whether a string field of this name is left out of the span's fields (hidden, the
+    /// message, or a span-only field that is no common field).
+    fn dropped(name: &str) -> bool {
+        is_hidden(name) || name == "message" || (is_span_only(name) && Slot::of(name).is_none())
+    }
+
     fn put_str(&mut self, field: &Field, value: &str) {
         let name = field.name();
-        if is_hidden(name) || name == "message" || (is_span_only(name) && Slot::of(name).is_none())
-        {
+        if Self::dropped(name) {
             return;
         }
         match Slot::of(name) {
@@ -298,16 +364,15 @@ impl SpanVisitor<'_> {
                         self.fields.slots.retain(|(s, _)| *s != slot);
                         return;
                     }
-                    let v = SpanStr::new(value.to_owned(), None);
-                    self.set_slot(slot, v);
+                    self.set_slot(slot, SpanStr::member(slot, value, None));
                     return;
                 }
-                let v = self.scrub(name, value);
-                self.set_slot(slot, v);
+                let (clean, raw) = self.scrub(name, value);
+                self.set_slot(slot, SpanStr::member(slot, &clean, raw));
             }
             None => {
-                let v = SpanVal::Str(self.scrub(name, value));
-                self.set_detail(name, v);
+                let (clean, raw) = self.scrub(name, value);
+                self.set_detail(name, SpanVal::Str(SpanStr::new(&clean, raw)));
             }
         }
     }
@@ -321,32 +386,27 @@ impl SpanVisitor<'_> {
         }
     }
 
-    fn scrub(&mut self, key: &'static str, value: &str) -> SpanStr {
+    /// The value scrubbed, and the raw text when scrubbing changed it.
+    fn scrub<'v>(&mut self, key: &'static str, value: &'v str) -> (Cow<'v, str>, Option<String>) {
         // A plain key's value is free text: a text seen clean before is clean again.
         let plain = self.keys.plain(self.scrubber, key);
         // Ids never repeat: not worth remembering.
         let memo = plain && !crate::fields::is_unique_id(key);
         if memo && self.messages.is_clean(self.scrubber, value) {
-            return SpanStr::new(value.to_owned(), None);
+            return (Cow::Borrowed(value), None);
         }
         let clean = self.scrub_field(key, value);
         if memo && clean == value {
             self.messages.remember(self.scrubber, value);
         }
         if clean == value {
-            SpanStr::new(value.to_owned(), None)
+            (Cow::Borrowed(value), None)
         } else {
-            SpanStr::new(clean.into_owned(), Some(value.to_owned()))
+            (Cow::Owned(clean.into_owned()), Some(value.to_owned()))
         }
     }
 
-    fn set_slot(&mut self, slot: Slot, mut v: SpanStr) {
-        let mut member = String::with_capacity(v.clean.len() + slot.key().len() + 6);
-        member.push_str(",\"");
-        member.push_str(slot.key());
-        member.push_str("\":");
-        crate::json::push_str(&mut member, &v.clean);
-        v.json = member;
+    fn set_slot(&mut self, slot: Slot, v: SpanStr) {
         match self.fields.slots.iter_mut().find(|(s, _)| *s == slot) {
             Some(e) => e.1 = v,
             None => self.fields.slots.push((slot, v)),
@@ -406,6 +466,10 @@ impl SpanVisitor<'_> {
 
 impl Visit for SpanVisitor<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        // Not formatted at all when it would be dropped (`otel.name = %..`).
+        if Self::dropped(field.name()) {
+            return;
+        }
         self.buf.clear();
         let _ = write!(self.buf, "{value:?}");
         let s = std::mem::take(&mut self.buf);
@@ -437,10 +501,68 @@ impl Visit for SpanVisitor<'_> {
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
+        if Self::dropped(field.name()) {
+            return;
+        }
         self.buf.clear();
         let _ = write!(self.buf, "{value}");
         let s = std::mem::take(&mut self.buf);
         self.put_str(field, &s);
         self.buf = s;
+    }
+}
+
+#[cfg(test)]
+mod span_str_tests {
+    use super::{EventFields, Origin, SpanStr, Val};
+    use crate::fields::Slot;
+
+    #[test]
+    fn slots_set_and_kept() {
+        let mut ev = EventFields::default();
+        assert_eq!(ev.slots_set(), 0);
+        let v = ev.push_arena("x");
+        for slot in [Slot::TenantId, Slot::SpanId, Slot::ErrorMessage] {
+            ev.slots[slot.index()] = Some((v, Origin::Raw));
+        }
+        let set = ev.slots_set();
+        assert_eq!(set.count_ones(), 3);
+        // Filled later (by the spans), then emptied again: the event's own stay.
+        let w = ev.push_arena("y");
+        ev.slots[Slot::Route.index()] = Some((w, Origin::Json));
+        ev.slots[Slot::TraceId.index()] = Some((w, Origin::Json));
+        ev.keep_slots(set);
+        assert_eq!(ev.slots_set(), set);
+        assert_eq!(
+            ev.slots[Slot::SpanId.index()],
+            Some((Val::Str(0, 1), Origin::Raw))
+        );
+        assert_eq!(ev.slots[Slot::Route.index()], None);
+    }
+
+    #[test]
+    fn a_member_holds_its_clean_text_once_unless_escaped() {
+        for (clean, raw) in [
+            ("/tenants/{tenant}/evaluate", None),
+            ("", None),
+            ("say \"hi\"\n\\ é", None),
+            ("[REDACTED:email]", Some("bob@example.com".to_owned())),
+        ] {
+            let s = SpanStr::member(Slot::Route, clean, raw.clone());
+            let mut want = String::from(",\"route\":");
+            crate::json::push_str(&mut want, clean);
+            assert_eq!(s.json(), want);
+            assert_eq!(s.clean(), clean);
+            assert_eq!(s.original(), raw.as_deref().unwrap_or(clean));
+            assert_eq!(
+                s.clean.is_some(),
+                clean.contains(['"', '\n', '\\']),
+                "{clean:?}"
+            );
+        }
+        let d = SpanStr::new("under details", None);
+        assert_eq!(d.json(), "");
+        assert_eq!(d.clean(), "under details");
+        assert_eq!(d.original(), "under details");
     }
 }

@@ -4,9 +4,8 @@ use std::fmt::Write as _;
 
 use stella_context::{CurrentContext, TraceContext};
 use stella_scrub::ScrubView;
-use tracing_core::{Event, Level, Metadata, Subscriber};
-use tracing_subscriber::layer::Context;
-use tracing_subscriber::registry::LookupSpan;
+use tracing_core::{Level, Metadata};
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use super::Core;
 use super::keys::Scan;
@@ -40,16 +39,15 @@ pub(crate) fn level_str(level: &Level) -> &'static str {
 /// Strict (`view` is `None`): span strings are copied as the JSON text rendered when they were
 /// recorded. Relaxed (a deep-debug tenant's view): span strings the strict scrubber changed
 /// are rescrubbed from their raw text with the view.
-pub(super) fn resolve<S>(
+pub(super) fn resolve<'a, R>(
     ev: &mut EventFields,
-    event: &Event<'_>,
-    ctx: &Context<'_, S>,
+    span: Option<&SpanRef<'a, R>>,
     mut current: Option<CurrentContext>,
     view: Option<&ScrubView<'_>>,
     tenant: &mut String,
 ) -> bool
 where
-    S: Subscriber + for<'a> LookupSpan<'a>,
+    R: LookupSpan<'a>,
 {
     tenant.clear();
     let mut found = false;
@@ -57,66 +55,14 @@ where
         tenant.push_str(t);
         found = true;
     }
-    if let Some(scope) = ctx.event_scope(event) {
-        for span in scope {
-            let ext = span.extensions();
-            if current.is_none() {
-                current = ext.get::<CurrentContext>().cloned();
-            }
-            // A span's own trace context (the OpenTelemetry bridge of issue II stores one per
-            // span) gives the innermost span's ids, so lines agree with the exported spans.
-            if ids_missing(ev)
-                && let Some(trace) = super::span_trace(&ext)
-            {
-                fill_ids(ev, trace);
-            }
-            let Some(fields) = ext.get::<SpanFields>() else {
-                continue;
-            };
-            for (slot, v) in &fields.slots {
-                if !found && *slot == Slot::TenantId {
-                    tenant.push_str(v.original());
-                    found = true;
-                }
-                let idx = slot.index();
-                if ev.slots.get(idx).copied().flatten().is_some() {
-                    continue;
-                }
-                let entry = match (&v.raw, view) {
-                    (Some(raw), Some(view)) => {
-                        let clean = view.scrub_field(slot.key(), raw);
-                        (ev.push_arena(&clean), Origin::Clean)
-                    }
-                    // error_message is folded and bounded when written.
-                    _ if *slot == Slot::ErrorMessage => (ev.push_arena(&v.clean), Origin::Clean),
-                    _ => (ev.push_arena(&v.json), Origin::Json),
-                };
-                if let Some(s) = ev.slots.get_mut(idx) {
-                    *s = Some(entry);
-                }
-            }
-            for d in &fields.details {
-                let key = d.key;
-                if ev.has_detail(key) {
-                    continue;
-                }
-                let (val, origin) = match (&d.val, view) {
-                    (SpanVal::Str(s), Some(view)) => match &s.raw {
-                        Some(raw) => {
-                            let clean = view.scrub_field(key, raw);
-                            (ev.push_arena(&clean), Origin::Clean)
-                        }
-                        None => (ev.push_arena(&s.clean), Origin::Clean),
-                    },
-                    (SpanVal::I64(n), Some(_)) => (Val::I64(*n), Origin::Clean),
-                    (SpanVal::U64(n), Some(_)) => (Val::U64(*n), Origin::Clean),
-                    (SpanVal::F64(n), Some(_)) => (Val::F64(*n), Origin::Clean),
-                    (SpanVal::Bool(b), Some(_)) => (Val::Bool(*b), Origin::Clean),
-                    // The whole `"key":value` member, as rendered when recorded.
-                    (_, None) => (ev.push_arena(&d.json), Origin::Json),
-                };
-                ev.details.push((key, val, origin));
-            }
+    // The event's span, then its parents (as `event_scope` would give them, without looking
+    // the event's span up a second time when the walk starts).
+    if let Some(first) = span {
+        walk_span(ev, first, view, tenant, &mut found, &mut current);
+        let mut next = first.parent();
+        while let Some(span) = next {
+            walk_span(ev, &span, view, tenant, &mut found, &mut current);
+            next = span.parent();
         }
     }
     if let Some(cur) = &current {
@@ -145,6 +91,77 @@ where
     found
 }
 
+/// One span of the walk of [`resolve`]: what it gives that is still empty.
+fn walk_span<'a, R>(
+    ev: &mut EventFields,
+    span: &SpanRef<'a, R>,
+    view: Option<&ScrubView<'_>>,
+    tenant: &mut String,
+    found: &mut bool,
+    current: &mut Option<CurrentContext>,
+) where
+    R: LookupSpan<'a>,
+{
+    let ext = span.extensions();
+    if current.is_none() {
+        *current = ext.get::<CurrentContext>().cloned();
+    }
+    // A span's own trace context (the OpenTelemetry bridge of issue II stores one per
+    // span) gives the innermost span's ids, so lines agree with the exported spans.
+    if ids_missing(ev)
+        && let Some(trace) = super::span_trace(&ext)
+    {
+        fill_ids(ev, trace);
+    }
+    let Some(fields) = ext.get::<SpanFields>() else {
+        return;
+    };
+    for (slot, v) in &fields.slots {
+        if !*found && *slot == Slot::TenantId {
+            tenant.push_str(v.original());
+            *found = true;
+        }
+        let idx = slot.index();
+        if ev.slots.get(idx).copied().flatten().is_some() {
+            continue;
+        }
+        let entry = match (&v.raw, view) {
+            (Some(raw), Some(view)) => {
+                let clean = view.scrub_field(slot.key(), raw);
+                (ev.push_arena(&clean), Origin::Clean)
+            }
+            // error_message is folded and bounded when written.
+            _ if *slot == Slot::ErrorMessage => (ev.push_arena(v.clean()), Origin::Clean),
+            _ => (ev.push_arena(v.json()), Origin::Json),
+        };
+        if let Some(s) = ev.slots.get_mut(idx) {
+            *s = Some(entry);
+        }
+    }
+    for d in &fields.details {
+        let key = d.key;
+        if ev.has_detail(key) {
+            continue;
+        }
+        let (val, origin) = match (&d.val, view) {
+            (SpanVal::Str(s), Some(view)) => match &s.raw {
+                Some(raw) => {
+                    let clean = view.scrub_field(key, raw);
+                    (ev.push_arena(&clean), Origin::Clean)
+                }
+                None => (ev.push_arena(s.clean()), Origin::Clean),
+            },
+            (SpanVal::I64(n), Some(_)) => (Val::I64(*n), Origin::Clean),
+            (SpanVal::U64(n), Some(_)) => (Val::U64(*n), Origin::Clean),
+            (SpanVal::F64(n), Some(_)) => (Val::F64(*n), Origin::Clean),
+            (SpanVal::Bool(b), Some(_)) => (Val::Bool(*b), Origin::Clean),
+            // The whole `"key":value` member, as rendered when recorded.
+            (_, None) => (ev.push_arena(&d.json), Origin::Json),
+        };
+        ev.details.push((key, val, origin));
+    }
+}
+
 /// True while `trace_id` or `span_id` is still empty.
 fn ids_missing(ev: &EventFields) -> bool {
     [Slot::TraceId, Slot::SpanId]
@@ -154,25 +171,142 @@ fn ids_missing(ev: &EventFields) -> bool {
 
 /// Fills `trace_id` and `span_id` from `trace` where still empty.
 fn fill_ids(ev: &mut EventFields, trace: &TraceContext) {
-    for (slot, is_trace) in [(Slot::TraceId, true), (Slot::SpanId, false)] {
-        if ev.slots.get(slot.index()).copied().flatten().is_some() {
+    let empty = |ev: &EventFields, slot: Slot| matches!(ev.slots.get(slot.index()), Some(None));
+    let (need_trace, need_span) = (empty(ev, Slot::TraceId), empty(ev, Slot::SpanId));
+    if !need_trace && !need_span {
+        return;
+    }
+    let ids = (trace.trace_id().to_bytes(), trace.span_id().to_bytes());
+    // The members of the last few trace contexts are kept rendered: the lines of one span or
+    // request follow one another.
+    let memo = IDS
+        .try_with(|m| {
+            let Ok(mut m) = m.try_borrow_mut() else {
+                return false;
+            };
+            let Some((text, split)) = m.members(&ids.0, &ids.1) else {
+                return false;
+            };
+            let start = ev.arena.len();
+            let (trace_part, span_part) = text.split_at_checked(split).unwrap_or_default();
+            match (need_trace, need_span) {
+                (true, true) => {
+                    ev.arena.push_str(text);
+                    set_json(ev, Slot::TraceId, start, start + split);
+                    set_json(ev, Slot::SpanId, start + split, ev.arena.len());
+                }
+                (true, false) => {
+                    ev.arena.push_str(trace_part);
+                    set_json(ev, Slot::TraceId, start, ev.arena.len());
+                }
+                _ => {
+                    ev.arena.push_str(span_part);
+                    set_json(ev, Slot::SpanId, start, ev.arena.len());
+                }
+            }
+            true
+        })
+        .unwrap_or(false);
+    if memo {
+        return;
+    }
+    for (slot, need) in [(Slot::TraceId, need_trace), (Slot::SpanId, need_span)] {
+        if !need {
             continue;
         }
-        // Ids of a trace context are never all zeros: valid hex, written quoted as is. The
-        // member is put together on the stack and appended in one piece.
-        let mut member = [0u8; 48];
-        let len = if is_trace {
-            id_member(&mut member, slot.key(), &trace.trace_id().to_bytes())
-        } else {
-            id_member(&mut member, slot.key(), &trace.span_id().to_bytes())
-        };
         let start = ev.arena.len();
-        ev.arena.push_str(
-            std::str::from_utf8(member.get(..len).unwrap_or_default()).unwrap_or_default(),
-        );
-        if let Some(s) = ev.slots.get_mut(slot.index()) {
-            *s = Some((Val::Str(start, ev.arena.len()), Origin::Json));
+        push_id_member(&mut ev.arena, slot, &ids.0, &ids.1);
+        set_json(ev, slot, start, ev.arena.len());
+    }
+}
+
+/// Sets `slot` to the rendered member at `start..end` of the arena.
+fn set_json(ev: &mut EventFields, slot: Slot, start: usize, end: usize) {
+    if let Some(s) = ev.slots.get_mut(slot.index()) {
+        *s = Some((Val::Str(start, end), Origin::Json));
+    }
+}
+
+/// Appends the member of `slot` (`trace_id` or `span_id`) for these ids. Ids of a trace
+/// context are never all zeros: valid hex, written quoted as is. The member is put together on
+/// the stack and appended in one piece.
+fn push_id_member(out: &mut String, slot: Slot, trace: &[u8; 16], span: &[u8; 8]) {
+    let mut member = [0u8; 48];
+    let len = if slot == Slot::TraceId {
+        id_member(&mut member, slot.key(), trace)
+    } else {
+        id_member(&mut member, slot.key(), span)
+    };
+    out.push_str(std::str::from_utf8(member.get(..len).unwrap_or_default()).unwrap_or_default());
+}
+
+/// How many trace contexts' id members a thread keeps rendered.
+const IDS_KEPT: usize = 8;
+
+thread_local! {
+    static IDS: std::cell::RefCell<IdsMemo> = const { std::cell::RefCell::new(IdsMemo::new()) };
+}
+
+/// The rendered `trace_id` and `span_id` members of the last [`IDS_KEPT`] trace contexts of
+/// a thread (replaced in turn).
+#[derive(Debug)]
+struct IdsMemo {
+    entries: Vec<IdsEntry>,
+    next: usize,
+}
+
+#[derive(Debug)]
+struct IdsEntry {
+    trace: [u8; 16],
+    span: [u8; 8],
+    /// `,"trace_id":"…","span_id":"…"`.
+    text: String,
+    /// Where the `span_id` member starts.
+    split: usize,
+}
+
+impl IdsMemo {
+    const fn new() -> Self {
+        IdsMemo {
+            entries: Vec::new(),
+            next: 0,
         }
+    }
+
+    /// The members of these ids (`text`, where the `span_id` member starts), rendered now
+    /// when not kept.
+    fn members(&mut self, trace: &[u8; 16], span: &[u8; 8]) -> Option<(&str, usize)> {
+        let at = match self
+            .entries
+            .iter()
+            .position(|e| e.trace == *trace && e.span == *span)
+        {
+            Some(at) => at,
+            None => {
+                let at = if self.entries.len() < IDS_KEPT {
+                    self.entries.push(IdsEntry {
+                        trace: *trace,
+                        span: *span,
+                        text: String::with_capacity(64),
+                        split: 0,
+                    });
+                    self.entries.len() - 1
+                } else {
+                    let at = self.next % IDS_KEPT;
+                    self.next = (at + 1) % IDS_KEPT;
+                    at
+                };
+                let e = self.entries.get_mut(at)?;
+                e.trace = *trace;
+                e.span = *span;
+                e.text.clear();
+                push_id_member(&mut e.text, Slot::TraceId, trace, span);
+                e.split = e.text.len();
+                push_id_member(&mut e.text, Slot::SpanId, trace, span);
+                at
+            }
+        };
+        self.entries.get(at).map(|e| (e.text.as_str(), e.split))
     }
 }
 
@@ -248,6 +382,11 @@ pub(super) fn batch_clean(
                 push(tmp, ev.str_at(s, e));
                 Ok(())
             }
+            // A small non-negative integer (a count, a step) has a per-thread verdict of its
+            // own: known clean, it needs no place in the joined scan (its value alone is what
+            // the per-value path would scan).
+            Val::I64(n) if n >= 0 && known_clean_number(scan, n.unsigned_abs()) => Ok(()),
+            Val::U64(n) if known_clean_number(scan, n) => Ok(()),
             Val::I64(n) => {
                 if n < 0 {
                     tmp.push('-');
@@ -268,10 +407,26 @@ pub(super) fn batch_clean(
     if !ev.chain.is_empty() {
         push(tmp, &ev.chain);
     }
+    // Nothing left to scan: clean without a call into the scrubber.
     let fields_clean = scan.keys.plain(scan.scrubber, "stack")
         && tmp.len() <= scan.scrubber.max_input_len()
-        && matches!(scan.scrubber.scrub(tmp), std::borrow::Cow::Borrowed(_));
+        && (tmp.is_empty() || matches!(scan.scrubber.scrub(tmp), std::borrow::Cow::Borrowed(_)));
     (fields_clean, message_clean)
+}
+
+/// Whether `n` is below the size of the per-thread table of number verdicts and the scrubber
+/// leaves its digits unchanged (scanning them once when the table has no verdict yet).
+fn known_clean_number(scan: &mut Scan<'_>, n: u64) -> bool {
+    if !super::keys::small_number(n) {
+        return false;
+    }
+    if let Some(clean) = scan.messages.number_verdict(scan.scrubber, n) {
+        return clean;
+    }
+    // First time on this thread: scan the digits once and remember the verdict.
+    let mut digits = String::with_capacity(8);
+    push_u64(&mut digits, n);
+    scan.messages.number_is_clean(scan.scrubber, n, &digits)
 }
 
 /// Writes one line for the resolved fields into `out` (cleared first).
@@ -560,7 +715,66 @@ pub(super) fn summary(core: &Core, now_nanos: u64, out: &mut String) -> bool {
 
 #[cfg(test)]
 mod id_tests {
-    use super::id_member;
+    use super::{EventFields, Origin, Slot, Val, fill_ids, id_member};
+    use stella_context::{
+        Baggage, SpanId, TraceContext, TraceFlags, TraceId, TraceParent, TraceState,
+    };
+
+    fn context(n: u8) -> TraceContext {
+        let t = TraceId::from_bytes([
+            n, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47,
+            1,
+        ])
+        .unwrap();
+        let s = SpanId::from_bytes([0, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, n, 0xb7]).unwrap();
+        TraceContext::new(
+            TraceParent::new(t, s, TraceFlags::default()),
+            TraceState::new(),
+            Baggage::new(),
+        )
+    }
+
+    fn member(ev: &EventFields, slot: Slot) -> Option<&str> {
+        match ev.slots[slot.index()] {
+            Some((Val::Str(s, e), Origin::Json)) => Some(ev.str_at(s, e)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn kept_id_members_are_the_rendered_ones() {
+        // More contexts than are kept, each several times, with either id set by the event.
+        for round in 0..3 {
+            for n in 0..20u8 {
+                let cx = context(n);
+                let want_trace = format!(",\"trace_id\":\"{}\"", cx.trace_id());
+                let want_span = format!(",\"span_id\":\"{}\"", cx.span_id());
+                let mut ev = EventFields::default();
+                ev.push_arena("x");
+                fill_ids(&mut ev, &cx);
+                assert_eq!(
+                    member(&ev, Slot::TraceId),
+                    Some(want_trace.as_str()),
+                    "{round} {n}"
+                );
+                assert_eq!(member(&ev, Slot::SpanId), Some(want_span.as_str()));
+                // The event set its trace id: only the span id is filled, and the other way.
+                for own in [Slot::TraceId, Slot::SpanId] {
+                    let mut ev = EventFields::default();
+                    let v = ev.push_arena("own");
+                    ev.slots[own.index()] = Some((v, Origin::Raw));
+                    fill_ids(&mut ev, &cx);
+                    assert_eq!(ev.slots[own.index()], Some((v, Origin::Raw)));
+                    let (other, want) = if own == Slot::TraceId {
+                        (Slot::SpanId, &want_span)
+                    } else {
+                        (Slot::TraceId, &want_trace)
+                    };
+                    assert_eq!(member(&ev, other), Some(want.as_str()));
+                }
+            }
+        }
+    }
 
     #[test]
     fn id_members_are_quoted_lowercase_hex() {

@@ -9,17 +9,25 @@ use tracing_subscriber::registry::LookupSpan as _;
 /// `TraceContext` in the span's extensions has the sampled flag), when the current subscriber
 /// is a `tracing-subscriber` `Registry`.
 pub(crate) fn sampled_trace_id() -> Option<TraceId> {
-    tracing::Span::current()
-        .with_subscriber(|(id, dispatch)| {
-            let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
-            let span = registry.span(id)?;
-            span.scope().find_map(|s| {
-                crate::layer::span_trace(&s.extensions())
-                    .filter(|t| t.flags().is_sampled())
-                    .map(TraceContext::trace_id)
-            })
-        })
-        .flatten()
+    // The current span's id as the dispatcher knows it, without `Span::current()`'s handle
+    // (a reference count taken and released through the whole subscriber stack), and the
+    // spans from it outwards without looking it up twice (`scope()` would).
+    tracing::dispatcher::get_default(|dispatch| {
+        let current = dispatch.current_span();
+        let id = current.id()?;
+        let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+        let mut next = registry.span(id);
+        while let Some(span) = next {
+            let found = crate::layer::span_trace(&span.extensions())
+                .filter(|t| t.flags().is_sampled())
+                .map(TraceContext::trace_id);
+            if found.is_some() {
+                return found;
+            }
+            next = span.parent();
+        }
+        None
+    })
 }
 
 pub(crate) fn now_secs() -> f64 {

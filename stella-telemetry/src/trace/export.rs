@@ -82,25 +82,38 @@ impl Queue {
     /// Empties the buffers of `spans` (their contents are dropped here, outside any lock) and
     /// keeps them for reuse, up to [`MAX_SPARE`] of each kind.
     fn keep_buffers(&self, spans: &mut [SpanData]) {
-        let mut events = Vec::new();
-        let mut attributes = Vec::new();
+        // First empty them (dropping their contents) without a lock, then move the buffers
+        // straight into the spare lists: no list of them is built in between.
+        let mut any = false;
         for s in spans.iter_mut() {
-            if let Some(e) = s.events.emptied() {
-                events.push(e);
-            }
+            any |= s.events.clear_for_reuse();
             if s.attributes.capacity() > 0 && s.attributes.capacity() <= MAX_SPARE_ATTRIBUTES {
                 s.attributes.clear();
-                attributes.push(std::mem::take(&mut s.attributes));
+                any = true;
             }
         }
-        if events.is_empty() && attributes.is_empty() {
+        if !any {
             return;
         }
         let mut spare = self.spare();
-        let room = MAX_SPARE.saturating_sub(spare.events.len());
-        spare.events.extend(events.into_iter().take(room));
-        let room = MAX_SPARE.saturating_sub(spare.attributes.len());
-        spare.attributes.extend(attributes.into_iter().take(room));
+        let spare = &mut *spare;
+        for s in spans.iter_mut() {
+            let events_room = spare.events.len() < MAX_SPARE;
+            let attributes_room = spare.attributes.len() < MAX_SPARE;
+            if !events_room && !attributes_room {
+                break;
+            }
+            if events_room && s.events.is_spare() {
+                spare.events.push(std::mem::take(&mut s.events));
+            }
+            if attributes_room
+                && s.attributes.is_empty()
+                && s.attributes.capacity() > 0
+                && s.attributes.capacity() <= MAX_SPARE_ATTRIBUTES
+            {
+                spare.attributes.push(std::mem::take(&mut s.attributes));
+            }
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

@@ -12,7 +12,7 @@ use tracing::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
-use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use super::TraceConfig;
 use super::export::Queue;
@@ -83,6 +83,9 @@ pub(crate) struct EventData {
     pub(crate) time: u64,
     name: (u32, u32),
     attributes: (u32, u32),
+    /// The name is a message the JSON layer found clean with the export's scrubber: not
+    /// scrubbed again on the export thread.
+    name_scrubbed: bool,
 }
 
 /// The events of one span, in three buffers shared by all of them (the names in one string,
@@ -110,6 +113,18 @@ impl Events {
         name: &str,
         attributes: &mut Vec<(&'static str, Value)>,
     ) {
+        self.push_with(time, name, attributes, false);
+    }
+
+    /// [`Self::push`], saying whether the name is already known clean (see
+    /// [`EventData::name_scrubbed`]).
+    pub(crate) fn push_with(
+        &mut self,
+        time: u64,
+        name: &str,
+        attributes: &mut Vec<(&'static str, Value)>,
+        name_scrubbed: bool,
+    ) {
         let start = index(self.text.len());
         if self.text.capacity() == 0 {
             self.text = String::with_capacity(64);
@@ -129,6 +144,7 @@ impl Events {
             time,
             name,
             attributes,
+            name_scrubbed,
         });
     }
 
@@ -161,24 +177,37 @@ impl Events {
         self.list.capacity() == 0
     }
 
-    /// The buffers, emptied, for another span to reuse; `None` when there are none or they
-    /// grew past a modest size (those are freed rather than kept).
-    pub(crate) fn emptied(&mut self) -> Option<Events> {
-        if self.unallocated()
-            || self.list.capacity() > 16
-            || self.text.capacity() > 1024
-            || self.attributes.capacity() > 32
-        {
-            return None;
+    /// Whether the buffers are allocated and small enough to be handed on.
+    fn reusable(&self) -> bool {
+        !self.unallocated()
+            && self.list.capacity() <= 16
+            && self.text.capacity() <= 1024
+            && self.attributes.capacity() <= 32
+    }
+
+    /// Empties the buffers in place (their contents are dropped now) when they can be handed
+    /// on; returns whether they were.
+    pub(crate) fn clear_for_reuse(&mut self) -> bool {
+        if !self.reusable() {
+            return false;
         }
         self.list.clear();
         self.text.clear();
         self.attributes.clear();
-        Some(std::mem::take(self))
+        true
     }
 
-    /// Replaces each event's name by `f(name)` where it returns a new text (scrubbing); the
-    /// names are copied into a new string only when one changed.
+    /// Whether these are emptied buffers ready to be handed on (see [`Self::clear_for_reuse`]).
+    pub(crate) fn is_spare(&self) -> bool {
+        self.reusable()
+            && self.list.is_empty()
+            && self.text.is_empty()
+            && self.attributes.is_empty()
+    }
+
+    /// Replaces each event's name by `f(name)` where it returns a new text (scrubbing; names
+    /// known clean are not passed to `f`); the names are copied into a new string only when one
+    /// changed.
     pub(crate) fn rewrite_names(&mut self, mut f: impl FnMut(&str) -> Option<String>) {
         let mut rebuilt: Option<String> = None;
         for e in &mut self.list {
@@ -186,7 +215,7 @@ impl Events {
                 .text
                 .get(e.name.0 as usize..e.name.1 as usize)
                 .unwrap_or("");
-            let new = f(old);
+            let new = if e.name_scrubbed { None } else { f(old) };
             if rebuilt.is_none() {
                 if new.is_none() {
                     continue;
@@ -272,6 +301,8 @@ pub(crate) struct Pipeline {
     pub(crate) max_attributes: usize,
     pub(crate) max_events: usize,
     incidents: Arc<crate::incident::Incidents>,
+    /// The identity (grants address) of the scrubber the export thread scrubs with.
+    scrubber_id: usize,
 }
 
 impl fmt::Debug for Pipeline {
@@ -289,8 +320,10 @@ impl Pipeline {
         queue: Arc<Queue>,
         stats: Arc<Counters>,
         incidents: Arc<crate::incident::Incidents>,
+        scrubber: &stella_scrub::Scrubber,
     ) -> Self {
         Pipeline {
+            scrubber_id: std::ptr::from_ref(scrubber.grants()) as usize,
             sampler: HeadSampler::new(config.ratio),
             tail: config.tail.then(|| Mutex::new(Tail::new(config))),
             queue,
@@ -368,6 +401,12 @@ pub(crate) struct OtelLayer {
 impl OtelLayer {
     pub(crate) fn new(pipeline: Arc<Pipeline>) -> Self {
         OtelLayer { pipeline }
+    }
+
+    /// Whether the export thread scrubs with this scrubber (the same grants registry, so the
+    /// same verdicts).
+    pub(crate) fn scrubs_with(&self, scrubber: &stella_scrub::Scrubber) -> bool {
+        std::ptr::from_ref(scrubber.grants()) as usize == self.pipeline.scrubber_id
     }
 }
 
@@ -615,25 +654,34 @@ impl Visit for EventVisitor {
 
 /// The tenant of a new span: its own `tenant_id` attribute, else the nearest enclosing span's
 /// (as the bridge or the JSON layer recorded it), else the current request's.
-fn span_tenant<R>(
+fn span_tenant<'a, R>(
     data: &SpanData,
-    span: &tracing_subscriber::registry::SpanRef<'_, R>,
+    span: &SpanRef<'a, R>,
     current: Option<&CurrentContext>,
 ) -> Option<String>
 where
-    R: for<'a> LookupSpan<'a>,
+    R: LookupSpan<'a>,
 {
     let own = data.attributes.iter().find_map(|(k, v)| match v {
         Value::Str(t) if *k == "tenant_id" => Some(t.clone()),
         _ => None,
     });
     own.or_else(|| {
-        span.scope().skip(1).find_map(|s| {
+        // The parents, nearest first (the span itself is not looked up again).
+        let mut next = span.parent();
+        while let Some(s) = next {
             let ext = s.extensions();
-            ext.get::<SpanState>()
+            let found = ext
+                .get::<SpanState>()
                 .and_then(|st| st.data.tenant.clone())
-                .or_else(|| crate::layer::span_tenant(&ext))
-        })
+                .or_else(|| crate::layer::span_tenant(&ext));
+            if found.is_some() {
+                return found;
+            }
+            drop(ext);
+            next = s.parent();
+        }
+        None
     })
     .or_else(|| {
         current
@@ -685,7 +733,39 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
+        if let Some(span) = ctx.span(id) {
+            self.new_span_at(attrs, &span);
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            self.record_at(values, &span);
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        self.event_at(event, ctx.event_span(event).as_ref());
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let state = span.extensions_mut().remove::<SpanState>();
+        if let Some(mut s) = state
+            && s.recording
+        {
+            s.data.end = now_nanos();
+            self.pipeline.finish(s.data);
+        }
+    }
+}
+
+impl OtelLayer {
+    /// `on_new_span`, for the span already looked up (shared with the JSON layer).
+    pub(crate) fn new_span_at<'a, R>(&self, attrs: &Attributes<'_>, span: &SpanRef<'a, R>)
+    where
+        R: LookupSpan<'a>,
+    {
         let p = &*self.pipeline;
         add(&p.stats.spans_started, 1);
         let meta = attrs.metadata();
@@ -788,7 +868,7 @@ where
         // some incident is on: the span's own `tenant_id`, else the nearest enclosing span's,
         // else the current request's.
         if p.incidents.any_active() {
-            data.tenant = span_tenant(&data, &span, current.as_ref());
+            data.tenant = span_tenant(&data, span, current.as_ref());
         }
         if p.incidents.any_active()
             && data
@@ -825,8 +905,11 @@ where
         });
     }
 
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
+    /// `on_record`, for the span already looked up.
+    pub(crate) fn record_at<'a, R>(&self, values: &Record<'_>, span: &SpanRef<'a, R>)
+    where
+        R: LookupSpan<'a>,
+    {
         let mut ext = span.extensions_mut();
         let Some(state) = ext.get_mut::<SpanState>() else {
             return;
@@ -850,8 +933,27 @@ where
         }
     }
 
-    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let Some(span) = ctx.event_span(event) else {
+    /// `on_event`, with the event's span (the innermost one the filter enables) already
+    /// looked up.
+    pub(crate) fn event_at<'a, R>(&self, event: &Event<'_>, span: Option<&SpanRef<'a, R>>)
+    where
+        R: LookupSpan<'a>,
+    {
+        self.event_at_with(event, span, false);
+    }
+
+    /// [`Self::event_at`], told whether the JSON layer just found this event's message clean
+    /// with the export's scrubber (see [`Self::scrubs_with`]): an event whose name is that same
+    /// text (`crate::layer::last_message_is`) is not scrubbed again on the export thread.
+    pub(crate) fn event_at_with<'a, R>(
+        &self,
+        event: &Event<'_>,
+        span: Option<&SpanRef<'a, R>>,
+        message_clean: bool,
+    ) where
+        R: LookupSpan<'a>,
+    {
+        let Some(span) = span else {
             return;
         };
         let p = &*self.pipeline;
@@ -888,6 +990,9 @@ where
                 ..
             } = v;
             let name: &str = if *named { name } else { meta.name() };
+            // The same text the JSON layer scanned (compared, not assumed: a field's `Debug`
+            // may not give the same text twice).
+            let name_scrubbed = *named && message_clean && crate::layer::last_message_is(name);
             let mut ext = span.extensions_mut();
             let Some(s) = ext.get_mut::<SpanState>() else {
                 return;
@@ -915,7 +1020,9 @@ where
                 {
                     s.data.events = spare;
                 }
-                s.data.events.push(now_nanos(), name, attributes);
+                s.data
+                    .events
+                    .push_with(now_nanos(), name, attributes, name_scrubbed);
             } else {
                 s.data.dropped_events = s.data.dropped_events.saturating_add(1);
                 add(&p.stats.dropped_events, 1);
@@ -933,17 +1040,6 @@ where
             .unwrap_or(false);
         if !done {
             record(&mut EventVisitor::default());
-        }
-    }
-
-    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(&id) else { return };
-        let state = span.extensions_mut().remove::<SpanState>();
-        if let Some(mut s) = state
-            && s.recording
-        {
-            s.data.end = now_nanos();
-            self.pipeline.finish(s.data);
         }
     }
 }
@@ -982,20 +1078,28 @@ mod events_tests {
     }
 
     #[test]
-    fn emptied_buffers_are_handed_on_only_when_allocated_and_small() {
-        assert!(Events::default().emptied().is_none(), "nothing to hand on");
+    fn buffers_are_handed_on_only_when_allocated_and_small() {
+        let mut none = Events::default();
+        assert!(!none.clear_for_reuse(), "nothing to hand on");
+        assert!(!none.is_spare());
         let mut events = Events::default();
         events.push(1, "one", &mut vec![("n", Value::Str("x".to_owned()))]);
-        let spare = events.emptied().expect("small buffers are kept");
-        assert_eq!(spare.len(), 0);
-        assert!(!spare.unallocated(), "capacity kept");
+        assert!(!events.is_spare(), "not emptied yet");
+        assert!(events.clear_for_reuse(), "small buffers are kept");
+        assert!(events.is_spare());
+        assert_eq!(events.len(), 0);
+        assert!(!events.unallocated(), "capacity kept");
         assert!(
-            spare.iter().next().is_none() && spare.attributes.is_empty() && spare.text.is_empty()
+            events.iter().next().is_none()
+                && events.attributes.is_empty()
+                && events.text.is_empty()
         );
         let mut big = Events::default();
         for i in 0..20 {
             big.push(i, "event", &mut Vec::new());
         }
-        assert!(big.emptied().is_none(), "grown buffers are freed, not kept");
+        assert!(!big.clear_for_reuse(), "grown buffers are freed, not kept");
+        assert!(!big.is_spare());
+        assert_eq!(big.len(), 20, "left as they are");
     }
 }

@@ -132,7 +132,8 @@ impl Tracing {
             std::sync::Arc::clone(&stats),
         )
         .map_err(|e| crate::InitError::Output(crate::OutputError::Thread(e)))?;
-        let pipeline = std::sync::Arc::new(Pipeline::new(config, queue, stats, incidents));
+        let pipeline =
+            std::sync::Arc::new(Pipeline::new(config, queue, stats, incidents, scrubber));
         Ok(Some(Tracing { pipeline, exporter }))
     }
 

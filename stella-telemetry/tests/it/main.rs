@@ -17,6 +17,7 @@ mod exposition;
 #[cfg(feature = "otlp-grpc")]
 mod grpc;
 mod incident;
+mod line_cache;
 #[cfg(feature = "otlp")]
 mod otel_api;
 #[cfg(feature = "otlp")]

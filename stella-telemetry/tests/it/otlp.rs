@@ -409,3 +409,54 @@ fn job_span_continues_or_links_the_producer_trace() {
     assert_eq!(line["trace_id"], producer.trace_id().to_string());
     assert_eq!(line["span_id"], hex(&ingest.span_id));
 }
+
+/// A message whose `Debug` gives a different text each time it is formatted: clean for the
+/// JSON layer, a secret for the bridge.
+struct Shifty(std::sync::atomic::AtomicUsize);
+
+impl std::fmt::Display for Shifty {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) {
+            0 => f.write_str("nothing to see"),
+            _ => f.write_str("mail erin@example.com"),
+        }
+    }
+}
+
+#[test]
+fn event_names_the_json_layer_found_clean_are_exported_as_is_and_others_scrubbed() {
+    let rx = Receiver::start(Mode::Accept);
+    let capture = CaptureWriter::new();
+    let (dispatch, guard) = stella_telemetry::build(config(&rx.url(), &capture)).unwrap();
+    tracing::dispatcher::with_default(&dispatch, || {
+        let span = tracing::info_span!("work");
+        let _e = span.enter();
+        tracing::info!("step started");
+        tracing::info!("step started");
+        tracing::info!("mail frank@example.com");
+        let shifty = Shifty(std::sync::atomic::AtomicUsize::new(0));
+        tracing::info!("{shifty}");
+        tracing::error!("failed for grace@example.com");
+    });
+    guard.flush().unwrap();
+    let spans = rx.spans();
+    let work = spans.iter().find(|s| s.name == "work").unwrap();
+    let names: Vec<&str> = work.events.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names.len(), 5, "{names:?}");
+    assert_eq!(names[0], "step started");
+    assert_eq!(names[1], "step started");
+    assert!(names[2].contains("[REDACTED:email]") && !names[2].contains("frank"));
+    // The JSON layer saw "nothing to see"; the bridge got the secret, and scrubbed it.
+    assert!(
+        names[3].contains("[REDACTED:email]") && !names[3].contains("erin"),
+        "{names:?}"
+    );
+    assert!(!names[4].contains("grace"), "{names:?}");
+    let lines = capture.lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"message\":\"nothing to see\""))
+    );
+    guard.shutdown().unwrap();
+}
