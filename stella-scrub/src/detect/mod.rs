@@ -784,7 +784,20 @@ impl Scan<'_, '_> {
                         head.copy_from_slice(block);
                     }
                 }
-                block_mask(&win)
+                let masks = block_mask(&win);
+                // Digit runs whose surroundings already rule every numeric pattern out are
+                // dropped here, from the window, before the per-byte dispatch.
+                let mut runs = masks.flagged & masks.digits;
+                let mut mask = masks.flagged;
+                while runs != 0 {
+                    let s = runs.trailing_zeros();
+                    runs &= runs - 1;
+                    let n = (!(masks.digits >> s)).trailing_zeros() as usize;
+                    if numeric::digit_run_skipped(&win, s as usize + 1, n) {
+                        mask &= !(1 << s);
+                    }
+                }
+                mask
             };
             while mask != 0 {
                 let i = base + mask.trailing_zeros() as usize;
@@ -970,26 +983,139 @@ fn flagged(p: u8, c: u8) -> bool {
     ((x < 17) & !(digit & prev_word)) | (c == b'/') | (c == b'\\')
 }
 
-/// The [`flagged`] bytes of a block, one bit each: `win[0]` is the byte before the block,
-/// `win[1..]` the block. The first loop compiles to vector code; the second gathers one flag
-/// byte per bit, eight at a time.
+/// Two masks over a block of the byte-class pass, one bit per byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BlockMasks {
+    /// The [`flagged`] bytes.
+    flagged: u64,
+    /// The ASCII digits.
+    digits: u64,
+}
+
+/// The [`flagged`] bytes and the digits of a block: `win[0]` is the byte before the block,
+/// `win[1..]` the block. On x86-64, SSE2 (part of the baseline, so no runtime detection):
+/// [`vector::block_mask`] computes [`flagged`] sixteen lanes at a time and gathers the lanes'
+/// top bits with `pmovmskb`; elsewhere, [`block_mask_portable`].
 #[inline(always)]
-fn block_mask(win: &[u8; BLOCK + 1]) -> u64 {
+fn block_mask(win: &[u8; BLOCK + 1]) -> BlockMasks {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    {
+        vector::block_mask(win)
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    {
+        block_mask_portable(win)
+    }
+}
+
+/// [`block_mask`] without intrinsics: the first loop compiles to vector code; the second
+/// gathers one flag byte per bit, eight at a time (bit 0 the flag, bit 1 the digit).
+#[cfg_attr(
+    all(target_arch = "x86_64", target_feature = "sse2"),
+    allow(
+        dead_code,
+        reason = "the reference the vector version is tested against"
+    )
+)]
+#[inline(always)]
+fn block_mask_portable(win: &[u8; BLOCK + 1]) -> BlockMasks {
     let mut flags = [0u8; BLOCK];
     let (_, cur) = win.split_at(1);
     let (prev, _) = win.split_at(BLOCK);
     for ((f, &c), &p) in flags.iter_mut().zip(cur).zip(prev) {
-        *f = u8::from(flagged(p, c));
+        *f = u8::from(flagged(p, c)) | u8::from(c.is_ascii_digit()) << 1;
     }
-    let mut mask = 0u64;
+    let mut masks = BlockMasks {
+        flagged: 0,
+        digits: 0,
+    };
     for (k, w) in flags.chunks_exact(8).enumerate() {
         let mut bytes = [0u8; 8];
         bytes.copy_from_slice(w);
+        let bytes = u64::from_le_bytes(bytes);
         // one 0/1 byte per flag: the multiply moves byte i's low bit to bit 56 + i, with no
         // carries between the partial products
-        mask |= (u64::from_le_bytes(bytes).wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * k);
+        let gather = |x: u64| (x.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * k);
+        masks.flagged |= gather(bytes & 0x0101_0101_0101_0101);
+        masks.digits |= gather(bytes >> 1 & 0x0101_0101_0101_0101);
     }
-    mask
+    masks
+}
+
+/// The byte-class predicate in SSE2 through `safe_arch`'s safe wrappers (the crate itself
+/// stays free of `unsafe`). SSE2 has no unsigned byte compare: `x < n` is `min(x, n - 1) == x`.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+mod vector {
+    use safe_arch::{
+        bitand_m128i, bitandnot_m128i, bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i,
+        m128i, min_u8_m128i, move_mask_i8_m128i, set_splat_i8_m128i, sub_i8_m128i,
+    };
+
+    use super::{BLOCK, BlockMasks};
+
+    /// A vector of sixteen copies of `c`.
+    #[inline(always)]
+    fn splat(c: u8) -> m128i {
+        set_splat_i8_m128i(i8::from_ne_bytes([c]))
+    }
+
+    /// All ones in the lanes where `x < n` (unsigned), `n >= 1`.
+    #[inline(always)]
+    fn below(x: m128i, n: u8) -> m128i {
+        cmp_eq_mask_i8_m128i(min_u8_m128i(x, splat(n.wrapping_sub(1))), x)
+    }
+
+    /// [`super::flagged`] for sixteen lanes, and the digits: `p` the bytes before, `c` the
+    /// bytes.
+    #[inline(always)]
+    fn flagged(p: m128i, c: m128i) -> (m128i, m128i) {
+        let x = sub_i8_m128i(c, splat(b'0'));
+        let digit = below(x, 10);
+        let prev_word = bitor_m128i(
+            below(sub_i8_m128i(p, splat(b'0')), 10),
+            below(sub_i8_m128i(bitor_m128i(p, splat(0x20)), splat(b'a')), 26),
+        );
+        let class = bitandnot_m128i(bitand_m128i(digit, prev_word), below(x, 17));
+        let flagged = bitor_m128i(
+            class,
+            bitor_m128i(
+                cmp_eq_mask_i8_m128i(c, splat(b'/')),
+                cmp_eq_mask_i8_m128i(c, splat(b'\\')),
+            ),
+        );
+        (flagged, digit)
+    }
+
+    /// Sixteen bytes of `win` from `at` (zeros past its end, which no caller reaches).
+    #[inline(always)]
+    fn load(win: &[u8; BLOCK + 1], at: usize) -> m128i {
+        let mut lanes = [0u8; 16];
+        if let Some(s) = win.get(at..at + 16) {
+            lanes.copy_from_slice(s);
+        }
+        load_unaligned_m128i(&lanes)
+    }
+
+    /// The sixteen lanes' top bits.
+    #[inline(always)]
+    fn bits(lanes: m128i) -> u64 {
+        u64::from(move_mask_i8_m128i(lanes).cast_unsigned() & 0xffff)
+    }
+
+    /// [`super::block_mask`]: four vectors of sixteen lanes, one `pmovmskb` per mask each.
+    #[inline(always)]
+    pub(super) fn block_mask(win: &[u8; BLOCK + 1]) -> BlockMasks {
+        let mut masks = BlockMasks {
+            flagged: 0,
+            digits: 0,
+        };
+        for k in 0..BLOCK / 16 {
+            let (flagged, digits) = flagged(load(win, 16 * k), load(win, 16 * k + 1));
+            masks.flagged |= bits(flagged) << (16 * k);
+            masks.digits |= bits(digits) << (16 * k);
+        }
+        masks
+    }
 }
 
 /// [`block_mask`] for a block of at most 64 bytes, byte by byte; `before` is the byte before it.
@@ -1172,7 +1298,7 @@ mod tests {
     #[test]
     fn block_mask_is_exact() {
         let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let interesting_bytes = b"09/:=>@\\aZ_ .;<?-\"";
+        let interesting_bytes = b"09/:=>@\\aZ_ .;<?-\"`{[Az\x80\xff/";
         for round in 0..4000 {
             let mut win = [0u8; BLOCK + 1];
             for (k, w) in win.iter_mut().enumerate() {
@@ -1183,7 +1309,9 @@ mod tests {
                     interesting_bytes[(r as usize + k) % interesting_bytes.len()]
                 };
             }
-            let mask = block_mask(&win);
+            let masks = block_mask(&win);
+            assert_eq!(masks, block_mask_portable(&win));
+            let mask = masks.flagged;
             for len in [0, 1, 7, 16, 33, 64] {
                 let low = if len == 64 {
                     u64::MAX
@@ -1197,6 +1325,11 @@ mod tests {
                 let want = (c.is_ascii_digit() && !p.is_ascii_alphanumeric())
                     || matches!(c, b'/' | b':'..=b'@' | b'\\');
                 assert_eq!(mask >> i & 1 == 1, want, "byte {c:#x} after {p:#x}");
+                assert_eq!(
+                    masks.digits >> i & 1 == 1,
+                    c.is_ascii_digit(),
+                    "byte {c:#x}"
+                );
             }
         }
     }

@@ -127,6 +127,72 @@ pub(super) fn at_digit(scan: &mut Scan<'_, '_>, i: usize, floor: usize) -> usize
     at_digit_slow(scan, i, floor)
 }
 
+/// [`at_digit`]'s quick answers, decided from a window of bytes alone: true only where
+/// `at_digit` would return the end of the run at once, finding nothing. The byte-class pass
+/// drops such runs from its mask before the per-byte dispatch, so they cost no call.
+///
+/// `w` holds the text around the run (zeros past the end of the text, as [`Scan::at`] reads
+/// them), `j` is the run's first digit in `w` (`j >= 1`: `w[j - 1]` is the byte before it), and
+/// `n` the run's length. Where an answer needs a byte outside `w`, or one of `at_digit`'s longer
+/// checks (an ISO 8601 time part, the dots around a version), the answer is false and
+/// `at_digit` decides as before. A test holds the two together.
+#[inline(always)]
+pub(super) fn digit_run_skipped(w: &[u8], j: usize, n: usize) -> bool {
+    let (Some(&prev), Some(&next)) = (w.get(j.wrapping_sub(1)), w.get(j + n)) else {
+        return false;
+    };
+    if next >= 0x80 || matches!(prev, b'_' | b']') {
+        return false;
+    }
+    if next.is_ascii_alphabetic() || next == b'_' {
+        if n >= 4 {
+            return true;
+        }
+        if prev == b':' {
+            return false;
+        }
+        // the first five bytes' run of hex digits, and the byte after it
+        let mut hex = n;
+        while hex < 5 && w.get(j + hex).is_some_and(u8::is_ascii_hexdigit) {
+            hex += 1;
+        }
+        return hex > 4 || w.get(j + hex).is_some_and(|c| *c != b':');
+    }
+    if (prev == b':' && n == 2) || next == b'.' || prev == b'.' || next == b':' {
+        return false;
+    }
+    if prev == b'-' {
+        return true;
+    }
+    if matches!(prev, b'+' | b'(') || (13..=19).contains(&n) {
+        return false;
+    }
+    if prev == b':' {
+        // a lone colon (`"count":12`) and not an IPv6 group
+        match w.get(j.wrapping_sub(2)) {
+            Some(c) if !ipv6_char(*c) => {}
+            _ => return false,
+        }
+    }
+    if !matches!(next, b'-' | b' ') {
+        return true;
+    }
+    // The digits after a `-` or space (at most four of them, as `digits_at` reads them), or
+    // false where they run out of the window.
+    let mut after = 0;
+    loop {
+        match w.get(j + n + 1 + after) {
+            Some(c) if c.is_ascii_digit() && after < 4 => after += 1,
+            Some(_) => break,
+            None => return false,
+        }
+    }
+    if after == 0 {
+        return true; // not grouped
+    }
+    !(n == 1 && w.get(j) == Some(&b'1')) && n != 3 && !((4..=6).contains(&n) && after >= 3)
+}
+
 /// Is the two-digit run at `i` the minutes (`T10:01`) or the seconds (`T10:01:18`) of an ISO
 /// 8601 time? Then every byte between the `T` and `i` is a digit or a colon.
 #[inline]
@@ -837,6 +903,29 @@ mod tests {
                         0,
                     );
                     assert_eq!((fast, &fast_hits), (full, &full_hits), "{text:?} at {i}");
+                    // the window answers of the byte-class pass, from windows that start at
+                    // several places before the digit (as the 64-byte blocks fall)
+                    let run = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+                    for lo in [
+                        i,
+                        i.saturating_sub(1),
+                        i.saturating_sub(2),
+                        i.saturating_sub(7),
+                    ]
+                    .into_iter()
+                    .chain([i.saturating_sub(next() % 64)])
+                    {
+                        let mut w = vec![if lo == 0 { 0 } else { b[lo - 1] }];
+                        w.extend_from_slice(&b[lo..b.len().min(lo + 64)]);
+                        if lo + 64 > b.len() {
+                            w.resize(65, 0);
+                        }
+                        let j = i - lo + 1;
+                        let n = w[j..].iter().take_while(|c| c.is_ascii_digit()).count();
+                        if digit_run_skipped(&w, j, n) {
+                            assert_eq!((fast, fast_hits.len()), (i + run, 0), "{text:?} at {i}");
+                        }
+                    }
                 }
             }
         }
