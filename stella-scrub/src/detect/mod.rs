@@ -793,7 +793,7 @@ impl Scan<'_, '_> {
                     let s = runs.trailing_zeros();
                     runs &= runs - 1;
                     let n = (!(masks.digits >> s)).trailing_zeros() as usize;
-                    if numeric::digit_run_skipped(&win, s as usize + 1, n) {
+                    if numeric::digit_run_skipped(&win, &masks, s as usize + 1, n) {
                         mask &= !(1 << s);
                     }
                 }
@@ -983,16 +983,18 @@ fn flagged(p: u8, c: u8) -> bool {
     ((x < 17) & !(digit & prev_word)) | (c == b'/') | (c == b'\\')
 }
 
-/// Two masks over a block of the byte-class pass, one bit per byte.
+/// Masks over a block of the byte-class pass, one bit per byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct BlockMasks {
+pub(crate) struct BlockMasks {
     /// The [`flagged`] bytes.
-    flagged: u64,
+    pub(crate) flagged: u64,
     /// The ASCII digits.
-    digits: u64,
+    pub(crate) digits: u64,
+    /// The dots.
+    pub(crate) dots: u64,
 }
 
-/// The [`flagged`] bytes and the digits of a block: `win[0]` is the byte before the block,
+/// The [`flagged`] bytes, the digits and the dots of a block: `win[0]` is the byte before the block,
 /// `win[1..]` the block. On x86-64, SSE2 (part of the baseline, so no runtime detection):
 /// [`vector::block_mask`] computes [`flagged`] sixteen lanes at a time and gathers the lanes'
 /// top bits with `pmovmskb`; elsewhere, [`block_mask_portable`].
@@ -1009,7 +1011,8 @@ fn block_mask(win: &[u8; BLOCK + 1]) -> BlockMasks {
 }
 
 /// [`block_mask`] without intrinsics: the first loop compiles to vector code; the second
-/// gathers one flag byte per bit, eight at a time (bit 0 the flag, bit 1 the digit).
+/// gathers one flag byte per bit, eight at a time (bit 0 the flag, bit 1 the digit, bit 2 the
+/// dot).
 #[cfg_attr(
     all(target_arch = "x86_64", target_feature = "sse2"),
     allow(
@@ -1023,11 +1026,12 @@ fn block_mask_portable(win: &[u8; BLOCK + 1]) -> BlockMasks {
     let (_, cur) = win.split_at(1);
     let (prev, _) = win.split_at(BLOCK);
     for ((f, &c), &p) in flags.iter_mut().zip(cur).zip(prev) {
-        *f = u8::from(flagged(p, c)) | u8::from(c.is_ascii_digit()) << 1;
+        *f = u8::from(flagged(p, c)) | u8::from(c.is_ascii_digit()) << 1 | u8::from(c == b'.') << 2;
     }
     let mut masks = BlockMasks {
         flagged: 0,
         digits: 0,
+        dots: 0,
     };
     for (k, w) in flags.chunks_exact(8).enumerate() {
         let mut bytes = [0u8; 8];
@@ -1038,6 +1042,7 @@ fn block_mask_portable(win: &[u8; BLOCK + 1]) -> BlockMasks {
         let gather = |x: u64| (x.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * k);
         masks.flagged |= gather(bytes & 0x0101_0101_0101_0101);
         masks.digits |= gather(bytes >> 1 & 0x0101_0101_0101_0101);
+        masks.dots |= gather(bytes >> 2 & 0x0101_0101_0101_0101);
     }
     masks
 }
@@ -1108,11 +1113,14 @@ mod vector {
         let mut masks = BlockMasks {
             flagged: 0,
             digits: 0,
+            dots: 0,
         };
         for k in 0..BLOCK / 16 {
-            let (flagged, digits) = flagged(load(win, 16 * k), load(win, 16 * k + 1));
+            let c = load(win, 16 * k + 1);
+            let (flagged, digits) = flagged(load(win, 16 * k), c);
             masks.flagged |= bits(flagged) << (16 * k);
             masks.digits |= bits(digits) << (16 * k);
+            masks.dots |= bits(cmp_eq_mask_i8_m128i(c, splat(b'.'))) << (16 * k);
         }
         masks
     }
@@ -1330,6 +1338,7 @@ mod tests {
                     c.is_ascii_digit(),
                     "byte {c:#x}"
                 );
+                assert_eq!(masks.dots >> i & 1 == 1, c == b'.', "byte {c:#x}");
             }
         }
     }
