@@ -760,7 +760,7 @@ impl Scan<'_, '_> {
     fn byte_classes(&mut self) {
         let b = self.b;
         let mut pos = 0usize; // bytes before `pos` were consumed by a numeric word
-        let mut win = [0u8; BLOCK + 1];
+        let mut copy = [0u8; BLOCK + 1];
         let mut base = 0usize;
         while base < b.len() {
             let end = (base + BLOCK).min(b.len());
@@ -772,19 +772,28 @@ impl Scan<'_, '_> {
                 // a short value (most JSON strings) or a short tail: byte by byte
                 short_mask(before, block)
             } else {
-                let (prev, cur) = win.split_at_mut(1);
-                if let Some(p) = prev.first_mut() {
-                    *p = before;
-                }
-                if block.len() == BLOCK {
-                    cur.copy_from_slice(block);
-                } else {
-                    cur.fill(0);
-                    if let Some(head) = cur.get_mut(..block.len()) {
-                        head.copy_from_slice(block);
+                // The window: the byte before the block, then the block. A full block after
+                // the first is read in place; the first and a short last block are copied
+                // (with a zero before the text and zeros after it, as `at` reads them).
+                let in_place = base
+                    .checked_sub(1)
+                    .and_then(|lo| b.get(lo..end))
+                    .and_then(|w| <&[u8; BLOCK + 1]>::try_from(w).ok());
+                let win: &[u8; BLOCK + 1] = match in_place {
+                    Some(w) => w,
+                    None => {
+                        let (prev, cur) = copy.split_at_mut(1);
+                        if let Some(p) = prev.first_mut() {
+                            *p = before;
+                        }
+                        cur.fill(0);
+                        if let Some(head) = cur.get_mut(..block.len()) {
+                            head.copy_from_slice(block);
+                        }
+                        &copy
                     }
-                }
-                let masks = block_mask(&win);
+                };
+                let masks = block_mask(win);
                 // Digit runs whose surroundings already rule every numeric pattern out are
                 // dropped here, from the window, before the per-byte dispatch.
                 let mut runs = masks.flagged & masks.digits;
@@ -793,7 +802,7 @@ impl Scan<'_, '_> {
                     let s = runs.trailing_zeros();
                     runs &= runs - 1;
                     let n = (!(masks.digits >> s)).trailing_zeros() as usize;
-                    if numeric::digit_run_skipped(&win, &masks, s as usize + 1, n) {
+                    if numeric::digit_run_skipped(win, &masks, s as usize + 1, n) {
                         mask &= !(1 << s);
                     }
                 }
@@ -1052,8 +1061,8 @@ fn block_mask_portable(win: &[u8; BLOCK + 1]) -> BlockMasks {
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 mod vector {
     use safe_arch::{
-        bitand_m128i, bitandnot_m128i, bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i,
-        m128i, min_u8_m128i, move_mask_i8_m128i, set_splat_i8_m128i, sub_i8_m128i,
+        bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, m128i, min_u8_m128i,
+        move_mask_i8_m128i, set_splat_i8_m128i, sub_i8_m128i,
     };
 
     use super::{BLOCK, BlockMasks};
@@ -1068,27 +1077,6 @@ mod vector {
     #[inline(always)]
     fn below(x: m128i, n: u8) -> m128i {
         cmp_eq_mask_i8_m128i(min_u8_m128i(x, splat(n.wrapping_sub(1))), x)
-    }
-
-    /// [`super::flagged`] for sixteen lanes, and the digits: `p` the bytes before, `c` the
-    /// bytes.
-    #[inline(always)]
-    fn flagged(p: m128i, c: m128i) -> (m128i, m128i) {
-        let x = sub_i8_m128i(c, splat(b'0'));
-        let digit = below(x, 10);
-        let prev_word = bitor_m128i(
-            below(sub_i8_m128i(p, splat(b'0')), 10),
-            below(sub_i8_m128i(bitor_m128i(p, splat(0x20)), splat(b'a')), 26),
-        );
-        let class = bitandnot_m128i(bitand_m128i(digit, prev_word), below(x, 17));
-        let flagged = bitor_m128i(
-            class,
-            bitor_m128i(
-                cmp_eq_mask_i8_m128i(c, splat(b'/')),
-                cmp_eq_mask_i8_m128i(c, splat(b'\\')),
-            ),
-        );
-        (flagged, digit)
     }
 
     /// Sixteen bytes of `win` from `at` (zeros past its end, which no caller reaches).
@@ -1107,22 +1095,38 @@ mod vector {
         u64::from(move_mask_i8_m128i(lanes).cast_unsigned() & 0xffff)
     }
 
-    /// [`super::block_mask`]: four vectors of sixteen lanes, one `pmovmskb` per mask each.
+    /// [`super::block_mask`]: four vectors of sixteen lanes, one `pmovmskb` per class each.
+    /// The classes are taken of each byte alone; "after a letter or digit" is then the word
+    /// mask shifted by one bit, so the bytes before are never loaded.
     #[inline(always)]
     pub(super) fn block_mask(win: &[u8; BLOCK + 1]) -> BlockMasks {
-        let mut masks = BlockMasks {
-            flagged: 0,
-            digits: 0,
-            dots: 0,
-        };
+        let (mut digits, mut words, mut classes, mut dots) = (0u64, 0u64, 0u64, 0u64);
         for k in 0..BLOCK / 16 {
             let c = load(win, 16 * k + 1);
-            let (flagged, digits) = flagged(load(win, 16 * k), c);
-            masks.flagged |= bits(flagged) << (16 * k);
-            masks.digits |= bits(digits) << (16 * k);
-            masks.dots |= bits(cmp_eq_mask_i8_m128i(c, splat(b'.'))) << (16 * k);
+            let x = sub_i8_m128i(c, splat(b'0'));
+            let digit = below(x, 10);
+            let letter = below(sub_i8_m128i(bitor_m128i(c, splat(0x20)), splat(b'a')), 26);
+            // `0`…`@`, `/` and `\`
+            let class = bitor_m128i(
+                below(x, 17),
+                bitor_m128i(
+                    cmp_eq_mask_i8_m128i(c, splat(b'/')),
+                    cmp_eq_mask_i8_m128i(c, splat(b'\\')),
+                ),
+            );
+            digits |= bits(digit) << (16 * k);
+            words |= bits(bitor_m128i(digit, letter)) << (16 * k);
+            classes |= bits(class) << (16 * k);
+            dots |= bits(cmp_eq_mask_i8_m128i(c, splat(b'.'))) << (16 * k);
         }
-        masks
+        let before = win.first().copied().unwrap_or(0);
+        let before_word = before.is_ascii_digit() || (before | 0x20).wrapping_sub(b'a') < 26;
+        let after_word = words << 1 | u64::from(before_word);
+        BlockMasks {
+            flagged: classes & !(digits & after_word),
+            digits,
+            dots,
+        }
     }
 }
 
