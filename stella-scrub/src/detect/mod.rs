@@ -398,6 +398,9 @@ fn keeps_prefix_pairs(chunk: &[(String, Action)], out: &[(String, Action)]) -> b
 /// line of `tests/data`; on the clean bench lines the candidates went from about five per line
 /// to the one true prefix, `/api` of `/api/webhooks/`). It changes no match: the searchers
 /// keep their members, and [`fixed_order`] keeps every prefix pair in order.
+///
+/// A new anchor that is not listed goes after the listed ones of its searcher (and a test
+/// fails until it is placed).
 static FOUR_BYTE_ORDER: &[&str] = &[
     // searcher 1
     "sq0csp-",
@@ -520,18 +523,21 @@ static FOUR_BYTE_ORDER: &[&str] = &[
     "CLOJARS_",
 ];
 
-/// The patterns of one packed searcher of four-byte-plus anchors in the order of
-/// [`FOUR_BYTE_ORDER`]; anchors it does not list (a catalogue change not yet placed) come
+/// The three-byte anchors in the order of their packed searcher, chosen like
+/// [`FOUR_BYTE_ORDER`] (Teddy checks three bytes here, and the first two and the last
+/// positions of a haystack on fewer).
+static THREE_BYTE_ORDER: &[&str] = &[
+    "hf_", "'--", "SG.", "%40", "eyJ", "://", "sk-", "shp", "r8_", "\"--", "sl.", "%3d", "dp.",
+    "oy2", " --", "%3D", "xox",
+];
+
+/// The patterns of one packed searcher in the order of `order` ([`FOUR_BYTE_ORDER`] or
+/// [`THREE_BYTE_ORDER`]); anchors it does not list (a catalogue change not yet placed) come
 /// after the listed ones, in [`bucket_order`]'s order. Falls back to [`bucket_order`] if the
 /// order would turn a prefix pair round.
-fn fixed_order(chunk: &[(String, Action)]) -> Vec<(String, Action)> {
+fn fixed_order(chunk: &[(String, Action)], order: &[&str]) -> Vec<(String, Action)> {
     let base = bucket_order(chunk, SLIM_BUCKETS);
-    let rank = |p: &str| {
-        FOUR_BYTE_ORDER
-            .iter()
-            .position(|q| *q == p)
-            .unwrap_or(usize::MAX)
-    };
+    let rank = |p: &str| order.iter().position(|q| *q == p).unwrap_or(usize::MAX);
     let mut out = base.clone();
     out.sort_by_key(|(p, _)| rank(p));
     if keeps_prefix_pairs(chunk, &out) {
@@ -577,15 +583,19 @@ impl Engine {
         // above 32 patterns, where the library would pick fat Teddy (16 buckets, 16 bytes a
         // step): with similar fingerprints sharing a bucket, the slim searchers cost fewer
         // instructions per line. The shorter groups get slim Teddy anyway.
-        for (group, slim) in [(&four, true), (&three, false), (&short, false)] {
+        let groups = [
+            (&four, true, Some(FOUR_BYTE_ORDER)),
+            (&three, false, Some(THREE_BYTE_ORDER)),
+            (&short, false, None),
+        ];
+        for (group, slim, order) in groups {
             // the fewest searchers of at most `limit` patterns, of even size (80 anchors: 40 + 40,
             // not 48 + 32)
             let n = group.len().div_ceil(limit).max(1);
             for chunk in group.chunks(group.len().div_ceil(n).max(1)) {
-                let ordered = if slim {
-                    fixed_order(chunk)
-                } else {
-                    bucket_order(chunk, SLIM_BUCKETS)
+                let ordered = match order {
+                    Some(order) => fixed_order(chunk, order),
+                    None => bucket_order(chunk, SLIM_BUCKETS),
                 };
                 anchors.push(AnchorSet::build(&ordered, slim)?);
             }
@@ -1461,25 +1471,32 @@ mod tests {
         assert_eq!(out.first().map(|(p, _)| p.as_str()), Some("abcd"));
     }
 
-    /// The fixed order lists every built-in anchor of four bytes or more once and nothing
-    /// else, and each searcher's order under it keeps its prefix pairs and its members.
+    /// The fixed orders list every built-in anchor of their length once and nothing else,
+    /// and each searcher's order under them keeps its prefix pairs and its members.
     #[test]
     fn fixed_order_covers_the_long_anchors() {
         let pats = builtin_anchors().expect("anchors");
-        let mut four: Vec<&str> = pats
-            .iter()
-            .map(|(p, _)| p.as_str())
-            .filter(|p| p.len() >= 4)
-            .collect();
-        let mut listed = FOUR_BYTE_ORDER.to_vec();
-        four.sort_unstable();
-        four.dedup();
-        listed.sort_unstable();
-        assert_eq!(four, listed);
-        let long: Vec<(String, Action)> = pats.into_iter().filter(|(p, _)| p.len() >= 4).collect();
-        for size in [13, 39, 40, 48] {
+        for (order, fits) in [
+            (FOUR_BYTE_ORDER, (|n| n >= 4) as fn(usize) -> bool),
+            (THREE_BYTE_ORDER, |n| n == 3),
+        ] {
+            let mut anchors: Vec<&str> = pats
+                .iter()
+                .map(|(p, _)| p.as_str())
+                .filter(|p| fits(p.len()))
+                .collect();
+            let mut listed = order.to_vec();
+            anchors.sort_unstable();
+            anchors.dedup();
+            listed.sort_unstable();
+            assert_eq!(anchors, listed);
+        }
+        let long: Vec<(String, Action)> = pats.into_iter().filter(|(p, _)| p.len() >= 3).collect();
+        for size in [13, 17, 39, 40, 48] {
             for chunk in long.chunks(size) {
-                let out = fixed_order(chunk);
+                let out = fixed_order(chunk, FOUR_BYTE_ORDER);
+                assert!(keeps_prefix_pairs(chunk, &out));
+                let out = fixed_order(chunk, THREE_BYTE_ORDER);
                 assert!(keeps_prefix_pairs(chunk, &out));
                 let mut a: Vec<&str> = chunk.iter().map(|(p, _)| p.as_str()).collect();
                 let mut b: Vec<&str> = out.iter().map(|(p, _)| p.as_str()).collect();
