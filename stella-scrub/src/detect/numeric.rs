@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::{PrivateIpPolicy, Scan};
+use super::{BlockMasks, PrivateIpPolicy, Scan};
 use crate::kind::Kind;
 
 #[inline]
@@ -125,6 +125,167 @@ pub(super) fn at_digit(scan: &mut Scan<'_, '_>, i: usize, floor: usize) -> usize
         }
     }
     at_digit_slow(scan, i, floor)
+}
+
+/// [`at_digit`]'s quick answers, decided from a window of bytes alone: true only where
+/// `at_digit` would return the end of the run at once, finding nothing. The byte-class pass
+/// drops such runs from its mask before the per-byte dispatch, so they cost no call.
+///
+/// `w` is the byte-class pass's window (the byte before a 64-byte block, then the block, zeros
+/// past the end of the text as [`Scan::at`] reads them) and `masks` its digits and dots; `j` is
+/// the run's first digit in `w` (`j >= 1`) and `n` the run's length. Where an answer needs a
+/// byte outside the window, the answer is false and `at_digit` decides as before. A test
+/// holds the two together.
+#[inline(always)]
+pub(super) fn digit_run_skipped(w: &[u8], masks: &BlockMasks, j: usize, n: usize) -> bool {
+    let (Some(&prev), Some(&next)) = (w.get(j.wrapping_sub(1)), w.get(j + n)) else {
+        return false;
+    };
+    if next >= 0x80 || matches!(prev, b'_' | b']') {
+        return false;
+    }
+    if next.is_ascii_alphabetic() || next == b'_' {
+        if n >= 4 {
+            return true;
+        }
+        if prev == b':' {
+            return false;
+        }
+        // the first five bytes' run of hex digits, and the byte after it
+        let mut hex = n;
+        while hex < 5 && w.get(j + hex).is_some_and(u8::is_ascii_hexdigit) {
+            hex += 1;
+        }
+        return hex > 4 || w.get(j + hex).is_some_and(|c| *c != b':');
+    }
+    if prev == b':' && n == 2 {
+        match iso_time_part_in(w, j) {
+            Some(false) => {}
+            Some(true) => return three_dots_in(masks, j - 1, n, prev, next) == Some(false),
+            None => return false,
+        }
+    }
+    if next == b'.' || prev == b'.' {
+        if next == b':' || matches!(prev, b':' | b'+' | b'(') {
+            return false;
+        }
+        if three_dots_in(masks, j - 1, n, prev, next) != Some(false) {
+            return false;
+        }
+        if prev == b'.' || prev == b'-' {
+            return true;
+        }
+        // A leading `1.` only matters before a three-digit area code: `digits_at(…, 3) == 3`
+        // in `at_digit` (undecided where the digits run out of the window).
+        if n == 1 && w.get(j) == Some(&b'1') && digits_in(w, j + n + 1).is_none_or(|d| d == 3) {
+            return false;
+        }
+        return n != 3 && !(13..=19).contains(&n);
+    }
+    if next == b':' {
+        return false;
+    }
+    if prev == b'-' {
+        return true;
+    }
+    if matches!(prev, b'+' | b'(') || (13..=19).contains(&n) {
+        return false;
+    }
+    if prev == b':' {
+        // a lone colon (`"count":12`) and not an IPv6 group
+        match w.get(j.wrapping_sub(2)) {
+            Some(c) if !ipv6_char(*c) => {}
+            _ => return false,
+        }
+    }
+    if !matches!(next, b'-' | b' ') {
+        return true;
+    }
+    // grouped: a digit after the `-` or space
+    let Some(after) = digits_in(w, j + n + 1) else {
+        return false;
+    };
+    if after == 0 {
+        return true;
+    }
+    !(n == 1 && w.get(j) == Some(&b'1')) && n != 3 && !((4..=6).contains(&n) && after >= 3)
+}
+
+/// The digits at `p` in `w`, at most four (as `digits_at(…, 3)` counts them), or `None` where
+/// they run out of the window first.
+#[inline(always)]
+fn digits_in(w: &[u8], p: usize) -> Option<usize> {
+    let mut k = 0;
+    loop {
+        match w.get(p + k) {
+            Some(c) if c.is_ascii_digit() && k < 4 => k += 1,
+            Some(_) => return Some(k),
+            None => return None,
+        }
+    }
+}
+
+/// [`iso_time_part`] in the window (`j` the run's first digit), or `None` where the `T` could
+/// lie before the window.
+#[inline(always)]
+fn iso_time_part_in(w: &[u8], j: usize) -> Option<bool> {
+    let hh_mm = |t: usize| -> Option<bool> {
+        let s = w.get(j.checked_sub(t)?..j)?;
+        let (&first, rest) = s.split_first()?;
+        Some(
+            first == b'T'
+                && rest
+                    .chunks(3)
+                    .all(|g| matches!(g, [a, b, b':'] if digit(*a) && digit(*b))),
+        )
+    };
+    Some(hh_mm(4)? || hh_mm(7)?)
+}
+
+/// [`three_dots_around_run`] from the block masks, for the run of `n` digits at bit `s`, or
+/// `None` where the run of digits and dots around it leaves the block within the bounds the
+/// count looks at.
+#[inline(always)]
+fn three_dots_in(masks: &BlockMasks, s: usize, n: usize, prev: u8, next: u8) -> Option<bool> {
+    let run = masks.digits | masks.dots;
+    // the bits `lo..hi`, `hi <= 64`
+    let between = |lo: usize, hi: usize| -> u64 {
+        if hi <= lo {
+            return 0;
+        }
+        let below_hi = u64::MAX.checked_shr(64 - hi as u32).unwrap_or(0);
+        below_hi & u64::MAX.checked_shl(lo as u32).unwrap_or(0)
+    };
+    let mut dots = 0;
+    if next == b'.' {
+        // forward from the byte after the run, up to 20 bytes after its first digit
+        let e = s + n;
+        if e >= 64 {
+            return None;
+        }
+        let len = (!(run >> e)).trailing_zeros() as usize;
+        let limit = s + 20;
+        if e + len >= 64 && limit > 64 {
+            return None;
+        }
+        dots = (masks.dots & between(e, (e + len).min(limit))).count_ones();
+        if dots >= 3 {
+            return Some(true);
+        }
+    }
+    if prev != b'.' {
+        return Some(false);
+    }
+    // backward from the byte before the run, at most 16 bytes
+    if s == 0 || s >= 64 {
+        return None;
+    }
+    let len = (run << (64 - s)).leading_ones() as usize;
+    if len == s && s < 16 {
+        return None;
+    }
+    dots += (masks.dots & between(s - len.min(16), s)).count_ones();
+    Some(dots >= 3)
 }
 
 /// Is the two-digit run at `i` the minutes (`T10:01`) or the seconds (`T10:01:18`) of an ISO
@@ -837,6 +998,31 @@ mod tests {
                         0,
                     );
                     assert_eq!((fast, &fast_hits), (full, &full_hits), "{text:?} at {i}");
+                    // the window answers of the byte-class pass, from windows that start at
+                    // several places before the digit (as the 64-byte blocks fall)
+                    let run = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+                    for lo in [
+                        i,
+                        i.saturating_sub(1),
+                        i.saturating_sub(2),
+                        i.saturating_sub(7),
+                    ]
+                    .into_iter()
+                    .chain([i.saturating_sub(next() % 64)])
+                    {
+                        let mut w = vec![if lo == 0 { 0 } else { b[lo - 1] }];
+                        w.extend_from_slice(&b[lo..b.len().min(lo + 64)]);
+                        if lo + 64 > b.len() {
+                            w.resize(65, 0);
+                        }
+                        let j = i - lo + 1;
+                        let n = w[j..].iter().take_while(|c| c.is_ascii_digit()).count();
+                        let win: [u8; 65] = w.as_slice().try_into().expect("65 bytes");
+                        let masks = super::super::block_mask(&win);
+                        if digit_run_skipped(&w, &masks, j, n) {
+                            assert_eq!((fast, fast_hits.len()), (i + run, 0), "{text:?} at {i}");
+                        }
+                    }
                 }
             }
         }
