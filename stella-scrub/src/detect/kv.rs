@@ -42,6 +42,14 @@ pub(super) fn at_separator(scan: &mut Scan<'_, '_>, p: usize, sep_len: usize) {
     if k_end == 0 || !key_char(scan.before(k_end)) {
         return;
     }
+    // Decide as the next pass will see the key: a redaction found so far that reaches into it
+    // becomes a marker, whose `]` is no key byte, so the key starts where the redaction ends
+    // (`[REDACTED:google_api_key]apiKey` is the key `apiKey`), and there is no key when the
+    // redaction covers its last byte.
+    let floor = scan.redactions_reaching(k_end.saturating_sub(128), k_end);
+    if floor >= k_end {
+        return;
+    }
     // The ending gate must see the key's own bytes: the bytes before a short key (a space, a
     // quote, `:`) must not decide for it. A key of three bytes or more gets the same answer
     // from the raw bytes before the separator (a suffix the gate tests never matches across a
@@ -52,14 +60,14 @@ pub(super) fn at_separator(scan: &mut Scan<'_, '_>, p: usize, sep_len: usize) {
         scan.before(k_end.saturating_sub(1)),
         scan.before(k_end),
     );
-    let short = k_end < 3 || !key_char(a) || !key_char(b);
+    let short = k_end - floor < 3 || !key_char(a) || !key_char(b);
     let pw = b.eq_ignore_ascii_case(&b'p') && c.eq_ignore_ascii_case(&b'w');
     let mut t_start = k_end;
     if short || pw {
-        while t_start > 0 && key_char(scan.before(t_start)) && k_end - t_start < 16 {
+        while t_start > floor && key_char(scan.before(t_start)) && k_end - t_start < 16 {
             t_start -= 1;
         }
-        let tail_start = if key_char(scan.before(t_start)) {
+        let tail_start = if t_start > floor && key_char(scan.before(t_start)) {
             t_start // a longer key: its escape prefix, if any, is not in the tail
         } else {
             strip_escape(scan, t_start, k_end)
@@ -67,12 +75,15 @@ pub(super) fn at_separator(scan: &mut Scan<'_, '_>, p: usize, sep_len: usize) {
         if !keys::tail_may_be_secret(scan.b.get(tail_start..k_end).unwrap_or(&[])) {
             return;
         }
-    } else if !keys::tail_may_be_secret(scan.b.get(k_end.saturating_sub(16)..k_end).unwrap_or(&[]))
-    {
+    } else if !keys::tail_may_be_secret(
+        scan.b
+            .get(k_end.saturating_sub(16).max(floor)..k_end)
+            .unwrap_or(&[]),
+    ) {
         return;
     }
     let mut k_start = t_start;
-    while k_start > 0 && key_char(scan.before(k_start)) && k_end - k_start < 128 {
+    while k_start > floor && key_char(scan.before(k_start)) && k_end - k_start < 128 {
         k_start -= 1;
     }
     let mut k_start = strip_escape(scan, k_start, k_end);

@@ -739,6 +739,19 @@ impl Scan<'_, '_> {
             .max()
     }
 
+    /// The furthest end, at most `to`, of the redactions found so far that reach into
+    /// `from..to` (`from` when none does): the next pass sees a marker up to there. A
+    /// redaction that runs past `to` gives `to`.
+    #[inline]
+    pub(crate) fn redactions_reaching(&self, from: usize, to: usize) -> usize {
+        self.hits
+            .iter()
+            .filter(|h| h.start < to && h.end > from)
+            .map(|h| h.end.min(to))
+            .max()
+            .unwrap_or(from)
+    }
+
     /// Is `pos` inside a JSON string (an odd number of unescaped quotes before it), counting
     /// only quotes that the next pass will still see: bytes a redaction found so far covers
     /// become a marker, which holds no quote and escapes nothing.
