@@ -337,6 +337,35 @@ pub(crate) static TOKEN_SPECS: &[TokenSpec] = &[
     spec(&["AQVN"], Kind::VendorToken, b64url, 35, 40),      // Yandex Cloud
     exact(digits(spec(&["aio_"], Kind::VendorToken, alnum, 28, 28))), // Adafruit IO
     exact(spec(&["pul-"], Kind::VendorToken, hex, 40, 40)),  // Pulumi
+    // A third batch of documented prefixes, found missing by a corpus of vendor tokens in log
+    // lines tried as a new user would (costs in the crate README).
+    exact(spec(
+        &["squ_", "sqp_", "sqa_"],
+        Kind::VendorToken,
+        hex,
+        40,
+        40,
+    )), // SonarQube
+    spec(&["CCIPAT_"], Kind::VendorToken, alnum_us, 60, 72), // CircleCI personal token
+    digits(spec(&["HRKU-"], Kind::VendorToken, b64url, 58, 64)), // Heroku (2024 format)
+    digits(spec(&["vcp_"], Kind::VendorToken, alnum, 40, 64)), // Vercel
+    digits(spec(&["nfp_"], Kind::VendorToken, alnum, 36, 40)), // Netlify
+    exact(spec(&["NRII-"], Kind::VendorToken, b64url, 32, 32)), // New Relic insert key
+    exact(digits(spec(&["AKCp"], Kind::VendorToken, alnum, 69, 69))), // JFrog API key
+    spec(&["cmVmdGtuOjAxOj"], Kind::VendorToken, b64, 40, 96), // JFrog reference token
+    spec(&["APA91b"], Kind::VendorToken, b64url, 130, 180),  // Firebase legacy server key
+    exact(digits(spec(&["AKID"], Kind::VendorToken, alnum, 32, 32))), // Tencent Cloud
+    digits(spec(&["EAAA"], Kind::VendorToken, b64url, 40, 64)), // Square access token
+    exact(spec(
+        &["sdk-", "mob-", "api-"],
+        Kind::VendorToken,
+        hex_dash,
+        36,
+        36,
+    )), // LaunchDarkly
+    digits(spec(&["sgp_"], Kind::VendorToken, alnum_us, 40, 64)), // Sourcegraph
+    exact(spec(&["sha256~"], Kind::VendorToken, b64url, 43, 43)), // OpenShift
+    digits(spec(&["ATBB"], Kind::VendorToken, alnum, 32, 40)), // Bitbucket app password
 ];
 
 /// Anchors with hand-written handlers.
@@ -381,6 +410,15 @@ pub(crate) static SPECIAL_ANCHORS: &[(&str, Special)] = &[
     ("SG.", Special::Sendgrid),
     ("_v1_", Special::DigitalOcean),
     ("Q~", Special::AzureSecret),
+    ("-us1", Special::Mailchimp),
+    ("-us2", Special::Mailchimp),
+    ("-us3", Special::Mailchimp),
+    ("-us4", Special::Mailchimp),
+    ("-us5", Special::Mailchimp),
+    ("-us6", Special::Mailchimp),
+    ("-us7", Special::Mailchimp),
+    ("-us8", Special::Mailchimp),
+    ("-us9", Special::Mailchimp),
 ];
 
 #[inline]
@@ -465,6 +503,7 @@ pub(super) fn special(scan: &mut Scan<'_, '_>, sp: Special, s: usize, e: usize) 
         Special::DigitalOcean => digitalocean(scan, s, e),
         Special::AzureSecret => azure_client_secret(scan, s, e),
         Special::TerraformCloud => terraform_cloud(scan, s, e),
+        Special::Mailchimp => mailchimp(scan, s, e),
     }
 }
 
@@ -1026,6 +1065,28 @@ fn terraform_cloud(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
     if (60..=70).contains(&n) {
         scan.push_kind(start, e + n, Kind::VendorToken);
     }
+}
+
+/// Mailchimp API keys: 32 hex digits, `-us` and the data centre's number of one or two digits
+/// (`…0c9d-us21`); the anchor is the `-us` and first digit after the key.
+fn mailchimp(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
+    let Some(start) = s.checked_sub(32) else {
+        return;
+    };
+    if !scan
+        .b
+        .get(start..s)
+        .is_some_and(|p| p.iter().all(u8::is_ascii_hexdigit))
+        || !left_ok(scan, start)
+    {
+        return;
+    }
+    let n = run(scan, e, 2, |c| c.is_ascii_digit());
+    let end = e + n;
+    if n > 1 || scan.b.get(end).is_some_and(|&c| alnum(c)) {
+        return;
+    }
+    scan.push_kind(start, end, Kind::VendorToken);
 }
 
 fn digitalocean(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
