@@ -101,6 +101,25 @@ struct CleanTexts {
     scrubber: Option<Scrubber>,
     len: usize,
     by_key: HashMap<&'static str, HashSet<String, Fnv>, Fnv>,
+    /// The latest clean (key, text) pairs found in or added to `by_key`, each in its slot of
+    /// [`recent_slot`] (direct-mapped, [`RECENT_SLOTS`] of them): a hit costs one comparison
+    /// of the text instead of two hashed lookups (the key's, then the text's).
+    recent: Vec<Option<(&'static str, String)>>,
+}
+
+/// Slots of [`CleanTexts::recent`].
+const RECENT_SLOTS: usize = 32;
+
+/// The slot of (key, text) in [`CleanTexts::recent`], from the key's address and length and
+/// the text's length and last byte: the text is not read through. A collision only costs a
+/// miss (the sets answer, and the pair takes the slot).
+fn recent_slot(key: &'static str, text: &str) -> usize {
+    let last = usize::from(text.as_bytes().last().copied().unwrap_or(0));
+    let h = (key.as_ptr() as usize >> 3)
+        ^ key.len().wrapping_mul(0x9E37)
+        ^ text.len().wrapping_mul(0x85EB)
+        ^ last.wrapping_mul(0xC2B3);
+    (h ^ (h >> 5) ^ (h >> 11)) % RECENT_SLOTS
 }
 
 type Fnv = BuildFnv1a;
@@ -112,19 +131,51 @@ impl CleanTexts {
             .is_some_and(|s| std::ptr::eq(s.grants(), scrubber.grants()))
     }
 
-    fn contains(&self, scrubber: &Scrubber, key: &str, text: &str) -> bool {
-        self.same(scrubber) && self.by_key.get(key).is_some_and(|s| s.contains(text))
+    fn contains(&mut self, scrubber: &Scrubber, key: &'static str, text: &str) -> bool {
+        if !self.same(scrubber) {
+            return false;
+        }
+        let slot = recent_slot(key, text);
+        if let Some(Some((k, t))) = self.recent.get(slot)
+            && *k == key
+            && t == text
+        {
+            return true;
+        }
+        let found = self.by_key.get(key).is_some_and(|s| s.contains(text));
+        if found {
+            self.remember(slot, key, text);
+        }
+        found
+    }
+
+    /// Puts a clean pair in its slot of `recent` (reusing the slot's text buffer).
+    fn remember(&mut self, slot: usize, key: &'static str, text: &str) {
+        if self.recent.len() < RECENT_SLOTS {
+            self.recent.resize_with(RECENT_SLOTS, || None);
+        }
+        match self.recent.get_mut(slot) {
+            Some(Some((k, t))) => {
+                *k = key;
+                t.clear();
+                t.push_str(text);
+            }
+            Some(entry) => *entry = Some((key, text.to_owned())),
+            None => {}
+        }
     }
 
     fn insert(&mut self, scrubber: &Scrubber, key: &'static str, text: &str) {
         if !self.same(scrubber) || self.len >= MAX_CLEAN_TEXTS {
             self.by_key.clear();
+            self.recent.clear();
             self.len = 0;
             self.scrubber = Some(scrubber.clone());
         }
         if self.by_key.entry(key).or_default().insert(text.to_owned()) {
             self.len += 1;
         }
+        self.remember(recent_slot(key, text), key, text);
     }
 }
 
@@ -142,8 +193,8 @@ fn scrub_text(value: &str, key: &'static str, scrubber: &Scrubber) -> Option<Str
     let remembered = memo
         && CLEAN
             .try_with(|c| {
-                c.try_borrow()
-                    .is_ok_and(|c| c.contains(scrubber, key, value))
+                c.try_borrow_mut()
+                    .is_ok_and(|mut c| c.contains(scrubber, key, value))
             })
             .unwrap_or(false);
     if remembered {
@@ -813,6 +864,33 @@ mod tests {
             previous::put_len_for_test(&mut before, 9, len);
             assert_eq!(now, before, "{len}");
         }
+    }
+
+    #[test]
+    fn recent_clean_verdicts_answer_only_for_pairs_found_clean() {
+        let scrubber = Scrubber::builder().build().unwrap();
+        let other = Scrubber::builder().build().unwrap();
+        let mut c = CleanTexts::default();
+        assert!(!c.contains(&scrubber, "", ""), "nothing remembered yet");
+        let keys: [&'static str; 4] = ["tenant_id", "http.route", "k", ""];
+        let texts: Vec<String> = (0..200).map(|i| format!("text {i}")).collect();
+        for (i, t) in texts.iter().enumerate() {
+            c.insert(&scrubber, keys[i % 4], t);
+        }
+        for round in 0..2 {
+            for (i, t) in texts.iter().enumerate() {
+                assert!(c.contains(&scrubber, keys[i % 4], t), "{round} {i}");
+                assert!(!c.contains(&scrubber, keys[(i + 1) % 4], t), "{round} {i}");
+                assert!(!c.contains(&scrubber, keys[i % 4], &format!("{t}x")));
+                assert!(!c.contains(&other, keys[i % 4], t), "another scrubber");
+            }
+        }
+        assert!(!c.contains(&scrubber, "", ""));
+        // Another scrubber starts over: the recent verdicts go with the sets.
+        c.insert(&other, "k", "text 2");
+        assert!(!c.contains(&scrubber, "k", "text 2"));
+        assert!(!c.contains(&other, "tenant_id", "text 0"));
+        assert!(c.contains(&other, "k", "text 2"));
     }
 
     /// A small deterministic generator (xorshift) for the generated spans.
