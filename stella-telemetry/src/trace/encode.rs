@@ -334,9 +334,20 @@ fn span_len(s: &SpanData) -> usize {
 /// two small precomputed headers around the key, and the value in one more copy.
 fn put_key_value(out: &mut Vec<u8>, field: u8, key: &str, v: &Value) {
     let key = key.as_bytes();
-    let value_len = any_value_len(v);
-    let len = field_len(key.len()) + field_len(value_len);
+    // The lengths as they are when each fits in one byte (true whenever the sum is below 128),
+    // without the varint loops of `any_value_len` and `field_len`.
+    let value_len = match v {
+        Value::Str(s) => 2 + s.len(),
+        Value::Static(s) => 2 + s.len(),
+        Value::Bool(_) => 2,
+        Value::I64(n) if (*n as u64) < 0x80 => 2,
+        Value::I64(_) => any_value_len(v),
+        Value::F64(_) => 9,
+    };
+    let len = 2 + key.len() + 2 + value_len;
     if len >= 0x80 {
+        let value_len = any_value_len(v);
+        let len = field_len(key.len()) + field_len(value_len);
         return put_key_value_long(out, field, key, v, len, value_len);
     }
     // KeyValue { key = 1 (LEN), value = 2 (LEN) }; AnyValue { string = 1 (LEN), bool = 2
