@@ -253,7 +253,27 @@ fn any_value_len(v: &Value) -> usize {
 }
 
 fn key_value_len(key: &str, v: &Value) -> usize {
-    field_len(key.len()) + field_len(any_value_len(v))
+    key_value_lens(key.len(), v).0
+}
+
+/// A `KeyValue`'s length and its `AnyValue`'s, for a key of `key` bytes. When the sum is below
+/// 128 every length inside fits in one byte, and the lengths come straight from the sizes,
+/// without the varint loops of [`any_value_len`] and [`field_len`].
+fn key_value_lens(key: usize, v: &Value) -> (usize, usize) {
+    let value_len = match v {
+        Value::Str(s) => 2 + s.len(),
+        Value::Static(s) => 2 + s.len(),
+        Value::Bool(_) => 2,
+        Value::I64(n) if (*n as u64) < 0x80 => 2,
+        Value::I64(_) => any_value_len(v),
+        Value::F64(_) => 9,
+    };
+    let len = 2 + key + 2 + value_len;
+    if len < 0x80 {
+        return (len, value_len);
+    }
+    let value_len = any_value_len(v);
+    (field_len(key) + field_len(value_len), value_len)
 }
 
 fn attributes_len(attributes: &[(&'static str, Value)]) -> usize {
@@ -334,20 +354,8 @@ fn span_len(s: &SpanData) -> usize {
 /// two small precomputed headers around the key, and the value in one more copy.
 fn put_key_value(out: &mut Vec<u8>, field: u8, key: &str, v: &Value) {
     let key = key.as_bytes();
-    // The lengths as they are when each fits in one byte (true whenever the sum is below 128),
-    // without the varint loops of `any_value_len` and `field_len`.
-    let value_len = match v {
-        Value::Str(s) => 2 + s.len(),
-        Value::Static(s) => 2 + s.len(),
-        Value::Bool(_) => 2,
-        Value::I64(n) if (*n as u64) < 0x80 => 2,
-        Value::I64(_) => any_value_len(v),
-        Value::F64(_) => 9,
-    };
-    let len = 2 + key.len() + 2 + value_len;
+    let (len, value_len) = key_value_lens(key.len(), v);
     if len >= 0x80 {
-        let value_len = any_value_len(v);
-        let len = field_len(key.len()) + field_len(value_len);
         return put_key_value_long(out, field, key, v, len, value_len);
     }
     // KeyValue { key = 1 (LEN), value = 2 (LEN) }; AnyValue { string = 1 (LEN), bool = 2
@@ -902,6 +910,30 @@ mod tests {
         assert!(!c.contains(&scrubber, "k", "text 2"));
         assert!(!c.contains(&other, "tenant_id", "text 0"));
         assert!(c.contains(&other, "k", "text 2"));
+    }
+
+    #[test]
+    fn key_value_lengths_match_the_varint_lengths() {
+        let mut values = vec![
+            Value::Bool(true),
+            Value::F64(1.5),
+            Value::I64(0),
+            Value::I64(127),
+            Value::I64(128),
+            Value::I64(-1),
+            Value::Static("info"),
+        ];
+        values.extend(
+            [0, 1, 100, 121, 122, 123, 125, 126, 127, 128, 300, 20_000]
+                .map(|n| Value::Str("s".repeat(n))),
+        );
+        for key in [0, 1, 9, 100, 118, 119, 120, 123, 124, 127, 128, 200] {
+            for v in &values {
+                let value_len = any_value_len(v);
+                let want = (field_len(key) + field_len(value_len), value_len);
+                assert_eq!(key_value_lens(key, v), want, "{key} {v:?}");
+            }
+        }
     }
 
     /// A small deterministic generator (xorshift) for the generated spans.
