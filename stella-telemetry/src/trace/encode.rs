@@ -102,24 +102,29 @@ struct CleanTexts {
     len: usize,
     by_key: HashMap<&'static str, HashSet<String, Fnv>, Fnv>,
     /// The latest clean (key, text) pairs found in or added to `by_key`, each in its slot of
-    /// [`recent_slot`] (direct-mapped, [`RECENT_SLOTS`] of them): a hit costs one comparison
-    /// of the text instead of two hashed lookups (the key's, then the text's).
+    /// [`recent_slots`] (two choices each, [`RECENT_SLOTS`] slots): a hit costs one or two
+    /// comparisons of the text instead of two hashed lookups (the key's, then the text's).
     recent: Vec<Option<(&'static str, String)>>,
 }
 
 /// Slots of [`CleanTexts::recent`].
-const RECENT_SLOTS: usize = 32;
+const RECENT_SLOTS: usize = 64;
 
-/// The slot of (key, text) in [`CleanTexts::recent`], from the key's address and length and
-/// the text's length and last byte: the text is not read through. A collision only costs a
-/// miss (the sets answer, and the pair takes the slot).
-fn recent_slot(key: &'static str, text: &str) -> usize {
-    let last = usize::from(text.as_bytes().last().copied().unwrap_or(0));
-    let h = (key.as_ptr() as usize >> 3)
-        ^ key.len().wrapping_mul(0x9E37)
-        ^ text.len().wrapping_mul(0x85EB)
-        ^ last.wrapping_mul(0xC2B3);
-    (h ^ (h >> 5) ^ (h >> 11)) % RECENT_SLOTS
+/// The two slots a (key, text) pair may take in [`CleanTexts::recent`], from the lengths and
+/// the first and last bytes of the key and the text (the text is not read through, and the
+/// slots do not depend on where the key is stored). A pair is looked for in both; with two
+/// choices, a few pairs that share one slot do not evict each other on every span.
+fn recent_slots(key: &str, text: &str) -> (usize, usize) {
+    let edges = |b: &[u8]| {
+        u64::from(b.first().copied().unwrap_or(0)) | u64::from(b.last().copied().unwrap_or(0)) << 8
+    };
+    let (k, t) = (key.as_bytes(), text.as_bytes());
+    let x = (k.len() as u64 & 0xFFFF)
+        | (t.len() as u64 & 0xFFFF) << 16
+        | edges(k) << 32
+        | edges(t) << 48;
+    let h = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    ((h >> 58) as usize, (h >> 52) as usize % RECENT_SLOTS)
 }
 
 type Fnv = BuildFnv1a;
@@ -135,25 +140,27 @@ impl CleanTexts {
         if !self.same(scrubber) {
             return false;
         }
-        let slot = recent_slot(key, text);
-        if let Some(Some((k, t))) = self.recent.get(slot)
-            && *k == key
-            && t == text
-        {
+        let (a, b) = recent_slots(key, text);
+        let holds = |slot: usize| matches!(self.recent.get(slot), Some(Some((k, t))) if *k == key && t == text);
+        if holds(a) || holds(b) {
             return true;
         }
         let found = self.by_key.get(key).is_some_and(|s| s.contains(text));
         if found {
-            self.remember(slot, key, text);
+            self.remember(key, text);
         }
         found
     }
 
-    /// Puts a clean pair in its slot of `recent` (reusing the slot's text buffer).
-    fn remember(&mut self, slot: usize, key: &'static str, text: &str) {
+    /// Puts a clean pair in one of its two slots of `recent`: the first if empty, else the
+    /// second if empty, else the first (reusing the slot's text buffer).
+    fn remember(&mut self, key: &'static str, text: &str) {
         if self.recent.len() < RECENT_SLOTS {
             self.recent.resize_with(RECENT_SLOTS, || None);
         }
+        let (a, b) = recent_slots(key, text);
+        let empty = |slot: usize| matches!(self.recent.get(slot), Some(None));
+        let slot = if !empty(a) && empty(b) { b } else { a };
         match self.recent.get_mut(slot) {
             Some(Some((k, t))) => {
                 *k = key;
@@ -175,7 +182,7 @@ impl CleanTexts {
         if self.by_key.entry(key).or_default().insert(text.to_owned()) {
             self.len += 1;
         }
-        self.remember(recent_slot(key, text), key, text);
+        self.remember(key, text);
     }
 }
 
