@@ -29,22 +29,41 @@ fn varint_len(mut v: u64) -> usize {
     n
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
+/// `v` as a varint, in one copy (one push when it is below 128: lengths, small integers).
+fn put_varint(out: &mut Vec<u8>, v: u64) {
+    if v < 0x80 {
+        out.push(v as u8);
+        return;
+    }
+    let mut buf = [0u8; 10];
+    let mut n = 0;
+    let mut v = v;
+    for b in &mut buf {
+        n += 1;
+        if v < 0x80 {
+            *b = v as u8;
+            break;
+        }
+        *b = (v as u8) | 0x80;
         v >>= 7;
     }
-    out.push(v as u8);
+    out.extend_from_slice(buf.get(..n).unwrap_or(&buf));
 }
 
 fn put_tag(out: &mut Vec<u8>, field: u8, wire: u8) {
     out.push((field << 3) | wire);
 }
 
-/// A length-delimited field of `len` bytes: its tag and length prefix.
+/// A length-delimited field of `len` bytes: its tag and length prefix (one copy of two bytes
+/// when the length is below 128).
 fn put_len(out: &mut Vec<u8>, field: u8, len: usize) {
-    put_tag(out, field, LEN);
-    put_varint(out, len as u64);
+    let tag = (field << 3) | LEN;
+    if len < 0x80 {
+        out.extend_from_slice(&[tag, len as u8]);
+    } else {
+        out.push(tag);
+        put_varint(out, len as u64);
+    }
 }
 
 fn put_bytes(out: &mut Vec<u8>, field: u8, b: &[u8]) {
@@ -82,6 +101,30 @@ struct CleanTexts {
     scrubber: Option<Scrubber>,
     len: usize,
     by_key: HashMap<&'static str, HashSet<String, Fnv>, Fnv>,
+    /// The latest clean (key, text) pairs found in or added to `by_key`, each in its slot of
+    /// [`recent_slots`] (two choices each, [`RECENT_SLOTS`] slots): a hit costs one or two
+    /// comparisons of the text instead of two hashed lookups (the key's, then the text's).
+    recent: Vec<Option<(&'static str, String)>>,
+}
+
+/// Slots of [`CleanTexts::recent`].
+const RECENT_SLOTS: usize = 64;
+
+/// The two slots a (key, text) pair may take in [`CleanTexts::recent`], from the lengths and
+/// the first and last bytes of the key and the text (the text is not read through, and the
+/// slots do not depend on where the key is stored). A pair is looked for in both; with two
+/// choices, a few pairs that share one slot do not evict each other on every span.
+fn recent_slots(key: &str, text: &str) -> (usize, usize) {
+    let edges = |b: &[u8]| {
+        u64::from(b.first().copied().unwrap_or(0)) | u64::from(b.last().copied().unwrap_or(0)) << 8
+    };
+    let (k, t) = (key.as_bytes(), text.as_bytes());
+    let x = (k.len() as u64 & 0xFFFF)
+        | (t.len() as u64 & 0xFFFF) << 16
+        | edges(k) << 32
+        | edges(t) << 48;
+    let h = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    ((h >> 58) as usize, (h >> 52) as usize % RECENT_SLOTS)
 }
 
 type Fnv = BuildFnv1a;
@@ -93,19 +136,53 @@ impl CleanTexts {
             .is_some_and(|s| std::ptr::eq(s.grants(), scrubber.grants()))
     }
 
-    fn contains(&self, scrubber: &Scrubber, key: &str, text: &str) -> bool {
-        self.same(scrubber) && self.by_key.get(key).is_some_and(|s| s.contains(text))
+    fn contains(&mut self, scrubber: &Scrubber, key: &'static str, text: &str) -> bool {
+        if !self.same(scrubber) {
+            return false;
+        }
+        let (a, b) = recent_slots(key, text);
+        let holds = |slot: usize| matches!(self.recent.get(slot), Some(Some((k, t))) if *k == key && t == text);
+        if holds(a) || holds(b) {
+            return true;
+        }
+        let found = self.by_key.get(key).is_some_and(|s| s.contains(text));
+        if found {
+            self.remember(key, text);
+        }
+        found
+    }
+
+    /// Puts a clean pair in one of its two slots of `recent`: the first if empty, else the
+    /// second if empty, else the first (reusing the slot's text buffer).
+    fn remember(&mut self, key: &'static str, text: &str) {
+        if self.recent.len() < RECENT_SLOTS {
+            self.recent.resize_with(RECENT_SLOTS, || None);
+        }
+        let (a, b) = recent_slots(key, text);
+        let empty = |slot: usize| matches!(self.recent.get(slot), Some(None));
+        let slot = if !empty(a) && empty(b) { b } else { a };
+        match self.recent.get_mut(slot) {
+            Some(Some((k, t))) => {
+                *k = key;
+                t.clear();
+                t.push_str(text);
+            }
+            Some(entry) => *entry = Some((key, text.to_owned())),
+            None => {}
+        }
     }
 
     fn insert(&mut self, scrubber: &Scrubber, key: &'static str, text: &str) {
         if !self.same(scrubber) || self.len >= MAX_CLEAN_TEXTS {
             self.by_key.clear();
+            self.recent.clear();
             self.len = 0;
             self.scrubber = Some(scrubber.clone());
         }
         if self.by_key.entry(key).or_default().insert(text.to_owned()) {
             self.len += 1;
         }
+        self.remember(key, text);
     }
 }
 
@@ -123,8 +200,8 @@ fn scrub_text(value: &str, key: &'static str, scrubber: &Scrubber) -> Option<Str
     let remembered = memo
         && CLEAN
             .try_with(|c| {
-                c.try_borrow()
-                    .is_ok_and(|c| c.contains(scrubber, key, value))
+                c.try_borrow_mut()
+                    .is_ok_and(|mut c| c.contains(scrubber, key, value))
             })
             .unwrap_or(false);
     if remembered {
@@ -183,7 +260,27 @@ fn any_value_len(v: &Value) -> usize {
 }
 
 fn key_value_len(key: &str, v: &Value) -> usize {
-    field_len(key.len()) + field_len(any_value_len(v))
+    key_value_lens(key.len(), v).0
+}
+
+/// A `KeyValue`'s length and its `AnyValue`'s, for a key of `key` bytes. When the sum is below
+/// 128 every length inside fits in one byte, and the lengths come straight from the sizes,
+/// without the varint loops of [`any_value_len`] and [`field_len`].
+fn key_value_lens(key: usize, v: &Value) -> (usize, usize) {
+    let value_len = match v {
+        Value::Str(s) => 2 + s.len(),
+        Value::Static(s) => 2 + s.len(),
+        Value::Bool(_) => 2,
+        Value::I64(n) if (*n as u64) < 0x80 => 2,
+        Value::I64(_) => any_value_len(v),
+        Value::F64(_) => 9,
+    };
+    let len = 2 + key + 2 + value_len;
+    if len < 0x80 {
+        return (len, value_len);
+    }
+    let value_len = any_value_len(v);
+    (field_len(key) + field_len(value_len), value_len)
 }
 
 fn attributes_len(attributes: &[(&'static str, Value)]) -> usize {
@@ -259,10 +356,60 @@ fn span_len(s: &SpanData) -> usize {
 
 // === writing ===
 
+/// A `KeyValue` as field `field`. When the whole message is shorter than 128 bytes (every
+/// length then fits in one byte: almost every attribute) its tags and lengths are written as
+/// two small precomputed headers around the key, and the value in one more copy.
 fn put_key_value(out: &mut Vec<u8>, field: u8, key: &str, v: &Value) {
-    put_len(out, field, key_value_len(key, v));
-    put_bytes(out, 1, key.as_bytes());
-    put_len(out, 2, any_value_len(v));
+    let key = key.as_bytes();
+    let (len, value_len) = key_value_lens(key.len(), v);
+    if len >= 0x80 {
+        return put_key_value_long(out, field, key, v, len, value_len);
+    }
+    // KeyValue { key = 1 (LEN), value = 2 (LEN) }; AnyValue { string = 1 (LEN), bool = 2
+    // (VARINT), int = 3 (VARINT), double = 4 (FIXED64) }.
+    out.extend_from_slice(&[
+        (field << 3) | LEN,
+        len as u8,
+        (1 << 3) | LEN,
+        key.len() as u8,
+    ]);
+    out.extend_from_slice(key);
+    let value_len = value_len as u8;
+    match v {
+        Value::Str(s) => put_short_string(out, value_len, s.as_bytes()),
+        Value::Static(s) => put_short_string(out, value_len, s.as_bytes()),
+        Value::Bool(b) => {
+            out.extend_from_slice(&[(2 << 3) | LEN, 2, (2 << 3) | VARINT, u8::from(*b)])
+        }
+        Value::I64(n) => {
+            out.extend_from_slice(&[(2 << 3) | LEN, value_len, (3 << 3) | VARINT]);
+            put_varint(out, *n as u64);
+        }
+        Value::F64(f) => {
+            out.extend_from_slice(&[(2 << 3) | LEN, value_len, (4 << 3) | FIXED64]);
+            out.extend_from_slice(&f.to_bits().to_le_bytes());
+        }
+    }
+}
+
+/// The `AnyValue` of a string shorter than 126 bytes: its header in one copy, then the text.
+fn put_short_string(out: &mut Vec<u8>, value_len: u8, s: &[u8]) {
+    out.extend_from_slice(&[(2 << 3) | LEN, value_len, (1 << 3) | LEN, s.len() as u8]);
+    out.extend_from_slice(s);
+}
+
+/// [`put_key_value`] for a `KeyValue` of 128 bytes or more, field by field.
+fn put_key_value_long(
+    out: &mut Vec<u8>,
+    field: u8,
+    key: &[u8],
+    v: &Value,
+    len: usize,
+    value_len: usize,
+) {
+    put_len(out, field, len);
+    put_bytes(out, 1, key);
+    put_len(out, 2, value_len);
     match v {
         Value::Str(s) => put_bytes(out, 1, s.as_bytes()),
         Value::Static(s) => put_bytes(out, 1, s.as_bytes()),
@@ -346,22 +493,20 @@ fn put_span(out: &mut Vec<u8>, s: &SpanData, len: usize) {
     out.extend_from_slice(&flags(s).to_le_bytes());
 }
 
-/// The encoded `InstrumentationScope` of every batch.
-fn scope_bytes() -> Vec<u8> {
-    let mut out = Vec::new();
-    put_bytes(&mut out, 1, b"stella-telemetry");
-    put_bytes(&mut out, 2, env!("CARGO_PKG_VERSION").as_bytes());
-    out
+/// The `InstrumentationScope` of every batch: its name and version.
+const SCOPE_NAME: &[u8] = b"stella-telemetry";
+const SCOPE_VERSION: &[u8] = env!("CARGO_PKG_VERSION").as_bytes();
+
+/// The encoded `Resource` of a batch, once per export thread (it does not change).
+pub(crate) fn resource_bytes(resource: &ProtoResource) -> Vec<u8> {
+    resource.encode_to_vec()
 }
 
-/// Encodes one batch as an `ExportTraceServiceRequest`, scrubbing every string that needs it.
-pub(crate) fn request(
-    resource: &ProtoResource,
-    batch: &mut [SpanData],
-    scrubber: &Scrubber,
-) -> Vec<u8> {
-    let resource = resource.encode_to_vec();
-    let scope = scope_bytes();
+/// Encodes one batch as an `ExportTraceServiceRequest`, scrubbing every string that needs it;
+/// `resource` is the encoded `Resource` ([`resource_bytes`]). The output is allocated once, at
+/// its exact size.
+pub(crate) fn request(resource: &[u8], batch: &mut [SpanData], scrubber: &Scrubber) -> Vec<u8> {
+    let scope_len = field_len(SCOPE_NAME.len()) + field_len(SCOPE_VERSION.len());
     let mut lens = Vec::with_capacity(batch.len());
     let mut spans_len = 0;
     for s in batch.iter_mut() {
@@ -370,17 +515,194 @@ pub(crate) fn request(
         spans_len += field_len(l);
         lens.push(l);
     }
-    let scope_spans_len = field_len(scope.len()) + spans_len;
+    let scope_spans_len = field_len(scope_len) + spans_len;
     let resource_spans_len = field_len(resource.len()) + field_len(scope_spans_len);
     let mut out = Vec::with_capacity(field_len(resource_spans_len));
     put_len(&mut out, 1, resource_spans_len);
-    put_bytes(&mut out, 1, &resource);
+    put_bytes(&mut out, 1, resource);
     put_len(&mut out, 2, scope_spans_len);
-    put_bytes(&mut out, 1, &scope);
+    put_len(&mut out, 1, scope_len);
+    put_bytes(&mut out, 1, SCOPE_NAME);
+    put_bytes(&mut out, 2, SCOPE_VERSION);
     for (s, l) in batch.iter().zip(lens) {
         put_span(&mut out, s, l);
     }
     out
+}
+
+/// The encoder as it was before the precomputed headers (one push per tag and length), kept
+/// to check the new one byte for byte.
+#[cfg(test)]
+mod previous {
+    use opentelemetry_proto::tonic::resource::v1::Resource as ProtoResource;
+    use prost::Message as _;
+    use stella_scrub::Scrubber;
+
+    use super::super::layer::{SpanData, Status, Value};
+    use super::{
+        FIXED32, FIXED64, LEN, LINK_LEN, VARINT, any_value_len, event_len, field_len, flags,
+        key_value_len, scrub_span, span_len, status_len,
+    };
+
+    pub(super) fn put_varint_for_test(out: &mut Vec<u8>, v: u64) {
+        put_varint(out, v);
+    }
+
+    pub(super) fn put_len_for_test(out: &mut Vec<u8>, field: u8, len: usize) {
+        put_len(out, field, len);
+    }
+
+    fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+
+    fn put_tag(out: &mut Vec<u8>, field: u8, wire: u8) {
+        out.push((field << 3) | wire);
+    }
+
+    /// A length-delimited field of `len` bytes: its tag and length prefix.
+    fn put_len(out: &mut Vec<u8>, field: u8, len: usize) {
+        put_tag(out, field, LEN);
+        put_varint(out, len as u64);
+    }
+
+    fn put_bytes(out: &mut Vec<u8>, field: u8, b: &[u8]) {
+        put_len(out, field, b.len());
+        out.extend_from_slice(b);
+    }
+
+    fn put_fixed64(out: &mut Vec<u8>, field: u8, v: u64) {
+        put_tag(out, field, FIXED64);
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+
+    fn put_key_value(out: &mut Vec<u8>, field: u8, key: &str, v: &Value) {
+        put_len(out, field, key_value_len(key, v));
+        put_bytes(out, 1, key.as_bytes());
+        put_len(out, 2, any_value_len(v));
+        match v {
+            Value::Str(s) => put_bytes(out, 1, s.as_bytes()),
+            Value::Static(s) => put_bytes(out, 1, s.as_bytes()),
+            Value::Bool(b) => {
+                put_tag(out, 2, VARINT);
+                out.push(u8::from(*b));
+            }
+            Value::I64(n) => {
+                put_tag(out, 3, VARINT);
+                put_varint(out, *n as u64);
+            }
+            Value::F64(f) => put_fixed64(out, 4, f.to_bits()),
+        }
+    }
+
+    fn put_span(out: &mut Vec<u8>, s: &SpanData, len: usize) {
+        put_len(out, 2, len);
+        put_bytes(out, 1, &s.trace_id);
+        put_bytes(out, 2, &s.span_id);
+        if let Some(p) = &s.parent_span_id {
+            put_bytes(out, 4, p);
+        }
+        if !s.name.is_empty() {
+            put_bytes(out, 5, s.name.as_bytes());
+        }
+        put_tag(out, 6, VARINT);
+        put_varint(out, s.kind as u64);
+        if s.start != 0 {
+            put_fixed64(out, 7, s.start);
+        }
+        if s.end != 0 {
+            put_fixed64(out, 8, s.end);
+        }
+        for (k, v) in &s.attributes {
+            put_key_value(out, 9, k, v);
+        }
+        if s.dropped_attributes != 0 {
+            put_tag(out, 10, VARINT);
+            put_varint(out, u64::from(s.dropped_attributes));
+        }
+        for e in s.events.iter() {
+            let (name, attributes) = (s.events.name(e), s.events.attributes(e));
+            put_len(out, 11, event_len(e.time, name, attributes));
+            if e.time != 0 {
+                put_fixed64(out, 1, e.time);
+            }
+            if !name.is_empty() {
+                put_bytes(out, 2, name.as_bytes());
+            }
+            for (k, v) in attributes {
+                put_key_value(out, 3, k, v);
+            }
+        }
+        if s.dropped_events != 0 {
+            put_tag(out, 12, VARINT);
+            put_varint(out, u64::from(s.dropped_events));
+        }
+        for (t, sp) in &s.links {
+            put_len(out, 13, LINK_LEN);
+            put_bytes(out, 1, t);
+            put_bytes(out, 2, sp);
+            put_tag(out, 6, FIXED32);
+            out.extend_from_slice(&1u32.to_le_bytes());
+        }
+        if let Some(l) = status_len(&s.status) {
+            put_len(out, 15, l);
+            let code = match &s.status {
+                Status::Error(m) => {
+                    if !m.is_empty() {
+                        put_bytes(out, 2, m.as_bytes());
+                    }
+                    2
+                }
+                _ => 1,
+            };
+            put_tag(out, 3, VARINT);
+            out.push(code);
+        }
+        // field 16, fixed32: a two-byte tag
+        out.extend_from_slice(&[0x85, 0x01]);
+        out.extend_from_slice(&flags(s).to_le_bytes());
+    }
+
+    /// The encoded `InstrumentationScope` of every batch.
+    fn scope_bytes() -> Vec<u8> {
+        let mut out = Vec::new();
+        put_bytes(&mut out, 1, b"stella-telemetry");
+        put_bytes(&mut out, 2, env!("CARGO_PKG_VERSION").as_bytes());
+        out
+    }
+
+    /// Encodes one batch as an `ExportTraceServiceRequest`, scrubbing every string that needs it.
+    pub(super) fn request(
+        resource: &ProtoResource,
+        batch: &mut [SpanData],
+        scrubber: &Scrubber,
+    ) -> Vec<u8> {
+        let resource = resource.encode_to_vec();
+        let scope = scope_bytes();
+        let mut lens = Vec::with_capacity(batch.len());
+        let mut spans_len = 0;
+        for s in batch.iter_mut() {
+            scrub_span(s, scrubber);
+            let l = span_len(s);
+            spans_len += field_len(l);
+            lens.push(l);
+        }
+        let scope_spans_len = field_len(scope.len()) + spans_len;
+        let resource_spans_len = field_len(resource.len()) + field_len(scope_spans_len);
+        let mut out = Vec::with_capacity(field_len(resource_spans_len));
+        put_len(&mut out, 1, resource_spans_len);
+        put_bytes(&mut out, 1, &resource);
+        put_len(&mut out, 2, scope_spans_len);
+        put_bytes(&mut out, 1, &scope);
+        for (s, l) in batch.iter().zip(lens) {
+            put_span(&mut out, s, l);
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -452,7 +774,7 @@ mod tests {
         let resource =
             crate::trace::export::proto_resource(&crate::Resource::new("svc", "1.0"), &scrubber);
         let batch: Vec<SpanData> = (0..4).map(span).collect();
-        let body = request(&resource, &mut batch.clone(), &scrubber);
+        let body = request(&resource_bytes(&resource), &mut batch.clone(), &scrubber);
         let req = ExportTraceServiceRequest::decode(&body[..]).unwrap();
         assert_eq!(req.resource_spans.len(), 1);
         let rs = &req.resource_spans[0];
@@ -534,17 +856,195 @@ mod tests {
         // The exact length: re-encoding the decoded request gives the same number of bytes.
         assert_eq!(req.encode_to_vec().len(), body.len());
         // Clean texts are remembered per export thread; redacted ones are scrubbed every time.
-        let again = request(&resource, &mut batch.clone(), &scrubber);
+        let again = request(&resource_bytes(&resource), &mut batch.clone(), &scrubber);
         assert_eq!(again, body);
     }
 
     #[test]
     fn varints() {
-        for v in [0u64, 1, 127, 128, 300, 16_383, 16_384, u64::MAX] {
-            let mut out = Vec::new();
+        let mut vs = vec![
+            0u64,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            u64::MAX,
+            i64::MIN as u64,
+        ];
+        vs.extend((0..64).map(|b| 1u64 << b));
+        vs.extend((1..64).map(|b| (1u64 << b) - 1));
+        for v in vs {
+            let mut out = vec![0xAA];
             put_varint(&mut out, v);
-            assert_eq!(out.len(), varint_len(v));
-            assert_eq!(prost::encoding::decode_varint(&mut &out[..]).unwrap(), v);
+            assert_eq!(out.len(), 1 + varint_len(v));
+            assert_eq!(prost::encoding::decode_varint(&mut &out[1..]).unwrap(), v);
+            let mut before = vec![0xAA];
+            previous::put_varint_for_test(&mut before, v);
+            assert_eq!(out, before, "{v}");
+        }
+        for len in [0usize, 1, 127, 128, 255, 16_383, 16_384, 1 << 21] {
+            let (mut now, mut before) = (Vec::new(), Vec::new());
+            put_len(&mut now, 9, len);
+            previous::put_len_for_test(&mut before, 9, len);
+            assert_eq!(now, before, "{len}");
+        }
+    }
+
+    #[test]
+    fn recent_clean_verdicts_answer_only_for_pairs_found_clean() {
+        let scrubber = Scrubber::builder().build().unwrap();
+        let other = Scrubber::builder().build().unwrap();
+        let mut c = CleanTexts::default();
+        assert!(!c.contains(&scrubber, "", ""), "nothing remembered yet");
+        let keys: [&'static str; 4] = ["tenant_id", "http.route", "k", ""];
+        let texts: Vec<String> = (0..200).map(|i| format!("text {i}")).collect();
+        for (i, t) in texts.iter().enumerate() {
+            c.insert(&scrubber, keys[i % 4], t);
+        }
+        for round in 0..2 {
+            for (i, t) in texts.iter().enumerate() {
+                assert!(c.contains(&scrubber, keys[i % 4], t), "{round} {i}");
+                assert!(!c.contains(&scrubber, keys[(i + 1) % 4], t), "{round} {i}");
+                assert!(!c.contains(&scrubber, keys[i % 4], &format!("{t}x")));
+                assert!(!c.contains(&other, keys[i % 4], t), "another scrubber");
+            }
+        }
+        assert!(!c.contains(&scrubber, "", ""));
+        // Another scrubber starts over: the recent verdicts go with the sets.
+        c.insert(&other, "k", "text 2");
+        assert!(!c.contains(&scrubber, "k", "text 2"));
+        assert!(!c.contains(&other, "tenant_id", "text 0"));
+        assert!(c.contains(&other, "k", "text 2"));
+    }
+
+    #[test]
+    fn key_value_lengths_match_the_varint_lengths() {
+        let mut values = vec![
+            Value::Bool(true),
+            Value::F64(1.5),
+            Value::I64(0),
+            Value::I64(127),
+            Value::I64(128),
+            Value::I64(-1),
+            Value::Static("info"),
+        ];
+        values.extend(
+            [0, 1, 100, 121, 122, 123, 125, 126, 127, 128, 300, 20_000]
+                .map(|n| Value::Str("s".repeat(n))),
+        );
+        for key in [0, 1, 9, 100, 118, 119, 120, 123, 124, 127, 128, 200] {
+            for v in &values {
+                let value_len = any_value_len(v);
+                let want = (field_len(key) + field_len(value_len), value_len);
+                assert_eq!(key_value_lens(key, v), want, "{key} {v:?}");
+            }
+        }
+    }
+
+    /// A small deterministic generator (xorshift) for the generated spans.
+    struct Gen(u64);
+
+    impl Gen {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: u64) -> usize {
+            (self.next() % n) as usize
+        }
+
+        fn text(&mut self) -> String {
+            // Around the one-byte length bounds of a value (126, 128) and beyond.
+            let len = match self.below(4) {
+                0 => self.below(8),
+                1 => 118 + self.below(16),
+                2 => self.below(130),
+                _ => 120 + self.below(300),
+            };
+            (0..len).map(|i| (b'a' + (i % 26) as u8) as char).collect()
+        }
+
+        fn value(&mut self) -> Value {
+            match self.below(6) {
+                0 | 1 => Value::Str(self.text()),
+                2 => Value::Static(["info", "warn", ""][self.below(3)]),
+                3 => Value::I64(match self.below(4) {
+                    0 => self.below(128) as i64,
+                    1 => -(self.below(1_000) as i64),
+                    2 => self.next() as i64,
+                    _ => i64::MIN,
+                }),
+                4 => Value::F64(f64::from_bits(self.next())),
+                _ => Value::Bool(self.below(2) == 1),
+            }
+        }
+
+        fn attributes(&mut self) -> Vec<(&'static str, Value)> {
+            const LONG_KEY: &str = "a.key.of.more.than.one.hundred.and.twenty.eight.bytes.\
+                so.that.its.key.value.takes.a.two.byte.length.even.with.a.short.value.xxxxxxxx";
+            const KEYS: [&str; 6] = [
+                "tenant_id",
+                "k",
+                "http.route",
+                "db.statement",
+                "request_id",
+                LONG_KEY,
+            ];
+            (0..self.below(12))
+                .map(|_| (KEYS[self.below(6)], self.value()))
+                .collect()
+        }
+    }
+
+    fn generated(g: &mut Gen, i: u8) -> SpanData {
+        let mut s = span(i);
+        s.name = Cow::Owned(g.text());
+        s.start = if g.below(5) == 0 { 0 } else { g.next() };
+        s.end = if g.below(5) == 0 { 0 } else { g.next() };
+        s.attributes = g.attributes();
+        s.dropped_attributes = [0, 1, 200, u32::MAX][g.below(4)];
+        s.dropped_events = [0, 3, 300][g.below(3)];
+        s.events = Events::default();
+        for _ in 0..g.below(6) {
+            let name = g.text();
+            let time = if g.below(4) == 0 { 0 } else { g.next() };
+            s.events.push(time, &name, &mut g.attributes());
+        }
+        s.links = (0..g.below(3)).map(|j| ([j as u8; 16], [i; 8])).collect();
+        s.status = match g.below(4) {
+            0 => Status::Unset,
+            1 => Status::Ok,
+            2 => Status::Error(String::new()),
+            _ => Status::Error(g.text()),
+        };
+        s
+    }
+
+    #[test]
+    fn same_bytes_as_the_previous_encoder_for_generated_spans() {
+        let scrubber = Scrubber::builder().build().unwrap();
+        let resource =
+            crate::trace::export::proto_resource(&crate::Resource::new("svc", "1.0"), &scrubber);
+        let bytes = resource_bytes(&resource);
+        let mut g = Gen(0x9E37_79B9_7F4A_7C15);
+        for round in 0..200u32 {
+            let n = 1 + (round % 7) as u8;
+            let batch: Vec<SpanData> = (0..n).map(|i| generated(&mut g, i)).collect();
+            let now = request(&bytes, &mut batch.clone(), &scrubber);
+            let before = previous::request(&resource, &mut batch.clone(), &scrubber);
+            assert_eq!(now, before, "round {round}");
+            assert_eq!(
+                now.capacity(),
+                now.len(),
+                "allocated once, at its exact size"
+            );
+            let req = ExportTraceServiceRequest::decode(&now[..]).unwrap();
+            assert_eq!(req.encode_to_vec().len(), now.len());
         }
     }
 }

@@ -266,11 +266,8 @@ pub(crate) fn proto_resource(resource: &Resource, scrubber: &Scrubber) -> ProtoR
 }
 
 /// Encodes one batch as an `ExportTraceServiceRequest` (every string that needs it scrubbed).
-pub(crate) fn encode(
-    resource: &ProtoResource,
-    batch: &mut [SpanData],
-    scrubber: &Scrubber,
-) -> Vec<u8> {
+/// `resource` is the encoded `Resource` (`encode::resource_bytes`).
+pub(crate) fn encode(resource: &[u8], batch: &mut [SpanData], scrubber: &Scrubber) -> Vec<u8> {
     super::encode::request(resource, batch, scrubber)
 }
 
@@ -323,7 +320,7 @@ impl Worker {
             queue,
             stats,
             transport: transport.build(),
-            resource,
+            resource: super::encode::resource_bytes(&resource),
             scrubber,
             interval,
         }
@@ -336,7 +333,8 @@ struct Drain {
     queue: Arc<Queue>,
     stats: Arc<Counters>,
     transport: Box<dyn Transport>,
-    resource: ProtoResource,
+    /// The encoded `Resource`, the same in every batch.
+    resource: Vec<u8>,
     scrubber: Scrubber,
     interval: Duration,
 }
