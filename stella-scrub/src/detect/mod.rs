@@ -674,6 +674,7 @@ impl Engine {
             b: text.as_bytes(),
             hits,
             settings: &self.settings,
+            deferred_phones: Vec::new(),
         };
         if text.starts_with("--") {
             kv::at_flag(&mut scan, 0, 2);
@@ -710,6 +711,9 @@ impl Engine {
             scan.hits
                 .retain(|h| !matches!(h.label, Label::Kind(k) if relaxed.relaxes(k)));
         }
+        if !scan.deferred_phones.is_empty() && !relaxed.relaxes(Kind::Phone) {
+            scan.settle_deferred();
+        }
         merge(scan.hits);
     }
 }
@@ -743,9 +747,42 @@ pub(crate) struct Scan<'t, 'h> {
     pub(crate) b: &'t [u8],
     pub(crate) hits: &'h mut Vec<Hit>,
     pub(crate) settings: &'h Settings,
+    /// Candidates whose decision depends on redactions found after them (see
+    /// [`numeric::DeferredPhone`]), settled once every hit of the pass is known.
+    pub(crate) deferred_phones: Vec<numeric::DeferredPhone>,
 }
 
 impl Scan<'_, '_> {
+    /// Decides the deferred candidates as the next pass will see them: a `+` phone number
+    /// whose last group is glued to a word is redacted up to a later redaction that starts
+    /// between its groups (`+5552 47552 [REDACTED:email]` on the next pass). Hits that touch
+    /// the number itself leave it rejected.
+    fn settle_deferred(&mut self) {
+        let deferred = std::mem::take(&mut self.deferred_phones);
+        for d in deferred {
+            let prev_end = d.prev_end();
+            if self
+                .hits
+                .iter()
+                .any(|h| h.start <= prev_end && h.end >= d.start())
+            {
+                continue;
+            }
+            let Some(r) = self
+                .hits
+                .iter()
+                .filter(|h| h.start > prev_end)
+                .map(|h| h.start)
+                .min()
+            else {
+                continue;
+            };
+            if let Some(end) = d.end_before(r) {
+                self.push_kind(d.start(), end, Kind::Phone);
+            }
+        }
+    }
+
     #[inline]
     pub(crate) fn at(&self, i: usize) -> u8 {
         self.b.get(i).copied().unwrap_or(0)
@@ -1689,6 +1726,7 @@ mod tests {
                                 b,
                                 hits: &mut gate_hits,
                                 settings: &settings,
+                                deferred_phones: Vec::new(),
                             }
                             .separator_may_match(p);
                             if gate {
@@ -1700,6 +1738,7 @@ mod tests {
                                 b,
                                 hits: &mut hits,
                                 settings: &settings,
+                                deferred_phones: Vec::new(),
                             };
                             kv::at_separator(&mut scan, p, 1);
                             assert!(hits.is_empty(), "{text:?} at {p}: {hits:?}");
