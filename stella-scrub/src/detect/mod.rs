@@ -1202,6 +1202,32 @@ impl Scan<'_, '_> {
         {
             return false;
         }
+        if c.is_ascii_digit() && (a | b) < 0x80 && !keys::ending_in_table(a, b, c) {
+            // A digit ending (`T10`, `sha256`) whose three bytes miss the table: the tail check
+            // looks past the digits and one `-`, `_` or `.` before them; decide that here
+            // when the three bytes there are ASCII, the last no digit and no `pw` ending.
+            let lo = k_end.saturating_sub(16);
+            let mut e = k_end;
+            while e > lo && self.at(e - 1).is_ascii_digit() {
+                e -= 1;
+            }
+            if e == lo {
+                return false; // only digits: nothing to look past
+            }
+            if matches!(self.at(e - 1), b'-' | b'_' | b'.') {
+                e -= 1;
+            }
+            if e >= lo + 3 {
+                let (x, y, z) = (self.at(e - 3), self.at(e - 2), self.at(e - 1));
+                if (x | y | z) < 0x80
+                    && !z.is_ascii_digit()
+                    && !(y | 0x20 == b'p' && z | 0x20 == b'w')
+                    && !keys::ending_in_table(x, y, z)
+                {
+                    return false;
+                }
+            }
+        }
         keys::tail_may_be_secret(self.b.get(k_end.saturating_sub(16)..k_end).unwrap_or(&[]))
     }
 }
@@ -1684,6 +1710,18 @@ mod tests {
             "client-secret",
             "X-Api-Key",
             "count",
+            "sha256",
+            "T10",
+            "2026-11-28T10",
+            "api_key_2",
+            "secret.3",
+            "db_pw-1",
+            "dbPw12",
+            "token_v2",
+            "pw1",
+            "a1-2",
+            "şifre9",
+            "12345678901234567",
         ];
         let prefixes = [
             "",
