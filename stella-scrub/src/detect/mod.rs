@@ -1219,9 +1219,10 @@ impl Scan<'_, '_> {
             }
             if e >= lo + 3 {
                 let (x, y, z) = (self.at(e - 3), self.at(e - 2), self.at(e - 1));
+                let pw = y | 0x20 == b'p' && z | 0x20 == b'w';
                 if (x | y | z) < 0x80
                     && !z.is_ascii_digit()
-                    && !(y | 0x20 == b'p' && z | 0x20 == b'w')
+                    && !pw
                     && !keys::ending_in_table(x, y, z)
                 {
                     return false;
