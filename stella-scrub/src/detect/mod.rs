@@ -675,6 +675,7 @@ impl Engine {
             hits,
             settings: &self.settings,
             deferred_phones: Vec::new(),
+            deferred_emails: Vec::new(),
         };
         if text.starts_with("--") {
             kv::at_flag(&mut scan, 0, 2);
@@ -710,6 +711,9 @@ impl Engine {
         if !relaxed.is_empty() {
             scan.hits
                 .retain(|h| !matches!(h.label, Label::Kind(k) if relaxed.relaxes(k)));
+        }
+        if !scan.deferred_emails.is_empty() && !relaxed.relaxes(Kind::Email) {
+            scan.settle_deferred_emails();
         }
         if !scan.deferred_phones.is_empty() && !relaxed.relaxes(Kind::Phone) {
             scan.settle_deferred();
@@ -750,9 +754,29 @@ pub(crate) struct Scan<'t, 'h> {
     /// Candidates whose decision depends on redactions found after them (see
     /// [`numeric::DeferredPhone`]), settled once every hit of the pass is known.
     pub(crate) deferred_phones: Vec<numeric::DeferredPhone>,
+    /// Addresses rejected on their domain at `@` (position, length of the `@` or `%40`, end
+    /// of the domain walk), decided again once every hit of the pass is known.
+    pub(crate) deferred_emails: Vec<(usize, usize, usize)>,
 }
 
 impl Scan<'_, '_> {
+    /// Decides the deferred addresses as the next pass will see them: where a later redaction
+    /// starts inside the walked domain, the next pass sees a marker there, which ends the
+    /// domain; the `@` is looked at again with every hit known.
+    fn settle_deferred_emails(&mut self) {
+        let deferred = std::mem::take(&mut self.deferred_emails);
+        for (a, at_len, walked) in deferred {
+            if self
+                .hits
+                .iter()
+                .any(|h| h.start > a + at_len && h.start <= walked)
+            {
+                email::at_sign(self, a, at_len);
+            }
+        }
+        self.deferred_emails.clear();
+    }
+
     /// Decides the deferred candidates as the next pass will see them: a `+` phone number
     /// whose last group is glued to a word is redacted up to a later redaction that starts
     /// between its groups (`+5552 47552 [REDACTED:email]` on the next pass). Hits that touch
@@ -1766,6 +1790,7 @@ mod tests {
                                 hits: &mut gate_hits,
                                 settings: &settings,
                                 deferred_phones: Vec::new(),
+                                deferred_emails: Vec::new(),
                             }
                             .separator_may_match(p);
                             if gate {
@@ -1778,6 +1803,7 @@ mod tests {
                                 hits: &mut hits,
                                 settings: &settings,
                                 deferred_phones: Vec::new(),
+                                deferred_emails: Vec::new(),
                             };
                             kv::at_separator(&mut scan, p, 1);
                             assert!(hits.is_empty(), "{text:?} at {p}: {hits:?}");

@@ -940,6 +940,7 @@ mod tests {
                 hits: &mut hits,
                 settings: &settings,
                 deferred_phones: Vec::new(),
+                deferred_emails: Vec::new(),
             };
             for i in 0..b.len() {
                 if !digit(b[i]) || (i > 0 && digit(b[i - 1])) {
@@ -1053,6 +1054,7 @@ mod tests {
                             hits: &mut fast_hits,
                             settings: &settings,
                             deferred_phones: Vec::new(),
+                            deferred_emails: Vec::new(),
                         },
                         i,
                         0,
@@ -1064,6 +1066,7 @@ mod tests {
                             hits: &mut full_hits,
                             settings: &settings,
                             deferred_phones: Vec::new(),
+                            deferred_emails: Vec::new(),
                         },
                         i,
                         0,
