@@ -33,6 +33,7 @@ pub(crate) fn at_sign(scan: &mut Scan<'_, '_>, a: usize, at_len: usize) {
     if domain_char(scan.at(de)) && de < ceiling {
         return; // a domain longer than 253 bytes is not a domain
     }
+    let walked = de;
     while de > ds && matches!(scan.before(de), b'.' | b'-') {
         de -= 1;
     }
@@ -43,6 +44,17 @@ pub(crate) fn at_sign(scan: &mut Scan<'_, '_>, a: usize, at_len: usize) {
         return;
     };
     if !domain_ok(domain) {
+        // A redaction found later in this pass that starts inside the domain ends it there on
+        // the next pass (`a@example.com7.0.0.1`, where the address is found after the IP is
+        // redacted): decided again once every hit is known (`Scan::settle_deferred`). Only
+        // where some shorter domain could pass: a dot before a byte that is no digit.
+        if domain
+            .as_bytes()
+            .windows(2)
+            .any(|w| w.first() == Some(&b'.') && w.get(1).is_some_and(|c| !c.is_ascii_digit()))
+        {
+            scan.deferred_emails.push((a, at_len, walked));
+        }
         return;
     }
     let floor = scan
@@ -138,4 +150,29 @@ fn in_url_authority(scan: &Scan<'_, '_>, ls: usize) -> bool {
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    /// An address whose domain runs into a later redaction is decided as the next pass sees
+    /// it: the domain ends at the marker.
+    #[test]
+    fn domain_cut_by_later_redaction() {
+        let s = crate::Scrubber::builder().build().expect("builds");
+        for (input, want) in [
+            (
+                "mail ann@例子.authtoken广告7.0.0.13 x",
+                "mail [REDACTED:email][REDACTED:ip] x",
+            ),
+            (
+                "pkg:maven/org.apache/log4j-core@2.14.1 x",
+                "pkg:maven/org.apache/log4j-core@2.14.1 x",
+            ),
+            ("a@example.com7.0.0.1 x", "a@example.com7.0.0.1 x"),
+        ] {
+            let once = s.scrub(input).into_owned();
+            assert_eq!(once, want, "{input:?}");
+            assert_eq!(s.scrub(&once), once, "{input:?}");
+        }
+    }
 }

@@ -674,6 +674,8 @@ impl Engine {
             b: text.as_bytes(),
             hits,
             settings: &self.settings,
+            deferred_phones: Vec::new(),
+            deferred_emails: Vec::new(),
         };
         if text.starts_with("--") {
             kv::at_flag(&mut scan, 0, 2);
@@ -710,6 +712,12 @@ impl Engine {
             scan.hits
                 .retain(|h| !matches!(h.label, Label::Kind(k) if relaxed.relaxes(k)));
         }
+        if !scan.deferred_emails.is_empty() && !relaxed.relaxes(Kind::Email) {
+            scan.settle_deferred_emails();
+        }
+        if !scan.deferred_phones.is_empty() && !relaxed.relaxes(Kind::Phone) {
+            scan.settle_deferred();
+        }
         merge(scan.hits);
     }
 }
@@ -743,9 +751,62 @@ pub(crate) struct Scan<'t, 'h> {
     pub(crate) b: &'t [u8],
     pub(crate) hits: &'h mut Vec<Hit>,
     pub(crate) settings: &'h Settings,
+    /// Candidates whose decision depends on redactions found after them (see
+    /// [`numeric::DeferredPhone`]), settled once every hit of the pass is known.
+    pub(crate) deferred_phones: Vec<numeric::DeferredPhone>,
+    /// Addresses rejected on their domain at `@` (position, length of the `@` or `%40`, end
+    /// of the domain walk), decided again once every hit of the pass is known.
+    pub(crate) deferred_emails: Vec<(usize, usize, usize)>,
 }
 
 impl Scan<'_, '_> {
+    /// Decides the deferred addresses as the next pass will see them: where a later redaction
+    /// starts inside the walked domain, the next pass sees a marker there, which ends the
+    /// domain; the `@` is looked at again with every hit known.
+    fn settle_deferred_emails(&mut self) {
+        let deferred = std::mem::take(&mut self.deferred_emails);
+        for (a, at_len, walked) in deferred {
+            if self
+                .hits
+                .iter()
+                .any(|h| h.start > a + at_len && h.start <= walked)
+            {
+                email::at_sign(self, a, at_len);
+            }
+        }
+        self.deferred_emails.clear();
+    }
+
+    /// Decides the deferred candidates as the next pass will see them: a `+` phone number
+    /// whose last group is glued to a word is redacted up to a later redaction that starts
+    /// between its groups (`+5552 47552 [REDACTED:email]` on the next pass). Hits that touch
+    /// the number itself leave it rejected.
+    fn settle_deferred(&mut self) {
+        let deferred = std::mem::take(&mut self.deferred_phones);
+        for d in deferred {
+            let prev_end = d.prev_end();
+            if self
+                .hits
+                .iter()
+                .any(|h| h.start <= prev_end && h.end >= d.start())
+            {
+                continue;
+            }
+            let Some(r) = self
+                .hits
+                .iter()
+                .filter(|h| h.start > prev_end)
+                .map(|h| h.start)
+                .min()
+            else {
+                continue;
+            };
+            if let Some(end) = d.end_before(r) {
+                self.push_kind(d.start(), end, Kind::Phone);
+            }
+        }
+    }
+
     #[inline]
     pub(crate) fn at(&self, i: usize) -> u8 {
         self.b.get(i).copied().unwrap_or(0)
@@ -1164,6 +1225,33 @@ impl Scan<'_, '_> {
                 ))
         {
             return false;
+        }
+        if c.is_ascii_digit() && (a | b) < 0x80 && !keys::ending_in_table(a, b, c) {
+            // A digit ending (`T10`, `sha256`) whose three bytes miss the table: the tail check
+            // looks past the digits and one `-`, `_` or `.` before them; decide that here
+            // when the three bytes there are ASCII, the last no digit and no `pw` ending.
+            let lo = k_end.saturating_sub(16);
+            let mut e = k_end;
+            while e > lo && self.at(e - 1).is_ascii_digit() {
+                e -= 1;
+            }
+            if e == lo {
+                return false; // only digits: nothing to look past
+            }
+            if matches!(self.at(e - 1), b'-' | b'_' | b'.') {
+                e -= 1;
+            }
+            if e >= lo + 3 {
+                let (x, y, z) = (self.at(e - 3), self.at(e - 2), self.at(e - 1));
+                let pw = y | 0x20 == b'p' && z | 0x20 == b'w';
+                if (x | y | z) < 0x80
+                    && !z.is_ascii_digit()
+                    && !pw
+                    && !keys::ending_in_table(x, y, z)
+                {
+                    return false;
+                }
+            }
         }
         keys::tail_may_be_secret(self.b.get(k_end.saturating_sub(16)..k_end).unwrap_or(&[]))
     }
@@ -1647,6 +1735,18 @@ mod tests {
             "client-secret",
             "X-Api-Key",
             "count",
+            "sha256",
+            "T10",
+            "2026-11-28T10",
+            "api_key_2",
+            "secret.3",
+            "db_pw-1",
+            "dbPw12",
+            "token_v2",
+            "pw1",
+            "a1-2",
+            "şifre9",
+            "12345678901234567",
         ];
         let prefixes = [
             "",
@@ -1689,6 +1789,8 @@ mod tests {
                                 b,
                                 hits: &mut gate_hits,
                                 settings: &settings,
+                                deferred_phones: Vec::new(),
+                                deferred_emails: Vec::new(),
                             }
                             .separator_may_match(p);
                             if gate {
@@ -1700,6 +1802,8 @@ mod tests {
                                 b,
                                 hits: &mut hits,
                                 settings: &settings,
+                                deferred_phones: Vec::new(),
+                                deferred_emails: Vec::new(),
                             };
                             kv::at_separator(&mut scan, p, 1);
                             assert!(hits.is_empty(), "{text:?} at {p}: {hits:?}");

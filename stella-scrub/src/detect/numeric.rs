@@ -695,6 +695,8 @@ fn phone_e164(scan: &mut Scan<'_, '_>, ws: usize) -> Option<usize> {
     let mut p = ws + first;
     let mut end = p;
     let mut groups = 1;
+    // the number as it stood before the last group, and where that group's digits start
+    let (mut prev_end, mut prev_total, mut last_digits) = (end, total, end);
     while total < 15 && groups < 7 {
         let mut q = p;
         let c = scan.at(q);
@@ -709,6 +711,7 @@ fn phone_e164(scan: &mut Scan<'_, '_>, ws: usize) -> Option<usize> {
         if g == 0 || q == p || total + g > 15 {
             break;
         }
+        (prev_end, prev_total, last_digits) = (end, total, q);
         q += g;
         if paren {
             if scan.at(q) != b')' {
@@ -721,11 +724,76 @@ fn phone_e164(scan: &mut Scan<'_, '_>, ws: usize) -> Option<usize> {
         p = q;
         end = q;
     }
-    if !(8..=15).contains(&total) || word_at(scan, end) {
+    if !(8..=15).contains(&total) {
+        return None;
+    }
+    if word_at(scan, end) {
+        // The last group is glued to a word (`+5552 47552 471abc`), so the number is rejected.
+        // A redaction found later in this pass that starts between the last full group and
+        // the word's first letter turns the rest into a marker, and the next pass would accept
+        // the number up to it: settled once every hit is known (`Scan::settle_deferred`).
+        if groups > 1 {
+            scan.deferred_phones.push(DeferredPhone {
+                start: ws - 1,
+                prev_end,
+                prev_total,
+                last_digits,
+                end,
+                total,
+                paren: scan.at(end.saturating_sub(1)) == b')',
+            });
+        }
         return None;
     }
     scan.push_kind(ws - 1, end, Kind::Phone);
     Some(end)
+}
+
+/// A `+` phone number rejected only because its last group is glued to a word; see
+/// [`phone_e164`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct DeferredPhone {
+    /// The `+`.
+    start: usize,
+    /// The end of the group before the glued one, and the digits up to there.
+    prev_end: usize,
+    prev_total: usize,
+    /// Where the glued group's digits start.
+    last_digits: usize,
+    /// The end of the glued group (the word starts here), and the digits up to there.
+    end: usize,
+    total: usize,
+    /// The glued group is `(…)`.
+    paren: bool,
+}
+
+impl DeferredPhone {
+    /// The end of the number as the next pass redacts it, where a redaction of this pass
+    /// starting at `r` turns the bytes from `r` on into a marker (`None`: no number then).
+    ///
+    /// A marker after the separator or `(` ends the number at the group before; a marker
+    /// right after `)` leaves the whole number. A marker glued to a digit leaves no number:
+    /// the next pass does not redact a token that a marker continues (`Scan::push`).
+    pub(crate) fn end_before(&self, r: usize) -> Option<usize> {
+        let (end, total) = if r > self.prev_end && r <= self.last_digits {
+            (self.prev_end, self.prev_total)
+        } else if self.paren && r == self.end {
+            (self.end, self.total)
+        } else {
+            return None;
+        };
+        (8..=15).contains(&total).then_some(end)
+    }
+
+    /// The `+` that starts the number.
+    pub(crate) fn start(&self) -> usize {
+        self.start
+    }
+
+    /// The end of the last group before the glued one.
+    pub(crate) fn prev_end(&self) -> usize {
+        self.prev_end
+    }
 }
 
 fn card(scan: &mut Scan<'_, '_>, ws: usize) -> Option<usize> {
@@ -871,6 +939,8 @@ mod tests {
                 b,
                 hits: &mut hits,
                 settings: &settings,
+                deferred_phones: Vec::new(),
+                deferred_emails: Vec::new(),
             };
             for i in 0..b.len() {
                 if !digit(b[i]) || (i > 0 && digit(b[i - 1])) {
@@ -983,6 +1053,8 @@ mod tests {
                             b,
                             hits: &mut fast_hits,
                             settings: &settings,
+                            deferred_phones: Vec::new(),
+                            deferred_emails: Vec::new(),
                         },
                         i,
                         0,
@@ -993,6 +1065,8 @@ mod tests {
                             b,
                             hits: &mut full_hits,
                             settings: &settings,
+                            deferred_phones: Vec::new(),
+                            deferred_emails: Vec::new(),
                         },
                         i,
                         0,
@@ -1052,5 +1126,33 @@ mod tests {
         }
         assert!(!luhn(&ds("4111111111111112")));
         assert!(!issuer_ok(&ds("1732791198123")));
+    }
+
+    /// A `+` number whose last group is glued to a word is decided as the next pass sees it:
+    /// redacted up to a later redaction that starts after its last full group, kept otherwise.
+    #[test]
+    fn phone_glued_to_later_redaction() {
+        let s = crate::Scrubber::builder().build().expect("builds");
+        for (input, want) in [
+            (
+                "call +5552 47552 471abc@example.com now",
+                "call [REDACTED:phone] [REDACTED:email] now",
+            ),
+            // the local part starts after `)`: the whole number stays
+            (
+                "call +5552 47552 (471)abc@example.com now",
+                "call [REDACTED:phone][REDACTED:email] now",
+            ),
+            ("call +5552 47552 471abc now", "call +5552 47552 471abc now"),
+            // too few digits before the glued group
+            (
+                "call +555 4755 471abc@example.com now",
+                "call +555 4755 [REDACTED:email] now",
+            ),
+        ] {
+            let once = s.scrub(input).into_owned();
+            assert_eq!(once, want, "{input:?}");
+            assert_eq!(s.scrub(&once), once, "{input:?}");
+        }
     }
 }
