@@ -697,6 +697,19 @@ fn ending_may_be_secret(tail: &[u8]) -> bool {
                     || a.is_ascii_digit()
                     || (a.is_ascii_uppercase() && c == b'w')));
     }
+    // `session` and `id` apart, as the classifier splits words (`session_id`, `session-id`,
+    // `session.id`, `session id`, `session__id`): any run of separators between them
+    if !a.is_ascii_alphanumeric() && b | 0x20 == b'i' && c | 0x20 == b'd' {
+        let head = tail.get(..n - 2).unwrap_or(&[]);
+        let seps = head
+            .iter()
+            .rev()
+            .take_while(|c| !c.is_ascii_alphanumeric())
+            .count();
+        return head
+            .get(..head.len().saturating_sub(seps))
+            .is_some_and(|h| ends_with_ci(h, b"session"));
+    }
     if !ending_in_table(a, b, c) {
         return false;
     }
@@ -707,17 +720,7 @@ fn ending_may_be_secret(tail: &[u8]) -> bool {
     ];
     match &t3 {
         // session_id, sessionId, sid, sessid, jsessionid; not trace_id/tenant_id
-        [x, b'i', b'd'] => match x {
-            b's' | b'n' | b'c' => true,
-            b'_' | b'-' | b'.' => {
-                n >= 10
-                    && tail
-                        .get(n - 4)
-                        .is_some_and(|c| c.eq_ignore_ascii_case(&b'n'))
-                    && (ends(b"session_id") || ends(b"session-id") || ends(b"session.id"))
-            }
-            _ => false,
-        },
+        [x, b'i', b'd'] => matches!(x, b's' | b'n' | b'c'),
         b"ion" => ends(b"ssion") || ends(b"zation"),
         b"ord" => ends(b"word") || ends(b"sord") || ends(b"oord") || ends(b"nord"),
         b"ass" => ends(b"pass"),
@@ -844,6 +847,28 @@ mod tests {
     /// `key_may_be_secret`, so `classify` (gate first) decides exactly like `classify_words`.
     fn agrees(key: &str) -> bool {
         classify_words(key).is_none() || key_may_be_secret(key)
+    }
+
+    /// `session` and `id` with any separator run between them, as the classifier splits
+    /// words (the property test below once drew `session\0id`).
+    #[test]
+    fn session_id_with_any_separator_passes_the_gate() {
+        for key in [
+            "session_id",
+            "Session-ID",
+            "session.id",
+            "session id",
+            "session__id",
+            "session$id",
+            "session\0id",
+            "user.session: id",
+        ] {
+            assert!(classify_words(key).is_some(), "{key:?}");
+            assert!(key_may_be_secret(key), "{key:?}");
+        }
+        for key in ["trace_id", "tenant id", "version_id", "id"] {
+            assert!(agrees(key), "{key:?}");
+        }
     }
 
     /// The bare `pass` is a password unless its value is a count or a flag; longer keys that
