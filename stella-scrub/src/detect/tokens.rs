@@ -427,6 +427,14 @@ fn left_ok(scan: &Scan<'_, '_>, start: usize) -> bool {
     !alnum(c) && c != b']'
 }
 
+/// For an anchor in the middle or at the end of its token: where the `n` bytes before `s`
+/// start, if they all match `f` and start a word.
+fn word_before(scan: &Scan<'_, '_>, s: usize, n: usize, f: impl Fn(u8) -> bool) -> Option<usize> {
+    let start = s.checked_sub(n)?;
+    let body = scan.b.get(start..s)?;
+    (body.iter().all(|&c| f(c)) && left_ok(scan, start)).then_some(start)
+}
+
 /// Length of the run of bytes matching `f` from `from`, at most `max`.
 #[inline]
 pub(crate) fn run(scan: &Scan<'_, '_>, from: usize, max: usize, f: impl Fn(u8) -> bool) -> usize {
@@ -1050,17 +1058,9 @@ fn azure_client_secret(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
 /// Terraform Cloud / HCP Terraform tokens: 14 letters and digits, `.atlasv1.`, then 60 to 70
 /// base64url characters (the anchor is in the middle).
 fn terraform_cloud(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
-    let Some(start) = s.checked_sub(14) else {
+    let Some(start) = word_before(scan, s, 14, alnum) else {
         return;
     };
-    if !scan
-        .b
-        .get(start..s)
-        .is_some_and(|p| p.iter().all(u8::is_ascii_alphanumeric))
-        || !left_ok(scan, start)
-    {
-        return;
-    }
     let n = run(scan, e, 71, b64url);
     if (60..=70).contains(&n) {
         scan.push_kind(start, e + n, Kind::VendorToken);
@@ -1070,17 +1070,9 @@ fn terraform_cloud(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
 /// Mailchimp API keys: 32 hex digits, `-us` and the data centre's number of one or two digits
 /// (`…0c9d-us21`); the anchor is the `-us` and first digit after the key.
 fn mailchimp(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
-    let Some(start) = s.checked_sub(32) else {
+    let Some(start) = word_before(scan, s, 32, hex) else {
         return;
     };
-    if !scan
-        .b
-        .get(start..s)
-        .is_some_and(|p| p.iter().all(u8::is_ascii_hexdigit))
-        || !left_ok(scan, start)
-    {
-        return;
-    }
     let n = run(scan, e, 2, |c| c.is_ascii_digit());
     let end = e + n;
     if n > 1 || scan.b.get(end).is_some_and(|&c| alnum(c)) {
