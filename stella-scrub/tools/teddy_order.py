@@ -29,44 +29,32 @@ CRATE = "stella-scrub"
 CHUNK = 48
 L = 4
 
-# The scrub bench's lines (benches/scrub.rs: FIELDS, MESSAGES, SECRETS, line()).
-FIELDS = [("service", "policy-engine"), ("version", "1.14.2"), ("env", "prod"),
-          ("region", "eu-west-1"), ("instance_id", "policy-engine-7d9f8b6c5d-x2k4p"),
-          ("tenant_id", "tenant-3f9a"), ("project_id", "proj-1832"), ("actor", "svc:scheduler"),
-          ("route", "/api/v1/projects/{project_id}/evaluations"), ("method", "POST"),
-          ("resource", "evaluation"), ("action", "evaluate"),
-          ("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736"), ("span_id", "00f067aa0ba902b7"),
-          ("parent_span_id", "b7ad6b7169203331"),
-          ("request_id", "7f1c8a5e-3b2d-4c6e-9f0a-1b2c3d4e5f60"),
-          ("job_id", "01HF3Z8K9W2X4Y6Z8A0B2C4D6E"),
-          ("sbom_id", "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
-          ("policy_version", "2026.11.3"), ("decision_effect", "deny"),
-          ("decision_reason",
-           "CVE-2021-44228 reachable in pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1")]
-MESSAGES = ["policy evaluation completed for project; token bucket refilled",
-            "evaluated 5000 components in 1.42s; cache hit ratio 0.93",
-            "password reset requested via console; link sent",
-            "linked 12 advisories to exposure delta for src/lib.rs",
-            "export bundle ready; 3 files, 2 recipients",
-            "GET /api/v1/users/42 returned 200 in 12ms",
-            "retrying upstream call attempt=2 backoff_ms=250",
-            "scheduler tick: queue depth 17, workers 8 of 8 busy"]
-SECRETS = ["login failed password=hunter2 for user",
-           "using token ghp_16C7e42F292c6912E7710c838347Ae178B4a for clone",
-           "notify jane.doe@example.com about export",
-           "upstream said Authorization: Bearer abcdef0123456789abcdef0123456789",
-           "client 203.0.113.7 rate limited", "card 4111 1111 1111 1111 declined",
-           "key AKIAIOSFODNN7EXAMPLE rotated", "read /home/alice/.aws/credentials"]
+def bench_lines():
+    """The scrub bench's clean and secret lines, built as `line()` in `benches/scrub.rs` builds
+    them, from the `FIELDS`, `MESSAGES` and `SECRETS` tables read out of that file."""
+    src = open(f"{CRATE}/benches/scrub.rs", encoding="utf-8").read()
 
+    def table(name):
+        body = src[src.index(f"const {name}:"):]
+        return body[body.index("= &[") + 4:body.index("];")]
 
-def bench_line(i, msg):
-    s = '{"ts":"2026-11-28T10:%02d:18.%03dZ","level":"info"' % (i % 60, i * 7 % 1000)
-    for k, v in FIELDS:
-        s += ',"%s":"%s"' % (k, v)
-    s += ',"duration_ms":%d,"components":%d,"msg":"%s"' % (12 + i, 4000 + i * 13, msg)
-    while len(s) < 1020:
-        s += ',"pad":"ok"'
-    return (s + "}").encode()
+    def strings(text):
+        return [a.encode().decode("unicode_escape") for a in re.findall(r'"((?:[^"\\]|\\.)*)"', text)]
+
+    pairs = re.findall(r"\(\s*(\"(?:[^\"\\]|\\.)*\")\s*,\s*(\"(?:[^\"\\]|\\.)*\")\s*,?\s*\)",
+                       table("FIELDS"))
+    fields = [(strings(k)[0], strings(v)[0]) for k, v in pairs]
+    out = []
+    for i, msg in enumerate(strings(table("MESSAGES")) + strings(table("SECRETS"))):
+        i %= 8
+        s = '{"ts":"2026-11-28T10:%02d:18.%03dZ","level":"info"' % (i % 60, i * 7 % 1000)
+        for k, v in fields:
+            s += ',"%s":"%s"' % (k, v)
+        s += ',"duration_ms":%d,"components":%d,"msg":"%s"' % (12 + i, 4000 + i * 13, msg)
+        while len(s) < 1020:
+            s += ',"pad":"ok"'
+        out.append((s + "}").encode())
+    return out
 
 
 def unescape(lit):
@@ -170,7 +158,7 @@ def main():
     mod_rs = open(mod_path, encoding="utf-8").read()
     rank = {a: i for i, a in enumerate(current_order(mod_rs))}
 
-    lines = [bench_line(i, m) for i, m in enumerate(MESSAGES + SECRETS)]
+    lines = bench_lines()
     data = []
     for f in sorted(glob.glob(f"{CRATE}/tests/data/*")):
         data += [l for l in open(f, "rb").read().split(b"\n") if l]
