@@ -626,8 +626,9 @@ pub(crate) fn ending_in_table(a: u8, b: u8, c: u8) -> bool {
 pub(crate) fn fourth_may_be_secret(e: u8, d: u8, a: u8, b: u8, c: u8) -> bool {
     let (b, c, d, e) = (b | 0x20, c | 0x20, d | 0x20, e | 0x20);
     if b == b'i' && c == b'd' && matches!(a, b'_' | b'-' | b'.') {
-        // `session_id` and its `-` and `.` forms only
-        return d == b'n' && e == b'o';
+        // `session_id` and its `-` and `.` forms only (and a longer run of separators,
+        // `session__id`, which the full check decides)
+        return (d == b'n' && e == b'o') || !d.is_ascii_alphanumeric();
     }
     if a | 0x20 == b'i' && b == b'o' && c == b'n' {
         // `…ssion` and `…zation` only
