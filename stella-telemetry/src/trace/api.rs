@@ -23,7 +23,7 @@ use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use stella_context::{CurrentContext, SpanId, TraceContext, TraceId};
 use tracing_subscriber::registry::LookupSpan as _;
 
-use super::layer::{Events, Kind, Pipeline, SpanData, Status, Value, now_nanos};
+use super::layer::{Kind, Pipeline, SpanData, Status, Texts, Value, now_nanos};
 use super::stats::add;
 use crate::incident::Incidents;
 
@@ -64,15 +64,17 @@ fn nanos(t: SystemTime) -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-fn value(v: opentelemetry::Value) -> Value {
+/// An attribute value: a number or flag as is, anything else as text (cut at
+/// [`MAX_VALUE_LEN`]) appended to `texts`.
+fn value(v: opentelemetry::Value, texts: &mut Texts) -> Value {
     match v {
         opentelemetry::Value::Bool(b) => Value::Bool(b),
         opentelemetry::Value::I64(n) => Value::I64(n),
         opentelemetry::Value::F64(n) => Value::F64(n),
         opentelemetry::Value::String(s) => {
-            Value::Str(crate::json::prefix(s.as_str(), MAX_VALUE_LEN).to_owned())
+            Value::Str(texts.push(crate::json::prefix(s.as_str(), MAX_VALUE_LEN)))
         }
-        other => Value::Str(crate::json::prefix(&other.to_string(), MAX_VALUE_LEN).to_owned()),
+        other => Value::Str(texts.push(crate::json::prefix(&other.to_string(), MAX_VALUE_LEN))),
     }
 }
 
@@ -218,24 +220,14 @@ impl opentelemetry::trace::Tracer for Tracer {
             }
         };
         let span_id = SpanId::random().to_bytes();
-        let data = SpanData {
-            trace_id,
-            span_id,
-            parent_span_id,
-            sampled: false,
-            local_root,
-            name: builder.name,
-            kind: kind(builder.span_kind.unwrap_or(SpanKind::Internal)),
-            start: builder.start_time.map_or_else(now_nanos, nanos),
-            end: 0,
-            attributes: Vec::new(),
-            dropped_attributes: 0,
-            events: Events::default(),
-            dropped_events: 0,
-            links: Vec::new(),
-            status: Status::Unset,
-            tenant: None,
-        };
+        let mut data = SpanData::new("");
+        data.trace_id = trace_id;
+        data.span_id = span_id;
+        data.parent_span_id = parent_span_id;
+        data.local_root = local_root;
+        data.set_name_cow(builder.name);
+        data.kind = kind(builder.span_kind.unwrap_or(SpanKind::Internal));
+        data.start = builder.start_time.map_or_else(now_nanos, nanos);
         let mut recording = Recording {
             data,
             max_attributes: p.max_attributes,
@@ -264,8 +256,7 @@ impl opentelemetry::trace::Tracer for Tracer {
             sampled = true;
             recording
                 .data
-                .attributes
-                .push(("stella.incident_mode", Value::Bool(true)));
+                .push_attribute("stella.incident_mode", Value::Bool(true));
         }
         recording.data.sampled = sampled;
         if sampled {
@@ -313,18 +304,15 @@ impl Recording {
             self.data.dropped_attributes = self.data.dropped_attributes.saturating_add(1);
             return;
         };
-        let v = value(kv.value);
+        let data = &mut self.data;
+        let v = value(kv.value, data.texts_mut());
         if key == "tenant_id"
-            && let Value::Str(t) = &v
+            && let Value::Str(t) = v
         {
-            self.data.tenant = Some(t.clone());
+            data.tenant = Some(data.texts().get(t).to_owned());
         }
-        if let Some(slot) = self.data.attributes.iter_mut().find(|(k, _)| *k == key) {
-            slot.1 = v;
-        } else if self.data.attributes.len() < self.max_attributes {
-            self.data.attributes.push((key, v));
-        } else {
-            self.data.dropped_attributes = self.data.dropped_attributes.saturating_add(1);
+        if !data.set_attribute(key, v, self.max_attributes) {
+            data.dropped_attributes = data.dropped_attributes.saturating_add(1);
         }
     }
 
@@ -334,9 +322,12 @@ impl Recording {
             return;
         }
         let mut attrs = Vec::new();
+        let mut texts = Texts::default();
         for kv in attributes {
             match intern(kv.key.as_str()) {
-                Some(k) if attrs.len() < self.max_attributes => attrs.push((k, value(kv.value))),
+                Some(k) if attrs.len() < self.max_attributes => {
+                    attrs.push((k, value(kv.value, &mut texts)));
+                }
                 _ => self.data.dropped_attributes = self.data.dropped_attributes.saturating_add(1),
             }
         }
@@ -344,6 +335,7 @@ impl Recording {
             nanos(time),
             crate::json::prefix(&name, MAX_VALUE_LEN),
             &mut attrs,
+            &texts,
         );
     }
 
@@ -411,7 +403,7 @@ impl opentelemetry::trace::Span for Span {
         T: Into<Cow<'static, str>>,
     {
         if let Some(r) = &mut self.recording {
-            r.data.name = new_name.into();
+            r.data.set_name_cow(new_name.into());
         }
     }
 

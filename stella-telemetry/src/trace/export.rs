@@ -87,8 +87,9 @@ impl Queue {
         let mut any = false;
         for s in spans.iter_mut() {
             any |= s.events.clear_for_reuse();
-            if s.attributes.capacity() > 0 && s.attributes.capacity() <= MAX_SPARE_ATTRIBUTES {
-                s.attributes.clear();
+            let attributes = s.attribute_buffer();
+            if attributes.capacity() > 0 && attributes.capacity() <= MAX_SPARE_ATTRIBUTES {
+                attributes.clear();
                 any = true;
             }
         }
@@ -106,12 +107,13 @@ impl Queue {
             if events_room && s.events.is_spare() {
                 spare.events.push(std::mem::take(&mut s.events));
             }
+            let attributes = s.attribute_buffer();
             if attributes_room
-                && s.attributes.is_empty()
-                && s.attributes.capacity() > 0
-                && s.attributes.capacity() <= MAX_SPARE_ATTRIBUTES
+                && attributes.is_empty()
+                && attributes.capacity() > 0
+                && attributes.capacity() <= MAX_SPARE_ATTRIBUTES
             {
-                spare.attributes.push(std::mem::take(&mut s.attributes));
+                spare.attributes.push(std::mem::take(attributes));
             }
         }
     }
@@ -217,17 +219,13 @@ pub(crate) struct Exporter {
 #[derive(Debug)]
 pub(crate) struct Timeout;
 
-fn kv(key: &str, value: Value) -> KeyValue {
-    let value = match value {
-        Value::Str(s) => any_value::Value::StringValue(s),
-        Value::Static(s) => any_value::Value::StringValue(s.to_owned()),
-        Value::I64(n) => any_value::Value::IntValue(n),
-        Value::F64(n) => any_value::Value::DoubleValue(n),
-        Value::Bool(b) => any_value::Value::BoolValue(b),
-    };
+/// A string attribute of the resource.
+fn kv(key: &str, value: String) -> KeyValue {
     KeyValue {
         key: key.to_owned(),
-        value: Some(AnyValue { value: Some(value) }),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value)),
+        }),
         ..KeyValue::default()
     }
 }
@@ -239,7 +237,7 @@ pub(crate) fn proto_resource(resource: &Resource, scrubber: &Scrubber) -> ProtoR
         let v = v.trim();
         if !v.is_empty() {
             let clean = scrubber.scrub_field(k, crate::json::prefix(v, 256));
-            attributes.push(kv(k, Value::Str(clean.into_owned())));
+            attributes.push(kv(k, clean.into_owned()));
         }
     };
     put("service.name", resource.service());

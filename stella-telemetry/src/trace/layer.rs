@@ -33,13 +33,128 @@ const DECISION_ATTRIBUTES: [&str; 6] = [
 /// The longest string attribute kept, in bytes.
 const MAX_VALUE_LEN: usize = 4 * 1024;
 
+/// A text of span data: a range of its owner's [`Texts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Text {
+    start: u32,
+    end: u32,
+}
+
+impl Text {
+    pub(crate) fn len(self) -> usize {
+        self.end.saturating_sub(self.start) as usize
+    }
+}
+
+/// The texts of one span's data (its name and string attribute values) or of its events (their
+/// names and string attribute values), in one string: a value is a range of it, so a string
+/// costs no allocation of its own.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Texts {
+    buf: String,
+}
+
+impl Texts {
+    /// Appends `s`; returns its range.
+    pub(crate) fn push(&mut self, s: &str) -> Text {
+        let start = index(self.buf.len());
+        if self.buf.capacity() == 0 {
+            self.buf.reserve(s.len().max(128));
+        }
+        self.buf.push_str(s);
+        Text {
+            start,
+            end: index(self.buf.len()),
+        }
+    }
+
+    /// Appends `value`'s `Debug` text, cut at [`MAX_VALUE_LEN`]; returns its range.
+    fn push_debug(&mut self, value: &dyn fmt::Debug) -> Text {
+        let start = self.buf.len();
+        if self.buf.capacity() == 0 {
+            self.buf.reserve(128);
+        }
+        let _ = write!(self.buf, "{value:?}");
+        if self.buf.len() - start > MAX_VALUE_LEN {
+            let end = start + self.buf.get(start..).map_or(0, |s| cut(s).len());
+            self.buf.truncate(end);
+        }
+        Text {
+            start: index(start),
+            end: index(self.buf.len()),
+        }
+    }
+
+    /// The text of `t` (empty if `t` is not a range of these texts).
+    pub(crate) fn get(&self, t: Text) -> &str {
+        self.buf.get(t.start as usize..t.end as usize).unwrap_or("")
+    }
+
+    /// Removes `t` when it is the last text appended (a value that was not kept).
+    fn pop(&mut self, t: Text) {
+        if t.end as usize == self.buf.len() {
+            self.buf.truncate(t.start as usize);
+        }
+    }
+
+    /// The bytes held.
+    fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.buf.clear();
+    }
+
+    /// The value of `v`, its text looked up here.
+    pub(crate) fn value<'a>(&'a self, v: &Value) -> ValueRef<'a> {
+        match *v {
+            Value::Str(t) => ValueRef::Str(self.get(t)),
+            Value::Static(s) => ValueRef::Str(s),
+            Value::I64(n) => ValueRef::I64(n),
+            Value::F64(n) => ValueRef::F64(n),
+            Value::Bool(b) => ValueRef::Bool(b),
+        }
+    }
+
+    /// Replaces the text of each string value of `attributes` (a range of these texts) by
+    /// `f(key, text)` where it returns a new text (scrubbing): the new text is appended and
+    /// the value points to it; the old text is no longer referred to.
+    fn rewrite(
+        &mut self,
+        attributes: &mut [(&'static str, Value)],
+        mut f: impl FnMut(&'static str, &str) -> Option<String>,
+    ) {
+        for (k, v) in attributes {
+            if let Value::Str(t) = v
+                && let Some(new) = f(k, self.get(*t))
+            {
+                *t = self.push(&new);
+            }
+        }
+    }
+}
+
 /// An attribute value.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Value {
-    /// Raw text: scrubbed on the export thread.
-    Str(String),
+    /// Raw text, a range of the owner's [`Texts`]: scrubbed on the export thread.
+    Str(Text),
     /// A constant of the library (a level name): exported as is.
     Static(&'static str),
+    I64(i64),
+    F64(f64),
+    Bool(bool),
+}
+
+/// An attribute value with its text looked up (see [`Texts::value`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum ValueRef<'a> {
+    Str(&'a str),
     I64(i64),
     F64(f64),
     Bool(bool),
@@ -81,19 +196,20 @@ pub(crate) enum Status {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct EventData {
     pub(crate) time: u64,
-    name: (u32, u32),
+    name: Text,
     attributes: (u32, u32),
     /// The name is a message the JSON layer found clean with the export's scrubber: not
     /// scrubbed again on the export thread.
     name_scrubbed: bool,
 }
 
-/// The events of one span, in three buffers shared by all of them (the names in one string,
-/// the attributes in one list), so an event costs no allocation of its own.
+/// The events of one span, in three buffers shared by all of them (the names and string
+/// values in one [`Texts`], the attributes in one list), so an event costs no allocation of
+/// its own.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Events {
     list: Vec<EventData>,
-    text: String,
+    texts: Texts,
     attributes: Vec<(&'static str, Value)>,
 }
 
@@ -106,14 +222,16 @@ impl Events {
         self.list.len()
     }
 
-    /// Adds an event; its attributes are moved out of `attributes`, whose capacity is kept.
+    /// Adds an event; its attributes are moved out of `attributes` (whose capacity is kept),
+    /// their string values being ranges of `texts`.
     pub(crate) fn push(
         &mut self,
         time: u64,
         name: &str,
         attributes: &mut Vec<(&'static str, Value)>,
+        texts: &Texts,
     ) {
-        self.push_with(time, name, attributes, false);
+        self.push_with(time, name, attributes, texts, false);
     }
 
     /// [`Self::push`], saying whether the name is already known clean (see
@@ -123,19 +241,27 @@ impl Events {
         time: u64,
         name: &str,
         attributes: &mut Vec<(&'static str, Value)>,
+        texts: &Texts,
         name_scrubbed: bool,
     ) {
-        let start = index(self.text.len());
-        if self.text.capacity() == 0 {
-            self.text = String::with_capacity(64);
-        }
-        self.text.push_str(name);
-        let name = (start, index(self.text.len()));
+        let name = self.texts.push(name);
         let start = index(self.attributes.len());
         if self.attributes.capacity() == 0 {
             self.attributes = Vec::with_capacity(4);
         }
-        self.attributes.append(attributes);
+        self.attributes.extend_from_slice(attributes);
+        attributes.clear();
+        // The texts of string values are copied one by one (not the whole of `texts`: a value
+        // left out of `attributes`, such as a decision's actor, is not carried along).
+        for (_, v) in self
+            .attributes
+            .get_mut(start as usize..)
+            .unwrap_or_default()
+        {
+            if let Value::Str(t) = v {
+                *t = self.texts.push(texts.get(*t));
+            }
+        }
         let attributes = (start, index(self.attributes.len()));
         if self.list.capacity() == 0 {
             self.list = Vec::with_capacity(4);
@@ -155,21 +281,19 @@ impl Events {
 
     /// An event's name.
     pub(crate) fn name(&self, e: &EventData) -> &str {
-        self.text
-            .get(e.name.0 as usize..e.name.1 as usize)
-            .unwrap_or("")
+        self.texts.get(e.name)
     }
 
-    /// An event's attributes.
+    /// An event's attributes (their texts in [`Self::texts`]).
     pub(crate) fn attributes(&self, e: &EventData) -> &[(&'static str, Value)] {
         self.attributes
             .get(e.attributes.0 as usize..e.attributes.1 as usize)
             .unwrap_or(&[])
     }
 
-    /// Every event attribute, for scrubbing in place.
-    pub(crate) fn all_attributes_mut(&mut self) -> &mut [(&'static str, Value)] {
-        &mut self.attributes
+    /// The texts of the events' names and string values.
+    pub(crate) fn texts(&self) -> &Texts {
+        &self.texts
     }
 
     /// Whether no buffer is allocated yet (the span has had no event).
@@ -181,7 +305,7 @@ impl Events {
     fn reusable(&self) -> bool {
         !self.unallocated()
             && self.list.capacity() <= 16
-            && self.text.capacity() <= 1024
+            && self.texts.capacity() <= 1024
             && self.attributes.capacity() <= 32
     }
 
@@ -192,7 +316,7 @@ impl Events {
             return false;
         }
         self.list.clear();
-        self.text.clear();
+        self.texts.clear();
         self.attributes.clear();
         true
     }
@@ -201,41 +325,40 @@ impl Events {
     pub(crate) fn is_spare(&self) -> bool {
         self.reusable()
             && self.list.is_empty()
-            && self.text.is_empty()
+            && self.texts.len() == 0
             && self.attributes.is_empty()
     }
 
     /// Replaces each event's name by `f(name)` where it returns a new text (scrubbing; names
-    /// known clean are not passed to `f`); the names are copied into a new string only when one
-    /// changed.
+    /// known clean are not passed to `f`).
     pub(crate) fn rewrite_names(&mut self, mut f: impl FnMut(&str) -> Option<String>) {
-        let mut rebuilt: Option<String> = None;
         for e in &mut self.list {
-            let old = self
-                .text
-                .get(e.name.0 as usize..e.name.1 as usize)
-                .unwrap_or("");
-            let new = if e.name_scrubbed { None } else { f(old) };
-            if rebuilt.is_none() {
-                if new.is_none() {
-                    continue;
-                }
-                let mut out = String::with_capacity(self.text.len());
-                out.push_str(self.text.get(..e.name.0 as usize).unwrap_or(""));
-                rebuilt = Some(out);
-            }
-            let Some(out) = rebuilt.as_mut() else {
+            if e.name_scrubbed {
                 continue;
-            };
-            let start = index(out.len());
-            out.push_str(new.as_deref().unwrap_or(old));
-            e.name = (start, index(out.len()));
-        }
-        if let Some(text) = rebuilt {
-            self.text = text;
+            }
+            if let Some(new) = f(self.texts.get(e.name)) {
+                e.name = self.texts.push(&new);
+            }
         }
     }
+
+    /// Replaces each string value of the events' attributes by `f(key, text)` where it
+    /// returns a new text (scrubbing).
+    pub(crate) fn rewrite_values(&mut self, f: impl FnMut(&'static str, &str) -> Option<String>) {
+        self.texts.rewrite(&mut self.attributes, f);
+    }
 }
+
+/// A span's name: a constant (a `tracing` span's static name), else a range of its texts.
+#[derive(Debug, Clone, Copy)]
+enum Name {
+    Static(&'static str),
+    Text(Text),
+}
+
+/// Bytes of a span's texts no longer referred to (replaced values) above which the texts are
+/// compacted, when they are also more than half of them.
+const MAX_STALE_TEXT: usize = 1024;
 
 /// Everything exported about one span.
 #[derive(Debug, Clone)]
@@ -245,11 +368,16 @@ pub(crate) struct SpanData {
     pub(crate) parent_span_id: Option<[u8; 8]>,
     pub(crate) sampled: bool,
     pub(crate) local_root: bool,
-    pub(crate) name: Cow<'static, str>,
+    name: Name,
     pub(crate) kind: Kind,
     pub(crate) start: u64,
     pub(crate) end: u64,
-    pub(crate) attributes: Vec<(&'static str, Value)>,
+    /// The attributes; their string values are ranges of `texts`.
+    attributes: Vec<(&'static str, Value)>,
+    /// The name (unless static) and the string attribute values.
+    texts: Texts,
+    /// Bytes of `texts` that replaced values left behind.
+    stale: usize,
     pub(crate) dropped_attributes: u32,
     pub(crate) events: Events,
     pub(crate) dropped_events: u32,
@@ -259,12 +387,285 @@ pub(crate) struct SpanData {
 }
 
 impl SpanData {
+    /// A span named `name`, with no ids, times, attributes or events (and no allocation).
+    pub(crate) fn new(name: &'static str) -> SpanData {
+        SpanData {
+            trace_id: [0; 16],
+            span_id: [0; 8],
+            parent_span_id: None,
+            sampled: false,
+            local_root: true,
+            name: Name::Static(name),
+            kind: Kind::Internal,
+            start: 0,
+            end: 0,
+            attributes: Vec::new(),
+            texts: Texts::default(),
+            stale: 0,
+            dropped_attributes: 0,
+            events: Events::default(),
+            dropped_events: 0,
+            links: Vec::new(),
+            status: Status::Unset,
+            tenant: None,
+        }
+    }
+
     pub(crate) fn is_error(&self) -> bool {
         matches!(self.status, Status::Error(_))
     }
 
     pub(crate) fn duration_nanos(&self) -> u64 {
         self.end.saturating_sub(self.start)
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        match self.name {
+            Name::Static(s) => s,
+            Name::Text(t) => self.texts.get(t),
+        }
+    }
+
+    /// Names the span with a constant.
+    pub(crate) fn set_static_name(&mut self, name: &'static str) {
+        self.replace_name(Name::Static(name));
+    }
+
+    /// Names the span with a copy of `name`.
+    pub(crate) fn set_name(&mut self, name: &str) {
+        let t = self.texts.push(name);
+        self.replace_name(Name::Text(t));
+    }
+
+    /// Names the span (a constant stays one, an owned name is copied).
+    pub(crate) fn set_name_cow(&mut self, name: Cow<'static, str>) {
+        match name {
+            Cow::Borrowed(s) => self.set_static_name(s),
+            Cow::Owned(s) => self.set_name(&s),
+        }
+    }
+
+    fn set_name_debug(&mut self, value: &dyn fmt::Debug) {
+        let t = self.texts.push_debug(value);
+        self.replace_name(Name::Text(t));
+    }
+
+    fn replace_name(&mut self, name: Name) {
+        if let Name::Text(old) = std::mem::replace(&mut self.name, name) {
+            self.left_behind(old);
+        }
+    }
+
+    /// The attributes (their texts in [`Self::texts`]).
+    pub(crate) fn attributes(&self) -> &[(&'static str, Value)] {
+        &self.attributes
+    }
+
+    /// The texts of the name and the string attribute values.
+    pub(crate) fn texts(&self) -> &Texts {
+        &self.texts
+    }
+
+    /// The texts, to append a string value to (then set with [`Self::set_attribute`]).
+    pub(crate) fn texts_mut(&mut self) -> &mut Texts {
+        &mut self.texts
+    }
+
+    /// The text of the string attribute `key`, if any.
+    pub(crate) fn str_attribute(&self, key: &str) -> Option<&str> {
+        self.attributes.iter().find_map(|(k, v)| match v {
+            Value::Str(t) if *k == key => Some(self.texts.get(*t)),
+            _ => None,
+        })
+    }
+
+    /// Sets attribute `key` to `value` (a `Value::Str` must be a range of this span's texts):
+    /// its value is replaced, else it is added while there are fewer than `max`. Returns
+    /// whether it was set (`false`: dropped).
+    pub(crate) fn set_attribute(&mut self, key: &'static str, value: Value, max: usize) -> bool {
+        if let Some(slot) = self.attributes.iter_mut().find(|(k, _)| *k == key) {
+            let old = std::mem::replace(&mut slot.1, value);
+            if let Value::Str(t) = old {
+                self.left_behind(t);
+            }
+            true
+        } else if self.attributes.len() < max {
+            self.attributes.push((key, value));
+            true
+        } else {
+            if let Value::Str(t) = value {
+                // Its text was just appended: not kept either.
+                self.texts.pop(t);
+            }
+            false
+        }
+    }
+
+    /// Adds an attribute without looking for its key (the library's own attributes, added
+    /// once).
+    pub(crate) fn push_attribute(&mut self, key: &'static str, value: Value) {
+        self.attributes.push((key, value));
+    }
+
+    /// [`Self::set_attribute`] with a copy of the text `value`.
+    pub(crate) fn set_attribute_str(&mut self, key: &'static str, value: &str, max: usize) -> bool {
+        if !self.has_room(key, max) {
+            return false;
+        }
+        let t = self.texts.push(value);
+        self.set_attribute(key, Value::Str(t), max)
+    }
+
+    /// [`Self::set_attribute`] with `value`'s `Debug` text, cut at [`MAX_VALUE_LEN`].
+    fn set_attribute_debug(
+        &mut self,
+        key: &'static str,
+        value: &dyn fmt::Debug,
+        max: usize,
+    ) -> bool {
+        if !self.has_room(key, max) {
+            return false;
+        }
+        let t = self.texts.push_debug(value);
+        self.set_attribute(key, Value::Str(t), max)
+    }
+
+    /// Whether attribute `key` can be set (it is there already, or there is room).
+    fn has_room(&self, key: &str, max: usize) -> bool {
+        self.attributes.len() < max || self.attributes.iter().any(|(k, _)| *k == key)
+    }
+
+    /// The attribute list, to hand its emptied buffer on (its texts are not touched).
+    pub(crate) fn attribute_buffer(&mut self) -> &mut Vec<(&'static str, Value)> {
+        &mut self.attributes
+    }
+
+    /// Forgets the attributes and texts (a span that is not recorded: only its ids are kept).
+    pub(crate) fn drop_attributes(&mut self) {
+        self.attributes = Vec::new();
+        self.texts = Texts::default();
+        self.stale = 0;
+        if let Name::Text(_) = self.name {
+            self.name = Name::Static("");
+        }
+    }
+
+    /// Replaces the text of each string attribute value by `f(key, text)` where it returns a
+    /// new text (scrubbing).
+    pub(crate) fn rewrite_values(&mut self, f: impl FnMut(&'static str, &str) -> Option<String>) {
+        self.texts.rewrite(&mut self.attributes, f);
+    }
+
+    /// A text of the span is no longer referred to: the texts are compacted once such texts
+    /// are over [`MAX_STALE_TEXT`] bytes and half of them (so a span whose attributes are
+    /// recorded again and again holds at most about twice its live texts).
+    fn left_behind(&mut self, t: Text) {
+        if t.end as usize == self.texts.len() {
+            // The last text: simply dropped (nothing was appended after it).
+            self.texts.pop(t);
+            return;
+        }
+        self.stale += t.len();
+        if self.stale > MAX_STALE_TEXT && self.stale * 2 > self.texts.len() {
+            self.compact();
+        }
+    }
+
+    /// Copies the texts still referred to into a new buffer.
+    fn compact(&mut self) {
+        let old = std::mem::take(&mut self.texts);
+        self.texts.buf = String::with_capacity(old.len().saturating_sub(self.stale));
+        self.stale = 0;
+        if let Name::Text(t) = &mut self.name {
+            *t = self.texts.push(old.get(*t));
+        }
+        for (_, v) in &mut self.attributes {
+            if let Value::Str(t) = v {
+                *t = self.texts.push(old.get(*t));
+            }
+        }
+    }
+}
+
+/// An attribute value with its own text, to build and read span data in tests.
+#[cfg(test)]
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Plain {
+    Str(String),
+    Static(&'static str),
+    I64(i64),
+    F64(f64),
+    Bool(bool),
+}
+
+#[cfg(test)]
+impl Plain {
+    fn value(&self, texts: &mut Texts) -> Value {
+        match self {
+            Plain::Str(s) => Value::Str(texts.push(s)),
+            Plain::Static(s) => Value::Static(s),
+            Plain::I64(n) => Value::I64(*n),
+            Plain::F64(n) => Value::F64(*n),
+            Plain::Bool(b) => Value::Bool(*b),
+        }
+    }
+
+    fn of(texts: &Texts, v: &Value) -> Plain {
+        match *v {
+            Value::Str(t) => Plain::Str(texts.get(t).to_owned()),
+            Value::Static(s) => Plain::Static(s),
+            Value::I64(n) => Plain::I64(n),
+            Value::F64(n) => Plain::F64(n),
+            Value::Bool(b) => Plain::Bool(b),
+        }
+    }
+}
+
+#[cfg(test)]
+impl Events {
+    /// Adds an event with these attributes.
+    pub(crate) fn push_plain(
+        &mut self,
+        time: u64,
+        name: &str,
+        attributes: &[(&'static str, Plain)],
+    ) {
+        let mut texts = Texts::default();
+        let mut list: Vec<_> = attributes
+            .iter()
+            .map(|(k, v)| (*k, v.value(&mut texts)))
+            .collect();
+        self.push(time, name, &mut list, &texts);
+    }
+
+    /// An event's attributes with their texts.
+    pub(crate) fn plain_attributes(&self, e: &EventData) -> Vec<(&'static str, Plain)> {
+        self.attributes(e)
+            .iter()
+            .map(|(k, v)| (*k, Plain::of(&self.texts, v)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+impl SpanData {
+    /// Adds an attribute as is (even a key already there).
+    pub(crate) fn push_plain(&mut self, key: &'static str, value: Plain) {
+        let v = value.value(&mut self.texts);
+        self.attributes.push((key, v));
+    }
+
+    /// Removes every attribute.
+    pub(crate) fn clear_attributes(&mut self) {
+        self.attributes.clear();
+    }
+
+    /// The attributes with their texts.
+    pub(crate) fn plain_attributes(&self) -> Vec<(&'static str, Plain)> {
+        self.attributes
+            .iter()
+            .map(|(k, v)| (*k, Plain::of(&self.texts, v)))
+            .collect()
     }
 }
 
@@ -442,31 +843,22 @@ const HINT_KEYS: [&str; 6] = [
     "link.count",
 ];
 
-/// `value`'s `Debug` text, cut at [`MAX_VALUE_LEN`], in one allocation.
-fn owned_text(value: &dyn fmt::Debug) -> String {
-    let mut s = String::new();
-    let _ = write!(s, "{value:?}");
-    if s.len() > MAX_VALUE_LEN {
-        let end = cut(&s).len();
-        s.truncate(end);
-    }
-    s
-}
-
 impl FieldVisitor<'_> {
-    fn push(&mut self, key: &'static str, value: Value) {
-        if let Some(slot) = self.data.attributes.iter_mut().find(|(k, _)| *k == key) {
-            slot.1 = value;
-        } else if self.data.attributes.len() < self.max_attributes {
-            self.data.attributes.push((key, value));
-        } else {
+    /// Counts an attribute that did not fit (`set` is false).
+    fn count(&mut self, set: bool) {
+        if !set {
             self.data.dropped_attributes = self.data.dropped_attributes.saturating_add(1);
         }
     }
 
+    fn push(&mut self, key: &'static str, value: Value) {
+        let set = self.data.set_attribute(key, value, self.max_attributes);
+        self.count(set);
+    }
+
     fn special(&mut self, key: &'static str, value: &str) -> bool {
         match key {
-            "otel.name" => self.data.name = Cow::Owned(cut(value).to_owned()),
+            "otel.name" => self.data.set_name(cut(value)),
             "otel.kind" => {
                 if let Some(k) = Kind::parse(value) {
                     self.data.kind = k;
@@ -508,8 +900,10 @@ impl FieldVisitor<'_> {
         if self.special(key, value) {
             return;
         }
-        let clean = cut(value).to_owned();
-        self.push(key, Value::Str(clean));
+        let set = self
+            .data
+            .set_attribute_str(key, cut(value), self.max_attributes);
+        self.count(set);
     }
 }
 
@@ -521,12 +915,15 @@ impl Visit for FieldVisitor<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         let key = field.name();
         if key == "otel.name" {
-            // Formatted straight into the name: one allocation.
-            self.data.name = Cow::Owned(owned_text(value));
+            // Formatted straight into the span's texts.
+            self.data.set_name_debug(value);
             return;
         }
         if !key.starts_with("otel.") && !HINT_KEYS.contains(&key) {
-            self.push(key, Value::Str(owned_text(value)));
+            let set = self
+                .data
+                .set_attribute_debug(key, value, self.max_attributes);
+            self.count(set);
             return;
         }
         let mut buf = std::mem::take(&mut self.buf);
@@ -541,7 +938,16 @@ impl Visit for FieldVisitor<'_> {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.push(field.name(), u64_value(value));
+        // An OTLP integer when it fits in `i64`, else its decimal text.
+        let set = match i64::try_from(value) {
+            Ok(n) => self
+                .data
+                .set_attribute(field.name(), Value::I64(n), self.max_attributes),
+            Err(_) => self
+                .data
+                .set_attribute_debug(field.name(), &value, self.max_attributes),
+        };
+        self.count(set);
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
@@ -553,19 +959,18 @@ impl Visit for FieldVisitor<'_> {
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.push(field.name(), error_value(value));
+        let text = value.to_string();
+        let set = self
+            .data
+            .set_attribute_str(field.name(), error_line(&text), self.max_attributes);
+        self.count(set);
     }
 }
 
-/// A `u64` attribute: an OTLP integer when it fits in `i64`, else its decimal text.
-fn u64_value(value: u64) -> Value {
-    i64::try_from(value).map_or_else(|_| Value::Str(value.to_string()), Value::I64)
-}
-
-/// An error attribute: the first line of its message, cut to the attribute length bound.
-fn error_value(value: &(dyn std::error::Error + 'static)) -> Value {
-    let text = value.to_string();
-    Value::Str(cut(text.lines().next().unwrap_or_default()).to_owned())
+/// An error attribute's text: the first line of its message, cut to the attribute length
+/// bound.
+fn error_line(text: &str) -> &str {
+    cut(text.lines().next().unwrap_or_default())
 }
 
 /// Records an event's fields: the message becomes the event name. Reused across events through
@@ -576,6 +981,8 @@ struct EventVisitor {
     name: String,
     named: bool,
     attributes: Vec<(&'static str, Value)>,
+    /// The texts of the string values of `attributes`.
+    texts: Texts,
     max: usize,
     dropped: u32,
 }
@@ -590,6 +997,7 @@ impl EventVisitor {
         self.name.clear();
         self.named = false;
         self.attributes.clear();
+        self.texts.clear();
         self.max = max;
         self.dropped = 0;
     }
@@ -602,14 +1010,23 @@ impl EventVisitor {
         }
     }
 
+    /// Whether another attribute fits (else it is counted as dropped).
+    fn room(&mut self) -> bool {
+        let room = self.attributes.len() < self.max;
+        if !room {
+            self.dropped = self.dropped.saturating_add(1);
+        }
+        room
+    }
+
     fn string(&mut self, key: &'static str, value: &str) {
         if key == "message" {
             self.name.clear();
             self.name.push_str(cut(value));
             self.named = true;
-        } else {
-            let clean = cut(value).to_owned();
-            self.push(key, Value::Str(clean));
+        } else if self.room() {
+            let t = self.texts.push(cut(value));
+            self.attributes.push((key, Value::Str(t)));
         }
     }
 }
@@ -626,8 +1043,9 @@ impl Visit for EventVisitor {
             let end = cut(&self.name).len();
             self.name.truncate(end);
             self.named = true;
-        } else {
-            self.push(field.name(), Value::Str(owned_text(value)));
+        } else if self.room() {
+            let t = self.texts.push_debug(value);
+            self.attributes.push((field.name(), Value::Str(t)));
         }
     }
 
@@ -636,7 +1054,15 @@ impl Visit for EventVisitor {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.push(field.name(), u64_value(value));
+        match i64::try_from(value) {
+            Ok(n) => self.push(field.name(), Value::I64(n)),
+            Err(_) => {
+                if self.room() {
+                    let t = self.texts.push_debug(&value);
+                    self.attributes.push((field.name(), Value::Str(t)));
+                }
+            }
+        }
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
@@ -648,7 +1074,11 @@ impl Visit for EventVisitor {
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.push(field.name(), error_value(value));
+        if self.room() {
+            let text = value.to_string();
+            let t = self.texts.push(error_line(&text));
+            self.attributes.push((field.name(), Value::Str(t)));
+        }
     }
 }
 
@@ -662,10 +1092,7 @@ fn span_tenant<'a, R>(
 where
     R: LookupSpan<'a>,
 {
-    let own = data.attributes.iter().find_map(|(k, v)| match v {
-        Value::Str(t) if *k == "tenant_id" => Some(t.clone()),
-        _ => None,
-    });
+    let own = data.str_attribute("tenant_id").map(str::to_owned);
     own.or_else(|| {
         // The parents, nearest first (the span itself is not looked up again).
         let mut next = span.parent();
@@ -769,24 +1196,9 @@ impl OtelLayer {
         let p = &*self.pipeline;
         add(&p.stats.spans_started, 1);
         let meta = attrs.metadata();
-        let mut data = SpanData {
-            trace_id: [0; 16],
-            span_id: [0; 8],
-            parent_span_id: None,
-            sampled: false,
-            local_root: true,
-            name: Cow::Borrowed(meta.name()),
-            kind: Kind::Internal,
-            start: now_nanos(),
-            end: 0,
-            attributes: p.attribute_list(meta.fields().len()),
-            dropped_attributes: 0,
-            events: Events::default(),
-            dropped_events: 0,
-            links: Vec::new(),
-            status: Status::Unset,
-            tenant: None,
-        };
+        let mut data = SpanData::new(meta.name());
+        data.start = now_nanos();
+        data.attributes = p.attribute_list(meta.fields().len());
         let mut hints = Hints::default();
         attrs.record(&mut FieldVisitor {
             data: &mut data,
@@ -877,15 +1289,14 @@ impl OtelLayer {
                 .is_some_and(|t| p.incidents.is_active(t))
         {
             data.sampled = true;
-            data.attributes
-                .push(("stella.incident_mode", Value::Bool(true)));
+            data.push_attribute("stella.incident_mode", Value::Bool(true));
         }
         if data.sampled {
             add(&p.stats.spans_head_sampled, 1);
         }
         let recording = data.sampled || p.tail.is_some();
         if !recording {
-            data.attributes = Vec::new();
+            data.drop_attributes();
         }
         let trace = match (
             TraceId::from_bytes(data.trace_id),
@@ -987,6 +1398,7 @@ impl OtelLayer {
                 name,
                 named,
                 attributes,
+                texts,
                 ..
             } = v;
             let name: &str = if *named { name } else { meta.name() };
@@ -1006,11 +1418,12 @@ impl OtelLayer {
             if decision {
                 for (k, val) in attributes.iter() {
                     if DECISION_ATTRIBUTES.contains(k) {
-                        if let Some(slot) = s.data.attributes.iter_mut().find(|(a, _)| a == k) {
-                            slot.1 = val.clone();
-                        } else if s.data.attributes.len() < p.max_attributes {
-                            s.data.attributes.push((k, val.clone()));
-                        }
+                        match *val {
+                            Value::Str(t) => {
+                                s.data.set_attribute_str(k, texts.get(t), p.max_attributes)
+                            }
+                            v => s.data.set_attribute(k, v, p.max_attributes),
+                        };
                     }
                 }
             }
@@ -1022,7 +1435,7 @@ impl OtelLayer {
                 }
                 s.data
                     .events
-                    .push_with(now_nanos(), name, attributes, name_scrubbed);
+                    .push_with(now_nanos(), name, attributes, texts, name_scrubbed);
             } else {
                 s.data.dropped_events = s.data.dropped_events.saturating_add(1);
                 add(&p.stats.dropped_events, 1);
@@ -1049,32 +1462,110 @@ mod events_tests {
     use super::*;
 
     #[test]
-    fn names_are_rewritten_in_place_and_attributes_kept_per_event() {
+    fn names_and_values_are_rewritten_and_attributes_kept_per_event() {
         let mut events = Events::default();
-        events.push(1, "clean", &mut vec![("n", Value::I64(1))]);
-        events.push(
-            2,
-            "secret here",
-            &mut vec![("level", Value::Static("warn"))],
+        events.push_plain(
+            1,
+            "clean",
+            &[("n", Plain::I64(1)), ("s", Plain::Str("keep".into()))],
         );
-        events.push(3, "", &mut Vec::new());
-        events.push(4, "tail", &mut vec![("m", Value::Bool(true))]);
+        events.push_plain(2, "secret here", &[("level", Plain::Static("warn"))]);
+        events.push_plain(3, "", &[]);
+        events.push_plain(
+            4,
+            "tail",
+            &[("m", Plain::Bool(true)), ("s", Plain::Str("secret".into()))],
+        );
         events.rewrite_names(|n| (n == "secret here").then(|| "[redacted]".to_owned()));
+        events.rewrite_values(|k, v| (k == "s" && v == "secret").then(|| "[x]".to_owned()));
         let got: Vec<_> = events
             .iter()
-            .map(|e| (e.time, events.name(e), events.attributes(e).to_vec()))
+            .map(|e| (e.time, events.name(e), events.plain_attributes(e)))
             .collect();
         assert_eq!(
             got,
             vec![
-                (1, "clean", vec![("n", Value::I64(1))]),
-                (2, "[redacted]", vec![("level", Value::Static("warn"))]),
+                (
+                    1,
+                    "clean",
+                    vec![("n", Plain::I64(1)), ("s", Plain::Str("keep".into()))]
+                ),
+                (2, "[redacted]", vec![("level", Plain::Static("warn"))]),
                 (3, "", vec![]),
-                (4, "tail", vec![("m", Value::Bool(true))]),
+                (
+                    4,
+                    "tail",
+                    vec![("m", Plain::Bool(true)), ("s", Plain::Str("[x]".into()))]
+                ),
             ]
         );
         events.rewrite_names(|_| None);
         assert_eq!(events.name(events.iter().nth(3).unwrap()), "tail");
+    }
+
+    #[test]
+    fn span_texts_hold_the_name_and_values_and_stay_bounded() {
+        let mut s = SpanData::new("step");
+        assert_eq!(s.name(), "step");
+        assert!(s.set_attribute_str("a", "one", 3));
+        assert!(s.set_attribute("n", Value::I64(7), 3));
+        s.set_name("policy.evaluate");
+        assert!(s.set_attribute_str("b", "two", 3));
+        // Full: a new key is dropped and its text not kept; a known key is replaced.
+        let len = s.texts.len();
+        assert!(!s.set_attribute_str("c", "three", 3));
+        assert!(!s.set_attribute_debug("c", &"three", 3));
+        assert_eq!(s.texts.len(), len, "a dropped value leaves no text");
+        assert!(s.set_attribute_str("a", "uno", 3));
+        assert_eq!(s.name(), "policy.evaluate");
+        assert_eq!(
+            s.plain_attributes(),
+            vec![
+                ("a", Plain::Str("uno".into())),
+                ("n", Plain::I64(7)),
+                ("b", Plain::Str("two".into())),
+            ]
+        );
+        assert_eq!(s.str_attribute("b"), Some("two"));
+        assert_eq!(s.str_attribute("n"), None);
+        // Recorded again and again, alternately: the texts are compacted, never more than
+        // about twice the live texts (plus the threshold).
+        let long = "x".repeat(300);
+        for i in 0..1_000 {
+            s.set_attribute_str(if i % 2 == 0 { "a" } else { "b" }, &long, 3);
+            s.set_name(&long[..(i % 50)]);
+            let live = 2 * long.len() + i % 50;
+            assert!(
+                s.texts.len() <= 2 * live + MAX_STALE_TEXT + long.len(),
+                "{i}"
+            );
+        }
+        assert_eq!(s.name(), &long[..999 % 50]);
+        assert_eq!(s.str_attribute("a"), Some(long.as_str()));
+        assert_eq!(s.str_attribute("b"), Some(long.as_str()));
+        assert_eq!(s.attributes().len(), 3);
+        // A value replaced by a number: its text, the last one, is dropped.
+        s.set_static_name("step");
+        let len = s.texts.len();
+        s.set_attribute_str("a", "last", 3);
+        s.set_attribute("a", Value::Bool(true), 3);
+        assert_eq!(s.texts.len(), len);
+        assert_eq!(s.name(), "step");
+    }
+
+    #[test]
+    fn scrubbed_values_replace_the_raw_ones() {
+        let mut s = SpanData::new("step");
+        s.set_attribute_str("k", "secret", 4);
+        s.set_attribute_str("j", "fine", 4);
+        s.rewrite_values(|_, v| (v == "secret").then(|| "[redacted]".to_owned()));
+        assert_eq!(
+            s.plain_attributes(),
+            vec![
+                ("k", Plain::Str("[redacted]".into())),
+                ("j", Plain::Str("fine".into())),
+            ]
+        );
     }
 
     #[test]
@@ -1083,7 +1574,7 @@ mod events_tests {
         assert!(!none.clear_for_reuse(), "nothing to hand on");
         assert!(!none.is_spare());
         let mut events = Events::default();
-        events.push(1, "one", &mut vec![("n", Value::Str("x".to_owned()))]);
+        events.push_plain(1, "one", &[("n", Plain::Str("x".to_owned()))]);
         assert!(!events.is_spare(), "not emptied yet");
         assert!(events.clear_for_reuse(), "small buffers are kept");
         assert!(events.is_spare());
@@ -1092,11 +1583,11 @@ mod events_tests {
         assert!(
             events.iter().next().is_none()
                 && events.attributes.is_empty()
-                && events.text.is_empty()
+                && events.texts.len() == 0
         );
         let mut big = Events::default();
         for i in 0..20 {
-            big.push(i, "event", &mut Vec::new());
+            big.push_plain(i, "event", &[]);
         }
         assert!(!big.clear_for_reuse(), "grown buffers are freed, not kept");
         assert!(!big.is_spare());

@@ -176,35 +176,22 @@ impl Tail {
 
 #[cfg(test)]
 mod tests {
-    use std::borrow::Cow;
     use std::time::Duration;
 
     use super::*;
-    use crate::trace::layer::{Events, Kind, Status};
+    use crate::trace::layer::Status;
 
     fn span(trace: u8, root: bool, dur: u64, error: bool) -> SpanData {
-        SpanData {
-            trace_id: [trace; 16],
-            span_id: [1; 8],
-            parent_span_id: None,
-            sampled: false,
-            local_root: root,
-            name: Cow::Borrowed("s"),
-            kind: Kind::Internal,
-            start: 100,
-            end: 100 + dur,
-            attributes: Vec::new(),
-            dropped_attributes: 0,
-            events: Events::default(),
-            dropped_events: 0,
-            links: Vec::new(),
-            status: if error {
-                Status::Error(String::new())
-            } else {
-                Status::Unset
-            },
-            tenant: None,
+        let mut s = SpanData::new("s");
+        s.trace_id = [trace; 16];
+        s.span_id = [1; 8];
+        s.local_root = root;
+        s.start = 100;
+        s.end = 100 + dur;
+        if error {
+            s.status = Status::Error(String::new());
         }
+        s
     }
 
     #[test]
