@@ -220,7 +220,7 @@ impl opentelemetry::trace::Tracer for Tracer {
             }
         };
         let span_id = SpanId::random().to_bytes();
-        let mut data = SpanData::new("");
+        let mut data = p.span_data("");
         data.trace_id = trace_id;
         data.span_id = span_id;
         data.parent_span_id = parent_span_id;
@@ -282,9 +282,15 @@ impl opentelemetry::trace::Tracer for Tracer {
         );
         // Unsampled spans are recorded only for the tail sampler.
         let record = sampled || p.records_unsampled();
+        let recording = if record {
+            Some(Box::new(recording))
+        } else {
+            p.recycle(recording.data);
+            None
+        };
         Span {
             cx,
-            recording: record.then(|| Box::new(recording)),
+            recording,
             pipeline: Arc::clone(&self.shared.pipeline),
         }
     }
@@ -429,6 +435,7 @@ impl opentelemetry::trace::Span for Span {
                         .spans_head_sampled
                         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 }
+                self.pipeline.recycle(data);
                 return;
             }
             data.end = nanos(timestamp).max(data.start);

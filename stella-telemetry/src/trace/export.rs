@@ -12,7 +12,8 @@ use opentelemetry_proto::tonic::resource::v1::Resource as ProtoResource;
 use stella_scrub::Scrubber;
 
 use super::TraceConfig;
-use super::layer::{Events, SpanData, Value};
+use super::layer::SpanData;
+use super::pool::SpanPool;
 use super::stats::{Counters, add};
 use crate::Resource;
 
@@ -36,24 +37,11 @@ pub(crate) struct Queue {
     done: Condvar,
     capacity: usize,
     batch_size: usize,
-    /// Emptied buffers of exported and dropped spans, which the bridge reuses: a new span's
-    /// attribute list and its first event then cost no allocation (and the export thread no
-    /// free). Bounded by [`MAX_SPARE`] each; its own lock, never held with another.
-    spare: Mutex<Spare>,
+    /// Exported and dropped spans, emptied, which the bridge reuses: a new span's buffers
+    /// then cost no allocation (and the export thread no free). Bounded; its own lock, never
+    /// held with another, and never waited for by the application.
+    pool: SpanPool,
 }
-
-/// Emptied span buffers kept for reuse.
-#[derive(Debug, Default)]
-struct Spare {
-    events: Vec<Events>,
-    attributes: Vec<Vec<(&'static str, Value)>>,
-}
-
-/// The most buffers of each kind kept for reuse (at most about 1.5 MiB in all: event buffers
-/// are kept only up to 16 events, 1 KiB of names and 32 attributes).
-const MAX_SPARE: usize = 512;
-/// Attribute lists that grew past this many entries are freed, not kept.
-const MAX_SPARE_ATTRIBUTES: usize = 64;
 
 impl Queue {
     pub(crate) fn new(capacity: usize, batch_size: usize) -> Self {
@@ -63,59 +51,18 @@ impl Queue {
             done: Condvar::new(),
             capacity,
             batch_size,
-            spare: Mutex::new(Spare::default()),
+            pool: SpanPool::default(),
         }
     }
 
-    fn spare(&self) -> MutexGuard<'_, Spare> {
-        self.spare.lock().unwrap_or_else(|e| e.into_inner())
+    /// An exported span's data, emptied, when the pool has one (never waits).
+    pub(crate) fn take_span(&self) -> Option<SpanData> {
+        self.pool.take()
     }
 
-    pub(crate) fn spare_events(&self) -> Option<Events> {
-        self.spare().events.pop()
-    }
-
-    pub(crate) fn spare_attributes(&self) -> Option<Vec<(&'static str, Value)>> {
-        self.spare().attributes.pop()
-    }
-
-    /// Empties the buffers of `spans` (their contents are dropped here, outside any lock) and
-    /// keeps them for reuse, up to [`MAX_SPARE`] of each kind.
-    fn keep_buffers(&self, spans: &mut [SpanData]) {
-        // First empty them (dropping their contents) without a lock, then move the buffers
-        // straight into the spare lists: no list of them is built in between.
-        let mut any = false;
-        for s in spans.iter_mut() {
-            any |= s.events.clear_for_reuse();
-            let attributes = s.attribute_buffer();
-            if attributes.capacity() > 0 && attributes.capacity() <= MAX_SPARE_ATTRIBUTES {
-                attributes.clear();
-                any = true;
-            }
-        }
-        if !any {
-            return;
-        }
-        let mut spare = self.spare();
-        let spare = &mut *spare;
-        for s in spans.iter_mut() {
-            let events_room = spare.events.len() < MAX_SPARE;
-            let attributes_room = spare.attributes.len() < MAX_SPARE;
-            if !events_room && !attributes_room {
-                break;
-            }
-            if events_room && s.events.is_spare() {
-                spare.events.push(std::mem::take(&mut s.events));
-            }
-            let attributes = s.attribute_buffer();
-            if attributes_room
-                && attributes.is_empty()
-                && attributes.capacity() > 0
-                && attributes.capacity() <= MAX_SPARE_ATTRIBUTES
-            {
-                spare.attributes.push(std::mem::take(attributes));
-            }
-        }
+    /// Hands span data that will not be exported to the pool (never waits).
+    pub(crate) fn recycle(&self, data: SpanData) {
+        self.pool.keep_one(data);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -152,11 +99,11 @@ impl Queue {
         let mut st = self.lock();
         let before = st.spans.len();
         let mut queued = 0;
-        // Spans that do not fit are freed after the lock is released.
-        let mut dropped = Vec::new();
+        // Spans that do not fit go to the pool (or are freed) after the lock is released.
+        let mut dropped = VecDeque::new();
         for s in spans {
             if st.shutdown || st.spans.len() >= self.capacity {
-                dropped.push(s);
+                dropped.push_back(s);
             } else {
                 st.spans.push_back(s);
                 queued += 1;
@@ -168,7 +115,8 @@ impl Queue {
         drop(st);
         add(&stats.spans_queued, queued);
         add(&stats.dropped_queue_full, dropped.len());
-        self.keep_buffers(&mut dropped);
+        self.pool.keep(&mut dropped, false);
+        drop(dropped);
         if wake {
             self.work.notify_one();
         }
@@ -384,7 +332,8 @@ impl Drain {
             if !batch.is_empty() {
                 let n = batch.len();
                 let body = encode(&self.resource, batch.make_contiguous(), &self.scrubber);
-                self.queue.keep_buffers(batch.make_contiguous());
+                self.queue.pool.keep(&mut batch, true);
+                // What the pool had no room for is freed here.
                 batch.clear();
                 spare = batch;
                 add(&self.stats.exports, 1);

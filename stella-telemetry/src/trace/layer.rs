@@ -90,6 +90,12 @@ impl Texts {
         self.buf.get(t.start as usize..t.end as usize).unwrap_or("")
     }
 
+    /// All of the texts, with what is no longer referred to.
+    #[cfg(test)]
+    pub(crate) fn get_all(&self) -> &str {
+        &self.buf
+    }
+
     /// Removes `t` when it is the last text appended (a value that was not kept).
     fn pop(&mut self, t: Text) {
         if t.end as usize == self.buf.len() {
@@ -108,6 +114,15 @@ impl Texts {
 
     pub(crate) fn clear(&mut self) {
         self.buf.clear();
+    }
+
+    /// Empties the texts, keeping the buffer when it is within [`MAX_KEPT_TEXT`].
+    fn recycle(&mut self) {
+        if self.buf.capacity() > MAX_KEPT_TEXT {
+            self.buf = String::new();
+        } else {
+            self.buf.clear();
+        }
     }
 
     /// The value of `v`, its text looked up here.
@@ -296,37 +311,17 @@ impl Events {
         &self.texts
     }
 
-    /// Whether no buffer is allocated yet (the span has had no event).
-    pub(crate) fn unallocated(&self) -> bool {
-        self.list.capacity() == 0
+    /// Empties the events, keeping each buffer whose capacity is within the reuse bounds
+    /// (freeing the others).
+    fn recycle(&mut self) {
+        keep_cleared(&mut self.list, MAX_KEPT_EVENTS);
+        keep_cleared(&mut self.attributes, MAX_KEPT_ATTRIBUTES);
+        self.texts.recycle();
     }
 
-    /// Whether the buffers are allocated and small enough to be handed on.
-    fn reusable(&self) -> bool {
-        !self.unallocated()
-            && self.list.capacity() <= 16
-            && self.texts.capacity() <= 1024
-            && self.attributes.capacity() <= 32
-    }
-
-    /// Empties the buffers in place (their contents are dropped now) when they can be handed
-    /// on; returns whether they were.
-    pub(crate) fn clear_for_reuse(&mut self) -> bool {
-        if !self.reusable() {
-            return false;
-        }
-        self.list.clear();
-        self.texts.clear();
-        self.attributes.clear();
-        true
-    }
-
-    /// Whether these are emptied buffers ready to be handed on (see [`Self::clear_for_reuse`]).
-    pub(crate) fn is_spare(&self) -> bool {
-        self.reusable()
-            && self.list.is_empty()
-            && self.texts.len() == 0
-            && self.attributes.is_empty()
+    /// The bytes of the buffers held.
+    fn retained_bytes(&self) -> usize {
+        bytes_of(&self.list) + bytes_of(&self.attributes) + self.texts.capacity()
     }
 
     /// Replaces each event's name by `f(name)` where it returns a new text (scrubbing; names
@@ -347,6 +342,28 @@ impl Events {
     pub(crate) fn rewrite_values(&mut self, f: impl FnMut(&'static str, &str) -> Option<String>) {
         self.texts.rewrite(&mut self.attributes, f);
     }
+}
+
+/// The largest buffers a recycled span keeps (see [`SpanData::recycle`]): texts of 1 KiB (the
+/// span's, and its events'), 32 attributes (the span's, and its events'), 16 events, 8 links;
+/// at most about 6 KiB per span. Larger ones are freed.
+const MAX_KEPT_TEXT: usize = 1024;
+const MAX_KEPT_ATTRIBUTES: usize = 32;
+const MAX_KEPT_EVENTS: usize = 16;
+const MAX_KEPT_LINKS: usize = 8;
+
+/// Empties `list`, keeping its buffer when it holds at most `max` entries (else freeing it).
+fn keep_cleared<T>(list: &mut Vec<T>, max: usize) {
+    if list.capacity() > max {
+        *list = Vec::new();
+    } else {
+        list.clear();
+    }
+}
+
+/// The bytes of `list`'s buffer.
+fn bytes_of<T>(list: &Vec<T>) -> usize {
+    list.capacity() * std::mem::size_of::<T>()
 }
 
 /// A span's name: a constant (a `tracing` span's static name), else a range of its texts.
@@ -501,6 +518,11 @@ impl SpanData {
         }
     }
 
+    /// Makes room for `n` more attributes.
+    pub(crate) fn reserve_attributes(&mut self, n: usize) {
+        self.attributes.reserve(n);
+    }
+
     /// Adds an attribute without looking for its key (the library's own attributes, added
     /// once).
     pub(crate) fn push_attribute(&mut self, key: &'static str, value: Value) {
@@ -535,19 +557,43 @@ impl SpanData {
         self.attributes.len() < max || self.attributes.iter().any(|(k, _)| *k == key)
     }
 
-    /// The attribute list, to hand its emptied buffer on (its texts are not touched).
-    pub(crate) fn attribute_buffer(&mut self) -> &mut Vec<(&'static str, Value)> {
-        &mut self.attributes
+    /// Empties the span for reuse: every field as [`SpanData::new`] leaves it (nothing of the
+    /// span is left: ids, times, name, attributes, events, links, status, tenant), keeping the
+    /// buffers within the reuse bounds ([`MAX_KEPT_TEXT`] and the others) and freeing the
+    /// others. Returns the bytes of the buffers kept.
+    pub(crate) fn recycle(&mut self) -> usize {
+        let mut fresh = SpanData::new("");
+        fresh.attributes = std::mem::take(&mut self.attributes);
+        keep_cleared(&mut fresh.attributes, MAX_KEPT_ATTRIBUTES);
+        fresh.texts = std::mem::take(&mut self.texts);
+        fresh.texts.recycle();
+        fresh.events = std::mem::take(&mut self.events);
+        fresh.events.recycle();
+        fresh.links = std::mem::take(&mut self.links);
+        keep_cleared(&mut fresh.links, MAX_KEPT_LINKS);
+        *self = fresh;
+        self.retained_bytes()
     }
 
-    /// Forgets the attributes and texts (a span that is not recorded: only its ids are kept).
-    pub(crate) fn drop_attributes(&mut self) {
-        self.attributes = Vec::new();
-        self.texts = Texts::default();
-        self.stale = 0;
-        if let Name::Text(_) = self.name {
-            self.name = Name::Static("");
-        }
+    /// The bytes of the buffers held.
+    pub(crate) fn retained_bytes(&self) -> usize {
+        bytes_of(&self.attributes)
+            + self.texts.capacity()
+            + self.events.retained_bytes()
+            + bytes_of(&self.links)
+    }
+
+    /// Moves the buffers out, leaving the ids, sampling flags and tenant (what a span that is
+    /// not recorded keeps, for its children); the span returned has everything else.
+    pub(crate) fn split_off_buffers(&mut self) -> SpanData {
+        let mut kept = SpanData::new("");
+        kept.trace_id = self.trace_id;
+        kept.span_id = self.span_id;
+        kept.parent_span_id = self.parent_span_id;
+        kept.sampled = self.sampled;
+        kept.local_root = self.local_root;
+        kept.tenant = self.tenant.take();
+        std::mem::replace(self, kept)
     }
 
     /// Replaces the text of each string attribute value by `f(key, text)` where it returns a
@@ -735,20 +781,21 @@ impl Pipeline {
         }
     }
 
-    /// Emptied event buffers of an exported span, when the export worker has one to spare.
-    fn spare_events(&self) -> Option<Events> {
-        self.queue.spare_events()
+    /// Span data named `name`, otherwise empty: an exported span's, with its buffers, when
+    /// the pool has one (see [`Queue::take_span`]), else a new one.
+    pub(crate) fn span_data(&self, name: &'static str) -> SpanData {
+        match self.queue.take_span() {
+            Some(mut data) => {
+                data.set_static_name(name);
+                data
+            }
+            None => SpanData::new(name),
+        }
     }
 
-    /// An emptied attribute list of an exported span with room for `n`, else a new one.
-    fn attribute_list(&self, n: usize) -> Vec<(&'static str, Value)> {
-        match self.queue.spare_attributes() {
-            Some(mut list) => {
-                list.reserve(n);
-                list
-            }
-            None => Vec::with_capacity(n),
-        }
+    /// Hands span data that will not be exported back to the pool (never waits).
+    pub(crate) fn recycle(&self, data: SpanData) {
+        self.queue.recycle(data);
     }
 
     /// Spans waiting in the export queue.
@@ -1196,9 +1243,9 @@ impl OtelLayer {
         let p = &*self.pipeline;
         add(&p.stats.spans_started, 1);
         let meta = attrs.metadata();
-        let mut data = SpanData::new(meta.name());
+        let mut data = p.span_data(meta.name());
         data.start = now_nanos();
-        data.attributes = p.attribute_list(meta.fields().len());
+        data.reserve_attributes(meta.fields().len());
         let mut hints = Hints::default();
         attrs.record(&mut FieldVisitor {
             data: &mut data,
@@ -1296,7 +1343,8 @@ impl OtelLayer {
         }
         let recording = data.sampled || p.tail.is_some();
         if !recording {
-            data.drop_attributes();
+            // Only the ids (for children) are kept; the buffers go back to the pool.
+            p.recycle(data.split_off_buffers());
         }
         let trace = match (
             TraceId::from_bytes(data.trace_id),
@@ -1428,11 +1476,6 @@ impl OtelLayer {
                 }
             }
             if s.data.events.len() < p.max_events {
-                if s.data.events.unallocated()
-                    && let Some(spare) = p.spare_events()
-                {
-                    s.data.events = spare;
-                }
                 s.data
                     .events
                     .push_with(now_nanos(), name, attributes, texts, name_scrubbed);
@@ -1566,31 +1609,5 @@ mod events_tests {
                 ("j", Plain::Str("fine".into())),
             ]
         );
-    }
-
-    #[test]
-    fn buffers_are_handed_on_only_when_allocated_and_small() {
-        let mut none = Events::default();
-        assert!(!none.clear_for_reuse(), "nothing to hand on");
-        assert!(!none.is_spare());
-        let mut events = Events::default();
-        events.push_plain(1, "one", &[("n", Plain::Str("x".to_owned()))]);
-        assert!(!events.is_spare(), "not emptied yet");
-        assert!(events.clear_for_reuse(), "small buffers are kept");
-        assert!(events.is_spare());
-        assert_eq!(events.len(), 0);
-        assert!(!events.unallocated(), "capacity kept");
-        assert!(
-            events.iter().next().is_none()
-                && events.attributes.is_empty()
-                && events.texts.len() == 0
-        );
-        let mut big = Events::default();
-        for i in 0..20 {
-            big.push_plain(i, "event", &[]);
-        }
-        assert!(!big.clear_for_reuse(), "grown buffers are freed, not kept");
-        assert!(!big.is_spare());
-        assert_eq!(big.len(), 20, "left as they are");
     }
 }

@@ -41,6 +41,7 @@ mod export;
 mod grpc;
 mod job;
 mod layer;
+mod pool;
 mod sampler;
 mod stats;
 mod tail;
