@@ -283,7 +283,7 @@ impl opentelemetry::trace::Tracer for Tracer {
         // Unsampled spans are recorded only for the tail sampler.
         let record = sampled || p.records_unsampled();
         let recording = if record {
-            Some(Box::new(recording))
+            Some(recording)
         } else {
             p.recycle(recording.data);
             None
@@ -299,7 +299,7 @@ impl opentelemetry::trace::Tracer for Tracer {
 /// The span data of a span that records.
 #[derive(Debug)]
 struct Recording {
-    data: SpanData,
+    data: Box<SpanData>,
     max_attributes: usize,
     max_events: usize,
 }
@@ -359,7 +359,7 @@ impl Recording {
 #[derive(Debug)]
 pub(crate) struct Span {
     cx: SpanContext,
-    recording: Option<Box<Recording>>,
+    recording: Option<Recording>,
     pipeline: Arc<Pipeline>,
 }
 

@@ -503,7 +503,11 @@ pub(crate) fn resource_bytes(resource: &ProtoResource) -> Vec<u8> {
 /// Encodes one batch as an `ExportTraceServiceRequest`, scrubbing every string that needs it;
 /// `resource` is the encoded `Resource` ([`resource_bytes`]). The output is allocated once, at
 /// its exact size.
-pub(crate) fn request(resource: &[u8], batch: &mut [SpanData], scrubber: &Scrubber) -> Vec<u8> {
+pub(crate) fn request(
+    resource: &[u8],
+    batch: &mut [Box<SpanData>],
+    scrubber: &Scrubber,
+) -> Vec<u8> {
     let scope_len = field_len(SCOPE_NAME.len()) + field_len(SCOPE_VERSION.len());
     let mut lens = Vec::with_capacity(batch.len());
     let mut spans_len = 0;
@@ -677,7 +681,7 @@ mod previous {
     /// Encodes one batch as an `ExportTraceServiceRequest`, scrubbing every string that needs it.
     pub(super) fn request(
         resource: &ProtoResource,
-        batch: &mut [SpanData],
+        batch: &mut [Box<SpanData>],
         scrubber: &Scrubber,
     ) -> Vec<u8> {
         let resource = resource.encode_to_vec();
@@ -764,7 +768,7 @@ mod tests {
         let scrubber = Scrubber::builder().build().unwrap();
         let resource =
             crate::trace::export::proto_resource(&crate::Resource::new("svc", "1.0"), &scrubber);
-        let batch: Vec<SpanData> = (0..4).map(span).collect();
+        let batch: Vec<Box<SpanData>> = (0..4).map(|i| Box::new(span(i))).collect();
         let body = request(&resource_bytes(&resource), &mut batch.clone(), &scrubber);
         let req = ExportTraceServiceRequest::decode(&body[..]).unwrap();
         assert_eq!(req.resource_spans.len(), 1);
@@ -1041,7 +1045,8 @@ mod tests {
         let mut g = Gen(0x9E37_79B9_7F4A_7C15);
         for round in 0..200u32 {
             let n = 1 + (round % 7) as u8;
-            let batch: Vec<SpanData> = (0..n).map(|i| generated(&mut g, i)).collect();
+            let batch: Vec<Box<SpanData>> =
+                (0..n).map(|i| Box::new(generated(&mut g, i))).collect();
             let now = request(&bytes, &mut batch.clone(), &scrubber);
             let before = previous::request(&resource, &mut batch.clone(), &scrubber);
             assert_eq!(now, before, "round {round}");

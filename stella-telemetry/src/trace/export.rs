@@ -22,7 +22,7 @@ pub(crate) const MAX_RESPONSE_BYTES: u64 = 64 * 1024;
 
 #[derive(Debug, Default)]
 struct State {
-    spans: VecDeque<SpanData>,
+    spans: VecDeque<Box<SpanData>>,
     flush_requested: u64,
     flush_done: u64,
     shutdown: bool,
@@ -56,12 +56,12 @@ impl Queue {
     }
 
     /// An exported span's data, emptied, when the pool has one (never waits).
-    pub(crate) fn take_span(&self) -> Option<SpanData> {
+    pub(crate) fn take_span(&self) -> Option<Box<SpanData>> {
         self.pool.take()
     }
 
     /// Hands span data that will not be exported to the pool (never waits).
-    pub(crate) fn recycle(&self, data: SpanData) {
+    pub(crate) fn recycle(&self, data: Box<SpanData>) {
         self.pool.keep_one(data);
     }
 
@@ -95,7 +95,7 @@ impl Queue {
     }
 
     /// Enqueues spans; what does not fit is dropped and counted. Never waits for room.
-    pub(crate) fn push(&self, spans: impl Iterator<Item = SpanData>, stats: &Counters) {
+    pub(crate) fn push(&self, spans: impl Iterator<Item = Box<SpanData>>, stats: &Counters) {
         let mut st = self.lock();
         let before = st.spans.len();
         let mut queued = 0;
@@ -213,7 +213,7 @@ pub(crate) fn proto_resource(resource: &Resource, scrubber: &Scrubber) -> ProtoR
 
 /// Encodes one batch as an `ExportTraceServiceRequest` (every string that needs it scrubbed).
 /// `resource` is the encoded `Resource` (`encode::resource_bytes`).
-pub(crate) fn encode(resource: &[u8], batch: &mut [SpanData], scrubber: &Scrubber) -> Vec<u8> {
+pub(crate) fn encode(resource: &[u8], batch: &mut [Box<SpanData>], scrubber: &Scrubber) -> Vec<u8> {
     super::encode::request(resource, batch, scrubber)
 }
 
@@ -288,7 +288,7 @@ struct Drain {
 impl Drain {
     fn run(mut self) {
         let mut last = Instant::now();
-        let mut spare: VecDeque<SpanData> = VecDeque::new();
+        let mut spare: VecDeque<Box<SpanData>> = VecDeque::new();
         loop {
             let (batch, target, more, shutdown) = {
                 let mut st = self.queue.lock();

@@ -583,17 +583,19 @@ impl SpanData {
             + bytes_of(&self.links)
     }
 
-    /// Moves the buffers out, leaving the ids, sampling flags and tenant (what a span that is
-    /// not recorded keeps, for its children); the span returned has everything else.
-    pub(crate) fn split_off_buffers(&mut self) -> SpanData {
-        let mut kept = SpanData::new("");
-        kept.trace_id = self.trace_id;
-        kept.span_id = self.span_id;
-        kept.parent_span_id = self.parent_span_id;
-        kept.sampled = self.sampled;
-        kept.local_root = self.local_root;
-        kept.tenant = self.tenant.take();
-        std::mem::replace(self, kept)
+    /// Empties the span as [`Self::recycle`] does but for its ids, sampling flags and tenant
+    /// (what a span that is not recorded keeps, for its children).
+    pub(crate) fn keep_ids_only(&mut self) {
+        let (trace_id, span_id, parent_span_id) =
+            (self.trace_id, self.span_id, self.parent_span_id);
+        let (sampled, local_root, tenant) = (self.sampled, self.local_root, self.tenant.take());
+        self.recycle();
+        self.trace_id = trace_id;
+        self.span_id = span_id;
+        self.parent_span_id = parent_span_id;
+        self.sampled = sampled;
+        self.local_root = local_root;
+        self.tenant = tenant;
     }
 
     /// Replaces the text of each string attribute value by `f(key, text)` where it returns a
@@ -718,7 +720,8 @@ impl SpanData {
 /// What a span keeps in its extensions.
 #[derive(Debug)]
 pub(crate) struct SpanState {
-    data: SpanData,
+    /// Boxed: it is moved from the pool to the span, to the queue and back whole.
+    data: Box<SpanData>,
     recording: bool,
     /// The span's own trace context (read by the JSON layer, exemplars and the OpenTelemetry
     /// API tracer through [`span_trace_context`]); kept here so a span has one extension of
@@ -783,18 +786,18 @@ impl Pipeline {
 
     /// Span data named `name`, otherwise empty: an exported span's, with its buffers, when
     /// the pool has one (see [`Queue::take_span`]), else a new one.
-    pub(crate) fn span_data(&self, name: &'static str) -> SpanData {
+    pub(crate) fn span_data(&self, name: &'static str) -> Box<SpanData> {
         match self.queue.take_span() {
             Some(mut data) => {
                 data.set_static_name(name);
                 data
             }
-            None => SpanData::new(name),
+            None => Box::new(SpanData::new(name)),
         }
     }
 
     /// Hands span data that will not be exported back to the pool (never waits).
-    pub(crate) fn recycle(&self, data: SpanData) {
+    pub(crate) fn recycle(&self, data: Box<SpanData>) {
         self.queue.recycle(data);
     }
 
@@ -823,7 +826,7 @@ impl Pipeline {
     }
 
     /// A span ended: export it, buffer it for the tail decision, or let it go.
-    pub(crate) fn finish(&self, span: SpanData) {
+    pub(crate) fn finish(&self, span: Box<SpanData>) {
         if span.sampled {
             self.queue.push(std::iter::once(span), &self.stats);
             return;
@@ -1225,11 +1228,13 @@ where
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(&id) else { return };
         let state = span.extensions_mut().remove::<SpanState>();
-        if let Some(mut s) = state
-            && s.recording
-        {
-            s.data.end = now_nanos();
-            self.pipeline.finish(s.data);
+        if let Some(mut s) = state {
+            if s.recording {
+                s.data.end = now_nanos();
+                self.pipeline.finish(s.data);
+            } else {
+                self.pipeline.recycle(s.data);
+            }
         }
     }
 }
@@ -1343,8 +1348,9 @@ impl OtelLayer {
         }
         let recording = data.sampled || p.tail.is_some();
         if !recording {
-            // Only the ids (for children) are kept; the buffers go back to the pool.
-            p.recycle(data.split_off_buffers());
+            // Only the ids (for children) are kept: nothing recorded is held while the span is
+            // open; its buffers go back to the pool when it closes.
+            data.keep_ids_only();
         }
         let trace = match (
             TraceId::from_bytes(data.trace_id),

@@ -2,6 +2,11 @@
 //! span's buffers (attributes, texts, events, links) are allocated once and reused, not
 //! allocated by the caller and freed by the export thread for every span.
 
+#![expect(
+    clippy::vec_box,
+    reason = "span data is boxed so that it moves whole (a pointer) between the pool, the spans, the queue and the tail buffer"
+)]
+
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
@@ -25,7 +30,7 @@ pub(crate) struct SpanPool {
 
 #[derive(Debug, Default)]
 struct State {
-    spans: Vec<SpanData>,
+    spans: Vec<Box<SpanData>>,
     /// The bytes of the buffers of `spans` (as `SpanData::retained_bytes` counted them).
     bytes: usize,
 }
@@ -59,7 +64,7 @@ impl SpanPool {
 
     /// Emptied span data (as `SpanData::new("")` leaves it, with buffers), when there is one
     /// and the pool is not busy. Never waits.
-    pub(crate) fn take(&self) -> Option<SpanData> {
+    pub(crate) fn take(&self) -> Option<Box<SpanData>> {
         let mut st = self.lock(false)?;
         let data = st.spans.pop()?;
         st.bytes = st.bytes.saturating_sub(data.retained_bytes());
@@ -70,7 +75,7 @@ impl SpanPool {
     /// moves into the pool as many as fit; the rest stay in `spans`, for the caller to drop
     /// (after the lock is released). `wait`: whether to wait for the lock (never on a thread
     /// of the application).
-    pub(crate) fn keep(&self, spans: &mut VecDeque<SpanData>, wait: bool) {
+    pub(crate) fn keep(&self, spans: &mut VecDeque<Box<SpanData>>, wait: bool) {
         if spans.is_empty() {
             return;
         }
@@ -103,7 +108,7 @@ impl SpanPool {
     }
 
     /// [`Self::keep`] for one span, from a thread of the application (never waits).
-    pub(crate) fn keep_one(&self, mut data: SpanData) {
+    pub(crate) fn keep_one(&self, mut data: Box<SpanData>) {
         let bytes = data.recycle();
         let Some(mut st) = self.lock(false) else {
             return;
@@ -131,7 +136,7 @@ mod tests {
     use crate::trace::layer::{Kind, Plain, Status};
 
     /// A span with something in every field.
-    fn full(i: u8) -> SpanData {
+    fn full(i: u8) -> Box<SpanData> {
         let mut s = SpanData::new("static");
         s.trace_id = [i; 16];
         s.span_id = [i; 8];
@@ -151,7 +156,7 @@ mod tests {
         s.links.push(([i; 16], [i; 8]));
         s.status = Status::Error("failed".into());
         s.tenant = Some(format!("tenant-{i}"));
-        s
+        Box::new(s)
     }
 
     /// What the encoder and the tail sampler see of a span, all of it.

@@ -1,6 +1,11 @@
 //! In-process tail sampling: buffer the spans of unsampled traces until the local root ends,
 //! then keep the trace when it was slow or had an error.
 
+#![expect(
+    clippy::vec_box,
+    reason = "span data is boxed so that it moves whole (a pointer) between the pool, the spans, the queue and the tail buffer"
+)]
+
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::TraceConfig;
@@ -12,7 +17,7 @@ const KEPT_MEMORY: usize = 4_096;
 
 #[derive(Debug)]
 struct Pending {
-    spans: Vec<SpanData>,
+    spans: Vec<Box<SpanData>>,
     error: bool,
     since: u64,
 }
@@ -60,7 +65,7 @@ impl Tail {
     }
 
     /// Evicts the oldest pending trace: kept when it had an error, dropped otherwise.
-    fn evict_oldest(&mut self, out: &mut Vec<SpanData>, stats: &Counters) -> bool {
+    fn evict_oldest(&mut self, out: &mut Vec<Box<SpanData>>, stats: &Counters) -> bool {
         while let Some((id, since)) = self.order.pop_front() {
             let stale = self.pending.get(&id).is_none_or(|p| p.since != since);
             if stale {
@@ -80,7 +85,7 @@ impl Tail {
         false
     }
 
-    fn expire(&mut self, now: u64, out: &mut Vec<SpanData>, stats: &Counters) {
+    fn expire(&mut self, now: u64, out: &mut Vec<Box<SpanData>>, stats: &Counters) {
         while let Some(&(id, since)) = self.order.front() {
             if now.saturating_sub(since) < self.max_age_nanos {
                 let live = self.pending.get(&id).is_some_and(|p| p.since == since);
@@ -96,7 +101,7 @@ impl Tail {
 
     /// Applies the age bound without a new span (the housekeeping tick): traces waiting longer
     /// than the maximum age are dropped, or exported when they had an error.
-    pub(crate) fn sweep(&mut self, now: u64, out: &mut Vec<SpanData>, stats: &Counters) {
+    pub(crate) fn sweep(&mut self, now: u64, out: &mut Vec<Box<SpanData>>, stats: &Counters) {
         self.expire(now, out, stats);
     }
 
@@ -104,9 +109,9 @@ impl Tail {
     /// to `out`.
     pub(crate) fn offer(
         &mut self,
-        span: SpanData,
+        span: Box<SpanData>,
         now: u64,
-        out: &mut Vec<SpanData>,
+        out: &mut Vec<Box<SpanData>>,
         stats: &Counters,
     ) {
         self.expire(now, out, stats);
@@ -181,7 +186,7 @@ mod tests {
     use super::*;
     use crate::trace::layer::Status;
 
-    fn span(trace: u8, root: bool, dur: u64, error: bool) -> SpanData {
+    fn span(trace: u8, root: bool, dur: u64, error: bool) -> Box<SpanData> {
         let mut s = SpanData::new("s");
         s.trace_id = [trace; 16];
         s.span_id = [1; 8];
@@ -191,7 +196,7 @@ mod tests {
         if error {
             s.status = Status::Error(String::new());
         }
-        s
+        Box::new(s)
     }
 
     #[test]
