@@ -258,6 +258,7 @@ fn key_value_len(key: &str, v: ValueRef<'_>) -> usize {
 /// A `KeyValue`'s length and its `AnyValue`'s, for a key of `key` bytes. When the sum is below
 /// 128 every length inside fits in one byte, and the lengths come straight from the sizes,
 /// without the varint loops of [`any_value_len`] and [`field_len`].
+#[inline]
 fn key_value_lens(key: usize, v: ValueRef<'_>) -> (usize, usize) {
     let value_len = match v {
         ValueRef::Str(s) => 2 + s.len(),

@@ -86,6 +86,7 @@ impl Texts {
     }
 
     /// The text of `t` (empty if `t` is not a range of these texts).
+    #[inline]
     pub(crate) fn get(&self, t: Text) -> &str {
         self.buf.get(t.start as usize..t.end as usize).unwrap_or("")
     }
@@ -126,6 +127,7 @@ impl Texts {
     }
 
     /// The value of `v`, its text looked up here.
+    #[inline]
     pub(crate) fn value<'a>(&'a self, v: &Value) -> ValueRef<'a> {
         match *v {
             Value::Str(t) => ValueRef::Str(self.get(t)),
