@@ -895,6 +895,70 @@ const HINT_KEYS: [&str; 6] = [
     "link.count",
 ];
 
+/// The text of an id field, written into a stack buffer: an id is at most 32 hex digits, so
+/// a longer text is not one (and is read as the empty text, which no id parses from).
+#[derive(Default)]
+struct IdText {
+    buf: [u8; 32],
+    len: usize,
+    long: bool,
+}
+
+impl IdText {
+    fn as_bytes(&self) -> &[u8] {
+        if self.long {
+            return &[];
+        }
+        self.buf.get(..self.len).unwrap_or(&[])
+    }
+}
+
+/// The bytes of exactly `2 * N` lowercase hex digits (what `TraceId` and `SpanId` parse).
+fn hex<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
+    fn digit(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        }
+    }
+    if text.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (o, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        if let [hi, lo] = *pair {
+            *o = (digit(hi)? << 4) | digit(lo)?;
+        }
+    }
+    Some(out)
+}
+
+/// A trace id's text as `TraceId`'s `FromStr` reads it (32 lowercase hex digits, not all
+/// zero), without the text being a `str`.
+fn trace_id(text: &[u8]) -> Option<TraceId> {
+    TraceId::from_bytes(hex(text)?)
+}
+
+/// A span id's text as `SpanId`'s `FromStr` reads it (16 lowercase hex digits, not all zero).
+fn span_id(text: &[u8]) -> Option<SpanId> {
+    SpanId::from_bytes(hex(text)?)
+}
+
+impl fmt::Write for IdText {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len.saturating_add(s.len());
+        match self.buf.get_mut(self.len..end) {
+            Some(dst) if !self.long => {
+                dst.copy_from_slice(s.as_bytes());
+                self.len = end;
+            }
+            _ => self.long = true,
+        }
+        Ok(())
+    }
+}
+
 impl FieldVisitor<'_> {
     /// Counts an attribute that did not fit (`set` is false).
     fn count(&mut self, set: bool) {
@@ -906,6 +970,19 @@ impl FieldVisitor<'_> {
     fn push(&mut self, key: &'static str, value: Value) {
         let set = self.data.set_attribute(key, value, self.max_attributes);
         self.count(set);
+    }
+
+    /// Reads an id field's text (when ids are read: a new span).
+    fn id(&mut self, key: &str, value: &[u8]) {
+        if let Some(h) = self.hints.as_deref_mut() {
+            match key {
+                "trace_id" => h.trace_id = trace_id(value),
+                "span_id" => h.span_id = span_id(value),
+                "parent_span_id" => h.parent_span_id = span_id(value),
+                "link.trace_id" => h.link_trace = trace_id(value),
+                _ => h.link_span = span_id(value),
+            }
+        }
     }
 
     fn special(&mut self, key: &'static str, value: &str) -> bool {
@@ -931,15 +1008,7 @@ impl FieldVisitor<'_> {
                 self.data.status = Status::Error(m);
             }
             "trace_id" | "span_id" | "parent_span_id" | "link.trace_id" | "link.span_id" => {
-                if let Some(h) = self.hints.as_deref_mut() {
-                    match key {
-                        "trace_id" => h.trace_id = value.parse().ok(),
-                        "span_id" => h.span_id = value.parse().ok(),
-                        "parent_span_id" => h.parent_span_id = value.parse().ok(),
-                        "link.trace_id" => h.link_trace = value.parse().ok(),
-                        _ => h.link_span = value.parse().ok(),
-                    }
-                }
+                self.id(key, value.as_bytes());
             }
             "link.count" => {}
             _ if key.starts_with("otel.") => {}
@@ -976,6 +1045,19 @@ impl Visit for FieldVisitor<'_> {
                 .data
                 .set_attribute_debug(key, value, self.max_attributes);
             self.count(set);
+            return;
+        }
+        if matches!(
+            key,
+            "trace_id" | "span_id" | "parent_span_id" | "link.trace_id" | "link.span_id"
+        ) {
+            // An id (a `Display` of stella-context's ids, most often): its text is written
+            // into a stack buffer and parsed from there, only when ids are read (a new span).
+            if self.hints.is_some() {
+                let mut id = IdText::default();
+                let _ = write!(id, "{value:?}");
+                self.id(key, id.as_bytes());
+            }
             return;
         }
         let mut buf = std::mem::take(&mut self.buf);
@@ -1602,6 +1684,67 @@ mod events_tests {
         s.set_attribute("a", Value::Bool(true), 3);
         assert_eq!(s.texts.len(), len);
         assert_eq!(s.name(), "step");
+    }
+
+    #[test]
+    fn id_texts_are_read_up_to_32_bytes() {
+        let t: TraceId = "4bf92f3577b34da6a3ce929d0e0e4736".parse().unwrap();
+        let mut id = IdText::default();
+        let _ = write!(id, "{t}");
+        assert_eq!(id.as_bytes(), b"4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(trace_id(id.as_bytes()), Some(t));
+        let (a, b) = ("00f067aa", "0ba902b7");
+        let mut id = IdText::default();
+        let _ = write!(id, "{a}{b}");
+        assert_eq!(id.as_bytes(), b"00f067aa0ba902b7");
+        let mut id = IdText::default();
+        let _ = write!(id, "{t:?}");
+        assert_eq!(id.as_bytes(), b"", "TraceId(...) is 41 bytes: not an id");
+        let long = "x".repeat(40);
+        let mut id = IdText::default();
+        let _ = write!(id, "{long}");
+        assert_eq!(id.as_bytes(), b"");
+    }
+
+    #[test]
+    fn ids_are_read_as_their_from_str_reads_them() {
+        let mut texts: Vec<String> = vec![
+            String::new(),
+            "0".repeat(32),
+            "0".repeat(16),
+            "00f067aa0ba902b7".into(),
+            "00F067AA0BA902B7".into(),
+            "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+            "4bf92f3577b34da6a3ce929d0e0e473g".into(),
+            "4bf92f3577b34da6a3ce929d0e0e473".into(),
+            "4bf92f3577b34da6a3ce929d0e0e47360".into(),
+            " 0f067aa0ba902b7".into(),
+            "00f067aa0ba902b\u{e9}".into(),
+        ];
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..2_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = [16, 32, 15, 31, 17][(x % 5) as usize];
+            let alphabet = b"0123456789abcdefABCDEFgz-";
+            let t: String = (0..len)
+                .map(|i| {
+                    let r = ((x >> (i % 60)) as usize) ^ (i * 7);
+                    let n = if x.is_multiple_of(3) {
+                        16
+                    } else {
+                        alphabet.len()
+                    };
+                    alphabet[r % n] as char
+                })
+                .collect();
+            texts.push(t);
+        }
+        for t in &texts {
+            assert_eq!(trace_id(t.as_bytes()), t.parse::<TraceId>().ok(), "{t}");
+            assert_eq!(span_id(t.as_bytes()), t.parse::<SpanId>().ok(), "{t}");
+        }
     }
 
     #[test]
