@@ -94,6 +94,25 @@ impl Queue {
         self.lock().spans.len()
     }
 
+    /// Enqueues one span (a span that ended), as [`Self::push`] does.
+    pub(crate) fn push_one(&self, span: Box<SpanData>, stats: &Counters) {
+        let mut st = self.lock();
+        if st.shutdown || st.spans.len() >= self.capacity {
+            drop(st);
+            add(&stats.dropped_queue_full, 1);
+            self.pool.keep_one(span);
+            return;
+        }
+        st.spans.push_back(span);
+        // The queue just reached a batch (see `push`).
+        let wake = st.spans.len() == self.batch_size;
+        drop(st);
+        add(&stats.spans_queued, 1);
+        if wake {
+            self.work.notify_one();
+        }
+    }
+
     /// Enqueues spans; what does not fit is dropped and counted. Never waits for room.
     pub(crate) fn push(&self, spans: impl Iterator<Item = Box<SpanData>>, stats: &Counters) {
         let mut st = self.lock();

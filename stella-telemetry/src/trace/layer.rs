@@ -564,16 +564,46 @@ impl SpanData {
     /// buffers within the reuse bounds ([`MAX_KEPT_TEXT`] and the others) and freeing the
     /// others. Returns the bytes of the buffers kept.
     pub(crate) fn recycle(&mut self) -> usize {
-        let mut fresh = SpanData::new("");
-        fresh.attributes = std::mem::take(&mut self.attributes);
-        keep_cleared(&mut fresh.attributes, MAX_KEPT_ATTRIBUTES);
-        fresh.texts = std::mem::take(&mut self.texts);
-        fresh.texts.recycle();
-        fresh.events = std::mem::take(&mut self.events);
-        fresh.events.recycle();
-        fresh.links = std::mem::take(&mut self.links);
-        keep_cleared(&mut fresh.links, MAX_KEPT_LINKS);
-        *self = fresh;
+        // Field by field, in place (no whole new span built and the old one dropped); every
+        // field is named, so a new one cannot be forgotten here.
+        let SpanData {
+            trace_id,
+            span_id,
+            parent_span_id,
+            sampled,
+            local_root,
+            name,
+            kind,
+            start,
+            end,
+            attributes,
+            texts,
+            stale,
+            dropped_attributes,
+            events,
+            dropped_events,
+            links,
+            status,
+            tenant,
+        } = self;
+        *trace_id = [0; 16];
+        *span_id = [0; 8];
+        *parent_span_id = None;
+        *sampled = false;
+        *local_root = true;
+        *name = Name::Static("");
+        *kind = Kind::Internal;
+        *start = 0;
+        *end = 0;
+        keep_cleared(attributes, MAX_KEPT_ATTRIBUTES);
+        texts.recycle();
+        *stale = 0;
+        *dropped_attributes = 0;
+        events.recycle();
+        *dropped_events = 0;
+        keep_cleared(links, MAX_KEPT_LINKS);
+        *status = Status::Unset;
+        *tenant = None;
         self.retained_bytes()
     }
 
@@ -830,7 +860,7 @@ impl Pipeline {
     /// A span ended: export it, buffer it for the tail decision, or let it go.
     pub(crate) fn finish(&self, span: Box<SpanData>) {
         if span.sampled {
-            self.queue.push(std::iter::once(span), &self.stats);
+            self.queue.push_one(span, &self.stats);
             return;
         }
         let Some(tail) = &self.tail else { return };
