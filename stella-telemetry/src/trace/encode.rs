@@ -291,7 +291,34 @@ fn event_len(time: u64, name: &str, texts: &Texts, attributes: &[(&'static str, 
     if !name.is_empty() {
         n += field_len(name.len());
     }
-    n + attributes_len(texts, attributes)
+    n + attributes
+        .iter()
+        .map(|(k, v)| match event_level(k, v) {
+            Some(kv) => kv.len(),
+            None => field_len(key_value_len(k, texts.value(v))),
+        })
+        .sum::<usize>()
+}
+
+/// The `level` attribute of an event (every event of the bridge has one, a constant level
+/// name): its whole `KeyValue` field (event attributes are field 3), encoded once.
+#[inline]
+fn event_level(key: &str, v: &Value) -> Option<&'static [u8]> {
+    let Value::Static(name) = *v else {
+        return None;
+    };
+    if key != "level" {
+        return None;
+    }
+    // KeyValue { key = "level", value = AnyValue { string_value = name } } as field 3.
+    Some(match name {
+        "info" => b"\x1a\x0f\x0a\x05level\x12\x06\x0a\x04info",
+        "warn" => b"\x1a\x0f\x0a\x05level\x12\x06\x0a\x04warn",
+        "error" => b"\x1a\x10\x0a\x05level\x12\x07\x0a\x05error",
+        "debug" => b"\x1a\x10\x0a\x05level\x12\x07\x0a\x05debug",
+        "trace" => b"\x1a\x10\x0a\x05level\x12\x07\x0a\x05trace",
+        _ => return None,
+    })
 }
 
 const LINK_LEN: usize = (1 + 1 + 16) + (1 + 1 + 8) + (1 + 4);
@@ -459,7 +486,10 @@ fn put_span(out: &mut Vec<u8>, s: &SpanData, len: usize) {
             put_bytes(out, 2, name.as_bytes());
         }
         for (k, v) in attributes {
-            put_key_value(out, 3, k, texts.value(v));
+            match event_level(k, v) {
+                Some(kv) => out.extend_from_slice(kv),
+                None => put_key_value(out, 3, k, texts.value(v)),
+            }
         }
     }
     if s.dropped_events != 0 {
@@ -543,9 +573,73 @@ mod previous {
 
     use super::super::layer::{SpanData, Status, ValueRef};
     use super::{
-        FIXED32, FIXED64, LEN, LINK_LEN, VARINT, any_value_len, event_len, field_len, flags,
-        key_value_len, scrub_span, span_len, status_len,
+        FIXED32, FIXED64, LEN, LINK_LEN, VARINT, any_value_len, field_len, flags, key_value_len,
+        scrub_span, status_len,
     };
+    use crate::trace::layer::{Texts, Value};
+
+    /// The length of an event, every attribute sized the generic way.
+    fn event_len(
+        time: u64,
+        name: &str,
+        texts: &Texts,
+        attributes: &[(&'static str, Value)],
+    ) -> usize {
+        let mut n = 0;
+        if time != 0 {
+            n += 1 + 8;
+        }
+        if !name.is_empty() {
+            n += field_len(name.len());
+        }
+        n + attributes
+            .iter()
+            .map(|(k, v)| field_len(key_value_len(k, texts.value(v))))
+            .sum::<usize>()
+    }
+
+    /// The length of a span, every field sized here.
+    fn span_len(s: &SpanData) -> usize {
+        let mut n = (1 + 1 + 16) + (1 + 1 + 8);
+        if s.parent_span_id.is_some() {
+            n += 1 + 1 + 8;
+        }
+        let name = s.name();
+        if !name.is_empty() {
+            n += field_len(name.len());
+        }
+        n += 1 + super::varint_len(s.kind as u64);
+        if s.start != 0 {
+            n += 1 + 8;
+        }
+        if s.end != 0 {
+            n += 1 + 8;
+        }
+        n += s
+            .attributes()
+            .iter()
+            .map(|(k, v)| field_len(key_value_len(k, s.texts().value(v))))
+            .sum::<usize>();
+        if s.dropped_attributes != 0 {
+            n += 1 + super::varint_len(u64::from(s.dropped_attributes));
+        }
+        for e in s.events.iter() {
+            n += field_len(event_len(
+                e.time,
+                s.events.name(e),
+                s.events.texts(),
+                s.events.attributes(e),
+            ));
+        }
+        if s.dropped_events != 0 {
+            n += 1 + super::varint_len(u64::from(s.dropped_events));
+        }
+        n += s.links.len() * field_len(LINK_LEN);
+        if let Some(l) = status_len(&s.status) {
+            n += field_len(l);
+        }
+        n + 2 + 4
+    }
 
     pub(super) fn put_varint_for_test(out: &mut Vec<u8>, v: u64) {
         put_varint(out, v);
@@ -980,7 +1074,9 @@ mod tests {
         fn value(&mut self) -> Plain {
             match self.below(6) {
                 0 | 1 => Plain::Str(self.text()),
-                2 => Plain::Static(["info", "warn", ""][self.below(3)]),
+                2 => Plain::Static(
+                    ["info", "warn", "", "error", "debug", "trace", "other"][self.below(7)],
+                ),
                 3 => Plain::I64(match self.below(4) {
                     0 => self.below(128) as i64,
                     1 => -(self.below(1_000) as i64),
@@ -995,16 +1091,17 @@ mod tests {
         fn attributes(&mut self) -> Vec<(&'static str, Plain)> {
             const LONG_KEY: &str = "a.key.of.more.than.one.hundred.and.twenty.eight.bytes.\
                 so.that.its.key.value.takes.a.two.byte.length.even.with.a.short.value.xxxxxxxx";
-            const KEYS: [&str; 6] = [
+            const KEYS: [&str; 7] = [
                 "tenant_id",
                 "k",
                 "http.route",
                 "db.statement",
                 "request_id",
                 LONG_KEY,
+                "level",
             ];
             (0..self.below(12))
-                .map(|_| (KEYS[self.below(6)], self.value()))
+                .map(|_| (KEYS[self.below(7)], self.value()))
                 .collect()
         }
     }
