@@ -342,7 +342,9 @@ fn flags(s: &SpanData) -> u32 {
         }
 }
 
-fn span_len(s: &SpanData) -> usize {
+/// The length of span `s`; the length of each of its events is appended to `event_lens` (for
+/// [`put_span`], which writes them in the same order).
+fn span_len(s: &SpanData, event_lens: &mut Vec<usize>) -> usize {
     let mut n = (1 + 1 + 16) + (1 + 1 + 8);
     if s.parent_span_id.is_some() {
         n += 1 + 1 + 8;
@@ -363,12 +365,14 @@ fn span_len(s: &SpanData) -> usize {
         n += 1 + varint_len(u64::from(s.dropped_attributes));
     }
     for e in s.events.iter() {
-        n += field_len(event_len(
+        let l = event_len(
             e.time,
             s.events.name(e),
             s.events.texts(),
             s.events.attributes(e),
-        ));
+        );
+        event_lens.push(l);
+        n += field_len(l);
     }
     if s.dropped_events != 0 {
         n += 1 + varint_len(u64::from(s.dropped_events));
@@ -449,7 +453,14 @@ fn put_key_value_long(
     }
 }
 
-fn put_span(out: &mut Vec<u8>, s: &SpanData, len: usize) {
+/// Writes span `s` of length `len`; `event_lens` gives its events' lengths in order (as
+/// [`span_len`] found them).
+fn put_span(
+    out: &mut Vec<u8>,
+    s: &SpanData,
+    len: usize,
+    event_lens: &mut impl Iterator<Item = usize>,
+) {
     put_len(out, 2, len);
     put_bytes(out, 1, &s.trace_id);
     put_bytes(out, 2, &s.span_id);
@@ -478,7 +489,10 @@ fn put_span(out: &mut Vec<u8>, s: &SpanData, len: usize) {
     let texts = s.events.texts();
     for e in s.events.iter() {
         let (name, attributes) = (s.events.name(e), s.events.attributes(e));
-        put_len(out, 11, event_len(e.time, name, texts, attributes));
+        let l = event_lens
+            .next()
+            .unwrap_or_else(|| event_len(e.time, name, texts, attributes));
+        put_len(out, 11, l);
         if e.time != 0 {
             put_fixed64(out, 1, e.time);
         }
@@ -541,10 +555,12 @@ pub(crate) fn request(
 ) -> Vec<u8> {
     let scope_len = field_len(SCOPE_NAME.len()) + field_len(SCOPE_VERSION.len());
     let mut lens = Vec::with_capacity(batch.len());
+    // Each event's length, found while sizing its span, is written as found.
+    let mut event_lens = Vec::with_capacity(batch.len() * 2);
     let mut spans_len = 0;
     for s in batch.iter_mut() {
         scrub_span(s, scrubber);
-        let l = span_len(s);
+        let l = span_len(s, &mut event_lens);
         spans_len += field_len(l);
         lens.push(l);
     }
@@ -557,8 +573,9 @@ pub(crate) fn request(
     put_len(&mut out, 1, scope_len);
     put_bytes(&mut out, 1, SCOPE_NAME);
     put_bytes(&mut out, 2, SCOPE_VERSION);
+    let mut event_lens = event_lens.into_iter();
     for (s, l) in batch.iter().zip(lens) {
-        put_span(&mut out, s, l);
+        put_span(&mut out, s, l, &mut event_lens);
     }
     out
 }
