@@ -227,9 +227,15 @@ fn scrub_text(value: &str, key: &'static str, scrubber: &Scrubber) -> Option<Str
     }
 }
 
-/// Scrubs every string of a span that still needs it: attributes, event names and
-/// attributes, the status message. Constants of the library (`Value::Static`) are left alone.
+/// Scrubs every string of a span that still needs it: a name given at run time (`otel.name`),
+/// attributes, event names and attributes, the status message. Constants of the code (a
+/// callsite's name, `Value::Static`) are left alone.
 fn scrub_span(s: &mut SpanData, scrubber: &Scrubber) {
+    if s.has_runtime_name()
+        && let Some(clean) = scrub_text(s.name(), "", scrubber)
+    {
+        s.set_name(&clean);
+    }
     s.rewrite_values(|key, text| scrub_text(text, key, scrubber));
     s.events
         .rewrite_names(|name| scrub_text(name, "", scrubber));
@@ -978,6 +984,32 @@ mod tests {
         // Clean texts are remembered per export thread; redacted ones are scrubbed every time.
         let again = request(&resource_bytes(&resource), &mut batch.clone(), &scrubber);
         assert_eq!(again, body);
+    }
+
+    /// A span name set at run time (`otel.name`) is scrubbed like an event name; a callsite's
+    /// constant name is exported as is.
+    #[test]
+    fn runtime_span_names_are_scrubbed() {
+        let scrubber = Scrubber::builder().build().unwrap();
+        let resource =
+            crate::trace::export::proto_resource(&crate::Resource::new("svc", "1.0"), &scrubber);
+        let mut named = span(0);
+        named.set_name("GET /reset?token=ghp_R3alLooking0Token1234567890abcdefABCD");
+        let mut constant = span(1);
+        constant.set_static_name("runner.execute");
+        let mut batch = vec![Box::new(named), Box::new(constant)];
+        let body = request(&resource_bytes(&resource), &mut batch, &scrubber);
+        let req = ExportTraceServiceRequest::decode(&body[..]).unwrap();
+        let spans = &req.resource_spans[0].scope_spans[0].spans;
+        assert!(
+            spans[0].name.starts_with("GET /reset?token="),
+            "{}",
+            spans[0].name
+        );
+        assert!(!spans[0].name.contains("ghp_"), "{}", spans[0].name);
+        assert_eq!(spans[1].name, "runner.execute");
+        let raw = b"ghp_R3alLooking0Token1234567890abcdefABCD";
+        assert!(!body.windows(raw.len()).any(|w| w == raw));
     }
 
     #[test]

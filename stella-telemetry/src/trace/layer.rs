@@ -445,6 +445,11 @@ impl SpanData {
         }
     }
 
+    /// Whether the name was given at run time (a copy in the span's texts), not a constant.
+    pub(crate) fn has_runtime_name(&self) -> bool {
+        matches!(self.name, Name::Text(_))
+    }
+
     /// Names the span with a constant.
     pub(crate) fn set_static_name(&mut self, name: &'static str) {
         self.replace_name(Name::Static(name));
