@@ -11,7 +11,7 @@ use tracing::span;
 use tracing::subscriber::Interest;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::layer::{Context, Filter, Layer as _, SubscriberExt as _};
+use tracing_subscriber::layer::{Context, Filter, SubscriberExt as _};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::guard::{Housekeeper, TelemetryGuard, TelemetryHandle};
@@ -511,10 +511,9 @@ fn build_parts(config: Config) -> Result<(tracing::Dispatch, TelemetryGuard, Par
     let otel_layer = traces.as_ref().map(crate::trace::Tracing::layer);
     let breadcrumbs =
         crate::incident::BreadcrumbLayer::new(handle.incident_registry(), summary.clone());
-    let breadcrumb_filter = breadcrumbs.filter();
-    // The JSON layer and the trace bridge follow the same directives: one filter for both, so
-    // entering, leaving, recording and closing a span costs one per-layer filter check, not two;
-    // and one layer for both, so each span and event is looked up in the registry once.
+    // The JSON layer and the trace bridge follow the same directives: one layer for both, so
+    // each span and event is looked up in the registry once. With the breadcrumbs, behind one
+    // global filter: no per-layer filter looks spans up on enter, exit, record and close.
     let layer = Stack::new(
         layer,
         #[cfg(feature = "otlp")]
@@ -523,8 +522,11 @@ fn build_parts(config: Config) -> Result<(tracing::Dispatch, TelemetryGuard, Par
     let event_filter = EventFilter::new(filter, config.filter.as_deref().unwrap_or(DEFAULT_FILTER));
     let subscriber = tracing_subscriber::registry()
         .with(ContextLayer::new())
-        .with(layer.with_filter(event_filter))
-        .with(breadcrumbs.with_filter(breadcrumb_filter));
+        .with(Telemetry {
+            stack: layer,
+            events: event_filter,
+            breadcrumbs,
+        });
     let dispatch = tracing::Dispatch::new(subscriber);
     for w in &config.warnings {
         tracing::dispatcher::with_default(
@@ -647,10 +649,10 @@ where
     }
 }
 
-/// The filter of the JSON layer: events follow the directives; spans at `info` and above are
-/// always seen, so that a `warn` line inside a request still carries the request span's fields
-/// (tenant, route, actor); decision logs are audit records and are never filtered out.
-/// Span-level directives (`[span{field=value}]=debug`) keep working.
+/// The filter of the JSON layer and the bridge: events follow the directives; spans at `info`
+/// and above are always seen, so that a `warn` line inside a request still carries the request
+/// span's fields (tenant, route, actor); decision logs are audit records and are never filtered
+/// out. Span-level directives (`[span{field=value}]=debug`) keep working.
 struct EventFilter {
     filter: EnvFilter,
     /// Whether a directive names a span or its fields (`[span{field=value}]`): only then does
@@ -665,22 +667,15 @@ impl EventFilter {
             dynamic: directives.contains('['),
         }
     }
-}
 
-fn always_on(meta: &tracing::Metadata<'_>) -> bool {
-    (meta.is_span() && *meta.level() <= tracing::Level::INFO)
-        || meta.target() == crate::writer::DECISION_TARGET
-}
-
-impl<S> Filter<S> for EventFilter
-where
-    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn enabled(&self, meta: &tracing::Metadata<'_>, cx: &Context<'_, S>) -> bool {
-        always_on(meta) || Filter::<S>::enabled(&self.filter, meta, cx)
+    fn enabled<S>(&self, meta: &tracing::Metadata<'_>, cx: &Context<'_, S>) -> bool {
+        always_on(meta) || self.filter.enabled(meta, cx.clone())
     }
 
-    fn callsite_enabled(&self, meta: &'static tracing::Metadata<'static>) -> Interest {
+    fn callsite_enabled<S>(&self, meta: &'static tracing::Metadata<'static>) -> Interest
+    where
+        S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    {
         // The inner filter sees every callsite even when the answer is already known: it
         // learns there which span callsites its span directives match (without that, a
         // `[span{field=value}]=debug` directive never matches a span).
@@ -692,41 +687,105 @@ where
         }
     }
 
-    fn event_enabled(&self, event: &tracing::Event<'_>, cx: &Context<'_, S>) -> bool {
-        Filter::<S>::event_enabled(&self.filter, event, cx)
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        self.filter
+            .max_level_hint()
+            .map(|l| l.max(LevelFilter::INFO))
+    }
+}
+
+fn always_on(meta: &tracing::Metadata<'_>) -> bool {
+    (meta.is_span() && *meta.level() <= tracing::Level::INFO)
+        || meta.target() == crate::writer::DECISION_TARGET
+}
+
+/// The JSON layer and the trace bridge ([`Stack`]) behind the [`EventFilter`], and the
+/// breadcrumb layer behind its own gate (debug and error events while an incident is active),
+/// as one layer with a global filter: a span or event is enabled when either part wants it, and
+/// each event is then handed to the parts that want it.
+///
+/// `tracing-subscriber`'s per-layer filters (`Filtered`) would give the same split, but look
+/// the span up in the registry on every enter, exit, record and close, once per filtered layer,
+/// to read which filters enabled it. Here nothing needs looking up: the breadcrumbs take no
+/// spans, so every span that exists was enabled by the event filter. The callsite interest is
+/// the union of both parts' (`always` when the event filter always wants the callsite: the
+/// breadcrumbs' gate is then checked per event), the level hint the most verbose of both.
+struct Telemetry<W> {
+    stack: Stack<W>,
+    events: EventFilter,
+    breadcrumbs: crate::incident::BreadcrumbLayer,
+}
+
+impl<S, W> tracing_subscriber::Layer<S> for Telemetry<W>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + 'static,
+{
+    fn register_callsite(&self, meta: &'static tracing::Metadata<'static>) -> Interest {
+        let events = self.events.callsite_enabled::<S>(meta);
+        if events.is_always() {
+            return events;
+        }
+        let crumbs = crate::incident::BreadcrumbLayer::callsite_interest(meta);
+        if events.is_never() && crumbs.is_never() {
+            Interest::never()
+        } else {
+            Interest::sometimes()
+        }
+    }
+
+    fn enabled(&self, meta: &tracing::Metadata<'_>, cx: Context<'_, S>) -> bool {
+        self.events.enabled(meta, &cx) || self.breadcrumbs.wants(meta)
     }
 
     fn max_level_hint(&self) -> Option<LevelFilter> {
-        Filter::<S>::max_level_hint(&self.filter).map(|l| l.max(LevelFilter::INFO))
+        let events = self.events.max_level_hint()?;
+        Some(events.max(self.breadcrumbs.max_level_hint()))
     }
 
     fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, cx: Context<'_, S>) {
-        if self.dynamic {
-            Filter::<S>::on_new_span(&self.filter, attrs, id, cx);
+        if self.events.dynamic {
+            self.events.filter.on_new_span(attrs, id, cx.clone());
         }
+        self.stack.on_new_span(attrs, id, cx);
     }
 
     fn on_record(&self, id: &span::Id, values: &span::Record<'_>, cx: Context<'_, S>) {
-        if self.dynamic {
-            Filter::<S>::on_record(&self.filter, id, values, cx);
+        if self.events.dynamic {
+            self.events.filter.on_record(id, values, cx.clone());
         }
+        self.stack.on_record(id, values, cx);
     }
 
     fn on_enter(&self, id: &span::Id, cx: Context<'_, S>) {
-        if self.dynamic {
-            Filter::<S>::on_enter(&self.filter, id, cx);
+        if self.events.dynamic {
+            self.events.filter.on_enter(id, cx);
         }
     }
 
     fn on_exit(&self, id: &span::Id, cx: Context<'_, S>) {
-        if self.dynamic {
-            Filter::<S>::on_exit(&self.filter, id, cx);
+        if self.events.dynamic {
+            self.events.filter.on_exit(id, cx);
         }
     }
 
     fn on_close(&self, id: span::Id, cx: Context<'_, S>) {
-        if self.dynamic {
-            Filter::<S>::on_close(&self.filter, id, cx);
+        if self.events.dynamic {
+            self.events.filter.on_close(id.clone(), cx.clone());
+        }
+        tracing_subscriber::Layer::<S>::on_close(&self.stack, id, cx);
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, cx: Context<'_, S>) {
+        let meta = event.metadata();
+        // An event of another level can only have been enabled by the event filter; a debug or
+        // error event may have come for the breadcrumbs alone, so the filter is asked again.
+        let crumb_level = crate::incident::BreadcrumbLayer::takes_level(meta);
+        if !crumb_level || self.events.enabled(meta, &cx) {
+            self.stack.on_event(event, cx);
+        }
+        if crumb_level && self.breadcrumbs.wants(meta) {
+            self.breadcrumbs.on_event(event);
         }
     }
 }

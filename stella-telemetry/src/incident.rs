@@ -13,10 +13,8 @@ use stella_scrub::Scrubber;
 use stella_scrub::grants::Clock;
 use tracing::field::{Field, Visit};
 use tracing::subscriber::Interest;
-use tracing_core::{Event, Level, Metadata, Subscriber};
+use tracing_core::{Event, Level, Metadata};
 use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::layer::{Context, Filter, Layer};
-use tracing_subscriber::registry::LookupSpan;
 
 /// The longest incident mode, per switch (extend by starting again).
 pub const MAX_INCIDENT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -423,6 +421,10 @@ impl Visit for CrumbVisitor<'_> {
 
 /// Keeps recent debug records of tenants in incident mode and writes them, as
 /// `stella_telemetry::breadcrumb` lines, right after the tenant's next error.
+///
+/// It takes events only, no spans: [`Telemetry`](crate::config) hands it the debug and error
+/// events that pass [`wants`](Self::wants). The tenant comes from the event's `tenant_id` or
+/// the thread's current context (the spans' fields are not looked at).
 #[derive(Debug, Clone)]
 pub(crate) struct BreadcrumbLayer {
     incidents: Arc<Incidents>,
@@ -437,47 +439,39 @@ impl BreadcrumbLayer {
         BreadcrumbLayer { incidents, writer }
     }
 
-    pub(crate) fn filter(&self) -> BreadcrumbFilter {
-        BreadcrumbFilter {
-            incidents: Arc::clone(&self.incidents),
+    /// Whether events of this level can be breadcrumbs (debug records) or flush them (errors).
+    pub(crate) fn takes_level(meta: &Metadata<'_>) -> bool {
+        *meta.level() == Level::DEBUG || *meta.level() == Level::ERROR
+    }
+
+    /// The breadcrumbs' gate: debug and error events, while an incident is active.
+    pub(crate) fn wants(&self, meta: &Metadata<'_>) -> bool {
+        meta.is_event() && Self::takes_level(meta) && self.incidents.any_active()
+    }
+
+    /// The interest of the breadcrumbs in a callsite: debug and error events sometimes
+    /// (while an incident is active), nothing else.
+    pub(crate) fn callsite_interest(meta: &Metadata<'_>) -> Interest {
+        if meta.is_event() && Self::takes_level(meta) {
+            Interest::sometimes()
+        } else {
+            Interest::never()
         }
     }
-}
 
-fn event_tenant<S>(
-    event: &Event<'_>,
-    ctx: &Context<'_, S>,
-    from_fields: Option<String>,
-) -> Option<String>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    if from_fields.is_some() {
-        return from_fields;
-    }
-    if let Some(scope) = ctx.event_scope(event) {
-        for span in scope {
-            let ext = span.extensions();
-            if let Some(t) = crate::layer::span_tenant(&ext) {
-                return Some(t);
-            }
-            if let Some(t) = ext
-                .get::<CurrentContext>()
-                .and_then(CurrentContext::request)
-                .and_then(|r| r.tenant_id.clone())
-            {
-                return Some(t);
-            }
+    /// The most verbose level the breadcrumbs take now: debug while an incident is active
+    /// (switching rebuilds the callsite interest cache and the level hint), else error.
+    pub(crate) fn max_level_hint(&self) -> LevelFilter {
+        if self.incidents.any_active() {
+            LevelFilter::DEBUG
+        } else {
+            LevelFilter::ERROR
         }
     }
-    CurrentContext::get_local().and_then(|c| c.request().and_then(|r| r.tenant_id.clone()))
-}
 
-impl<S> Layer<S> for BreadcrumbLayer
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+    /// Keeps a debug event of a tenant in incident mode, or writes the tenant's breadcrumbs
+    /// after its error event.
+    pub(crate) fn on_event(&self, event: &Event<'_>) {
         let meta = event.metadata();
         if meta.target() == INCIDENT_TARGET {
             return;
@@ -488,7 +482,9 @@ where
             scrubber: &self.incidents.scrubber,
         };
         event.record(&mut v);
-        let Some(tenant) = event_tenant(event, &ctx, v.tenant.take()) else {
+        let Some(tenant) = v.tenant.take().or_else(|| {
+            CurrentContext::get_local().and_then(|c| c.request().and_then(|r| r.tenant_id.clone()))
+        }) else {
             return;
         };
         if !self.incidents.is_active(&tenant) {
@@ -500,36 +496,6 @@ where
         } else {
             self.incidents
                 .push_crumb(&tenant, format!("breadcrumb: {} {}", meta.target(), v.text));
-        }
-    }
-}
-
-/// Lets debug and error events reach the breadcrumb layer only while an incident is active.
-#[derive(Debug)]
-pub(crate) struct BreadcrumbFilter {
-    incidents: Arc<Incidents>,
-}
-
-impl<S> Filter<S> for BreadcrumbFilter {
-    fn enabled(&self, meta: &Metadata<'_>, _cx: &Context<'_, S>) -> bool {
-        meta.is_event()
-            && (*meta.level() == Level::DEBUG || *meta.level() == Level::ERROR)
-            && self.incidents.any_active()
-    }
-
-    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
-        if meta.is_event() && (*meta.level() == Level::DEBUG || *meta.level() == Level::ERROR) {
-            Interest::sometimes()
-        } else {
-            Interest::never()
-        }
-    }
-
-    fn max_level_hint(&self) -> Option<LevelFilter> {
-        if self.incidents.any_active() {
-            Some(LevelFilter::DEBUG)
-        } else {
-            Some(LevelFilter::ERROR)
         }
     }
 }

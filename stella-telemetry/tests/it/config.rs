@@ -135,6 +135,31 @@ fn span_field_directives_raise_the_level_inside_matching_spans_only() {
 }
 
 #[test]
+fn span_field_directives_follow_recorded_fields_and_debug_spans() {
+    let c = Config::new("svc", "1")
+        .with_filter("info,[audit{tenant_id=acme}]=debug,[detail{job_id=j-1}]=trace");
+    let msgs = messages_logged(c, || {
+        let span = tracing::info_span!("audit", tenant_id = tracing::field::Empty);
+        span.in_scope(|| tracing::debug!("before the tenant is recorded"));
+        span.record("tenant_id", "acme");
+        span.in_scope(|| tracing::debug!("after the tenant is recorded"));
+        let detail = tracing::debug_span!("detail", job_id = "j-1");
+        detail.in_scope(|| tracing::trace!("inside the matching debug span"));
+        let other = tracing::debug_span!("detail", job_id = "j-2");
+        other.in_scope(|| tracing::trace!("inside another debug span"));
+        drop((span, detail, other));
+        tracing::debug!("after the spans closed");
+    });
+    assert_eq!(
+        msgs,
+        [
+            "after the tenant is recorded",
+            "inside the matching debug span"
+        ]
+    );
+}
+
+#[test]
 fn a_warn_filter_still_sees_the_request_span() {
     let capture = stella_telemetry::testing::CaptureWriter::new();
     let c = Config::new("svc", "1")

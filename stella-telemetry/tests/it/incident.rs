@@ -200,3 +200,144 @@ fn a_burn_rate_breach_switches_incident_mode() {
     tracing::dispatcher::with_default(&dispatch, || trigger(&signal("stop")));
     assert!(h.incident("acme").is_none());
 }
+
+/// The lines written by a dispatcher built with `filter` while `f` runs (with the handle).
+fn lines_with(
+    filter: &str,
+    f: impl FnOnce(&stella_telemetry::TelemetryHandle),
+) -> Vec<serde_json::Value> {
+    let capture = CaptureWriter::new();
+    let (dispatch, guard) = stella_telemetry::build(
+        Config::new("svc", "1")
+            .with_filter(filter)
+            .with_clock(ManualClock::at_unix_secs(T0))
+            .with_output(Output::Writer(Box::new(capture.clone()))),
+    )
+    .unwrap();
+    let h = guard.handle();
+    tracing::dispatcher::with_default(&dispatch, || f(&h));
+    guard.shutdown().unwrap();
+    crate::support::check_lines(&capture.contents())
+}
+
+fn messages(lines: &[serde_json::Value]) -> Vec<&str> {
+    lines
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .filter(|m| !m.starts_with("incident mode"))
+        .collect()
+}
+
+#[test]
+fn one_debug_callsite_follows_incident_mode_on_and_off() {
+    let lines = lines_with("info", |h| {
+        let detail = |i: u32| tracing::debug!(tenant_id = "acme", step = i, "detail");
+        let failure = |i: u32| tracing::error!(tenant_id = "acme", step = i, "failure");
+        detail(0);
+        failure(0);
+        h.start_incident(IncidentRequest::new("acme", Duration::from_secs(60)))
+            .unwrap();
+        detail(1);
+        detail(2);
+        failure(1);
+        h.stop_incident("acme").unwrap();
+        detail(3);
+        failure(2);
+        h.start_incident(IncidentRequest::new("acme", Duration::from_secs(60)))
+            .unwrap();
+        detail(4);
+        failure(3);
+    });
+    let got = messages(&lines);
+    assert_eq!(
+        got,
+        [
+            "failure",
+            "failure",
+            "breadcrumb: it::incident detail step=1",
+            "breadcrumb: it::incident detail step=2",
+            "failure",
+            "failure",
+            "breadcrumb: it::incident detail step=4",
+        ],
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn breadcrumbs_are_kept_when_the_filter_already_logs_debug() {
+    let lines = lines_with("debug", |h| {
+        h.start_incident(IncidentRequest::new("acme", Duration::from_secs(60)))
+            .unwrap();
+        tracing::debug!(tenant_id = "acme", "detail");
+        tracing::info!(tenant_id = "acme", "not a breadcrumb");
+        tracing::warn!(tenant_id = "acme", "nor this");
+        tracing::error!(tenant_id = "acme", "failure");
+    });
+    assert_eq!(
+        messages(&lines),
+        [
+            "detail",
+            "not a breadcrumb",
+            "nor this",
+            "failure",
+            "breadcrumb: it::incident detail"
+        ],
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn an_error_the_filter_drops_still_flushes_the_breadcrumbs() {
+    let lines = lines_with("info,quiet=off", |h| {
+        h.start_incident(IncidentRequest::new("acme", Duration::from_secs(60)))
+            .unwrap();
+        tracing::debug!(target: "quiet", tenant_id = "acme", "quiet detail");
+        tracing::debug!(tenant_id = "acme", "detail");
+        tracing::error!(target: "quiet", tenant_id = "acme", "quiet failure");
+        tracing::debug!(tenant_id = "acme", "after");
+        tracing::error!(tenant_id = "acme", "failure");
+    });
+    assert_eq!(
+        messages(&lines),
+        [
+            "breadcrumb: quiet quiet detail",
+            "breadcrumb: it::incident detail",
+            "failure",
+            "breadcrumb: it::incident after",
+        ],
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn breadcrumbs_take_the_tenant_from_the_event_or_the_current_context_not_from_spans() {
+    use stella_context::{CurrentContext, RequestContext};
+
+    let lines = lines_with("info", |h| {
+        h.start_incident(IncidentRequest::new("acme", Duration::from_secs(60)))
+            .unwrap();
+        let cx = CurrentContext::new(None, Some(RequestContext::new().with_tenant_id("acme")));
+        // A span with the tenant as a field, and a span created in the tenant's context but
+        // entered outside it: the JSON lines carry the tenant, the breadcrumbs do not see it.
+        let span = tracing::info_span!("api", tenant_id = "acme");
+        let in_cx = cx.scope(|| tracing::info_span!("job"));
+        span.in_scope(|| tracing::debug!("in a span with the tenant"));
+        in_cx.in_scope(|| tracing::debug!("in a span made in the context"));
+        span.in_scope(|| tracing::error!("failure in the span"));
+        cx.scope(|| tracing::debug!("in the context"));
+        span.in_scope(|| tracing::error!("second failure in the span"));
+        cx.scope(|| tracing::error!("failure in the context"));
+    });
+    assert_eq!(
+        messages(&lines),
+        [
+            "failure in the span",
+            "second failure in the span",
+            "failure in the context",
+            "breadcrumb: it::incident in the context",
+        ],
+        "{lines:?}"
+    );
+    assert!(lines.iter().all(|l| l["tenant_id"] == "acme"), "{lines:?}");
+}
