@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use stella_context::subscriber::ContextLayer;
+use stella_context::CurrentContext;
 use stella_scrub::Scrubber;
 use stella_scrub::grants::{Clock, Grants, SystemClock};
 use tracing::span;
@@ -12,7 +12,7 @@ use tracing::subscriber::Interest;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::{Context, Filter, SubscriberExt as _};
-use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use crate::guard::{Housekeeper, TelemetryGuard, TelemetryHandle};
 use crate::writer::{
@@ -520,13 +520,11 @@ fn build_parts(config: Config) -> Result<(tracing::Dispatch, TelemetryGuard, Par
         otel_layer,
     );
     let event_filter = EventFilter::new(filter, config.filter.as_deref().unwrap_or(DEFAULT_FILTER));
-    let subscriber = tracing_subscriber::registry()
-        .with(ContextLayer::new())
-        .with(Telemetry {
-            stack: layer,
-            events: event_filter,
-            breadcrumbs,
-        });
+    let subscriber = tracing_subscriber::registry().with(Telemetry {
+        stack: layer,
+        events: event_filter,
+        breadcrumbs,
+    });
     let dispatch = tracing::Dispatch::new(subscriber);
     for w in &config.warnings {
         tracing::dispatcher::with_default(
@@ -580,6 +578,22 @@ struct Stack<W> {
     share_clean_messages: bool,
 }
 
+impl<W> Stack<W>
+where
+    W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + 'static,
+{
+    fn new_span_at<S>(&self, attrs: &span::Attributes<'_>, span: &SpanRef<'_, S>)
+    where
+        S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    {
+        self.json.new_span_at(attrs, span);
+        #[cfg(feature = "otlp")]
+        if let Some(otel) = &self.otel {
+            otel.new_span_at(attrs, span);
+        }
+    }
+}
+
 impl<W> Stack<W> {
     fn new(
         json: JsonLayer<W>,
@@ -604,15 +618,6 @@ where
     S: tracing::Subscriber + for<'a> LookupSpan<'a>,
     W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + 'static,
 {
-    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
-        self.json.new_span_at(attrs, &span);
-        #[cfg(feature = "otlp")]
-        if let Some(otel) = &self.otel {
-            otel.new_span_at(attrs, &span);
-        }
-    }
-
     fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         self.json.record_at(values, &span);
@@ -710,6 +715,8 @@ fn always_on(meta: &tracing::Metadata<'_>) -> bool {
 /// spans, so every span that exists was enabled by the event filter. The callsite interest is
 /// the union of both parts' (`always` when the event filter always wants the callsite: the
 /// breadcrumbs' gate is then checked per event), the level hint the most verbose of both.
+/// It also stores the thread's current context in each new span's extensions, as
+/// `ContextLayer` does, on the span it looks up for the JSON layer and the bridge.
 struct Telemetry<W> {
     stack: Stack<W>,
     events: EventFilter,
@@ -747,7 +754,13 @@ where
         if self.events.dynamic {
             self.events.filter.on_new_span(attrs, id, cx.clone());
         }
-        self.stack.on_new_span(attrs, id, cx);
+        let Some(span) = cx.span(id) else { return };
+        // What `ContextLayer` does, on the span already looked up for the JSON layer and the
+        // bridge (which read the context from the span's extensions).
+        if let Some(current) = CurrentContext::get_local() {
+            span.extensions_mut().replace(current);
+        }
+        self.stack.new_span_at(attrs, &span);
     }
 
     fn on_record(&self, id: &span::Id, values: &span::Record<'_>, cx: Context<'_, S>) {
@@ -790,8 +803,9 @@ where
     }
 }
 
-/// Installs the JSON logger as the global `tracing` subscriber (with
-/// [`ContextLayer`] so spans carry the request context), bridges the `log` crate, and returns
+/// Installs the JSON logger as the global `tracing` subscriber (spans carry the request
+/// context, as [`ContextLayer`](stella_context::subscriber::ContextLayer) would store it),
+/// bridges the `log` crate, and returns
 /// the guard that flushes on drop. With traces on (`otlp` feature and an endpoint) it also
 /// installs the W3C propagators, the global OpenTelemetry tracer provider (spans started
 /// through `opentelemetry::global::tracer(..)` are exported by the same pipeline) and the
