@@ -290,6 +290,7 @@ pub(crate) enum SpanVal {
 /// The fields of one span, stored in its extensions.
 #[derive(Debug, Default)]
 pub(crate) struct SpanFields {
+    /// In slot order.
     pub(crate) slots: Vec<(Slot, SpanStr)>,
     pub(crate) details: Vec<SpanDetail>,
 }
@@ -406,10 +407,16 @@ impl SpanVisitor<'_> {
         }
     }
 
+    /// Sets a common field, keeping the span's common fields in slot order (the order of the
+    /// line, so that a line copies a span's adjacent members in one piece).
     fn set_slot(&mut self, slot: Slot, v: SpanStr) {
-        match self.fields.slots.iter_mut().find(|(s, _)| *s == slot) {
-            Some(e) => e.1 = v,
-            None => self.fields.slots.push((slot, v)),
+        let slots = &mut self.fields.slots;
+        match slots.iter().position(|(s, _)| s.index() >= slot.index()) {
+            Some(at) => match slots.get_mut(at) {
+                Some(e) if e.0 == slot => e.1 = v,
+                _ => slots.insert(at, (slot, v)),
+            },
+            None => slots.push((slot, v)),
         }
     }
 
@@ -538,6 +545,67 @@ mod span_str_tests {
             Some((Val::Str(0, 1), Origin::Raw))
         );
         assert_eq!(ev.slots[Slot::Route.index()], None);
+    }
+
+    #[test]
+    fn span_common_fields_stay_in_slot_order() {
+        use super::{SpanFields, SpanVisitor};
+        use crate::stats::Stats;
+        use tracing_core::field::Visit;
+
+        let scrubber = stella_scrub::Scrubber::builder().build().unwrap();
+        let stats = Stats::default();
+        let mut keys = crate::layer::keys::KeyCache::default();
+        let mut messages = crate::layer::keys::CleanMessages::default();
+        let mut fields = SpanFields::default();
+        let mut v = SpanVisitor {
+            fields: &mut fields,
+            scrubber: &scrubber,
+            stats: &stats,
+            keys: &mut keys,
+            messages: &mut messages,
+            buf: String::new(),
+        };
+        // Recorded in the order of `ServerLayer`'s span, then again (replaced in place).
+        struct Cs;
+        static FIELDS: &[&str] = &[
+            "http.request.method",
+            "http.route",
+            "request_id",
+            "tenant_id",
+        ];
+        impl tracing_core::callsite::Callsite for Cs {
+            fn set_interest(&self, _: tracing_core::Interest) {}
+            fn metadata(&self) -> &tracing_core::Metadata<'_> {
+                &META
+            }
+        }
+        static CS: Cs = Cs;
+        static META: tracing_core::Metadata<'static> = tracing_core::metadata!(
+            name: "span",
+            target: "t",
+            level: tracing_core::Level::INFO,
+            fields: FIELDS,
+            callsite: &CS,
+            kind: tracing_core::metadata::Kind::SPAN,
+        );
+        for value in ["first", "second"] {
+            for name in FIELDS {
+                let field = META.fields().field(name).unwrap();
+                let text = if *name == "http.request.method" {
+                    "POST"
+                } else {
+                    value
+                };
+                v.record_str(&field, text);
+            }
+        }
+        let order: Vec<Slot> = fields.slots.iter().map(|(s, _)| *s).collect();
+        assert_eq!(
+            order,
+            [Slot::TenantId, Slot::Route, Slot::Method, Slot::RequestId]
+        );
+        assert_eq!(fields.slot(Slot::Route).unwrap().clean(), "second");
     }
 
     #[test]

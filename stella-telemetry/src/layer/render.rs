@@ -450,17 +450,26 @@ pub(super) fn write_line(
 
     // Folded lines of a multi-line error message, prepended to the stack.
     let mut error_tail: Option<&str> = None;
+    // Whole members, rendered (and checked or scrubbed) when a span recorded them: members
+    // that follow one another in the arena as in the line (one span's, copied in slot order)
+    // are copied as one run.
+    let mut run = (0, 0);
     for slot in Slot::ALL {
         let Some((Val::Str(start, end), origin)) = ev.slots.get(slot.index()).copied().flatten()
         else {
             continue;
         };
-        let raw = ev.str_at(start, end);
         if origin == Origin::Json {
-            // The whole member, rendered (and checked or scrubbed) when the span recorded it.
-            out.push_str(raw);
+            if start != run.1 {
+                push_run(out, ev, run);
+                run.0 = start;
+            }
+            run.1 = end;
             continue;
         }
+        push_run(out, ev, run);
+        run = (0, 0);
+        let raw = ev.str_at(start, end);
         let key = slot.key();
         match slot.format() {
             Format::Scanned if slot == Slot::ErrorMessage => {
@@ -504,6 +513,8 @@ pub(super) fn write_line(
             }
         }
     }
+
+    push_run(out, ev, run);
 
     out.push_str(",\"message\":");
     match ev.message {
@@ -589,6 +600,13 @@ pub(super) fn write_line(
         out.push('"');
     }
     out.push_str("}}\n");
+}
+
+/// Appends the arena's text at `run` (nothing when empty).
+fn push_run(out: &mut String, ev: &EventFields, run: (usize, usize)) {
+    if run.0 < run.1 {
+        out.push_str(ev.str_at(run.0, run.1));
+    }
 }
 
 fn push_key(out: &mut String, key: &str) {
