@@ -104,7 +104,15 @@ pub(crate) struct CleanMessages {
     /// Verdicts on the integers below [`SMALL_NUMBERS`] (span fields such as a step, a count,
     /// a port), two bits each: `[known, clean]` per 64 numbers. Allocated on first use.
     numbers: Vec<[u64; 2]>,
+    /// The last clean message of each call site (by the address of its metadata, in
+    /// [`SITES`] places, each replaced by the next call site that lands on it): looked at
+    /// before the set, a hit costs one comparison of the text and no hashing. Allocated on
+    /// first use.
+    sites: Vec<(usize, String)>,
 }
+
+/// Places in [`CleanMessages::sites`] (a power of two).
+const SITES: usize = 64;
 
 /// Integers below this get a verdict slot of their own (`SMALL_NUMBERS / 64 * 16` bytes per
 /// thread) instead of a place in the set of messages.
@@ -140,8 +148,50 @@ impl CleanMessages {
         self.set.insert(text.to_owned());
     }
 
+    /// [`Self::is_clean`] for the message of the call site whose metadata is at `site`,
+    /// remembering it for that call site when the set knows it.
+    pub(crate) fn is_clean_at(&mut self, scrubber: &Scrubber, site: usize, text: &str) -> bool {
+        if text.len() > MAX_MESSAGE_LEN || !self.same(scrubber) {
+            return false;
+        }
+        let place = site_place(site);
+        if self
+            .sites
+            .get(place)
+            .is_some_and(|(at, kept)| *at == site && kept == text)
+        {
+            return true;
+        }
+        if !self.set.contains(text) {
+            return false;
+        }
+        self.keep_site(place, site, text);
+        true
+    }
+
+    /// [`Self::remember`], and for the call site whose metadata is at `site`.
+    pub(crate) fn remember_at(&mut self, scrubber: &Scrubber, site: usize, text: &str) {
+        if text.len() > MAX_MESSAGE_LEN {
+            return;
+        }
+        self.remember(scrubber, text);
+        self.keep_site(site_place(site), site, text);
+    }
+
+    fn keep_site(&mut self, place: usize, site: usize, text: &str) {
+        if self.sites.is_empty() {
+            self.sites = vec![(0, String::new()); SITES];
+        }
+        if let Some((at, kept)) = self.sites.get_mut(place) {
+            *at = site;
+            kept.clear();
+            kept.push_str(text);
+        }
+    }
+
     fn start_over(&mut self, scrubber: &Scrubber) {
         self.set.clear();
+        self.sites.clear();
         self.numbers.clear();
         self.scrubber = Some(scrubber.clone());
     }
@@ -188,6 +238,11 @@ impl CleanMessages {
         }
         clean
     }
+}
+
+/// The place of a call site's metadata address in [`CleanMessages::sites`].
+fn site_place(site: usize) -> usize {
+    (site ^ (site >> 6) ^ (site >> 12)) & (SITES - 1)
 }
 
 /// Scrubs values for one line: the tenant's view plus the key cache.
@@ -293,6 +348,40 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn call_site_verdicts_are_the_set_verdicts() {
+        let s = Scrubber::builder().build().unwrap();
+        let other = Scrubber::builder().build().unwrap();
+        let mut m = CleanMessages::default();
+        // Sites that share a place and sites that do not, texts that change per call.
+        let sites = [0x1000usize, 0x1000 + SITES * 8 * 4096, 0x2040, 0x2080];
+        for round in 0..3 {
+            for (i, site) in sites.iter().enumerate() {
+                let text = format!("step {} finished", (i + round) % 3);
+                let clean = m.is_clean_at(&s, *site, &text);
+                assert_eq!(clean, round > 0 || i >= 3, "{round} {site:#x} {text}");
+                if !clean {
+                    m.remember_at(&s, *site, &text);
+                }
+                assert!(m.is_clean_at(&s, *site, &text));
+                assert!(m.is_clean(&s, &text));
+                // Another scrubber knows nothing yet.
+                assert!(!m.is_clean_at(&other, *site, &text));
+            }
+        }
+        // A text never remembered is never clean, whatever its site last kept.
+        assert!(!m.is_clean_at(&s, sites[0], "password=hunter2"));
+        // A new scrubber starts over: the sites' texts are forgotten with the set.
+        m.remember_at(&other, sites[0], "x");
+        assert!(!m.is_clean_at(&s, sites[0], "x"));
+        assert!(!m.is_clean_at(&other, sites[1], "step 0 finished"));
+        assert!(m.is_clean_at(&other, sites[0], "x"));
+        // Too long to keep.
+        let long = "a".repeat(MAX_MESSAGE_LEN + 1);
+        m.remember_at(&other, sites[2], &long);
+        assert!(!m.is_clean_at(&other, sites[2], &long));
     }
 
     #[test]

@@ -612,7 +612,7 @@ where
                 message_clean: false,
             };
             (scan.all_clean, scan.message_clean) =
-                render::batch_clean(&s.ev, &mut scan, relaxed, &mut s.tmp);
+                render::batch_clean(&s.ev, meta, &mut scan, relaxed, &mut s.tmp);
             let message_clean = scan.message_clean && s.ev.message.is_some();
             s.message_clean = message_clean;
             render::write_line(core, meta, now, &s.ev, &mut scan, &mut s.out, &mut s.tmp);

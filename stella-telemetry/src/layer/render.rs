@@ -310,6 +310,17 @@ impl IdsMemo {
     }
 }
 
+/// The two lowercase hex digits of every byte value.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    let mut table = [[0u8; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = [json::HEX[b >> 4], json::HEX[b & 0x0f]];
+        b += 1;
+    }
+    table
+};
+
 /// Writes `,"<key>":"<hex of id>"` into `out` and returns its length (0 when it does not fit).
 fn id_member(out: &mut [u8; 48], key: &str, id: &[u8]) -> usize {
     let len = key.len() + id.len() * 2 + 6;
@@ -323,8 +334,7 @@ fn id_member(out: &mut [u8; 48], key: &str, id: &[u8]) -> usize {
     head[2..].copy_from_slice(key.as_bytes());
     hex_open.copy_from_slice(b"\":\"");
     for (pair, b) in hex.chunks_exact_mut(2).zip(id) {
-        pair[0] = json::HEX[usize::from(b >> 4)];
-        pair[1] = json::HEX[usize::from(b & 0x0f)];
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(*b)]);
     }
     close.copy_from_slice(b"\"");
     len
@@ -340,6 +350,7 @@ const BATCH_SEPARATOR: char = '\n';
 /// take the per-value path. Returns whether (the fields, the message) are clean.
 pub(super) fn batch_clean(
     ev: &EventFields,
+    meta: &Metadata<'_>,
     scan: &mut Scan<'_>,
     relaxed: bool,
     tmp: &mut String,
@@ -350,9 +361,11 @@ pub(super) fn batch_clean(
     let message_clean = match ev.message {
         Some((s, e)) => {
             let text = ev.str_at(s, e);
-            scan.messages.is_clean(scan.scrubber, text)
+            // Call sites log the same text again and again.
+            let site = std::ptr::from_ref(meta) as usize;
+            scan.messages.is_clean_at(scan.scrubber, site, text)
                 || (matches!(scan.scrubber.scrub(text), std::borrow::Cow::Borrowed(_)) && {
-                    scan.messages.remember(scan.scrubber, text);
+                    scan.messages.remember_at(scan.scrubber, site, text);
                     true
                 })
         }
