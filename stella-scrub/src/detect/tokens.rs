@@ -205,7 +205,13 @@ pub(crate) static TOKEN_SPECS: &[TokenSpec] = &[
     // Other vendors
     spec(&["glc_", "glsa_"], Kind::VendorToken, b64any, 30, 255),
     spec(&["sntrys_", "sntryu_"], Kind::VendorToken, b64any, 40, 512),
-    spec(&["dckr_pat_", "dckr_oat_"], Kind::VendorToken, b64url, 24, 64),
+    spec(
+        &["dckr_pat_", "dckr_oat_"],
+        Kind::VendorToken,
+        b64url,
+        24,
+        64,
+    ),
     spec(&["ops_eyJ"], Kind::VendorToken, b64any, 60, 4096),
     spec(&["tskey-"], Kind::VendorToken, b64url, 20, 128),
     spec(&["ATATT3"], Kind::VendorToken, b64any, 60, 512),
@@ -368,13 +374,13 @@ pub(crate) static TOKEN_SPECS: &[TokenSpec] = &[
     digits(spec(&["ATBB"], Kind::VendorToken, alnum, 32, 40)), // Bitbucket app password
     // A fourth batch, from a second look at the formats secret scanners publish rules for.
     exact(spec(&["v1.0-"], Kind::VendorToken, hex_dash, 171, 171)), // Cloudflare origin CA key
-    exact(spec(&["NRJS-"], Kind::VendorToken, hex, 19, 19)), // New Relic browser key
-    spec(&["ATCTT3"], Kind::VendorToken, b64any, 60, 512), // Atlassian admin API key
-    exact(spec(&["dnkey-"], Kind::VendorToken, b64any, 79, 79)), // Defined Networking
-    exact(spec(&["p8e-"], Kind::VendorToken, alnum, 32, 32)), // Adobe client secret
-    spec(&["EAAM", "EAAC"], Kind::VendorToken, alnum, 100, 512), // Facebook page token
+    exact(spec(&["NRJS-"], Kind::VendorToken, hex, 19, 19)),        // New Relic browser key
+    spec(&["ATCTT3"], Kind::VendorToken, b64any, 60, 512),          // Atlassian admin API key
+    exact(spec(&["dnkey-"], Kind::VendorToken, b64any, 79, 79)),    // Defined Networking
+    exact(spec(&["p8e-"], Kind::VendorToken, alnum, 32, 32)),       // Adobe client secret
+    spec(&["EAAM", "EAAC"], Kind::VendorToken, alnum, 100, 512),    // Facebook page token
     exact(digits(spec(&["live_"], Kind::VendorToken, b64any, 35, 40))), // GoCardless, Lob
-    spec(&["sb_secret_"], Kind::VendorToken, b64url, 24, 64), // Supabase secret key
+    spec(&["sb_secret_"], Kind::VendorToken, b64url, 24, 64),       // Supabase secret key
     spec(
         &["hcaik_", "hcxik_", "hcamk_", "hcxmk_"],
         Kind::VendorToken,
@@ -382,7 +388,7 @@ pub(crate) static TOKEN_SPECS: &[TokenSpec] = &[
         26,
         80,
     ), // Honeycomb
-    digits(spec(&["tvly-"], Kind::VendorToken, b64url, 30, 64)), // Tavily
+    digits(spec(&["tvly-"], Kind::VendorToken, b64url, 30, 64)),    // Tavily
     spec(
         &["pdl_live_apikey_", "pdl_sdbx_apikey_"],
         Kind::VendorToken,
@@ -390,7 +396,7 @@ pub(crate) static TOKEN_SPECS: &[TokenSpec] = &[
         50,
         60,
     ), // Paddle
-    exact(spec(&["napi_"], Kind::VendorToken, alnum, 64, 64)), // Neon
+    exact(spec(&["napi_"], Kind::VendorToken, alnum, 64, 64)),      // Neon
     exact(spec(
         &["secret-live-", "secret-test-"],
         Kind::VendorToken,
