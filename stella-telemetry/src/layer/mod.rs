@@ -113,7 +113,8 @@ pub(crate) fn last_message_is(text: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// The tenant recorded on a span by the JSON layer, if any.
+/// The tenant recorded on a span by the JSON layer, if any (for the trace bridge).
+#[cfg(feature = "otlp")]
 pub(crate) fn span_tenant(ext: &tracing_subscriber::registry::Extensions<'_>) -> Option<String> {
     ext.get::<SpanFields>()
         .and_then(|f| f.slot(crate::fields::Slot::TenantId))

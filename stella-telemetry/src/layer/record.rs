@@ -329,6 +329,7 @@ impl SpanDetail {
 }
 
 impl SpanFields {
+    #[cfg(any(feature = "otlp", test))]
     pub(crate) fn slot(&self, slot: Slot) -> Option<&SpanStr> {
         self.slots.iter().find(|(s, _)| *s == slot).map(|(_, v)| v)
     }
