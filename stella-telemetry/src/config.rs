@@ -629,19 +629,20 @@ where
 
     fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
         let span = ctx.event_span(event);
+        // The JSON layer visits the event's fields once for both: when the event's span
+        // records it, the bridge's visitor is fed as the JSON layer visits.
         #[cfg(feature = "otlp")]
-        if self.share_clean_messages
-            && let Some(otel) = &self.otel
-        {
-            let clean = self.json.event_at_noting(event, span.as_ref());
-            otel.event_at_with(event, span.as_ref(), clean);
+        if let Some(otel) = &self.otel {
+            otel.event_at_sharing(event, span.as_ref(), |also| {
+                let noted = self.json.event_at_sharing(event, span.as_ref(), also);
+                crate::trace::Shared {
+                    values: noted.shared,
+                    message_clean: self.share_clean_messages && noted.message_clean,
+                }
+            });
             return;
         }
         self.json.event_at(event, span.as_ref());
-        #[cfg(feature = "otlp")]
-        if let Some(otel) = &self.otel {
-            otel.event_at(event, span.as_ref());
-        }
     }
 
     fn on_close(&self, id: span::Id, ctx: Context<'_, S>) {
@@ -860,4 +861,258 @@ pub fn init(config: Config) -> Result<TelemetryGuard, InitError> {
     #[cfg(not(feature = "log"))]
     let _ = parts;
     Ok(guard)
+}
+
+#[cfg(all(test, feature = "otlp"))]
+#[allow(clippy::unwrap_used)]
+mod sharing_tests {
+    use std::sync::Arc;
+
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    use super::{EventFilter, Stack, Telemetry};
+    use crate::JsonLayer;
+    use crate::trace::{OtelLayer, Pipeline, Plain, Queue, TraceConfig};
+    use tracing_subscriber::EnvFilter;
+
+    /// A field whose `Debug` text is not its `Display` text.
+    #[derive(Debug)]
+    #[allow(dead_code)]
+    struct Item {
+        id: u32,
+        owner: &'static str,
+    }
+
+    #[derive(Debug)]
+    struct Failure;
+
+    impl std::fmt::Display for Failure {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("lookup failed\nsecond line")
+        }
+    }
+
+    impl std::error::Error for Failure {}
+
+    /// A `Debug` that logs an event of its own to the dispatcher formatting it (inside the
+    /// span being recorded). Through `Dispatch::event`: `tracing`'s macros would not dispatch
+    /// while a scoped dispatcher is busy, but do with a global one.
+    struct Chatty(std::sync::OnceLock<tracing::Dispatch>);
+
+    struct InnerSite;
+    static INNER_SITE: InnerSite = InnerSite;
+    static INNER: tracing_core::Metadata<'static> = tracing_core::metadata!(
+        name: "inner",
+        target: "t",
+        level: tracing_core::Level::INFO,
+        fields: &["message"],
+        callsite: &INNER_SITE,
+        kind: tracing_core::metadata::Kind::EVENT,
+    );
+
+    impl tracing_core::callsite::Callsite for InnerSite {
+        fn set_interest(&self, _: tracing_core::Interest) {}
+        fn metadata(&self) -> &tracing_core::Metadata<'_> {
+            &INNER
+        }
+    }
+
+    impl std::fmt::Debug for Chatty {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            if let Some(d) = self.0.get()
+                && let Some(field) = INNER.fields().field("message")
+            {
+                let text = "logged while formatting";
+                let values = [(&field, Some(&text as &dyn tracing::Value))];
+                let values = INNER.fields().value_set(&values);
+                d.event(&tracing::Event::new(&INNER, &values));
+            }
+            f.write_str("chatty")
+        }
+    }
+
+    /// A span's name, status, attributes and events (name, attributes), as the bridge
+    /// recorded them, with the events and attributes it dropped.
+    type Recorded = (
+        String,
+        String,
+        Vec<(&'static str, Plain)>,
+        Vec<(String, Vec<(&'static str, Plain)>)>,
+        (u32, u32),
+    );
+
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    enum Mode {
+        /// `Stack`: the JSON layer visits each event once for both.
+        Shared,
+        /// The JSON layer and the bridge as two layers: each visits.
+        Apart,
+        /// The bridge without the JSON layer.
+        Alone,
+    }
+
+    fn run(mode: Mode, traces: &TraceConfig, body: impl FnOnce()) -> (Vec<Recorded>, u64) {
+        let scrubber = stella_scrub::Scrubber::builder().build().unwrap();
+        let (writer, _writer_guard) = crate::NonBlocking::builder()
+            .build(crate::Output::Writer(Box::new(std::io::sink())))
+            .unwrap();
+        let json = JsonLayer::builder("svc", "1")
+            .with_scrubber(scrubber.clone())
+            .with_sampling(crate::Sampling::unlimited())
+            .with_non_blocking(writer)
+            .build()
+            .unwrap();
+        let queue = Arc::new(Queue::new(1024, 512));
+        let incidents = Arc::new(crate::incident::Incidents::new(
+            Arc::new(stella_scrub::grants::SystemClock::default()),
+            scrubber.clone(),
+        ));
+        let pipeline = Arc::new(Pipeline::new(
+            traces,
+            Arc::clone(&queue),
+            Arc::default(),
+            Arc::clone(&incidents),
+            &scrubber,
+        ));
+        let otel = OtelLayer::new(pipeline);
+        let stats = json.clone();
+        let dispatch = match mode {
+            Mode::Shared => {
+                let breadcrumbs =
+                    crate::incident::BreadcrumbLayer::new(Arc::clone(&incidents), json.clone());
+                tracing::Dispatch::new(tracing_subscriber::registry().with(Telemetry {
+                    stack: Stack::new(json, Some(otel)),
+                    events: EventFilter::new(EnvFilter::new("info"), "info"),
+                    breadcrumbs,
+                }))
+            }
+            Mode::Apart => {
+                tracing::Dispatch::new(tracing_subscriber::registry().with(json).with(otel))
+            }
+            Mode::Alone => tracing::Dispatch::new(tracing_subscriber::registry().with(otel)),
+        };
+        tracing::dispatcher::with_default(&dispatch, body);
+        let spans = queue
+            .take_all()
+            .iter()
+            .map(|s| {
+                let events = s
+                    .events
+                    .iter()
+                    .map(|e| (s.events.name(e).to_owned(), s.events.plain_attributes(e)))
+                    .collect();
+                (
+                    s.name().to_owned(),
+                    format!("{:?}", s.status),
+                    s.plain_attributes(),
+                    events,
+                    (s.dropped_events, s.dropped_attributes),
+                )
+            })
+            .collect();
+        (spans, stats.stats().lines)
+    }
+
+    fn events() {
+        let span = tracing::info_span!("work", otel.name = "policy.evaluate", step = 3_u64);
+        let _e = span.enter();
+        let item = Item {
+            id: 7,
+            owner: "acme",
+        };
+        let who = "erin@example.com";
+        tracing::info!(
+            n = -3_i64,
+            big = u64::MAX,
+            small = 5_u64,
+            ratio = 0.5,
+            flag = true,
+            text = "plain text",
+            item = ?item,
+            shown = %who,
+            error = &Failure as &(dyn std::error::Error + 'static),
+            "evaluated {} rules for {who}",
+            12
+        );
+        // No message: the event is named after its call site.
+        tracing::info!(only = "fields", tenant_id = "acme");
+        tracing::warn!(message = 5_i64, k = "v");
+        tracing::info!("{}", "x".repeat(5_000));
+        tracing::event!(
+            target: crate::writer::DECISION_TARGET,
+            tracing::Level::INFO,
+            decision_effect = "allow",
+            actor = "bob",
+            "decided"
+        );
+        tracing::error!(code = 2_u64, "failed");
+    }
+
+    #[test]
+    fn the_bridge_records_the_same_events_with_the_json_layer_sharing_its_visit_or_not() {
+        let traces = TraceConfig::new();
+        let (shared, lines) = run(Mode::Shared, &traces, events);
+        let (apart, apart_lines) = run(Mode::Apart, &traces, events);
+        let (alone, _) = run(Mode::Alone, &traces, events);
+        assert_eq!(lines, 6);
+        assert_eq!(apart_lines, 6);
+        assert_eq!(shared.len(), 1);
+        assert_eq!(shared, apart);
+        assert_eq!(shared, alone);
+        let (_, _, _, events, _) = &shared[0];
+        assert_eq!(events.len(), 6);
+        assert_eq!(events[0].0, "evaluated 12 rules for erin@example.com");
+        assert!(
+            events[0]
+                .1
+                .contains(&("item", Plain::Str("Item { id: 7, owner: \"acme\" }".into())))
+        );
+        assert!(events[3].0.len() < 5_000, "cut");
+    }
+
+    #[test]
+    fn a_full_span_drops_the_same_events_shared_or_not() {
+        let mut traces = TraceConfig::new();
+        traces.max_events = 2;
+        traces.max_attributes = 3;
+        let (shared, _) = run(Mode::Shared, &traces, events);
+        let (apart, _) = run(Mode::Apart, &traces, events);
+        assert_eq!(shared, apart);
+        assert_eq!(shared[0].4.0, 4);
+    }
+
+    #[test]
+    fn an_unsampled_span_records_no_event_and_lines_are_still_written() {
+        let mut traces = TraceConfig::new();
+        traces.ratio = 0.0;
+        traces.tail = false;
+        let (shared, lines) = run(Mode::Shared, &traces, events);
+        assert!(shared.is_empty());
+        assert_eq!(lines, 6);
+    }
+
+    #[test]
+    fn an_event_logged_from_a_debug_value_records_without_deadlock() {
+        let traces = TraceConfig::new();
+        let chatty = Chatty(std::sync::OnceLock::new());
+        let outer = || {
+            tracing::dispatcher::get_default(|d| {
+                let _ = chatty.0.set(d.clone());
+            });
+            let span = tracing::info_span!("work");
+            let _e = span.enter();
+            tracing::info!(value = ?chatty, "outer");
+        };
+        let (shared, lines) = run(Mode::Shared, &traces, outer);
+        // Formatted once, for both layers: the inner event is logged once, before the outer
+        // one is added to the span.
+        assert_eq!(lines, 2);
+        let names: Vec<&str> = shared[0].3.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["logged while formatting", "outer"]);
+        assert!(
+            shared[0].3[1]
+                .1
+                .contains(&("value", Plain::Str("chatty".into())))
+        );
+    }
 }

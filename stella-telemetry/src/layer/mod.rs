@@ -53,8 +53,6 @@ struct Scratch {
     tenant: String,
     keys: keys::KeyCache,
     messages: keys::CleanMessages,
-    /// Whether the strict scrubber left `ev`'s message unchanged (set when a line is written).
-    message_clean: bool,
 }
 
 /// Buffers above this capacity are given back after a huge event.
@@ -96,23 +94,6 @@ fn with_scratch<R: Default>(f: impl FnOnce(&mut Scratch) -> R) -> R {
     }
 }
 
-/// Whether `text` is the message of the last line this thread's scratch buffers wrote and
-/// the strict scrubber left that message unchanged: then `text` is clean (scrubbing is a pure
-/// function of the text). False while the buffers are in use or gone.
-#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
-pub(crate) fn last_message_is(text: &str) -> bool {
-    SCRATCH
-        .try_with(|cell| {
-            cell.try_borrow().is_ok_and(|s| {
-                s.message_clean
-                    && s.ev
-                        .message
-                        .is_some_and(|(start, end)| s.ev.str_at(start, end) == text)
-            })
-        })
-        .unwrap_or(false)
-}
-
 /// The tenant recorded on a span by the JSON layer, if any (for the trace bridge).
 #[cfg(feature = "otlp")]
 pub(crate) fn span_tenant(ext: &tracing_subscriber::registry::Extensions<'_>) -> Option<String> {
@@ -131,6 +112,16 @@ pub(crate) fn span_trace<'a>(
         return Some(t);
     }
     ext.get::<stella_context::TraceContext>()
+}
+
+/// What [`JsonLayer::event_at_sharing`] tells the trace bridge about an event.
+#[derive(Debug, Default, Clone, Copy)]
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+pub(crate) struct Noted {
+    /// Every value of the event was handed on (the fields were visited).
+    pub(crate) shared: bool,
+    /// The event had a message and the strict scrubber left it unchanged.
+    pub(crate) message_clean: bool,
 }
 
 /// Building a [`JsonLayer`] failed.
@@ -540,20 +531,24 @@ where
     where
         R: LookupSpan<'a>,
     {
-        let _ = self.event_at_noting(event, span);
+        let _ = self.event_at_sharing(event, span, None::<&mut record::EventFields>);
     }
 
-    /// [`Self::event_at`]; returns true when the event had a message and the strict scrubber
-    /// left it unchanged. The message stays in this thread's scratch buffers until the next
-    /// event (see [`last_message_is`]), for the trace bridge, which then need not scrub the
-    /// same text again as the span event's name.
-    pub(crate) fn event_at_noting<'a, R>(
+    /// [`Self::event_at`], handing each of the event's values on to `also` as it is visited
+    /// (see [`record::Tee`]): the trace bridge's visitor, which then need not visit the event
+    /// again. Says whether `also` was given every value (not when the event was suppressed
+    /// before its fields were visited) and whether the strict scrubber left the event's
+    /// message unchanged (the text handed on: the bridge need not scrub it again as the span
+    /// event's name).
+    pub(crate) fn event_at_sharing<'a, R, V>(
         &self,
         event: &Event<'_>,
         span: Option<&SpanRef<'a, R>>,
-    ) -> bool
+        also: Option<&mut V>,
+    ) -> Noted
     where
         R: LookupSpan<'a>,
+        V: tracing_core::field::Visit,
     {
         let meta = event.metadata();
         let core = &*self.core;
@@ -562,13 +557,22 @@ where
         if limited && !core.limiters.allow_callsite(&meta.callsite(), now) {
             bump(&core.stats.suppressed_callsite);
             self.maybe_summary(now);
-            return false;
+            return Noted::default();
         }
-        let (written, message_clean) = with_scratch(|s| {
+        let (written, noted) = with_scratch(|s| {
             s.trim();
             s.ev.clear();
-            s.message_clean = false;
-            event.record(&mut s.ev);
+            match also {
+                Some(also) => event.record(&mut record::Tee {
+                    ev: &mut s.ev,
+                    also,
+                }),
+                None => event.record(&mut s.ev),
+            }
+            let mut noted = Noted {
+                shared: true,
+                message_clean: false,
+            };
             // The event's own fields, restored when a deep-debug tenant's line resolves again.
             // (The slots the event set, as a bit set: resolving fills only empty slots.)
             let mark = (s.ev.arena.len(), s.ev.slots_set(), s.ev.details.len());
@@ -585,7 +589,7 @@ where
                 && !core.limiters.allow_tenant(t, now)
             {
                 bump(&core.stats.suppressed_tenant);
-                return (false, false);
+                return (false, noted);
             }
             let view = core.scrubber.for_tenant(tenant);
             let relaxed = !view.relaxed().is_empty();
@@ -614,19 +618,18 @@ where
             };
             (scan.all_clean, scan.message_clean) =
                 render::batch_clean(&s.ev, meta, &mut scan, relaxed, &mut s.tmp);
-            let message_clean = scan.message_clean && s.ev.message.is_some();
-            s.message_clean = message_clean;
+            noted.message_clean = scan.message_clean && s.ev.message.is_some();
             render::write_line(core, meta, now, &s.ev, &mut scan, &mut s.out, &mut s.tmp);
             let mut w = self.writer.make_writer_for(meta);
             if w.write_all(s.out.as_bytes()).is_err() {
                 bump(&core.stats.write_errors);
             }
-            (true, message_clean)
+            (true, noted)
         });
         if written {
             bump(&core.stats.lines);
         }
         self.maybe_summary(now);
-        message_clean
+        noted
     }
 }

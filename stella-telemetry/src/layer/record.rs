@@ -210,6 +210,54 @@ impl Visit for EventFields {
     }
 }
 
+/// Records an event's fields into [`EventFields`] and hands each value on to another visitor
+/// (the trace bridge's), so that the event is visited and its message and `Debug` values
+/// formatted once for both: a `Debug` value reaches `also` as its text, by `record_str` (the
+/// text the JSON layer scans and writes); an error by `record_error`.
+pub(crate) struct Tee<'a, V> {
+    pub(crate) ev: &'a mut EventFields,
+    pub(crate) also: &'a mut V,
+}
+
+impl<V: Visit> Visit for Tee<'_, V> {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let start = self.ev.arena.len();
+        self.ev.record_debug(field, value);
+        let text = self.ev.arena.get(start..).unwrap_or_default();
+        self.also.record_str(field, text);
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.ev.record_str(field, value);
+        self.also.record_str(field, value);
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.ev.record_i64(field, value);
+        self.also.record_i64(field, value);
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.ev.record_u64(field, value);
+        self.also.record_u64(field, value);
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.ev.record_f64(field, value);
+        self.also.record_f64(field, value);
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.ev.record_bool(field, value);
+        self.also.record_bool(field, value);
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
+        self.ev.record_error(field, value);
+        self.also.record_error(field, value);
+    }
+}
+
 // === impl SpanFields ===
 
 /// A span string, scrubbed when recorded (strictly: no tenant relaxation). The raw text is kept

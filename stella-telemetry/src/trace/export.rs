@@ -89,6 +89,12 @@ impl Queue {
         Ok(st)
     }
 
+    /// Takes every queued span (tests read what the bridge recorded).
+    #[cfg(test)]
+    pub(crate) fn take_all(&self) -> Vec<SpanData> {
+        self.lock().spans.drain(..).map(|s| *s).collect()
+    }
+
     #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
     pub(crate) fn len(&self) -> usize {
         self.lock().spans.len()

@@ -1145,10 +1145,12 @@ fn error_line(text: &str) -> &str {
 /// Records an event's fields: the message becomes the event name. Reused across events through
 /// a thread-local, so recording an event allocates nothing of its own in steady state.
 #[derive(Default)]
-struct EventVisitor {
+pub(crate) struct EventVisitor {
     /// The message, raw, when `named`.
     name: String,
     named: bool,
+    /// The message was not cut to the attribute length bound.
+    whole: bool,
     attributes: Vec<(&'static str, Value)>,
     /// The texts of the string values of `attributes`.
     texts: Texts,
@@ -1165,6 +1167,7 @@ impl EventVisitor {
     fn reset(&mut self, max: usize) {
         self.name.clear();
         self.named = false;
+        self.whole = false;
         self.attributes.clear();
         self.texts.clear();
         self.max = max;
@@ -1190,9 +1193,11 @@ impl EventVisitor {
 
     fn string(&mut self, key: &'static str, value: &str) {
         if key == "message" {
+            let name = cut(value);
             self.name.clear();
-            self.name.push_str(cut(value));
+            self.name.push_str(name);
             self.named = true;
+            self.whole = name.len() == value.len();
         } else if self.room() {
             let t = self.texts.push(cut(value));
             self.attributes.push((key, Value::Str(t)));
@@ -1210,6 +1215,7 @@ impl Visit for EventVisitor {
             self.name.clear();
             let _ = write!(self.name, "{value:?}");
             let end = cut(&self.name).len();
+            self.whole = end == self.name.len();
             self.name.truncate(end);
             self.named = true;
         } else if self.room() {
@@ -1523,91 +1529,46 @@ impl OtelLayer {
     where
         R: LookupSpan<'a>,
     {
-        self.event_at_with(event, span, false);
+        self.event_at_sharing(event, span, |_| Shared::default());
     }
 
-    /// [`Self::event_at`], told whether the JSON layer just found this event's message clean
-    /// with the export's scrubber (see [`Self::scrubs_with`]): an event whose name is that same
-    /// text (`crate::layer::last_message_is`) is not scrubbed again on the export thread.
-    pub(crate) fn event_at_with<'a, R>(
+    /// [`Self::event_at`], sharing the visit of the event's fields with the JSON layer:
+    /// `first` runs once, before the event is recorded here; when the span records the event,
+    /// it is given this bridge's visitor (level set, no field yet) and feeds it the event's
+    /// values as it visits them, so that they are not visited (a `Debug` value formatted, the
+    /// message formatted) a second time; when the span does not record it (unsampled, or full
+    /// of events), `first` is given nothing and nothing more is visited. When `first` did not
+    /// feed the visitor ([`Shared::values`] false: its own visit was skipped), the event is
+    /// visited here.
+    ///
+    /// The span's extensions are read before any value is visited, and no lock is held
+    /// while values are visited: an event logged from a field's `Debug` records on its own
+    /// (into a visitor of its own, the shared one being in use).
+    pub(crate) fn event_at_sharing<'a, R>(
         &self,
         event: &Event<'_>,
         span: Option<&SpanRef<'a, R>>,
-        message_clean: bool,
+        first: impl FnOnce(Option<&mut EventVisitor>) -> Shared,
     ) where
         R: LookupSpan<'a>,
     {
-        let Some(span) = span else {
+        let Some(span) = span.filter(|span| self.records_event(event, span)) else {
+            first(None);
             return;
         };
         let p = &*self.pipeline;
-        let (recording, full) = match span.extensions().get::<SpanState>() {
-            Some(s) => (s.recording, s.data.events.len() >= p.max_events),
-            None => return,
-        };
-        if !recording {
-            return;
-        }
-        let meta = event.metadata();
-        let is_error = *meta.level() == Level::ERROR;
-        if full && !is_error {
-            let mut ext = span.extensions_mut();
-            if let Some(s) = ext.get_mut::<SpanState>() {
-                s.data.dropped_events = s.data.dropped_events.saturating_add(1);
-            }
-            add(&p.stats.dropped_events, 1);
-            return;
-        }
-        let decision = meta.target() == crate::writer::DECISION_TARGET;
-        let record = |v: &mut EventVisitor| {
+        let level = Value::Static(level_name(event.metadata().level()));
+        let mut first = Some(first);
+        let mut record = |v: &mut EventVisitor| {
             v.reset(p.max_attributes);
-            v.push("level", Value::Static(level_name(meta.level())));
-            event.record(v);
-            if decision {
-                // Who decided stays in the (scrubbed) decision log; exported spans carry no actor.
-                v.attributes.retain(|(k, _)| *k != "actor");
+            v.push("level", level);
+            let shared = first.take().map(|f| f(Some(&mut *v))).unwrap_or_default();
+            if !shared.values {
+                v.reset(p.max_attributes);
+                v.push("level", level);
+                event.record(v);
             }
-            let EventVisitor {
-                name,
-                named,
-                attributes,
-                texts,
-                ..
-            } = v;
-            let name: &str = if *named { name } else { meta.name() };
-            // The same text the JSON layer scanned (compared, not assumed: a field's `Debug`
-            // may not give the same text twice).
-            let name_scrubbed = *named && message_clean && crate::layer::last_message_is(name);
-            let mut ext = span.extensions_mut();
-            let Some(s) = ext.get_mut::<SpanState>() else {
-                return;
-            };
-            if is_error && s.data.status == Status::Unset {
-                s.data.status = Status::Error(name.to_owned());
-            }
-            // A decision log (authZ outcome, policy evaluation) also lands on its span as
-            // attributes, without the actor: the span says what was decided, the log says by
-            // whom.
-            if decision {
-                for (k, val) in attributes.iter() {
-                    if DECISION_ATTRIBUTES.contains(k) {
-                        match *val {
-                            Value::Str(t) => {
-                                s.data.set_attribute_str(k, texts.get(t), p.max_attributes)
-                            }
-                            v => s.data.set_attribute(k, v, p.max_attributes),
-                        };
-                    }
-                }
-            }
-            if s.data.events.len() < p.max_events {
-                s.data
-                    .events
-                    .push_with(now_nanos(), name, attributes, texts, name_scrubbed);
-            } else {
-                s.data.dropped_events = s.data.dropped_events.saturating_add(1);
-                add(&p.stats.dropped_events, 1);
-            }
+            self.push_event(event, span, v, shared.values && shared.message_clean);
         };
         // A re-entrant event (a field's `Debug` that logs) records into a visitor of its own.
         let done = EVENT_VISITOR
@@ -1623,6 +1584,104 @@ impl OtelLayer {
             record(&mut EventVisitor::default());
         }
     }
+
+    /// Whether `span` records `event` (read from its extensions, which are not held): its
+    /// span records, and has room for another event or the event is an error. A dropped event
+    /// is counted.
+    fn records_event<'a, R>(&self, event: &Event<'_>, span: &SpanRef<'a, R>) -> bool
+    where
+        R: LookupSpan<'a>,
+    {
+        let p = &*self.pipeline;
+        let (recording, full) = match span.extensions().get::<SpanState>() {
+            Some(s) => (s.recording, s.data.events.len() >= p.max_events),
+            None => return false,
+        };
+        if !recording {
+            return false;
+        }
+        if full && *event.metadata().level() != Level::ERROR {
+            let mut ext = span.extensions_mut();
+            if let Some(s) = ext.get_mut::<SpanState>() {
+                s.data.dropped_events = s.data.dropped_events.saturating_add(1);
+            }
+            add(&p.stats.dropped_events, 1);
+            return false;
+        }
+        true
+    }
+
+    /// Adds the event recorded in `v` to its span. `message_clean`: the JSON layer found the
+    /// message `v` was given clean with the export's scrubber (see [`Self::scrubs_with`]):
+    /// the event's name is then not scrubbed again on the export thread, unless it was cut.
+    fn push_event<'a, R>(
+        &self,
+        event: &Event<'_>,
+        span: &SpanRef<'a, R>,
+        v: &mut EventVisitor,
+        message_clean: bool,
+    ) where
+        R: LookupSpan<'a>,
+    {
+        let p = &*self.pipeline;
+        let meta = event.metadata();
+        let is_error = *meta.level() == Level::ERROR;
+        if meta.target() == crate::writer::DECISION_TARGET {
+            // Who decided stays in the (scrubbed) decision log; exported spans carry no actor.
+            v.attributes.retain(|(k, _)| *k != "actor");
+        }
+        let decision = meta.target() == crate::writer::DECISION_TARGET;
+        let EventVisitor {
+            name,
+            named,
+            whole,
+            attributes,
+            texts,
+            ..
+        } = v;
+        let name: &str = if *named { name } else { meta.name() };
+        // The name is the very text the JSON layer scanned, unless it was cut.
+        let name_scrubbed = *named && message_clean && *whole;
+        let mut ext = span.extensions_mut();
+        let Some(s) = ext.get_mut::<SpanState>() else {
+            return;
+        };
+        if is_error && s.data.status == Status::Unset {
+            s.data.status = Status::Error(name.to_owned());
+        }
+        // A decision log (authZ outcome, policy evaluation) also lands on its span as
+        // attributes, without the actor: the span says what was decided, the log says by
+        // whom.
+        if decision {
+            for (k, val) in attributes.iter() {
+                if DECISION_ATTRIBUTES.contains(k) {
+                    match *val {
+                        Value::Str(t) => {
+                            s.data.set_attribute_str(k, texts.get(t), p.max_attributes)
+                        }
+                        v => s.data.set_attribute(k, v, p.max_attributes),
+                    };
+                }
+            }
+        }
+        if s.data.events.len() < p.max_events {
+            s.data
+                .events
+                .push_with(now_nanos(), name, attributes, texts, name_scrubbed);
+        } else {
+            s.data.dropped_events = s.data.dropped_events.saturating_add(1);
+            add(&p.stats.dropped_events, 1);
+        }
+    }
+}
+
+/// What the JSON layer did with the bridge's visitor (see [`OtelLayer::event_at_sharing`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Shared {
+    /// Every value of the event was given to the visitor.
+    pub(crate) values: bool,
+    /// The message given to the visitor is clean with the export's scrubber.
+    pub(crate) message_clean: bool,
 }
 
 #[cfg(test)]

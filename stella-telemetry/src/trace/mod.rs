@@ -50,10 +50,12 @@ pub(crate) use self::api::TracerProvider;
 pub use self::config::{OtlpProtocol, TraceConfig, TraceConfigError};
 pub(crate) use self::export::Exporter;
 pub use self::job::{JobSpan, job_span};
-pub(crate) use self::layer::{OtelLayer, Pipeline, span_trace_context};
+pub(crate) use self::layer::{OtelLayer, Pipeline, Shared, span_trace_context};
 pub use self::sampler::RatioError;
 pub(crate) use self::sampler::check_ratio;
 pub use self::stats::TraceStats;
+#[cfg(test)]
+pub(crate) use self::{export::Queue, layer::Plain};
 
 /// Installs the W3C `traceparent`/`tracestate` and `baggage` propagators as the global
 /// OpenTelemetry text-map propagator (for code that uses the `opentelemetry` API directly).
