@@ -881,6 +881,7 @@ fn cut_point(text: &str, max: usize) -> usize {
 /// )?;
 /// let view = scrubber.for_tenant(Some("acme"));
 /// assert_eq!(view.relaxed(), vec![PiiKind::Email]);
+/// assert!(!view.is_strict());
 /// assert_eq!(view.scrub("bob@example.com password=x1"), "bob@example.com password=[REDACTED:password]");
 /// assert_eq!(view.scrub_field("api_key", "k-1"), "[REDACTED:api_key]");
 /// let doc = serde_json::json!({"user": "bob@example.com"});
@@ -919,8 +920,27 @@ impl ScrubView<'_> {
         self.scrubber.walk(value, None, self.relaxed, 0);
     }
 
-    /// The PII kinds this view leaves in place.
+    /// Does this view relax nothing, so that it scrubs exactly like the scrubber itself? The
+    /// same as `relaxed().is_empty()`, without building the list.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = stella_scrub::Scrubber::builder().build()?;
+    /// assert!(s.for_tenant(Some("acme")).is_strict()); // no grant for acme
+    /// assert!(s.for_tenant(None).is_strict());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn is_strict(&self) -> bool {
+        self.relaxed.is_empty()
+    }
+
+    /// The PII kinds this view leaves in place (empty for a [strict](Self::is_strict) view).
     pub fn relaxed(&self) -> Vec<PiiKind> {
+        if self.relaxed.is_empty() {
+            return Vec::new();
+        }
         PiiKind::ALL
             .iter()
             .copied()

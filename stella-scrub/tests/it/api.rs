@@ -299,10 +299,15 @@ fn deep_debug_relaxes_only_granted_pii_for_that_tenant() {
         s.for_tenant(Some("acme")).relaxed(),
         vec![PiiKind::Email, PiiKind::Ip]
     );
+    assert!(!s.for_tenant(Some("acme")).is_strict());
+    assert!(s.for_tenant(Some("other")).is_strict());
+    assert!(s.for_tenant(None).is_strict());
 
     // expiry applies at once; the sweep returns the audit record
     clock.advance(Duration::from_secs(600));
     assert_eq!(s.for_tenant(Some("acme")).scrub(line), strict);
+    assert!(s.for_tenant(Some("acme")).is_strict());
+    assert!(s.for_tenant(Some("acme")).relaxed().is_empty());
     let expired = grants.expire();
     assert_eq!(expired.len(), 1);
     assert_eq!(expired[0].action, AuditAction::Expired);
