@@ -279,10 +279,16 @@ impl IdsMemo {
         let at = match self
             .entries
             .iter()
-            .position(|e| e.trace == *trace && e.span == *span)
+            // The span id first: one word, and it tells apart the spans of one trace.
+            .position(|e| e.span == *span && e.trace == *trace)
         {
             Some(at) => at,
             None => {
+                // Both members put together on the stack and checked as text at once.
+                let mut buf = IdsBuf([0; IDS_TEXT]);
+                let split = id_member(&mut buf.0, Slot::TraceId.key(), trace);
+                let len = split + id_member(buf.0.get_mut(split..)?, Slot::SpanId.key(), span);
+                let text = std::str::from_utf8(buf.0.get(..len)?).ok()?;
                 let at = if self.entries.len() < IDS_KEPT {
                     self.entries.push(IdsEntry {
                         trace: *trace,
@@ -300,15 +306,22 @@ impl IdsMemo {
                 e.trace = *trace;
                 e.span = *span;
                 e.text.clear();
-                push_id_member(&mut e.text, Slot::TraceId, trace, span);
-                e.split = e.text.len();
-                push_id_member(&mut e.text, Slot::SpanId, trace, span);
+                e.text.push_str(text);
+                e.split = split;
                 at
             }
         };
         self.entries.get(at).map(|e| (e.text.as_str(), e.split))
     }
 }
+
+/// The length of `,"trace_id":"<32 hex>","span_id":"<16 hex>"` (75) rounded up.
+const IDS_TEXT: usize = 80;
+
+/// A stack buffer for the members of [`IdsMemo`], word-aligned: checking that it is text then
+/// goes a word at a time from its start.
+#[repr(align(8))]
+struct IdsBuf([u8; IDS_TEXT]);
 
 /// The two lowercase hex digits of every byte value.
 const HEX_PAIRS: [[u8; 2]; 256] = {
@@ -322,7 +335,7 @@ const HEX_PAIRS: [[u8; 2]; 256] = {
 };
 
 /// Writes `,"<key>":"<hex of id>"` into `out` and returns its length (0 when it does not fit).
-fn id_member(out: &mut [u8; 48], key: &str, id: &[u8]) -> usize {
+fn id_member(out: &mut [u8], key: &str, id: &[u8]) -> usize {
     let len = key.len() + id.len() * 2 + 6;
     let Some(buf) = out.get_mut(..len) else {
         return 0;
