@@ -35,6 +35,36 @@ fn needs_escape(b: u8) -> bool {
     b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f
 }
 
+/// A word holding the last bytes of `bytes` from `i` on (fewer than eight), for
+/// [`word_needs_escape`]: the last eight bytes when there are that many (some already checked),
+/// else overlapping fixed-size reads padded with spaces (a byte read twice changes nothing for
+/// a check of existence). Fixed-size reads only: no copy of a variable length.
+#[inline]
+fn last_word(bytes: &[u8], i: usize) -> u64 {
+    const SPACES: u64 = 0x2020_2020_2020_2020;
+    let n = bytes.len();
+    if let Some(w) = n.checked_sub(8).and_then(|at| bytes.get(at..)) {
+        return u64::from_le_bytes(w.try_into().unwrap_or([b' '; 8]));
+    }
+    let tail = bytes.get(i..).unwrap_or_default();
+    let two = |at: usize| {
+        tail.get(at..at + 2)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, |b| u64::from(u16::from_le_bytes(b)))
+    };
+    let four = |at: usize| {
+        tail.get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, |b| u64::from(u32::from_le_bytes(b)))
+    };
+    match *tail {
+        [] => SPACES,
+        [b] => (SPACES & !0xff) | u64::from(b),
+        [_, _] | [_, _, _] => (SPACES & !0xffff_ffff) | two(0) | two(tail.len() - 2) << 16,
+        _ => four(0) | four(tail.len() - 4) << 32,
+    }
+}
+
 /// Appends the JSON escape of `s` (without quotes). Clean runs are copied whole; the scan
 /// looks at eight bytes at a time.
 pub(crate) fn push_escaped(out: &mut String, s: &str) {
@@ -49,15 +79,8 @@ pub(crate) fn push_escaped(out: &mut String, s: &str) {
                 i += 8;
                 continue;
             }
-        } else if let Some(tail) = bytes.get(i..) {
-            // The last few bytes, padded with spaces (which need no escape), in one check.
-            let mut w = [b' '; 8];
-            if let Some(head) = w.get_mut(..tail.len()) {
-                head.copy_from_slice(tail);
-            }
-            if !word_needs_escape(u64::from_le_bytes(w)) {
-                break;
-            }
+        } else if !word_needs_escape(last_word(bytes, i)) {
+            break;
         }
         let end = (i + 8).min(bytes.len());
         while i < end {
@@ -318,6 +341,55 @@ mod tests {
                     push_str(&mut s, &text);
                     let back: String = serde_json::from_str(&s).unwrap();
                     assert_eq!(back, text);
+                }
+            }
+        }
+    }
+
+    /// The escape of `s`, byte by byte.
+    fn escaped_slowly(s: &str) -> String {
+        let mut out = String::new();
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if u32::from(c) < 0x20 || c == '\u{7f}' => {
+                    out.push_str(&format!("\\u{:04x}", u32::from(c)));
+                }
+                c => out.push(c),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn escapes_like_the_byte_by_byte_escape() {
+        // Every length up to 24, one or two special bytes anywhere (the last word of a text
+        // is checked with overlapping reads).
+        let specials = [
+            '"', '\\', '\n', '\r', '\t', '\u{1}', '\u{1f}', '\u{7f}', 'é', ' ', '~',
+        ];
+        for len in 0..24 {
+            let base: String = "abcdefghijklmnopqrstuvwxyz".chars().take(len).collect();
+            let mut out = String::new();
+            push_escaped(&mut out, &base);
+            assert_eq!(out, base);
+            for at in 0..=len {
+                for a in specials {
+                    let mut text = base.clone();
+                    text.insert(at, a);
+                    for b in [None, Some('"'), Some('\u{0}')] {
+                        let mut text = text.clone();
+                        if let Some(b) = b {
+                            text.push(b);
+                        }
+                        let mut out = String::from("x");
+                        push_escaped(&mut out, &text);
+                        assert_eq!(out, format!("x{}", escaped_slowly(&text)), "{text:?}");
+                    }
                 }
             }
         }
