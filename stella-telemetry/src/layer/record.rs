@@ -383,6 +383,10 @@ impl SpanFields {
     }
 }
 
+/// The room a span's common fields get with the first of them: an ingress span has six to
+/// nine (the method, route, ids, tenant and the ones recorded later).
+const FIRST_SLOTS: usize = 8;
+
 /// Records span fields, scrubbing each string once.
 pub(crate) struct SpanVisitor<'a> {
     pub(crate) fields: &'a mut SpanFields,
@@ -460,6 +464,10 @@ impl SpanVisitor<'_> {
     /// line, so that a line copies a span's adjacent members in one piece).
     fn set_slot(&mut self, slot: Slot, v: SpanStr) {
         let slots = &mut self.fields.slots;
+        if slots.capacity() == 0 {
+            // Room for an ingress span's common fields at once, not grown from four.
+            slots.reserve_exact(FIRST_SLOTS);
+        }
         match slots.iter().position(|(s, _)| s.index() >= slot.index()) {
             Some(at) => match slots.get_mut(at) {
                 Some(e) if e.0 == slot => e.1 = v,
