@@ -123,11 +123,6 @@ impl Slot {
         })
     }
 
-    /// The slot for a request-context field name (`RequestContext::fields`).
-    pub(crate) fn of_context(name: &str) -> Option<Slot> {
-        Slot::of(name)
-    }
-
     pub(crate) const fn index(self) -> usize {
         self as usize
     }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use stella_context::{CurrentContext, TraceContext};
+use stella_context::{CurrentContext, RequestContext, TraceContext};
 use stella_scrub::ScrubView;
 use tracing_core::{Level, Metadata};
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
@@ -71,16 +71,7 @@ where
                 tenant.push_str(t);
                 found = true;
             }
-            for (name, value) in req.fields() {
-                if let Some(slot) = Slot::of_context(name)
-                    && ev.slots.get(slot.index()).copied().flatten().is_none()
-                {
-                    let val = ev.push_arena(value);
-                    if let Some(s) = ev.slots.get_mut(slot.index()) {
-                        *s = Some((val, Origin::Raw));
-                    }
-                }
-            }
+            fill_from_context(ev, req);
         }
         if ids_missing(ev)
             && let Some(trace) = cur.trace()
@@ -89,6 +80,30 @@ where
         }
     }
     found
+}
+
+/// Fills the slots still empty from the request context's fields (those of
+/// `RequestContext::fields`, read from the fields themselves: no name is matched per line).
+fn fill_from_context(ev: &mut EventFields, req: &RequestContext) {
+    let mut fill = |slot: Slot, value: &Option<String>| {
+        if let Some(value) = value.as_deref()
+            && ev.slots.get(slot.index()).copied().flatten().is_none()
+        {
+            let val = ev.push_arena(value);
+            if let Some(s) = ev.slots.get_mut(slot.index()) {
+                *s = Some((val, Origin::Raw));
+            }
+        }
+    };
+    fill(Slot::TenantId, &req.tenant_id);
+    fill(Slot::ProjectId, &req.project_id);
+    fill(Slot::Actor, &req.actor);
+    fill(Slot::RequestId, &req.request_id);
+    fill(Slot::JobId, &req.job_id);
+    fill(Slot::RunId, &req.run_id);
+    fill(Slot::SourceId, &req.source_id);
+    fill(Slot::SbomId, &req.sbom_id);
+    fill(Slot::PolicyVersion, &req.policy_version);
 }
 
 /// One span of the walk of [`resolve`]: what it gives that is still empty.
@@ -755,6 +770,48 @@ pub(super) fn summary(core: &Core, now_nanos: u64, out: &mut String) -> bool {
         core.summary_every_nanos / 1_000_000_000
     );
     true
+}
+
+#[cfg(test)]
+mod context_tests {
+    use super::{EventFields, Origin, Slot, Val, fill_from_context};
+    use stella_context::RequestContext;
+
+    #[test]
+    fn every_context_field_fills_its_slot() {
+        let req = RequestContext::new()
+            .with_tenant_id("t")
+            .with_project_id("p")
+            .with_actor("a")
+            .with_request_id("r")
+            .with_job_id("j")
+            .with_run_id("u")
+            .with_source_id("s")
+            .with_sbom_id("b")
+            .with_policy_version("v");
+        let fields: Vec<_> = req.fields().collect();
+        assert_eq!(fields.len(), 9, "a new context field needs its slot here");
+        let mut ev = EventFields::default();
+        // A slot the event set stays.
+        let own = ev.push_arena("own");
+        ev.slots[Slot::Actor.index()] = Some((own, Origin::Raw));
+        fill_from_context(&mut ev, &req);
+        for (name, value) in fields {
+            let slot = Slot::of(name).expect("a context field is a common field");
+            let want = if slot == Slot::Actor { "own" } else { value };
+            match ev.slots[slot.index()] {
+                Some((Val::Str(s, e), Origin::Raw)) => assert_eq!(ev.str_at(s, e), want, "{name}"),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        // Nothing else is set.
+        let set = ev.slots.iter().filter(|s| s.is_some()).count();
+        assert_eq!(set, 9);
+        // An empty context sets nothing.
+        let mut ev = EventFields::default();
+        fill_from_context(&mut ev, &RequestContext::new());
+        assert!(ev.slots.iter().all(Option::is_none));
+    }
 }
 
 #[cfg(test)]
