@@ -153,6 +153,32 @@ impl Slot {
         }
     }
 
+    /// `,"<key>":"`: the head of this slot's member when its value is a string.
+    pub(crate) const fn member_head(self) -> &'static str {
+        match self {
+            Slot::TenantId => ",\"tenant_id\":\"",
+            Slot::ProjectId => ",\"project_id\":\"",
+            Slot::Actor => ",\"actor\":\"",
+            Slot::Route => ",\"route\":\"",
+            Slot::Method => ",\"method\":\"",
+            Slot::Resource => ",\"resource\":\"",
+            Slot::Action => ",\"action\":\"",
+            Slot::TraceId => ",\"trace_id\":\"",
+            Slot::SpanId => ",\"span_id\":\"",
+            Slot::ParentSpanId => ",\"parent_span_id\":\"",
+            Slot::RequestId => ",\"request_id\":\"",
+            Slot::JobId => ",\"job_id\":\"",
+            Slot::RunId => ",\"run_id\":\"",
+            Slot::SourceId => ",\"source_id\":\"",
+            Slot::SbomId => ",\"sbom_id\":\"",
+            Slot::PolicyVersion => ",\"policy_version\":\"",
+            Slot::DecisionEffect => ",\"decision_effect\":\"",
+            Slot::DecisionReason => ",\"decision_reason\":\"",
+            Slot::ErrorCode => ",\"error_code\":\"",
+            Slot::ErrorMessage => ",\"error_message\":\"",
+        }
+    }
+
     /// How a value of this slot is checked.
     pub(crate) const fn format(self) -> Format {
         match self {
@@ -239,6 +265,7 @@ mod tests {
         for (i, s) in Slot::ALL.iter().enumerate() {
             assert_eq!(s.index(), i);
             assert_eq!(Slot::of(s.key()), Some(*s));
+            assert_eq!(s.member_head(), format!(",\"{}\":\"", s.key()));
         }
     }
 

@@ -288,19 +288,34 @@ impl SpanStr {
 
     /// A common field's value, with its member rendered.
     pub(crate) fn member(slot: Slot, clean: &str, raw: Option<String>) -> SpanStr {
-        let key = slot.key();
-        let mut json = String::with_capacity(clean.len() + key.len() + 6);
-        json.push_str(",\"");
-        json.push_str(key);
-        json.push_str("\":");
-        crate::json::push_str(&mut json, clean);
-        // `,"` key `":"` value `"`: the value is in the member as is unless it was escaped.
-        let as_is = json.len() == clean.len() + key.len() + 6;
+        let head = slot.member_head();
+        let mut json = String::with_capacity(head.len() + clean.len() + 1);
+        json.push_str(head);
+        crate::json::push_escaped(&mut json, clean);
+        json.push('"');
+        // `,"key":"` value `"`: the value is in the member as is unless it was escaped.
+        let as_is = json.len() == head.len() + clean.len() + 1;
         SpanStr {
             json,
             clean: (!as_is).then(|| clean.to_owned()),
-            value_at: key.len() + 5,
+            value_at: head.len(),
             raw,
+        }
+    }
+
+    /// A common field's value that its slot's format accepted (hex ids, a method token:
+    /// nothing to escape, nothing to scrub), with its member rendered.
+    fn validated(slot: Slot, value: &str) -> SpanStr {
+        let head = slot.member_head();
+        let mut json = String::with_capacity(head.len() + value.len() + 1);
+        json.push_str(head);
+        json.push_str(value);
+        json.push('"');
+        SpanStr {
+            json,
+            clean: None,
+            value_at: head.len(),
+            raw: None,
         }
     }
 
@@ -399,17 +414,22 @@ pub(crate) struct SpanVisitor<'a> {
 
 impl SpanVisitor<'_> {
     /// Whether a string field of this name is left out of the span's fields (hidden, the
-    /// message, or a span-only field that is no common field).
-    fn dropped(name: &str) -> bool {
-        is_hidden(name) || name == "message" || (is_span_only(name) && Slot::of(name).is_none())
+    /// message, or a span-only field that is no common field); `slot` is `Slot::of(name)`.
+    fn dropped(name: &str, slot: Option<Slot>) -> bool {
+        is_hidden(name) || name == "message" || (slot.is_none() && is_span_only(name))
     }
 
     fn put_str(&mut self, field: &Field, value: &str) {
         let name = field.name();
-        if Self::dropped(name) {
-            return;
+        let slot = Slot::of(name);
+        if !Self::dropped(name, slot) {
+            self.put_str_at(name, slot, value);
         }
-        match Slot::of(name) {
+    }
+
+    /// [`Self::put_str`] for a field not dropped, with its slot looked up.
+    fn put_str_at(&mut self, name: &'static str, slot: Option<Slot>, value: &str) {
+        match slot {
             Some(slot) => {
                 let format = slot.format();
                 if format != Format::Scanned {
@@ -418,7 +438,7 @@ impl SpanVisitor<'_> {
                         self.fields.slots.retain(|(s, _)| *s != slot);
                         return;
                     }
-                    self.set_slot(slot, SpanStr::member(slot, value, None));
+                    self.set_slot(slot, SpanStr::validated(slot, value));
                     return;
                 }
                 let (clean, raw) = self.scrub(name, value);
@@ -477,10 +497,8 @@ impl SpanVisitor<'_> {
         }
     }
 
+    /// Sets a field under `details` (never a span-only one: the callers checked).
     fn set_detail(&mut self, name: &'static str, v: SpanVal) {
-        if is_span_only(name) {
-            return;
-        }
         let d = SpanDetail::new(name, v);
         match self.fields.details.iter_mut().find(|e| e.key == name) {
             Some(e) => *e = d,
@@ -490,7 +508,8 @@ impl SpanVisitor<'_> {
 
     fn put_num(&mut self, field: &Field, v: SpanVal) {
         let name = field.name();
-        if is_hidden(name) || (is_span_only(name) && Slot::of(name).is_none()) {
+        let slot = Slot::of(name);
+        if is_hidden(name) || (slot.is_none() && is_span_only(name)) {
             return;
         }
         self.buf.clear();
@@ -509,7 +528,7 @@ impl SpanVisitor<'_> {
         }
         let s = std::mem::take(&mut self.buf);
         let changed = match v {
-            _ if Slot::of(name).is_some() => true,
+            _ if slot.is_some() => true,
             SpanVal::U64(n) if self.keys.plain(self.scrubber, name) => {
                 !self.messages.number_is_clean(self.scrubber, n, &s)
             }
@@ -531,13 +550,14 @@ impl SpanVisitor<'_> {
 impl Visit for SpanVisitor<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         // Not formatted at all when it would be dropped (`otel.name = %..`).
-        if Self::dropped(field.name()) {
+        let (name, slot) = (field.name(), Slot::of(field.name()));
+        if Self::dropped(name, slot) {
             return;
         }
         self.buf.clear();
         let _ = write!(self.buf, "{value:?}");
         let s = std::mem::take(&mut self.buf);
-        self.put_str(field, &s);
+        self.put_str_at(name, slot, &s);
         self.buf = s;
     }
 
@@ -558,20 +578,22 @@ impl Visit for SpanVisitor<'_> {
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        if is_hidden(field.name()) {
+        let name = field.name();
+        if is_hidden(name) || is_span_only(name) {
             return;
         }
-        self.set_detail(field.name(), SpanVal::Bool(value));
+        self.set_detail(name, SpanVal::Bool(value));
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
-        if Self::dropped(field.name()) {
+        let (name, slot) = (field.name(), Slot::of(field.name()));
+        if Self::dropped(name, slot) {
             return;
         }
         self.buf.clear();
         let _ = write!(self.buf, "{value}");
         let s = std::mem::take(&mut self.buf);
-        self.put_str(field, &s);
+        self.put_str_at(name, slot, &s);
         self.buf = s;
     }
 }

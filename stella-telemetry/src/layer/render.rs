@@ -524,30 +524,32 @@ pub(super) fn write_line(
                     Origin::Raw => scan.strict_field(key, head),
                     Origin::Clean | Origin::Json => std::borrow::Cow::Borrowed(head),
                 };
-                push_key(out, key);
+                out.push_str(slot.member_head());
                 if clean.len() > MAX_ERROR_MESSAGE {
-                    out.push('"');
                     json::push_escaped(
                         out,
                         json::prefix(&clean, MAX_ERROR_MESSAGE - TRUNCATED.len()),
                     );
                     out.push_str(TRUNCATED);
-                    out.push('"');
                 } else {
-                    json::push_str(out, &clean);
+                    json::push_escaped(out, &clean);
                 }
+                out.push('"');
             }
             Format::Scanned => {
-                push_key(out, key);
+                out.push_str(slot.member_head());
                 match origin {
-                    Origin::Raw => json::push_str(out, &scan.field(key, raw)),
-                    Origin::Clean | Origin::Json => json::push_str(out, raw),
+                    Origin::Raw => json::push_escaped(out, &scan.field(key, raw)),
+                    Origin::Clean | Origin::Json => json::push_escaped(out, raw),
                 }
+                out.push('"');
             }
             f => {
                 if f.accepts(raw) {
-                    push_key(out, key);
-                    json::push_str(out, raw);
+                    // Nothing to escape in a value of this format.
+                    out.push_str(slot.member_head());
+                    out.push_str(raw);
+                    out.push('"');
                 } else {
                     bump(&core.stats.invalid_fields);
                 }
@@ -648,12 +650,6 @@ fn push_run(out: &mut String, ev: &EventFields, run: (usize, usize)) {
     if run.0 < run.1 {
         out.push_str(ev.str_at(run.0, run.1));
     }
-}
-
-fn push_key(out: &mut String, key: &str) {
-    out.push_str(",\"");
-    out.push_str(key);
-    out.push_str("\":");
 }
 
 /// A number from an event: scanned as text (a card number, a PIN under a secret key), written
