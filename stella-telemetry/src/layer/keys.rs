@@ -20,6 +20,8 @@ pub(crate) struct KeyCache {
     /// The last verdicts, by the key's address (a line asks about the same few keys several
     /// times): looked at before the map.
     recent: [Option<(KeyId, bool)>; RECENT],
+    /// The verdict on `stack` (asked on every line), by the scrubber's grants address.
+    stack: Option<(usize, bool)>,
 }
 
 /// A key of the cache: the scrubber's grants address, the key's address and length.
@@ -54,6 +56,19 @@ impl Hasher for AddressHasher {
 }
 
 impl KeyCache {
+    /// [`Self::plain`] for the `stack` key, asked once per line: one comparison.
+    pub(crate) fn plain_stack(&mut self, scrubber: &Scrubber) -> bool {
+        let id = std::ptr::from_ref(scrubber.grants()) as usize;
+        match self.stack {
+            Some((k, p)) if k == id => p,
+            _ => {
+                let p = self.plain(scrubber, "stack");
+                self.stack = Some((id, p));
+                p
+            }
+        }
+    }
+
     /// True when the key is not a secret key (`Scrubber::is_secret_key`): then
     /// `scrub_field(key, v)` equals `scrub(v)` for every `v`, so free-text scanning is the whole
     /// job.
@@ -306,6 +321,19 @@ mod tests {
         assert!(!c.plain(&s, "phone"));
         assert!(!c.plain(&s, "pass"));
         assert!(c.plain(&s, "tenant_id"));
+    }
+
+    #[test]
+    fn the_stack_verdict_is_plain_for_each_scrubber() {
+        let (a, b) = (
+            Scrubber::builder().build().unwrap(),
+            Scrubber::builder().build().unwrap(),
+        );
+        let mut c = KeyCache::default();
+        for s in [&a, &b, &a, &a, &b] {
+            assert_eq!(c.plain_stack(s), !s.is_secret_key("stack"));
+            assert_eq!(c.plain_stack(s), c.plain(s, "stack"));
+        }
     }
 
     #[test]

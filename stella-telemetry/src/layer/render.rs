@@ -449,7 +449,7 @@ pub(super) fn batch_clean(
         push(tmp, &ev.chain);
     }
     // Nothing left to scan: clean without a call into the scrubber.
-    let fields_clean = scan.keys.plain(scan.scrubber, "stack")
+    let fields_clean = scan.keys.plain_stack(scan.scrubber)
         && tmp.len() <= scan.scrubber.max_input_len()
         && (tmp.is_empty() || matches!(scan.scrubber.scrub(tmp), std::borrow::Cow::Borrowed(_)));
     (fields_clean, message_clean)
@@ -697,7 +697,12 @@ fn push_number_text(
         return;
     }
     let clean = scan.field(key, tmp);
-    if clean == tmp {
+    // Unchanged is almost always `tmp` itself, borrowed: no comparison of the text then.
+    let same = match &clean {
+        std::borrow::Cow::Borrowed(b) if std::ptr::eq(*b, tmp) => true,
+        other => other.as_ref() == tmp,
+    };
+    if same {
         out.push_str(tmp);
     } else {
         json::push_str(out, &clean);
