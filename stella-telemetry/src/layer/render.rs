@@ -681,7 +681,12 @@ pub(super) fn push_u64(out: &mut String, mut v: u64) {
             break;
         }
     }
-    out.push_str(std::str::from_utf8(buf.get(at..).unwrap_or_default()).unwrap_or_default());
+    // Digit by digit: numbers here are short, and checking the digits as text costs more.
+    let digits = buf.get(at..).unwrap_or_default();
+    out.reserve(digits.len());
+    for d in digits {
+        out.push(char::from(*d));
+    }
 }
 
 /// A number already formatted in `tmp`: written as a number when nothing in it is redacted.
@@ -771,6 +776,26 @@ pub(super) fn summary(core: &Core, now_nanos: u64, out: &mut String) -> bool {
         core.summary_every_nanos / 1_000_000_000
     );
     true
+}
+
+#[cfg(test)]
+mod number_tests {
+    #[test]
+    fn digits_match_the_formatted_number() {
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut values = vec![0, 1, 9, 10, 99, 100, 5_000, u64::MAX, u64::MAX - 1];
+        for _ in 0..1_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push(x >> (x % 64));
+        }
+        for v in values {
+            let mut out = String::from("x");
+            super::push_u64(&mut out, v);
+            assert_eq!(out, format!("x{v}"));
+        }
+    }
 }
 
 #[cfg(test)]
