@@ -592,7 +592,7 @@ where
                 return (false, noted);
             }
             let view = core.scrubber.for_tenant(tenant);
-            let relaxed = !view.relaxed().is_empty();
+            let relaxed = !view.is_strict();
             if relaxed {
                 // Span values the strict scrubber changed are rescrubbed with the tenant's view.
                 s.ev.arena.truncate(mark.0);
