@@ -1,7 +1,8 @@
 //! Per-span cost of the trace bridge against `tracing-opentelemetry`, with the same exporter
 //! setup: every span sampled, OTLP/HTTP protobuf posted from a background thread to the same
 //! loopback receiver, the same `JsonLayer` (to `std::io::sink` through a `NonBlocking` writer)
-//! and `ContextLayer` in both stacks.
+//! in both stacks, and the request context stored in every span (by `ContextLayer` in the
+//! peer's stack; the subscriber `build()` assembles stores it itself).
 //!
 //! - `span/stella_bridge`: `stella_telemetry::build()` with traces on (its own bridge, batch
 //!   queue and OTLP encoder).
@@ -10,7 +11,8 @@
 //!   `opentelemetry-proto`'s transform and posts with the same HTTP client.
 //!
 //! - `span/no_bridge`: the same `build()` with traces off: what both stacks share (`JsonLayer`,
-//!   `ContextLayer`); subtract it to get each bridge's own cost.
+//!   the stored context); subtract it to get each bridge's own cost (for the peer slightly
+//!   overstated: its `ContextLayer` is a layer of its own).
 //!
 //! Each iteration opens a span with three fields (one a string that is scrubbed), optionally
 //! records one event inside it, and closes it. Export runs on other threads in both cases.
