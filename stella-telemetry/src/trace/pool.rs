@@ -2,11 +2,6 @@
 //! span's buffers (attributes, texts, events, links) are allocated once and reused, not
 //! allocated by the caller and freed by the export thread for every span.
 
-#![expect(
-    clippy::vec_box,
-    reason = "span data is boxed so that it moves whole (a pointer) between the pool, the spans, the queue and the tail buffer"
-)]
-
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
@@ -30,7 +25,9 @@ pub(crate) struct SpanPool {
 
 #[derive(Debug, Default)]
 struct State {
-    spans: Vec<Box<SpanData>>,
+    /// A ring, so that a batch handed back is appended by copying its (at most two) slices,
+    /// not pushed one by one.
+    spans: VecDeque<Box<SpanData>>,
     /// The bytes of the buffers of `spans` (as `SpanData::retained_bytes` counted them).
     bytes: usize,
 }
@@ -66,7 +63,7 @@ impl SpanPool {
     /// and the pool is not busy. Never waits.
     pub(crate) fn take(&self) -> Option<Box<SpanData>> {
         let mut st = self.lock(false)?;
-        let data = st.spans.pop()?;
+        let data = st.spans.pop_back()?;
         st.bytes = st.bytes.saturating_sub(data.retained_bytes());
         Some(data)
     }
@@ -90,7 +87,7 @@ impl SpanPool {
         if room >= spans.len() && st.bytes + bytes <= self.max_bytes {
             // The usual case: all of them fit.
             st.bytes += bytes;
-            st.spans.extend(spans.drain(..));
+            st.spans.append(spans);
             return;
         }
         let mut n = 0;
@@ -115,7 +112,7 @@ impl SpanPool {
         };
         if st.spans.len() < self.max_spans && st.bytes + bytes <= self.max_bytes {
             st.bytes += bytes;
-            st.spans.push(data);
+            st.spans.push_back(data);
         } else {
             // Freed after the lock is released.
             drop(st);
