@@ -416,6 +416,18 @@ fn put_key_value(out: &mut Vec<u8>, field: u8, key: &str, v: ValueRef<'_>) {
         ValueRef::Bool(b) => {
             out.extend_from_slice(&[(2 << 3) | LEN, 2, (2 << 3) | VARINT, u8::from(b)])
         }
+        // An integer below 128 (most of them: counts, steps) is a one-byte varint, one below
+        // 16 384 a two-byte one: the header and the varint in one copy.
+        ValueRef::I64(n @ 0..0x80) => {
+            out.extend_from_slice(&[(2 << 3) | LEN, value_len, (3 << 3) | VARINT, n as u8]);
+        }
+        ValueRef::I64(n @ 0x80..0x4000) => out.extend_from_slice(&[
+            (2 << 3) | LEN,
+            value_len,
+            (3 << 3) | VARINT,
+            (n as u8) | 0x80,
+            (n >> 7) as u8,
+        ]),
         ValueRef::I64(n) => {
             out.extend_from_slice(&[(2 << 3) | LEN, value_len, (3 << 3) | VARINT]);
             put_varint(out, n as u64);
@@ -1126,8 +1138,9 @@ mod tests {
                 2 => Plain::Static(
                     ["info", "warn", "", "error", "debug", "trace", "other"][self.below(7)],
                 ),
-                3 => Plain::I64(match self.below(4) {
+                3 => Plain::I64(match self.below(5) {
                     0 => self.below(128) as i64,
+                    4 => self.below(20_000) as i64,
                     1 => -(self.below(1_000) as i64),
                     2 => self.next() as i64,
                     _ => i64::MIN,
