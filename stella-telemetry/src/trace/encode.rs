@@ -141,7 +141,10 @@ impl CleanTexts {
             return false;
         }
         let (a, b) = recent_slots(key, text);
-        let holds = |slot: usize| matches!(self.recent.get(slot), Some(Some((k, t))) if *k == key && t == text);
+        // A key is a constant of the code: the same one is usually at the same address, which
+        // answers without reading it.
+        let same_key = |k: &str| std::ptr::eq(k, key) || k == key;
+        let holds = |slot: usize| matches!(self.recent.get(slot), Some(Some((k, t))) if same_key(k) && t == text);
         if holds(a) || holds(b) {
             return true;
         }
