@@ -22,7 +22,15 @@ pub(crate) struct KeyCache {
     recent: [Option<(KeyId, bool)>; RECENT],
     /// The verdict on `stack` (asked on every line), by the scrubber's grants address.
     stack: Option<(usize, bool)>,
+    /// Detail keys known to need no JSON escape, by address and length (the lines of a
+    /// service write the same few keys): such a key is copied between quotes as is.
+    escape_free: [(usize, usize); ESCAPE_FREE],
+    /// Where the next escape-free key goes in [`Self::escape_free`].
+    escape_free_next: usize,
 }
+
+/// Entries of [`KeyCache::escape_free`].
+const ESCAPE_FREE: usize = 16;
 
 /// A key of the cache: the scrubber's grants address, the key's address and length.
 type KeyId = (usize, usize, usize);
@@ -56,6 +64,27 @@ impl Hasher for AddressHasher {
 }
 
 impl KeyCache {
+    /// Writes `key` as a JSON string, escaping it only if it is not known to be escape-free.
+    pub(crate) fn push_key(&mut self, out: &mut String, key: &'static str) {
+        let id = (key.as_ptr() as usize, key.len());
+        if self.escape_free.contains(&id) {
+            out.push('"');
+            out.push_str(key);
+            out.push('"');
+            return;
+        }
+        let start = out.len();
+        crate::json::push_str(out, key);
+        if out.len() == start + key.len() + 2
+            && let Some(e) = self
+                .escape_free
+                .get_mut(self.escape_free_next % ESCAPE_FREE)
+        {
+            *e = id;
+            self.escape_free_next = self.escape_free_next.wrapping_add(1);
+        }
+    }
+
     /// [`Self::plain`] for the `stack` key, asked once per line: one comparison.
     pub(crate) fn plain_stack(&mut self, scrubber: &Scrubber) -> bool {
         let id = std::ptr::from_ref(scrubber.grants()) as usize;
@@ -309,6 +338,30 @@ impl Scan<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_written_as_json_strings_once_known_or_not() {
+        let mut c = KeyCache::default();
+        let keys: Vec<&'static str> = (0..40)
+            .map(|i| &*format!("key{i}").leak())
+            .chain(["k\"ey", "tab\there", "", "é\u{7f}"])
+            .collect();
+        for round in 0..3 {
+            for key in &keys {
+                let mut out = String::from("x");
+                c.push_key(&mut out, key);
+                let mut want = String::from("x");
+                crate::json::push_str(&mut want, key);
+                assert_eq!(out, want, "round {round}");
+            }
+        }
+        assert!(c.escape_free.iter().all(|&(p, n)| {
+            p == 0
+                || keys
+                    .iter()
+                    .any(|k| k.as_ptr() as usize == p && k.len() == n && !k.contains(['"', '\t']))
+        }));
+    }
 
     #[test]
     fn classifies_by_behaviour() {

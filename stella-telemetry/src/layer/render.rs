@@ -581,7 +581,7 @@ pub(super) fn write_line(
             out.push_str(ev.str_at(*s, *e));
             continue;
         }
-        json::push_str(out, key);
+        scan.keys.push_key(out, key);
         out.push(':');
         match *val {
             Val::Str(s, e) => {
