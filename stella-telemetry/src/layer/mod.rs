@@ -500,6 +500,7 @@ where
             attrs.record(&mut visitor);
             s.tmp = visitor.buf;
         });
+        fields.finish();
         span.extensions_mut().insert(fields);
     }
 
@@ -522,6 +523,7 @@ where
                 values.record(&mut visitor);
                 s.tmp = visitor.buf;
             });
+            fields.finish();
         }
     }
 

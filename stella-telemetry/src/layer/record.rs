@@ -356,6 +356,13 @@ pub(crate) struct SpanFields {
     /// In slot order.
     pub(crate) slots: Vec<(Slot, SpanStr)>,
     pub(crate) details: Vec<SpanDetail>,
+    /// The members of `slots` (all but `error_message`) joined in slot order, so that a line
+    /// that takes them all copies them in one piece; rebuilt by [`Self::finish`].
+    pub(crate) line: String,
+    /// Set when `slots` changed since `line` was built.
+    stale: bool,
+    /// Whether a common field's raw text was kept (a deep-debug tenant's line rescrubs it).
+    pub(crate) any_raw: bool,
 }
 
 /// A span field written under `details`.
@@ -392,6 +399,24 @@ impl SpanDetail {
 }
 
 impl SpanFields {
+    /// Rebuilds [`Self::line`] after the span's common fields changed.
+    pub(crate) fn finish(&mut self) {
+        if !self.stale {
+            return;
+        }
+        self.stale = false;
+        self.line.clear();
+        self.any_raw = false;
+        let len: usize = self.slots.iter().map(|(_, v)| v.json.len()).sum();
+        self.line.reserve_exact(len);
+        for (slot, v) in &self.slots {
+            self.any_raw |= v.raw.is_some();
+            if *slot != Slot::ErrorMessage {
+                self.line.push_str(v.json());
+            }
+        }
+    }
+
     #[cfg(any(feature = "otlp", test))]
     pub(crate) fn slot(&self, slot: Slot) -> Option<&SpanStr> {
         self.slots.iter().find(|(s, _)| *s == slot).map(|(_, v)| v)
@@ -436,6 +461,7 @@ impl SpanVisitor<'_> {
                     if !format.accepts(value) {
                         bump(&self.stats.invalid_fields);
                         self.fields.slots.retain(|(s, _)| *s != slot);
+                        self.fields.stale = true;
                         return;
                     }
                     self.set_slot(slot, SpanStr::validated(slot, value));
@@ -483,6 +509,7 @@ impl SpanVisitor<'_> {
     /// Sets a common field, keeping the span's common fields in slot order (the order of the
     /// line, so that a line copies a span's adjacent members in one piece).
     fn set_slot(&mut self, slot: Slot, v: SpanStr) {
+        self.fields.stale = true;
         let slots = &mut self.fields.slots;
         if slots.capacity() == 0 {
             // Room for an ingress span's common fields at once, not grown from four.
@@ -685,6 +712,16 @@ mod span_str_tests {
             [Slot::TenantId, Slot::Route, Slot::Method, Slot::RequestId]
         );
         assert_eq!(fields.slot(Slot::Route).unwrap().clean(), "second");
+        // The members joined in slot order, rebuilt after the fields changed.
+        fields.finish();
+        let joined: String = fields.slots.iter().map(|(_, v)| v.json()).collect();
+        assert_eq!(fields.line, joined);
+        assert!(
+            fields
+                .line
+                .starts_with(",\"tenant_id\":\"second\",\"route\":")
+        );
+        assert!(!fields.any_raw);
     }
 
     #[test]

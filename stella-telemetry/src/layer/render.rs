@@ -131,6 +131,37 @@ fn walk_span<'a, R>(
     let Some(fields) = ext.get::<SpanFields>() else {
         return;
     };
+    // The span's members all still empty in the line (the usual case): copied in one piece.
+    if !fields.line.is_empty()
+        && (view.is_none() || !fields.any_raw)
+        && fields
+            .slots
+            .iter()
+            .all(|(slot, _)| matches!(ev.slots.get(slot.index()), Some(None)))
+    {
+        let mut at = ev.arena.len();
+        ev.arena.push_str(&fields.line);
+        for (slot, v) in &fields.slots {
+            if !*found && *slot == Slot::TenantId {
+                tenant.push_str(v.original());
+                *found = true;
+            }
+            let entry = if *slot == Slot::ErrorMessage {
+                // Folded and bounded when written.
+                (ev.push_arena(v.clean()), Origin::Clean)
+            } else {
+                let end = at + v.json().len();
+                let val = Val::Str(at, end);
+                at = end;
+                (val, Origin::Json)
+            };
+            if let Some(s) = ev.slots.get_mut(slot.index()) {
+                *s = Some(entry);
+            }
+        }
+        walk_details(ev, fields, view);
+        return;
+    }
     for (slot, v) in &fields.slots {
         if !*found && *slot == Slot::TenantId {
             tenant.push_str(v.original());
@@ -153,6 +184,11 @@ fn walk_span<'a, R>(
             *s = Some(entry);
         }
     }
+    walk_details(ev, fields, view);
+}
+
+/// The details of one span of the walk of [`resolve`] that are still unset.
+fn walk_details(ev: &mut EventFields, fields: &SpanFields, view: Option<&ScrubView<'_>>) {
     for d in &fields.details {
         let key = d.key;
         if ev.has_detail(key) {
