@@ -131,13 +131,15 @@ fn walk_span<'a, R>(
     let Some(fields) = ext.get::<SpanFields>() else {
         return;
     };
-    // The span's members all still empty in the line (the usual case): copied in one piece.
+    // The span's members copied into the arena in one piece, where any is still empty in the
+    // line: the empty ones take their range of it (the others' bytes go unused).
+    let empty = |ev: &EventFields, slot: Slot| matches!(ev.slots.get(slot.index()), Some(None));
     if !fields.line.is_empty()
         && (view.is_none() || !fields.any_raw)
         && fields
             .slots
             .iter()
-            .all(|(slot, _)| matches!(ev.slots.get(slot.index()), Some(None)))
+            .any(|(slot, _)| *slot != Slot::ErrorMessage && empty(ev, *slot))
     {
         let mut at = ev.arena.len();
         ev.arena.push_str(&fields.line);
@@ -147,12 +149,18 @@ fn walk_span<'a, R>(
                 *found = true;
             }
             let entry = if *slot == Slot::ErrorMessage {
+                if !empty(ev, *slot) {
+                    continue;
+                }
                 // Folded and bounded when written.
                 (ev.push_arena(v.clean()), Origin::Clean)
             } else {
                 let end = at + v.json().len();
                 let val = Val::Str(at, end);
                 at = end;
+                if !empty(ev, *slot) {
+                    continue;
+                }
                 (val, Origin::Json)
             };
             if let Some(s) = ev.slots.get_mut(slot.index()) {
