@@ -97,9 +97,10 @@ fn with_scratch<R: Default>(f: impl FnOnce(&mut Scratch) -> R) -> R {
 /// The tenant recorded on a span by the JSON layer, if any (for the trace bridge).
 #[cfg(feature = "otlp")]
 pub(crate) fn span_tenant(ext: &tracing_subscriber::registry::Extensions<'_>) -> Option<String> {
-    ext.get::<SpanFields>()
-        .and_then(|f| f.slot(crate::fields::Slot::TenantId))
-        .map(|s| s.original().to_owned())
+    ext.get::<SpanFields>().and_then(|f| {
+        f.slot(crate::fields::Slot::TenantId)
+            .map(|s| s.original(&f.text).to_owned())
+    })
 }
 
 /// A span's own trace context: the one the OpenTelemetry bridge gave it, else one another

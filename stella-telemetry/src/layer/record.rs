@@ -260,88 +260,91 @@ impl<V: Visit> Visit for Tee<'_, V> {
 
 // === impl SpanFields ===
 
-/// A span string, scrubbed when recorded (strictly: no tenant relaxation). The raw text is kept
-/// only when scrubbing changed it, so a deep-debug tenant's lines can rescrub it relaxed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A byte range of a span's text buffer ([`SpanFields::text`]).
+pub(crate) type Range = (usize, usize);
+
+fn at(text: &str, r: Range) -> &str {
+    text.get(r.0..r.1).unwrap_or_default()
+}
+
+/// A span string, scrubbed when recorded (strictly: no tenant relaxation), as ranges of the
+/// span's text buffer. The raw text is kept only when scrubbing changed it, so a deep-debug
+/// tenant's lines can rescrub it relaxed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SpanStr {
     /// For a common field, the whole JSON member (`,"route":"/x"`), rendered once so that
-    /// every line inside the span copies it as is; empty under `details` (see [`SpanDetail`]).
-    json: String,
-    /// The clean text, when it is not the quoted value in `json` as is (under `details`, or
-    /// when the member needed escapes): one allocation per common field in the usual case.
-    clean: Option<String>,
-    /// Where the quoted value starts in `json`.
-    value_at: usize,
-    pub(crate) raw: Option<String>,
+    /// every line inside the span copies it as is; under `details`, the `"key":"value"`
+    /// member (see [`SpanDetail`]).
+    json: Range,
+    /// The clean text: the quoted value in `json` as is unless the member needed escapes.
+    clean: Range,
+    raw: Option<Range>,
 }
 
 impl SpanStr {
-    /// A value under `details`.
-    pub(crate) fn new(clean: &str, raw: Option<String>) -> SpanStr {
-        SpanStr {
-            json: String::new(),
-            clean: Some(clean.to_owned()),
-            value_at: 0,
-            raw,
-        }
-    }
-
-    /// A common field's value, with its member rendered.
-    pub(crate) fn member(slot: Slot, clean: &str, raw: Option<String>) -> SpanStr {
-        let head = slot.member_head();
-        let mut json = String::with_capacity(head.len() + clean.len() + 1);
-        json.push_str(head);
-        crate::json::push_escaped(&mut json, clean);
-        json.push('"');
-        // `,"key":"` value `"`: the value is in the member as is unless it was escaped.
-        let as_is = json.len() == head.len() + clean.len() + 1;
-        SpanStr {
-            json,
-            clean: (!as_is).then(|| clean.to_owned()),
-            value_at: head.len(),
-            raw,
-        }
-    }
-
-    /// A common field's value that its slot's format accepted (hex ids, a method token:
-    /// nothing to escape, nothing to scrub), with its member rendered.
-    fn validated(slot: Slot, value: &str) -> SpanStr {
-        let head = slot.member_head();
-        let mut json = String::with_capacity(head.len() + value.len() + 1);
-        json.push_str(head);
-        json.push_str(value);
-        json.push('"');
-        SpanStr {
-            json,
-            clean: None,
-            value_at: head.len(),
-            raw: None,
-        }
-    }
-
     /// The scrubbed text.
-    pub(crate) fn clean(&self) -> &str {
-        match &self.clean {
-            Some(c) => c,
-            None => self
-                .json
-                .get(self.value_at..self.json.len().saturating_sub(1))
-                .unwrap_or_default(),
-        }
+    pub(crate) fn clean<'t>(&self, text: &'t str) -> &'t str {
+        at(text, self.clean)
     }
 
-    /// The whole JSON member of a common field (empty under `details`).
-    pub(crate) fn json(&self) -> &str {
-        &self.json
+    /// The whole JSON member.
+    #[cfg(test)]
+    pub(crate) fn json<'t>(&self, text: &'t str) -> &'t str {
+        at(text, self.json)
+    }
+
+    /// The length of the whole JSON member.
+    pub(crate) fn json_len(&self) -> usize {
+        self.json.1 - self.json.0
+    }
+
+    /// The range of the whole JSON member.
+    pub(crate) fn json_range(&self) -> Range {
+        self.json
+    }
+
+    /// The text as recorded, when scrubbing changed it.
+    pub(crate) fn raw<'t>(&self, text: &'t str) -> Option<&'t str> {
+        self.raw.map(|r| at(text, r))
     }
 
     /// The text as recorded (for grant lookups of the tenant id).
-    pub(crate) fn original(&self) -> &str {
-        self.raw.as_deref().unwrap_or(self.clean())
+    #[inline]
+    pub(crate) fn original<'t>(&self, text: &'t str) -> &'t str {
+        self.raw(text).unwrap_or(self.clean(text))
+    }
+
+    /// The bytes of the buffer it uses.
+    fn size(&self) -> usize {
+        let own_clean = if self.clean.0 >= self.json.0 && self.clean.1 <= self.json.1 {
+            0
+        } else {
+            self.clean.1 - self.clean.0
+        };
+        (self.json.1 - self.json.0) + own_clean + self.raw.map_or(0, |r| r.1 - r.0)
+    }
+
+    /// Copies its text into `to`, returning its ranges there.
+    fn moved(&self, from: &str, to: &mut String) -> SpanStr {
+        let json = push_range(to, at(from, self.json));
+        let clean = if self.clean.0 >= self.json.0 && self.clean.1 <= self.json.1 {
+            let off = self.clean.0 - self.json.0;
+            (json.0 + off, json.0 + off + (self.clean.1 - self.clean.0))
+        } else {
+            push_range(to, at(from, self.clean))
+        };
+        let raw = self.raw.map(|r| push_range(to, at(from, r)));
+        SpanStr { json, clean, raw }
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+fn push_range(to: &mut String, s: &str) -> Range {
+    let start = to.len();
+    to.push_str(s);
+    (start, to.len())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum SpanVal {
     Str(SpanStr),
     I64(i64),
@@ -350,9 +353,11 @@ pub(crate) enum SpanVal {
     Bool(bool),
 }
 
-/// The fields of one span, stored in its extensions.
+/// The fields of one span, stored in its extensions: every rendered member, clean and raw
+/// text in one buffer, the fields as ranges of it.
 #[derive(Debug, Default)]
 pub(crate) struct SpanFields {
+    pub(crate) text: String,
     /// In slot order.
     pub(crate) slots: Vec<(Slot, SpanStr)>,
     pub(crate) details: Vec<SpanDetail>,
@@ -363,6 +368,8 @@ pub(crate) struct SpanFields {
     stale: bool,
     /// Whether a common field's raw text was kept (a deep-debug tenant's line rescrubs it).
     pub(crate) any_raw: bool,
+    /// Bytes of `text` no field uses any more (replaced values), reclaimed by compacting.
+    dead: usize,
 }
 
 /// A span field written under `details`.
@@ -371,34 +378,159 @@ pub(crate) struct SpanDetail {
     pub(crate) key: &'static str,
     pub(crate) val: SpanVal,
     /// `"key":value`, rendered once when recorded (strings scrubbed strictly).
-    pub(crate) json: String,
+    pub(crate) json: Range,
 }
 
 impl SpanDetail {
-    fn new(key: &'static str, val: SpanVal) -> SpanDetail {
-        let mut json = String::with_capacity(match &val {
-            SpanVal::Str(s) => s.clean().len() + key.len() + 5,
-            _ => key.len() + 24,
-        });
-        crate::json::push_str(&mut json, key);
+    fn size(&self) -> usize {
+        match &self.val {
+            SpanVal::Str(s) => s.size(),
+            _ => self.json.1 - self.json.0,
+        }
+    }
+}
+
+/// The room a span's text buffer gets with its first field: an ingress span's members take
+/// about 200 bytes.
+const FIRST_TEXT: usize = 256;
+
+/// Text of replaced values a span keeps before its buffer is compacted.
+const MAX_DEAD: usize = 1024;
+
+impl SpanFields {
+    #[cfg(any(feature = "otlp", test))]
+    pub(crate) fn slot(&self, slot: Slot) -> Option<&SpanStr> {
+        self.slots.iter().find(|(s, _)| *s == slot).map(|(_, v)| v)
+    }
+
+    /// The bytes of the buffer a common field uses (0 when unset).
+    fn slot_size(&self, slot: Slot) -> usize {
+        self.slots
+            .iter()
+            .find(|(s, _)| *s == slot)
+            .map_or(0, |(_, v)| v.size())
+    }
+
+    /// A range of the text buffer.
+    pub(crate) fn str(&self, r: Range) -> &str {
+        at(&self.text, r)
+    }
+
+    /// Makes room for `n` more bytes; the first time for a whole span's fields at once.
+    fn room(&mut self, n: usize) {
+        if self.text.capacity() == 0 {
+            self.text.reserve_exact(n.max(FIRST_TEXT));
+        } else {
+            self.text.reserve(n);
+        }
+    }
+
+    /// Pushes `head`, then `clean` escaped and quoted, then the raw text if any.
+    fn push_quoted(&mut self, head: &str, clean: &str, raw: Option<&str>) -> SpanStr {
+        let start = self.text.len();
+        self.room(head.len() + clean.len() + 2 + raw.map_or(0, str::len));
+        self.text.push_str(head);
+        self.text.push('"');
+        let value_at = self.text.len();
+        crate::json::push_escaped(&mut self.text, clean);
+        let value_end = self.text.len();
+        self.text.push('"');
+        let json = (start, self.text.len());
+        // The value is in the member as is unless it was escaped.
+        let clean = if value_end - value_at == clean.len() {
+            (value_at, value_end)
+        } else {
+            push_range(&mut self.text, clean)
+        };
+        let raw = raw.map(|r| push_range(&mut self.text, r));
+        SpanStr { json, clean, raw }
+    }
+
+    /// A common field's value, with its member rendered.
+    fn member(&mut self, slot: Slot, clean: &str, raw: Option<&str>) -> SpanStr {
+        let head = slot.member_head();
+        self.push_quoted(head.strip_suffix('"').unwrap_or(head), clean, raw)
+    }
+
+    /// A common field's value that its slot's format accepted (hex ids, a method token:
+    /// nothing to escape, nothing to scrub), with its member rendered.
+    fn validated(&mut self, slot: Slot, value: &str) -> SpanStr {
+        let start = self.text.len();
+        self.room(slot.member_head().len() + value.len() + 1);
+        self.text.push_str(slot.member_head());
+        let value_at = self.text.len();
+        self.text.push_str(value);
+        let value_end = self.text.len();
+        self.text.push('"');
+        SpanStr {
+            json: (start, self.text.len()),
+            clean: (value_at, value_end),
+            raw: None,
+        }
+    }
+
+    /// A string under `details`, with its `"key":"value"` member rendered.
+    fn detail_str(&mut self, key: &str, clean: &str, raw: Option<&str>) -> SpanStr {
+        let start = self.text.len();
+        self.room(key.len() + clean.len() + 5 + raw.map_or(0, str::len));
+        crate::json::push_str(&mut self.text, key);
+        self.text.push(':');
+        // The key rendered here, the quoted value by `push_quoted`.
+        let mut s = self.push_quoted("", clean, raw);
+        s.json.0 = start;
+        s
+    }
+
+    /// A number or boolean under `details`: its `"key":value` member.
+    fn detail_other(&mut self, key: &str, val: &SpanVal) -> Range {
+        let start = self.text.len();
+        self.room(key.len() + 26);
+        let json = &mut self.text;
+        crate::json::push_str(json, key);
         json.push(':');
-        match &val {
-            SpanVal::Str(s) => crate::json::push_str(&mut json, s.clean()),
+        match val {
             SpanVal::I64(n) => {
                 if *n < 0 {
                     json.push('-');
                 }
-                super::render::push_u64(&mut json, n.unsigned_abs());
+                super::render::push_u64(json, n.unsigned_abs());
             }
-            SpanVal::U64(n) => super::render::push_u64(&mut json, *n),
-            SpanVal::F64(n) => crate::json::push_f64(&mut json, *n),
+            SpanVal::U64(n) => super::render::push_u64(json, *n),
+            SpanVal::F64(n) => crate::json::push_f64(json, *n),
             SpanVal::Bool(b) => json.push_str(if *b { "true" } else { "false" }),
+            SpanVal::Str(_) => {}
         }
-        SpanDetail { key, val, json }
+        (start, self.text.len())
     }
-}
 
-impl SpanFields {
+    /// Notes `n` bytes no longer used, compacting the buffer when they pile up.
+    fn dropped(&mut self, n: usize) {
+        self.dead += n;
+        if self.dead > MAX_DEAD && self.dead > self.text.len() / 2 {
+            self.compact();
+        }
+    }
+
+    /// Rebuilds the buffer with the text of the current fields only.
+    fn compact(&mut self) {
+        let live = self.text.len().saturating_sub(self.dead);
+        let mut to = String::with_capacity(live);
+        for (_, v) in &mut self.slots {
+            *v = v.moved(&self.text, &mut to);
+        }
+        for d in &mut self.details {
+            match &mut d.val {
+                SpanVal::Str(s) => {
+                    *s = s.moved(&self.text, &mut to);
+                    d.json = s.json;
+                }
+                _ => d.json = push_range(&mut to, at(&self.text, d.json)),
+            }
+        }
+        self.text = to;
+        self.dead = 0;
+    }
+
     /// Rebuilds [`Self::line`] after the span's common fields changed.
     pub(crate) fn finish(&mut self) {
         if !self.stale {
@@ -407,19 +539,14 @@ impl SpanFields {
         self.stale = false;
         self.line.clear();
         self.any_raw = false;
-        let len: usize = self.slots.iter().map(|(_, v)| v.json.len()).sum();
+        let len: usize = self.slots.iter().map(|(_, v)| v.json.1 - v.json.0).sum();
         self.line.reserve_exact(len);
         for (slot, v) in &self.slots {
             self.any_raw |= v.raw.is_some();
             if *slot != Slot::ErrorMessage {
-                self.line.push_str(v.json());
+                self.line.push_str(at(&self.text, v.json));
             }
         }
-    }
-
-    #[cfg(any(feature = "otlp", test))]
-    pub(crate) fn slot(&self, slot: Slot) -> Option<&SpanStr> {
-        self.slots.iter().find(|(s, _)| *s == slot).map(|(_, v)| v)
     }
 }
 
@@ -460,19 +587,33 @@ impl SpanVisitor<'_> {
                 if format != Format::Scanned {
                     if !format.accepts(value) {
                         bump(&self.stats.invalid_fields);
+                        let old = self.fields.slot_size(slot);
                         self.fields.slots.retain(|(s, _)| *s != slot);
                         self.fields.stale = true;
+                        if old > 0 {
+                            self.fields.dropped(old);
+                        }
                         return;
                     }
-                    self.set_slot(slot, SpanStr::validated(slot, value));
+                    let v = self.fields.validated(slot, value);
+                    self.set_slot(slot, v);
                     return;
                 }
-                let (clean, raw) = self.scrub(name, value);
-                self.set_slot(slot, SpanStr::member(slot, &clean, raw));
+                let (clean, changed) = self.scrub(name, value);
+                let v = self.fields.member(slot, &clean, changed.then_some(value));
+                self.set_slot(slot, v);
             }
             None => {
-                let (clean, raw) = self.scrub(name, value);
-                self.set_detail(name, SpanVal::Str(SpanStr::new(&clean, raw)));
+                let (clean, changed) = self.scrub(name, value);
+                let v = self
+                    .fields
+                    .detail_str(name, &clean, changed.then_some(value));
+                let json = v.json;
+                self.put_detail(SpanDetail {
+                    key: name,
+                    val: SpanVal::Str(v),
+                    json,
+                });
             }
         }
     }
@@ -486,23 +627,23 @@ impl SpanVisitor<'_> {
         }
     }
 
-    /// The value scrubbed, and the raw text when scrubbing changed it.
-    fn scrub<'v>(&mut self, key: &'static str, value: &'v str) -> (Cow<'v, str>, Option<String>) {
+    /// The value scrubbed, and whether scrubbing changed it.
+    fn scrub<'v>(&mut self, key: &'static str, value: &'v str) -> (Cow<'v, str>, bool) {
         // A plain key's value is free text: a text seen clean before is clean again.
         let plain = self.keys.plain(self.scrubber, key);
         // Ids never repeat: not worth remembering.
         let memo = plain && !crate::fields::is_unique_id(key);
         if memo && self.messages.is_clean(self.scrubber, value) {
-            return (Cow::Borrowed(value), None);
+            return (Cow::Borrowed(value), false);
         }
         let clean = self.scrub_field(key, value);
         if memo && clean == value {
             self.messages.remember(self.scrubber, value);
         }
         if clean == value {
-            (Cow::Borrowed(value), None)
+            (Cow::Borrowed(value), false)
         } else {
-            (Cow::Owned(clean.into_owned()), Some(value.to_owned()))
+            (clean, true)
         }
     }
 
@@ -515,21 +656,44 @@ impl SpanVisitor<'_> {
             // Room for an ingress span's common fields at once, not grown from four.
             slots.reserve_exact(FIRST_SLOTS);
         }
+        let mut old = 0;
         match slots.iter().position(|(s, _)| s.index() >= slot.index()) {
             Some(at) => match slots.get_mut(at) {
-                Some(e) if e.0 == slot => e.1 = v,
+                Some(e) if e.0 == slot => {
+                    old = e.1.size();
+                    e.1 = v;
+                }
                 _ => slots.insert(at, (slot, v)),
             },
             None => slots.push((slot, v)),
         }
+        if old > 0 {
+            self.fields.dropped(old);
+        }
     }
 
-    /// Sets a field under `details` (never a span-only one: the callers checked).
+    /// Sets a number or boolean under `details` (never a span-only one: the callers checked).
     fn set_detail(&mut self, name: &'static str, v: SpanVal) {
-        let d = SpanDetail::new(name, v);
-        match self.fields.details.iter_mut().find(|e| e.key == name) {
-            Some(e) => *e = d,
+        let json = self.fields.detail_other(name, &v);
+        self.put_detail(SpanDetail {
+            key: name,
+            val: v,
+            json,
+        });
+    }
+
+    /// Sets a field under `details`, its text already in the span's buffer.
+    fn put_detail(&mut self, d: SpanDetail) {
+        let mut old = 0;
+        match self.fields.details.iter_mut().find(|e| e.key == d.key) {
+            Some(e) => {
+                old = e.size();
+                *e = d;
+            }
             None => self.fields.details.push(d),
+        }
+        if old > 0 {
+            self.fields.dropped(old);
         }
     }
 
@@ -627,7 +791,7 @@ impl Visit for SpanVisitor<'_> {
 
 #[cfg(test)]
 mod span_str_tests {
-    use super::{EventFields, Origin, SpanStr, Val};
+    use super::{EventFields, Origin, Val};
     use crate::fields::Slot;
 
     #[test]
@@ -711,10 +875,17 @@ mod span_str_tests {
             order,
             [Slot::TenantId, Slot::Route, Slot::Method, Slot::RequestId]
         );
-        assert_eq!(fields.slot(Slot::Route).unwrap().clean(), "second");
+        assert_eq!(
+            fields.slot(Slot::Route).unwrap().clean(&fields.text),
+            "second"
+        );
         // The members joined in slot order, rebuilt after the fields changed.
         fields.finish();
-        let joined: String = fields.slots.iter().map(|(_, v)| v.json()).collect();
+        let joined: String = fields
+            .slots
+            .iter()
+            .map(|(_, v)| v.json(&fields.text))
+            .collect();
         assert_eq!(fields.line, joined);
         assert!(
             fields
@@ -726,27 +897,99 @@ mod span_str_tests {
 
     #[test]
     fn a_member_holds_its_clean_text_once_unless_escaped() {
+        use super::SpanFields;
         for (clean, raw) in [
             ("/tenants/{tenant}/evaluate", None),
             ("", None),
             ("say \"hi\"\n\\ é", None),
-            ("[REDACTED:email]", Some("bob@example.com".to_owned())),
+            ("[REDACTED:email]", Some("bob@example.com")),
         ] {
-            let s = SpanStr::member(Slot::Route, clean, raw.clone());
+            let mut f = SpanFields::default();
+            let s = f.member(Slot::Route, clean, raw);
             let mut want = String::from(",\"route\":");
             crate::json::push_str(&mut want, clean);
-            assert_eq!(s.json(), want);
-            assert_eq!(s.clean(), clean);
-            assert_eq!(s.original(), raw.as_deref().unwrap_or(clean));
+            assert_eq!(s.json(&f.text), want);
+            assert_eq!(s.clean(&f.text), clean);
+            assert_eq!(s.original(&f.text), raw.unwrap_or(clean));
+            let escaped = clean.contains(['"', '\n', '\\']);
             assert_eq!(
-                s.clean.is_some(),
-                clean.contains(['"', '\n', '\\']),
+                f.text.len(),
+                want.len() + if escaped { clean.len() } else { 0 } + raw.map_or(0, str::len),
                 "{clean:?}"
             );
+            let d = f.detail_str("k\"ey", clean, raw);
+            let mut want = String::from("\"k\\\"ey\":");
+            crate::json::push_str(&mut want, clean);
+            assert_eq!(d.json(&f.text), want);
+            assert_eq!(d.clean(&f.text), clean);
+            assert_eq!(d.original(&f.text), raw.unwrap_or(clean));
         }
-        let d = SpanStr::new("under details", None);
-        assert_eq!(d.json(), "");
-        assert_eq!(d.clean(), "under details");
-        assert_eq!(d.original(), "under details");
+    }
+
+    #[test]
+    fn a_span_recorded_many_times_keeps_its_buffer_bounded() {
+        use super::{SpanFields, SpanVal, SpanVisitor};
+        use crate::stats::Stats;
+        use tracing_core::field::Visit;
+
+        let scrubber = stella_scrub::Scrubber::builder().build().unwrap();
+        let stats = Stats::default();
+        let mut keys = crate::layer::keys::KeyCache::default();
+        let mut messages = crate::layer::keys::CleanMessages::default();
+        let mut fields = SpanFields::default();
+        let mut v = SpanVisitor {
+            fields: &mut fields,
+            scrubber: &scrubber,
+            stats: &stats,
+            keys: &mut keys,
+            messages: &mut messages,
+            buf: String::new(),
+        };
+        struct Cs;
+        static FIELDS: &[&str] = &["http.route", "note", "n", "trace_id"];
+        impl tracing_core::callsite::Callsite for Cs {
+            fn set_interest(&self, _: tracing_core::Interest) {}
+            fn metadata(&self) -> &tracing_core::Metadata<'_> {
+                &META
+            }
+        }
+        static CS: Cs = Cs;
+        static META: tracing_core::Metadata<'static> = tracing_core::metadata!(
+            name: "span",
+            target: "t",
+            level: tracing_core::Level::INFO,
+            fields: FIELDS,
+            callsite: &CS,
+            kind: tracing_core::metadata::Kind::SPAN,
+        );
+        let field = |n: &str| META.fields().field(n).unwrap();
+        for i in 0..10_000u64 {
+            v.record_str(&field("http.route"), &format!("/r/{i}"));
+            v.record_str(&field("note"), &format!("mail bob{i}@example.com \"q\""));
+            v.record_u64(&field("n"), i);
+            let id = if i % 2 == 0 {
+                "00f067aa0ba902b7"
+            } else {
+                "not hex"
+            };
+            v.record_str(&field("trace_id"), id);
+        }
+        assert!(fields.text.len() < 4096, "{}", fields.text.len());
+        let route = fields.slot(Slot::Route).unwrap();
+        assert_eq!(route.json(&fields.text), ",\"route\":\"/r/9999\"");
+        assert!(fields.slot(Slot::TraceId).is_none());
+        fields.finish();
+        assert_eq!(fields.line, ",\"route\":\"/r/9999\"");
+        let note = &fields.details[0];
+        assert_eq!(
+            fields.str(note.json),
+            "\"note\":\"mail [REDACTED:email] \\\"q\\\"\""
+        );
+        let SpanVal::Str(s) = note.val else {
+            panic!("a string")
+        };
+        assert_eq!(s.clean(&fields.text), "mail [REDACTED:email] \"q\"");
+        assert_eq!(s.original(&fields.text), "mail bob9999@example.com \"q\"");
+        assert_eq!(fields.str(fields.details[1].json), "\"n\":9999");
     }
 }

@@ -145,7 +145,7 @@ fn walk_span<'a, R>(
         ev.arena.push_str(&fields.line);
         for (slot, v) in &fields.slots {
             if !*found && *slot == Slot::TenantId {
-                tenant.push_str(v.original());
+                tenant.push_str(v.original(&fields.text));
                 *found = true;
             }
             let entry = if *slot == Slot::ErrorMessage {
@@ -153,9 +153,9 @@ fn walk_span<'a, R>(
                     continue;
                 }
                 // Folded and bounded when written.
-                (ev.push_arena(v.clean()), Origin::Clean)
+                (ev.push_arena(v.clean(&fields.text)), Origin::Clean)
             } else {
-                let end = at + v.json().len();
+                let end = at + v.json_len();
                 let val = Val::Str(at, end);
                 at = end;
                 if !empty(ev, *slot) {
@@ -172,21 +172,23 @@ fn walk_span<'a, R>(
     }
     for (slot, v) in &fields.slots {
         if !*found && *slot == Slot::TenantId {
-            tenant.push_str(v.original());
+            tenant.push_str(v.original(&fields.text));
             *found = true;
         }
         let idx = slot.index();
         if ev.slots.get(idx).copied().flatten().is_some() {
             continue;
         }
-        let entry = match (&v.raw, view) {
+        let entry = match (v.raw(&fields.text), view) {
             (Some(raw), Some(view)) => {
                 let clean = view.scrub_field(slot.key(), raw);
                 (ev.push_arena(&clean), Origin::Clean)
             }
             // error_message is folded and bounded when written.
-            _ if *slot == Slot::ErrorMessage => (ev.push_arena(v.clean()), Origin::Clean),
-            _ => (ev.push_arena(v.json()), Origin::Json),
+            _ if *slot == Slot::ErrorMessage => {
+                (ev.push_arena(v.clean(&fields.text)), Origin::Clean)
+            }
+            _ => (ev.push_arena(fields.str(v.json_range())), Origin::Json),
         };
         if let Some(s) = ev.slots.get_mut(idx) {
             *s = Some(entry);
@@ -203,19 +205,19 @@ fn walk_details(ev: &mut EventFields, fields: &SpanFields, view: Option<&ScrubVi
             continue;
         }
         let (val, origin) = match (&d.val, view) {
-            (SpanVal::Str(s), Some(view)) => match &s.raw {
+            (SpanVal::Str(s), Some(view)) => match s.raw(&fields.text) {
                 Some(raw) => {
                     let clean = view.scrub_field(key, raw);
                     (ev.push_arena(&clean), Origin::Clean)
                 }
-                None => (ev.push_arena(s.clean()), Origin::Clean),
+                None => (ev.push_arena(s.clean(&fields.text)), Origin::Clean),
             },
             (SpanVal::I64(n), Some(_)) => (Val::I64(*n), Origin::Clean),
             (SpanVal::U64(n), Some(_)) => (Val::U64(*n), Origin::Clean),
             (SpanVal::F64(n), Some(_)) => (Val::F64(*n), Origin::Clean),
             (SpanVal::Bool(b), Some(_)) => (Val::Bool(*b), Origin::Clean),
             // The whole `"key":value` member, as rendered when recorded.
-            (_, None) => (ev.push_arena(&d.json), Origin::Json),
+            (_, None) => (ev.push_arena(fields.str(d.json)), Origin::Json),
         };
         ev.details.push((key, val, origin));
     }
