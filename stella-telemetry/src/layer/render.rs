@@ -198,6 +198,7 @@ fn walk_span<'a, R>(
 }
 
 /// The details of one span of the walk of [`resolve`] that are still unset.
+#[inline]
 fn walk_details(ev: &mut EventFields, fields: &SpanFields, view: Option<&ScrubView<'_>>) {
     for d in &fields.details {
         let key = d.key;
