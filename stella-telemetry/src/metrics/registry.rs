@@ -150,11 +150,54 @@ impl std::hash::Hasher for KeyIdHasher {
     }
 }
 
+/// The hash a `metrics::Key` carries (its `Hash` writes only that `u64`).
+fn key_hash(key: &Key) -> u64 {
+    use std::hash::BuildHasher as _;
+    std::hash::BuildHasherDefault::<KeyIdHasher>::default().hash_one(key)
+}
+
+/// Whether two keys of one hash are the same key: their name and labels in the same order
+/// compared pairwise first (a call site builds them in one order, mostly from static texts,
+/// recognised at the same address without reading them), else `Key`'s own comparison, which
+/// ignores the labels' order (sorting both sides' labels for three or more).
+fn same_key(a: &Key, b: &Key) -> bool {
+    let (la, lb) = (a.labels(), b.labels());
+    (la.len() == lb.len()
+        && same_str(a.name(), b.name())
+        && la
+            .zip(lb)
+            .all(|(x, y)| same_str(x.key(), y.key()) && same_str(x.value(), y.value())))
+        || a == b
+}
+
+/// Whether two texts are equal, without reading them when they are at one address.
+#[inline]
+fn same_str(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || a == b)
+}
+
+/// A facade key and its cell.
+type CachedKey = (Key, Arc<Cell>);
+
 #[derive(Debug, Default)]
 struct Inner {
-    cache: HashMap<Key, Arc<Cell>, std::hash::BuildHasherDefault<KeyIdHasher>>,
+    /// The cells of the facade keys seen, by the keys' hash.
+    cache: HashMap<u64, Vec<CachedKey>, std::hash::BuildHasherDefault<KeyIdHasher>>,
+    /// How many keys `cache` holds.
+    cached: usize,
     families: HashMap<String, Family>,
     descriptions: HashMap<String, Description>,
+}
+
+impl Inner {
+    /// The cell remembered for `key` (of hash `hash`).
+    fn cached(&self, hash: u64, key: &Key) -> Option<&Arc<Cell>> {
+        self.cache
+            .get(&hash)?
+            .iter()
+            .find(|(k, _)| same_key(k, key))
+            .map(|(_, c)| c)
+    }
 }
 
 /// The registry: a `metrics::Recorder`.
@@ -207,14 +250,15 @@ impl Registry {
 
     /// The cell of `key`, created on first use; `None` when the name is taken by another kind.
     fn cell(&self, key: &Key, kind: Kind) -> Option<Arc<Cell>> {
+        let hash = key_hash(key);
         {
             let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(c) = inner.cache.get(key) {
+            if let Some(c) = inner.cached(hash, key) {
                 return Some(Arc::clone(c));
             }
         }
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = inner.cache.get(key) {
+        if let Some(c) = inner.cached(hash, key) {
             return Some(Arc::clone(c));
         }
         let name = key.name().to_owned();
@@ -261,8 +305,13 @@ impl Registry {
                 }
             }
         };
-        if inner.cache.len() < MAX_CACHED_KEYS {
-            inner.cache.insert(key.clone(), Arc::clone(&cell));
+        if inner.cached < MAX_CACHED_KEYS {
+            inner
+                .cache
+                .entry(hash)
+                .or_default()
+                .push((key.clone(), Arc::clone(&cell)));
+            inner.cached += 1;
         }
         Some(cell)
     }
@@ -324,5 +373,40 @@ impl Recorder for Registry {
     fn register_histogram(&self, key: &Key, _metadata: &Metadata<'_>) -> Histogram {
         self.cell(key, Kind::Histogram)
             .map_or_else(Histogram::noop, Histogram::from_arc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(labels: &[(&'static str, &str)]) -> Key {
+        let labels: Vec<metrics::Label> = labels
+            .iter()
+            .map(|(k, v)| metrics::Label::new(*k, (*v).to_owned()))
+            .collect();
+        Key::from_parts("stella.test.duration", labels)
+    }
+
+    #[test]
+    fn cached_keys_ignore_label_order() {
+        let r = Registry::new(MetricsConfig::new());
+        let a = key(&[("a", "1"), ("b", "2"), ("c", "3")]);
+        let b = key(&[("c", "3"), ("a", "1"), ("b", "2")]);
+        let other = key(&[("a", "1"), ("b", "2"), ("c", "4")]);
+        let ca = r.cell(&a, Kind::Histogram);
+        let ca2 = r.cell(&key(&[("a", "1"), ("b", "2"), ("c", "3")]), Kind::Histogram);
+        let cb = r.cell(&b, Kind::Histogram);
+        let co = r.cell(&other, Kind::Histogram);
+        let (Some(ca), Some(ca2), Some(cb), Some(co)) = (ca, ca2, cb, co) else {
+            panic!("histogram cells");
+        };
+        assert!(Arc::ptr_eq(&ca, &ca2));
+        assert!(Arc::ptr_eq(&ca, &cb));
+        assert!(!Arc::ptr_eq(&ca, &co));
+        assert!(same_key(&a, &b) && !same_key(&a, &other));
+        let mut series = 0;
+        r.visit(|_, f, _| series += f.series.len());
+        assert_eq!(series, 2);
     }
 }
