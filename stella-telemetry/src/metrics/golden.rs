@@ -1,5 +1,6 @@
 //! The golden signals and user-journey metrics, with OpenTelemetry semantic-convention names.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use metrics::{Label, SharedString, Unit};
@@ -112,7 +113,7 @@ pub fn record_http_request(method: &str, route: &str, status: u16, took: Duratio
     let code = status_text(status);
     let mut labels = Vec::with_capacity(4);
     labels.push(Label::new("http.request.method", method_text(method)));
-    labels.push(Label::new("http.route", route.to_owned()));
+    labels.push(Label::new("http.route", route_text(route)));
     labels.push(Label::new("http.response.status_code", code.clone()));
     if status >= 500 {
         labels.push(Label::new("error.type", code));
@@ -129,6 +130,42 @@ fn method_text(method: &str) -> SharedString {
         Some(&m) => SharedString::const_str(m),
         None => SharedString::from(method.to_owned()),
     }
+}
+
+/// How many route texts a thread keeps shared.
+const ROUTES_KEPT: usize = 8;
+
+thread_local! {
+    /// The last few route texts of a thread, shared by the labels made of them (replaced in
+    /// turn): a request's `http.route` is labelled at its start and its end.
+    static ROUTES: std::cell::RefCell<(Vec<Arc<str>>, usize)> =
+        const { std::cell::RefCell::new((Vec::new(), 0)) };
+}
+
+/// The label value of a route: a text this thread labelled lately shared (a reference count)
+/// instead of copied for each label.
+fn route_text(route: &str) -> SharedString {
+    ROUTES
+        .try_with(|r| {
+            let Ok(mut r) = r.try_borrow_mut() else {
+                return None;
+            };
+            let (kept, next) = &mut *r;
+            if let Some(text) = kept.iter().find(|t| ***t == *route) {
+                return Some(SharedString::from(Arc::clone(text)));
+            }
+            let text: Arc<str> = Arc::from(route);
+            if kept.len() < ROUTES_KEPT {
+                kept.push(Arc::clone(&text));
+            } else if let Some(slot) = kept.get_mut(*next % ROUTES_KEPT) {
+                *slot = Arc::clone(&text);
+                *next = (*next + 1) % ROUTES_KEPT;
+            }
+            Some(SharedString::from(text))
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| SharedString::from(route.to_owned()))
 }
 
 /// The label value of a status code: the common ones without an allocation.
@@ -181,7 +218,7 @@ impl InFlight {
     pub fn start(method: &str, route: &str) -> Self {
         let labels = vec![
             Label::new("http.request.method", method_text(method)),
-            Label::new("http.route", route.to_owned()),
+            Label::new("http.route", route_text(route)),
         ];
         let gauge = metrics::gauge!(HTTP_SERVER_ACTIVE_REQUESTS, labels);
         gauge.increment(1.0);
@@ -249,3 +286,25 @@ pub(crate) const DESCRIPTIONS: &[(&str, Unit, &str)] = &[
         "Notification send duration.",
     ),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_texts_kept_and_replaced() {
+        let routes: Vec<String> = (0..20).map(|i| format!("/r/{i}/{{id}}")).collect();
+        for _ in 0..3 {
+            for r in &routes {
+                assert_eq!(&*route_text(r), r.as_str());
+                assert_eq!(&*route_text(r), r.as_str());
+            }
+        }
+        let kept = ROUTES.with(|r| r.borrow().0.len());
+        assert_eq!(kept, ROUTES_KEPT);
+        let mut buf = String::from("/a/{x}");
+        assert_eq!(&*route_text(&buf), "/a/{x}");
+        buf.replace_range(1..2, "b");
+        assert_eq!(&*route_text(&buf), "/b/{x}");
+    }
+}
