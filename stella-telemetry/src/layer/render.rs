@@ -451,11 +451,10 @@ pub(super) fn batch_clean(
         tmp.push_str(s);
         tmp.push(BATCH_SEPARATOR);
     };
-    for slot in Slot::ALL {
-        if slot.format() != Format::Scanned {
-            continue;
-        }
-        if let Some((Val::Str(s, e), Origin::Raw)) = ev.slots.get(slot.index()).copied().flatten()
+    // (`Slot::ALL` is in index order.)
+    for (&slot, entry) in Slot::ALL.iter().zip(&ev.slots) {
+        if let Some((Val::Str(s, e), Origin::Raw)) = *entry
+            && slot.format() == Format::Scanned
             && scan.keys.plain(scan.scrubber, slot.key())
         {
             push(tmp, ev.str_at(s, e));
@@ -542,9 +541,9 @@ pub(super) fn write_line(
     // that follow one another in the arena as in the line (one span's, copied in slot order)
     // are copied as one run.
     let mut run = (0, 0);
-    for slot in Slot::ALL {
-        let Some((Val::Str(start, end), origin)) = ev.slots.get(slot.index()).copied().flatten()
-        else {
+    // (`Slot::ALL` is in index order.)
+    for (&slot, entry) in Slot::ALL.iter().zip(&ev.slots) {
+        let Some((Val::Str(start, end), origin)) = *entry else {
             continue;
         };
         if origin == Origin::Json {
