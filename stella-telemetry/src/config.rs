@@ -77,6 +77,8 @@ pub struct Config {
     flush_timeout: Duration,
     log_bridge: bool,
     clock: Arc<dyn Clock>,
+    /// `clock` is the system clock (none injected).
+    system_clock: bool,
     env_error: Option<(&'static str, String)>,
     warnings: Vec<String>,
     #[cfg(feature = "otlp")]
@@ -127,6 +129,7 @@ impl Config {
             flush_timeout: DEFAULT_FLUSH_TIMEOUT,
             log_bridge: true,
             clock: Arc::new(SystemClock::default()),
+            system_clock: true,
             env_error: None,
             warnings: Vec::new(),
             #[cfg(feature = "otlp")]
@@ -390,6 +393,7 @@ impl Config {
     /// The clock for timestamps and rate-limit windows (tests).
     pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Arc::new(clock);
+        self.system_clock = false;
         self
     }
 }
@@ -485,7 +489,7 @@ fn build_parts(config: Config) -> Result<(tracing::Dispatch, TelemetryGuard, Par
     .with_resource(config.resource)
     .with_scrubber(scrubber)
     .with_sampling(config.sampling)
-    .with_shared_clock(config.clock)
+    .with_shared_clock(config.clock, config.system_clock)
     .with_non_blocking(writer)
     .build()?;
     let handle = TelemetryHandle::new(layer.core());
@@ -576,6 +580,10 @@ struct Stack<W> {
     /// message the JSON layer found clean is not scrubbed again as a span event's name.
     #[cfg(feature = "otlp")]
     share_clean_messages: bool,
+    /// The bridge is present and the JSON layer's clock is the system clock: an event's time
+    /// is read once for both.
+    #[cfg(feature = "otlp")]
+    share_clock: bool,
 }
 
 impl<W> Stack<W>
@@ -603,12 +611,16 @@ impl<W> Stack<W> {
         let share_clean_messages = otel
             .as_ref()
             .is_some_and(|o| o.scrubs_with(json.scrubber()));
+        #[cfg(feature = "otlp")]
+        let share_clock = otel.is_some() && json.has_system_clock();
         Stack {
             json,
             #[cfg(feature = "otlp")]
             otel,
             #[cfg(feature = "otlp")]
             share_clean_messages,
+            #[cfg(feature = "otlp")]
+            share_clock,
         }
     }
 }
@@ -633,8 +645,10 @@ where
         // records it, the bridge's visitor is fed as the JSON layer visits.
         #[cfg(feature = "otlp")]
         if let Some(otel) = &self.otel {
-            otel.event_at_sharing(event, span.as_ref(), |also| {
-                let noted = self.json.event_at_sharing(event, span.as_ref(), also);
+            // One read of the clock stamps both the line and the span event.
+            let now = self.share_clock.then(crate::trace::now_nanos);
+            otel.event_at_sharing(event, span.as_ref(), now, |also| {
+                let noted = self.json.event_at_sharing(event, span.as_ref(), also, now);
                 crate::trace::Shared {
                     values: noted.shared,
                     message_clean: self.share_clean_messages && noted.message_clean,
@@ -952,16 +966,29 @@ mod sharing_tests {
     }
 
     fn run(mode: Mode, traces: &TraceConfig, body: impl FnOnce()) -> (Vec<Recorded>, u64) {
+        let (spans, lines, _) = run_timed(mode, traces, None, body);
+        (spans, lines)
+    }
+
+    /// [`run`], the JSON layer on `clock` if given; also the times of the spans' events.
+    fn run_timed(
+        mode: Mode,
+        traces: &TraceConfig,
+        clock: Option<stella_scrub::grants::ManualClock>,
+        body: impl FnOnce(),
+    ) -> (Vec<Recorded>, u64, Vec<u64>) {
         let scrubber = stella_scrub::Scrubber::builder().build().unwrap();
         let (writer, _writer_guard) = crate::NonBlocking::builder()
             .build(crate::Output::Writer(Box::new(std::io::sink())))
             .unwrap();
-        let json = JsonLayer::builder("svc", "1")
+        let builder = JsonLayer::builder("svc", "1")
             .with_scrubber(scrubber.clone())
-            .with_sampling(crate::Sampling::unlimited())
-            .with_non_blocking(writer)
-            .build()
-            .unwrap();
+            .with_sampling(crate::Sampling::unlimited());
+        let builder = match clock {
+            Some(clock) => builder.with_clock(clock),
+            None => builder,
+        };
+        let json = builder.with_non_blocking(writer).build().unwrap();
         let queue = Arc::new(Queue::new(1024, 512));
         let incidents = Arc::new(crate::incident::Incidents::new(
             Arc::new(stella_scrub::grants::SystemClock::default()),
@@ -992,8 +1019,12 @@ mod sharing_tests {
             Mode::Alone => tracing::Dispatch::new(tracing_subscriber::registry().with(otel)),
         };
         tracing::dispatcher::with_default(&dispatch, body);
-        let spans = queue
-            .take_all()
+        let taken = queue.take_all();
+        let times = taken
+            .iter()
+            .flat_map(|s| s.events.iter().map(|e| e.time))
+            .collect();
+        let spans = taken
             .iter()
             .map(|s| {
                 let events = s
@@ -1010,7 +1041,7 @@ mod sharing_tests {
                 )
             })
             .collect();
-        (spans, stats.stats().lines)
+        (spans, stats.stats().lines, times)
     }
 
     fn events() {
@@ -1068,6 +1099,36 @@ mod sharing_tests {
                 .contains(&("item", Plain::Str("Item { id: 7, owner: \"acme\" }".into())))
         );
         assert!(events[3].0.len() < 5_000, "cut");
+    }
+
+    #[test]
+    fn span_events_take_the_json_layers_time_only_from_the_system_clock() {
+        let traces = TraceConfig::new();
+        let since = |t: std::time::SystemTime| {
+            u64::try_from(t.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()).unwrap()
+        };
+        let before = since(std::time::SystemTime::now());
+        let (shared, _, times) = run_timed(Mode::Shared, &traces, None, events);
+        let (alone, _, alone_times) = run_timed(Mode::Alone, &traces, None, events);
+        let after = since(std::time::SystemTime::now());
+        assert_eq!(shared, alone);
+        assert_eq!(times.len(), 6);
+        assert_eq!(alone_times.len(), 6);
+        assert!(
+            times
+                .iter()
+                .chain(&alone_times)
+                .all(|t| (before..=after).contains(t))
+        );
+        assert!(times.is_sorted());
+        // A clock injected into the JSON layer stamps its lines, not the exported events.
+        let clock = stella_scrub::grants::ManualClock::at_unix_secs(1_000_000_000);
+        let before = since(std::time::SystemTime::now());
+        let (manual, _, times) = run_timed(Mode::Shared, &traces, Some(clock), events);
+        let after = since(std::time::SystemTime::now());
+        assert_eq!(manual, alone);
+        assert_eq!(times.len(), 6);
+        assert!(times.iter().all(|t| (before..=after).contains(t)));
     }
 
     #[test]

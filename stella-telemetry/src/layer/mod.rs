@@ -148,6 +148,9 @@ pub(crate) struct Core {
     limiters: Limiters,
     pub(crate) stats: Arc<Stats>,
     pub(crate) clock: Arc<dyn Clock>,
+    /// `clock` is the system clock (not one a test injected): its time can stamp the bridge's
+    /// span events.
+    system_clock: bool,
     summary_every_nanos: u64,
     next_summary: AtomicU64,
     last_reported: Mutex<LogStats>,
@@ -178,6 +181,7 @@ pub struct JsonLayerBuilder<W> {
     scrubber: Option<Scrubber>,
     sampling: Sampling,
     clock: Arc<dyn Clock>,
+    system_clock: bool,
     writer: W,
     stats: Option<Arc<Stats>>,
 }
@@ -238,11 +242,14 @@ impl<W> JsonLayerBuilder<W> {
     /// ```
     pub fn with_clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Arc::new(clock);
+        self.system_clock = false;
         self
     }
 
-    pub(crate) fn with_shared_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+    /// `system`: `clock` is the system clock.
+    pub(crate) fn with_shared_clock(mut self, clock: Arc<dyn Clock>, system: bool) -> Self {
         self.clock = clock;
+        self.system_clock = system;
         self
     }
 
@@ -257,6 +264,7 @@ impl<W> JsonLayerBuilder<W> {
             scrubber: self.scrubber,
             sampling: self.sampling,
             clock: self.clock,
+            system_clock: self.system_clock,
             writer,
             stats: self.stats,
         }
@@ -305,6 +313,7 @@ impl<W> JsonLayerBuilder<W> {
             limiters: Limiters::new(&self.sampling),
             stats: self.stats.unwrap_or_default(),
             clock: self.clock,
+            system_clock: self.system_clock,
             summary_every_nanos: every,
             next_summary: AtomicU64::new(0),
             last_reported: Mutex::new(LogStats::default()),
@@ -371,6 +380,7 @@ impl JsonLayer {
             scrubber: None,
             sampling: Sampling::new(),
             clock: Arc::new(SystemClock::default()),
+            system_clock: true,
             writer: io::stdout,
             stats: None,
         }
@@ -395,6 +405,13 @@ impl<W> JsonLayer<W> {
 
     pub(crate) fn core(&self) -> Arc<Core> {
         Arc::clone(&self.core)
+    }
+
+    /// The layer's clock is the system clock (none injected): an event's time can then be
+    /// read once, outside, for this layer and the trace bridge.
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+    pub(crate) fn has_system_clock(&self) -> bool {
+        self.core.system_clock
     }
 }
 
@@ -534,7 +551,7 @@ where
     where
         R: LookupSpan<'a>,
     {
-        let _ = self.event_at_sharing(event, span, None::<&mut record::EventFields>);
+        let _ = self.event_at_sharing(event, span, None::<&mut record::EventFields>, None);
     }
 
     /// [`Self::event_at`], handing each of the event's values on to `also` as it is visited
@@ -542,12 +559,14 @@ where
     /// again. Says whether `also` was given every value (not when the event was suppressed
     /// before its fields were visited) and whether the strict scrubber left the event's
     /// message unchanged (the text handed on: the bridge need not scrub it again as the span
-    /// event's name).
+    /// event's name). `now`: the time of the event if already read, from the system clock
+    /// (see [`Self::has_system_clock`]).
     pub(crate) fn event_at_sharing<'a, R, V>(
         &self,
         event: &Event<'_>,
         span: Option<&SpanRef<'a, R>>,
         also: Option<&mut V>,
+        now: Option<u64>,
     ) -> Noted
     where
         R: LookupSpan<'a>,
@@ -555,7 +574,7 @@ where
     {
         let meta = event.metadata();
         let core = &*self.core;
-        let now = core.now_nanos();
+        let now = now.unwrap_or_else(|| core.now_nanos());
         let limited = !is_priority(meta);
         if limited && !core.limiters.allow_callsite(&meta.callsite(), now) {
             bump(&core.stats.suppressed_callsite);

@@ -1529,7 +1529,7 @@ impl OtelLayer {
     where
         R: LookupSpan<'a>,
     {
-        self.event_at_sharing(event, span, |_| Shared::default());
+        self.event_at_sharing(event, span, None, |_| Shared::default());
     }
 
     /// [`Self::event_at`], sharing the visit of the event's fields with the JSON layer:
@@ -1544,10 +1544,14 @@ impl OtelLayer {
     /// The span's extensions are read before any value is visited, and no lock is held
     /// while values are visited: an event logged from a field's `Debug` records on its own
     /// (into a visitor of its own, the shared one being in use).
+    ///
+    /// `now`: the event's time, if already read from the system clock (the JSON layer's,
+    /// read once for both); otherwise the clock is read here.
     pub(crate) fn event_at_sharing<'a, R>(
         &self,
         event: &Event<'_>,
         span: Option<&SpanRef<'a, R>>,
+        now: Option<u64>,
         first: impl FnOnce(Option<&mut EventVisitor>) -> Shared,
     ) where
         R: LookupSpan<'a>,
@@ -1568,7 +1572,7 @@ impl OtelLayer {
                 v.push("level", level);
                 event.record(v);
             }
-            self.push_event(event, span, v, shared.values && shared.message_clean);
+            self.push_event(event, span, v, shared.values && shared.message_clean, now);
         };
         // A re-entrant event (a field's `Debug` that logs) records into a visitor of its own.
         let done = EVENT_VISITOR
@@ -1614,12 +1618,14 @@ impl OtelLayer {
     /// Adds the event recorded in `v` to its span. `message_clean`: the JSON layer found the
     /// message `v` was given clean with the export's scrubber (see [`Self::scrubs_with`]):
     /// the event's name is then not scrubbed again on the export thread, unless it was cut.
+    /// `now`: the event's time, if already read from the system clock.
     fn push_event<'a, R>(
         &self,
         event: &Event<'_>,
         span: &SpanRef<'a, R>,
         v: &mut EventVisitor,
         message_clean: bool,
+        now: Option<u64>,
     ) where
         R: LookupSpan<'a>,
     {
@@ -1665,9 +1671,13 @@ impl OtelLayer {
             }
         }
         if s.data.events.len() < p.max_events {
-            s.data
-                .events
-                .push_with(now_nanos(), name, attributes, texts, name_scrubbed);
+            s.data.events.push_with(
+                now.unwrap_or_else(now_nanos),
+                name,
+                attributes,
+                texts,
+                name_scrubbed,
+            );
         } else {
             s.data.dropped_events = s.data.dropped_events.saturating_add(1);
             add(&p.stats.dropped_events, 1);
