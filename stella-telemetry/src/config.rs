@@ -594,11 +594,17 @@ where
     where
         S: tracing::Subscriber + for<'a> LookupSpan<'a>,
     {
-        self.json.new_span_at(attrs, span);
+        // The JSON layer visits the span's fields once for both, feeding the bridge's
+        // visitor as it visits.
         #[cfg(feature = "otlp")]
         if let Some(otel) = &self.otel {
-            otel.new_span_at(attrs, span);
+            otel.new_span_at_sharing(attrs, span, |also| {
+                self.json.new_span_at_sharing(attrs, span, Some(also));
+                true
+            });
+            return;
         }
+        self.json.new_span_at(attrs, span);
     }
 }
 
@@ -966,9 +972,18 @@ mod sharing_tests {
     }
 
     fn run(mode: Mode, traces: &TraceConfig, body: impl FnOnce()) -> (Vec<Recorded>, u64) {
-        let (spans, lines, _) = run_timed(mode, traces, None, body);
+        let (spans, lines, _, _) = run_timed(mode, traces, None, body);
         (spans, lines)
     }
+
+    /// A span's ids, parent, kind and links, as the bridge recorded them.
+    type Ids = (
+        [u8; 16],
+        [u8; 8],
+        Option<[u8; 8]>,
+        String,
+        Vec<([u8; 16], [u8; 8])>,
+    );
 
     /// [`run`], the JSON layer on `clock` if given; also the times of the spans' events.
     fn run_timed(
@@ -976,7 +991,7 @@ mod sharing_tests {
         traces: &TraceConfig,
         clock: Option<stella_scrub::grants::ManualClock>,
         body: impl FnOnce(),
-    ) -> (Vec<Recorded>, u64, Vec<u64>) {
+    ) -> (Vec<Recorded>, u64, Vec<u64>, Vec<Ids>) {
         let scrubber = stella_scrub::Scrubber::builder().build().unwrap();
         let (writer, _writer_guard) = crate::NonBlocking::builder()
             .build(crate::Output::Writer(Box::new(std::io::sink())))
@@ -1024,6 +1039,18 @@ mod sharing_tests {
             .iter()
             .flat_map(|s| s.events.iter().map(|e| e.time))
             .collect();
+        let ids = taken
+            .iter()
+            .map(|s| {
+                (
+                    s.trace_id,
+                    s.span_id,
+                    s.parent_span_id,
+                    format!("{:?}", s.kind),
+                    s.links.clone(),
+                )
+            })
+            .collect();
         let spans = taken
             .iter()
             .map(|s| {
@@ -1041,7 +1068,7 @@ mod sharing_tests {
                 )
             })
             .collect();
-        (spans, stats.stats().lines, times)
+        (spans, stats.stats().lines, times, ids)
     }
 
     fn events() {
@@ -1108,8 +1135,8 @@ mod sharing_tests {
             u64::try_from(t.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()).unwrap()
         };
         let before = since(std::time::SystemTime::now());
-        let (shared, _, times) = run_timed(Mode::Shared, &traces, None, events);
-        let (alone, _, alone_times) = run_timed(Mode::Alone, &traces, None, events);
+        let (shared, _, times, _) = run_timed(Mode::Shared, &traces, None, events);
+        let (alone, _, alone_times, _) = run_timed(Mode::Alone, &traces, None, events);
         let after = since(std::time::SystemTime::now());
         assert_eq!(shared, alone);
         assert_eq!(times.len(), 6);
@@ -1124,11 +1151,130 @@ mod sharing_tests {
         // A clock injected into the JSON layer stamps its lines, not the exported events.
         let clock = stella_scrub::grants::ManualClock::at_unix_secs(1_000_000_000);
         let before = since(std::time::SystemTime::now());
-        let (manual, _, times) = run_timed(Mode::Shared, &traces, Some(clock), events);
+        let (manual, _, times, _) = run_timed(Mode::Shared, &traces, Some(clock), events);
         let after = since(std::time::SystemTime::now());
         assert_eq!(manual, alone);
         assert_eq!(times.len(), 6);
         assert!(times.iter().all(|t| (before..=after).contains(t)));
+    }
+
+    /// Spans whose fields take every path of the bridge's visitor: ids as `Display` values,
+    /// `otel.*` fields, `Debug` values, a value past the length bound, an error, a hidden
+    /// field, a field recorded later.
+    fn spans() {
+        let trace = stella_context::TraceId::random();
+        let remote = stella_context::SpanId::random();
+        let ingress = tracing::info_span!(
+            "api",
+            otel.name = %format_args!("api.{}", "orders"),
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            http.route = "/orders",
+            server.port = 8080_u64,
+            trace_id = %trace,
+            span_id = %stella_context::SpanId::random(),
+            parent_span_id = %remote,
+            request_id = "req-1",
+            tenant_id = "acme",
+            actor = tracing::field::Empty,
+        );
+        let _i = ingress.enter();
+        ingress.record("actor", "erin@example.com");
+        let item = Item {
+            id: 7,
+            owner: "acme",
+        };
+        let step = tracing::info_span!(
+            "step",
+            otel.name = "policy.evaluate",
+            item = ?item,
+            long = ?"y".repeat(5_000),
+            shown = %"erin@example.com",
+            error = &Failure as &(dyn std::error::Error + 'static),
+            password = "hunter2",
+            n = -3_i64,
+            big = u64::MAX,
+            ratio = 0.5,
+            flag = true,
+            link.trace_id = %stella_context::TraceId::random(),
+            link.span_id = %stella_context::SpanId::random(),
+            // Not ids: read as no id.
+            span_id = ?"z".repeat(40),
+        );
+        let _s = step.enter();
+        tracing::info!("inside");
+        let bad = tracing::info_span!("bad", trace_id = %"nothex", span_id = 5_u64);
+        let _b = bad.enter();
+        tracing::info!("inner");
+    }
+
+    #[test]
+    fn the_bridge_records_the_same_spans_with_the_json_layer_sharing_its_visit_or_not() {
+        let traces = TraceConfig::new();
+        // The random ids differ from run to run: the runs are compared on what does not
+        // depend on them, and on how the ids relate (same trace, parents).
+        let ids = |mode| run_timed(mode, &traces, None, spans);
+        let (shared, lines, _, shared_ids) = ids(Mode::Shared);
+        let (apart, apart_lines, _, apart_ids) = ids(Mode::Apart);
+        let (alone, _, _, alone_ids) = ids(Mode::Alone);
+        assert_eq!(lines, 2);
+        assert_eq!(apart_lines, 2);
+        assert_eq!(shared.len(), 3);
+        assert_eq!(shared, apart);
+        assert_eq!(shared, alone);
+        let shape = |ids: &[Ids]| {
+            ids.iter()
+                .map(|(t, s, p, kind, links)| {
+                    let parent = p.and_then(|p| ids.iter().position(|(_, s, ..)| *s == p));
+                    let same_trace: Vec<bool> = ids.iter().map(|(u, ..)| u == t).collect();
+                    (
+                        *s != [0; 8],
+                        p.is_some(),
+                        parent,
+                        same_trace,
+                        kind.clone(),
+                        links.len(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(shape(&shared_ids), shape(&apart_ids));
+        assert_eq!(shape(&shared_ids), shape(&alone_ids));
+        let (name, _, attributes, _, _) = &shared[2];
+        assert_eq!(name, "api.orders");
+        assert!(attributes.contains(&("actor", Plain::Str("erin@example.com".into()))));
+        let (name, _, attributes, _, _) = &shared[1];
+        assert_eq!(name, "policy.evaluate");
+        assert!(
+            attributes.contains(&("item", Plain::Str("Item { id: 7, owner: \"acme\" }".into())))
+        );
+        assert_eq!(shared[1].2.len(), alone[1].2.len());
+        assert_eq!(shared_ids[1].4.len(), 1);
+    }
+
+    #[test]
+    fn the_ingress_span_keeps_the_ids_it_names_shared_or_not() {
+        let traces = TraceConfig::new();
+        let trace = stella_context::TraceId::random();
+        let span = stella_context::SpanId::random();
+        let parent = stella_context::SpanId::random();
+        let body = || {
+            let ingress = tracing::info_span!(
+                "api",
+                otel.name = %"api.x",
+                trace_id = %trace,
+                span_id = %span,
+                parent_span_id = %parent,
+            );
+            let _i = ingress.enter();
+            tracing::info!("inside");
+        };
+        let expect = (trace.to_bytes(), span.to_bytes(), Some(parent.to_bytes()));
+        for mode in [Mode::Shared, Mode::Apart, Mode::Alone] {
+            let (spans, _, _, ids) = run_timed(mode, &traces, None, body);
+            assert_eq!(spans[0].0, "api.x");
+            assert_eq!((ids[0].0, ids[0].1, ids[0].2), expect, "{mode:?}");
+        }
     }
 
     #[test]

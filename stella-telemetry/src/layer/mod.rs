@@ -505,6 +505,21 @@ where
     where
         R: LookupSpan<'a>,
     {
+        self.new_span_at_sharing(attrs, span, None::<&mut record::EventFields>);
+    }
+
+    /// [`Self::new_span_at`], handing each of the span's values on to `also` as it is visited
+    /// (see [`record::SpanTee`]): the trace bridge's visitor, which then need not visit the
+    /// span's fields again.
+    pub(crate) fn new_span_at_sharing<'a, R, V>(
+        &self,
+        attrs: &Attributes<'_>,
+        span: &SpanRef<'a, R>,
+        also: Option<&mut V>,
+    ) where
+        R: LookupSpan<'a>,
+        V: tracing_core::field::Visit,
+    {
         let mut fields = SpanFields::default();
         with_scratch(|s| {
             let mut visitor = SpanVisitor {
@@ -515,7 +530,13 @@ where
                 messages: &mut s.messages,
                 buf: std::mem::take(&mut s.tmp),
             };
-            attrs.record(&mut visitor);
+            match also {
+                Some(also) => attrs.record(&mut record::SpanTee {
+                    span: &mut visitor,
+                    also,
+                }),
+                None => attrs.record(&mut visitor),
+            }
             s.tmp = visitor.buf;
         });
         fields.finish();

@@ -789,6 +789,60 @@ impl Visit for SpanVisitor<'_> {
     }
 }
 
+/// Records a span's fields into [`SpanFields`] (through its [`SpanVisitor`]) and hands each
+/// value on to another visitor (the trace bridge's), so that a new span's fields are visited,
+/// and its `Debug` values (the ids of an ingress span) formatted, once for both: a `Debug`
+/// value this layer formats reaches `also` as its text, by `record_str`; one it leaves out
+/// unformatted (`otel.name`, a hidden field) and an error reach `also` as they are, which then
+/// formats them itself.
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+pub(crate) struct SpanTee<'a, 'b, V> {
+    pub(crate) span: &'a mut SpanVisitor<'b>,
+    pub(crate) also: &'a mut V,
+}
+
+impl<V: Visit> Visit for SpanTee<'_, '_, V> {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if SpanVisitor::dropped(field.name(), Slot::of(field.name())) {
+            self.also.record_debug(field, value);
+            return;
+        }
+        // The visitor formats the value into `buf` and leaves it there.
+        self.span.record_debug(field, value);
+        self.also.record_str(field, &self.span.buf);
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.span.record_str(field, value);
+        self.also.record_str(field, value);
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.span.record_i64(field, value);
+        self.also.record_i64(field, value);
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.span.record_u64(field, value);
+        self.also.record_u64(field, value);
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.span.record_f64(field, value);
+        self.also.record_f64(field, value);
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.span.record_bool(field, value);
+        self.also.record_bool(field, value);
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
+        self.span.record_error(field, value);
+        self.also.record_error(field, value);
+    }
+}
+
 #[cfg(test)]
 mod span_str_tests {
     use super::{EventFields, Origin, Val};

@@ -909,7 +909,7 @@ struct Hints {
 }
 
 /// Records fields into span data (raw: the export worker scrubs them before encoding).
-struct FieldVisitor<'a> {
+pub(crate) struct FieldVisitor<'a> {
     data: &'a mut SpanData,
     hints: Option<&'a mut Hints>,
     max_attributes: usize,
@@ -1370,6 +1370,21 @@ impl OtelLayer {
     where
         R: LookupSpan<'a>,
     {
+        self.new_span_at_sharing(attrs, span, |_| false);
+    }
+
+    /// [`Self::new_span_at`], sharing the visit of the span's fields with the JSON layer:
+    /// `first` is given this bridge's visitor before the span's ids are worked out, and feeds
+    /// it the span's values as it visits them (true), or does not (false: the span's fields
+    /// are then visited here).
+    pub(crate) fn new_span_at_sharing<'a, R>(
+        &self,
+        attrs: &Attributes<'_>,
+        span: &SpanRef<'a, R>,
+        first: impl FnOnce(&mut FieldVisitor<'_>) -> bool,
+    ) where
+        R: LookupSpan<'a>,
+    {
         let p = &*self.pipeline;
         add(&p.stats.spans_started, 1);
         let meta = attrs.metadata();
@@ -1377,12 +1392,15 @@ impl OtelLayer {
         data.start = now_nanos();
         data.reserve_attributes(meta.fields().len());
         let mut hints = Hints::default();
-        attrs.record(&mut FieldVisitor {
+        let mut visitor = FieldVisitor {
             data: &mut data,
             hints: Some(&mut hints),
             max_attributes: p.max_attributes,
             buf: String::new(),
-        });
+        };
+        if !first(&mut visitor) {
+            attrs.record(&mut visitor);
+        }
         if data.dropped_attributes > 0 {
             add(
                 &p.stats.dropped_attributes,
