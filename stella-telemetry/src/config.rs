@@ -577,7 +577,8 @@ struct Stack<W> {
     #[cfg(feature = "otlp")]
     otel: Option<crate::trace::OtelLayer>,
     /// Whether the bridge's export thread scrubs with the JSON layer's scrubber: then a
-    /// message the JSON layer found clean is not scrubbed again as a span event's name.
+    /// message the JSON layer found clean is not scrubbed again as a span event's name, nor
+    /// a new span's string value it found clean under the same key.
     #[cfg(feature = "otlp")]
     share_clean_messages: bool,
     /// The bridge is present and the JSON layer's clock is the system clock: an event's time
@@ -599,6 +600,8 @@ where
         #[cfg(feature = "otlp")]
         if let Some(otel) = &self.otel {
             otel.new_span_at_sharing(attrs, span, |also| {
+                // A text the JSON layer found clean is not scrubbed again for the export.
+                also.share_clean(self.share_clean_messages);
                 self.json.new_span_at_sharing(attrs, span, Some(also));
                 true
             });
@@ -892,7 +895,7 @@ mod sharing_tests {
 
     use super::{EventFilter, Stack, Telemetry};
     use crate::JsonLayer;
-    use crate::trace::{OtelLayer, Pipeline, Plain, Queue, TraceConfig};
+    use crate::trace::{OtelLayer, Pipeline, Plain, Queue, SpanData, TraceConfig};
     use tracing_subscriber::EnvFilter;
 
     /// A field whose `Debug` text is not its `Display` text.
@@ -972,7 +975,7 @@ mod sharing_tests {
     }
 
     fn run(mode: Mode, traces: &TraceConfig, body: impl FnOnce()) -> (Vec<Recorded>, u64) {
-        let (spans, lines, _, _) = run_timed(mode, traces, None, body);
+        let (spans, lines, _, _, _) = run_timed(mode, traces, None, body);
         (spans, lines)
     }
 
@@ -991,7 +994,7 @@ mod sharing_tests {
         traces: &TraceConfig,
         clock: Option<stella_scrub::grants::ManualClock>,
         body: impl FnOnce(),
-    ) -> (Vec<Recorded>, u64, Vec<u64>, Vec<Ids>) {
+    ) -> (Vec<Recorded>, u64, Vec<u64>, Vec<Ids>, Vec<SpanData>) {
         let scrubber = stella_scrub::Scrubber::builder().build().unwrap();
         let (writer, _writer_guard) = crate::NonBlocking::builder()
             .build(crate::Output::Writer(Box::new(std::io::sink())))
@@ -1068,7 +1071,7 @@ mod sharing_tests {
                 )
             })
             .collect();
-        (spans, stats.stats().lines, times, ids)
+        (spans, stats.stats().lines, times, ids, taken)
     }
 
     fn events() {
@@ -1135,8 +1138,8 @@ mod sharing_tests {
             u64::try_from(t.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()).unwrap()
         };
         let before = since(std::time::SystemTime::now());
-        let (shared, _, times, _) = run_timed(Mode::Shared, &traces, None, events);
-        let (alone, _, alone_times, _) = run_timed(Mode::Alone, &traces, None, events);
+        let (shared, _, times, _, _) = run_timed(Mode::Shared, &traces, None, events);
+        let (alone, _, alone_times, _, _) = run_timed(Mode::Alone, &traces, None, events);
         let after = since(std::time::SystemTime::now());
         assert_eq!(shared, alone);
         assert_eq!(times.len(), 6);
@@ -1151,7 +1154,7 @@ mod sharing_tests {
         // A clock injected into the JSON layer stamps its lines, not the exported events.
         let clock = stella_scrub::grants::ManualClock::at_unix_secs(1_000_000_000);
         let before = since(std::time::SystemTime::now());
-        let (manual, _, times, _) = run_timed(Mode::Shared, &traces, Some(clock), events);
+        let (manual, _, times, _, _) = run_timed(Mode::Shared, &traces, Some(clock), events);
         let after = since(std::time::SystemTime::now());
         assert_eq!(manual, alone);
         assert_eq!(times.len(), 6);
@@ -1214,9 +1217,9 @@ mod sharing_tests {
         // The random ids differ from run to run: the runs are compared on what does not
         // depend on them, and on how the ids relate (same trace, parents).
         let ids = |mode| run_timed(mode, &traces, None, spans);
-        let (shared, lines, _, shared_ids) = ids(Mode::Shared);
-        let (apart, apart_lines, _, apart_ids) = ids(Mode::Apart);
-        let (alone, _, _, alone_ids) = ids(Mode::Alone);
+        let (shared, lines, _, shared_ids, _) = ids(Mode::Shared);
+        let (apart, apart_lines, _, apart_ids, _) = ids(Mode::Apart);
+        let (alone, _, _, alone_ids, _) = ids(Mode::Alone);
         assert_eq!(lines, 2);
         assert_eq!(apart_lines, 2);
         assert_eq!(shared.len(), 3);
@@ -1271,10 +1274,65 @@ mod sharing_tests {
         };
         let expect = (trace.to_bytes(), span.to_bytes(), Some(parent.to_bytes()));
         for mode in [Mode::Shared, Mode::Apart, Mode::Alone] {
-            let (spans, _, _, ids) = run_timed(mode, &traces, None, body);
+            let (spans, _, _, ids, _) = run_timed(mode, &traces, None, body);
             assert_eq!(spans[0].0, "api.x");
             assert_eq!((ids[0].0, ids[0].1, ids[0].2), expect, "{mode:?}");
         }
+    }
+
+    #[test]
+    fn values_found_clean_are_marked_and_the_export_is_the_same_shared_or_not() {
+        let traces = TraceConfig::new();
+        let trace = stella_context::TraceId::random();
+        let span = stella_context::SpanId::random();
+        let body = || {
+            let ingress = tracing::info_span!(
+                "api",
+                otel.name = %"api.x",
+                trace_id = %trace,
+                span_id = %span,
+                request_id = "req-0123",
+                tenant_id = "acme",
+                http.route = "/orders/{id}",
+                note = "mail erin@example.com",
+                shown = %"erin@example.com",
+                item = ?Item { id: 7, owner: "acme" },
+                long = %"k".repeat(5_000),
+                actor = tracing::field::Empty,
+            );
+            // Recorded later, on its own: no verdict carried.
+            ingress.record("actor", "bob@example.com");
+            let _i = ingress.enter();
+            tracing::info!(k = "v", "inside");
+        };
+        let scrubber = stella_scrub::Scrubber::builder().build().unwrap();
+        let export = |mode| {
+            let (_, _, _, _, mut spans) = run_timed(mode, &traces, None, body);
+            let marked: Vec<u32> = spans.iter().map(SpanData::clean_marks).collect();
+            let mut batch: Vec<Box<SpanData>> = spans
+                .drain(..)
+                .map(|mut s| {
+                    s.start = 0;
+                    s.end = 0;
+                    s.events.clear_times();
+                    Box::new(s)
+                })
+                .collect();
+            (crate::trace::encode_request(&mut batch, &scrubber), marked)
+        };
+        let (shared, marked) = export(Mode::Shared);
+        let (apart, unmarked) = export(Mode::Apart);
+        let (alone, _) = export(Mode::Alone);
+        assert_eq!(shared, apart);
+        assert_eq!(shared, alone);
+        // request_id, tenant_id, http.route and the item's text; not the e-mails, the text
+        // past the length bound, the one recorded later.
+        assert_eq!(marked, [4]);
+        assert_eq!(unmarked, [0]);
+        let text = String::from_utf8_lossy(&shared);
+        assert!(text.contains("req-0123"));
+        assert!(!text.contains("erin@example.com"));
+        assert!(!text.contains("bob@example.com"));
     }
 
     #[test]

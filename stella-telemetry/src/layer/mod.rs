@@ -18,6 +18,9 @@ mod keys;
 mod record;
 mod render;
 
+#[cfg(feature = "otlp")]
+pub(crate) use record::SpanShare;
+
 use std::cell::RefCell;
 use std::fmt;
 use std::io::{self, Write as _};
@@ -518,7 +521,7 @@ where
         also: Option<&mut V>,
     ) where
         R: LookupSpan<'a>,
-        V: tracing_core::field::Visit,
+        V: record::SpanShare,
     {
         let mut fields = SpanFields::default();
         with_scratch(|s| {
@@ -529,6 +532,7 @@ where
                 keys: &mut s.keys,
                 messages: &mut s.messages,
                 buf: std::mem::take(&mut s.tmp),
+                last_clean: false,
             };
             match also {
                 Some(also) => attrs.record(&mut record::SpanTee {
@@ -558,6 +562,7 @@ where
                     keys: &mut s.keys,
                     messages: &mut s.messages,
                     buf: std::mem::take(&mut s.tmp),
+                    last_clean: false,
                 };
                 values.record(&mut visitor);
                 s.tmp = visitor.buf;

@@ -562,6 +562,8 @@ pub(crate) struct SpanVisitor<'a> {
     pub(crate) keys: &'a mut super::keys::KeyCache,
     pub(crate) messages: &'a mut super::keys::CleanMessages,
     pub(crate) buf: String,
+    /// The last string value put was scrubbed (strictly, key-aware) and left unchanged.
+    pub(crate) last_clean: bool,
 }
 
 impl SpanVisitor<'_> {
@@ -581,6 +583,7 @@ impl SpanVisitor<'_> {
 
     /// [`Self::put_str`] for a field not dropped, with its slot looked up.
     fn put_str_at(&mut self, name: &'static str, slot: Option<Slot>, value: &str) {
+        self.last_clean = false;
         match slot {
             Some(slot) => {
                 let format = slot.format();
@@ -602,9 +605,11 @@ impl SpanVisitor<'_> {
                 let (clean, changed) = self.scrub(name, value);
                 let v = self.fields.member(slot, &clean, changed.then_some(value));
                 self.set_slot(slot, v);
+                self.last_clean = !changed;
             }
             None => {
                 let (clean, changed) = self.scrub(name, value);
+                self.last_clean = !changed;
                 let v = self
                     .fields
                     .detail_str(name, &clean, changed.then_some(value));
@@ -794,27 +799,54 @@ impl Visit for SpanVisitor<'_> {
 /// and its `Debug` values (the ids of an ingress span) formatted, once for both: a `Debug`
 /// value this layer formats reaches `also` as its text, by `record_str`; one it leaves out
 /// unformatted (`otel.name`, a hidden field) and an error reach `also` as they are, which then
-/// formats them itself.
+/// formats them itself. A string this layer scrubbed and found unchanged reaches `also` by
+/// [`SpanShare::record_clean_str`].
 #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 pub(crate) struct SpanTee<'a, 'b, V> {
     pub(crate) span: &'a mut SpanVisitor<'b>,
     pub(crate) also: &'a mut V,
 }
 
-impl<V: Visit> Visit for SpanTee<'_, '_, V> {
+/// A visitor fed by [`SpanTee`].
+pub(crate) trait SpanShare: Visit {
+    /// `record_str` of a text the JSON layer's scrubber left unchanged under this field's
+    /// name (strictly, key-aware).
+    fn record_clean_str(&mut self, field: &Field, value: &str) {
+        self.record_str(field, value);
+    }
+}
+
+impl SpanShare for EventFields {}
+
+impl<V: SpanShare> SpanTee<'_, '_, V> {
+    /// Hands on the text `self.span` was just given.
+    fn hand_on(&mut self, field: &Field, text: &str) {
+        if self.span.last_clean {
+            self.also.record_clean_str(field, text);
+        } else {
+            self.also.record_str(field, text);
+        }
+    }
+}
+
+impl<V: SpanShare> Visit for SpanTee<'_, '_, V> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if SpanVisitor::dropped(field.name(), Slot::of(field.name())) {
             self.also.record_debug(field, value);
             return;
         }
         // The visitor formats the value into `buf` and leaves it there.
+        self.span.last_clean = false;
         self.span.record_debug(field, value);
-        self.also.record_str(field, &self.span.buf);
+        let text = std::mem::take(&mut self.span.buf);
+        self.hand_on(field, &text);
+        self.span.buf = text;
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
+        self.span.last_clean = false;
         self.span.record_str(field, value);
-        self.also.record_str(field, value);
+        self.hand_on(field, value);
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
@@ -889,6 +921,7 @@ mod span_str_tests {
             keys: &mut keys,
             messages: &mut messages,
             buf: String::new(),
+            last_clean: false,
         };
         // Recorded in the order of `ServerLayer`'s span, then again (replaced in place).
         struct Cs;
@@ -998,6 +1031,7 @@ mod span_str_tests {
             keys: &mut keys,
             messages: &mut messages,
             buf: String::new(),
+            last_clean: false,
         };
         struct Cs;
         static FIELDS: &[&str] = &["http.route", "note", "n", "trace_id"];

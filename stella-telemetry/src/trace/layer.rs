@@ -397,6 +397,9 @@ pub(crate) struct SpanData {
     texts: Texts,
     /// Bytes of `texts` that replaced values left behind.
     stale: usize,
+    /// The attributes (by index, the first 64) whose text the JSON layer found clean with
+    /// the export's scrubber under the same key: not scrubbed again on the export thread.
+    clean: u64,
     pub(crate) dropped_attributes: u32,
     pub(crate) events: Events,
     pub(crate) dropped_events: u32,
@@ -421,6 +424,7 @@ impl SpanData {
             attributes: Vec::new(),
             texts: Texts::default(),
             stale: 0,
+            clean: 0,
             dropped_attributes: 0,
             events: Events::default(),
             dropped_events: 0,
@@ -507,21 +511,29 @@ impl SpanData {
     /// its value is replaced, else it is added while there are fewer than `max`. Returns
     /// whether it was set (`false`: dropped).
     pub(crate) fn set_attribute(&mut self, key: &'static str, value: Value, max: usize) -> bool {
-        if let Some(slot) = self.attributes.iter_mut().find(|(k, _)| *k == key) {
+        self.set_attribute_at(key, value, max).is_some()
+    }
+
+    /// [`Self::set_attribute`], returning the attribute's index when it was set.
+    fn set_attribute_at(&mut self, key: &'static str, value: Value, max: usize) -> Option<usize> {
+        if let Some(i) = self.attributes.iter().position(|(k, _)| *k == key) {
+            // The new value's verdict is not known.
+            self.clean &= !clean_bit(i);
+            let slot = self.attributes.get_mut(i)?;
             let old = std::mem::replace(&mut slot.1, value);
             if let Value::Str(t) = old {
                 self.left_behind(t);
             }
-            true
+            Some(i)
         } else if self.attributes.len() < max {
             self.attributes.push((key, value));
-            true
+            Some(self.attributes.len() - 1)
         } else {
             if let Value::Str(t) = value {
                 // Its text was just appended: not kept either.
                 self.texts.pop(t);
             }
-            false
+            None
         }
     }
 
@@ -534,6 +546,22 @@ impl SpanData {
     /// once).
     pub(crate) fn push_attribute(&mut self, key: &'static str, value: Value) {
         self.attributes.push((key, value));
+    }
+
+    /// [`Self::set_attribute_str`] of a text the JSON layer found clean with the export's
+    /// scrubber under `key`: marked so that the export thread does not scrub it again.
+    fn set_attribute_clean_str(&mut self, key: &'static str, value: &str, max: usize) -> bool {
+        if !self.has_room(key, max) {
+            return false;
+        }
+        let t = self.texts.push(value);
+        match self.set_attribute_at(key, Value::Str(t), max) {
+            Some(i) => {
+                self.clean |= clean_bit(i);
+                true
+            }
+            None => false,
+        }
     }
 
     /// [`Self::set_attribute`] with a copy of the text `value`.
@@ -584,6 +612,7 @@ impl SpanData {
             attributes,
             texts,
             stale,
+            clean,
             dropped_attributes,
             events,
             dropped_events,
@@ -603,6 +632,7 @@ impl SpanData {
         keep_cleared(attributes, MAX_KEPT_ATTRIBUTES);
         texts.recycle();
         *stale = 0;
+        *clean = 0;
         *dropped_attributes = 0;
         events.recycle();
         *dropped_events = 0;
@@ -636,9 +666,23 @@ impl SpanData {
     }
 
     /// Replaces the text of each string attribute value by `f(key, text)` where it returns a
-    /// new text (scrubbing).
-    pub(crate) fn rewrite_values(&mut self, f: impl FnMut(&'static str, &str) -> Option<String>) {
-        self.texts.rewrite(&mut self.attributes, f);
+    /// new text (scrubbing), but for the values marked clean.
+    pub(crate) fn rewrite_values(
+        &mut self,
+        mut f: impl FnMut(&'static str, &str) -> Option<String>,
+    ) {
+        if self.clean == 0 {
+            self.texts.rewrite(&mut self.attributes, f);
+            return;
+        }
+        for (i, (k, v)) in self.attributes.iter_mut().enumerate() {
+            if let Value::Str(t) = v
+                && self.clean & clean_bit(i) == 0
+                && let Some(new) = f(k, self.texts.get(*t))
+            {
+                *t = self.texts.push(&new);
+            }
+        }
     }
 
     /// A text of the span is no longer referred to: the texts are compacted once such texts
@@ -708,6 +752,13 @@ impl Plain {
 
 #[cfg(test)]
 impl Events {
+    /// Sets every event's time to zero.
+    pub(crate) fn clear_times(&mut self) {
+        for e in &mut self.list {
+            e.time = 0;
+        }
+    }
+
     /// Adds an event with these attributes.
     pub(crate) fn push_plain(
         &mut self,
@@ -740,9 +791,15 @@ impl SpanData {
         self.attributes.push((key, v));
     }
 
+    /// How many attributes are marked clean.
+    pub(crate) fn clean_marks(&self) -> u32 {
+        self.clean.count_ones()
+    }
+
     /// Removes every attribute.
     pub(crate) fn clear_attributes(&mut self) {
         self.attributes.clear();
+        self.clean = 0;
     }
 
     /// The attributes with their texts.
@@ -752,6 +809,14 @@ impl SpanData {
             .map(|(k, v)| (*k, Plain::of(&self.texts, v)))
             .collect()
     }
+}
+
+/// The bit of attribute `i` in [`SpanData::clean`] (none past the first 64).
+fn clean_bit(i: usize) -> u64 {
+    u32::try_from(i)
+        .ok()
+        .and_then(|i| 1u64.checked_shl(i))
+        .unwrap_or(0)
 }
 
 /// What a span keeps in its extensions.
@@ -914,6 +979,34 @@ pub(crate) struct FieldVisitor<'a> {
     hints: Option<&'a mut Hints>,
     max_attributes: usize,
     buf: String,
+    /// The JSON layer scrubs with the export's scrubber: a text it found clean is marked so.
+    clean_shared: bool,
+}
+
+impl FieldVisitor<'_> {
+    /// Takes the JSON layer's verdicts of clean texts (it scrubs with the export's scrubber,
+    /// see [`OtelLayer::scrubs_with`]).
+    pub(crate) fn share_clean(&mut self, yes: bool) {
+        self.clean_shared = yes;
+    }
+}
+
+impl crate::layer::SpanShare for FieldVisitor<'_> {
+    fn record_clean_str(&mut self, field: &Field, value: &str) {
+        let key = field.name();
+        // Only a text kept whole, as an attribute (not an id, a name or a status).
+        if !self.clean_shared || cut(value).len() != value.len() {
+            self.string(key, value);
+            return;
+        }
+        if self.special(key, value) {
+            return;
+        }
+        let set = self
+            .data
+            .set_attribute_clean_str(key, value, self.max_attributes);
+        self.count(set);
+    }
 }
 
 fn cut(s: &str) -> &str {
@@ -1397,6 +1490,7 @@ impl OtelLayer {
             hints: Some(&mut hints),
             max_attributes: p.max_attributes,
             buf: String::new(),
+            clean_shared: false,
         };
         if !first(&mut visitor) {
             attrs.record(&mut visitor);
@@ -1531,6 +1625,7 @@ impl OtelLayer {
             hints: None,
             max_attributes: self.pipeline.max_attributes,
             buf: String::new(),
+            clean_shared: false,
         });
         let dropped = state.data.dropped_attributes.saturating_sub(before);
         if dropped > 0 {
@@ -1882,5 +1977,37 @@ mod events_tests {
                 ("j", Plain::Str("fine".into())),
             ]
         );
+    }
+
+    #[test]
+    fn values_marked_clean_are_not_rewritten_until_replaced() {
+        let mut s = SpanData::new("step");
+        assert!(s.set_attribute_clean_str("a", "clean", 4));
+        s.set_attribute_str("b", "raw", 4);
+        assert!(s.set_attribute_clean_str("c", "also", 4));
+        assert_eq!(s.clean_marks(), 2);
+        let mut seen = Vec::new();
+        s.rewrite_values(|k, _| {
+            seen.push(k);
+            None
+        });
+        assert_eq!(seen, ["b"]);
+        // Replaced by a value without a verdict: scrubbed again.
+        s.set_attribute_str("a", "new", 4);
+        assert_eq!(s.clean_marks(), 1);
+        seen.clear();
+        s.rewrite_values(|k, _| {
+            seen.push(k);
+            None
+        });
+        assert_eq!(seen, ["a", "b"]);
+        // Not set (no room): nothing marked.
+        assert!(s.set_attribute_str("d", "x", 4));
+        assert!(!s.set_attribute_clean_str("e", "y", 4));
+        assert_eq!(s.clean_marks(), 1);
+        s.recycle();
+        assert_eq!(s.clean_marks(), 0);
+        assert_eq!(clean_bit(63), 1 << 63);
+        assert_eq!(clean_bit(64), 0);
     }
 }

@@ -55,7 +55,16 @@ pub use self::sampler::RatioError;
 pub(crate) use self::sampler::check_ratio;
 pub use self::stats::TraceStats;
 #[cfg(test)]
-pub(crate) use self::{export::Queue, layer::Plain};
+pub(crate) use self::{export::Queue, layer::Plain, layer::SpanData};
+
+/// An export request of `batch`, scrubbed with `scrubber` (an empty resource).
+#[cfg(test)]
+pub(crate) fn encode_request(
+    batch: &mut [Box<layer::SpanData>],
+    scrubber: &stella_scrub::Scrubber,
+) -> Vec<u8> {
+    encode::request(&[], batch, scrubber)
+}
 
 /// Installs the W3C `traceparent`/`tracestate` and `baggage` propagators as the global
 /// OpenTelemetry text-map propagator (for code that uses the `opentelemetry` API directly).
