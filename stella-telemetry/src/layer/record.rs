@@ -903,52 +903,79 @@ mod span_str_tests {
         assert_eq!(ev.slots[Slot::Route.index()], None);
     }
 
+    /// The state a [`SpanVisitor`] borrows, for tests that record span fields directly.
+    struct VisitorParts {
+        scrubber: stella_scrub::Scrubber,
+        stats: crate::stats::Stats,
+        keys: crate::layer::keys::KeyCache,
+        messages: crate::layer::keys::CleanMessages,
+    }
+
+    impl VisitorParts {
+        fn new() -> Self {
+            VisitorParts {
+                scrubber: stella_scrub::Scrubber::builder().build().unwrap(),
+                stats: crate::stats::Stats::default(),
+                keys: crate::layer::keys::KeyCache::default(),
+                messages: crate::layer::keys::CleanMessages::default(),
+            }
+        }
+
+        fn visitor<'a>(&'a mut self, fields: &'a mut super::SpanFields) -> super::SpanVisitor<'a> {
+            super::SpanVisitor {
+                fields,
+                scrubber: &self.scrubber,
+                stats: &self.stats,
+                keys: &mut self.keys,
+                messages: &mut self.messages,
+                buf: String::new(),
+                last_clean: false,
+            }
+        }
+    }
+
+    /// The metadata of a span callsite with `fields`, for recording fields by name.
+    macro_rules! span_metadata {
+        ($fields:expr) => {{
+            struct Cs;
+            impl tracing_core::callsite::Callsite for Cs {
+                fn set_interest(&self, _: tracing_core::Interest) {}
+                fn metadata(&self) -> &tracing_core::Metadata<'_> {
+                    &META
+                }
+            }
+            static CS: Cs = Cs;
+            static META: tracing_core::Metadata<'static> = tracing_core::metadata!(
+                name: "span",
+                target: "t",
+                level: tracing_core::Level::INFO,
+                fields: $fields,
+                callsite: &CS,
+                kind: tracing_core::metadata::Kind::SPAN,
+            );
+            &META
+        }};
+    }
+
     #[test]
     fn span_common_fields_stay_in_slot_order() {
-        use super::{SpanFields, SpanVisitor};
-        use crate::stats::Stats;
+        use super::SpanFields;
         use tracing_core::field::Visit;
 
-        let scrubber = stella_scrub::Scrubber::builder().build().unwrap();
-        let stats = Stats::default();
-        let mut keys = crate::layer::keys::KeyCache::default();
-        let mut messages = crate::layer::keys::CleanMessages::default();
+        let mut parts = VisitorParts::new();
         let mut fields = SpanFields::default();
-        let mut v = SpanVisitor {
-            fields: &mut fields,
-            scrubber: &scrubber,
-            stats: &stats,
-            keys: &mut keys,
-            messages: &mut messages,
-            buf: String::new(),
-            last_clean: false,
-        };
+        let mut v = parts.visitor(&mut fields);
         // Recorded in the order of `ServerLayer`'s span, then again (replaced in place).
-        struct Cs;
         static FIELDS: &[&str] = &[
             "http.request.method",
             "http.route",
             "request_id",
             "tenant_id",
         ];
-        impl tracing_core::callsite::Callsite for Cs {
-            fn set_interest(&self, _: tracing_core::Interest) {}
-            fn metadata(&self) -> &tracing_core::Metadata<'_> {
-                &META
-            }
-        }
-        static CS: Cs = Cs;
-        static META: tracing_core::Metadata<'static> = tracing_core::metadata!(
-            name: "span",
-            target: "t",
-            level: tracing_core::Level::INFO,
-            fields: FIELDS,
-            callsite: &CS,
-            kind: tracing_core::metadata::Kind::SPAN,
-        );
+        let meta = span_metadata!(FIELDS);
         for value in ["first", "second"] {
             for name in FIELDS {
-                let field = META.fields().field(name).unwrap();
+                let field = meta.fields().field(name).unwrap();
                 let text = if *name == "http.request.method" {
                     "POST"
                 } else {
@@ -1015,42 +1042,15 @@ mod span_str_tests {
 
     #[test]
     fn a_span_recorded_many_times_keeps_its_buffer_bounded() {
-        use super::{SpanFields, SpanVal, SpanVisitor};
-        use crate::stats::Stats;
+        use super::{SpanFields, SpanVal};
         use tracing_core::field::Visit;
 
-        let scrubber = stella_scrub::Scrubber::builder().build().unwrap();
-        let stats = Stats::default();
-        let mut keys = crate::layer::keys::KeyCache::default();
-        let mut messages = crate::layer::keys::CleanMessages::default();
+        let mut parts = VisitorParts::new();
         let mut fields = SpanFields::default();
-        let mut v = SpanVisitor {
-            fields: &mut fields,
-            scrubber: &scrubber,
-            stats: &stats,
-            keys: &mut keys,
-            messages: &mut messages,
-            buf: String::new(),
-            last_clean: false,
-        };
-        struct Cs;
+        let mut v = parts.visitor(&mut fields);
         static FIELDS: &[&str] = &["http.route", "note", "n", "trace_id"];
-        impl tracing_core::callsite::Callsite for Cs {
-            fn set_interest(&self, _: tracing_core::Interest) {}
-            fn metadata(&self) -> &tracing_core::Metadata<'_> {
-                &META
-            }
-        }
-        static CS: Cs = Cs;
-        static META: tracing_core::Metadata<'static> = tracing_core::metadata!(
-            name: "span",
-            target: "t",
-            level: tracing_core::Level::INFO,
-            fields: FIELDS,
-            callsite: &CS,
-            kind: tracing_core::metadata::Kind::SPAN,
-        );
-        let field = |n: &str| META.fields().field(n).unwrap();
+        let meta = span_metadata!(FIELDS);
+        let field = |n: &str| meta.fields().field(n).unwrap();
         for i in 0..10_000u64 {
             v.record_str(&field("http.route"), &format!("/r/{i}"));
             v.record_str(&field("note"), &format!("mail bob{i}@example.com \"q\""));
