@@ -210,6 +210,37 @@ impl Visit for EventFields {
     }
 }
 
+/// The scalar methods of a tee visitor: each value to the first visitor (`self.$first`), then
+/// to `self.also`, as it is.
+macro_rules! tee_scalars {
+    ($first:ident) => {
+        fn record_i64(&mut self, field: &Field, value: i64) {
+            self.$first.record_i64(field, value);
+            self.also.record_i64(field, value);
+        }
+
+        fn record_u64(&mut self, field: &Field, value: u64) {
+            self.$first.record_u64(field, value);
+            self.also.record_u64(field, value);
+        }
+
+        fn record_f64(&mut self, field: &Field, value: f64) {
+            self.$first.record_f64(field, value);
+            self.also.record_f64(field, value);
+        }
+
+        fn record_bool(&mut self, field: &Field, value: bool) {
+            self.$first.record_bool(field, value);
+            self.also.record_bool(field, value);
+        }
+
+        fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
+            self.$first.record_error(field, value);
+            self.also.record_error(field, value);
+        }
+    };
+}
+
 /// Records an event's fields into [`EventFields`] and hands each value on to another visitor
 /// (the trace bridge's), so that the event is visited and its message and `Debug` values
 /// formatted once for both: a `Debug` value reaches `also` as its text, by `record_str` (the
@@ -232,30 +263,7 @@ impl<V: Visit> Visit for Tee<'_, V> {
         self.also.record_str(field, value);
     }
 
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.ev.record_i64(field, value);
-        self.also.record_i64(field, value);
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.ev.record_u64(field, value);
-        self.also.record_u64(field, value);
-    }
-
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.ev.record_f64(field, value);
-        self.also.record_f64(field, value);
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.ev.record_bool(field, value);
-        self.also.record_bool(field, value);
-    }
-
-    fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
-        self.ev.record_error(field, value);
-        self.also.record_error(field, value);
-    }
+    tee_scalars!(ev);
 }
 
 // === impl SpanFields ===
@@ -849,30 +857,7 @@ impl<V: SpanShare> Visit for SpanTee<'_, '_, V> {
         self.hand_on(field, value);
     }
 
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.span.record_i64(field, value);
-        self.also.record_i64(field, value);
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.span.record_u64(field, value);
-        self.also.record_u64(field, value);
-    }
-
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.span.record_f64(field, value);
-        self.also.record_f64(field, value);
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.span.record_bool(field, value);
-        self.also.record_bool(field, value);
-    }
-
-    fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
-        self.span.record_error(field, value);
-        self.also.record_error(field, value);
-    }
+    tee_scalars!(span);
 }
 
 #[cfg(test)]
