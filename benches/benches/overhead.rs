@@ -7,9 +7,10 @@
 //! it) and 3 metric updates per request, driven in process (requests are built and the service
 //! is called directly; its futures complete at once).
 //!
-//! CPU time is the user + system time of every thread of the process except the receiver's
-//! (`/proc/self/task/*/stat`, Linux), so the writer and export threads count against us. Rounds
-//! alternate off/on to spread the machine's noise over both.
+//! CPU time is the run time of every thread of the process except the receiver's, from the
+//! scheduler's nanosecond count (`/proc/self/task/*/schedstat`, Linux; the 10 ms ticks of
+//! `stat` where it is missing), so the writer and export threads count against us; their share
+//! is printed apart. Rounds alternate off/on to spread the machine's noise over both.
 //!
 //! Run: `cargo bench -p stella-benches --bench overhead` (about a minute; `-- --profile full 2000`
 //! runs one mode only, for `valgrind --tool=callgrind`). Budget (issue 5):
@@ -30,30 +31,46 @@ use stella_telemetry::{Config, FileOutput, Sampling, TraceConfig};
 use tower::{Layer as _, Service as _, ServiceExt as _};
 use tracing_subscriber::layer::SubscriberExt as _;
 
-/// CPU seconds of every thread but the receiver's.
-fn cpu_seconds() -> f64 {
-    let mut total = 0.0;
+/// CPU seconds of every thread but the receiver's, split into the calling thread's and the
+/// background threads' (log writer, span exporter, housekeeping).
+fn cpu_split() -> [f64; 2] {
+    let mut total = [0.0; 2];
     let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
-        return 0.0;
+        return total;
     };
+    let me = std::fs::read_link("/proc/thread-self").ok();
     for task in dir.flatten() {
         let path = task.path();
         let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
         if comm.trim() == RECEIVER_THREAD {
             continue;
         }
-        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
+        let Some(seconds) = task_cpu_seconds(&path) else {
             continue;
         };
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
-            + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        total += ticks / 100.0;
+        let caller = me.as_deref().and_then(|m| m.file_name()) == path.file_name();
+        total[usize::from(!caller)] += seconds;
     }
     total
+}
+
+/// CPU seconds of one thread (`/proc/.../task/<tid>`): the scheduler's run time in
+/// nanoseconds (`schedstat`) where the kernel has it, else the user + system ticks of `stat`
+/// (10 ms each, far coarser).
+fn task_cpu_seconds(task: &std::path::Path) -> Option<f64> {
+    if let Ok(sched) = std::fs::read_to_string(task.join("schedstat"))
+        && let Some(ns) = sched
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+    {
+        return Some(ns as f64 / 1e9);
+    }
+    let stat = std::fs::read_to_string(task.join("stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 /// A fixed amount of CPU work.
@@ -70,14 +87,7 @@ fn work(iterations: u64) -> u64 {
 
 /// CPU seconds of the calling thread.
 fn thread_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return 0.0;
-    };
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    (f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0))
-        / 100.0
+    task_cpu_seconds(std::path::Path::new("/proc/thread-self")).unwrap_or(0.0)
 }
 
 /// Iterations of `work` that take about `target` of CPU time (measured in CPU time, not wall
@@ -163,10 +173,10 @@ fn requests(n: usize, iterations: u64) {
     }
 }
 
-/// `--profile <off|logs|traces|full> <requests>`: only that mode, a fixed small amount of work
-/// per request, no calibration and no timing, for an instruction profiler
-/// (`valgrind --tool=callgrind`).
-fn profile_args() -> Option<(String, usize)> {
+/// `--profile <off|registry|logs|full|peer> <requests> [<iterations>]`: only that mode, a fixed
+/// amount of work per request (1 000 iterations of `work` unless given), no calibration and no
+/// timing, for a profiler (`valgrind --tool=callgrind`, `perf record`).
+fn profile_args() -> Option<(String, usize, u64)> {
     let args: Vec<String> = std::env::args().collect();
     let i = args.iter().position(|a| a == "--profile")?;
     let mode = args.get(i + 1)?.clone();
@@ -174,7 +184,11 @@ fn profile_args() -> Option<(String, usize)> {
         .get(i + 2)
         .and_then(|n| n.parse().ok())
         .unwrap_or(1_000);
-    Some((mode, n))
+    let iterations = args
+        .get(i + 3)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000);
+    Some((mode, n, iterations))
 }
 
 fn main() {
@@ -214,7 +228,7 @@ fn main() {
             )
             .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"))),
     );
-    if let Some((mode, n)) = profile_args() {
+    if let Some((mode, n, iterations)) = profile_args() {
         let d = match mode.as_str() {
             "off" => &none,
             "registry" => &registry,
@@ -222,7 +236,7 @@ fn main() {
             "peer" => &peer,
             _ => &full,
         };
-        let go = || tracing::dispatcher::with_default(d, || requests(n, 1_000));
+        let go = || tracing::dispatcher::with_default(d, || requests(n, iterations));
         if mode == "full" {
             handle.with_metrics_recorder(go);
         } else {
@@ -239,6 +253,7 @@ fn main() {
         "| work per request | requests per round | CPU/request off | registry only | logs only | logs + traces | logs + traces + metrics (full) | peer: fmt json + tracing-opentelemetry | overhead (full) | overhead (peer) |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
+    let mut split = Vec::new();
     for (label, target, n) in [
         ("~200 µs", Duration::from_micros(200), 5_000usize),
         ("~1 ms", Duration::from_millis(1), 1_000usize),
@@ -264,9 +279,11 @@ fn main() {
             }
         }
         let mut cpu = [0.0f64; 6];
+        let mut background = [0.0f64; 6];
         for _ in 0..3 {
             for (i, (d, metrics_on)) in modes.iter().enumerate() {
-                let c0 = cpu_seconds();
+                let s0 = cpu_split();
+                let c0 = s0[0] + s0[1];
                 let go = || tracing::dispatcher::with_default(d, || requests(n, iterations));
                 if *metrics_on {
                     handle.with_metrics_recorder(go);
@@ -276,7 +293,9 @@ fn main() {
                 let _ = guard.flush();
                 let _ = logs_guard.flush();
                 let _ = provider.force_flush();
-                cpu[i] += cpu_seconds() - c0;
+                let s1 = cpu_split();
+                cpu[i] += s1[0] + s1[1] - c0;
+                background[i] += s1[1] - s0[1];
             }
         }
         let per = |c: f64| c / (3 * n) as f64 * 1e6;
@@ -291,6 +310,24 @@ fn main() {
             (cpu[4] / cpu[0] - 1.0) * 100.0,
             (cpu[5] / cpu[0] - 1.0) * 100.0
         );
+        split.push(format!(
+            "| {label} | {:.1} µs | {:.1} µs | {:.1} µs | {:.1} µs | {:.1} µs | {:.1} µs |",
+            per(background[0]),
+            per(background[1]),
+            per(background[2]),
+            per(background[3]),
+            per(background[4]),
+            per(background[5]),
+        ));
+    }
+    println!(
+        "\nOf which background threads (log writer, span exporter, housekeeping, the peer's \
+         appender and batch processor), CPU per request:\n\n\
+         | work per request | off | registry only | logs only | logs + traces | full | peer |\n\
+         |---|---|---|---|---|---|---|"
+    );
+    for row in &split {
+        println!("{row}");
     }
     let t = handle.trace_stats();
     let l = handle.stats();
