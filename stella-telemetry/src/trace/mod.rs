@@ -42,6 +42,7 @@ mod grpc;
 mod job;
 mod layer;
 mod pool;
+mod resolve;
 mod sampler;
 mod stats;
 mod tail;
