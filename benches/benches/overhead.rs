@@ -12,7 +12,7 @@
 //! `stat` where it is missing), so the writer and export threads count against us; their share
 //! is printed apart. Rounds alternate off/on to spread the machine's noise over both.
 //!
-//! Run: `cargo bench -p stella-benches --bench overhead` (about a minute; `-- --profile full 2000`
+//! Run: `cargo bench -p stella-benches --bench overhead` (about 70 s; `-- --profile full 2000`
 //! runs one mode only, for `valgrind --tool=callgrind`). Budget (issue 5):
 //! < 5 % at 200 µs; target: < 1 % at 1 ms.
 
@@ -30,6 +30,9 @@ use stella_telemetry::metrics::{self as m, InFlight};
 use stella_telemetry::{Config, FileOutput, Sampling, TraceConfig};
 use tower::{Layer as _, Service as _, ServiceExt as _};
 use tracing_subscriber::layer::SubscriberExt as _;
+
+/// Rounds of each mode per work point; the modes alternate within a round.
+const ROUNDS: usize = 5;
 
 /// CPU seconds of every thread but the receiver's, split into the calling thread's and the
 /// background threads' (log writer, span exporter, housekeeping).
@@ -280,7 +283,7 @@ fn main() {
         }
         let mut cpu = [0.0f64; 6];
         let mut background = [0.0f64; 6];
-        for _ in 0..3 {
+        for _ in 0..ROUNDS {
             for (i, (d, metrics_on)) in modes.iter().enumerate() {
                 let s0 = cpu_split();
                 let c0 = s0[0] + s0[1];
@@ -301,7 +304,7 @@ fn main() {
         // The six modes' CPU per request, as table cells.
         let cells = |c: &[f64; 6]| {
             c.iter()
-                .map(|c| format!("{:.1} µs", c / (3 * n) as f64 * 1e6))
+                .map(|c| format!("{:.1} µs", c / (ROUNDS * n) as f64 * 1e6))
                 .collect::<Vec<_>>()
                 .join(" | ")
         };

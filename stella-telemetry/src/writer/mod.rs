@@ -28,7 +28,7 @@ use crate::stats::{Stats, bump};
 
 /// How often the writer thread takes what is queued when nothing wakes it earlier: info
 /// lines reach the output at most this late. Each wake-up of an idle thread costs a context
-/// switch (about 15-20 µs of CPU measured on a 2-vCPU virtual machine); at 10 ms the two
+/// switch (about 10-15 µs of CPU measured on a 2-vCPU virtual machine); at 10 ms the two
 /// writers of the overhead bench cost about 1 % of a request of 1 ms.
 const WRITER_TICK: Duration = Duration::from_millis(50);
 /// Queued lines that wake the writer at once (or a quarter of the capacity, if smaller).
