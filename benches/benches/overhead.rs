@@ -257,6 +257,7 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let mut split = Vec::new();
+    let mut spread = Vec::new();
     for (label, target, n) in [
         ("~200 µs", Duration::from_micros(200), 5_000usize),
         ("~1 ms", Duration::from_millis(1), 1_000usize),
@@ -283,7 +284,10 @@ fn main() {
         }
         let mut cpu = [0.0f64; 6];
         let mut background = [0.0f64; 6];
+        // Full against off, round by round: the spread of the overhead.
+        let mut per_round = Vec::with_capacity(ROUNDS);
         for _ in 0..ROUNDS {
+            let mut round = [0.0f64; 6];
             for (i, (d, metrics_on)) in modes.iter().enumerate() {
                 let s0 = cpu_split();
                 let c0 = s0[0] + s0[1];
@@ -297,10 +301,13 @@ fn main() {
                 let _ = logs_guard.flush();
                 let _ = provider.force_flush();
                 let s1 = cpu_split();
-                cpu[i] += s1[0] + s1[1] - c0;
+                round[i] = s1[0] + s1[1] - c0;
+                cpu[i] += round[i];
                 background[i] += s1[1] - s0[1];
             }
+            per_round.push((round[4] / round[0] - 1.0) * 100.0);
         }
+        per_round.sort_by(f64::total_cmp);
         // The six modes' CPU per request, as table cells.
         let cells = |c: &[f64; 6]| {
             c.iter()
@@ -315,6 +322,12 @@ fn main() {
             (cpu[5] / cpu[0] - 1.0) * 100.0
         );
         split.push(format!("| {label} | {} |", cells(&background)));
+        spread.push(format!(
+            "{label}: full against off per round, lowest {:+.1} %, median {:+.1} %, highest {:+.1} %",
+            per_round.first().copied().unwrap_or(0.0),
+            per_round.get(per_round.len() / 2).copied().unwrap_or(0.0),
+            per_round.last().copied().unwrap_or(0.0),
+        ));
     }
     println!(
         "\nOf which background threads (log writer, span exporter, housekeeping, the peer's \
@@ -324,6 +337,10 @@ fn main() {
     );
     for row in &split {
         println!("{row}");
+    }
+    println!();
+    for line in &spread {
+        println!("{line}");
     }
     let t = handle.trace_stats();
     let l = handle.stats();
