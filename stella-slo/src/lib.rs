@@ -41,8 +41,8 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `webhook` | no | `webhook::WebhookSink`: HMAC-SHA256 signed, retried, bounded-queue delivery on a worker thread (ureq) |
-//! | `prometheus` | no | `prometheus::PrometheusSource`: a [`CountSource`] over the Prometheus HTTP query API (ureq, blocking) |
+//! | `webhook` | no | `webhook::WebhookSink`: HMAC-SHA256 signed, retried, bounded-queue delivery on a worker thread (ureq through `stella-http`) |
+//! | `prometheus` | no | `prometheus::PrometheusSource`: a [`CountSource`] over the Prometheus HTTP query API (ureq through `stella-http`, blocking) |
 //! | `tls` | no | HTTPS for the two clients above (rustls) |
 //! | `timeline` | no | `timeline::TimelineSink`: breach and incident events through `stella-timeline-emit` |
 //!

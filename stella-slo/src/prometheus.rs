@@ -122,11 +122,7 @@ impl PrometheusBuilder {
         if !(self.base.starts_with("http://") || self.base.starts_with("https://")) {
             return Err(PrometheusError::Url(self.base));
         }
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(self.timeout))
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let agent = stella_http::agent(self.timeout);
         Ok(PrometheusSource {
             agent,
             base: self.base.trim_end_matches('/').to_owned(),

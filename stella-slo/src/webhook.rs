@@ -289,11 +289,7 @@ impl WebhookBuilder {
 }
 
 fn run_worker(cfg: &WebhookBuilder, rx: &Receiver<Job>, stats: &WebhookStats) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(cfg.timeout))
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = stella_http::agent(cfg.timeout);
     while let Ok(job) = rx.recv() {
         let mut backoff = cfg.initial_backoff;
         for attempt in 1..=cfg.max_attempts {

@@ -42,7 +42,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `http` | no | [`HttpSink`]: batches to `POST /timeline/events` (ureq, blocking, own thread) |
+//! | `http` | no | [`HttpSink`]: batches to `POST /timeline/events` (ureq through `stella-http`, blocking, own thread) |
 //! | `http-tls` | no | `https://` endpoints for [`HttpSink`] (rustls with the webpki roots) |
 //! | `nats` | no | [`NatsSink`]: JetStream publishing (async-nats on a current-thread tokio runtime owned by the sink's thread) |
 //! | `testing` | no | test doubles |

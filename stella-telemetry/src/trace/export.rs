@@ -406,14 +406,7 @@ impl Exporter {
                 timeout: config.export_timeout,
             },
             _ => {
-                let agent = ureq::Agent::with_parts(
-                    ureq::Agent::config_builder()
-                        .timeout_global(Some(config.export_timeout))
-                        .http_status_as_error(false)
-                        .build(),
-                    ureq::unversioned::transport::DefaultConnector::default(),
-                    super::resolve::CollectorResolver::default(),
-                );
+                let agent = stella_http::agent(config.export_timeout);
                 TransportSpec::Http { agent, url }
             }
         };

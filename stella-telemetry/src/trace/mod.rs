@@ -42,7 +42,6 @@ mod grpc;
 mod job;
 mod layer;
 mod pool;
-mod resolve;
 mod sampler;
 mod stats;
 mod tail;

@@ -134,11 +134,7 @@ impl HttpSinkBuilder {
             Ok(u) if supported_scheme(u.scheme_str()) && u.host().is_some() => {}
             _ => return Err(SinkError::Endpoint(self.base_url)),
         }
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(self.timeout))
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let agent = stella_http::agent(self.timeout);
         let transport = HttpTransport {
             agent,
             url,

@@ -1,12 +1,12 @@
-//! Name resolution for the OTLP/HTTP agent, without a thread per export.
+//! Name resolution without a thread per request.
 //!
-//! The HTTP client looks the collector's host up before every request, pooled connection or
-//! not, and with a timeout set (the export timeout is) its default resolver does so on a new
-//! thread each time: one thread created and torn down per exported batch. Here an IP literal
+//! The HTTP client looks the host up before every request, pooled connection or not, and with
+//! a timeout set its default resolver does so on a new thread each time: one thread created
+//! and torn down per exported batch, sink batch or webhook call. Here an IP literal
 //! (`http://127.0.0.1:4318`, `http://[::1]:4318`) is used as it is, and a host name's addresses
 //! are looked up through the default resolver (its timeout kept) and reused for
-//! [`NAME_TTL`], so that a collector moved behind the same name is found again within that
-//! time. Failed look-ups are not remembered.
+//! [`NAME_TTL`], so that a server moved behind the same name is found again within that time.
+//! Failed look-ups are not remembered.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Mutex, PoisonError};
@@ -18,12 +18,12 @@ use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver
 use ureq::unversioned::transport::NextTimeout;
 
 /// How long a host name's addresses are reused before the name is looked up again.
-pub(crate) const NAME_TTL: Duration = Duration::from_secs(30);
+pub const NAME_TTL: Duration = Duration::from_secs(30);
 
-/// The export agent's resolver: IP literals as they are, host names remembered for
-/// [`NAME_TTL`].
+/// A resolver for [`ureq::Agent::with_parts`]: IP literals as they are, the last host name's
+/// addresses remembered for [`NAME_TTL`] (a worker's agent talks to one server).
 #[derive(Debug, Default)]
-pub(crate) struct CollectorResolver {
+pub struct CachedResolver {
     inner: DefaultResolver,
     /// The last host name looked up (`scheme://authority`), its addresses and when.
     last: Mutex<Option<(String, ResolvedSocketAddrs, Instant)>>,
@@ -49,7 +49,7 @@ fn literal(uri: &Uri) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, port(uri)?))
 }
 
-impl Resolver for CollectorResolver {
+impl Resolver for CachedResolver {
     fn resolve(
         &self,
         uri: &Uri,
@@ -91,7 +91,7 @@ impl Resolver for CollectorResolver {
 mod tests {
     use super::*;
 
-    fn resolve(r: &CollectorResolver, url: &str) -> Result<Vec<SocketAddr>, ureq::Error> {
+    fn resolve(r: &CachedResolver, url: &str) -> Result<Vec<SocketAddr>, ureq::Error> {
         let uri: Uri = url.parse().expect("uri");
         let config = Config::default();
         r.resolve(&uri, &config, NextTimeout::default())
@@ -100,7 +100,7 @@ mod tests {
 
     #[test]
     fn ip_literals_are_used_as_they_are() {
-        let r = CollectorResolver::default();
+        let r = CachedResolver::default();
         assert_eq!(
             resolve(&r, "http://127.0.0.1:4318/v1/traces").expect("v4"),
             vec!["127.0.0.1:4318".parse::<SocketAddr>().expect("addr")]
@@ -119,7 +119,7 @@ mod tests {
 
     #[test]
     fn the_family_setting_still_applies_to_literals() {
-        let r = CollectorResolver::default();
+        let r = CachedResolver::default();
         let uri: Uri = "http://[::1]:4318/".parse().expect("uri");
         let config = Config::builder()
             .ip_family(ureq::config::IpFamily::Ipv4Only)
@@ -132,7 +132,7 @@ mod tests {
 
     #[test]
     fn host_names_are_remembered_per_authority_until_the_ttl() {
-        let r = CollectorResolver::default();
+        let r = CachedResolver::default();
         let first = resolve(&r, "http://localhost:4318/v1/traces").expect("localhost");
         assert!(!first.is_empty());
         assert!(
