@@ -151,6 +151,15 @@ pub(super) fn digit_run_skipped(w: &[u8], masks: &BlockMasks, j: usize, n: usize
         if prev == b':' {
             return false;
         }
+        // Only a `:` among the bytes `j + n ..= j + 4` can make the answer false (the hex run
+        // below stops at it): where the masks show no flagged byte other than a digit there,
+        // the answer is true without the byte loop.
+        if j + 4 < w.len() && j + 3 < 64 {
+            let span = (u64::MAX >> (63 - (4 - n))) << (j + n - 1);
+            if masks.flagged & !masks.digits & span == 0 {
+                return true;
+            }
+        }
         // the first five bytes' run of hex digits, and the byte after it
         let mut hex = n;
         while hex < 5 && w.get(j + hex).is_some_and(u8::is_ascii_hexdigit) {
