@@ -1131,8 +1131,11 @@ impl Scan<'_, '_> {
             }
             b'\\' => path::at_backslash(self, i),
             b'/' => {
-                // the first check of `at_slash`, inline: most slashes start no known root
-                if self.settings.may_start_root(self.at(i + 1)) {
+                // the first checks of `at_slash`, inline: most slashes start no known root,
+                // and inside a path a `/` follows a letter or digit, which is no boundary
+                if self.settings.may_start_root(self.at(i + 1))
+                    && !self.before(i).is_ascii_alphanumeric()
+                {
                     path::at_slash(self, i);
                 }
                 pos

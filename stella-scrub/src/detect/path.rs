@@ -342,4 +342,47 @@ mod tests {
         assert!(!r.contains("C:\\src\\repo2\\a.txt"));
         assert!(!r.add("relative/path"));
     }
+
+    /// The byte-class pass calls `at_slash` only where the byte before the `/` is no ASCII
+    /// letter or digit: after one, `at_slash` never finds anything.
+    #[test]
+    fn slash_after_a_word_byte_finds_nothing() {
+        let settings = crate::detect::Settings::new(
+            crate::PrivateIpPolicy::Keep,
+            RepoRoots::default(),
+            crate::detect::default_path_roots(),
+        );
+        let roots = crate::detect::default_path_roots();
+        for c in (0u8..128).filter(u8::is_ascii_alphanumeric) {
+            for root in &roots {
+                for lead in ["", "x", " ", "\"", "a="] {
+                    let text = format!("{lead}{}{root}x/y.txt", char::from(c));
+                    let mut hits = Vec::new();
+                    let mut scan = Scan {
+                        text: &text,
+                        b: text.as_bytes(),
+                        hits: &mut hits,
+                        settings: &settings,
+                        deferred_phones: Vec::new(),
+                        deferred_emails: Vec::new(),
+                    };
+                    at_slash(&mut scan, lead.len() + 1);
+                    assert!(hits.is_empty(), "{text:?}");
+                }
+            }
+        }
+        // the same roots after a boundary are found (the test above is not vacuous)
+        let text = format!("cat {}x/y.txt", roots[0]);
+        let mut hits = Vec::new();
+        let mut scan = Scan {
+            text: &text,
+            b: text.as_bytes(),
+            hits: &mut hits,
+            settings: &settings,
+            deferred_phones: Vec::new(),
+            deferred_emails: Vec::new(),
+        };
+        at_slash(&mut scan, 4);
+        assert!(!hits.is_empty(), "{text:?}");
+    }
 }
