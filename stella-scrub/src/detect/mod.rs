@@ -124,6 +124,9 @@ enum Searcher {
 struct AnchorSet {
     searcher: Searcher,
     actions: Vec<Action>,
+    /// For a searcher of [`LongAnchors::Merged`]: per pattern, the report chunk it belongs to
+    /// and its index in the catalogue (empty otherwise).
+    origin: Vec<(u16, u16)>,
 }
 
 impl AnchorSet {
@@ -151,6 +154,7 @@ impl AnchorSet {
         Ok(AnchorSet {
             searcher,
             actions: patterns.iter().map(|(_, a)| *a).collect(),
+            origin: Vec::new(),
         })
     }
 
@@ -170,6 +174,28 @@ impl AnchorSet {
                     }
                 }
             }
+        }
+    }
+
+    /// Every byte where some pattern of the set starts a match, left to right, with the
+    /// pattern that leftmost-first reports there (the search restarts one byte after each
+    /// match's start, so matches may overlap): `f(pattern, start, end)`.
+    fn for_each_start(&self, hay: &[u8], mut f: impl FnMut(usize, usize, usize)) {
+        let mut at = 0;
+        while at < hay.len() {
+            let m = match &self.searcher {
+                Searcher::Packed(s) => s
+                    .find_in(hay, aho_corasick::Span::from(at..hay.len()))
+                    .map(|m| (m.pattern().as_usize(), m.start(), m.end())),
+                Searcher::Ac(ac) => ac
+                    .find(aho_corasick::Input::new(hay).span(at..hay.len()))
+                    .map(|m| (m.pattern().as_usize(), m.start(), m.end())),
+            };
+            let Some((p, s, e)) = m else {
+                return;
+            };
+            f(p, s, e);
+            at = s + 1;
         }
     }
 
@@ -223,9 +249,73 @@ impl Settings {
     }
 }
 
+/// The packed searchers of the anchors of four bytes or more.
+///
+/// The matches they report are defined by cutting these anchors, in catalogue order, into
+/// runs of at most [`REPORT_CHUNK`] (the fewest runs, of even size) and searching each run
+/// leftmost-first without overlaps: within a run, an anchor that starts inside another's match
+/// is not reported; across runs it is. That is what one searcher per run reports
+/// ([`LongAnchors::Plain`]). Fewer, larger searchers ([`CHUNK`] patterns; one Teddy scan less
+/// over every line) report the same matches as [`LongAnchors::Merged`]: each searcher yields
+/// every byte where one of its anchors starts (restarting one byte after each match), and the
+/// matches of each run are then chosen from those as the run's own searcher would, and
+/// dispatched run by run, in the same order as before. That holds where two anchors of which
+/// one is a prefix of the other (the only anchors that can match at the same byte) never sit
+/// in one searcher while belonging to different runs; `Engine::build` checks it and otherwise
+/// builds one searcher per run.
+#[derive(Debug)]
+enum LongAnchors {
+    /// One searcher per run.
+    Plain(Vec<AnchorSet>),
+    /// Larger searchers whose patterns carry their run and catalogue index.
+    Merged(Vec<AnchorSet>),
+}
+
+impl LongAnchors {
+    /// The matches in `hay`, in the order the runs' own searchers report them.
+    fn for_each(&self, hay: &[u8], mut f: impl FnMut(Action, usize, usize)) {
+        match self {
+            LongAnchors::Plain(sets) => {
+                for set in sets {
+                    set.for_each(hay, &mut f);
+                }
+            }
+            LongAnchors::Merged(sets) => {
+                // (run, start, catalogue index, end, action) of every match start
+                let mut found: Vec<(u16, usize, u16, usize, Action)> = Vec::new();
+                for set in sets {
+                    set.for_each_start(hay, |p, s, e| {
+                        if let (Some(&(run, idx)), Some(&a)) =
+                            (set.origin.get(p), set.actions.get(p))
+                        {
+                            found.push((run, s, idx, e, a));
+                        }
+                    });
+                }
+                // Each run as its own searcher: leftmost first (at one byte, the anchor that
+                // comes first in the catalogue), no overlaps, the runs in catalogue order.
+                found.sort_unstable_by_key(|&(run, s, idx, _, _)| (run, s, idx));
+                let (mut run_now, mut resume) = (u16::MAX, 0);
+                for (run, s, _, e, action) in found {
+                    if run != run_now {
+                        (run_now, resume) = (run, 0);
+                    }
+                    if s >= resume {
+                        resume = e;
+                        f(action, s, e);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The compiled engine.
 #[derive(Debug)]
 pub(crate) struct Engine {
+    /// The anchors of four bytes or more.
+    long: LongAnchors,
+    /// The three-byte and two-byte anchors, one searcher per group.
     anchors: Vec<AnchorSet>,
     /// The first two bytes of every built-in anchor, as a 65 536-bit table: a short value (a
     /// JSON string, an attribute, a key) in which no two adjacent bytes start an anchor holds
@@ -341,8 +431,14 @@ const SHORT_VALUE: usize = 256;
 /// Buckets of a slim Teddy searcher.
 const SLIM_BUCKETS: usize = 8;
 
-/// Packed searchers stay fast up to about this many patterns each (measured: 40-48 beat 64).
-const CHUNK: usize = 48;
+/// Packed searchers stay fast up to about this many patterns each (measured: 40-48 beat 64
+/// before the patterns took a searched order; with it, three searchers of 55 four-byte-plus
+/// anchors cost fewer instructions than four of 41).
+const CHUNK: usize = 55;
+
+/// The runs of the anchors of four bytes or more whose matches the engine reports (see
+/// [`LongAnchors`]): at most this many anchors each.
+const REPORT_CHUNK: usize = 48;
 
 fn chunk_size() -> usize {
     std::env::var("STELLA_SCRUB_CHUNK")
@@ -409,172 +505,171 @@ fn keeps_prefix_pairs(chunk: &[(String, Action)], out: &[(String, Action)]) -> b
 static FOUR_BYTE_ORDER: &[&str] = &[
     // searcher 1
     "xapp-",
-    "glsa_",
-    "glc_",
-    "tskey-",
-    "sntrys_",
-    "pscale_pw_",
     "GR1348941",
-    "dapi",
-    "rubygems_",
-    "ATATT3",
-    "ops_eyJ",
-    "sntryu_",
-    "ntn_",
-    "rk_live_",
-    "NRAK-",
-    "xkeysib-",
-    "rk_test_",
-    "github_pat_",
-    "phx_",
-    "pscale_oauth_",
-    "npm_",
-    "sq0atp-",
-    "PMAK-",
-    "pypi-Ag",
-    "pscale_tkn_",
-    "1//0",
-    "api_org_",
-    "whsec_",
-    "lin_oauth_",
-    "sk_live_",
-    "AGE-SECRET-KEY-1",
-    "lin_api_",
-    "sk_test_",
-    "AIza",
     "GOCSPX-",
-    "key-",
+    "whsec_",
+    "npm_",
+    "rk_live_",
+    "pplx-",
+    "dt0c01.",
+    "xkeysib-",
+    "AIza",
+    "glc_",
+    "PMAK-",
     "dckr_pat_",
     "figd_",
-    "sq0csp-",
-    "dckr_oat_",
-    "ya29.",
-    // searcher 2
-    "lsv2_",
-    "AAAAAAAAAAAAAAAAAAAAA",
-    "bkua_",
-    "tk-us-",
-    "secret_",
-    "FLWSECK_TEST-",
+    "nvapi-",
+    "dapi",
+    "rubygems_",
+    "github_pat_",
+    "phx_",
     "pat-na1-",
-    "FLWPUBK_TEST-",
-    "duffel_live_",
-    "pplx-",
-    "gsk_",
+    "LTAI",
+    "pscale_pw_",
+    "pscale_oauth_",
+    "AGE-SECRET-KEY-1",
+    "sk_test_",
+    "1//0",
+    "EAACEdEose0cBA",
     "sk.eyJ",
-    "FLWSECK-",
-    "fio-u-",
-    "EZAK",
-    "CFPAT-",
-    "dt0c01.",
-    "tfp_",
+    "lin_api_",
+    "dckr_oat_",
+    "xai-",
+    "pscale_tkn_",
+    "ATATT3",
+    "lsv2_",
+    "api_org_",
+    "tskey-",
+    "ntn_",
+    "lin_oauth_",
+    "NRAK-",
+    "pypi-Ag",
+    "ya29.",
+    "bkua_",
     "fo1_",
     "access_token$production$",
-    "shippo_live_",
-    "xai-",
-    "API-",
-    "fm2_",
-    "pat-eu1-",
-    "access-sandbox-",
-    "pnu_",
-    "access-development-",
-    "shippo_test_",
-    "ico-",
-    "EAACEdEose0cBA",
-    "LTAI",
-    "duffel_test_",
-    "access-production-",
-    "rnd_",
-    "rdme_",
-    "nvapi-",
-    "CLOJARS_",
-    "EZTK",
-    "sbp_",
+    "sntrys_",
+    "sk_live_",
+    "sq0atp-",
+    "sq0csp-",
+    "rk_test_",
     "access_token$sandbox$",
-    // searcher 3
-    "pdl_sdbx_apikey_",
-    "EAAC",
-    "p8e-",
-    "NRII-",
-    "v1.0-",
-    "api-",
-    "APA91b",
-    "sdk-",
-    "sgp_",
+    "ops_eyJ",
+    "key-",
+    "gsk_",
+    "glsa_",
+    "sntryu_",
+    // searcher 2
+    "FLWPUBK_TEST-",
     "AKCp",
-    "EAAA",
-    "CCIPAT_",
-    "AKID",
-    "dnkey-",
-    "sqa_",
-    "pat.",
-    "hcxmk_",
-    "sb_secret_",
-    "mob-",
-    "vcp_",
-    "pdl_live_apikey_",
-    "live_",
-    "sha256~",
-    "HRKU-",
-    "cmVmdGtuOjAxOj",
-    "squ_",
-    "EAAM",
-    "nfp_",
-    "hcxik_",
+    "api-",
+    "aio_",
+    "pat-eu1-",
+    "secret_",
+    "access-development-",
     "fm1a_",
-    "tvly-",
+    "vcp_",
+    "shippo_live_",
+    "duffel_live_",
+    "ATCTT3",
     "NRJS-",
     "sqp_",
+    "access-sandbox-",
+    "CFPAT-",
+    "sbp_",
+    "NRII-",
+    "ico-",
+    "APA91b",
+    "shippo_test_",
     "AQVN",
-    "pul-",
-    "aio_",
-    "hcaik_",
-    "hcamk_",
-    "fm1r_",
-    "ATCTT3",
+    "access-production-",
+    "CLOJARS_",
+    "v1.0-",
+    "sqa_",
+    "fio-u-",
+    "sgp_",
+    "pat.",
+    "fm2_",
+    "tk-us-",
+    "EZAK",
+    "tfp_",
+    "AAAAAAAAAAAAAAAAAAAAA",
+    "cmVmdGtuOjAxOj",
     "ATBB",
-    // searcher 4
-    "AIDA",
-    "webhook.office.com/",
-    "ACCA",
-    "-us6",
-    "IQoJb3JpZ2lu",
-    " -u ",
-    "napi_",
-    "-us9",
-    "AKIA",
-    "APKA",
-    "IBAAKCAQEA",
-    "PuTTY-User-Key-File-",
-    "ZXIvYXdz",
-    "-us3",
-    "Basic ",
-    "-us2",
-    "BADANBgkqhkiG9w0BAQEFAAS",
-    "hooks.slack.com/",
-    "ABIA",
-    "_v1_",
-    "b3BlbnNzaC1rZXktdjE",
-    "-us8",
-    "file:/",
-    "-us1",
-    "ANPA",
-    "ASIA",
-    "AGPA",
-    "-us4",
+    "pul-",
+    "nfp_",
+    "fm1r_",
+    "EAAA",
+    "rnd_",
+    "API-",
+    "mob-",
+    "sha256~",
+    "FLWSECK-",
+    "squ_",
+    "duffel_test_",
+    "EZTK",
+    "CCIPAT_",
+    "FLWSECK_TEST-",
+    "sdk-",
+    "AKID",
+    "HRKU-",
+    "pnu_",
+    "rdme_",
+    // searcher 3
+    "pdl_sdbx_apikey_",
     ".atlasv1.",
-    " -p ",
-    "/api/webhooks/",
-    "Bearer",
-    "AIPA",
+    "BADANBgkqhkiG9w0BAQEFAAS",
+    "file:/",
     "AROA",
-    "secret-test-",
-    "PRIVATE KEY",
-    "secret-live-",
-    "-us5",
-    "bearer",
-    "-us7",
+    "-us2",
+    "AKIA",
+    "hcaik_",
+    "-us6",
+    "ZXIvYXdz",
+    "AGPA",
+    "napi_",
+    "ACCA",
+    "tvly-",
+    "Bearer",
+    "EAAC",
+    "-us8",
+    "hooks.slack.com/",
+    "p8e-",
+    "live_",
+    "APKA",
+    "-us9",
+    "AIDA",
+    "hcamk_",
+    "_v1_",
+    "IQoJb3JpZ2lu",
     "ANVA",
+    "dnkey-",
+    "IBAAKCAQEA",
+    "bearer",
+    "ASIA",
+    "/api/webhooks/",
+    "PuTTY-User-Key-File-",
+    "pdl_live_apikey_",
+    " -u ",
+    "hcxik_",
+    "-us3",
+    "secret-live-",
+    "ANPA",
+    "webhook.office.com/",
+    "-us5",
+    "PRIVATE KEY",
+    "secret-test-",
+    "hcxmk_",
+    "ABIA",
+    "sb_secret_",
+    "AIPA",
+    "EAAM",
+    "-us4",
+    "b3BlbnNzaC1rZXktdjE",
+    " -p ",
+    "Basic ",
+    "-us1",
+    "-us7",
 ];
 
 /// The three-byte anchors in the order of their packed searcher, chosen like
@@ -599,6 +694,66 @@ fn fixed_order(chunk: &[(String, Action)], order: &[&str]) -> Vec<(String, Actio
     } else {
         base
     }
+}
+
+/// The searchers of the anchors of four bytes or more (in catalogue order), of at most
+/// `limit` patterns each, reporting the matches of runs of at most [`REPORT_CHUNK`] (see
+/// [`LongAnchors`]).
+fn long_anchors(four: &[(String, Action)], limit: usize) -> Result<LongAnchors, BuildError> {
+    // the fewest runs of at most `max`, of even size (80 anchors: 40 + 40, not 48 + 32)
+    let size = |max: usize| four.len().div_ceil(four.len().div_ceil(max).max(1)).max(1);
+    let (report, search) = (size(REPORT_CHUNK), size(limit));
+    let plain = || -> Result<LongAnchors, BuildError> {
+        let sets = four
+            .chunks(report)
+            .map(|chunk| AnchorSet::build(&fixed_order(chunk, FOUR_BYTE_ORDER), true))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(LongAnchors::Plain(sets))
+    };
+    if report == search || !merge_keeps_runs(four, report, search) {
+        return plain();
+    }
+    let mut sets = Vec::new();
+    for (k, chunk) in four.chunks(search).enumerate() {
+        let ordered = fixed_order(chunk, FOUR_BYTE_ORDER);
+        let mut used = vec![false; chunk.len()];
+        let mut origin = Vec::with_capacity(ordered.len());
+        for (p, _) in &ordered {
+            let Some(j) = (0..chunk.len()).find(|&j| {
+                !used.get(j).copied().unwrap_or(true) && chunk.get(j).is_some_and(|(q, _)| q == p)
+            }) else {
+                return plain();
+            };
+            if let Some(u) = used.get_mut(j) {
+                *u = true;
+            }
+            let idx = k * search + j;
+            let (Ok(run), Ok(idx)) = (u16::try_from(idx / report), u16::try_from(idx)) else {
+                return plain();
+            };
+            origin.push((run, idx));
+        }
+        let mut set = AnchorSet::build(&ordered, true)?;
+        set.origin = origin;
+        sets.push(set);
+    }
+    Ok(LongAnchors::Merged(sets))
+}
+
+/// Can searchers of `search` anchors each report the matches of runs of `report` (see
+/// [`LongAnchors`])? Only if no searcher holds two anchors of different runs of which one is
+/// a prefix of the other: those are the only anchors that can match at the same byte, where a
+/// searcher reports one of them.
+fn merge_keeps_runs(four: &[(String, Action)], report: usize, search: usize) -> bool {
+    four.chunks(search).enumerate().all(|(k, chunk)| {
+        chunk.iter().enumerate().all(|(i, (a, _))| {
+            chunk.iter().enumerate().all(|(j, (b, _))| {
+                !b.starts_with(a.as_str())
+                    || i == j
+                    || (k * search + i) / report == (k * search + j) / report
+            })
+        })
+    })
 }
 
 /// Every built-in anchor literal and what to do at a hit.
@@ -631,15 +786,15 @@ impl Engine {
         let anchor_pairs = PairTable::new(pats.iter().map(|(p, _)| p.as_bytes()));
         let (short, long): (Vec<_>, Vec<_>) = pats.into_iter().partition(|(p, _)| p.len() < 3);
         let (three, four): (Vec<_>, Vec<_>) = long.into_iter().partition(|(p, _)| p.len() < 4);
+        let long = long_anchors(&four, chunk_size().max(1))?;
         let mut anchors = Vec::new();
-        let limit = chunk_size().max(1);
+        let limit = CHUNK;
         // The four-byte-plus anchors use slim Teddy (8 buckets, 32 bytes a step with AVX2) even
         // above 32 patterns, where the library would pick fat Teddy (16 buckets, 16 bytes a
         // step): with the patterns in a fixed order chosen for few candidates
         // ([`FOUR_BYTE_ORDER`]), the slim searchers cost fewer instructions per line. The
         // shorter groups get slim Teddy anyway.
         let groups = [
-            (&four, true, Some(FOUR_BYTE_ORDER)),
             (&three, false, Some(THREE_BYTE_ORDER)),
             (&short, false, None),
         ];
@@ -670,6 +825,7 @@ impl Engine {
             Some(AnchorSet::build(&custom_pats, false)?)
         };
         Ok(Engine {
+            long,
             anchors,
             anchor_pairs,
             custom_anchors,
@@ -679,8 +835,10 @@ impl Engine {
     }
 
     pub(crate) fn memory_usage(&self) -> usize {
+        let (LongAnchors::Plain(long) | LongAnchors::Merged(long)) = &self.long;
         self.anchors
             .iter()
+            .chain(long)
             .map(AnchorSet::memory_usage)
             .sum::<usize>()
             + self
@@ -706,6 +864,8 @@ impl Engine {
         // Short values: one table pass says whether any anchor can occur at all; only then do
         // the packed searchers run (same matches as without the check).
         if text.len() > SHORT_VALUE || self.anchor_pairs.any(scan.b) {
+            self.long
+                .for_each(scan.b, |action, s, e| scan.dispatch(action, s, e));
             for set in &self.anchors {
                 set.for_each(scan.b, |action, s, e| scan.dispatch(action, s, e));
             }
@@ -1651,7 +1811,7 @@ mod tests {
             assert_eq!(anchors, listed);
         }
         let long: Vec<(String, Action)> = pats.into_iter().filter(|(p, _)| p.len() >= 3).collect();
-        for size in [13, 17, 39, 40, 48] {
+        for size in [13, 17, 39, 40, 48, 55] {
             for chunk in long.chunks(size) {
                 let out = fixed_order(chunk, FOUR_BYTE_ORDER);
                 assert!(keeps_prefix_pairs(chunk, &out));
@@ -1664,6 +1824,69 @@ mod tests {
                 assert_eq!(a, b);
             }
         }
+    }
+
+    /// The larger searchers of the four-byte-plus anchors report exactly what one searcher
+    /// per run of [`REPORT_CHUNK`] reports, in the same order, on text made of anchors cut and
+    /// glued together (overlapping matches within and across runs, anchors inside anchors,
+    /// both at the ends of the text and of Teddy's 32-byte steps).
+    #[test]
+    fn merged_long_searchers_report_the_runs() {
+        let pats = builtin_anchors().expect("anchors");
+        let four: Vec<(String, Action)> = pats.into_iter().filter(|(p, _)| p.len() >= 4).collect();
+        let merged = long_anchors(&four, CHUNK).expect("merged");
+        assert!(
+            matches!(merged, LongAnchors::Merged(ref s) if s.len() < four.len().div_ceil(REPORT_CHUNK))
+        );
+        let plain = long_anchors(&four, REPORT_CHUNK).expect("plain");
+        assert!(matches!(plain, LongAnchors::Plain(_)));
+        let run = |l: &LongAnchors, hay: &[u8]| {
+            let mut out = Vec::new();
+            l.for_each(hay, |a, s, e| out.push(format!("{a:?} {s} {e}")));
+            out
+        };
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let fillers: [&[u8]; 8] = [b"", b"x", b"_", b" ", b"\"=", b"abc", b"0", b"-us"];
+        let mut total = 0;
+        for round in 0..4000 {
+            let mut hay = Vec::new();
+            let len_goal = if round % 2 == 0 { 40 } else { 300 };
+            while hay.len() < len_goal {
+                let r = xorshift(&mut seed);
+                let (p, _) = &four[(r % four.len() as u64) as usize];
+                let p = p.as_bytes();
+                // a whole anchor, or a piece of one (so anchors start inside anchors)
+                let from = if r >> 20 & 3 == 0 {
+                    (r >> 24) as usize % p.len()
+                } else {
+                    0
+                };
+                let to = if r >> 30 & 3 == 0 {
+                    from + (r >> 34) as usize % (p.len() - from) + 1
+                } else {
+                    p.len()
+                };
+                hay.extend_from_slice(&p[from..to]);
+                hay.extend_from_slice(fillers[(r >> 40) as usize % fillers.len()]);
+            }
+            let want = run(&plain, &hay);
+            total += want.len();
+            assert_eq!(
+                run(&merged, &hay),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(&hay)
+            );
+        }
+        assert!(total > 10_000, "{total}");
+        // a prefix pair across runs in one searcher: the plain searchers instead
+        let pair = vec![
+            ("abcd".to_owned(), Action::Special(Special::Flag)),
+            ("zzzz".to_owned(), Action::Special(Special::Flag)),
+            ("abcdef".to_owned(), Action::Special(Special::Url)),
+        ];
+        assert!(!merge_keeps_runs(&pair, 1, 3));
+        assert!(merge_keeps_runs(&pair, 3, 3));
     }
 
     /// A small deterministic generator for the exhaustive-ish tests below.
