@@ -1,22 +1,26 @@
 #!/usr/bin/env python3
-"""Searches the fixed pattern order of the four-byte-plus packed searchers (`FOUR_BYTE_ORDER`
-in `src/detect/mod.rs`) again, after anchors were added to or removed from the catalogue.
+"""Searches the members and the pattern order of the four-byte-plus packed searchers
+(`FOUR_BYTE_SEARCHERS` in `src/detect/mod.rs`) again, after anchors were added to or removed
+from the catalogue.
 
-    python3 stella-scrub/tools/teddy_order.py [--iterations 1500] [--seed 7] [--dry-run]
+    python3 stella-scrub/tools/teddy_order.py [--iterations 300000] [--seed 11] [--searchers N] [--dry-run]
 
 Run it from the workspace root. It reads the anchors from `src/detect/tokens.rs` in catalogue
-order, cuts the four-byte-plus ones into searchers as `Engine::build` does (the fewest of at
-most 55, `CHUNK` in `src/detect/mod.rs`, of even size), starts from the current order (unlisted anchors last), and improves
-each searcher's order by simulated annealing over swaps. The cost it minimises models slim
-Teddy: pattern `k` goes to bucket `7 - k % 8` (a pattern whose first four low nibbles repeat an
-earlier one's joins that one's bucket); a position of a line costs a verification for every
-bucket whose nibble masks its bytes pass, weighted by the bucket's size. Positions come from
-the scrub bench's clean and secret lines (weight 4) and every line of `tests/data` (weight 1),
-including the first three positions of a haystack and the three before Teddy's overlapping
-last 32-byte chunk, which it checks on fewer than four bytes. Swaps that would turn a prefix
-pair round are refused, so the matches reported never change. Then it rewrites
-`FOUR_BYTE_ORDER`; measure the result (`valgrind --tool=callgrind` over the bench lines) before
-keeping it: the model is an estimate.
+order and starts from the current lists (anchors no list names go to the last; with
+`--searchers N`, from N runs of the catalogue of even size instead), then improves which
+anchors each searcher takes and in which order by simulated annealing over swaps of two
+anchors, within a searcher or across two (so the searchers keep their sizes). The cost it
+minimises models slim Teddy: pattern `k` goes to bucket `7 - k % 8` (a pattern whose first
+four low nibbles repeat an earlier one's joins that one's bucket); a position of a line costs
+a verification for every bucket whose nibble masks its bytes pass, weighted by the bucket's
+size. Positions come from the scrub bench's clean and secret lines (weight 4) and every line of
+`tests/data` (weight 1), including the first three positions of a haystack and the three
+before Teddy's overlapping last 32-byte chunk, which it checks on fewer than four bytes. Swaps
+that would turn a prefix pair round, or put two anchors of which one is a prefix of the other
+into one searcher while they belong to different report runs (`REPORT_CHUNK`, see
+`LongAnchors`), are refused, so the matches reported never change. Then it rewrites
+`FOUR_BYTE_SEARCHERS`; measure the result (`valgrind --tool=callgrind` over the bench lines)
+before keeping it: the model is an estimate.
 """
 
 import argparse
@@ -26,7 +30,7 @@ import random
 import re
 
 CRATE = "stella-scrub"
-CHUNK = 55
+REPORT_CHUNK = 48
 L = 4
 
 def bench_lines():
@@ -73,10 +77,15 @@ def anchors_in_catalogue_order():
     return out
 
 
+def current_lists(mod_rs):
+    body = mod_rs[mod_rs.index("static FOUR_BYTE_SEARCHERS"):]
+    body = body[body.index("= &[") + 4:body.index("\n];")]
+    return [[unescape(a) for a in re.findall(r'"((?:[^"\\]|\\.)*)"', part)]
+            for part in body.split("&[")[1:]]
+
+
 def current_order(mod_rs):
-    body = mod_rs[mod_rs.index("static FOUR_BYTE_ORDER"):]
-    body = body[:body.index("];")]
-    return [unescape(a) for a in re.findall(r'"((?:[^"\\]|\\.)*)"', body)]
+    return [a for lst in current_lists(mod_rs) for a in lst]
 
 
 def records(lines, weight):
@@ -111,24 +120,52 @@ def buckets_of(order):
     return buckets
 
 
-def cost(order, recs):
-    total = 0
-    for bucket in buckets_of(order):
-        if not bucket:
-            continue
-        lo = [0] * L
-        hi = [0] * L
-        for p in bucket:
+class Model:
+    """The cost of a bucket, from bit sets over the position records: for each byte of the
+    fingerprint and each nibble value, the records whose byte has it (or that do not check that
+    byte); a bucket passes the records in the AND over its bytes of the ORs over its nibbles."""
+
+    def __init__(self, recs):
+        self.lo = [[0] * 16 for _ in range(L)]
+        self.hi = [[0] * 16 for _ in range(L)]
+        nb = max(c for _, c in recs).bit_length()
+        self.weights = [0] * nb
+        for r, ((g, m), c) in enumerate(recs):
+            bit = 1 << r
             for k in range(L):
-                lo[k] |= 1 << (p[k] & 15)
-                hi[k] |= 1 << (p[k] >> 4)
-        n = 0
-        for (g, m), cnt in recs:
-            if all(not (m >> k & 1) or ((lo[k] >> (g[k] & 15)) & 1 and (hi[k] >> (g[k] >> 4)) & 1)
-                   for k in range(L)):
-                n += cnt
-        total += n * (10 + 12 * len(bucket))
-    return total
+                if not (m >> k & 1):
+                    for v in range(16):
+                        self.lo[k][v] |= bit
+                        self.hi[k][v] |= bit
+                else:
+                    self.lo[k][g[k] & 15] |= bit
+                    self.hi[k][g[k] >> 4] |= bit
+            for b in range(nb):
+                if c >> b & 1:
+                    self.weights[b] |= bit
+        self.memo = {}
+
+    def bucket(self, members):
+        key = tuple(sorted(members))
+        if key not in self.memo:
+            passing = -1
+            for k in range(L):
+                lo = hi = 0
+                for v in {p[k] & 15 for p in members}:
+                    lo |= self.lo[k][v]
+                for v in {p[k] >> 4 for p in members}:
+                    hi |= self.hi[k][v]
+                passing &= lo & hi
+            n = sum((passing & w).bit_count() << b for b, w in enumerate(self.weights))
+            self.memo[key] = n * (10 + 12 * len(members)) if members else 0
+        return self.memo[key]
+
+    def searcher(self, order):
+        return sum(self.bucket(b) for b in buckets_of(order))
+
+
+def cost(order, recs):
+    return Model(recs).searcher(order)
 
 
 def keeps_prefix_pairs(order, base):
@@ -143,69 +180,99 @@ def keeps_prefix_pairs(order, base):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--iterations", type=int, default=1500)
-    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--iterations", type=int, default=300000)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--searchers", type=int, default=0)
     ap.add_argument("--dry-run", action="store_true")
     args = ap.parse_args()
     random.seed(args.seed)
 
     four = [a for a in anchors_in_catalogue_order() if len(a) >= L]
-    n = max(1, -(-len(four) // CHUNK))
-    size = max(1, -(-len(four) // n))
-    chunks = [four[i:i + size] for i in range(0, len(four), size)]
+    cat = {a: i for i, a in enumerate(four)}
+    runs = max(1, -(-len(four) // REPORT_CHUNK))
+    report = max(1, -(-len(four) // runs))
 
     mod_path = f"{CRATE}/src/detect/mod.rs"
     mod_rs = open(mod_path, encoding="utf-8").read()
-    rank = {a: i for i, a in enumerate(current_order(mod_rs))}
+    lists = current_lists(mod_rs)
+    rank = {a: i for i, a in enumerate(a for lst in lists for a in lst)}
+    if args.searchers:
+        size = -(-len(four) // args.searchers)
+        state = [four[i:i + size] for i in range(0, len(four), size)]
+    else:
+        listed = set(rank)
+        state = [[a for a in lst if a in cat] for lst in lists]
+        state[-1] += [a for a in four if a not in listed]
+    state = [sorted(s, key=lambda a: rank.get(a, len(rank))) for s in state if s]
+
+    def ok(order):
+        pos = {p: i for i, p in enumerate(order)}
+        for a in order:
+            for b in order:
+                if a != b and b.startswith(a):
+                    if cat[a] // report != cat[b] // report:
+                        return False
+                    if (pos[a] < pos[b]) != (cat[a] < cat[b]):
+                        return False
+        return True
+
+    for i, s in enumerate(state):
+        if not ok(s):
+            # put prefix pairs in catalogue order; a pair across report runs must be split
+            # by hand (move one of them to another list)
+            state[i] = sorted(s, key=lambda a: cat[a])
+            assert ok(state[i]), f"searcher {i + 1} holds a prefix pair of two report runs"
 
     lines = bench_lines()
     data = []
     for f in sorted(glob.glob(f"{CRATE}/tests/data/*")):
         data += [l for l in open(f, "rb").read().split(b"\n") if l]
-    recs = records(lines, 4) + records(data, 1)
+    model = Model(records(lines, 4) + records(data, 1))
 
-    result = []
-    for ci, chunk in enumerate(chunks):
-        base = sorted(chunk, key=lambda a: rank.get(a, len(rank)))
-        if not keeps_prefix_pairs(base, chunk):
-            base = list(chunk)
-        cur, cur_cost = list(base), cost(base, recs)
-        best, best_cost = list(cur), cur_cost
-        start = cur_cost
-        temp = cur_cost * 0.02 + 1
-        for _ in range(args.iterations):
-            i, j = random.sample(range(len(cur)), 2)
-            cand = list(cur)
-            cand[i], cand[j] = cand[j], cand[i]
-            if not keeps_prefix_pairs(cand, chunk):
-                continue
-            c = cost(cand, recs)
-            if c < cur_cost or random.random() < math.exp(-(c - cur_cost) / temp):
-                cur, cur_cost = cand, c
-                if c < best_cost:
-                    best, best_cost = list(cand), c
-            temp *= 0.997
-        print(f"searcher {ci + 1}: {len(chunk)} anchors, modelled cost {start} -> {best_cost}")
-        result.append(best)
+    costs = [model.searcher(s) for s in state]
+    start = best_cost = cur_cost = sum(costs)
+    best = [list(s) for s in state]
+    temp = start * 0.01 + 1
+    cool = 0.01 ** (1.0 / max(1, args.iterations))
+    for _ in range(args.iterations):
+        s1, s2 = random.randrange(len(state)), random.randrange(len(state))
+        i1, i2 = random.randrange(len(state[s1])), random.randrange(len(state[s2]))
+        temp *= cool
+        if s1 == s2 and i1 == i2:
+            continue
+        n1 = list(state[s1])
+        n2 = n1 if s1 == s2 else list(state[s2])
+        n1[i1], n2[i2] = n2[i2], n1[i1]
+        if not ok(n1) or (s1 != s2 and not ok(n2)):
+            continue
+        c1 = model.searcher(n1)
+        c2 = c1 if s1 == s2 else model.searcher(n2)
+        delta = c1 - costs[s1] if s1 == s2 else c1 + c2 - costs[s1] - costs[s2]
+        if delta < 0 or random.random() < math.exp(-delta / temp):
+            state[s1], costs[s1] = n1, c1
+            state[s2], costs[s2] = n2, c2
+            cur_cost += delta
+            if cur_cost < best_cost:
+                best_cost, best = cur_cost, [list(s) for s in state]
+    print(f"{len(best)} searchers of {[len(s) for s in best]} anchors, modelled cost "
+          f"{start} -> {best_cost}")
 
     def lit(p):
         s = p.decode("latin1")
         return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
-    body = "static FOUR_BYTE_ORDER: &[&str] = &[\n"
-    for ci, order in enumerate(result):
-        body += f"    // searcher {ci + 1}\n"
-        body += "".join(f"    {lit(p)},\n" for p in order)
+    body = "static FOUR_BYTE_SEARCHERS: &[&[&str]] = &[\n"
+    for order in best:
+        body += "    &[\n" + "".join(f"        {lit(p)},\n" for p in order) + "    ],\n"
     body += "];"
-    start = mod_rs.index("static FOUR_BYTE_ORDER: &[&str] = &[")
-    end = mod_rs.index("];", start) + 2
+    start = mod_rs.index("static FOUR_BYTE_SEARCHERS: &[&[&str]] = &[")
+    end = mod_rs.index("\n];", start) + 3
     if args.dry_run:
         print(body)
     else:
         with open(mod_path, "w", encoding="utf-8") as f:
             f.write(mod_rs[:start] + body + mod_rs[end:])
-        print(f"rewrote FOUR_BYTE_ORDER in {mod_path}")
-
+        print(f"rewrote FOUR_BYTE_SEARCHERS in {mod_path}")
 
 if __name__ == "__main__":
     main()

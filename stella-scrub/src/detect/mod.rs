@@ -486,201 +486,202 @@ fn keeps_prefix_pairs(chunk: &[(String, Action)], out: &[(String, Action)]) -> b
     })
 }
 
-/// The anchors of four bytes or more in the order their packed searchers take them, one run
-/// per searcher as the anchors fall into searchers today. Teddy puts the pattern with id `k`
-/// in bucket `7 - k % 8` (and a pattern whose first four low nibbles repeat an earlier one's in
-/// that one's bucket), and a position of the text costs a verification only where its four
-/// bytes pass some bucket's nibble masks: this order was chosen offline, by a local search over
-/// swaps, to let as few positions of log lines through as it can (the bench lines and every
+/// The packed searchers of the anchors of four bytes or more: which anchors each takes, in
+/// which order. Teddy puts the pattern with id `k` in bucket `7 - k % 8` (and a pattern whose
+/// first four low nibbles repeat an earlier one's in that one's bucket), and a position of the
+/// text costs a verification only where its four bytes pass some bucket's nibble masks: the
+/// members and the order were chosen offline, by a local search over swaps within and across
+/// searchers, to let as few positions of log lines through as it can (the bench lines and every
 /// line of `tests/data`, counting the first three positions of a haystack and the three before
-/// Teddy's overlapping last chunk, which it checks on fewer than four bytes). On the clean
-/// bench lines the verification in these searchers fell from about 2 100 to about 530
-/// instructions per line. It changes no match: the searchers keep their members, and
+/// Teddy's overlapping last chunk, which it checks on fewer than four bytes). Neither changes a
+/// match: the matches reported are those of the report runs ([`LongAnchors`]), and
 /// [`fixed_order`] keeps every prefix pair in order.
 ///
-/// A new anchor that is not listed goes after the listed ones of its searcher (and a test
+/// A new anchor that no list names goes after the listed ones of the last searcher (and a test
 /// fails until it is placed). After a catalogue change, `tools/teddy_order.py` searches the
-/// order again (28 anchors added unsearched cost about 9 500 instructions per clean line;
-/// searched, 310).
-static FOUR_BYTE_ORDER: &[&str] = &[
-    // searcher 1
-    "xapp-",
-    "GR1348941",
-    "GOCSPX-",
-    "whsec_",
-    "npm_",
-    "rk_live_",
-    "pplx-",
-    "dt0c01.",
-    "xkeysib-",
-    "AIza",
-    "glc_",
-    "PMAK-",
-    "dckr_pat_",
-    "figd_",
-    "nvapi-",
-    "dapi",
-    "rubygems_",
-    "github_pat_",
-    "phx_",
-    "pat-na1-",
-    "LTAI",
-    "pscale_pw_",
-    "pscale_oauth_",
-    "AGE-SECRET-KEY-1",
-    "sk_test_",
-    "1//0",
-    "EAACEdEose0cBA",
-    "sk.eyJ",
-    "lin_api_",
-    "dckr_oat_",
-    "xai-",
-    "pscale_tkn_",
-    "ATATT3",
-    "lsv2_",
-    "api_org_",
-    "tskey-",
-    "ntn_",
-    "lin_oauth_",
-    "NRAK-",
-    "pypi-Ag",
-    "ya29.",
-    "bkua_",
-    "fo1_",
-    "access_token$production$",
-    "sntrys_",
-    "sk_live_",
-    "sq0atp-",
-    "sq0csp-",
-    "rk_test_",
-    "access_token$sandbox$",
-    "ops_eyJ",
-    "key-",
-    "gsk_",
-    "glsa_",
-    "sntryu_",
-    // searcher 2
-    "FLWPUBK_TEST-",
-    "AKCp",
-    "api-",
-    "aio_",
-    "pat-eu1-",
-    "secret_",
-    "access-development-",
-    "fm1a_",
-    "vcp_",
-    "shippo_live_",
-    "duffel_live_",
-    "ATCTT3",
-    "NRJS-",
-    "sqp_",
-    "access-sandbox-",
-    "CFPAT-",
-    "sbp_",
-    "NRII-",
-    "ico-",
-    "APA91b",
-    "shippo_test_",
-    "AQVN",
-    "access-production-",
-    "CLOJARS_",
-    "v1.0-",
-    "sqa_",
-    "fio-u-",
-    "sgp_",
-    "pat.",
-    "fm2_",
-    "tk-us-",
-    "EZAK",
-    "tfp_",
-    "AAAAAAAAAAAAAAAAAAAAA",
-    "cmVmdGtuOjAxOj",
-    "ATBB",
-    "pul-",
-    "nfp_",
-    "fm1r_",
-    "EAAA",
-    "rnd_",
-    "API-",
-    "mob-",
-    "sha256~",
-    "FLWSECK-",
-    "squ_",
-    "duffel_test_",
-    "EZTK",
-    "CCIPAT_",
-    "FLWSECK_TEST-",
-    "sdk-",
-    "AKID",
-    "HRKU-",
-    "pnu_",
-    "rdme_",
-    // searcher 3
-    "pdl_sdbx_apikey_",
-    ".atlasv1.",
-    "BADANBgkqhkiG9w0BAQEFAAS",
-    "file:/",
-    "AROA",
-    "-us2",
-    "AKIA",
-    "hcaik_",
-    "-us6",
-    "ZXIvYXdz",
-    "AGPA",
-    "napi_",
-    "ACCA",
-    "tvly-",
-    "Bearer",
-    "EAAC",
-    "-us8",
-    "hooks.slack.com/",
-    "p8e-",
-    "live_",
-    "APKA",
-    "-us9",
-    "AIDA",
-    "hcamk_",
-    "_v1_",
-    "IQoJb3JpZ2lu",
-    "ANVA",
-    "dnkey-",
-    "IBAAKCAQEA",
-    "bearer",
-    "ASIA",
-    "/api/webhooks/",
-    "PuTTY-User-Key-File-",
-    "pdl_live_apikey_",
-    " -u ",
-    "hcxik_",
-    "-us3",
-    "secret-live-",
-    "ANPA",
-    "webhook.office.com/",
-    "-us5",
-    "PRIVATE KEY",
-    "secret-test-",
-    "hcxmk_",
-    "ABIA",
-    "sb_secret_",
-    "AIPA",
-    "EAAM",
-    "-us4",
-    "b3BlbnNzaC1rZXktdjE",
-    " -p ",
-    "Basic ",
-    "-us1",
-    "-us7",
+/// members and order again (28 anchors added unsearched cost about 9 500 instructions per
+/// clean line; searched, 310).
+static FOUR_BYTE_SEARCHERS: &[&[&str]] = &[
+    &[
+        "APA91b",
+        "sntryu_",
+        "aio_",
+        "dckr_pat_",
+        "hcaik_",
+        "tvly-",
+        "api_org_",
+        "pscale_oauth_",
+        "lin_oauth_",
+        "EAAC",
+        "figd_",
+        "access-development-",
+        "fio-u-",
+        "NRII-",
+        "fm2_",
+        "pul-",
+        "tfp_",
+        "EZAK",
+        "AKID",
+        "whsec_",
+        "xai-",
+        "ya29.",
+        "AGPA",
+        "glsa_",
+        "ops_eyJ",
+        "EZTK",
+        "ATATT3",
+        "secret-test-",
+        "Basic ",
+        "ASIA",
+        "AIPA",
+        "hcxmk_",
+        "nfp_",
+        "BADANBgkqhkiG9w0BAQEFAAS",
+        "rk_live_",
+        "access-sandbox-",
+        "access_token$production$",
+        "rubygems_",
+        "fm1r_",
+        "sdk-",
+        "-us6",
+        "access_token$sandbox$",
+        "sk_live_",
+        "sntrys_",
+        "pypi-Ag",
+        "ACCA",
+        "bearer",
+        "key-",
+        "-us9",
+        "pscale_tkn_",
+        "ATCTT3",
+        "sk.eyJ",
+        "hcxik_",
+        "ABIA",
+        "ANPA",
+        "bkua_",
+        "LTAI",
+        "sk_test_",
+        "rnd_",
+        "cmVmdGtuOjAxOj",
+        "xkeysib-",
+        "-us1",
+        "secret_",
+        "hcamk_",
+        "ntn_",
+        "dckr_oat_",
+        "ATBB",
+        "pscale_pw_",
+        "api-",
+        "ZXIvYXdz",
+        "AQVN",
+        "webhook.office.com/",
+        "HRKU-",
+        "rk_test_",
+        "access-production-",
+        "Bearer",
+        "secret-live-",
+        "lin_api_",
+        "CFPAT-",
+        "mob-",
+        "sbp_",
+        "sb_secret_",
+    ],
+    &[
+        ".atlasv1.",
+        "phx_",
+        "PRIVATE KEY",
+        "sq0atp-",
+        "tk-us-",
+        "squ_",
+        "APKA",
+        "pat.",
+        "/api/webhooks/",
+        "PuTTY-User-Key-File-",
+        "fo1_",
+        "CLOJARS_",
+        "file:/",
+        "duffel_test_",
+        "github_pat_",
+        "AGE-SECRET-KEY-1",
+        "v1.0-",
+        "-us5",
+        "PMAK-",
+        "CCIPAT_",
+        "b3BlbnNzaC1rZXktdjE",
+        "xapp-",
+        "AIza",
+        "IQoJb3JpZ2lu",
+        "NRAK-",
+        "sha256~",
+        "_v1_",
+        "FLWSECK_TEST-",
+        "tskey-",
+        "sqp_",
+        "ico-",
+        "pat-eu1-",
+        "hooks.slack.com/",
+        "npm_",
+        "glc_",
+        "AROA",
+        "rdme_",
+        "FLWPUBK_TEST-",
+        "EAAA",
+        "p8e-",
+        "duffel_live_",
+        "pdl_live_apikey_",
+        "GOCSPX-",
+        "sq0csp-",
+        "pplx-",
+        "shippo_test_",
+        "fm1a_",
+        " -p ",
+        "shippo_live_",
+        "sgp_",
+        "-us3",
+        "AKIA",
+        "gsk_",
+        "AKCp",
+        "AAAAAAAAAAAAAAAAAAAAA",
+        "API-",
+        "1//0",
+        "vcp_",
+        "GR1348941",
+        "NRJS-",
+        "live_",
+        "nvapi-",
+        "EAAM",
+        "EAACEdEose0cBA",
+        "FLWSECK-",
+        "-us2",
+        "-us7",
+        "ANVA",
+        "dnkey-",
+        "pnu_",
+        "IBAAKCAQEA",
+        " -u ",
+        "napi_",
+        "lsv2_",
+        "-us8",
+        "dt0c01.",
+        "pdl_sdbx_apikey_",
+        "sqa_",
+        "AIDA",
+        "pat-na1-",
+        "dapi",
+        "-us4",
+    ],
 ];
 
 /// The three-byte anchors in the order of their packed searcher, chosen like
-/// [`FOUR_BYTE_ORDER`] (Teddy checks three bytes here, and the first two and the last
+/// [`FOUR_BYTE_SEARCHERS`] (Teddy checks three bytes here, and the first two and the last
 /// positions of a haystack on fewer).
 static THREE_BYTE_ORDER: &[&str] = &[
     "hf_", "'--", "SG.", "%40", "eyJ", "://", "sk-", "shp", "r8_", "\"--", "sl.", "%3d", "dp.",
     "oy2", " --", "%3D", "xox",
 ];
 
-/// The patterns of one packed searcher in the order of `order` ([`FOUR_BYTE_ORDER`] or
+/// The patterns of one packed searcher in the order of `order` (a list of
+/// [`FOUR_BYTE_SEARCHERS`] or
 /// [`THREE_BYTE_ORDER`]); anchors it does not list (a catalogue change not yet placed) come
 /// after the listed ones, in [`bucket_order`]'s order. Falls back to [`bucket_order`] if the
 /// order would turn a prefix pair round.
@@ -696,40 +697,73 @@ fn fixed_order(chunk: &[(String, Action)], order: &[&str]) -> Vec<(String, Actio
     }
 }
 
-/// The searchers of the anchors of four bytes or more (in catalogue order), of at most
-/// `limit` patterns each, reporting the matches of runs of at most [`REPORT_CHUNK`] (see
-/// [`LongAnchors`]).
-fn long_anchors(four: &[(String, Action)], limit: usize) -> Result<LongAnchors, BuildError> {
-    // the fewest runs of at most `max`, of even size (80 anchors: 40 + 40, not 48 + 32)
-    let size = |max: usize| four.len().div_ceil(four.len().div_ceil(max).max(1)).max(1);
-    let (report, search) = (size(REPORT_CHUNK), size(limit));
-    let plain = || -> Result<LongAnchors, BuildError> {
-        let sets = four
-            .chunks(report)
-            .map(|chunk| AnchorSet::build(&fixed_order(chunk, FOUR_BYTE_ORDER), true))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(LongAnchors::Plain(sets))
-    };
-    if report == search || !merge_keeps_runs(four, report, search) {
-        return plain();
+/// The report runs of the anchors of four bytes or more (see [`LongAnchors`]): the fewest runs
+/// of at most [`REPORT_CHUNK`] in catalogue order, of even size (80 anchors: 40 + 40, not
+/// 48 + 32), as the run of each catalogue index.
+fn report_run_size(four: &[(String, Action)]) -> usize {
+    four.len()
+        .div_ceil(four.len().div_ceil(REPORT_CHUNK).max(1))
+        .max(1)
+}
+
+/// One packed searcher per report run: what [`long_anchors`] falls back to.
+fn plain_long_anchors(four: &[(String, Action)]) -> Result<LongAnchors, BuildError> {
+    let order: Vec<&str> = FOUR_BYTE_SEARCHERS.concat();
+    let sets = four
+        .chunks(report_run_size(four))
+        .map(|chunk| AnchorSet::build(&fixed_order(chunk, &order), true))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(LongAnchors::Plain(sets))
+}
+
+/// The searchers of the anchors of four bytes or more (`four` in catalogue order): one per
+/// list of `searchers`, taking the anchors it lists in its order; an anchor no list names (a
+/// catalogue change not yet placed) goes to the last. They report the matches of the report
+/// runs ([`LongAnchors`]), or, where [`merge_keeps_runs`] says they cannot, one searcher per run
+/// does.
+fn long_anchors(
+    four: &[(String, Action)],
+    searchers: &[&[&str]],
+) -> Result<LongAnchors, BuildError> {
+    let report = report_run_size(four);
+    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); searchers.len().max(1)];
+    let last = groups.len() - 1;
+    for (i, (p, _)) in four.iter().enumerate() {
+        let g = searchers
+            .iter()
+            .position(|s| s.contains(&p.as_str()))
+            .unwrap_or(last);
+        if let Some(members) = groups.get_mut(g) {
+            members.push(i);
+        }
+    }
+    if !merge_keeps_runs(four, report, &groups) {
+        return plain_long_anchors(four);
     }
     let mut sets = Vec::new();
-    for (k, chunk) in four.chunks(search).enumerate() {
-        let ordered = fixed_order(chunk, FOUR_BYTE_ORDER);
+    for (g, members) in groups.iter().enumerate() {
+        if members.is_empty() {
+            continue;
+        }
+        let chunk: Vec<(String, Action)> = members
+            .iter()
+            .filter_map(|&i| four.get(i).cloned())
+            .collect();
+        let ordered = fixed_order(&chunk, searchers.get(g).copied().unwrap_or(&[]));
         let mut used = vec![false; chunk.len()];
         let mut origin = Vec::with_capacity(ordered.len());
         for (p, _) in &ordered {
             let Some(j) = (0..chunk.len()).find(|&j| {
                 !used.get(j).copied().unwrap_or(true) && chunk.get(j).is_some_and(|(q, _)| q == p)
             }) else {
-                return plain();
+                return plain_long_anchors(four);
             };
             if let Some(u) = used.get_mut(j) {
                 *u = true;
             }
-            let idx = k * search + j;
+            let idx = members.get(j).copied().unwrap_or(0);
             let (Ok(run), Ok(idx)) = (u16::try_from(idx / report), u16::try_from(idx)) else {
-                return plain();
+                return plain_long_anchors(four);
             };
             origin.push((run, idx));
         }
@@ -740,17 +774,18 @@ fn long_anchors(four: &[(String, Action)], limit: usize) -> Result<LongAnchors, 
     Ok(LongAnchors::Merged(sets))
 }
 
-/// Can searchers of `search` anchors each report the matches of runs of `report` (see
-/// [`LongAnchors`])? Only if no searcher holds two anchors of different runs of which one is
-/// a prefix of the other: those are the only anchors that can match at the same byte, where a
-/// searcher reports one of them.
-fn merge_keeps_runs(four: &[(String, Action)], report: usize, search: usize) -> bool {
-    four.chunks(search).enumerate().all(|(k, chunk)| {
-        chunk.iter().enumerate().all(|(i, (a, _))| {
-            chunk.iter().enumerate().all(|(j, (b, _))| {
-                !b.starts_with(a.as_str())
-                    || i == j
-                    || (k * search + i) / report == (k * search + j) / report
+/// Can searchers of the anchors `groups` (catalogue indices of `four`) report the matches of
+/// runs of `report` (see [`LongAnchors`])? Only if no searcher holds two anchors of different
+/// runs of which one is a prefix of the other: those are the only anchors that can match at the
+/// same byte, where a searcher reports one of them.
+fn merge_keeps_runs(four: &[(String, Action)], report: usize, groups: &[Vec<usize>]) -> bool {
+    groups.iter().all(|members| {
+        members.iter().all(|&i| {
+            members.iter().all(|&j| {
+                let (Some((a, _)), Some((b, _))) = (four.get(i), four.get(j)) else {
+                    return false;
+                };
+                i == j || !b.starts_with(a.as_str()) || i / report == j / report
             })
         })
     })
@@ -786,13 +821,13 @@ impl Engine {
         let anchor_pairs = PairTable::new(pats.iter().map(|(p, _)| p.as_bytes()));
         let (short, long): (Vec<_>, Vec<_>) = pats.into_iter().partition(|(p, _)| p.len() < 3);
         let (three, four): (Vec<_>, Vec<_>) = long.into_iter().partition(|(p, _)| p.len() < 4);
-        let long = long_anchors(&four, chunk_size().max(1))?;
+        let long = long_anchors(&four, FOUR_BYTE_SEARCHERS)?;
         let mut anchors = Vec::new();
-        let limit = CHUNK;
+        let limit = chunk_size().max(1);
         // The four-byte-plus anchors use slim Teddy (8 buckets, 32 bytes a step with AVX2) even
         // above 32 patterns, where the library would pick fat Teddy (16 buckets, 16 bytes a
         // step): with the patterns in a fixed order chosen for few candidates
-        // ([`FOUR_BYTE_ORDER`]), the slim searchers cost fewer instructions per line. The
+        // ([`FOUR_BYTE_SEARCHERS`]), the slim searchers cost fewer instructions per line. The
         // shorter groups get slim Teddy anyway.
         let groups = [
             (&three, false, Some(THREE_BYTE_ORDER)),
@@ -1796,7 +1831,10 @@ mod tests {
     fn fixed_order_covers_the_long_anchors() {
         let pats = builtin_anchors().expect("anchors");
         for (order, fits) in [
-            (FOUR_BYTE_ORDER, (|n| n >= 4) as fn(usize) -> bool),
+            (
+                &FOUR_BYTE_SEARCHERS.concat()[..],
+                (|n| n >= 4) as fn(usize) -> bool,
+            ),
             (THREE_BYTE_ORDER, |n| n == 3),
         ] {
             let mut anchors: Vec<&str> = pats
@@ -1813,7 +1851,7 @@ mod tests {
         let long: Vec<(String, Action)> = pats.into_iter().filter(|(p, _)| p.len() >= 3).collect();
         for size in [13, 17, 39, 40, 48, 55] {
             for chunk in long.chunks(size) {
-                let out = fixed_order(chunk, FOUR_BYTE_ORDER);
+                let out = fixed_order(chunk, &FOUR_BYTE_SEARCHERS.concat());
                 assert!(keeps_prefix_pairs(chunk, &out));
                 let out = fixed_order(chunk, THREE_BYTE_ORDER);
                 assert!(keeps_prefix_pairs(chunk, &out));
@@ -1834,11 +1872,11 @@ mod tests {
     fn merged_long_searchers_report_the_runs() {
         let pats = builtin_anchors().expect("anchors");
         let four: Vec<(String, Action)> = pats.into_iter().filter(|(p, _)| p.len() >= 4).collect();
-        let merged = long_anchors(&four, CHUNK).expect("merged");
+        let merged = long_anchors(&four, FOUR_BYTE_SEARCHERS).expect("merged");
         assert!(
             matches!(merged, LongAnchors::Merged(ref s) if s.len() < four.len().div_ceil(REPORT_CHUNK))
         );
-        let plain = long_anchors(&four, REPORT_CHUNK).expect("plain");
+        let plain = plain_long_anchors(&four).expect("plain");
         assert!(matches!(plain, LongAnchors::Plain(_)));
         let run = |l: &LongAnchors, hay: &[u8]| {
             let mut out = Vec::new();
@@ -1885,8 +1923,15 @@ mod tests {
             ("zzzz".to_owned(), Action::Special(Special::Flag)),
             ("abcdef".to_owned(), Action::Special(Special::Url)),
         ];
-        assert!(!merge_keeps_runs(&pair, 1, 3));
-        assert!(merge_keeps_runs(&pair, 3, 3));
+        assert!(!merge_keeps_runs(&pair, 1, &[vec![0, 1, 2]]));
+        assert!(merge_keeps_runs(&pair, 3, &[vec![0, 1, 2]]));
+        assert!(merge_keeps_runs(&pair, 1, &[vec![0, 1], vec![2]]));
+        // no list names an anchor twice
+        let listed = FOUR_BYTE_SEARCHERS.concat();
+        let mut dedup = listed.clone();
+        dedup.sort_unstable();
+        dedup.dedup();
+        assert_eq!(dedup.len(), listed.len());
     }
 
     /// A small deterministic generator for the exhaustive-ish tests below.
