@@ -1584,12 +1584,13 @@ fn block_mask_portable(win: &[u8; BLOCK + 1]) -> BlockMasks {
 }
 
 /// The byte-class predicate in SSE2 through `safe_arch`'s safe wrappers (the crate itself
-/// stays free of `unsafe`). SSE2 has no unsigned byte compare: `x < n` is `min(x, n - 1) == x`.
+/// stays free of `unsafe`). SSE2 has no unsigned byte compare: `c - lo < n` (unsigned) is
+/// `c + (0x80 - lo) < 0x80 + n` as signed bytes, one add and one `pcmpgtb`.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 mod vector {
     use safe_arch::{
-        bitor_m128i, cmp_eq_mask_i8_m128i, load_unaligned_m128i, m128i, min_u8_m128i,
-        move_mask_i8_m128i, set_splat_i8_m128i, sub_i8_m128i,
+        add_i8_m128i, bitor_m128i, cmp_eq_mask_i8_m128i, cmp_gt_mask_i8_m128i,
+        load_unaligned_m128i, m128i, move_mask_i8_m128i, set_splat_i8_m128i,
     };
 
     use super::{BLOCK, BlockMasks};
@@ -1600,10 +1601,16 @@ mod vector {
         set_splat_i8_m128i(i8::from_ne_bytes([c]))
     }
 
-    /// All ones in the lanes where `x < n` (unsigned), `n >= 1`.
+    /// `x` moved so that signed compares order it as `x - lo` unsigned.
     #[inline(always)]
-    fn below(x: m128i, n: u8) -> m128i {
-        cmp_eq_mask_i8_m128i(min_u8_m128i(x, splat(n.wrapping_sub(1))), x)
+    fn biased(x: m128i, lo: u8) -> m128i {
+        add_i8_m128i(x, splat(0x80u8.wrapping_sub(lo)))
+    }
+
+    /// All ones in the lanes where `x - lo < n` (unsigned), given `biased(x, lo)`; `n < 128`.
+    #[inline(always)]
+    fn below(b: m128i, n: u8) -> m128i {
+        cmp_gt_mask_i8_m128i(splat(0x80 | n), b)
     }
 
     /// Sixteen bytes of `win` from `at` (zeros past its end, which no caller reaches).
@@ -1630,9 +1637,9 @@ mod vector {
         let (mut digits, mut words, mut classes, mut dots) = (0u64, 0u64, 0u64, 0u64);
         for k in 0..BLOCK / 16 {
             let c = load(win, 16 * k + 1);
-            let x = sub_i8_m128i(c, splat(b'0'));
+            let x = biased(c, b'0');
             let digit = below(x, 10);
-            let letter = below(sub_i8_m128i(bitor_m128i(c, splat(0x20)), splat(b'a')), 26);
+            let letter = below(biased(bitor_m128i(c, splat(0x20)), b'a'), 26);
             // `0`…`@`, `/` and `\`
             let class = bitor_m128i(
                 below(x, 17),
