@@ -127,6 +127,9 @@ struct AnchorSet {
     /// For a searcher of [`LongAnchors::Merged`]: per pattern, the report chunk it belongs to
     /// and its index in the catalogue (empty otherwise).
     origin: Vec<(u16, u16)>,
+    /// How many bytes Teddy fingerprints: the shortest pattern's length, at most
+    /// [`SLIM_FINGERPRINT`].
+    fingerprint: usize,
 }
 
 impl AnchorSet {
@@ -155,6 +158,12 @@ impl AnchorSet {
             searcher,
             actions: patterns.iter().map(|(_, a)| *a).collect(),
             origin: Vec::new(),
+            fingerprint: patterns
+                .iter()
+                .map(|(p, _)| p.len())
+                .min()
+                .unwrap_or(1)
+                .clamp(1, SLIM_FINGERPRINT),
         })
     }
 
@@ -430,6 +439,42 @@ const SHORT_VALUE: usize = 256;
 
 /// Buckets of a slim Teddy searcher.
 const SLIM_BUCKETS: usize = 8;
+
+/// The most bytes Teddy fingerprints (the first four of each pattern).
+const SLIM_FINGERPRINT: usize = 4;
+
+/// Zero bytes before the text in the padded copy the packed searchers read (see [`pad_into`]).
+const PAD_BEFORE: usize = 2 + SLIM_FINGERPRINT;
+
+/// Teddy's steps: 32 bytes with AVX2 (16 with SSSE3, which divides it).
+const TEDDY_STEP: usize = 32;
+
+std::thread_local! {
+    /// The padded copy of the text the packed searchers read, kept per thread.
+    static PADDED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Copies `text` into `buf` between zero bytes, so that Teddy checks every position of the text
+/// on all the bytes it fingerprints. Teddy (fingerprint `n` bytes) starts by taking the `n - 1`
+/// bytes before its first step as passing, and unless the haystack's length less those bytes is
+/// a multiple of its step, it ends with an overlapping step that takes the `n - 1` bytes before
+/// it as passing again: positions at the start of a line and before its last 32 bytes then
+/// pass a bucket on one to three bytes and cost a verification of every pattern there. With
+/// [`PAD_BEFORE`] zero bytes in front (a searcher of fingerprint `n` reads the copy from byte
+/// `4 - n`), the weak positions at the start check zero bytes, which no bucket passes (no anchor
+/// holds a byte below 0x20), and with zeros after the text up to a length of `3 + 32 k`, the
+/// last step ends at the end. No anchor holds a zero byte, so no match touches the padding, and
+/// the matches are those in the text, moved by the padding.
+fn pad_into(buf: &mut Vec<u8>, text: &[u8]) {
+    buf.clear();
+    buf.resize(PAD_BEFORE, 0);
+    buf.extend_from_slice(text);
+    let body = buf.len() - (SLIM_FINGERPRINT - 1);
+    buf.resize(
+        body.div_ceil(TEDDY_STEP) * TEDDY_STEP + (SLIM_FINGERPRINT - 1),
+        0,
+    );
+}
 
 /// Packed searchers stay fast up to about this many patterns each (measured: 40-48 beat 64
 /// before the patterns took a searched order; with it, three searchers of 55 four-byte-plus
@@ -883,6 +928,33 @@ impl Engine {
             + self.anchor_pairs.memory_usage()
     }
 
+    /// The built-in anchors' searchers over `hay`, which holds the text from byte `off` on:
+    /// `f(action, start, end)` for every match, at its place in the text, in the searchers'
+    /// order. With a padded copy (`off == PAD_BEFORE`), each searcher reads it from where its
+    /// first Teddy step ends on the copy's end (see [`pad_into`]).
+    fn run_anchors(&self, hay: &[u8], off: usize, mut f: impl FnMut(Action, usize, usize)) {
+        let skip = |n: usize| {
+            if off == 0 {
+                0
+            } else {
+                (SLIM_FINGERPRINT - n).min(off)
+            }
+        };
+        let from = skip(SLIM_FINGERPRINT);
+        let shift = off - from;
+        self.long
+            .for_each(hay.get(from..).unwrap_or(hay), |action, s, e| {
+                f(action, s - shift, e - shift);
+            });
+        for set in &self.anchors {
+            let from = skip(set.fingerprint);
+            let shift = off - from;
+            set.for_each(hay.get(from..).unwrap_or(hay), |action, s, e| {
+                f(action, s - shift, e - shift);
+            });
+        }
+    }
+
     /// Finds every redaction in `text`, merged and sorted.
     pub(crate) fn detect(&self, text: &str, relaxed: PiiSet, hits: &mut Vec<Hit>) {
         let mut scan = Scan {
@@ -898,12 +970,18 @@ impl Engine {
         }
         // Short values: one table pass says whether any anchor can occur at all; only then do
         // the packed searchers run (same matches as without the check).
-        if text.len() > SHORT_VALUE || self.anchor_pairs.any(scan.b) {
-            self.long
-                .for_each(scan.b, |action, s, e| scan.dispatch(action, s, e));
-            for set in &self.anchors {
-                set.for_each(scan.b, |action, s, e| scan.dispatch(action, s, e));
-            }
+        if text.len() > SHORT_VALUE {
+            // Long text: the packed searchers run over a padded copy (see `PADDED`), or over
+            // the text itself where the copy is in use.
+            PADDED.with(|cell| match cell.try_borrow_mut() {
+                Ok(mut buf) => {
+                    pad_into(&mut buf, scan.b);
+                    self.run_anchors(&buf, PAD_BEFORE, |a, s, e| scan.dispatch(a, s, e));
+                }
+                Err(_) => self.run_anchors(scan.b, 0, |a, s, e| scan.dispatch(a, s, e)),
+            });
+        } else if self.anchor_pairs.any(scan.b) {
+            self.run_anchors(scan.b, 0, |a, s, e| scan.dispatch(a, s, e));
         }
         if let Some(set) = &self.custom_anchors {
             set.for_each(scan.b, |action, s, e| {
@@ -1939,6 +2017,58 @@ mod tests {
         dedup.sort_unstable();
         dedup.dedup();
         assert_eq!(dedup.len(), listed.len());
+    }
+
+    /// The searchers report the same matches over the padded copy as over the text itself, at
+    /// every length around Teddy's steps, with anchors at both ends of the text.
+    #[test]
+    fn padded_copy_finds_the_same_matches() {
+        let engine = Engine::build(
+            Settings::new(PrivateIpPolicy::Keep, RepoRoots::default(), Vec::new()),
+            Vec::new(),
+        )
+        .expect("engine");
+        let pats = builtin_anchors().expect("anchors");
+        let mut seed = 0x1234_5678_9abc_def1_u64;
+        let mut buf = Vec::new();
+        let mut total = 0;
+        for round in 0..3000 {
+            let mut text = Vec::new();
+            let goal = 200 + round % 97;
+            while text.len() < goal {
+                let r = xorshift(&mut seed);
+                let (p, _) = &pats[(r % pats.len() as u64) as usize];
+                if r >> 12 & 1 == 0 {
+                    text.extend_from_slice(p.as_bytes());
+                }
+                let filler: &[u8] = match r >> 16 & 3 {
+                    0 => b"",
+                    1 => b"x",
+                    2 => b"0123456789abcdefghij_",
+                    _ => b"\":\"",
+                };
+                text.extend_from_slice(filler);
+            }
+            // an anchor at the very end too
+            let (p, _) = &pats[(xorshift(&mut seed) % pats.len() as u64) as usize];
+            text.extend_from_slice(p.as_bytes());
+            let collect = |hay: &[u8], off: usize| {
+                let mut out = Vec::new();
+                engine.run_anchors(hay, off, |a, s, e| out.push(format!("{a:?} {s} {e}")));
+                out
+            };
+            pad_into(&mut buf, &text);
+            assert_eq!((buf.len() - (SLIM_FINGERPRINT - 1)) % TEDDY_STEP, 0);
+            let want = collect(&text, 0);
+            total += want.len();
+            assert_eq!(
+                collect(&buf, PAD_BEFORE),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(&text)
+            );
+        }
+        assert!(total > 10_000, "{total}");
     }
 
     /// A small deterministic generator for the exhaustive-ish tests below.
