@@ -265,6 +265,12 @@ fn three_dots_in(masks: &BlockMasks, s: usize, n: usize, prev: u8, next: u8) -> 
         let below_hi = u64::MAX.checked_shr(64 - hi as u32).unwrap_or(0);
         below_hi & u64::MAX.checked_shl(lo as u32).unwrap_or(0)
     };
+    // The dots found, as bits: "three or more" is two lowest set bits cleared and some left
+    // (`count_ones` has no instruction in the x86-64 baseline).
+    let at_least_three = |x: u64| {
+        let x = x & x.wrapping_sub(1);
+        x & x.wrapping_sub(1) != 0
+    };
     let mut dots = 0;
     if next == b'.' {
         // forward from the byte after the run, up to 20 bytes after its first digit
@@ -277,15 +283,15 @@ fn three_dots_in(masks: &BlockMasks, s: usize, n: usize, prev: u8, next: u8) -> 
         if e + len >= 64 && limit > 64 {
             return None;
         }
-        dots = (masks.dots & between(e, (e + len).min(limit))).count_ones();
-        if dots >= 3 {
+        dots = masks.dots & between(e, (e + len).min(limit));
+        if at_least_three(dots) {
             return Some(true);
         }
     }
     if prev != b'.' {
         return Some(false);
     }
-    // backward from the byte before the run, at most 16 bytes
+    // backward from the byte before the run, at most 16 bytes (bits apart from the forward ones)
     if s == 0 || s >= 64 {
         return None;
     }
@@ -293,8 +299,8 @@ fn three_dots_in(masks: &BlockMasks, s: usize, n: usize, prev: u8, next: u8) -> 
     if len == s && s < 16 {
         return None;
     }
-    dots += (masks.dots & between(s - len.min(16), s)).count_ones();
-    Some(dots >= 3)
+    dots |= masks.dots & between(s - len.min(16), s);
+    Some(at_least_three(dots))
 }
 
 /// Is the two-digit run at `i` the minutes (`T10:01`) or the seconds (`T10:01:18`) of an ISO
