@@ -466,14 +466,19 @@ std::thread_local! {
 /// last step ends at the end. No anchor holds a zero byte, so no match touches the padding, and
 /// the matches are those in the text, moved by the padding.
 fn pad_into(buf: &mut Vec<u8>, text: &[u8]) {
-    buf.clear();
-    buf.resize(PAD_BEFORE, 0);
-    buf.extend_from_slice(text);
-    let body = buf.len() - (SLIM_FINGERPRINT - 1);
-    buf.resize(
-        body.div_ceil(TEDDY_STEP) * TEDDY_STEP + (SLIM_FINGERPRINT - 1),
-        0,
-    );
+    let end = PAD_BEFORE + text.len();
+    let total =
+        (end - (SLIM_FINGERPRINT - 1)).div_ceil(TEDDY_STEP) * TEDDY_STEP + (SLIM_FINGERPRINT - 1);
+    // The bytes before `PAD_BEFORE` are never written but with zeros; the rest is the text
+    // and zeros after it.
+    buf.truncate(total);
+    buf.resize(total, 0);
+    if let Some(body) = buf.get_mut(PAD_BEFORE..end) {
+        body.copy_from_slice(text);
+    }
+    if let Some(tail) = buf.get_mut(end..) {
+        tail.fill(0);
+    }
 }
 
 /// Packed searchers stay fast up to about this many patterns each (measured: 40-48 beat 64
@@ -2059,6 +2064,9 @@ mod tests {
             };
             pad_into(&mut buf, &text);
             assert_eq!((buf.len() - (SLIM_FINGERPRINT - 1)) % TEDDY_STEP, 0);
+            assert_eq!(&buf[PAD_BEFORE..PAD_BEFORE + text.len()], &text[..]);
+            assert!(buf[..PAD_BEFORE].iter().all(|&c| c == 0));
+            assert!(buf[PAD_BEFORE + text.len()..].iter().all(|&c| c == 0));
             let want = collect(&text, 0);
             total += want.len();
             assert_eq!(
