@@ -1347,21 +1347,23 @@ impl Scan<'_, '_> {
             let Some(block) = b.get(base..end) else {
                 break;
             };
-            let before = if base == 0 { 0 } else { self.at(base - 1) };
-            let mut mask = if block.len() <= SHORT_BLOCK {
+            // A full block after the first is read in place, with the byte before it.
+            let in_place = base
+                .checked_sub(1)
+                .and_then(|lo| b.get(lo..end))
+                .and_then(|w| <&[u8; BLOCK + 1]>::try_from(w).ok());
+            let before = || if base == 0 { 0 } else { self.at(base - 1) };
+            let mut mask = if in_place.is_none() && block.len() <= SHORT_BLOCK {
                 // a short value (most JSON strings) or a short tail: byte by byte
-                short_mask(before, block)
+                short_mask(before(), block)
             } else {
-                // The window: the byte before the block, then the block. A full block after
-                // the first is read in place; the first and a short last block are copied
-                // (with a zero before the text and zeros after it, as `at` reads them).
-                let in_place = base
-                    .checked_sub(1)
-                    .and_then(|lo| b.get(lo..end))
-                    .and_then(|w| <&[u8; BLOCK + 1]>::try_from(w).ok());
+                // The window: the byte before the block, then the block. The first and a short
+                // last block are copied (with a zero before the text and zeros after it, as
+                // `at` reads them).
                 let win: &[u8; BLOCK + 1] = match in_place {
                     Some(w) => w,
                     None => {
+                        let before = before();
                         let (prev, cur) = copy.split_at_mut(1);
                         if let Some(p) = prev.first_mut() {
                             *p = before;
