@@ -197,7 +197,9 @@ impl AnchorSet {
                     .find_in(hay, aho_corasick::Span::from(at..hay.len()))
                     .map(|m| (m.pattern().as_usize(), m.start(), m.end())),
                 Searcher::Ac(ac) => ac
-                    .find(aho_corasick::Input::new(hay).span(at..hay.len()))
+                    .try_find(aho_corasick::Input::new(hay).span(at..hay.len()))
+                    .ok()
+                    .flatten()
                     .map(|m| (m.pattern().as_usize(), m.start(), m.end())),
             };
             let Some((p, s, e)) = m else {
@@ -947,15 +949,20 @@ impl Engine {
         };
         let from = skip(SLIM_FINGERPRINT);
         let shift = off - from;
+        // (no match starts in the padding: no anchor holds a zero byte)
         self.long
             .for_each(hay.get(from..).unwrap_or(hay), |action, s, e| {
-                f(action, s - shift, e - shift);
+                if let (Some(s), Some(e)) = (s.checked_sub(shift), e.checked_sub(shift)) {
+                    f(action, s, e);
+                }
             });
         for set in &self.anchors {
             let from = skip(set.fingerprint);
             let shift = off - from;
             set.for_each(hay.get(from..).unwrap_or(hay), |action, s, e| {
-                f(action, s - shift, e - shift);
+                if let (Some(s), Some(e)) = (s.checked_sub(shift), e.checked_sub(shift)) {
+                    f(action, s, e);
+                }
             });
         }
     }
@@ -2036,6 +2043,8 @@ mod tests {
         )
         .expect("engine");
         let pats = builtin_anchors().expect("anchors");
+        // the padding argument: no anchor holds a byte below 0x20 (so none a zero)
+        assert!(pats.iter().all(|(p, _)| p.bytes().all(|c| c >= 0x20)));
         let mut seed = 0x1234_5678_9abc_def1_u64;
         let mut buf = Vec::new();
         let mut total = 0;
