@@ -448,6 +448,14 @@ fn extent(
                         return (v, p + 1, false);
                     }
                 }
+                // A quoted string inside is passed over whole (`{{ index .Values "k" }}`): a
+                // brace in it is not the placeholder's, since the quoted value may be a secret
+                // of its own that this pass redacts, brace and all (`pw:{ pw:'} '`).
+                q @ (b'"' | b'\'') => {
+                    if let Some(close) = (p + 1..max).take(256).find(|&i| scan.at(i) == q) {
+                        p = close;
+                    }
+                }
                 _ => {}
             }
             p += 1;

@@ -451,8 +451,13 @@ const PAD_BEFORE: usize = 2 + SLIM_FINGERPRINT;
 /// Teddy's steps: 32 bytes with AVX2 (16 with SSSE3, which divides it).
 const TEDDY_STEP: usize = 32;
 
+/// The largest padded copy a thread keeps between calls: a value of the default input bound
+/// with its padding.
+const MAX_KEPT_PADDED: usize = crate::DEFAULT_MAX_INPUT_LEN + PAD_BEFORE + TEDDY_STEP + 3;
+
 std::thread_local! {
-    /// The padded copy of the text the packed searchers read, kept per thread.
+    /// The padded copy of the text the packed searchers read, kept per thread (at most
+    /// [`MAX_KEPT_PADDED`] bytes).
     static PADDED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
@@ -989,6 +994,11 @@ impl Engine {
                 Ok(mut buf) => {
                     pad_into(&mut buf, scan.b);
                     self.run_anchors(&buf, PAD_BEFORE, |a, s, e| scan.dispatch(a, s, e));
+                    // A thread keeps the copy of a value up to the default input bound; the
+                    // copy of a longer one (a raised bound) is given back at once.
+                    if buf.capacity() > MAX_KEPT_PADDED {
+                        *buf = Vec::new();
+                    }
                 }
                 Err(_) => self.run_anchors(scan.b, 0, |a, s, e| scan.dispatch(a, s, e)),
             });
@@ -2031,6 +2041,23 @@ mod tests {
         dedup.sort_unstable();
         dedup.dedup();
         assert_eq!(dedup.len(), listed.len());
+    }
+
+    /// A thread keeps the padded copy of a value up to the default input bound, and gives back
+    /// the copy of a longer one (a raised bound) after the call.
+    #[test]
+    fn the_kept_padded_copy_is_bounded() {
+        let scrubber = crate::Scrubber::builder()
+            .with_max_input_len(1 << 20)
+            .build()
+            .expect("scrubber");
+        let kept = || PADDED.with(|c| c.borrow().capacity());
+        let line = "x".repeat(8 * 1024) + " ghp_0123456789abcdefghijklmnopqrstuvwxyzAB";
+        assert!(scrubber.scrub(&line).contains("[REDACTED:"));
+        assert!(kept() >= line.len() && kept() <= MAX_KEPT_PADDED);
+        let long = "y".repeat(512 * 1024) + " ghp_0123456789abcdefghijklmnopqrstuvwxyzAB";
+        assert!(scrubber.scrub(&long).contains("[REDACTED:"));
+        assert!(kept() <= MAX_KEPT_PADDED, "kept {} bytes", kept());
     }
 
     /// The searchers report the same matches over the padded copy as over the text itself, at

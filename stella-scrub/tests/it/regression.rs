@@ -57,6 +57,10 @@ fn minimised_fuzz_inputs_are_idempotent() {
         "pw={z8\u{fffd}w\u{fffd}={z8\u{fffd}+\u{fffd},\u{fffd},\u{fffd}salse}z\0---\u{1}\0\0\u{fffd}=\u{fffd}>>\u{fffd};pw:9\\;=\u{fffd}>4\u{fffd}=8\u{fffd}=/\u{1df}8\u{fffd}+\u{fffd},\u{fffd},\u{fffd}salse}",
         // `$B:\…` only starts like a `$NAME` variable; a path redaction inside it changed that
         "o:\\\u{fffd}-\u{fffd}-\u{fffd}\u{fffd}[hidden]\u{fffd}\u{fffd}pw=$B:\\\u{fffd}-\u{fffd}-\u{fffd}\u{fffd}[B\u{fffd}",
+        // a `}` inside a quoted secret closed a `{…}` placeholder before it, and redacting the
+        // secret opened it again on the second pass
+        "\u{10}pw:{\u{fffd}\u{fffd}pw:'} '",
+        "password={abc password:'s3cret'}",
         // the rest of a word after a length-capped token is no key body on the second pass
         "dop_v1_bcdef0123456789abcdef0123456723456789abcdef0123456789abcdef0123456790abcdefwIBAAKCAQEA123456789abcdef0123456789abcdef012345AAKCA",
     ] {
