@@ -1243,6 +1243,15 @@ impl Scan<'_, '_> {
         i > 0 && self.before(i) == b']' && self.inside_marker(i - 1)
     }
 
+    /// Is `i` the `u` of a `\uXXXX` escape (four hex digits after it)?
+    fn unicode_escape_at(&self, i: usize) -> bool {
+        self.at(i) == b'u'
+            && self
+                .b
+                .get(i + 1..i + 5)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    }
+
     /// Number of backslashes right before `i`.
     fn backslashes_before(&self, i: usize) -> usize {
         let mut n = 0;
@@ -1253,9 +1262,11 @@ impl Scan<'_, '_> {
     }
 
     pub(crate) fn push(&mut self, mut start: usize, mut end: usize, label: Label) {
-        // Never split an escape sequence (`\n`, `\"`, `\u00e9`): JSON lines stay valid.
+        // Never split an escape sequence (`\n`, `\"`, `\u00e9`): JSON lines stay valid. A `\u`
+        // is one only with its four hex digits (`\uPw=` in a path is text, and cutting the path
+        // before it would leave a key for the next pass to find: idempotency).
         if !self.backslashes_before(start).is_multiple_of(2) {
-            start += if self.at(start) == b'u' { 5 } else { 1 };
+            start += if self.unicode_escape_at(start) { 5 } else { 1 };
         }
         if end > start && !self.backslashes_before(end).is_multiple_of(2) {
             end -= 1;
@@ -1263,7 +1274,7 @@ impl Scan<'_, '_> {
         let lo = end.saturating_sub(5).max(start);
         if let Some(u) = (lo..end).rev().find(|&j| {
             self.at(j) == b'\\'
-                && self.at(j + 1) == b'u'
+                && self.unicode_escape_at(j + 1)
                 && self.backslashes_before(j).is_multiple_of(2)
         }) && u + 6 > end
         {

@@ -61,6 +61,9 @@ fn minimised_fuzz_inputs_are_idempotent() {
         // secret opened it again on the second pass
         "\u{10}pw:{\u{fffd}\u{fffd}pw:'} '",
         "password={abc password:'s3cret'}",
+        // a path was cut before `\uPw=` as if it were a `\uXXXX` escape, leaving the key
+        // `uPw` for the second pass
+        "h:\\xP\\uPw={abc",
         // the rest of a word after a length-capped token is no key body on the second pass
         "dop_v1_bcdef0123456789abcdef0123456723456789abcdef0123456789abcdef0123456790abcdefwIBAAKCAQEA123456789abcdef0123456789abcdef012345AAKCA",
     ] {
