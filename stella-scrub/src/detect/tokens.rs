@@ -985,6 +985,12 @@ fn dash_p(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
 /// `curl -u user:password`: the part after the first colon.
 fn curl_user(scan: &mut Scan<'_, '_>, e: usize) {
     let mut p = e;
+    // `-u -u user:pw`: the searchers report matches that do not overlap, so a second ` -u `,
+    // which shares its leading space with this one, is never reported: it is taken here (the
+    // next pass, where the first has become a marker, reports it).
+    while scan.b.get(p..).is_some_and(|r| r.starts_with(b"-u ")) {
+        p += 3;
+    }
     // `"… -u ":` where the quote closes an enclosing JSON string: no credential follows
     if scan.at(p) == b'"' && scan.inside_json_string(p) {
         return;

@@ -64,6 +64,9 @@ fn minimised_fuzz_inputs_are_idempotent() {
         // a path was cut before `\uPw=` as if it were a `\uXXXX` escape, leaving the key
         // `uPw` for the second pass
         "h:\\xP\\uPw={abc",
+        // a second ` -u ` sharing its leading space with the first was not reported
+        ";cvv: -u -u vv:\u{19}E:vv:",
+        "curl -u -u -u admin:hunter2 https://example.com",
         // the rest of a word after a length-capped token is no key body on the second pass
         "dop_v1_bcdef0123456789abcdef0123456723456789abcdef0123456789abcdef0123456790abcdefwIBAAKCAQEA123456789abcdef0123456789abcdef012345AAKCA",
     ] {
@@ -92,5 +95,19 @@ fn minimised_json_lines_stay_json() {
             serde_json::from_str::<serde_json::Value>(&out).is_ok(),
             "{line} -> {out}"
         );
+    }
+}
+
+/// Repeated `-u` flags: the credential after the last one is redacted on the first pass.
+#[test]
+fn repeated_curl_user_flags_still_redact() {
+    let scrubber = super::scrubber();
+    for line in [
+        "curl -u -u -u admin:hunter2 https://example.com",
+        "curl -u -u admin:hunter2",
+    ] {
+        let out = scrubber.scrub(line);
+        assert!(!out.contains("hunter2"), "{out}");
+        assert!(out.contains("admin:[REDACTED:password]"), "{out}");
     }
 }
