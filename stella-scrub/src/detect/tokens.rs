@@ -539,7 +539,7 @@ pub(super) fn special(scan: &mut Scan<'_, '_>, sp: Special, s: usize, e: usize) 
         Special::DiscordWebhook => webhook(scan, s, e, &[""], &["discord.com", "discordapp.com"]),
         Special::TeamsWebhook => webhook(scan, s, e, &["webhookb2/", "IncomingWebhook/"], &[]),
         Special::Flag => kv::at_flag(scan, s, e),
-        Special::CurlUser => curl_user(scan, e),
+        Special::CurlUser => curl_user(scan, s, e),
         Special::DashP => dash_p(scan, s, e),
         Special::EncodedEq => kv::at_separator(scan, s, 3),
         Special::EncodedAt => super::email::at_sign(scan, s, 3),
@@ -932,7 +932,7 @@ fn lenient_userinfo_end(scan: &Scan<'_, '_>, a: usize) -> Option<usize> {
 
 /// `docker login -p x`, `mysql -p x`, `sshpass -p x`: `-p` is a password only after these
 /// commands (elsewhere it is a port, `--parents` or `--preserve`).
-fn dash_p(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
+fn dash_p_value(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
     // The command must be in the same command segment (back to the line start, `;`, `|`, `&`,
     // or a redaction marker: what a marker replaced may have held a delimiter, and a second
     // pass must not see a longer segment than the first).
@@ -982,15 +982,43 @@ fn dash_p(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
     }
 }
 
-/// `curl -u user:password`: the part after the first colon.
-fn curl_user(scan: &mut Scan<'_, '_>, e: usize) {
-    let mut p = e;
-    // `-u -u user:pw`: the searchers report matches that do not overlap, so a second ` -u `,
-    // which shares its leading space with this one, is never reported: it is taken here (the
-    // next pass, where the first has become a marker, reports it).
-    while scan.b.get(p..).is_some_and(|r| r.starts_with(b"-u ")) {
-        p += 3;
+/// ` -u ` and ` -p ` end with the space the next one would start with, and the searchers report
+/// matches that do not overlap: of `-u -p secret` or `-u -u user:pw` only the first flag is
+/// reported (the next pass, where it has become a marker, would report the second: a leak on the
+/// first pass, and not idempotent). The flags right after the reported one are passed over here,
+/// and the value is read for the last of them.
+fn glued_flags(scan: &mut Scan<'_, '_>, mut last: Special, mut s: usize, mut e: usize) {
+    loop {
+        let rest = scan.b.get(e..).unwrap_or(&[]);
+        if rest.starts_with(b"-u ") {
+            last = Special::CurlUser;
+        } else if rest.starts_with(b"-p ") {
+            last = Special::DashP;
+        } else {
+            break;
+        }
+        s = e - 1;
+        e += 3;
     }
+    match last {
+        Special::DashP => dash_p_value(scan, s, e),
+        _ => curl_user_value(scan, e),
+    }
+}
+
+/// `curl -u user:password`: the part after the first colon.
+fn curl_user(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
+    glued_flags(scan, Special::CurlUser, s, e);
+}
+
+/// `mysql -u root -p secret` and the like: the value after `-p`.
+fn dash_p(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
+    glued_flags(scan, Special::DashP, s, e);
+}
+
+/// The credential after `-u`: the part after the first colon.
+fn curl_user_value(scan: &mut Scan<'_, '_>, e: usize) {
+    let mut p = e;
     // `"… -u ":` where the quote closes an enclosing JSON string: no credential follows
     if scan.at(p) == b'"' && scan.inside_json_string(p) {
         return;

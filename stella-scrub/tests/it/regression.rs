@@ -67,6 +67,7 @@ fn minimised_fuzz_inputs_are_idempotent() {
         // a second ` -u ` sharing its leading space with the first was not reported
         ";cvv: -u -u vv:\u{19}E:vv:",
         "curl -u -u -u admin:hunter2 https://example.com",
+        "mysql -u -p hunter2",
         // the rest of a word after a length-capped token is no key body on the second pass
         "dop_v1_bcdef0123456789abcdef0123456723456789abcdef0123456789abcdef0123456790abcdefwIBAAKCAQEA123456789abcdef0123456789abcdef012345AAKCA",
     ] {
@@ -98,16 +99,24 @@ fn minimised_json_lines_stay_json() {
     }
 }
 
-/// Repeated `-u` flags: the credential after the last one is redacted on the first pass.
+/// Glued `-u` / `-p` flags (each ends with the space the next starts with): the credential
+/// after the last one is redacted on the first pass, and a second pass changes nothing.
 #[test]
-fn repeated_curl_user_flags_still_redact() {
+fn glued_user_and_password_flags_still_redact() {
     let scrubber = super::scrubber();
-    for line in [
-        "curl -u -u -u admin:hunter2 https://example.com",
-        "curl -u -u admin:hunter2",
+    for (line, kept) in [
+        (
+            "curl -u -u -u admin:hunter2 https://example.com",
+            "admin:[REDACTED:password]",
+        ),
+        ("curl -u -u admin:hunter2", "admin:[REDACTED:password]"),
+        ("mysql -u -p hunter2", "-p [REDACTED:password]"),
+        ("mysql -p -p hunter2", "-p [REDACTED:password]"),
+        ("mysql -p -u admin:hunter2", "admin:[REDACTED:password]"),
     ] {
         let out = scrubber.scrub(line);
-        assert!(!out.contains("hunter2"), "{out}");
-        assert!(out.contains("admin:[REDACTED:password]"), "{out}");
+        assert!(!out.contains("hunter2"), "{line}: {out}");
+        assert!(out.contains(kept), "{line}: {out}");
+        assert_eq!(scrubber.scrub(&out), out, "{line}");
     }
 }
