@@ -441,6 +441,10 @@ fn extent(
             }
             seen += 1;
             match scan.at(p) {
+                // No template placeholder holds angle brackets, control characters or
+                // non-ASCII bytes: such a value is text with a brace in it, and the brace found
+                // after it may belong to a value this pass redacts later (idempotency).
+                b'<' | b'>' | 0..0x20 | 0x7f.. => break,
                 b'{' => depth += 1,
                 b'}' => {
                     depth = depth.saturating_sub(1);
