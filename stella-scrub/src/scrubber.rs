@@ -565,30 +565,23 @@ impl Scrubber {
             self.scrub_into_with(text, &mut out, relaxed);
             return Cow::Owned(out);
         }
-        HITS.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut hits) => {
-                hits.clear();
-                self.inner.engine.detect(text, relaxed, &mut hits);
-                if hits.is_empty() {
-                    Cow::Borrowed(text)
-                } else {
-                    let mut out = String::with_capacity(text.len() + 16);
-                    self.render(text, &hits, &mut out);
-                    Cow::Owned(out)
-                }
+        let scrub = |hits: &mut Vec<Hit>| {
+            hits.clear();
+            self.inner.engine.detect(text, relaxed, hits);
+            if hits.is_empty() {
+                Cow::Borrowed(text)
+            } else {
+                let mut out = String::with_capacity(text.len() + 16);
+                self.render(text, hits, &mut out);
+                Cow::Owned(out)
             }
-            Err(_) => {
-                let mut hits = Vec::new();
-                self.inner.engine.detect(text, relaxed, &mut hits);
-                if hits.is_empty() {
-                    Cow::Borrowed(text)
-                } else {
-                    let mut out = String::with_capacity(text.len() + 16);
-                    self.render(text, &hits, &mut out);
-                    Cow::Owned(out)
-                }
-            }
-        })
+        };
+        // The thread's buffer, or a fresh one while it is in use or the thread's locals are
+        // being destroyed (never a panic).
+        HITS.try_with(|cell| cell.try_borrow_mut().ok().map(|mut hits| scrub(&mut hits)))
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| scrub(&mut Vec::new()))
     }
 
     fn scrub_into_with(&self, text: &str, out: &mut String, relaxed: PiiSet) {

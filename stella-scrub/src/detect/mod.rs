@@ -990,18 +990,26 @@ impl Engine {
         if text.len() > SHORT_VALUE {
             // Long text: the packed searchers run over a padded copy (see `PADDED`), or over
             // the text itself where the copy is in use.
-            PADDED.with(|cell| match cell.try_borrow_mut() {
-                Ok(mut buf) => {
-                    pad_into(&mut buf, scan.b);
-                    self.run_anchors(&buf, PAD_BEFORE, |a, s, e| scan.dispatch(a, s, e));
-                    // A thread keeps the copy of a value up to the default input bound; the
-                    // copy of a longer one (a raised bound) is given back at once.
-                    if buf.capacity() > MAX_KEPT_PADDED {
-                        *buf = Vec::new();
+            // (`try_with`: a value scrubbed while the thread's locals are being destroyed is
+            // searched in place, never a panic)
+            let padded = PADDED
+                .try_with(|cell| match cell.try_borrow_mut() {
+                    Ok(mut buf) => {
+                        pad_into(&mut buf, scan.b);
+                        self.run_anchors(&buf, PAD_BEFORE, |a, s, e| scan.dispatch(a, s, e));
+                        // A thread keeps the copy of a value up to the default input bound; the
+                        // copy of a longer one (a raised bound) is given back at once.
+                        if buf.capacity() > MAX_KEPT_PADDED {
+                            *buf = Vec::new();
+                        }
+                        true
                     }
-                }
-                Err(_) => self.run_anchors(scan.b, 0, |a, s, e| scan.dispatch(a, s, e)),
-            });
+                    Err(_) => false,
+                })
+                .unwrap_or(false);
+            if !padded {
+                self.run_anchors(scan.b, 0, |a, s, e| scan.dispatch(a, s, e));
+            }
         } else if self.anchor_pairs.any(scan.b) {
             self.run_anchors(scan.b, 0, |a, s, e| scan.dispatch(a, s, e));
         }

@@ -446,3 +446,38 @@ fn json_in_place_touches_only_what_changes() {
     assert_eq!(v["attrs"]["pw"], "[REDACTED:password]");
     assert_eq!(v, s.scrub_json(&v));
 }
+
+/// Scrubbing from a thread-local's destructor, after the scrubber's own per-thread buffers
+/// are gone (they were first used after this value was set, so they are destroyed before it):
+/// no panic, the same redaction.
+#[test]
+fn scrubbing_while_thread_locals_are_destroyed() {
+    struct ScrubOnDrop(std::sync::mpsc::Sender<String>);
+    impl Drop for ScrubOnDrop {
+        fn drop(&mut self) {
+            let line = format!(
+                "{} token=ghp_0123456789abcdefghijklmnopqrstuvwxyzAB",
+                "x".repeat(600)
+            );
+            let out = super::scrubber().scrub(&line).into_owned();
+            let _ = self.0.send(out);
+        }
+    }
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<ScrubOnDrop>> = const { std::cell::RefCell::new(None) };
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let worker = std::thread::spawn(move || {
+        LAST.with(|l| *l.borrow_mut() = Some(ScrubOnDrop(tx)));
+        // The scrubber's per-thread buffers come into use after `LAST`.
+        let warm = format!(
+            "{} ghp_0123456789abcdefghijklmnopqrstuvwxyzAB",
+            "y".repeat(600)
+        );
+        assert!(super::scrubber().scrub(&warm).contains("[REDACTED:"));
+    });
+    assert!(worker.join().is_ok(), "the thread panicked");
+    let out = rx.recv().expect("the destructor scrubbed");
+    assert!(out.contains("[REDACTED:"), "{out}");
+    assert!(!out.contains("ghp_0123456789"), "{out}");
+}
