@@ -1313,7 +1313,10 @@ impl Scan<'_, '_> {
                 .is_some_and(|t| t.starts_with(b"[REDACTED"))
             && self.marker_end(end).is_some()
             && (self.before(end).is_ascii_alphanumeric()
-                || matches!(self.before(end), b'+' | b'/' | b'=' | b'_' | b'-' | b'.'))
+                || matches!(
+                    self.before(end),
+                    b'+' | b'/' | b'=' | b'_' | b'-' | b'.' | b'~'
+                ))
         {
             return;
         }
