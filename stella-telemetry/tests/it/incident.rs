@@ -201,6 +201,12 @@ fn a_burn_rate_breach_switches_incident_mode() {
     assert!(h.incident("acme").is_none());
 }
 
+/// Incident mode for tenant `acme`, for a minute.
+fn start_acme(h: &stella_telemetry::TelemetryHandle) {
+    h.start_incident(IncidentRequest::new("acme", Duration::from_secs(60)))
+        .unwrap();
+}
+
 /// The lines written by a dispatcher built with `filter` while `f` runs (with the handle).
 fn lines_with(
     filter: &str,
@@ -235,16 +241,14 @@ fn one_debug_callsite_follows_incident_mode_on_and_off() {
         let failure = |i: u32| tracing::error!(tenant_id = "acme", step = i, "failure");
         detail(0);
         failure(0);
-        h.start_incident(IncidentRequest::new("acme", Duration::from_secs(60)))
-            .unwrap();
+        start_acme(h);
         detail(1);
         detail(2);
         failure(1);
         h.stop_incident("acme").unwrap();
         detail(3);
         failure(2);
-        h.start_incident(IncidentRequest::new("acme", Duration::from_secs(60)))
-            .unwrap();
+        start_acme(h);
         detail(4);
         failure(3);
     });
@@ -267,8 +271,7 @@ fn one_debug_callsite_follows_incident_mode_on_and_off() {
 #[test]
 fn breadcrumbs_are_kept_when_the_filter_already_logs_debug() {
     let lines = lines_with("debug", |h| {
-        h.start_incident(IncidentRequest::new("acme", Duration::from_secs(60)))
-            .unwrap();
+        start_acme(h);
         tracing::debug!(tenant_id = "acme", "detail");
         tracing::info!(tenant_id = "acme", "not a breadcrumb");
         tracing::warn!(tenant_id = "acme", "nor this");
@@ -290,8 +293,7 @@ fn breadcrumbs_are_kept_when_the_filter_already_logs_debug() {
 #[test]
 fn an_error_the_filter_drops_still_flushes_the_breadcrumbs() {
     let lines = lines_with("info,quiet=off", |h| {
-        h.start_incident(IncidentRequest::new("acme", Duration::from_secs(60)))
-            .unwrap();
+        start_acme(h);
         tracing::debug!(target: "quiet", tenant_id = "acme", "quiet detail");
         tracing::debug!(tenant_id = "acme", "detail");
         tracing::error!(target: "quiet", tenant_id = "acme", "quiet failure");
@@ -315,8 +317,7 @@ fn breadcrumbs_take_the_tenant_from_the_event_or_the_current_context_not_from_sp
     use stella_context::{CurrentContext, RequestContext};
 
     let lines = lines_with("info", |h| {
-        h.start_incident(IncidentRequest::new("acme", Duration::from_secs(60)))
-            .unwrap();
+        start_acme(h);
         let cx = CurrentContext::new(None, Some(RequestContext::new().with_tenant_id("acme")));
         // A span with the tenant as a field, and a span created in the tenant's context but
         // entered outside it: the JSON lines carry the tenant, the breadcrumbs do not see it.
