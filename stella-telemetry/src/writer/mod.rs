@@ -53,6 +53,9 @@ struct State {
     /// The last flush request the worker has completed.
     flush_done: u64,
     worker_exited: bool,
+    /// A priority line or a filling queue asked the worker to take the queue now (the worker
+    /// was signalled once; further lines do not signal it again until it has taken).
+    urgent: bool,
 }
 
 #[derive(Debug)]
@@ -116,7 +119,9 @@ impl Queue {
         self.stats
             .queued_lines
             .store(st.lines as u64, std::sync::atomic::Ordering::Relaxed);
-        let wake = priority || st.lines >= self.capacity.div_ceil(4).min(WAKE_LINES);
+        let wake =
+            (priority || st.lines >= self.capacity.div_ceil(4).min(WAKE_LINES)) && !st.urgent;
+        st.urgent |= wake;
         drop(st);
         if wake {
             self.wake.notify_one();
@@ -167,22 +172,41 @@ impl Queue {
 
     fn run(&self, mut sink: Sink) {
         let mut local: Vec<u8> = Vec::with_capacity(64 * 1024);
+        let mut last_take = Instant::now();
         loop {
             let (flush_target, closed) = {
                 let mut st = self.lock();
-                while st.pending.is_empty() && st.flush_done >= st.flush_requested && !st.closed {
+                // The queue is taken once per tick, not whenever a line is waiting: a writer
+                // that took it again as soon as a write returned, under a steady trickle of
+                // lines, never slept and wrote a line or two per system call.
+                loop {
+                    let since = last_take.elapsed();
+                    if st.closed
+                        || st.urgent
+                        || st.flush_done < st.flush_requested
+                        || (!st.pending.is_empty() && since >= WRITER_TICK)
+                    {
+                        break;
+                    }
+                    let wait = if st.pending.is_empty() {
+                        WRITER_TICK
+                    } else {
+                        WRITER_TICK.saturating_sub(since)
+                    };
                     st = self
                         .wake
-                        .wait_timeout(st, WRITER_TICK)
+                        .wait_timeout(st, wait)
                         .map_or_else(|e| e.into_inner().0, |(g, _)| g);
                 }
                 std::mem::swap(&mut st.pending, &mut local);
                 st.lines = 0;
+                st.urgent = false;
                 self.stats
                     .queued_lines
                     .store(0, std::sync::atomic::Ordering::Relaxed);
                 (st.flush_requested, st.closed)
             };
+            last_take = Instant::now();
             self.done.notify_all();
             if !local.is_empty() {
                 if sink.write_batch(&local).is_err() {
@@ -193,13 +217,12 @@ impl Queue {
                     local.shrink_to(64 * 1024);
                 }
             }
-            let mut st = self.lock();
-            if st.pending.is_empty() {
-                if sink.flush().is_err() {
-                    bump(&self.stats.write_errors);
-                }
-                st.flush_done = flush_target;
+            // Every line queued before the flush requests seen at the take is written now.
+            if sink.flush().is_err() {
+                bump(&self.stats.write_errors);
             }
+            let mut st = self.lock();
+            st.flush_done = st.flush_done.max(flush_target);
             if closed && st.pending.is_empty() {
                 st.worker_exited = true;
                 drop(st);
