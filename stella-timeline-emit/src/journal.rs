@@ -240,7 +240,7 @@ impl Journal {
 
     /// Bytes of the journal's segments on disk (what is not delivered yet, and the delivered
     /// head of the oldest segment until that segment is removed).
-    #[cfg(any(feature = "http", feature = "nats", test))]
+    #[cfg(any(feature = "http", feature = "nats"))]
     pub(crate) fn bytes_on_disk(&self) -> u64 {
         self.total_bytes
     }
