@@ -129,3 +129,52 @@ fn shutdown_drains_the_queue_into_a_rotating_file() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A writer that takes 5 ms per write and counts its writes.
+struct Slow {
+    writes: Arc<Mutex<usize>>,
+    out: CaptureWriter,
+}
+
+impl Write for Slow {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        *self.writes.lock().unwrap() += 1;
+        std::thread::sleep(Duration::from_millis(5));
+        self.out.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_trickle_of_info_lines_is_written_once_per_tick_not_once_per_write() {
+    let writes = Arc::new(Mutex::new(0));
+    let capture = CaptureWriter::new();
+    let (writer, guard) = NonBlocking::builder()
+        .build(Output::Writer(Box::new(Slow {
+            writes: Arc::clone(&writes),
+            out: capture.clone(),
+        })))
+        .unwrap();
+    let layer = JsonLayer::builder("svc", "1")
+        .with_sampling(Sampling::unlimited())
+        .with_non_blocking(writer)
+        .build()
+        .unwrap();
+    let subscriber = tracing_subscriber::registry().with(layer);
+    let start = std::time::Instant::now();
+    tracing::subscriber::with_default(subscriber, || {
+        // A line a millisecond for about 150 ms: a writer that took the queue again as soon as
+        // each 5 ms write returned wrote every few lines (about 30 writes).
+        for i in 0..150 {
+            tracing::info!(i, "trickle");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    let ticks = start.elapsed().as_millis() as usize / 50;
+    guard.flush(Duration::from_secs(5)).unwrap();
+    let writes = *writes.lock().unwrap();
+    assert!(writes <= ticks + 3, "{writes} writes in {ticks} ticks");
+    assert_eq!(check_lines(&capture.contents()).len(), 150);
+}
