@@ -88,6 +88,7 @@ pub struct TraceConfig {
     pub(crate) export_timeout: Duration,
     pub(crate) max_attributes: usize,
     pub(crate) max_events: usize,
+    pub(crate) span_event_level: tracing::Level,
 }
 
 impl Default for TraceConfig {
@@ -105,7 +106,8 @@ impl TraceConfig {
     /// The defaults, with no endpoint (tracing off): head ratio 1.0, tail sampling on with a
     /// 1 s latency threshold and at most 1 024 traces / 16 384 spans / 30 s buffered, a queue of
     /// 8 192 spans, batches of 512 every second, a 10 s export timeout, at most 128 attributes
-    /// and 32 events per span.
+    /// and 32 events per span, and every log event inside a recorded span copied into it as a
+    /// span event.
     pub fn new() -> Self {
         TraceConfig {
             endpoint: None,
@@ -123,6 +125,7 @@ impl TraceConfig {
             export_timeout: Duration::from_secs(10),
             max_attributes: 128,
             max_events: 32,
+            span_event_level: tracing::Level::TRACE,
         }
     }
 
@@ -234,6 +237,17 @@ impl TraceConfig {
     pub fn with_span_limits(mut self, attributes: usize, events: usize) -> Self {
         self.max_attributes = attributes;
         self.max_events = events;
+        self
+    }
+
+    /// The least severe log event copied into its span as a span event
+    /// (`STELLA_TRACE_SPAN_EVENTS`: `trace`, `debug`, `info`, `warn` or `error`; default
+    /// `trace`, every event the log filter lets through). Every log line carries its trace and
+    /// span ids, so a log store joins lines to spans without the copy; at `warn`, info lines
+    /// go to the logs only, which halves what tracing costs a request in the overhead bench
+    /// (`benches/README.md`). Error events are always copied: they set the span's status.
+    pub fn with_span_event_level(mut self, level: tracing::Level) -> Self {
+        self.span_event_level = level;
         self
     }
 
@@ -359,6 +373,20 @@ impl TraceConfig {
         if off {
             *self = std::mem::take(self).without_export();
         }
+        if let Some(l) = get("STELLA_TRACE_SPAN_EVENTS") {
+            match l.trim().parse::<tracing::Level>() {
+                Ok(level) => self.span_event_level = level,
+                Err(_) => {
+                    return Err((
+                        "STELLA_TRACE_SPAN_EVENTS",
+                        format!(
+                            "`{}` is not a level (trace, debug, info, warn or error)",
+                            crate::json::prefix(&l, 32)
+                        ),
+                    ));
+                }
+            }
+        }
         if let Some(r) = get("OTEL_TRACES_SAMPLER_ARG") {
             match r.parse::<f64>().ok().and_then(|r| check_ratio(r).ok()) {
                 Some(r) => self.ratio = r,
@@ -460,6 +488,16 @@ mod tests {
                 .map(|(_, v)| (*v).to_owned())
         })?;
         Ok(t)
+    }
+
+    #[test]
+    fn span_event_level() {
+        assert_eq!(TraceConfig::new().span_event_level, tracing::Level::TRACE);
+        let t = from(&[("STELLA_TRACE_SPAN_EVENTS", " WARN ")]).unwrap();
+        assert_eq!(t.span_event_level, tracing::Level::WARN);
+        let (var, why) = from(&[("STELLA_TRACE_SPAN_EVENTS", "loud")]).unwrap_err();
+        assert_eq!(var, "STELLA_TRACE_SPAN_EVENTS");
+        assert!(why.contains("`loud` is not a level"), "{why}");
     }
 
     #[test]

@@ -852,6 +852,8 @@ pub(crate) struct Pipeline {
     pub(crate) stats: Arc<Counters>,
     pub(crate) max_attributes: usize,
     pub(crate) max_events: usize,
+    /// The least severe event copied into its span ([`TraceConfig::with_span_event_level`]).
+    span_event_level: Level,
     incidents: Arc<crate::incident::Incidents>,
     /// The identity (grants address) of the scrubber the export thread scrubs with.
     scrubber_id: usize,
@@ -882,6 +884,7 @@ impl Pipeline {
             stats,
             max_attributes: config.max_attributes,
             max_events: config.max_events,
+            span_event_level: config.span_event_level,
             incidents,
         }
     }
@@ -1710,6 +1713,10 @@ impl OtelLayer {
         R: LookupSpan<'a>,
     {
         let p = &*self.pipeline;
+        // Less severe than the configured level: in the logs only (errors always pass).
+        if *event.metadata().level() > p.span_event_level {
+            return false;
+        }
         let (recording, full) = match span.extensions().get::<SpanState>() {
             Some(s) => (s.recording, s.data.events.len() >= p.max_events),
             None => return false,

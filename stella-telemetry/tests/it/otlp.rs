@@ -459,3 +459,48 @@ fn event_names_the_json_layer_found_clean_are_exported_as_is_and_others_scrubbed
     );
     guard.shutdown().unwrap();
 }
+
+#[test]
+fn span_event_level_keeps_less_severe_lines_in_the_logs_only() {
+    let rx = Receiver::start(Mode::Accept);
+    let capture = CaptureWriter::new();
+    let config = Config::new("policy-engine", "1.4.0")
+        .with_output(Output::Writer(Box::new(capture.clone())))
+        .with_traces(
+            TraceConfig::new()
+                .with_endpoint(rx.url())
+                .with_export_interval(Duration::from_millis(20))
+                .with_span_event_level(tracing::Level::WARN),
+        );
+    let (dispatch, guard) = stella_telemetry::build(config).unwrap();
+    tracing::dispatcher::with_default(&dispatch, || {
+        let span = tracing::info_span!("work");
+        let _e = span.enter();
+        tracing::info!("step started");
+        tracing::warn!("retrying for henry@example.com");
+        tracing::info!("step finished");
+        tracing::error!("gave up");
+    });
+    guard.flush().unwrap();
+    let spans = rx.spans();
+    let work = spans.iter().find(|s| s.name == "work").unwrap();
+    let names: Vec<&str> = work.events.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names[0].starts_with("retrying for ") && !names[0].contains("henry"));
+    assert_eq!(names[1], "gave up");
+    // The error still fails the span.
+    assert_eq!(work.status.as_ref().map(|s| s.code), Some(2));
+    // Every line is in the logs, with the span's ids.
+    let lines = capture.lines();
+    let span_id = hex(&work.span_id);
+    for message in ["step started", "step finished", "gave up"] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(&format!("\"message\":\"{message}\""))
+                    && l.contains(&format!("\"span_id\":\"{span_id}\""))),
+            "{message}: {lines:?}"
+        );
+    }
+    guard.shutdown().unwrap();
+}
