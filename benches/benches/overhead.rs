@@ -33,6 +33,8 @@ use tracing_subscriber::layer::SubscriberExt as _;
 
 /// Rounds of each mode per work point; the modes alternate within a round.
 const ROUNDS: usize = 5;
+/// Off, registry only, logs only, logs + traces, full, peer, full with span events at warn.
+const MODES: usize = 7;
 
 /// CPU seconds of every thread but the receiver's, split into the calling thread's and the
 /// background threads' (log writer, span exporter, housekeeping).
@@ -176,7 +178,7 @@ fn requests(n: usize, iterations: u64) {
     }
 }
 
-/// `--profile <off|registry|logs|full|peer> <requests> [<iterations>]`: only that mode, a fixed
+/// `--profile <off|registry|logs|full|full-warn|peer> <requests> [<iterations>]`: only that mode, a fixed
 /// amount of work per request (1 000 iterations of `work` unless given), no calibration and no
 /// timing, for a profiler (`valgrind --tool=callgrind`, `perf record`).
 fn profile_args() -> Option<(String, usize, u64)> {
@@ -208,7 +210,18 @@ fn main() {
     )
     .expect("telemetry");
     let (logs_only, logs_guard) = stella_telemetry::build(config("logs.log")).expect("logs");
+    // Full, with only warn and error lines copied into spans as span events (the lines carry
+    // the span's ids either way): what `TraceConfig::with_span_event_level` saves.
+    let (full_warn, warn_guard) = stella_telemetry::build(
+        config("warn.log").with_traces(
+            TraceConfig::new()
+                .with_endpoint(&url)
+                .with_span_event_level(tracing::Level::WARN),
+        ),
+    )
+    .expect("telemetry, span events at warn");
     let handle = guard.handle();
+    let warn_handle = warn_guard.handle();
     let none = tracing::Dispatch::none();
     // The floor of any `tracing` stack: the registry with no layer (spans stored, entered and
     // closed, events dispatched to nobody).
@@ -237,15 +250,17 @@ fn main() {
             "registry" => &registry,
             "logs" => &logs_only,
             "peer" => &peer,
+            "full-warn" => &full_warn,
             _ => &full,
         };
         let go = || tracing::dispatcher::with_default(d, || requests(n, iterations));
-        if mode == "full" {
-            handle.with_metrics_recorder(go);
-        } else {
-            go();
+        match mode.as_str() {
+            "full" => handle.with_metrics_recorder(go),
+            "full-warn" => warn_handle.with_metrics_recorder(go),
+            _ => go(),
         }
         drop(guard);
+        drop(warn_guard);
         drop(logs_guard);
         let _ = provider.shutdown();
         drop(peer_guard);
@@ -253,9 +268,9 @@ fn main() {
         return;
     }
     println!(
-        "| work per request | requests per round | CPU/request off | registry only | logs only | logs + traces | logs + traces + metrics (full) | peer: fmt json + tracing-opentelemetry | overhead (full) | overhead (peer) |"
+        "| work per request | requests per round | CPU/request off | registry only | logs only | logs + traces | logs + traces + metrics (full) | peer: fmt json + tracing-opentelemetry | full, span events at warn | overhead (full) | overhead (peer) | overhead (full, span events at warn) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut split = Vec::new();
     let mut spread = Vec::new();
     for (label, target, n) in [
@@ -266,39 +281,42 @@ fn main() {
         // Warm up, telemetry first: the handler's callsites must be registered while the
         // telemetry dispatchers exist in this thread's scope, as in a service that calls
         // init() first (a callsite first hit with no dispatcher anywhere stays disabled).
-        let modes: [(&tracing::Dispatch, bool); 6] = [
-            (&none, false),
-            (&registry, false),
-            (&logs_only, false),
-            (&full, false),
-            (&full, true),
-            (&peer, false),
+        let modes: [(
+            &tracing::Dispatch,
+            Option<&stella_telemetry::TelemetryHandle>,
+        ); MODES] = [
+            (&none, None),
+            (&registry, None),
+            (&logs_only, None),
+            (&full, None),
+            (&full, Some(&handle)),
+            (&peer, None),
+            (&full_warn, Some(&warn_handle)),
         ];
-        for (d, metrics_on) in modes.iter().rev() {
+        for (d, metrics) in modes.iter().rev() {
             let go = || tracing::dispatcher::with_default(d, || requests(n / 10, iterations));
-            if *metrics_on {
-                handle.with_metrics_recorder(go);
-            } else {
-                go();
+            match metrics {
+                Some(h) => h.with_metrics_recorder(go),
+                None => go(),
             }
         }
-        let mut cpu = [0.0f64; 6];
-        let mut background = [0.0f64; 6];
+        let mut cpu = [0.0f64; MODES];
+        let mut background = [0.0f64; MODES];
         // Full against off, round by round: the spread of the overhead.
         let mut per_round = Vec::with_capacity(ROUNDS);
         for _ in 0..ROUNDS {
-            let mut round = [0.0f64; 6];
-            for (i, (d, metrics_on)) in modes.iter().enumerate() {
+            let mut round = [0.0f64; MODES];
+            for (i, (d, metrics)) in modes.iter().enumerate() {
                 let s0 = cpu_split();
                 let c0 = s0[0] + s0[1];
                 let go = || tracing::dispatcher::with_default(d, || requests(n, iterations));
-                if *metrics_on {
-                    handle.with_metrics_recorder(go);
-                } else {
-                    go();
+                match metrics {
+                    Some(h) => h.with_metrics_recorder(go),
+                    None => go(),
                 }
                 let _ = guard.flush();
                 let _ = logs_guard.flush();
+                let _ = warn_guard.flush();
                 let _ = provider.force_flush();
                 let s1 = cpu_split();
                 round[i] = s1[0] + s1[1] - c0;
@@ -308,18 +326,19 @@ fn main() {
             per_round.push((round[4] / round[0] - 1.0) * 100.0);
         }
         per_round.sort_by(f64::total_cmp);
-        // The six modes' CPU per request, as table cells.
-        let cells = |c: &[f64; 6]| {
+        // The modes' CPU per request, as table cells.
+        let cells = |c: &[f64; MODES]| {
             c.iter()
                 .map(|c| format!("{:.1} µs", c / (ROUNDS * n) as f64 * 1e6))
                 .collect::<Vec<_>>()
                 .join(" | ")
         };
         println!(
-            "| {label} | {n} | {} | {:+.1} % | {:+.1} % |",
+            "| {label} | {n} | {} | {:+.1} % | {:+.1} % | {:+.1} % |",
             cells(&cpu),
             (cpu[4] / cpu[0] - 1.0) * 100.0,
-            (cpu[5] / cpu[0] - 1.0) * 100.0
+            (cpu[5] / cpu[0] - 1.0) * 100.0,
+            (cpu[6] / cpu[0] - 1.0) * 100.0
         );
         split.push(format!("| {label} | {} |", cells(&background)));
         spread.push(format!(
@@ -332,8 +351,8 @@ fn main() {
     println!(
         "\nOf which background threads (log writer, span exporter, housekeeping, the peer's \
          appender and batch processor), CPU per request:\n\n\
-         | work per request | off | registry only | logs only | logs + traces | full | peer |\n\
-         |---|---|---|---|---|---|---|"
+         | work per request | off | registry only | logs only | logs + traces | full | peer | full, span events at warn |\n\
+         |---|---|---|---|---|---|---|---|"
     );
     for row in &split {
         println!("{row}");
@@ -353,6 +372,7 @@ fn main() {
     );
     drop(guard);
     drop(logs_guard);
+    drop(warn_guard);
     let _ = provider.shutdown();
     drop(peer_guard);
     let _ = std::fs::remove_dir_all(&dir);
