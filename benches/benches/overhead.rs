@@ -12,7 +12,7 @@
 //! `stat` where it is missing), so the writer and export threads count against us; their share
 //! is printed apart. Rounds alternate off/on to spread the machine's noise over both.
 //!
-//! Run: `cargo bench -p stella-benches --bench overhead` (about 70 s; `-- --profile full 2000`
+//! Run: `cargo bench -p stella-benches --bench overhead` (about 90 s; `-- --profile full 2000`
 //! runs one mode only, for `valgrind --tool=callgrind`). Budget (issue 5):
 //! < 5 % at 200 µs; target: < 1 % at 1 ms.
 
