@@ -132,6 +132,21 @@ impl TraceId {
         encode_hex(&self.0, out);
     }
 
+    /// The 32 lowercase hex digits, on the stack: a span field recorded as a `&str`
+    /// (`trace_id = id.hex().as_str()`) skips the formatting machinery that `%id` goes through.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let id = stella_context::TraceId::from_bytes([0xab; 16]).unwrap();
+    /// assert_eq!(id.hex().as_str(), id.to_string());
+    /// ```
+    pub fn hex(&self) -> HexId<32> {
+        let mut h = HexId([b'0'; 32]);
+        self.write_hex(&mut h.0);
+        h
+    }
+
     pub(crate) fn parse_bytes(src: &[u8]) -> Result<Self, ParseError> {
         let value = decode_hex_u128(src, 32).ok_or(ParseError::InvalidId(32))?;
         Self::from_bytes(value.to_be_bytes()).ok_or(ParseError::ZeroTraceId)
@@ -201,6 +216,20 @@ impl SpanId {
         encode_hex(&self.0, out);
     }
 
+    /// The 16 lowercase hex digits, on the stack (see [`TraceId::hex`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let id = stella_context::SpanId::from_bytes([0x0f; 8]).unwrap();
+    /// assert_eq!(id.hex().as_str(), "0f0f0f0f0f0f0f0f");
+    /// ```
+    pub fn hex(&self) -> HexId<16> {
+        let mut h = HexId([b'0'; 16]);
+        self.write_hex(&mut h.0);
+        h
+    }
+
     pub(crate) fn parse_bytes(src: &[u8]) -> Result<Self, ParseError> {
         let value = decode_hex_u128(src, 16).ok_or(ParseError::InvalidId(16))?;
         let value = u64::try_from(value).map_err(|_| ParseError::InvalidId(16))?;
@@ -248,5 +277,24 @@ mod tests {
             Err(ParseError::ZeroSpanId)
         );
         assert!("abc".parse::<SpanId>().is_err());
+    }
+}
+
+/// The lowercase hex text of a [`TraceId`] (`N` = 32) or a [`SpanId`] (`N` = 16), held on the
+/// stack.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct HexId<const N: usize>([u8; N]);
+
+impl<const N: usize> HexId<N> {
+    /// The digits as text.
+    pub fn as_str(&self) -> &str {
+        // Always hex digits (ASCII): the fallback is never taken.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl<const N: usize> fmt::Debug for HexId<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }

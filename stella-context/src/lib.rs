@@ -83,7 +83,7 @@ pub use self::context::TraceContext;
 pub use self::current::{ContextGuard, CurrentContext};
 pub use self::error::ParseError;
 pub use self::future::{ContextExt, WithContext};
-pub use self::id::{SpanId, TraceId};
+pub use self::id::{HexId, SpanId, TraceId};
 pub use self::job::{JobEnvelope, JobMeta, JobTrace, RestoreMode, Restored};
 pub use self::request::RequestContext;
 #[cfg(feature = "tower")]

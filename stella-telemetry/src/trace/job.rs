@@ -43,6 +43,9 @@ pub fn job_span<T>(envelope: &JobEnvelope<T>, mode: RestoreMode) -> JobSpan {
     let trace = restored.trace();
     let parent = restored.parent();
     let link = restored.link();
+    let (trace_hex, span_hex) = (trace.trace_id().hex(), trace.span_id().hex());
+    let parent_hex = parent.map(|p| p.span_id().hex());
+    let link_hex = link.map(|l| (l.trace_id().hex(), l.span_id().hex()));
     let span = current.scope(|| {
         tracing::info_span!(
             "runner.execute",
@@ -59,11 +62,11 @@ pub fn job_span<T>(envelope: &JobEnvelope<T>, mode: RestoreMode) -> JobSpan {
             project_id = meta.project_id.as_deref(),
             sbom_id = meta.sbom_id.as_deref(),
             policy_version = meta.policy_version.as_deref(),
-            trace_id = %trace.trace_id(),
-            span_id = %trace.span_id(),
-            parent_span_id = parent.map(|p| tracing::field::display(p.span_id())),
-            link.trace_id = link.map(|l| tracing::field::display(l.trace_id())),
-            link.span_id = link.map(|l| tracing::field::display(l.span_id())),
+            trace_id = trace_hex.as_str(),
+            span_id = span_hex.as_str(),
+            parent_span_id = parent_hex.as_ref().map(stella_context::HexId::as_str),
+            link.trace_id = link_hex.as_ref().map(|(t, _)| t.as_str()),
+            link.span_id = link_hex.as_ref().map(|(_, s)| s.as_str()),
         )
     });
     JobSpan {
