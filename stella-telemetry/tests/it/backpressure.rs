@@ -36,6 +36,15 @@ impl Write for Gated {
     }
 }
 
+/// A JSON layer that samples nothing away, over `writer`.
+fn unsampled(writer: NonBlocking) -> JsonLayer<NonBlocking> {
+    JsonLayer::builder("svc", "1")
+        .with_sampling(Sampling::unlimited())
+        .with_non_blocking(writer)
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn errors_survive_a_saturated_queue_while_info_is_dropped_and_counted() {
     let gate = Arc::new((Mutex::new(false), Condvar::new()));
@@ -50,11 +59,7 @@ fn errors_survive_a_saturated_queue_while_info_is_dropped_and_counted() {
             out: capture.clone(),
         })))
         .unwrap();
-    let layer = JsonLayer::builder("svc", "1")
-        .with_sampling(Sampling::unlimited())
-        .with_non_blocking(writer)
-        .build()
-        .unwrap();
+    let layer = unsampled(writer);
     let handle = layer.handle();
     let subscriber = tracing_subscriber::registry().with(layer);
     tracing::subscriber::with_default(subscriber, || {
@@ -157,11 +162,7 @@ fn a_trickle_of_info_lines_is_written_once_per_tick_not_once_per_write() {
             out: capture.clone(),
         })))
         .unwrap();
-    let layer = JsonLayer::builder("svc", "1")
-        .with_sampling(Sampling::unlimited())
-        .with_non_blocking(writer)
-        .build()
-        .unwrap();
+    let layer = unsampled(writer);
     let subscriber = tracing_subscriber::registry().with(layer);
     let start = std::time::Instant::now();
     tracing::subscriber::with_default(subscriber, || {
