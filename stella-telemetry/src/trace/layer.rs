@@ -829,6 +829,9 @@ pub(crate) struct SpanState {
     /// API tracer through [`span_trace_context`]); kept here so a span has one extension of
     /// the bridge, not two.
     trace: Option<TraceContext>,
+    /// The span's tenant was in incident mode when it started: every log event is copied
+    /// into it, whatever the span event level.
+    incident: bool,
 }
 
 /// The trace context the bridge gave a span, from the span's extensions.
@@ -1574,12 +1577,12 @@ impl OtelLayer {
         if p.incidents.any_active() {
             data.tenant = span_tenant(&data, span, current.as_ref());
         }
-        if p.incidents.any_active()
+        let incident = p.incidents.any_active()
             && data
                 .tenant
                 .as_deref()
-                .is_some_and(|t| p.incidents.is_active(t))
-        {
+                .is_some_and(|t| p.incidents.is_active(t));
+        if incident {
             data.sampled = true;
             data.push_attribute("stella.incident_mode", Value::Bool(true));
         }
@@ -1607,6 +1610,7 @@ impl OtelLayer {
             data,
             recording,
             trace,
+            incident,
         });
     }
 
@@ -1713,18 +1717,21 @@ impl OtelLayer {
         R: LookupSpan<'a>,
     {
         let p = &*self.pipeline;
-        // Less severe than the configured level: in the logs only (errors always pass).
-        if *event.metadata().level() > p.span_event_level {
+        let level = *event.metadata().level();
+        // Less severe than the configured level: in the logs only (errors always pass), unless
+        // the span's tenant is in incident mode.
+        let below = level > p.span_event_level;
+        if below && !p.incidents.any_active() {
             return false;
         }
-        let (recording, full) = match span.extensions().get::<SpanState>() {
-            Some(s) => (s.recording, s.data.events.len() >= p.max_events),
+        let (recording, full, incident) = match span.extensions().get::<SpanState>() {
+            Some(s) => (s.recording, s.data.events.len() >= p.max_events, s.incident),
             None => return false,
         };
-        if !recording {
+        if !recording || (below && !incident) {
             return false;
         }
-        if full && *event.metadata().level() != Level::ERROR {
+        if full && level != Level::ERROR {
             let mut ext = span.extensions_mut();
             if let Some(s) = ext.get_mut::<SpanState>() {
                 s.data.dropped_events = s.data.dropped_events.saturating_add(1);

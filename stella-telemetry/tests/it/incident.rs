@@ -175,6 +175,48 @@ fn incident_mode_keeps_every_trace_of_one_tenant_until_expiry() {
     )));
 }
 
+#[test]
+fn incident_mode_copies_every_event_into_its_tenants_spans_whatever_the_span_event_level() {
+    use stella_telemetry::TraceConfig;
+
+    use crate::collector::{Mode, Receiver, attr_str};
+
+    let rx = Receiver::start(Mode::Accept);
+    let (dispatch, guard) = stella_telemetry::build(
+        Config::new("svc", "1")
+            .with_output(Output::Writer(Box::new(std::io::sink())))
+            .with_traces(
+                TraceConfig::new()
+                    .with_endpoint(rx.url())
+                    .with_export_interval(Duration::from_millis(20))
+                    .with_span_event_level(tracing::Level::WARN),
+            ),
+    )
+    .unwrap();
+    let h = guard.handle();
+    tracing::dispatcher::with_default(&dispatch, || {
+        start_acme(&h);
+        for tenant in ["acme", "globex"] {
+            tracing::info_span!("api.request", tenant_id = tenant).in_scope(|| {
+                tracing::info!("evaluating");
+                tracing::warn!("slow advisory feed");
+            });
+        }
+    });
+    guard.flush().unwrap();
+    let spans = rx.spans();
+    let events = |tenant: &str| -> Vec<String> {
+        let span = spans
+            .iter()
+            .find(|s| attr_str(&s.attributes, "tenant_id") == Some(tenant))
+            .unwrap();
+        span.events.iter().map(|e| e.name.clone()).collect()
+    };
+    assert_eq!(events("acme"), ["evaluating", "slow advisory feed"]);
+    assert_eq!(events("globex"), ["slow advisory feed"]);
+    guard.shutdown().unwrap();
+}
+
 #[cfg(feature = "slo")]
 #[test]
 fn a_burn_rate_breach_switches_incident_mode() {
