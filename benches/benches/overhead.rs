@@ -178,9 +178,9 @@ fn requests(n: usize, iterations: u64) {
     }
 }
 
-/// `--profile <off|registry|logs|full|full-warn|peer> <requests> [<iterations>]`: only that mode, a fixed
-/// amount of work per request (1 000 iterations of `work` unless given), no calibration and no
-/// timing, for a profiler (`valgrind --tool=callgrind`, `perf record`).
+/// `--profile <off|registry|logs|traces|full|full-warn|peer> <requests> [<iterations>]`: only
+/// that mode, a fixed amount of work per request (1 000 iterations of `work` unless given), no
+/// calibration and no timing, for a profiler (`valgrind --tool=callgrind`, `perf record`).
 fn profile_args() -> Option<(String, usize, u64)> {
     let args: Vec<String> = std::env::args().collect();
     let i = args.iter().position(|a| a == "--profile")?;
@@ -194,6 +194,114 @@ fn profile_args() -> Option<(String, usize, u64)> {
         .and_then(|n| n.parse().ok())
         .unwrap_or(1_000);
     Some((mode, n, iterations))
+}
+
+/// One way the bench runs the service: a dispatcher, with its metrics recorder or none.
+struct Mode<'a> {
+    name: &'static str,
+    dispatch: &'a tracing::Dispatch,
+    metrics: Option<&'a stella_telemetry::TelemetryHandle>,
+}
+
+impl<'a> Mode<'a> {
+    fn new(
+        name: &'static str,
+        dispatch: &'a tracing::Dispatch,
+        metrics: Option<&'a stella_telemetry::TelemetryHandle>,
+    ) -> Self {
+        Mode {
+            name,
+            dispatch,
+            metrics,
+        }
+    }
+
+    /// `n` requests of `iterations` of work each, under this mode.
+    fn run(&self, n: usize, iterations: u64) {
+        let go = || tracing::dispatcher::with_default(self.dispatch, || requests(n, iterations));
+        match self.metrics {
+            Some(h) => h.with_metrics_recorder(go),
+            None => go(),
+        }
+    }
+}
+
+/// The index of "full" (logs, traces and metrics) in the modes.
+const FULL: usize = 4;
+
+/// The timed rounds at both work points, and their tables. `flush` empties every writer and
+/// exporter after a mode's requests, so their work is counted in that mode.
+fn timed(modes: &[Mode<'_>; MODES], flush: impl Fn()) {
+    println!(
+        "| work per request | requests per round | CPU/request off | registry only | logs only | logs + traces | logs + traces + metrics (full) | peer: fmt json + tracing-opentelemetry | full, span events at warn | overhead (full) | overhead (peer) | overhead (full, span events at warn) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut split = Vec::new();
+    let mut spread = Vec::new();
+    for (label, target, n) in [
+        ("~200 µs", Duration::from_micros(200), 5_000usize),
+        ("~1 ms", Duration::from_millis(1), 1_000usize),
+    ] {
+        let iterations = calibrate(target);
+        // Warm up, telemetry first: the handler's callsites must be registered while the
+        // telemetry dispatchers exist in this thread's scope, as in a service that calls
+        // init() first (a callsite first hit with no dispatcher anywhere stays disabled).
+        for mode in modes.iter().rev() {
+            mode.run(n / 10, iterations);
+        }
+        let mut cpu = [0.0f64; MODES];
+        let mut background = [0.0f64; MODES];
+        // Full against off, round by round: the spread of the overhead.
+        let mut per_round = Vec::with_capacity(ROUNDS);
+        for _ in 0..ROUNDS {
+            let mut round = [0.0f64; MODES];
+            for (i, mode) in modes.iter().enumerate() {
+                let s0 = cpu_split();
+                mode.run(n, iterations);
+                flush();
+                let s1 = cpu_split();
+                round[i] = s1[0] + s1[1] - (s0[0] + s0[1]);
+                cpu[i] += round[i];
+                background[i] += s1[1] - s0[1];
+            }
+            per_round.push((round[FULL] / round[0] - 1.0) * 100.0);
+        }
+        per_round.sort_by(f64::total_cmp);
+        // The modes' CPU per request, as table cells.
+        let cells = |c: &[f64; MODES]| {
+            c.iter()
+                .map(|c| format!("{:.1} µs", c / (ROUNDS * n) as f64 * 1e6))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        };
+        println!(
+            "| {label} | {n} | {} | {:+.1} % | {:+.1} % | {:+.1} % |",
+            cells(&cpu),
+            (cpu[FULL] / cpu[0] - 1.0) * 100.0,
+            (cpu[5] / cpu[0] - 1.0) * 100.0,
+            (cpu[6] / cpu[0] - 1.0) * 100.0
+        );
+        split.push(format!("| {label} | {} |", cells(&background)));
+        spread.push(format!(
+            "{label}: full against off per round, lowest {:+.1} %, median {:+.1} %, highest {:+.1} %",
+            per_round.first().copied().unwrap_or(0.0),
+            per_round.get(per_round.len() / 2).copied().unwrap_or(0.0),
+            per_round.last().copied().unwrap_or(0.0),
+        ));
+    }
+    println!(
+        "\nOf which background threads (log writer, span exporter, housekeeping, the peer's \
+         appender and batch processor), CPU per request:\n\n\
+         | work per request | off | registry only | logs only | logs + traces | full | peer | full, span events at warn |\n\
+         |---|---|---|---|---|---|---|---|"
+    );
+    for row in &split {
+        println!("{row}");
+    }
+    println!();
+    for line in &spread {
+        println!("{line}");
+    }
 }
 
 fn main() {
@@ -244,132 +352,39 @@ fn main() {
             )
             .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"))),
     );
-    if let Some((mode, n, iterations)) = profile_args() {
-        let d = match mode.as_str() {
-            "off" => &none,
-            "registry" => &registry,
-            "logs" => &logs_only,
-            "peer" => &peer,
-            "full-warn" => &full_warn,
-            _ => &full,
-        };
-        let go = || tracing::dispatcher::with_default(d, || requests(n, iterations));
-        match mode.as_str() {
-            "full" => handle.with_metrics_recorder(go),
-            "full-warn" => warn_handle.with_metrics_recorder(go),
-            _ => go(),
-        }
-        drop(guard);
-        drop(warn_guard);
-        drop(logs_guard);
-        let _ = provider.shutdown();
-        drop(peer_guard);
-        let _ = std::fs::remove_dir_all(&dir);
-        return;
-    }
-    println!(
-        "| work per request | requests per round | CPU/request off | registry only | logs only | logs + traces | logs + traces + metrics (full) | peer: fmt json + tracing-opentelemetry | full, span events at warn | overhead (full) | overhead (peer) | overhead (full, span events at warn) |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
-    let mut split = Vec::new();
-    let mut spread = Vec::new();
-    for (label, target, n) in [
-        ("~200 µs", Duration::from_micros(200), 5_000usize),
-        ("~1 ms", Duration::from_millis(1), 1_000usize),
-    ] {
-        let iterations = calibrate(target);
-        // Warm up, telemetry first: the handler's callsites must be registered while the
-        // telemetry dispatchers exist in this thread's scope, as in a service that calls
-        // init() first (a callsite first hit with no dispatcher anywhere stays disabled).
-        let modes: [(
-            &tracing::Dispatch,
-            Option<&stella_telemetry::TelemetryHandle>,
-        ); MODES] = [
-            (&none, None),
-            (&registry, None),
-            (&logs_only, None),
-            (&full, None),
-            (&full, Some(&handle)),
-            (&peer, None),
-            (&full_warn, Some(&warn_handle)),
-        ];
-        for (d, metrics) in modes.iter().rev() {
-            let go = || tracing::dispatcher::with_default(d, || requests(n / 10, iterations));
-            match metrics {
-                Some(h) => h.with_metrics_recorder(go),
-                None => go(),
-            }
-        }
-        let mut cpu = [0.0f64; MODES];
-        let mut background = [0.0f64; MODES];
-        // Full against off, round by round: the spread of the overhead.
-        let mut per_round = Vec::with_capacity(ROUNDS);
-        for _ in 0..ROUNDS {
-            let mut round = [0.0f64; MODES];
-            for (i, (d, metrics)) in modes.iter().enumerate() {
-                let s0 = cpu_split();
-                let c0 = s0[0] + s0[1];
-                let go = || tracing::dispatcher::with_default(d, || requests(n, iterations));
-                match metrics {
-                    Some(h) => h.with_metrics_recorder(go),
-                    None => go(),
-                }
-                let _ = guard.flush();
-                let _ = logs_guard.flush();
-                let _ = warn_guard.flush();
-                let _ = provider.force_flush();
-                let s1 = cpu_split();
-                round[i] = s1[0] + s1[1] - c0;
-                cpu[i] += round[i];
-                background[i] += s1[1] - s0[1];
-            }
-            per_round.push((round[4] / round[0] - 1.0) * 100.0);
-        }
-        per_round.sort_by(f64::total_cmp);
-        // The modes' CPU per request, as table cells.
-        let cells = |c: &[f64; MODES]| {
-            c.iter()
-                .map(|c| format!("{:.1} µs", c / (ROUNDS * n) as f64 * 1e6))
-                .collect::<Vec<_>>()
-                .join(" | ")
-        };
+    // Every mode, in the order of the table's columns; the name is `--profile`'s.
+    let modes: [Mode<'_>; MODES] = [
+        Mode::new("off", &none, None),
+        Mode::new("registry", &registry, None),
+        Mode::new("logs", &logs_only, None),
+        Mode::new("traces", &full, None),
+        Mode::new("full", &full, Some(&handle)),
+        Mode::new("peer", &peer, None),
+        Mode::new("full-warn", &full_warn, Some(&warn_handle)),
+    ];
+    if let Some((name, n, iterations)) = profile_args() {
+        let mode = modes
+            .iter()
+            .find(|m| m.name == name)
+            .unwrap_or(&modes[FULL]);
+        mode.run(n, iterations);
+    } else {
+        timed(&modes, || {
+            let _ = guard.flush();
+            let _ = logs_guard.flush();
+            let _ = warn_guard.flush();
+            let _ = provider.force_flush();
+        });
+        let t = handle.trace_stats();
+        let l = handle.stats();
         println!(
-            "| {label} | {n} | {} | {:+.1} % | {:+.1} % | {:+.1} % |",
-            cells(&cpu),
-            (cpu[4] / cpu[0] - 1.0) * 100.0,
-            (cpu[5] / cpu[0] - 1.0) * 100.0,
-            (cpu[6] / cpu[0] - 1.0) * 100.0
+            "\nfull stack: spans exported {}, dropped {}; log lines {}, suppressed or dropped {}",
+            t.spans_exported,
+            t.dropped(),
+            l.lines,
+            l.suppressed()
         );
-        split.push(format!("| {label} | {} |", cells(&background)));
-        spread.push(format!(
-            "{label}: full against off per round, lowest {:+.1} %, median {:+.1} %, highest {:+.1} %",
-            per_round.first().copied().unwrap_or(0.0),
-            per_round.get(per_round.len() / 2).copied().unwrap_or(0.0),
-            per_round.last().copied().unwrap_or(0.0),
-        ));
     }
-    println!(
-        "\nOf which background threads (log writer, span exporter, housekeeping, the peer's \
-         appender and batch processor), CPU per request:\n\n\
-         | work per request | off | registry only | logs only | logs + traces | full | peer | full, span events at warn |\n\
-         |---|---|---|---|---|---|---|---|"
-    );
-    for row in &split {
-        println!("{row}");
-    }
-    println!();
-    for line in &spread {
-        println!("{line}");
-    }
-    let t = handle.trace_stats();
-    let l = handle.stats();
-    println!(
-        "\nfull stack: spans exported {}, dropped {}; log lines {}, suppressed or dropped {}",
-        t.spans_exported,
-        t.dropped(),
-        l.lines,
-        l.suppressed()
-    );
     drop(guard);
     drop(logs_guard);
     drop(warn_guard);
