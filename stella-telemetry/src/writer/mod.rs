@@ -177,8 +177,8 @@ impl Queue {
             let (flush_target, closed) = {
                 let mut st = self.lock();
                 // The queue is taken once per tick, not whenever a line is waiting: a writer
-                // that took it again as soon as a write returned, under a steady trickle of
-                // lines, never slept and wrote a line or two per system call.
+                // that took it again as soon as a write returned wrote a few lines per system
+                // call whenever its output was slower than the lines came in.
                 loop {
                     let since = last_take.elapsed();
                     if st.closed
