@@ -539,8 +539,7 @@ pub(super) fn special(scan: &mut Scan<'_, '_>, sp: Special, s: usize, e: usize) 
         Special::DiscordWebhook => webhook(scan, s, e, &[""], &["discord.com", "discordapp.com"]),
         Special::TeamsWebhook => webhook(scan, s, e, &["webhookb2/", "IncomingWebhook/"], &[]),
         Special::Flag => kv::at_flag(scan, s, e),
-        Special::CurlUser => curl_user(scan, s, e),
-        Special::DashP => dash_p(scan, s, e),
+        Special::CurlUser | Special::DashP => glued_flags(scan, sp, s, e),
         Special::EncodedEq => kv::at_separator(scan, s, 3),
         Special::EncodedAt => super::email::at_sign(scan, s, 3),
         Special::FileUrl => super::path::at_file_url(scan, s, e),
@@ -982,6 +981,9 @@ fn dash_p_value(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
     }
 }
 
+/// `curl -u user:password` and `mysql -u root -p secret`: the value after the flag, read by
+/// [`curl_user_value`] or [`dash_p_value`].
+///
 /// ` -u ` and ` -p ` end with the space the next one would start with, and the searchers report
 /// matches that do not overlap: of `-u -p secret` or `-u -u user:pw` only the first flag is
 /// reported (the next pass, where it has become a marker, would report the second: a leak on the
@@ -1006,17 +1008,7 @@ fn glued_flags(scan: &mut Scan<'_, '_>, mut last: Special, mut s: usize, mut e: 
     }
 }
 
-/// `curl -u user:password`: the part after the first colon.
-fn curl_user(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
-    glued_flags(scan, Special::CurlUser, s, e);
-}
-
-/// `mysql -u root -p secret` and the like: the value after `-p`.
-fn dash_p(scan: &mut Scan<'_, '_>, s: usize, e: usize) {
-    glued_flags(scan, Special::DashP, s, e);
-}
-
-/// The credential after `-u`: the part after the first colon.
+/// `curl -u user:password`: the credential after `-u`, the part after the first colon.
 fn curl_user_value(scan: &mut Scan<'_, '_>, e: usize) {
     let mut p = e;
     // `"… -u ":` where the quote closes an enclosing JSON string: no credential follows
