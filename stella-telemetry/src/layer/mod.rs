@@ -523,7 +523,7 @@ where
         R: LookupSpan<'a>,
         V: record::SpanShare,
     {
-        let mut fields = SpanFields::default();
+        let mut fields = SpanFields::new();
         with_scratch(|s| {
             let mut visitor = SpanVisitor {
                 fields: &mut fields,
