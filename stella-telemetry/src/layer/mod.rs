@@ -106,6 +106,21 @@ pub(crate) fn span_tenant(ext: &tracing_subscriber::registry::Extensions<'_>) ->
     })
 }
 
+#[cfg(feature = "otlp")]
+pub(crate) use render::push_ids_json;
+
+/// The `trace_id` and `span_id` members of the lines inside a span, when the OpenTelemetry
+/// bridge rendered them with the span's trace context.
+fn span_ids_json<'a>(ext: &'a tracing_subscriber::registry::Extensions<'_>) -> Option<&'a str> {
+    #[cfg(feature = "otlp")]
+    return crate::trace::span_ids_json(ext);
+    #[cfg(not(feature = "otlp"))]
+    {
+        let _ = ext;
+        None
+    }
+}
+
 /// A span's own trace context: the one the OpenTelemetry bridge gave it, else one another
 /// layer stored in its extensions.
 pub(crate) fn span_trace<'a>(

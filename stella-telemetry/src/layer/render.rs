@@ -122,11 +122,14 @@ fn walk_span<'a, R>(
         *current = ext.get::<CurrentContext>().cloned();
     }
     // A span's own trace context (the OpenTelemetry bridge of issue II stores one per
-    // span) gives the innermost span's ids, so lines agree with the exported spans.
-    if ids_missing(ev)
-        && let Some(trace) = super::span_trace(&ext)
-    {
-        fill_ids(ev, trace);
+    // span, with its members rendered) gives the innermost span's ids, so lines agree with
+    // the exported spans.
+    if ids_missing(ev) {
+        if let Some(ids) = super::span_ids_json(&ext) {
+            fill_ids_json(ev, ids);
+        } else if let Some(trace) = super::span_trace(&ext) {
+            fill_ids(ev, trace);
+        }
     }
     let Some(fields) = ext.get::<SpanFields>() else {
         return;
@@ -279,6 +282,53 @@ fn fill_ids(ev: &mut EventFields, trace: &TraceContext) {
         let start = ev.arena.len();
         push_id_member(&mut ev.arena, slot, &ids.0, &ids.1);
         set_json(ev, slot, start, ev.arena.len());
+    }
+}
+
+/// The length of the `trace_id` member (`,"trace_id":"<32 hex>"`): where the `span_id`
+/// member starts in [`push_ids_json`]'s text.
+const TRACE_MEMBER: usize = Slot::TraceId.member_head().len() + 32 + 1;
+
+/// Appends the `trace_id` and `span_id` members of these ids (valid ones: not all zeros), as
+/// [`fill_ids_json`] takes them.
+pub(crate) fn push_ids_json(out: &mut String, trace: &[u8; 16], span: &[u8; 8]) {
+    let mut buf = IdsBuf([0; IDS_TEXT]);
+    let split = id_member(&mut buf.0, Slot::TraceId.key(), trace);
+    let len = split
+        + buf
+            .0
+            .get_mut(split..)
+            .map_or(0, |rest| id_member(rest, Slot::SpanId.key(), span));
+    if split == TRACE_MEMBER
+        && let Some(text) = buf.0.get(..len).and_then(|b| std::str::from_utf8(b).ok())
+    {
+        out.push_str(text);
+    }
+}
+
+/// Fills `trace_id` and `span_id` where still empty from the members [`push_ids_json`]
+/// rendered.
+fn fill_ids_json(ev: &mut EventFields, ids: &str) {
+    let empty = |ev: &EventFields, slot: Slot| matches!(ev.slots.get(slot.index()), Some(None));
+    let Some((trace_part, span_part)) = ids.split_at_checked(TRACE_MEMBER) else {
+        return;
+    };
+    let start = ev.arena.len();
+    match (empty(ev, Slot::TraceId), empty(ev, Slot::SpanId)) {
+        (true, true) => {
+            ev.arena.push_str(ids);
+            set_json(ev, Slot::TraceId, start, start + TRACE_MEMBER);
+            set_json(ev, Slot::SpanId, start + TRACE_MEMBER, ev.arena.len());
+        }
+        (true, false) => {
+            ev.arena.push_str(trace_part);
+            set_json(ev, Slot::TraceId, start, ev.arena.len());
+        }
+        (false, true) => {
+            ev.arena.push_str(span_part);
+            set_json(ev, Slot::SpanId, start, ev.arena.len());
+        }
+        (false, false) => {}
     }
 }
 
@@ -945,6 +995,48 @@ mod id_tests {
                     };
                     assert_eq!(member(&ev, other), Some(want.as_str()));
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn rendered_id_members_fill_the_slots_as_the_trace_context_does() {
+        for n in 0..20u8 {
+            let cx = context(n);
+            let mut ids = String::new();
+            super::push_ids_json(
+                &mut ids,
+                &cx.trace_id().to_bytes(),
+                &cx.span_id().to_bytes(),
+            );
+            assert_eq!(
+                ids,
+                format!(
+                    ",\"trace_id\":\"{}\",\"span_id\":\"{}\"",
+                    cx.trace_id(),
+                    cx.span_id()
+                )
+            );
+            // Both empty, or either set by the event: the same members as from the context.
+            for own in [None, Some(Slot::TraceId), Some(Slot::SpanId)] {
+                let fill = |from_text: bool| {
+                    let mut ev = EventFields::default();
+                    ev.push_arena("x");
+                    if let Some(own) = own {
+                        let v = ev.push_arena("own");
+                        ev.slots[own.index()] = Some((v, Origin::Raw));
+                    }
+                    if from_text {
+                        super::fill_ids_json(&mut ev, &ids);
+                    } else {
+                        fill_ids(&mut ev, &cx);
+                    }
+                    [Slot::TraceId, Slot::SpanId].map(|s| match ev.slots[s.index()] {
+                        Some((Val::Str(a, b), o)) => Some((ev.str_at(a, b).to_owned(), o)),
+                        _ => None,
+                    })
+                };
+                assert_eq!(fill(true), fill(false), "{n} {own:?}");
             }
         }
     }

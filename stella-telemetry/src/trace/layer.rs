@@ -406,6 +406,9 @@ pub(crate) struct SpanData {
     pub(crate) links: Vec<([u8; 16], [u8; 8])>,
     pub(crate) status: Status,
     pub(crate) tenant: Option<String>,
+    /// The span's `trace_id` and `span_id` members as the JSON layer writes them in the lines
+    /// inside the span, rendered once when the span starts (empty until then).
+    pub(crate) ids_json: String,
 }
 
 impl SpanData {
@@ -431,6 +434,7 @@ impl SpanData {
             links: Vec::new(),
             status: Status::Unset,
             tenant: None,
+            ids_json: String::new(),
         }
     }
 
@@ -619,6 +623,7 @@ impl SpanData {
             links,
             status,
             tenant,
+            ids_json,
         } = self;
         *trace_id = [0; 16];
         *span_id = [0; 8];
@@ -639,6 +644,7 @@ impl SpanData {
         keep_cleared(links, MAX_KEPT_LINKS);
         *status = Status::Unset;
         *tenant = None;
+        ids_json.clear();
         self.retained_bytes()
     }
 
@@ -648,6 +654,7 @@ impl SpanData {
             + self.texts.capacity()
             + self.events.retained_bytes()
             + bytes_of(&self.links)
+            + self.ids_json.capacity()
     }
 
     /// Empties the span as [`Self::recycle`] does but for its ids, sampling flags and tenant
@@ -832,6 +839,16 @@ pub(crate) struct SpanState {
     /// The span's tenant was in incident mode when it started: every log event is copied
     /// into it, whatever the span event level.
     incident: bool,
+}
+
+/// The `trace_id` and `span_id` members of the lines inside a span the bridge gave a trace
+/// context, rendered when it started (see [`SpanData::ids_json`]).
+pub(crate) fn span_ids_json<'a>(
+    ext: &'a tracing_subscriber::registry::Extensions<'_>,
+) -> Option<&'a str> {
+    ext.get::<SpanState>()
+        .map(|s| s.data.ids_json.as_str())
+        .filter(|t| !t.is_empty())
 }
 
 /// The trace context the bridge gave a span, from the span's extensions.
@@ -1606,6 +1623,9 @@ impl OtelLayer {
             )),
             _ => None,
         };
+        if trace.is_some() {
+            crate::layer::push_ids_json(&mut data.ids_json, &data.trace_id, &data.span_id);
+        }
         span.extensions_mut().replace(SpanState {
             data,
             recording,
