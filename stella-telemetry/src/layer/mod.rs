@@ -109,15 +109,31 @@ pub(crate) fn span_tenant(ext: &tracing_subscriber::registry::Extensions<'_>) ->
 #[cfg(feature = "otlp")]
 pub(crate) use render::push_ids_json;
 
-/// The `trace_id` and `span_id` members of the lines inside a span, when the OpenTelemetry
-/// bridge rendered them with the span's trace context.
-fn span_ids_json<'a>(ext: &'a tracing_subscriber::registry::Extensions<'_>) -> Option<&'a str> {
+/// Where the ids of the lines inside a span come from.
+pub(crate) enum SpanIds<'a> {
+    /// The `trace_id` and `span_id` members the OpenTelemetry bridge rendered when the span
+    /// started.
+    Rendered(&'a str),
+    /// The span's own trace context (another layer's, or the bridge's unrendered).
+    Context(&'a stella_context::TraceContext),
+    None,
+}
+
+/// Where the ids of the lines inside a span come from: the bridge's rendered members, else
+/// the span's own trace context ([`span_trace`]), with as few lookups as that.
+fn span_ids<'a>(ext: &'a tracing_subscriber::registry::Extensions<'_>) -> SpanIds<'a> {
     #[cfg(feature = "otlp")]
-    return crate::trace::span_ids_json(ext);
-    #[cfg(not(feature = "otlp"))]
-    {
-        let _ = ext;
-        None
+    if let Some((rendered, trace)) = crate::trace::span_ids(ext) {
+        if !rendered.is_empty() {
+            return SpanIds::Rendered(rendered);
+        }
+        if let Some(t) = trace {
+            return SpanIds::Context(t);
+        }
+    }
+    match ext.get::<stella_context::TraceContext>() {
+        Some(t) => SpanIds::Context(t),
+        None => SpanIds::None,
     }
 }
 

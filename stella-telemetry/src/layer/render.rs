@@ -125,10 +125,10 @@ fn walk_span<'a, R>(
     // span, with its members rendered) gives the innermost span's ids, so lines agree with
     // the exported spans.
     if ids_missing(ev) {
-        if let Some(ids) = super::span_ids_json(&ext) {
-            fill_ids_json(ev, ids);
-        } else if let Some(trace) = super::span_trace(&ext) {
-            fill_ids(ev, trace);
+        match super::span_ids(&ext) {
+            super::SpanIds::Rendered(ids) => fill_ids_json(ev, ids),
+            super::SpanIds::Context(trace) => fill_ids(ev, trace),
+            super::SpanIds::None => {}
         }
     }
     let Some(fields) = ext.get::<SpanFields>() else {

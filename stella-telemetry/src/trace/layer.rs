@@ -841,14 +841,14 @@ pub(crate) struct SpanState {
     incident: bool,
 }
 
-/// The `trace_id` and `span_id` members of the lines inside a span the bridge gave a trace
-/// context, rendered when it started (see [`SpanData::ids_json`]).
-pub(crate) fn span_ids_json<'a>(
+/// The `trace_id` and `span_id` members of the lines inside a span (rendered when it
+/// started, see [`SpanData::ids_json`]; empty without a trace context) and the trace context
+/// the bridge gave it, from the span's extensions: one lookup for both.
+pub(crate) fn span_ids<'a>(
     ext: &'a tracing_subscriber::registry::Extensions<'_>,
-) -> Option<&'a str> {
+) -> Option<(&'a str, Option<&'a TraceContext>)> {
     ext.get::<SpanState>()
-        .map(|s| s.data.ids_json.as_str())
-        .filter(|t| !t.is_empty())
+        .map(|s| (s.data.ids_json.as_str(), s.trace.as_ref()))
 }
 
 /// The trace context the bridge gave a span, from the span's extensions.
