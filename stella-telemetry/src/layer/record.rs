@@ -47,7 +47,12 @@ const _: () = assert!(SLOTS <= 32, "slots_set keeps one bit per slot in a u32");
 #[derive(Debug, Default)]
 pub(crate) struct EventFields {
     pub(crate) arena: String,
+    /// Written through [`Self::put_slot`] (which keeps `set` and `raw`), read directly.
     pub(crate) slots: [Option<(Val, Origin)>; SLOTS],
+    /// The slots set, one bit per slot index.
+    set: u32,
+    /// The slots set with a raw value ([`Origin::Raw`]), one bit per slot index.
+    raw: u32,
     pub(crate) message: Option<(usize, usize)>,
     pub(crate) details: Vec<(&'static str, Val, Origin)>,
     /// Error `Display` text and source chain, raw.
@@ -58,6 +63,8 @@ impl EventFields {
     pub(crate) fn clear(&mut self) {
         self.arena.clear();
         self.slots = [None; SLOTS];
+        self.set = 0;
+        self.raw = 0;
         self.message = None;
         self.details.clear();
         self.chain.clear();
@@ -65,11 +72,33 @@ impl EventFields {
 
     /// Which slots are set, one bit per slot index (there are at most 32 slots).
     pub(crate) fn slots_set(&self) -> u32 {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.is_some())
-            .fold(0, |m, (i, _)| m | (1 << i))
+        self.set
+    }
+
+    /// Which slots hold a raw value (to scan when written), one bit per slot index.
+    pub(crate) fn slots_raw(&self) -> u32 {
+        self.raw
+    }
+
+    /// Whether `slot` is still empty.
+    #[inline]
+    pub(crate) fn is_empty_slot(&self, slot: Slot) -> bool {
+        self.set & (1 << slot.index()) == 0
+    }
+
+    /// Sets a slot.
+    #[inline]
+    pub(crate) fn put_slot(&mut self, slot: Slot, val: Val, origin: Origin) {
+        let bit = 1 << slot.index();
+        if let Some(s) = self.slots.get_mut(slot.index()) {
+            *s = Some((val, origin));
+            self.set |= bit;
+            if origin == Origin::Raw {
+                self.raw |= bit;
+            } else {
+                self.raw &= !bit;
+            }
+        }
     }
 
     /// Empties every slot not in `set` (from [`Self::slots_set`]).
@@ -79,6 +108,8 @@ impl EventFields {
                 *s = None;
             }
         }
+        self.set &= set;
+        self.raw &= set;
     }
 
     pub(crate) fn str_at(&self, start: usize, end: usize) -> &str {
@@ -130,9 +161,7 @@ impl EventFields {
                         Val::Str(start, self.arena.len())
                     }
                 };
-                if let Some(s) = self.slots.get_mut(slot.index()) {
-                    *s = Some((val, Origin::Raw));
-                }
+                self.put_slot(slot, val, Origin::Raw);
             }
             None => {
                 if let Some(d) = self.details.iter_mut().find(|(k, _, _)| *k == name) {
@@ -180,17 +209,8 @@ impl Visit for EventFields {
         let _ = write!(self.arena, "{value}");
         let end = self.arena.len();
         let name = field.name();
-        if self
-            .slots
-            .get(Slot::ErrorMessage.index())
-            .copied()
-            .flatten()
-            .is_none()
-            || matches!(name, "error" | "error_message")
-        {
-            if let Some(s) = self.slots.get_mut(Slot::ErrorMessage.index()) {
-                *s = Some((Val::Str(start, end), Origin::Raw));
-            }
+        if self.is_empty_slot(Slot::ErrorMessage) || matches!(name, "error" | "error_message") {
+            self.put_slot(Slot::ErrorMessage, Val::Str(start, end), Origin::Raw);
         } else if !is_hidden(name) && Slot::of(name).is_none() {
             self.details.push((name, Val::Str(start, end), Origin::Raw));
         }
@@ -950,16 +970,18 @@ mod span_str_tests {
         assert_eq!(ev.slots_set(), 0);
         let v = ev.push_arena("x");
         for slot in [Slot::TenantId, Slot::SpanId, Slot::ErrorMessage] {
-            ev.slots[slot.index()] = Some((v, Origin::Raw));
+            ev.put_slot(slot, v, Origin::Raw);
         }
         let set = ev.slots_set();
         assert_eq!(set.count_ones(), 3);
         // Filled later (by the spans), then emptied again: the event's own stay.
         let w = ev.push_arena("y");
-        ev.slots[Slot::Route.index()] = Some((w, Origin::Json));
-        ev.slots[Slot::TraceId.index()] = Some((w, Origin::Json));
+        ev.put_slot(Slot::Route, w, Origin::Json);
+        ev.put_slot(Slot::TraceId, w, Origin::Json);
+        assert_eq!(ev.slots_raw(), set);
         ev.keep_slots(set);
         assert_eq!(ev.slots_set(), set);
+        assert_eq!(ev.slots_raw(), set);
         assert_eq!(
             ev.slots[Slot::SpanId.index()],
             Some((Val::Str(0, 1), Origin::Raw))

@@ -87,12 +87,10 @@ where
 fn fill_from_context(ev: &mut EventFields, req: &RequestContext) {
     let mut fill = |slot: Slot, value: &Option<String>| {
         if let Some(value) = value.as_deref()
-            && ev.slots.get(slot.index()).copied().flatten().is_none()
+            && ev.is_empty_slot(slot)
         {
             let val = ev.push_arena(value);
-            if let Some(s) = ev.slots.get_mut(slot.index()) {
-                *s = Some((val, Origin::Raw));
-            }
+            ev.put_slot(slot, val, Origin::Raw);
         }
     };
     fill(Slot::TenantId, &req.tenant_id);
@@ -136,7 +134,7 @@ fn walk_span<'a, R>(
     };
     // The span's members copied into the arena in one piece, where any is still empty in the
     // line: the empty ones take their range of it (the others' bytes go unused).
-    let empty = |ev: &EventFields, slot: Slot| matches!(ev.slots.get(slot.index()), Some(None));
+    let empty = |ev: &EventFields, slot: Slot| ev.is_empty_slot(slot);
     if !fields.line.is_empty()
         && (view.is_none() || !fields.any_raw)
         && fields
@@ -166,9 +164,7 @@ fn walk_span<'a, R>(
                 }
                 (val, Origin::Json)
             };
-            if let Some(s) = ev.slots.get_mut(slot.index()) {
-                *s = Some(entry);
-            }
+            ev.put_slot(*slot, entry.0, entry.1);
         }
         walk_details(ev, fields, view);
         return;
@@ -178,8 +174,7 @@ fn walk_span<'a, R>(
             tenant.push_str(v.original(&fields.text));
             *found = true;
         }
-        let idx = slot.index();
-        if ev.slots.get(idx).copied().flatten().is_some() {
+        if !ev.is_empty_slot(*slot) {
             continue;
         }
         let entry = match (v.raw(&fields.text), view) {
@@ -193,9 +188,7 @@ fn walk_span<'a, R>(
             }
             _ => (ev.push_arena(fields.str(v.json_range())), Origin::Json),
         };
-        if let Some(s) = ev.slots.get_mut(idx) {
-            *s = Some(entry);
-        }
+        ev.put_slot(*slot, entry.0, entry.1);
     }
     walk_details(ev, fields, view);
 }
@@ -229,14 +222,12 @@ fn walk_details(ev: &mut EventFields, fields: &SpanFields, view: Option<&ScrubVi
 
 /// True while `trace_id` or `span_id` is still empty.
 fn ids_missing(ev: &EventFields) -> bool {
-    [Slot::TraceId, Slot::SpanId]
-        .iter()
-        .any(|s| matches!(ev.slots.get(s.index()), Some(None)))
+    ev.is_empty_slot(Slot::TraceId) || ev.is_empty_slot(Slot::SpanId)
 }
 
 /// Fills `trace_id` and `span_id` from `trace` where still empty.
 fn fill_ids(ev: &mut EventFields, trace: &TraceContext) {
-    let empty = |ev: &EventFields, slot: Slot| matches!(ev.slots.get(slot.index()), Some(None));
+    let empty = |ev: &EventFields, slot: Slot| ev.is_empty_slot(slot);
     let (need_trace, need_span) = (empty(ev, Slot::TraceId), empty(ev, Slot::SpanId));
     if !need_trace && !need_span {
         return;
@@ -309,7 +300,7 @@ pub(crate) fn push_ids_json(out: &mut String, trace: &[u8; 16], span: &[u8; 8]) 
 /// Fills `trace_id` and `span_id` where still empty from the members [`push_ids_json`]
 /// rendered.
 fn fill_ids_json(ev: &mut EventFields, ids: &str) {
-    let empty = |ev: &EventFields, slot: Slot| matches!(ev.slots.get(slot.index()), Some(None));
+    let empty = |ev: &EventFields, slot: Slot| ev.is_empty_slot(slot);
     let Some((trace_part, span_part)) = ids.split_at_checked(TRACE_MEMBER) else {
         return;
     };
@@ -334,9 +325,7 @@ fn fill_ids_json(ev: &mut EventFields, ids: &str) {
 
 /// Sets `slot` to the rendered member at `start..end` of the arena.
 fn set_json(ev: &mut EventFields, slot: Slot, start: usize, end: usize) {
-    if let Some(s) = ev.slots.get_mut(slot.index()) {
-        *s = Some((Val::Str(start, end), Origin::Json));
-    }
+    ev.put_slot(slot, Val::Str(start, end), Origin::Json);
 }
 
 /// Appends the member of `slot` (`trace_id` or `span_id`) for these ids. Ids of a trace
@@ -501,9 +490,13 @@ pub(super) fn batch_clean(
         tmp.push_str(s);
         tmp.push(BATCH_SEPARATOR);
     };
-    // (`Slot::ALL` is in index order.)
-    for (&slot, entry) in Slot::ALL.iter().zip(&ev.slots) {
-        if let Some((Val::Str(s, e), Origin::Raw)) = *entry
+    // The slots with a raw value, in index order (`Slot::ALL` is in index order).
+    let mut raw = ev.slots_raw();
+    while raw != 0 {
+        let i = raw.trailing_zeros() as usize;
+        raw &= raw - 1;
+        if let (Some(&slot), Some(&Some((Val::Str(s, e), Origin::Raw)))) =
+            (Slot::ALL.get(i), ev.slots.get(i))
             && slot.format() == Format::Scanned
             && scan.keys.plain(scan.scrubber, slot.key())
         {
@@ -591,9 +584,14 @@ pub(super) fn write_line(
     // that follow one another in the arena as in the line (one span's, copied in slot order)
     // are copied as one run.
     let mut run = (0, 0);
-    // (`Slot::ALL` is in index order.)
-    for (&slot, entry) in Slot::ALL.iter().zip(&ev.slots) {
-        let Some((Val::Str(start, end), origin)) = *entry else {
+    // The set slots, in index order (`Slot::ALL` is in index order).
+    let mut set = ev.slots_set();
+    while set != 0 {
+        let i = set.trailing_zeros() as usize;
+        set &= set - 1;
+        let (Some(&slot), Some(&Some((Val::Str(start, end), origin)))) =
+            (Slot::ALL.get(i), ev.slots.get(i))
+        else {
             continue;
         };
         if origin == Origin::Json {
@@ -916,7 +914,7 @@ mod context_tests {
         let mut ev = EventFields::default();
         // A slot the event set stays.
         let own = ev.push_arena("own");
-        ev.slots[Slot::Actor.index()] = Some((own, Origin::Raw));
+        ev.put_slot(Slot::Actor, own, Origin::Raw);
         fill_from_context(&mut ev, &req);
         for (name, value) in fields {
             let slot = Slot::of(name).expect("a context field is a common field");
@@ -985,7 +983,7 @@ mod id_tests {
                 for own in [Slot::TraceId, Slot::SpanId] {
                     let mut ev = EventFields::default();
                     let v = ev.push_arena("own");
-                    ev.slots[own.index()] = Some((v, Origin::Raw));
+                    ev.put_slot(own, v, Origin::Raw);
                     fill_ids(&mut ev, &cx);
                     assert_eq!(ev.slots[own.index()], Some((v, Origin::Raw)));
                     let (other, want) = if own == Slot::TraceId {
@@ -1024,7 +1022,7 @@ mod id_tests {
                     ev.push_arena("x");
                     if let Some(own) = own {
                         let v = ev.push_arena("own");
-                        ev.slots[own.index()] = Some((v, Origin::Raw));
+                        ev.put_slot(own, v, Origin::Raw);
                     }
                     if from_text {
                         super::fill_ids_json(&mut ev, &ids);
