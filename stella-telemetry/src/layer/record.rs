@@ -442,10 +442,10 @@ struct SpanBuffers {
 }
 
 /// How many spans' buffers a thread keeps.
-const SPARE_KEPT: usize = 32;
+const SPARE_KEPT: usize = 16;
 /// The largest text buffer kept (bytes); a span whose buffers grew past the bounds gives
 /// them back to the allocator.
-const SPARE_TEXT: usize = 2 * 1024;
+const SPARE_TEXT: usize = 1024;
 /// The most common fields or details whose room is kept.
 const SPARE_ITEMS: usize = 32;
 
