@@ -188,15 +188,18 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
+    /// The kind named `s`, in any case (compared in place: nothing is allocated per span).
     fn parse(s: &str) -> Option<Kind> {
-        Some(match s.to_ascii_lowercase().as_str() {
-            "internal" => Kind::Internal,
-            "server" => Kind::Server,
-            "client" => Kind::Client,
-            "producer" => Kind::Producer,
-            "consumer" => Kind::Consumer,
-            _ => return None,
-        })
+        [
+            ("internal", Kind::Internal),
+            ("server", Kind::Server),
+            ("client", Kind::Client),
+            ("producer", Kind::Producer),
+            ("consumer", Kind::Consumer),
+        ]
+        .into_iter()
+        .find(|(name, _)| s.eq_ignore_ascii_case(name))
+        .map(|(_, k)| k)
     }
 }
 
@@ -1066,24 +1069,37 @@ impl IdText {
 
 /// The bytes of exactly `2 * N` lowercase hex digits (what `TraceId` and `SpanId` parse).
 fn hex<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
-    fn digit(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
-        }
-    }
     if text.len() != 2 * N {
         return None;
     }
     let mut out = [0u8; N];
+    // Every digit's value or'ed together: one check at the end that none was invalid.
+    let mut bad = 0u8;
     for (o, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
         if let [hi, lo] = *pair {
-            *o = (digit(hi)? << 4) | digit(lo)?;
+            let (h, l) = (HEX_VALUE[usize::from(hi)], HEX_VALUE[usize::from(lo)]);
+            bad |= h | l;
+            *o = (h << 4) | (l & 0x0f);
         }
     }
-    Some(out)
+    (bad & 0x80 == 0).then_some(out)
 }
+
+/// The value of each lowercase hex digit, 0x80 for every other byte.
+const HEX_VALUE: [u8; 256] = {
+    let mut t = [0x80u8; 256];
+    let mut c = 0;
+    while c < 10 {
+        t[b'0' as usize + c] = c as u8;
+        c += 1;
+    }
+    let mut c = 0;
+    while c < 6 {
+        t[b'a' as usize + c] = 10 + c as u8;
+        c += 1;
+    }
+    t
+};
 
 /// A trace id's text as `TraceId`'s `FromStr` reads it (32 lowercase hex digits, not all
 /// zero), without the text being a `str`.
@@ -1145,13 +1161,15 @@ impl FieldVisitor<'_> {
                 }
             }
             "otel.status_code" => {
-                self.data.status = match value.to_ascii_uppercase().as_str() {
-                    "ERROR" => match &self.data.status {
+                self.data.status = if value.eq_ignore_ascii_case("error") {
+                    match &self.data.status {
                         Status::Error(m) => Status::Error(m.clone()),
                         _ => Status::Error(String::new()),
-                    },
-                    "OK" => Status::Ok,
-                    _ => Status::Unset,
+                    }
+                } else if value.eq_ignore_ascii_case("ok") {
+                    Status::Ok
+                } else {
+                    Status::Unset
                 };
             }
             "otel.status_description" | "otel.status_message" => {
@@ -2043,5 +2061,64 @@ mod events_tests {
         assert_eq!(s.clean_marks(), 0);
         assert_eq!(clean_bit(63), 1 << 63);
         assert_eq!(clean_bit(64), 0);
+    }
+}
+
+#[cfg(test)]
+mod id_text_tests {
+    use proptest::prelude::*;
+
+    use super::{Kind, hex, span_id, trace_id};
+    use stella_context::{SpanId, TraceId};
+
+    proptest! {
+        #[test]
+        fn hex_ids_read_as_the_context_crate_reads_them(
+            text in prop_oneof![
+                "[0-9a-f]{32}",
+                "[0-9a-f]{16}",
+                "[0-9a-fA-F]{16,32}",
+                "[0-9a-g]{16}",
+                "0{16}|0{32}",
+                any::<String>(),
+            ]
+        ) {
+            prop_assert_eq!(trace_id(text.as_bytes()), text.parse::<TraceId>().ok());
+            prop_assert_eq!(span_id(text.as_bytes()), text.parse::<SpanId>().ok());
+        }
+    }
+
+    #[test]
+    fn hex_reads_every_byte_value() {
+        for b in 0..=255u8 {
+            let text = [b'0', b];
+            let want = match b {
+                b'0'..=b'9' => Some([b - b'0']),
+                b'a'..=b'f' => Some([b - b'a' + 10]),
+                _ => None,
+            };
+            assert_eq!(hex::<1>(&text), want, "{b}");
+            let text = [b, b'f'];
+            assert_eq!(hex::<1>(&text), want.map(|[v]| [(v << 4) | 0xf]), "{b}");
+        }
+        assert_eq!(hex::<1>(b"f"), None);
+        assert_eq!(hex::<1>(b"fff"), None);
+    }
+
+    #[test]
+    fn span_kinds_read_in_any_case() {
+        for (text, want) in [
+            ("server", Some(Kind::Server)),
+            ("SERVER", Some(Kind::Server)),
+            ("Client", Some(Kind::Client)),
+            ("internal", Some(Kind::Internal)),
+            ("producer", Some(Kind::Producer)),
+            ("CONSUMER", Some(Kind::Consumer)),
+            ("serverx", None),
+            ("", None),
+            ("sérver", None),
+        ] {
+            assert_eq!(Kind::parse(text), want, "{text}");
+        }
     }
 }
