@@ -602,8 +602,7 @@ where
             otel.new_span_at_sharing(attrs, span, |also| {
                 // A text the JSON layer found clean is not scrubbed again for the export.
                 also.share_clean(self.share_clean_messages);
-                self.json.new_span_at_sharing(attrs, span, Some(also));
-                true
+                Some(self.json.new_span_fields(attrs, Some(also)))
             });
             return;
         }

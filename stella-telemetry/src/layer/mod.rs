@@ -37,7 +37,8 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
-use self::record::{EventFields, SpanFields, SpanVisitor};
+pub(crate) use self::record::SpanFields;
+use self::record::{EventFields, SpanVisitor};
 use crate::sampling::Limiters;
 use crate::stats::{Stats, bump};
 use crate::writer::{NonBlocking, is_priority};
@@ -100,7 +101,7 @@ fn with_scratch<R: Default>(f: impl FnOnce(&mut Scratch) -> R) -> R {
 /// The tenant recorded on a span by the JSON layer, if any (for the trace bridge).
 #[cfg(feature = "otlp")]
 pub(crate) fn span_tenant(ext: &tracing_subscriber::registry::Extensions<'_>) -> Option<String> {
-    ext.get::<SpanFields>().and_then(|f| {
+    fields_of(ext).and_then(|f| {
         f.slot(crate::fields::Slot::TenantId)
             .map(|s| s.original(&f.text).to_owned())
     })
@@ -108,6 +109,30 @@ pub(crate) fn span_tenant(ext: &tracing_subscriber::registry::Extensions<'_>) ->
 
 #[cfg(feature = "otlp")]
 pub(crate) use render::push_ids_json;
+
+/// This layer's fields of a span: in the OpenTelemetry bridge's state when the bridge shared
+/// the span's visit (one extension, one allocation per span for both), else in an extension
+/// of their own.
+pub(crate) fn fields_of<'a>(
+    ext: &'a tracing_subscriber::registry::Extensions<'_>,
+) -> Option<&'a SpanFields> {
+    #[cfg(feature = "otlp")]
+    if let Some(f) = crate::trace::span_fields(ext) {
+        return Some(f);
+    }
+    ext.get::<SpanFields>()
+}
+
+/// [`fields_of`], to change them.
+fn fields_of_mut<'a>(
+    ext: &'a mut tracing_subscriber::registry::ExtensionsMut<'_>,
+) -> Option<&'a mut SpanFields> {
+    #[cfg(feature = "otlp")]
+    if crate::trace::span_fields_mut(ext).is_some() {
+        return crate::trace::span_fields_mut(ext);
+    }
+    ext.get_mut::<SpanFields>()
+}
 
 /// Where the ids of the lines inside a span come from.
 pub(crate) enum SpanIds<'a> {
@@ -554,6 +579,20 @@ where
         R: LookupSpan<'a>,
         V: record::SpanShare,
     {
+        let fields = self.new_span_fields(attrs, also);
+        span.extensions_mut().insert(fields);
+    }
+
+    /// A new span's fields, visited once, each value handed on to `also` as it is visited;
+    /// the caller keeps them in the span's extensions (see [`fields_of`]).
+    pub(crate) fn new_span_fields<V>(
+        &self,
+        attrs: &Attributes<'_>,
+        also: Option<&mut V>,
+    ) -> SpanFields
+    where
+        V: record::SpanShare,
+    {
         let mut fields = SpanFields::new();
         with_scratch(|s| {
             let mut visitor = SpanVisitor {
@@ -575,7 +614,7 @@ where
             s.tmp = visitor.buf;
         });
         fields.finish();
-        span.extensions_mut().insert(fields);
+        fields
     }
 
     /// `on_record`, for the span already looked up.
@@ -584,7 +623,7 @@ where
         R: LookupSpan<'a>,
     {
         let mut ext = span.extensions_mut();
-        if let Some(fields) = ext.get_mut::<SpanFields>() {
+        if let Some(fields) = fields_of_mut(&mut ext) {
             with_scratch(|s| {
                 let mut visitor = SpanVisitor {
                     fields,

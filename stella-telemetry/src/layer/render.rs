@@ -129,7 +129,7 @@ fn walk_span<'a, R>(
             super::SpanIds::None => {}
         }
     }
-    let Some(fields) = ext.get::<SpanFields>() else {
+    let Some(fields) = super::fields_of(&ext) else {
         return;
     };
     // The span's members copied into the arena in one piece, where any is still empty in the

@@ -19,6 +19,7 @@ use super::export::Queue;
 use super::sampler::HeadSampler;
 use super::stats::{Counters, add};
 use super::tail::Tail;
+use crate::layer::SpanFields;
 
 /// The fields of a decision log copied onto its span.
 const DECISION_ATTRIBUTES: [&str; 6] = [
@@ -842,6 +843,23 @@ pub(crate) struct SpanState {
     /// The span's tenant was in incident mode when it started: every log event is copied
     /// into it, whatever the span event level.
     incident: bool,
+    /// The JSON layer's fields of the span, when it shared the visit of the span's fields
+    /// (see [`crate::layer::fields_of`]): one extension, and one allocation, for both layers.
+    fields: Option<SpanFields>,
+}
+
+/// The JSON layer's fields of a span kept in the bridge's state.
+pub(crate) fn span_fields<'a>(
+    ext: &'a tracing_subscriber::registry::Extensions<'_>,
+) -> Option<&'a SpanFields> {
+    ext.get::<SpanState>().and_then(|s| s.fields.as_ref())
+}
+
+/// [`span_fields`], to change them.
+pub(crate) fn span_fields_mut<'a>(
+    ext: &'a mut tracing_subscriber::registry::ExtensionsMut<'_>,
+) -> Option<&'a mut SpanFields> {
+    ext.get_mut::<SpanState>().and_then(|s| s.fields.as_mut())
 }
 
 /// The `trace_id` and `span_id` members of the lines inside a span (rendered when it
@@ -1504,18 +1522,19 @@ impl OtelLayer {
     where
         R: LookupSpan<'a>,
     {
-        self.new_span_at_sharing(attrs, span, |_| false);
+        self.new_span_at_sharing(attrs, span, |_| None);
     }
 
     /// [`Self::new_span_at`], sharing the visit of the span's fields with the JSON layer:
     /// `first` is given this bridge's visitor before the span's ids are worked out, and feeds
-    /// it the span's values as it visits them (true), or does not (false: the span's fields
-    /// are then visited here).
+    /// it the span's values as it visits them, returning the JSON layer's fields of the span
+    /// (kept in this bridge's state: one extension for both), or does not (`None`: the span's
+    /// fields are then visited here).
     pub(crate) fn new_span_at_sharing<'a, R>(
         &self,
         attrs: &Attributes<'_>,
         span: &SpanRef<'a, R>,
-        first: impl FnOnce(&mut FieldVisitor<'_>) -> bool,
+        first: impl FnOnce(&mut FieldVisitor<'_>) -> Option<SpanFields>,
     ) where
         R: LookupSpan<'a>,
     {
@@ -1533,7 +1552,8 @@ impl OtelLayer {
             buf: String::new(),
             clean_shared: false,
         };
-        if !first(&mut visitor) {
+        let fields = first(&mut visitor);
+        if fields.is_none() {
             attrs.record(&mut visitor);
         }
         if data.dropped_attributes > 0 {
@@ -1649,6 +1669,7 @@ impl OtelLayer {
             recording,
             trace,
             incident,
+            fields,
         });
     }
 
