@@ -144,18 +144,30 @@ pub(crate) enum SpanIds<'a> {
     None,
 }
 
-/// Where the ids of the lines inside a span come from: the bridge's rendered members, else
-/// the span's own trace context ([`span_trace`]), with as few lookups as that.
-fn span_ids<'a>(ext: &'a tracing_subscriber::registry::Extensions<'_>) -> SpanIds<'a> {
+/// What a line reads of one of its spans: where the ids come from (when `ids` is asked: the
+/// bridge's rendered members, else the span's own trace context, as [`span_trace`] finds it)
+/// and this layer's fields ([`fields_of`]), with one lookup of the bridge's state.
+fn span_view<'a>(
+    ext: &'a tracing_subscriber::registry::Extensions<'_>,
+    ids: bool,
+) -> (SpanIds<'a>, Option<&'a SpanFields>) {
     #[cfg(feature = "otlp")]
-    if let Some((rendered, trace)) = crate::trace::span_ids(ext) {
-        if !rendered.is_empty() {
-            return SpanIds::Rendered(rendered);
-        }
-        if let Some(t) = trace {
-            return SpanIds::Context(t);
-        }
+    if let Some((rendered, trace, fields)) = crate::trace::span_state(ext) {
+        let found = match (ids, trace) {
+            (false, _) => SpanIds::None,
+            (true, _) if !rendered.is_empty() => SpanIds::Rendered(rendered),
+            (true, Some(t)) => SpanIds::Context(t),
+            (true, None) => other_trace(ext),
+        };
+        let fields = fields.or_else(|| ext.get::<SpanFields>());
+        return (found, fields);
     }
+    let found = if ids { other_trace(ext) } else { SpanIds::None };
+    (found, ext.get::<SpanFields>())
+}
+
+/// A trace context another layer stored in a span's extensions.
+fn other_trace<'a>(ext: &'a tracing_subscriber::registry::Extensions<'_>) -> SpanIds<'a> {
     match ext.get::<stella_context::TraceContext>() {
         Some(t) => SpanIds::Context(t),
         None => SpanIds::None,
@@ -735,7 +747,7 @@ where
                 message_clean: false,
             };
             (scan.all_clean, scan.message_clean) =
-                render::batch_clean(&s.ev, meta, &mut scan, relaxed, &mut s.tmp);
+                render::batch_clean(&mut s.ev, meta, &mut scan, relaxed, &mut s.tmp);
             noted.message_clean = scan.message_clean && s.ev.message.is_some();
             render::write_line(core, meta, now, &s.ev, &mut scan, &mut s.out, &mut s.tmp);
             let mut w = self.writer.make_writer_for(meta);

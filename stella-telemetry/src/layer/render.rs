@@ -122,14 +122,13 @@ fn walk_span<'a, R>(
     // A span's own trace context (the OpenTelemetry bridge of issue II stores one per
     // span, with its members rendered) gives the innermost span's ids, so lines agree with
     // the exported spans.
-    if ids_missing(ev) {
-        match super::span_ids(&ext) {
-            super::SpanIds::Rendered(ids) => fill_ids_json(ev, ids),
-            super::SpanIds::Context(trace) => fill_ids(ev, trace),
-            super::SpanIds::None => {}
-        }
+    let (ids, fields) = super::span_view(&ext, ids_missing(ev));
+    match ids {
+        super::SpanIds::Rendered(ids) => fill_ids_json(ev, ids),
+        super::SpanIds::Context(trace) => fill_ids(ev, trace),
+        super::SpanIds::None => {}
     }
-    let Some(fields) = super::fields_of(&ext) else {
+    let Some(fields) = fields else {
         return;
     };
     // The span's members copied into the arena in one piece, where any is still empty in the
@@ -461,9 +460,10 @@ const BATCH_SEPARATOR: char = '\n';
 /// scratch), and one over the message. When a scan redacts nothing, none of its values needs
 /// scanning on its own; when it redacts anything, each of its values is scrubbed separately, so
 /// a redaction is never placed across two values. Skipped for deep-debug tenants, whose lines
-/// take the per-value path. Returns whether (the fields, the message) are clean.
+/// take the per-value path. Small numbers the per-thread verdicts know clean are marked
+/// [`Origin::Clean`] (written as they are). Returns whether (the fields, the message) are clean.
 pub(super) fn batch_clean(
-    ev: &EventFields,
+    ev: &mut EventFields,
     meta: &Metadata<'_>,
     scan: &mut Scan<'_>,
     relaxed: bool,
@@ -503,20 +503,27 @@ pub(super) fn batch_clean(
             push(tmp, ev.str_at(s, e));
         }
     }
-    for (key, val, origin) in &ev.details {
+    let arena = &ev.arena;
+    for (key, val, origin) in &mut ev.details {
         if *origin != Origin::Raw || !scan.keys.plain(scan.scrubber, key) {
             continue;
         }
         let _ = match *val {
             Val::Str(s, e) => {
-                push(tmp, ev.str_at(s, e));
+                push(tmp, arena.get(s..e).unwrap_or(""));
                 Ok(())
             }
             // A small non-negative integer (a count, a step) has a per-thread verdict of its
             // own: known clean, it needs no place in the joined scan (its value alone is what
-            // the per-value path would scan).
-            Val::I64(n) if n >= 0 && known_clean_number(scan, n.unsigned_abs()) => Ok(()),
-            Val::U64(n) if known_clean_number(scan, n) => Ok(()),
+            // the per-value path would scan), and is written as it is.
+            Val::I64(n) if n >= 0 && known_clean_number(scan, n.unsigned_abs()) => {
+                *origin = Origin::Clean;
+                Ok(())
+            }
+            Val::U64(n) if known_clean_number(scan, n) => {
+                *origin = Origin::Clean;
+                Ok(())
+            }
             Val::I64(n) => {
                 if n < 0 {
                     tmp.push('-');

@@ -862,14 +862,20 @@ pub(crate) fn span_fields_mut<'a>(
     ext.get_mut::<SpanState>().and_then(|s| s.fields.as_mut())
 }
 
-/// The `trace_id` and `span_id` members of the lines inside a span (rendered when it
-/// started, see [`SpanData::ids_json`]; empty without a trace context) and the trace context
-/// the bridge gave it, from the span's extensions: one lookup for both.
-pub(crate) fn span_ids<'a>(
+/// What the JSON layer reads of a span the bridge has state for, with one lookup: the
+/// `trace_id` and `span_id` members of the lines inside it (rendered when it started, see
+/// [`SpanData::ids_json`]; empty without a trace context), its trace context and the JSON
+/// layer's fields kept here.
+pub(crate) fn span_state<'a>(
     ext: &'a tracing_subscriber::registry::Extensions<'_>,
-) -> Option<(&'a str, Option<&'a TraceContext>)> {
-    ext.get::<SpanState>()
-        .map(|s| (s.data.ids_json.as_str(), s.trace.as_ref()))
+) -> Option<(&'a str, Option<&'a TraceContext>, Option<&'a SpanFields>)> {
+    ext.get::<SpanState>().map(|s| {
+        (
+            s.data.ids_json.as_str(),
+            s.trace.as_ref(),
+            s.fields.as_ref(),
+        )
+    })
 }
 
 /// The trace context the bridge gave a span, from the span's extensions.

@@ -51,7 +51,7 @@ pub use self::config::{OtlpProtocol, TraceConfig, TraceConfigError};
 pub(crate) use self::export::Exporter;
 pub use self::job::{JobSpan, job_span};
 pub(crate) use self::layer::{
-    OtelLayer, Pipeline, Shared, now_nanos, span_fields, span_fields_mut, span_ids,
+    OtelLayer, Pipeline, Shared, now_nanos, span_fields, span_fields_mut, span_state,
     span_trace_context,
 };
 pub use self::sampler::RatioError;
