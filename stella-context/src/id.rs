@@ -147,7 +147,23 @@ impl TraceId {
         h
     }
 
-    pub(crate) fn parse_bytes(src: &[u8]) -> Result<Self, ParseError> {
+    /// Parses 32 lowercase hex digits, as [`FromStr`] does, from bytes that need not be a
+    /// `str` (a header value, a field's text).
+    ///
+    /// # Errors
+    ///
+    /// [`ParseError`] when the text is not 32 lowercase hex digits, or is all zeros.
+    ///
+    /// ```
+    /// use stella_context::TraceId;
+    ///
+    /// let id = TraceId::parse_bytes(b"4bf92f3577b34da6a3ce929d0e0e4736")?;
+    /// assert_eq!(id.hex().as_str(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    /// assert!(TraceId::parse_bytes(b"4BF92F3577B34DA6A3CE929D0E0E4736").is_err());
+    /// assert!(TraceId::parse_bytes(&[b'0'; 32]).is_err());
+    /// # Ok::<(), stella_context::ParseError>(())
+    /// ```
+    pub fn parse_bytes(src: &[u8]) -> Result<Self, ParseError> {
         let value = decode_hex_u128(src, 32).ok_or(ParseError::InvalidId(32))?;
         Self::from_bytes(value.to_be_bytes()).ok_or(ParseError::ZeroTraceId)
     }
@@ -230,7 +246,22 @@ impl SpanId {
         h
     }
 
-    pub(crate) fn parse_bytes(src: &[u8]) -> Result<Self, ParseError> {
+    /// Parses 16 lowercase hex digits, as [`FromStr`] does, from bytes that need not be a
+    /// `str`.
+    ///
+    /// # Errors
+    ///
+    /// [`ParseError`] when the text is not 16 lowercase hex digits, or is all zeros.
+    ///
+    /// ```
+    /// use stella_context::SpanId;
+    ///
+    /// let id = SpanId::parse_bytes(b"00f067aa0ba902b7")?;
+    /// assert_eq!(id.hex().as_str(), "00f067aa0ba902b7");
+    /// assert!(SpanId::parse_bytes(b"00f067aa0ba902b").is_err());
+    /// # Ok::<(), stella_context::ParseError>(())
+    /// ```
+    pub fn parse_bytes(src: &[u8]) -> Result<Self, ParseError> {
         let value = decode_hex_u128(src, 16).ok_or(ParseError::InvalidId(16))?;
         let value = u64::try_from(value).map_err(|_| ParseError::InvalidId(16))?;
         Self::from_bytes(value.to_be_bytes()).ok_or(ParseError::ZeroSpanId)

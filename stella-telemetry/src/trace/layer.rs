@@ -1091,49 +1091,15 @@ impl IdText {
     }
 }
 
-/// The bytes of exactly `2 * N` lowercase hex digits (what `TraceId` and `SpanId` parse).
-fn hex<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
-    if text.len() != 2 * N {
-        return None;
-    }
-    let mut out = [0u8; N];
-    // Every digit's value or'ed together: one check at the end that none was invalid.
-    let mut bad = 0u8;
-    for (o, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
-        if let [hi, lo] = *pair {
-            let (h, l) = (HEX_VALUE[usize::from(hi)], HEX_VALUE[usize::from(lo)]);
-            bad |= h | l;
-            *o = (h << 4) | (l & 0x0f);
-        }
-    }
-    (bad & 0x80 == 0).then_some(out)
-}
-
-/// The value of each lowercase hex digit, 0x80 for every other byte.
-const HEX_VALUE: [u8; 256] = {
-    let mut t = [0x80u8; 256];
-    let mut c = 0;
-    while c < 10 {
-        t[b'0' as usize + c] = c as u8;
-        c += 1;
-    }
-    let mut c = 0;
-    while c < 6 {
-        t[b'a' as usize + c] = 10 + c as u8;
-        c += 1;
-    }
-    t
-};
-
 /// A trace id's text as `TraceId`'s `FromStr` reads it (32 lowercase hex digits, not all
 /// zero), without the text being a `str`.
 fn trace_id(text: &[u8]) -> Option<TraceId> {
-    TraceId::from_bytes(hex(text)?)
+    TraceId::parse_bytes(text).ok()
 }
 
 /// A span id's text as `SpanId`'s `FromStr` reads it (16 lowercase hex digits, not all zero).
 fn span_id(text: &[u8]) -> Option<SpanId> {
-    SpanId::from_bytes(hex(text)?)
+    SpanId::parse_bytes(text).ok()
 }
 
 impl fmt::Write for IdText {
@@ -2095,7 +2061,7 @@ mod events_tests {
 mod id_text_tests {
     use proptest::prelude::*;
 
-    use super::{Kind, hex, span_id, trace_id};
+    use super::{Kind, span_id, trace_id};
     use stella_context::{SpanId, TraceId};
 
     proptest! {
@@ -2113,23 +2079,6 @@ mod id_text_tests {
             prop_assert_eq!(trace_id(text.as_bytes()), text.parse::<TraceId>().ok());
             prop_assert_eq!(span_id(text.as_bytes()), text.parse::<SpanId>().ok());
         }
-    }
-
-    #[test]
-    fn hex_reads_every_byte_value() {
-        for b in 0..=255u8 {
-            let text = [b'0', b];
-            let want = match b {
-                b'0'..=b'9' => Some([b - b'0']),
-                b'a'..=b'f' => Some([b - b'a' + 10]),
-                _ => None,
-            };
-            assert_eq!(hex::<1>(&text), want, "{b}");
-            let text = [b, b'f'];
-            assert_eq!(hex::<1>(&text), want.map(|[v]| [(v << 4) | 0xf]), "{b}");
-        }
-        assert_eq!(hex::<1>(b"f"), None);
-        assert_eq!(hex::<1>(b"fff"), None);
     }
 
     #[test]
