@@ -242,24 +242,7 @@ fn fill_ids(ev: &mut EventFields, trace: &TraceContext) {
             let Some((text, split)) = m.members(&ids.0, &ids.1) else {
                 return false;
             };
-            let start = ev.arena.len();
-            let (trace_part, span_part) = text.split_at_checked(split).unwrap_or_default();
-            match (need_trace, need_span) {
-                (true, true) => {
-                    ev.arena.push_str(text);
-                    set_json(ev, Slot::TraceId, start, start + split);
-                    set_json(ev, Slot::SpanId, start + split, ev.arena.len());
-                }
-                (true, false) => {
-                    ev.arena.push_str(trace_part);
-                    set_json(ev, Slot::TraceId, start, ev.arena.len());
-                }
-                _ => {
-                    ev.arena.push_str(span_part);
-                    set_json(ev, Slot::SpanId, start, ev.arena.len());
-                }
-            }
-            true
+            put_id_members(ev, text, split)
         })
         .unwrap_or(false);
     if memo {
@@ -299,16 +282,24 @@ pub(crate) fn push_ids_json(out: &mut String, trace: &[u8; 16], span: &[u8; 8]) 
 /// Fills `trace_id` and `span_id` where still empty from the members [`push_ids_json`]
 /// rendered.
 fn fill_ids_json(ev: &mut EventFields, ids: &str) {
-    let empty = |ev: &EventFields, slot: Slot| ev.is_empty_slot(slot);
-    let Some((trace_part, span_part)) = ids.split_at_checked(TRACE_MEMBER) else {
-        return;
+    put_id_members(ev, ids, TRACE_MEMBER);
+}
+
+/// Fills `trace_id` and `span_id` where still empty from `text`: the `trace_id` member, then
+/// the `span_id` member from `split`. False when `split` is not inside `text`.
+fn put_id_members(ev: &mut EventFields, text: &str, split: usize) -> bool {
+    let Some((trace_part, span_part)) = text.split_at_checked(split) else {
+        return false;
     };
     let start = ev.arena.len();
-    match (empty(ev, Slot::TraceId), empty(ev, Slot::SpanId)) {
+    match (
+        ev.is_empty_slot(Slot::TraceId),
+        ev.is_empty_slot(Slot::SpanId),
+    ) {
         (true, true) => {
-            ev.arena.push_str(ids);
-            set_json(ev, Slot::TraceId, start, start + TRACE_MEMBER);
-            set_json(ev, Slot::SpanId, start + TRACE_MEMBER, ev.arena.len());
+            ev.arena.push_str(text);
+            set_json(ev, Slot::TraceId, start, start + split);
+            set_json(ev, Slot::SpanId, start + split, ev.arena.len());
         }
         (true, false) => {
             ev.arena.push_str(trace_part);
@@ -320,6 +311,7 @@ fn fill_ids_json(ev: &mut EventFields, ids: &str) {
         }
         (false, false) => {}
     }
+    true
 }
 
 /// Sets `slot` to the rendered member at `start..end` of the arena.
