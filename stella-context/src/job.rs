@@ -443,9 +443,6 @@ impl Restored {
     pub fn span(&self) -> tracing::Span {
         let kind = self.meta.kind.as_deref().unwrap_or("job");
         let link = self.links.first();
-        let (trace_hex, span_hex) = (self.trace.trace_id().hex(), self.trace.span_id().hex());
-        let parent_hex = self.parent.as_ref().map(|p| p.span_id().hex());
-        let link_hex = link.map(|l| (l.trace_id().hex(), l.span_id().hex()));
         self.current().scope(|| {
             tracing::info_span!(
                 "job",
@@ -459,11 +456,11 @@ impl Restored {
                 run_id = self.meta.run_id.as_deref(),
                 job.attempt = self.meta.attempt,
                 tenant_id = self.meta.tenant_id.as_deref(),
-                trace_id = trace_hex.as_str(),
-                span_id = span_hex.as_str(),
-                parent_span_id = parent_hex.as_ref().map(crate::HexId::as_str),
-                link.trace_id = link_hex.as_ref().map(|(t, _)| t.as_str()),
-                link.span_id = link_hex.as_ref().map(|(_, s)| s.as_str()),
+                trace_id = self.trace.trace_id().hex().as_str(),
+                span_id = self.trace.span_id().hex().as_str(),
+                parent_span_id = self.parent.as_ref().map(|p| p.span_id().hex()).as_ref().map(crate::HexId::as_str),
+                link.trace_id = link.map(|l| l.trace_id().hex()).as_ref().map(crate::HexId::as_str),
+                link.span_id = link.map(|l| l.span_id().hex()).as_ref().map(crate::HexId::as_str),
                 link.count = self.links.len(),
             )
         })

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use stella_context::{CurrentContext, JobEnvelope, RestoreMode, Restored, WithContext};
+use stella_context::{CurrentContext, HexId, JobEnvelope, RestoreMode, Restored, WithContext};
 
 /// A job's `runner.execute` span with the context restored from its envelope. Run the job
 /// inside it with [`in_scope`](Self::in_scope) (synchronous work) or
@@ -43,9 +43,6 @@ pub fn job_span<T>(envelope: &JobEnvelope<T>, mode: RestoreMode) -> JobSpan {
     let trace = restored.trace();
     let parent = restored.parent();
     let link = restored.link();
-    let (trace_hex, span_hex) = (trace.trace_id().hex(), trace.span_id().hex());
-    let parent_hex = parent.map(|p| p.span_id().hex());
-    let link_hex = link.map(|l| (l.trace_id().hex(), l.span_id().hex()));
     let span = current.scope(|| {
         tracing::info_span!(
             "runner.execute",
@@ -62,11 +59,11 @@ pub fn job_span<T>(envelope: &JobEnvelope<T>, mode: RestoreMode) -> JobSpan {
             project_id = meta.project_id.as_deref(),
             sbom_id = meta.sbom_id.as_deref(),
             policy_version = meta.policy_version.as_deref(),
-            trace_id = trace_hex.as_str(),
-            span_id = span_hex.as_str(),
-            parent_span_id = parent_hex.as_ref().map(stella_context::HexId::as_str),
-            link.trace_id = link_hex.as_ref().map(|(t, _)| t.as_str()),
-            link.span_id = link_hex.as_ref().map(|(_, s)| s.as_str()),
+            trace_id = trace.trace_id().hex().as_str(),
+            span_id = trace.span_id().hex().as_str(),
+            parent_span_id = parent.map(|p| p.span_id().hex()).as_ref().map(HexId::as_str),
+            link.trace_id = link.map(|l| l.trace_id().hex()).as_ref().map(HexId::as_str),
+            link.span_id = link.map(|l| l.span_id().hex()).as_ref().map(HexId::as_str),
         )
     });
     JobSpan {

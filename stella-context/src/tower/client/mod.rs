@@ -122,8 +122,6 @@ where
         );
         let span = current.scope(|| {
             let uri = req.uri();
-            let (trace_hex, span_hex) = (call.trace_id().hex(), call.span_id().hex());
-            let parent_hex = parent_trace.map(|p| p.span_id().hex());
             tracing::info_span!(
                 "http.client",
                 otel.name = method_name(req.method()),
@@ -135,9 +133,9 @@ where
                 server.port = uri.port_u16(),
                 http.response.status_code = tracing::field::Empty,
                 error.type = tracing::field::Empty,
-                trace_id = trace_hex.as_str(),
-                span_id = span_hex.as_str(),
-                parent_span_id = parent_hex.as_ref().map(crate::HexId::as_str),
+                trace_id = call.trace_id().hex().as_str(),
+                span_id = call.span_id().hex().as_str(),
+                parent_span_id = parent_trace.map(|p| p.span_id().hex()).as_ref().map(crate::HexId::as_str),
             )
         });
         let inner = {

@@ -199,8 +199,6 @@ where
             });
             let scheme = uri.scheme_str().unwrap_or(config.scheme);
             let name = route.as_deref().unwrap_or("unmatched");
-            let (trace_hex, span_hex) = (trace.trace_id().hex(), trace.span_id().hex());
-            let parent_hex = remote.as_ref().map(|r| r.span_id().hex());
             tracing::info_span!(
                 "api",
                 otel.name = %format_args!("api.{name}"),
@@ -214,9 +212,11 @@ where
                 network.protocol.version = protocol_version(req.version()),
                 http.response.status_code = tracing::field::Empty,
                 error.type = tracing::field::Empty,
-                trace_id = trace_hex.as_str(),
-                span_id = span_hex.as_str(),
-                parent_span_id = parent_hex.as_ref().map(HexId::as_str),
+                // Formatted only when the span is enabled (the macro evaluates its values
+                // then), as text: no formatting machinery.
+                trace_id = trace.trace_id().hex().as_str(),
+                span_id = trace.span_id().hex().as_str(),
+                parent_span_id = remote.as_ref().map(|r| r.span_id().hex()).as_ref().map(HexId::as_str),
                 request_id = request.request_id.as_deref(),
                 tenant_id = request.tenant_id.as_deref(),
                 project_id = tracing::field::Empty,
