@@ -244,9 +244,10 @@ impl TraceConfig {
     /// (`STELLA_TRACE_SPAN_EVENTS`: `trace`, `debug`, `info`, `warn` or `error`; default
     /// `trace`, every event the log filter lets through). Every log line carries its trace and
     /// span ids, so a log store joins lines to spans without the copy; at `warn`, info lines
-    /// go to the logs only, which takes about 13 % off the full stack's instructions per
-    /// request in the overhead bench (`benches/README.md`). Error events are always copied: they set the span's status. A
-    /// span started while its tenant is in incident mode takes every event.
+    /// go to the logs only, which takes about 9 % off the full stack's instructions per
+    /// request in the overhead bench (`benches/README.md`). Error events are always copied:
+    /// they set the span's status. A span started while its tenant is in incident mode takes
+    /// every event.
     pub fn with_span_event_level(mut self, level: tracing::Level) -> Self {
         self.span_event_level = level;
         self
