@@ -102,6 +102,47 @@ pub(crate) fn write_value(out: &mut String, value: &Value) -> Result<(), Canonic
     Ok(())
 }
 
+/// Replaces every number in `value` with the number its canonical text reads back as, so that
+/// a value holds exactly what its canonical form says: `0.0` and `-0.0` become `0`, `1.0`
+/// becomes `1`, an integer beyond 2^53 becomes the double the digest was computed over.
+///
+/// Integers a double holds exactly are already canonical and cost one comparison.
+pub(crate) fn normalize_numbers(value: &mut Value) -> Result<(), CanonicalError> {
+    match value {
+        Value::Number(n) => normalize_number(n)?,
+        Value::Array(items) => {
+            for item in items {
+                normalize_numbers(item)?;
+            }
+        }
+        Value::Object(map) => {
+            for item in map.values_mut() {
+                normalize_numbers(item)?;
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::String(_) => {}
+    }
+    Ok(())
+}
+
+fn normalize_number(n: &mut Number) -> Result<(), CanonicalError> {
+    const EXACT: u64 = 1 << 53;
+    let exact_integer = match n.as_i64() {
+        Some(i) => i.unsigned_abs() <= EXACT,
+        None => n.as_u64().is_some_and(|u| u <= EXACT),
+    };
+    if exact_integer {
+        return Ok(());
+    }
+    let mut text = String::with_capacity(24);
+    write_number(&mut text, n)?;
+    // Canonical number text is always JSON; a parse failure would leave `n` as it was.
+    if let Ok(read) = text.parse::<Number>() {
+        *n = read;
+    }
+    Ok(())
+}
+
 /// Writes an object whose members come from `members` (any order).
 pub(crate) fn write_object<'a, I>(out: &mut String, members: I) -> Result<(), CanonicalError>
 where
@@ -362,6 +403,23 @@ mod tests {
         }
         assert!(f64_to_string(f64::from_bits(0x7fffffffffffffff)).is_err());
         assert!(f64_to_string(f64::from_bits(0x7ff0000000000000)).is_err());
+    }
+
+    #[test]
+    fn numbers_normalize_to_what_their_canonical_text_reads_back_as() {
+        let mut v = serde_json::json!({
+            "zero": 0.0, "minus_zero": -0.0, "one": 1.0, "half": 0.5, "small": 7,
+            "big": 9_007_199_254_740_993_u64, "huge": 1e21, "deep": [[{"x": -2.0}]],
+        });
+        normalize_numbers(&mut v).unwrap();
+        let text = to_string(&v).unwrap();
+        assert_eq!(
+            text,
+            r#"{"big":9007199254740992,"deep":[[{"x":-2}]],"half":0.5,"huge":1e+21,"minus_zero":0,"one":1,"small":7,"zero":0}"#
+        );
+        let back: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, v, "the value equals its canonical text read back");
+        assert!(v["zero"].is_u64() && v["deep"][0][0]["x"].is_i64());
     }
 
     #[test]

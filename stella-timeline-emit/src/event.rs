@@ -799,7 +799,11 @@ pub(crate) struct PendingEvent {
 impl PendingEvent {
     /// Scrubs the details (key-aware) and seals the event with its digest.
     pub(crate) fn seal(self, scrubber: &Scrubber) -> Result<TimelineEvent, BuildError> {
-        let details = scrub_details(scrubber, self.details);
+        let mut details = scrub_details(scrubber, self.details);
+        // The event holds what its wire form says, so parsing the wire form gives it back.
+        for value in details.values_mut() {
+            canonical::normalize_numbers(value)?;
+        }
         let mut event = TimelineEvent {
             event_id: self.event_id,
             ts: self.ts,
