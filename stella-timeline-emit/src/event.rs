@@ -394,7 +394,8 @@ impl TimelineEvent {
     pub fn trace_id(&self) -> Option<&str> {
         self.trace_id.as_deref()
     }
-    /// Kind-specific details (scrubbed).
+    /// Kind-specific details (scrubbed). Numbers are held as the canonical form writes them:
+    /// a float with an integer value reads as that integer (`2.0` as `2`).
     #[must_use]
     pub fn details(&self) -> &Map<String, Value> {
         &self.details
