@@ -113,6 +113,7 @@ pub(crate) use render::push_ids_json;
 /// This layer's fields of a span: in the OpenTelemetry bridge's state when the bridge shared
 /// the span's visit (one extension, one allocation per span for both), else in an extension
 /// of their own.
+#[cfg(feature = "otlp")]
 pub(crate) fn fields_of<'a>(
     ext: &'a tracing_subscriber::registry::Extensions<'_>,
 ) -> Option<&'a SpanFields> {
@@ -138,6 +139,7 @@ fn fields_of_mut<'a>(
 pub(crate) enum SpanIds<'a> {
     /// The `trace_id` and `span_id` members the OpenTelemetry bridge rendered when the span
     /// started.
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
     Rendered(&'a str),
     /// The span's own trace context (another layer's, or the bridge's unrendered).
     Context(&'a stella_context::TraceContext),
@@ -176,6 +178,7 @@ fn other_trace<'a>(ext: &'a tracing_subscriber::registry::Extensions<'_>) -> Spa
 
 /// A span's own trace context: the one the OpenTelemetry bridge gave it, else one another
 /// layer stored in its extensions.
+#[cfg_attr(not(any(feature = "otlp", feature = "prometheus")), allow(dead_code))]
 pub(crate) fn span_trace<'a>(
     ext: &'a tracing_subscriber::registry::Extensions<'_>,
 ) -> Option<&'a stella_context::TraceContext> {

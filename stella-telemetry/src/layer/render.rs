@@ -264,6 +264,7 @@ const TRACE_MEMBER: usize = Slot::TraceId.member_head().len() + 32 + 1;
 
 /// Appends the `trace_id` and `span_id` members of these ids (valid ones: not all zeros), as
 /// [`fill_ids_json`] takes them.
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 pub(crate) fn push_ids_json(out: &mut String, trace: &[u8; 16], span: &[u8; 8]) {
     let mut buf = IdsBuf([0; IDS_TEXT]);
     let split = id_member(&mut buf.0, Slot::TraceId.key(), trace);
