@@ -7,10 +7,14 @@
 //! it) and 3 metric updates per request, driven in process (requests are built and the service
 //! is called directly; its futures complete at once).
 //!
-//! CPU time is the run time of every thread of the process except the receiver's, from the
+//! Each mode runs in a process of its own (this binary, re-run with `--child`), with its
+//! telemetry installed as a service installs it: `stella_telemetry::init` (or one global
+//! dispatcher) set once, the handler's callsites registered with that one dispatcher; "off"
+//! installs nothing. CPU time is the run time of every thread of that process, from the
 //! scheduler's nanosecond count (`/proc/self/task/*/schedstat`, Linux; the 10 ms ticks of
 //! `stat` where it is missing), so the writer and export threads count against us; their share
-//! is printed apart. Rounds alternate off/on to spread the machine's noise over both.
+//! is printed apart. The loopback receiver runs in the parent. Rounds alternate the modes to
+//! spread the machine's noise over all of them.
 //!
 //! Run: `cargo bench -p stella-benches --bench overhead` (about 90 s; `-- --profile full 2000`
 //! runs one mode only, for `valgrind --tool=callgrind`). Budget (issue 5):
@@ -34,7 +38,7 @@ use tracing_subscriber::layer::SubscriberExt as _;
 /// Rounds of each mode per work point; the modes alternate within a round.
 const ROUNDS: usize = 5;
 /// Off, registry only, logs only, logs + traces, full, peer, full with span events at warn.
-const MODES: usize = 7;
+const MODE_COUNT: usize = 7;
 
 /// CPU seconds of every thread but the receiver's, split into the calling thread's and the
 /// background threads' (log writer, span exporter, housekeeping).
@@ -178,12 +182,125 @@ fn requests(n: usize, iterations: u64) {
     }
 }
 
-/// `--profile <off|registry|logs|traces|full|full-warn|peer> <requests> [<iterations>]`: only
-/// that mode, a fixed amount of work per request (1 000 iterations of `work` unless given), no
-/// calibration and no timing, for a profiler (`valgrind --tool=callgrind`, `perf record`).
-fn profile_args() -> Option<(String, usize, u64)> {
+/// The modes, in the order of the table's columns: off, registry only, logs only, logs +
+/// traces, full, peer, full with span events at warn. The names are `--profile`'s.
+const MODES: [&str; MODE_COUNT] = [
+    "off",
+    "registry",
+    "logs",
+    "traces",
+    "full",
+    "peer",
+    "full-warn",
+];
+
+/// The index of "full" (logs, traces and metrics) in the modes.
+const FULL: usize = 4;
+
+/// What a mode installed, kept alive while it runs; `flush` empties its writers and exporters
+/// so that their work is counted in the mode's CPU time.
+struct Installed {
+    flush: Box<dyn Fn()>,
+    _keep: Box<dyn std::any::Any>,
+}
+
+/// Installs `mode` as this process's telemetry, the way a service does: one global `tracing`
+/// dispatcher (and, for the modes with metrics, the global `metrics` recorder), set once. "off"
+/// installs nothing, as in a service without telemetry.
+fn install(mode: &str, url: &str, dir: &std::path::Path) -> Installed {
+    let config = |file: &str| {
+        Config::new("bench-service", "1.0.0")
+            .with_file(FileOutput::new(dir.join(file)))
+            .with_sampling(Sampling::unlimited())
+    };
+    let traces = || TraceConfig::new().with_endpoint(url);
+    let global = |dispatch: tracing::Dispatch| {
+        tracing::dispatcher::set_global_default(dispatch).expect("one global dispatcher");
+    };
+    let nothing = || Installed {
+        flush: Box::new(|| {}),
+        _keep: Box::new(()),
+    };
+    let guarded = |guard: stella_telemetry::TelemetryGuard| {
+        let guard = std::sync::Arc::new(guard);
+        let flushing = guard.clone();
+        Installed {
+            flush: Box::new(move || {
+                let _ = flushing.flush();
+            }),
+            _keep: Box::new(guard),
+        }
+    };
+    match mode {
+        "off" => nothing(),
+        // The floor of any `tracing` stack: the registry with no layer (spans stored, entered
+        // and closed, events dispatched to nobody).
+        "registry" => {
+            global(tracing::Dispatch::new(tracing_subscriber::registry()));
+            nothing()
+        }
+        // `build` and a global dispatcher, no metrics recorder.
+        "logs" | "traces" => {
+            let config = if mode == "logs" {
+                config("logs.log")
+            } else {
+                config("traces.log").with_traces(traces())
+            };
+            let (dispatch, guard) = stella_telemetry::build(config).expect("telemetry");
+            global(dispatch);
+            guarded(guard)
+        }
+        // `init`, as a service calls it: the global dispatcher, metrics recorder, propagator,
+        // tracer provider and head sampler. "full-warn" copies only warn and error lines into
+        // spans as span events (the lines carry the span's ids either way): what
+        // `TraceConfig::with_span_event_level` saves.
+        "full" | "full-warn" => {
+            let traces = if mode == "full" {
+                traces()
+            } else {
+                traces().with_span_event_level(tracing::Level::WARN)
+            };
+            let guard =
+                stella_telemetry::init(config("service.log").with_traces(traces)).expect("init");
+            guarded(guard)
+        }
+        // What a team assembles from the ecosystem for the same job, without scrubbing:
+        // `fmt().json()` through `tracing-appender`'s non-blocking writer to a file, and
+        // `tracing-opentelemetry` on the OpenTelemetry SDK exporting every span as OTLP/HTTP to
+        // the same loopback receiver. No metrics recorder (compare with "logs + traces").
+        "peer" => {
+            let (writer, writer_guard) = tracing_appender::non_blocking(
+                std::fs::File::create(dir.join("peer.log")).expect("peer log file"),
+            );
+            let provider = stella_benches::peer::tracer_provider(url, "bench-service");
+            global(tracing::Dispatch::new(
+                tracing_subscriber::registry()
+                    .with(tracing_subscriber::EnvFilter::new("info"))
+                    .with(tracing_subscriber::fmt::layer().json().with_writer(writer))
+                    .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"))),
+            ));
+            let flushing = provider.clone();
+            Installed {
+                flush: Box::new(move || {
+                    let _ = flushing.force_flush();
+                }),
+                _keep: Box::new((provider, writer_guard)),
+            }
+        }
+        other => panic!("unknown mode {other}; one of {MODES:?}"),
+    }
+}
+
+/// `--profile <mode> <requests> [<iterations>]`: only that mode, installed as a service
+/// installs it, a fixed amount of work per request (1 000 iterations of `work` unless given),
+/// no calibration and no timing, for a profiler (`valgrind --tool=callgrind`, `perf record`).
+///
+/// `--child <mode> <requests> <iterations> <url>`: one timed run of a mode, for the parent
+/// process: warms up, runs the requests, flushes, and prints the calling thread's and the
+/// background threads' CPU seconds.
+fn single_mode(flag: &str) -> Option<(String, usize, u64, Option<String>)> {
     let args: Vec<String> = std::env::args().collect();
-    let i = args.iter().position(|a| a == "--profile")?;
+    let i = args.iter().position(|a| a == flag)?;
     let mode = args.get(i + 1)?.clone();
     let n = args
         .get(i + 2)
@@ -193,45 +310,68 @@ fn profile_args() -> Option<(String, usize, u64)> {
         .get(i + 3)
         .and_then(|n| n.parse().ok())
         .unwrap_or(1_000);
-    Some((mode, n, iterations))
+    Some((mode, n, iterations, args.get(i + 4).cloned()))
 }
 
-/// One way the bench runs the service: a dispatcher, with its metrics recorder or none.
-struct Mode<'a> {
-    name: &'static str,
-    dispatch: &'a tracing::Dispatch,
-    metrics: Option<&'a stella_telemetry::TelemetryHandle>,
-}
+/// A temporary directory for one process's log files, removed on drop.
+struct TempDir(std::path::PathBuf);
 
-impl<'a> Mode<'a> {
-    fn new(
-        name: &'static str,
-        dispatch: &'a tracing::Dispatch,
-        metrics: Option<&'a stella_telemetry::TelemetryHandle>,
-    ) -> Self {
-        Mode {
-            name,
-            dispatch,
-            metrics,
-        }
-    }
-
-    /// `n` requests of `iterations` of work each, under this mode.
-    fn run(&self, n: usize, iterations: u64) {
-        let go = || tracing::dispatcher::with_default(self.dispatch, || requests(n, iterations));
-        match self.metrics {
-            Some(h) => h.with_metrics_recorder(go),
-            None => go(),
-        }
+impl TempDir {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("stella-overhead-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
     }
 }
 
-/// The index of "full" (logs, traces and metrics) in the modes.
-const FULL: usize = 4;
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
-/// The timed rounds at both work points, and their tables. `flush` empties every writer and
-/// exporter after a mode's requests, so their work is counted in that mode.
-fn timed(modes: &[Mode<'_>; MODES], flush: impl Fn()) {
+/// The child's side of one timed run (see [`single_mode`]).
+fn child(mode: &str, n: usize, iterations: u64, url: &str) {
+    let dir = TempDir::new();
+    let installed = install(mode, url, &dir.0);
+    // Warm-up: callsites registered, pools and buffers grown, the exporter connected.
+    requests(n / 10, iterations);
+    (installed.flush)();
+    let s0 = cpu_split();
+    requests(n, iterations);
+    (installed.flush)();
+    let s1 = cpu_split();
+    println!("{} {}", s1[0] - s0[0], s1[1] - s0[1]);
+    drop(installed);
+}
+
+/// Runs one mode in a child process of this binary and returns its CPU seconds (calling
+/// thread, background threads).
+fn run_child(mode: &str, n: usize, iterations: u64, url: &str) -> [f64; 2] {
+    let exe = std::env::current_exe().expect("the bench binary");
+    let out = std::process::Command::new(exe)
+        .args([
+            "--child",
+            mode,
+            &n.to_string(),
+            &iterations.to_string(),
+            url,
+        ])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("child run");
+    assert!(out.status.success(), "mode {mode} failed: {}", out.status);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut v = text
+        .split_whitespace()
+        .filter_map(|x| x.parse::<f64>().ok());
+    [v.next().unwrap_or(0.0), v.next().unwrap_or(0.0)]
+}
+
+/// The timed rounds at both work points, and their tables. Each mode runs in a process of its
+/// own, with its telemetry installed globally as a service installs it; the modes alternate
+/// within a round.
+fn timed(url: &str) {
     println!(
         "| work per request | requests per round | CPU/request off | registry only | logs only | logs + traces | logs + traces + metrics (full) | peer: fmt json + tracing-opentelemetry | full, span events at warn | overhead (full) | overhead (peer) | overhead (full, span events at warn) |"
     );
@@ -243,32 +383,23 @@ fn timed(modes: &[Mode<'_>; MODES], flush: impl Fn()) {
         ("~1 ms", Duration::from_millis(1), 1_000usize),
     ] {
         let iterations = calibrate(target);
-        // Warm up, telemetry first: the handler's callsites must be registered while the
-        // telemetry dispatchers exist in this thread's scope, as in a service that calls
-        // init() first (a callsite first hit with no dispatcher anywhere stays disabled).
-        for mode in modes.iter().rev() {
-            mode.run(n / 10, iterations);
-        }
-        let mut cpu = [0.0f64; MODES];
-        let mut background = [0.0f64; MODES];
+        let mut cpu = [0.0f64; MODE_COUNT];
+        let mut background = [0.0f64; MODE_COUNT];
         // Full against off, round by round: the spread of the overhead.
         let mut per_round = Vec::with_capacity(ROUNDS);
         for _ in 0..ROUNDS {
-            let mut round = [0.0f64; MODES];
-            for (i, mode) in modes.iter().enumerate() {
-                let s0 = cpu_split();
-                mode.run(n, iterations);
-                flush();
-                let s1 = cpu_split();
-                round[i] = s1[0] + s1[1] - (s0[0] + s0[1]);
+            let mut round = [0.0f64; MODE_COUNT];
+            for (i, mode) in MODES.iter().enumerate() {
+                let [calling, bg] = run_child(mode, n, iterations, url);
+                round[i] = calling + bg;
                 cpu[i] += round[i];
-                background[i] += s1[1] - s0[1];
+                background[i] += bg;
             }
             per_round.push((round[FULL] / round[0] - 1.0) * 100.0);
         }
         per_round.sort_by(f64::total_cmp);
         // The modes' CPU per request, as table cells.
-        let cells = |c: &[f64; MODES]| {
+        let cells = |c: &[f64; MODE_COUNT]| {
             c.iter()
                 .map(|c| format!("{:.1} µs", c / (ROUNDS * n) as f64 * 1e6))
                 .collect::<Vec<_>>()
@@ -305,90 +436,17 @@ fn timed(modes: &[Mode<'_>; MODES], flush: impl Fn()) {
 }
 
 fn main() {
-    let url = loopback_receiver().expect("loopback receiver");
-    let dir = std::env::temp_dir().join(format!("stella-overhead-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let config = |file: &str| {
-        Config::new("bench-service", "1.0.0")
-            .with_file(FileOutput::new(dir.join(file)))
-            .with_sampling(Sampling::unlimited())
-    };
-    let (full, guard) = stella_telemetry::build(
-        config("service.log").with_traces(TraceConfig::new().with_endpoint(&url)),
-    )
-    .expect("telemetry");
-    let (logs_only, logs_guard) = stella_telemetry::build(config("logs.log")).expect("logs");
-    // Full, with only warn and error lines copied into spans as span events (the lines carry
-    // the span's ids either way): what `TraceConfig::with_span_event_level` saves.
-    let (full_warn, warn_guard) = stella_telemetry::build(
-        config("warn.log").with_traces(
-            TraceConfig::new()
-                .with_endpoint(&url)
-                .with_span_event_level(tracing::Level::WARN),
-        ),
-    )
-    .expect("telemetry, span events at warn");
-    let handle = guard.handle();
-    let warn_handle = warn_guard.handle();
-    let none = tracing::Dispatch::none();
-    // The floor of any `tracing` stack: the registry with no layer (spans stored, entered and
-    // closed, events dispatched to nobody).
-    let registry = tracing::Dispatch::new(tracing_subscriber::registry());
-    // The peer: what a team assembles from the ecosystem for the same job, without scrubbing:
-    // `fmt().json()` through `tracing-appender`'s non-blocking writer to a file, and
-    // `tracing-opentelemetry` on the OpenTelemetry SDK exporting every span as OTLP/HTTP to
-    // the same loopback receiver. No metrics recorder (compare with "logs + traces").
-    let (peer_writer, peer_guard) = tracing_appender::non_blocking(
-        std::fs::File::create(dir.join("peer.log")).expect("peer log file"),
-    );
-    let provider = stella_benches::peer::tracer_provider(&url, "bench-service");
-    let peer = tracing::Dispatch::new(
-        tracing_subscriber::registry()
-            .with(tracing_subscriber::EnvFilter::new("info"))
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .with_writer(peer_writer),
-            )
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"))),
-    );
-    // Every mode, in the order of the table's columns; the name is `--profile`'s.
-    let modes: [Mode<'_>; MODES] = [
-        Mode::new("off", &none, None),
-        Mode::new("registry", &registry, None),
-        Mode::new("logs", &logs_only, None),
-        Mode::new("traces", &full, None),
-        Mode::new("full", &full, Some(&handle)),
-        Mode::new("peer", &peer, None),
-        Mode::new("full-warn", &full_warn, Some(&warn_handle)),
-    ];
-    if let Some((name, n, iterations)) = profile_args() {
-        let mode = modes
-            .iter()
-            .find(|m| m.name == name)
-            .unwrap_or(&modes[FULL]);
-        mode.run(n, iterations);
-    } else {
-        timed(&modes, || {
-            let _ = guard.flush();
-            let _ = logs_guard.flush();
-            let _ = warn_guard.flush();
-            let _ = provider.force_flush();
-        });
-        let t = handle.trace_stats();
-        let l = handle.stats();
-        println!(
-            "\nfull stack: spans exported {}, dropped {}; log lines {}, suppressed or dropped {}",
-            t.spans_exported,
-            t.dropped(),
-            l.lines,
-            l.suppressed()
-        );
+    if let Some((mode, n, iterations, Some(url))) = single_mode("--child") {
+        child(&mode, n, iterations, &url);
+        return;
     }
-    drop(guard);
-    drop(logs_guard);
-    drop(warn_guard);
-    let _ = provider.shutdown();
-    drop(peer_guard);
-    let _ = std::fs::remove_dir_all(&dir);
+    let url = loopback_receiver().expect("loopback receiver");
+    if let Some((mode, n, iterations, _)) = single_mode("--profile") {
+        let dir = TempDir::new();
+        let installed = install(&mode, &url, &dir.0);
+        requests(n, iterations);
+        (installed.flush)();
+        return;
+    }
+    timed(&url);
 }
