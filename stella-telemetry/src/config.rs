@@ -1006,7 +1006,7 @@ mod sharing_tests {
             None => builder,
         };
         let json = builder.with_non_blocking(writer).build().unwrap();
-        let queue = Arc::new(Queue::new(1024, 512));
+        let queue = Arc::new(Queue::new(1024, 512, scrubber.clone()));
         let incidents = Arc::new(crate::incident::Incidents::new(
             Arc::new(stella_scrub::grants::SystemClock::default()),
             scrubber.clone(),

@@ -1,5 +1,5 @@
 //! The OpenTelemetry API entry: a `TracerProvider` whose spans take the same road as bridged
-//! `tracing` spans (head and tail sampling, incident mode, scrubbing on the export thread, the
+//! `tracing` spans (head and tail sampling, incident mode, scrubbing before export, the
 //! resource, the bounded queue and its counters).
 //!
 //! No OpenTelemetry SDK objects are involved: a span started through `opentelemetry` is built

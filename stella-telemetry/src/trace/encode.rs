@@ -1,6 +1,8 @@
 //! The OTLP `ExportTraceServiceRequest` of one batch, encoded straight from the bridge's span
 //! data: strings scrubbed in place, message lengths computed up front, no intermediate
 //! protobuf structs (the wire format of `opentelemetry-proto`, checked against it in the tests).
+//! Each span is encoded when it ends, on the thread that ends it ([`put_span_message`]); the
+//! export thread frames a batch of them into a request ([`request_into`]).
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -83,7 +85,8 @@ fn put_fixed64(out: &mut Vec<u8>, field: u8, v: u64) {
 
 // === scrubbing ===
 
-/// The most texts remembered as clean per export thread before the memory starts over.
+/// The most texts remembered as clean per thread (the threads that end spans) before the
+/// memory starts over.
 const MAX_CLEAN_TEXTS: usize = 4_096;
 /// Longer texts are scrubbed every time, not remembered.
 const MAX_REMEMBERED_LEN: usize = 256;
@@ -566,38 +569,59 @@ pub(crate) fn resource_bytes(resource: &ProtoResource) -> Vec<u8> {
     resource.encode_to_vec()
 }
 
-/// Encodes one batch as an `ExportTraceServiceRequest`, scrubbing every string that needs it;
-/// `resource` is the encoded `Resource` ([`resource_bytes`]). The output is allocated once, at
-/// its exact size.
+/// Appends span `s` as one entry of `ScopeSpans.spans` (field 2, length-delimited), after
+/// scrubbing every string of it that needs it. Spans written back to back this way are the
+/// `spans` of [`request_into`]. `event_lens` is scratch space (kept by the caller so that it
+/// does not allocate per span).
+///
+/// The export queue calls this on the thread that ends the span, where its data is still in
+/// that core's cache: the export thread then reads compact bytes, not the span's structures.
+pub(crate) fn put_span_message(
+    out: &mut Vec<u8>,
+    s: &mut SpanData,
+    scrubber: &Scrubber,
+    event_lens: &mut Vec<usize>,
+) {
+    scrub_span(s, scrubber);
+    event_lens.clear();
+    let len = span_len(s, event_lens);
+    out.reserve(field_len(len));
+    put_span(out, s, len, &mut event_lens.iter().copied());
+}
+
+/// Writes into `out` (emptied first) one `ExportTraceServiceRequest` holding `spans`, entries
+/// written by [`put_span_message`], under the resource `resource` (the encoded `Resource`,
+/// [`resource_bytes`]) and this crate's scope.
+pub(crate) fn request_into(out: &mut Vec<u8>, resource: &[u8], spans: &[u8]) {
+    let scope_len = field_len(SCOPE_NAME.len()) + field_len(SCOPE_VERSION.len());
+    let scope_spans_len = field_len(scope_len) + spans.len();
+    let resource_spans_len = field_len(resource.len()) + field_len(scope_spans_len);
+    out.clear();
+    out.reserve(field_len(resource_spans_len));
+    put_len(out, 1, resource_spans_len);
+    put_bytes(out, 1, resource);
+    put_len(out, 2, scope_spans_len);
+    put_len(out, 1, scope_len);
+    put_bytes(out, 1, SCOPE_NAME);
+    put_bytes(out, 2, SCOPE_VERSION);
+    out.extend_from_slice(spans);
+}
+
+/// Encodes one batch as an `ExportTraceServiceRequest`, scrubbing every string that needs it:
+/// [`put_span_message`] for each span, then [`request_into`].
+#[cfg(test)]
 pub(crate) fn request(
     resource: &[u8],
     batch: &mut [Box<SpanData>],
     scrubber: &Scrubber,
 ) -> Vec<u8> {
-    let scope_len = field_len(SCOPE_NAME.len()) + field_len(SCOPE_VERSION.len());
-    let mut lens = Vec::with_capacity(batch.len());
-    // Each event's length, found while sizing its span, is written as found.
-    let mut event_lens = Vec::with_capacity(batch.len() * 2);
-    let mut spans_len = 0;
+    let mut spans = Vec::new();
+    let mut lens = Vec::new();
     for s in batch.iter_mut() {
-        scrub_span(s, scrubber);
-        let l = span_len(s, &mut event_lens);
-        spans_len += field_len(l);
-        lens.push(l);
+        put_span_message(&mut spans, s, scrubber, &mut lens);
     }
-    let scope_spans_len = field_len(scope_len) + spans_len;
-    let resource_spans_len = field_len(resource.len()) + field_len(scope_spans_len);
-    let mut out = Vec::with_capacity(field_len(resource_spans_len));
-    put_len(&mut out, 1, resource_spans_len);
-    put_bytes(&mut out, 1, resource);
-    put_len(&mut out, 2, scope_spans_len);
-    put_len(&mut out, 1, scope_len);
-    put_bytes(&mut out, 1, SCOPE_NAME);
-    put_bytes(&mut out, 2, SCOPE_VERSION);
-    let mut event_lens = event_lens.into_iter();
-    for (s, l) in batch.iter().zip(lens) {
-        put_span(&mut out, s, l, &mut event_lens);
-    }
+    let mut out = Vec::new();
+    request_into(&mut out, resource, &spans);
     out
 }
 
@@ -756,7 +780,7 @@ mod tests {
         }
         // The exact length: re-encoding the decoded request gives the same number of bytes.
         assert_eq!(req.encode_to_vec().len(), body.len());
-        // Clean texts are remembered per export thread; redacted ones are scrubbed every time.
+        // Clean texts are remembered per thread; redacted ones are scrubbed every time.
         let again = request(&resource_bytes(&resource), &mut batch.clone(), &scrubber);
         assert_eq!(again, body);
     }

@@ -96,13 +96,13 @@ fn grpc_status(headers: &HeaderMap, trailers: Option<&HeaderMap>) -> Option<u32>
 }
 
 /// The gRPC framing of one message: uncompressed flag, big-endian length, bytes.
-fn frame(message: Vec<u8>) -> Result<Bytes, String> {
+fn frame(message: &[u8]) -> Result<Bytes, String> {
     let len =
         u32::try_from(message.len()).map_err(|_| "the export request is over 4 GiB".to_owned())?;
     let mut framed = Vec::with_capacity(message.len() + 5);
     framed.push(0);
     framed.extend_from_slice(&len.to_be_bytes());
-    framed.extend_from_slice(&message);
+    framed.extend_from_slice(message);
     Ok(Bytes::from(framed))
 }
 
@@ -205,7 +205,7 @@ async fn call(
 }
 
 impl Transport for GrpcTransport {
-    fn send(&mut self, body: Vec<u8>) -> Result<(), String> {
+    fn send(&mut self, body: &[u8]) -> Result<(), String> {
         let runtime = self.runtime.as_ref().map_err(Clone::clone)?;
         let target = self.target.as_ref().map_err(Clone::clone)?;
         let body = frame(body)?;
@@ -239,7 +239,7 @@ mod tests {
 
     #[test]
     fn framing_and_status() {
-        let f = frame(vec![1, 2, 3]).unwrap();
+        let f = frame(&[1, 2, 3]).unwrap();
         assert_eq!(&f[..], &[0, 0, 0, 0, 3, 1, 2, 3]);
         let mut headers = HeaderMap::new();
         assert_eq!(grpc_status(&headers, None), None);

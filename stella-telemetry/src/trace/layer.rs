@@ -160,7 +160,7 @@ impl Texts {
 /// An attribute value.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Value {
-    /// Raw text, a range of the owner's [`Texts`]: scrubbed on the export thread.
+    /// Raw text, a range of the owner's [`Texts`]: scrubbed before export.
     Str(Text),
     /// A constant of the library (a level name): exported as is.
     Static(&'static str),
@@ -220,7 +220,7 @@ pub(crate) struct EventData {
     name: Text,
     attributes: (u32, u32),
     /// The name is a message the JSON layer found clean with the export's scrubber: not
-    /// scrubbed again on the export thread.
+    /// scrubbed again before export.
     name_scrubbed: bool,
 }
 
@@ -402,7 +402,7 @@ pub(crate) struct SpanData {
     /// Bytes of `texts` that replaced values left behind.
     stale: usize,
     /// The attributes (by index, the first 64) whose text the JSON layer found clean with
-    /// the export's scrubber under the same key: not scrubbed again on the export thread.
+    /// the export's scrubber under the same key: not scrubbed again before export.
     clean: u64,
     pub(crate) dropped_attributes: u32,
     pub(crate) events: Events,
@@ -557,7 +557,7 @@ impl SpanData {
     }
 
     /// [`Self::set_attribute_str`] of a text the JSON layer found clean with the export's
-    /// scrubber under `key`: marked so that the export thread does not scrub it again.
+    /// scrubber under `key`: marked so that it is not scrubbed again before export.
     fn set_attribute_clean_str(&mut self, key: &'static str, value: &str, max: usize) -> bool {
         if !self.has_room(key, max) {
             return false;
@@ -902,7 +902,7 @@ pub(crate) struct Pipeline {
     /// The least severe event copied into its span ([`TraceConfig::with_span_event_level`]).
     span_event_level: Level,
     incidents: Arc<crate::incident::Incidents>,
-    /// The identity (grants address) of the scrubber the export thread scrubs with.
+    /// The identity (grants address) of the scrubber spans are scrubbed with before export.
     scrubber_id: usize,
 }
 
@@ -1006,7 +1006,7 @@ impl OtelLayer {
         OtelLayer { pipeline }
     }
 
-    /// Whether the export thread scrubs with this scrubber (the same grants registry, so the
+    /// Whether spans are scrubbed with this scrubber before export (the same grants registry, so the
     /// same verdicts).
     pub(crate) fn scrubs_with(&self, scrubber: &stella_scrub::Scrubber) -> bool {
         std::ptr::from_ref(scrubber.grants()) as usize == self.pipeline.scrubber_id
@@ -1775,7 +1775,7 @@ impl OtelLayer {
 
     /// Adds the event recorded in `v` to its span. `message_clean`: the JSON layer found the
     /// message `v` was given clean with the export's scrubber (see [`Self::scrubs_with`]):
-    /// the event's name is then not scrubbed again on the export thread, unless it was cut.
+    /// the event's name is then not scrubbed again before export, unless it was cut.
     /// `now`: the event's time, if already read from the system clock.
     fn push_event<'a, R>(
         &self,

@@ -137,12 +137,14 @@ impl Tracing {
             return Ok(None);
         }
         let stats = std::sync::Arc::new(stats::Counters::default());
-        let queue =
-            std::sync::Arc::new(export::Queue::new(config.queue_capacity, config.batch_size));
+        let queue = std::sync::Arc::new(export::Queue::new(
+            config.queue_capacity,
+            config.batch_size,
+            scrubber.clone(),
+        ));
         let exporter = Exporter::start(
             config,
             export::proto_resource(resource, scrubber),
-            scrubber.clone(),
             std::sync::Arc::clone(&queue),
             std::sync::Arc::clone(&stats),
         )

@@ -1,14 +1,13 @@
-//! Emptied span data handed back from the export thread to the threads that start spans, so a
-//! span's buffers (attributes, texts, events, links) are allocated once and reused, not
-//! allocated by the caller and freed by the export thread for every span.
+//! Emptied span data, kept by the threads that end spans (once a span is encoded for export,
+//! or not exported) for the spans they start next, so a span's buffers (attributes, texts,
+//! events, links) are allocated once and reused, and never cross to another thread.
 
-use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use super::layer::SpanData;
 
-/// The most spans kept: two batches of the default size (a batch is exported, then its spans
-/// wait here for the next batch's worth of new spans).
+/// The most spans kept (threads keep a span's data when it ends and take it for the next;
+/// several threads share the pool).
 pub(crate) const MAX_POOL_SPANS: usize = 1024;
 /// The most bytes of buffers kept (a recycled span keeps at most about 6 KiB, see
 /// `SpanData::recycle`; a usual one a few hundred bytes).
@@ -25,9 +24,11 @@ pub(crate) struct SpanPool {
 
 #[derive(Debug, Default)]
 struct State {
-    /// A ring, so that a batch handed back is appended by copying its (at most two) slices,
-    /// not pushed one by one.
-    spans: VecDeque<Box<SpanData>>,
+    #[expect(
+        clippy::vec_box,
+        reason = "span data is boxed so that it moves whole (a pointer) between the pool and the spans"
+    )]
+    spans: Vec<Box<SpanData>>,
     /// The bytes of the buffers of `spans` (as `SpanData::retained_bytes` counted them).
     bytes: usize,
 }
@@ -47,7 +48,7 @@ impl SpanPool {
         }
     }
 
-    /// The lock, waited for when `wait` (the export thread), else only when free.
+    /// The lock, waited for when `wait` (tests), else only when free.
     fn lock(&self, wait: bool) -> Option<MutexGuard<'_, State>> {
         if wait {
             return Some(self.state.lock().unwrap_or_else(|e| e.into_inner()));
@@ -63,48 +64,13 @@ impl SpanPool {
     /// and the pool is not busy. Never waits.
     pub(crate) fn take(&self) -> Option<Box<SpanData>> {
         let mut st = self.lock(false)?;
-        let data = st.spans.pop_back()?;
+        let data = st.spans.pop()?;
         st.bytes = st.bytes.saturating_sub(data.retained_bytes());
         Some(data)
     }
 
-    /// Empties each of `spans` (what they hold is dropped here, before the lock is taken) and
-    /// moves into the pool as many as fit; the rest stay in `spans`, for the caller to drop
-    /// (after the lock is released). `wait`: whether to wait for the lock (never on a thread
-    /// of the application).
-    pub(crate) fn keep(&self, spans: &mut VecDeque<Box<SpanData>>, wait: bool) {
-        if spans.is_empty() {
-            return;
-        }
-        let mut bytes = 0;
-        for s in spans.iter_mut() {
-            bytes += s.recycle();
-        }
-        let Some(mut st) = self.lock(wait) else {
-            return;
-        };
-        let room = self.max_spans.saturating_sub(st.spans.len());
-        if room >= spans.len() && st.bytes + bytes <= self.max_bytes {
-            // The usual case: all of them fit.
-            st.bytes += bytes;
-            st.spans.append(spans);
-            return;
-        }
-        let mut n = 0;
-        let mut added = 0;
-        for s in spans.iter().take(room) {
-            let b = s.retained_bytes();
-            if st.bytes + added + b > self.max_bytes {
-                break;
-            }
-            added += b;
-            n += 1;
-        }
-        st.bytes += added;
-        st.spans.extend(spans.drain(..n));
-    }
-
-    /// [`Self::keep`] for one span, from a thread of the application (never waits).
+    /// Empties `data` and keeps it when the pool has room (else frees it). Never waits: a
+    /// busy pool frees it too.
     pub(crate) fn keep_one(&self, mut data: Box<SpanData>) {
         let bytes = data.recycle();
         let Some(mut st) = self.lock(false) else {
@@ -112,7 +78,7 @@ impl SpanPool {
         };
         if st.spans.len() < self.max_spans && st.bytes + bytes <= self.max_bytes {
             st.bytes += bytes;
-            st.spans.push_back(data);
+            st.spans.push(data);
         } else {
             // Freed after the lock is released.
             drop(st);
@@ -187,9 +153,9 @@ mod tests {
     #[test]
     fn a_recycled_span_keeps_its_buffers_and_nothing_of_the_span() {
         let pool = SpanPool::default();
-        let mut spans: VecDeque<_> = (1..=3).map(full).collect();
-        pool.keep(&mut spans, true);
-        assert!(spans.is_empty());
+        for s in (1..=3).map(full) {
+            pool.keep_one(s);
+        }
         let (n, bytes) = pool.len();
         assert_eq!(n, 3);
         assert!(bytes > 0);
@@ -208,8 +174,7 @@ mod tests {
         assert!(pool.take().is_none());
         assert_eq!(pool.len(), (0, 0));
         // Filled again, it is the same as a new span filled the same way.
-        let mut spans: VecDeque<_> = [full(1)].into();
-        pool.keep(&mut spans, true);
+        pool.keep_one(full(1));
         let mut reused = pool.take().unwrap();
         let mut new = SpanData::new("");
         for s in [&mut reused, &mut new] {
@@ -224,20 +189,17 @@ mod tests {
     #[test]
     fn the_pool_is_bounded_in_spans_and_bytes() {
         let pool = SpanPool::new(4, usize::MAX);
-        let mut spans: VecDeque<_> = (0..10).map(full).collect();
-        pool.keep(&mut spans, true);
-        assert_eq!(pool.len().0, 4);
-        assert_eq!(spans.len(), 6, "the rest is left to the caller to free");
-        pool.keep_one(full(1));
-        assert_eq!(pool.len().0, 4, "full: freed");
+        for s in (0..10).map(full) {
+            pool.keep_one(s);
+        }
+        assert_eq!(pool.len().0, 4, "full: the rest is freed");
         // Bytes: as many spans as fit in the budget.
         let one = full(1).recycle();
         let pool = SpanPool::new(100, 2 * one + one / 2);
-        let mut spans: VecDeque<_> = (0..5).map(|_| full(1)).collect();
-        pool.keep(&mut spans, true);
+        for _ in 0..5 {
+            pool.keep_one(full(1));
+        }
         assert_eq!(pool.len(), (2, 2 * one));
-        pool.keep_one(full(1));
-        assert_eq!(pool.len().0, 2);
         // Taking one makes room for one.
         let _ = pool.take().unwrap();
         assert_eq!(pool.len(), (1, one));
@@ -263,14 +225,10 @@ mod tests {
     #[test]
     fn a_busy_pool_is_not_waited_for() {
         let pool = SpanPool::default();
-        let mut spans: VecDeque<_> = [full(1)].into();
-        pool.keep(&mut spans, true);
+        pool.keep_one(full(1));
         let held = pool.lock(true).unwrap();
         assert!(pool.take().is_none(), "busy: the caller allocates");
         pool.keep_one(full(2));
-        let mut more: VecDeque<_> = [full(3)].into();
-        pool.keep(&mut more, false);
-        assert_eq!(more.len(), 1, "busy: left to the caller");
         drop(held);
         assert_eq!(pool.len().0, 1);
         assert!(pool.take().is_some());
