@@ -326,7 +326,10 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        // `STELLA_BENCH_KEEP=1` keeps the log files, to look at what a mode wrote.
+        if std::env::var_os("STELLA_BENCH_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 }
 

@@ -80,7 +80,9 @@ impl Output {
 ///
 /// Rotation renames `app.log` to `app.log.1` (shifting older files up to `max_files`, deleting
 /// the oldest) and starts a new `app.log`, when the next line would take the file past
-/// `max_bytes`, or at the first line of a new UTC day.
+/// `max_bytes`, or at the first write of a new UTC day. The writer writes the lines of each
+/// tick (50 ms) in one system call per file, so the lines of the tick that spans midnight go to
+/// the new day's file.
 ///
 /// # Examples
 ///
@@ -115,7 +117,7 @@ impl FileOutput {
         self
     }
 
-    /// Rotates at the first line of each UTC day.
+    /// Rotates at the first write of each UTC day (see the type's documentation).
     #[must_use]
     pub fn with_daily(mut self, daily: bool) -> Self {
         self.daily = daily;
@@ -279,24 +281,45 @@ impl RotatingFile {
     }
 
     /// Writes whole lines, rotating between lines when needed.
+    /// Writes a batch of whole lines: one write per stretch of lines that goes to the same file
+    /// (usually the whole batch), rotating between stretches.
     fn write_lines(&mut self, bytes: &[u8]) -> io::Result<()> {
-        if self.cfg.max_bytes.is_none() && !self.cfg.daily {
-            self.file.write_all(bytes)?;
-            self.size += bytes.len() as u64;
-            return Ok(());
-        }
-        for line in bytes.split_inclusive(|b| *b == b'\n') {
-            let len = line.len() as u64;
-            let over = self
-                .cfg
-                .max_bytes
-                .is_some_and(|m| self.size > 0 && self.size + len > m);
-            let new_day = self.cfg.daily && today() != self.day;
-            if over || new_day {
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            // The day is checked once per stretch: a batch holds at most a writer tick's lines.
+            if self.cfg.daily && today() != self.day {
                 self.rotate()?;
             }
-            self.file.write_all(line)?;
-            self.size += len;
+            let take = match self.cfg.max_bytes {
+                None => rest.len(),
+                Some(max) => {
+                    let room = usize::try_from(max.saturating_sub(self.size)).unwrap_or(usize::MAX);
+                    if rest.len() <= room {
+                        rest.len()
+                    } else {
+                        // The whole lines that fit; a line alone over the limit goes into a file
+                        // of its own.
+                        match rest
+                            .get(..room)
+                            .and_then(|fit| fit.iter().rposition(|b| *b == b'\n'))
+                        {
+                            Some(last) => last + 1,
+                            None if self.size > 0 => {
+                                self.rotate()?;
+                                continue;
+                            }
+                            None => rest
+                                .iter()
+                                .position(|b| *b == b'\n')
+                                .map_or(rest.len(), |i| i + 1),
+                        }
+                    }
+                }
+            };
+            let (stretch, after) = rest.split_at(take);
+            self.file.write_all(stretch)?;
+            self.size += stretch.len() as u64;
+            rest = after;
         }
         Ok(())
     }
@@ -369,6 +392,83 @@ mod tests {
         );
         assert!(!dir.join("app.log.3").exists());
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_batch_fills_each_file_with_the_whole_lines_that_fit() {
+        let dir = std::env::temp_dir().join(format!("stella-telemetry-fit-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let path = dir.join("app.log");
+        let mut f = RotatingFile::open(FileOutput::new(&path).with_max_bytes(12).with_max_files(5))
+            .unwrap();
+        f.write_lines(b"aaaa\nbbbb\ncccc\nddddddddddddddd\neeee\n")
+            .unwrap();
+        let read = |name: &str| fs::read_to_string(dir.join(name)).unwrap();
+        assert_eq!(read("app.log.3"), "aaaa\nbbbb\n");
+        assert_eq!(read("app.log.2"), "cccc\n");
+        assert_eq!(
+            read("app.log.1"),
+            "ddddddddddddddd\n",
+            "over the limit: alone"
+        );
+        assert_eq!(read("app.log"), "eeee\n");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// However the lines are cut into batches, the files hold what writing them one line at
+        /// a time gives.
+        #[test]
+        fn batches_rotate_as_single_lines_do(
+            lines in proptest::collection::vec(1usize..40, 1..30),
+            cuts in proptest::collection::vec(proptest::prelude::any::<bool>(), 30),
+            max in 1u64..100,
+        ) {
+            let base = std::env::temp_dir().join(format!(
+                "stella-telemetry-batches-{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            let write = |name: &str, batches: &[Vec<u8>]| {
+                let dir = base.join(name);
+                let _ = fs::remove_dir_all(&dir);
+                let path = dir.join("app.log");
+                let mut f =
+                    RotatingFile::open(FileOutput::new(&path).with_max_bytes(max).with_max_files(64))
+                        .unwrap();
+                for b in batches {
+                    f.write_lines(b).unwrap();
+                }
+                (0..64)
+                    .map(|n| {
+                        let p = if n == 0 { path.clone() } else { f.rotated(n) };
+                        fs::read_to_string(p).unwrap_or_default()
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let text: Vec<Vec<u8>> = lines
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    let mut l = vec![b'a' + (i % 26) as u8; *n - 1];
+                    l.push(b'\n');
+                    l
+                })
+                .collect();
+            let mut batches = vec![Vec::new()];
+            for (line, cut) in text.iter().zip(&cuts) {
+                batches.last_mut().unwrap().extend_from_slice(line);
+                if *cut {
+                    batches.push(Vec::new());
+                }
+            }
+            let one_by_one = write("single", &text);
+            let batched = write("batched", &batches);
+            let _ = fs::remove_dir_all(&base);
+            proptest::prop_assert_eq!(batched, one_by_one);
+        }
     }
 
     #[test]
