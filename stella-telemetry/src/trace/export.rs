@@ -40,8 +40,9 @@ struct State {
 ///
 /// A span is encoded as protobuf (and scrubbed) by the thread that pushes it, the one that
 /// ended it, where its data is still in that core's cache; its data goes back to the pool from
-/// that same thread. The export thread only reads the compact bytes: measured about half the cost of
-/// reading each span's structures from the other core.
+/// that same thread. The export thread only reads the compact bytes, not each span's
+/// structures from the other core: on the overhead bench its CPU per request fell from about
+/// 6 µs to 2.5 µs, with the same instructions (`benches/README.md`).
 #[derive(Debug)]
 pub(crate) struct Queue {
     state: Mutex<State>,
