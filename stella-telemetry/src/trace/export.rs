@@ -30,6 +30,10 @@ struct State {
     bytes: Vec<u8>,
     /// Where each waiting span ends in `bytes`.
     ends: Vec<usize>,
+    /// Spans the export thread has taken and not sent yet, and their bytes (they count
+    /// against the bounds).
+    held: usize,
+    held_bytes: usize,
     flush_requested: u64,
     flush_done: u64,
     shutdown: bool,
@@ -74,6 +78,8 @@ thread_local! {
 
 /// The most bytes of scratch space a thread keeps between spans.
 const MAX_SCRATCH_BYTES: usize = 64 * 1024;
+/// The most bytes of capacity the export thread keeps in a buffer it is done with.
+const MAX_KEPT_BUFFER: usize = 4 << 20;
 
 impl Queue {
     pub(crate) fn new(capacity: usize, batch_size: usize, scrubber: Scrubber) -> Self {
@@ -140,7 +146,8 @@ impl Queue {
 
     #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
     pub(crate) fn len(&self) -> usize {
-        self.lock().ends.len()
+        let st = self.lock();
+        st.ends.len() + st.held
     }
 
     /// Enqueues one span (a span that ended), as [`Self::push`] does.
@@ -212,8 +219,10 @@ impl Queue {
             let mut st = self.lock();
             let before = st.ends.len();
             // The most of the encoded spans that fit, in spans and in bytes.
-            let room = self.capacity.saturating_sub(before);
-            let byte_room = self.max_bytes.saturating_sub(st.bytes.len());
+            let room = self.capacity.saturating_sub(before + st.held);
+            let byte_room = self
+                .max_bytes
+                .saturating_sub(st.bytes.len() + st.held_bytes);
             if !st.shutdown {
                 queued = ends
                     .iter()
@@ -228,7 +237,7 @@ impl Queue {
                 st.ends.extend(ends[..queued].iter().map(|e| base + e));
             }
             let after = st.ends.len();
-            self.waiting.store(after, Ordering::Relaxed);
+            self.waiting.store(after + st.held, Ordering::Relaxed);
             // Wake the worker once, when the queue reaches a batch (not on every push past
             // it): otherwise it wakes by itself every export interval.
             wake = before < self.batch_size && after >= self.batch_size;
@@ -394,15 +403,31 @@ struct Drain {
     interval: Duration,
 }
 
+/// Where the first `n` spans of a take end in its bytes (`ends` as the queue kept them).
+fn sent_up_to(ends: &[usize], n: usize) -> usize {
+    n.checked_sub(1)
+        .and_then(|i| ends.get(i))
+        .copied()
+        .unwrap_or(0)
+}
+
 impl Drain {
     fn run(mut self) {
         let mut last = Instant::now();
-        // The taken batch's buffer, handed back to the queue emptied at the next take (so
-        // producers append without growing it), and the request's buffer.
-        let mut spare: Vec<u8> = Vec::new();
+        // What the last take found: the whole queue, taken with an O(1) swap so that producers
+        // never wait behind a copy, however long the queue. It is sent a batch at a time; its
+        // emptied buffers go back to the queue at the next take (so producers append without
+        // growing them).
+        let mut held: Vec<u8> = Vec::new();
+        let mut held_ends: Vec<usize> = Vec::new();
+        // The first span of `held` not sent yet.
+        let mut next = 0;
+        // The flush requests and the shutdown seen at the last take.
+        let mut target = 0;
+        let mut shutdown = false;
         let mut body: Vec<u8> = Vec::new();
         loop {
-            let (batch, n, target, more, shutdown) = {
+            if next == held_ends.len() {
                 let mut st = self.queue.lock();
                 loop {
                     let due = last.elapsed() >= self.interval;
@@ -427,36 +452,29 @@ impl Drain {
                         last = Instant::now();
                     }
                 }
-                // Hold the lock as briefly as possible: take the whole queue when it fits in a
-                // batch (an O(1) swap, leaving the emptied buffer of the previous batch in its
-                // place), else one batch's bytes, so producers never wait behind a long copy.
-                let mut batch = std::mem::take(&mut spare);
-                batch.clear();
-                let n = st.ends.len().min(self.queue.batch_size);
-                if n == st.ends.len() {
-                    std::mem::swap(&mut st.bytes, &mut batch);
-                    st.ends.clear();
-                } else {
-                    let cut = st.ends.get(n.wrapping_sub(1)).copied().unwrap_or(0);
-                    batch.extend_from_slice(st.bytes.get(..cut).unwrap_or_default());
-                    st.bytes.drain(..cut);
-                    st.ends.drain(..n);
-                    for end in &mut st.ends {
-                        *end -= cut;
-                    }
+                // A backlog far above the usual leaves its memory, not its capacity, behind.
+                if held.capacity() > MAX_KEPT_BUFFER {
+                    held = Vec::new();
                 }
-                self.queue.waiting.store(st.ends.len(), Ordering::Relaxed);
-                (
-                    batch,
-                    n,
-                    st.flush_requested,
-                    !st.ends.is_empty(),
-                    st.shutdown,
-                )
-            };
-            last = Instant::now();
-            if n > 0 {
-                super::encode::request_into(&mut body, &self.resource, &batch);
+                held.clear();
+                held_ends.clear();
+                next = 0;
+                std::mem::swap(&mut st.bytes, &mut held);
+                std::mem::swap(&mut st.ends, &mut held_ends);
+                st.held = held_ends.len();
+                st.held_bytes = held.len();
+                target = st.flush_requested;
+                shutdown = st.shutdown;
+                drop(st);
+                last = Instant::now();
+            }
+            if let Some(left) = held_ends.len().checked_sub(next).filter(|n| *n > 0) {
+                let n = left.min(self.queue.batch_size);
+                let from = sent_up_to(&held_ends, next);
+                next += n;
+                let to = sent_up_to(&held_ends, next);
+                let spans = held.get(from..to).unwrap_or_default();
+                super::encode::request_into(&mut body, &self.resource, spans);
                 add(&self.stats.exports, 1);
                 match self.transport.send(&body) {
                     Ok(()) => add(&self.stats.spans_exported, n),
@@ -465,26 +483,28 @@ impl Drain {
                         add(&self.stats.dropped_export, n);
                     }
                 }
-                // A batch far above the usual leaves its memory, not its capacity, behind.
-                if body.capacity() > 4 * MAX_SCRATCH_BYTES.max(body.len()) {
+                if body.capacity() > MAX_KEPT_BUFFER {
                     body = Vec::new();
                 }
             }
-            spare = batch;
-            if !more {
-                let mut st = self.queue.lock();
-                if st.ends.is_empty() {
-                    st.flush_done = st.flush_done.max(target);
-                    if shutdown || st.shutdown {
-                        st.stopped = true;
-                    }
+            let mut st = self.queue.lock();
+            st.held = held_ends.len() - next;
+            st.held_bytes = held.len().saturating_sub(sent_up_to(&held_ends, next));
+            self.queue
+                .waiting
+                .store(st.ends.len() + st.held, Ordering::Relaxed);
+            if st.held == 0 {
+                // Every span queued before the flush requests seen at the take is sent.
+                st.flush_done = st.flush_done.max(target);
+                if (shutdown || st.shutdown) && st.ends.is_empty() {
+                    st.stopped = true;
                 }
-                let stopped = st.stopped;
-                drop(st);
-                self.queue.done.notify_all();
-                if stopped {
-                    return;
-                }
+            }
+            let stopped = st.stopped;
+            drop(st);
+            self.queue.done.notify_all();
+            if stopped {
+                return;
             }
         }
     }
@@ -690,6 +710,82 @@ mod tests {
         );
         assert_eq!(stats.spans_exported.load(Ordering::Relaxed), 10);
         assert_eq!(queue.len(), 0);
+    }
+
+    /// Waits on a channel before each send, so that a test holds the export thread mid-batch.
+    struct Gate(std::sync::mpsc::Receiver<()>, Arc<Mutex<Vec<Vec<u8>>>>);
+
+    impl Transport for Gate {
+        fn send(&mut self, body: &[u8]) -> Result<(), String> {
+            self.0.recv().map_err(|e| e.to_string())?;
+            self.1.lock().unwrap().push(body.to_vec());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_export_thread_takes_the_whole_queue_at_once_and_what_it_holds_counts_against_the_bound()
+    {
+        let scrubber = Scrubber::builder().build().unwrap();
+        let queue = Arc::new(Queue::new(6, 2, scrubber));
+        let stats = Arc::new(Counters::default());
+        let (open, gate) = std::sync::mpsc::channel();
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let (q, st, b) = (Arc::clone(&queue), Arc::clone(&stats), Arc::clone(&bodies));
+        let resource = super::super::encode::resource_bytes(&proto_resource(
+            &crate::Resource::new("svc", "1"),
+            &Scrubber::builder().build().unwrap(),
+        ));
+        let thread = thread::spawn(move || {
+            Drain {
+                queue: q,
+                stats: st,
+                transport: Box::new(Gate(gate, b)),
+                resource,
+                interval: Duration::from_secs(60),
+            }
+            .run();
+        });
+        queue.push((0..6).map(|i| span(i, "ok")), &stats);
+        // The export thread wakes at a batch and takes all six in one swap.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while queue.lock().held != 6 {
+            assert!(
+                Instant::now() < deadline,
+                "the export thread never took the queue"
+            );
+            thread::sleep(Duration::from_millis(1));
+        }
+        assert!(queue.lock().ends.is_empty(), "taken at once");
+        assert_eq!(queue.len(), 6, "held spans are still waiting");
+        // Held spans fill the bound: a new span is refused.
+        queue.push_one(span(6, "ok"), &stats);
+        assert_eq!(stats.dropped_queue_full.load(Ordering::Relaxed), 1);
+        // Sent a batch at a time; room comes back as they go.
+        for _ in 0..3 {
+            open.send(()).unwrap();
+        }
+        while queue.len() != 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the held batches were never sent"
+            );
+            thread::sleep(Duration::from_millis(1));
+        }
+        queue.push((7..9).map(|i| span(i, "ok")), &stats);
+        assert_eq!(queue.len(), 2);
+        open.send(()).unwrap();
+        queue.lock().shutdown = true;
+        queue.work.notify_one();
+        thread.join().unwrap();
+        let batches: Vec<Vec<i64>> = bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|b| ids(&ExportTraceServiceRequest::decode(&b[..]).unwrap()))
+            .collect();
+        assert_eq!(batches, [vec![0, 1], vec![2, 3], vec![4, 5], vec![7, 8]]);
+        assert_eq!(stats.spans_exported.load(Ordering::Relaxed), 8);
     }
 
     #[test]
