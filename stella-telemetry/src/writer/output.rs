@@ -372,13 +372,21 @@ mod tests {
         );
     }
 
+    /// A rotating `app.log` in a fresh directory named after `tag`, rotated by size.
+    fn size_rotated(tag: &str, max_bytes: u64, max_files: usize) -> (PathBuf, RotatingFile) {
+        let dir =
+            std::env::temp_dir().join(format!("stella-telemetry-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let cfg = FileOutput::new(dir.join("app.log"))
+            .with_max_bytes(max_bytes)
+            .with_max_files(max_files);
+        (dir, RotatingFile::open(cfg).unwrap())
+    }
+
     #[test]
     fn rotates_by_size() {
-        let dir = std::env::temp_dir().join(format!("stella-telemetry-rot-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
+        let (dir, mut f) = size_rotated("rot", 10, 2);
         let path = dir.join("app.log");
-        let mut f = RotatingFile::open(FileOutput::new(&path).with_max_bytes(10).with_max_files(2))
-            .unwrap();
         f.write_lines(b"aaaaaaaa\nbbbbbbbb\ncccccccc\ndddddddd\n")
             .unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "dddddddd\n");
@@ -396,11 +404,7 @@ mod tests {
 
     #[test]
     fn a_batch_fills_each_file_with_the_whole_lines_that_fit() {
-        let dir = std::env::temp_dir().join(format!("stella-telemetry-fit-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        let path = dir.join("app.log");
-        let mut f = RotatingFile::open(FileOutput::new(&path).with_max_bytes(12).with_max_files(5))
-            .unwrap();
+        let (dir, mut f) = size_rotated("fit", 12, 5);
         f.write_lines(b"aaaa\nbbbb\ncccc\nddddddddddddddd\neeee\n")
             .unwrap();
         let read = |name: &str| fs::read_to_string(dir.join(name)).unwrap();
