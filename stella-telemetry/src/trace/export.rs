@@ -230,11 +230,12 @@ impl Queue {
                     .take_while(|&&end| end <= byte_room)
                     .count();
             }
-            if queued > 0 {
+            let taken = ends.get(..queued).unwrap_or_default();
+            if let Some(&cut) = taken.last() {
                 let base = st.bytes.len();
-                let cut = ends[queued - 1];
-                st.bytes.extend_from_slice(&bytes[..cut]);
-                st.ends.extend(ends[..queued].iter().map(|e| base + e));
+                st.bytes
+                    .extend_from_slice(bytes.get(..cut).unwrap_or_default());
+                st.ends.extend(taken.iter().map(|e| base + e));
             }
             let after = st.ends.len();
             self.waiting.store(after + st.held, Ordering::Relaxed);
