@@ -17,7 +17,8 @@
 //! spread the machine's noise over all of them.
 //!
 //! Run: `cargo bench -p stella-benches --bench overhead` (about 90 s; `-- --profile full 2000`
-//! runs one mode only, for `valgrind --tool=callgrind`). Budget (issue 5):
+//! runs one mode only, for `valgrind --tool=callgrind`; `-- --compare <other bench binary>`
+//! measures this build against another, off and full, in alternation). Budget (issue 5):
 //! < 5 % at 200 µs; target: < 1 % at 1 ms.
 
 use std::future::Future;
@@ -352,6 +353,17 @@ fn child(mode: &str, n: usize, iterations: u64, url: &str) {
 /// thread, background threads).
 fn run_child(mode: &str, n: usize, iterations: u64, url: &str) -> [f64; 2] {
     let exe = std::env::current_exe().expect("the bench binary");
+    run_child_of(&exe, mode, n, iterations, url)
+}
+
+/// [`run_child`] with the bench binary `exe` (this one, or another build's).
+fn run_child_of(
+    exe: &std::path::Path,
+    mode: &str,
+    n: usize,
+    iterations: u64,
+    url: &str,
+) -> [f64; 2] {
     let out = std::process::Command::new(exe)
         .args([
             "--child",
@@ -438,6 +450,53 @@ fn timed(url: &str) {
     }
 }
 
+/// `--compare <other bench binary> [<rounds>]`: this build against another build of this
+/// bench (for example one built in a worktree of an earlier commit), off and full only, at
+/// ~200 µs, alternating build by build and round by round (20 rounds of 3 000 requests unless
+/// given): the pairwise A/B that the noise of a shared machine needs to show a change of a few
+/// µs.
+fn compare(other: &std::path::Path, rounds: usize, url: &str) {
+    let this = std::env::current_exe().expect("the bench binary");
+    let builds = [("this build", this.as_path()), ("the other", other)];
+    let iterations = calibrate(Duration::from_micros(200));
+    let n = 3_000;
+    // Per build: CPU per request off and full, and the background threads' share in full.
+    let mut cpu = [[0.0f64; 3]; 2];
+    let mut per_round: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..rounds {
+        for k in 0..2 {
+            // Which build goes first alternates too.
+            let b = if round % 2 == 0 { k } else { 1 - k };
+            let off = run_child_of(builds[b].1, "off", n, iterations, url);
+            let full = run_child_of(builds[b].1, "full", n, iterations, url);
+            let (off, full_total) = (off[0] + off[1], full[0] + full[1]);
+            cpu[b][0] += off;
+            cpu[b][1] += full_total;
+            cpu[b][2] += full[1];
+            per_round[b].push((full_total / off - 1.0) * 100.0);
+        }
+    }
+    println!(
+        "| build | CPU/request off | full | overhead | per round: lowest, median, highest | background threads, full |\n|---|---|---|---|---|---|"
+    );
+    for (b, (name, _)) in builds.iter().enumerate() {
+        let us = |c: f64| c / (rounds * n) as f64 * 1e6;
+        let rounds = &mut per_round[b];
+        rounds.sort_by(f64::total_cmp);
+        println!(
+            "| {name} | {:.1} µs | {:.1} µs | {:+.1} % ({:.1} µs) | {:+.1} %, {:+.1} %, {:+.1} % | {:.1} µs |",
+            us(cpu[b][0]),
+            us(cpu[b][1]),
+            (cpu[b][1] / cpu[b][0] - 1.0) * 100.0,
+            us(cpu[b][1] - cpu[b][0]),
+            rounds.first().copied().unwrap_or(0.0),
+            rounds.get(rounds.len() / 2).copied().unwrap_or(0.0),
+            rounds.last().copied().unwrap_or(0.0),
+            us(cpu[b][2]),
+        );
+    }
+}
+
 fn main() {
     if let Some((mode, n, iterations, Some(url))) = single_mode("--child") {
         child(&mode, n, iterations, &url);
@@ -449,6 +508,13 @@ fn main() {
         let installed = install(&mode, &url, &dir.0);
         requests(n, iterations);
         (installed.flush)();
+        return;
+    }
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--compare") {
+        let other = args.get(i + 1).expect("--compare <other bench binary>");
+        let rounds = args.get(i + 2).and_then(|r| r.parse().ok()).unwrap_or(20);
+        compare(std::path::Path::new(other), rounds, &url);
         return;
     }
     timed(&url);
