@@ -1,6 +1,7 @@
 //! Emptied span data, kept by the threads that end spans (once a span is encoded for export,
 //! or not exported) for the spans they start next, so a span's buffers (attributes, texts,
-//! events, links) are allocated once and reused, and never cross to another thread.
+//! events, links) are allocated once and reused. The export thread never touches them: it
+//! reads encoded bytes.
 
 use std::sync::{Mutex, MutexGuard, TryLockError};
 
