@@ -126,12 +126,7 @@ pub(crate) fn normalize_numbers(value: &mut Value) -> Result<(), CanonicalError>
 }
 
 fn normalize_number(n: &mut Number) -> Result<(), CanonicalError> {
-    const EXACT: u64 = 1 << 53;
-    let exact_integer = match n.as_i64() {
-        Some(i) => i.unsigned_abs() <= EXACT,
-        None => n.as_u64().is_some_and(|u| u <= EXACT),
-    };
-    if exact_integer {
+    if exact_integer(n) {
         return Ok(());
     }
     let mut text = String::with_capacity(24);
@@ -203,18 +198,20 @@ pub(crate) fn write_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Whether `n` is an integer a double holds exactly: printed as it is, already canonical.
+fn exact_integer(n: &Number) -> bool {
+    const EXACT: u64 = 1 << 53;
+    match n.as_i64() {
+        Some(i) => i.unsigned_abs() <= EXACT,
+        None => n.as_u64().is_some_and(|u| u <= EXACT),
+    }
+}
+
 fn write_number(out: &mut String, n: &Number) -> Result<(), CanonicalError> {
     // Integers that a double holds exactly print as integers; everything else goes through the
     // double, as RFC 8785 (I-JSON) defines numbers as IEEE 754 doubles.
-    if let Some(i) = n.as_i64() {
-        if i.unsigned_abs() <= (1u64 << 53) {
-            let _ = write!(out, "{i}");
-            return Ok(());
-        }
-    } else if let Some(u) = n.as_u64()
-        && u <= (1u64 << 53)
-    {
-        let _ = write!(out, "{u}");
+    if exact_integer(n) {
+        let _ = write!(out, "{n}");
         return Ok(());
     }
     let f = n

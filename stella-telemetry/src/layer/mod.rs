@@ -117,11 +117,7 @@ pub(crate) use render::push_ids_json;
 pub(crate) fn fields_of<'a>(
     ext: &'a tracing_subscriber::registry::Extensions<'_>,
 ) -> Option<&'a SpanFields> {
-    #[cfg(feature = "otlp")]
-    if let Some(f) = crate::trace::span_fields(ext) {
-        return Some(f);
-    }
-    ext.get::<SpanFields>()
+    crate::trace::span_fields(ext).or_else(|| ext.get::<SpanFields>())
 }
 
 /// [`fields_of`], to change them.

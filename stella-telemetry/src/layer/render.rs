@@ -133,13 +133,12 @@ fn walk_span<'a, R>(
     };
     // The span's members copied into the arena in one piece, where any is still empty in the
     // line: the empty ones take their range of it (the others' bytes go unused).
-    let empty = |ev: &EventFields, slot: Slot| ev.is_empty_slot(slot);
     if !fields.line.is_empty()
         && (view.is_none() || !fields.any_raw)
         && fields
             .slots
             .iter()
-            .any(|(slot, _)| *slot != Slot::ErrorMessage && empty(ev, *slot))
+            .any(|(slot, _)| *slot != Slot::ErrorMessage && ev.is_empty_slot(*slot))
     {
         let mut at = ev.arena.len();
         ev.arena.push_str(&fields.line);
@@ -149,7 +148,7 @@ fn walk_span<'a, R>(
                 *found = true;
             }
             let entry = if *slot == Slot::ErrorMessage {
-                if !empty(ev, *slot) {
+                if !ev.is_empty_slot(*slot) {
                     continue;
                 }
                 // Folded and bounded when written.
@@ -158,7 +157,7 @@ fn walk_span<'a, R>(
                 let end = at + v.json_len();
                 let val = Val::Str(at, end);
                 at = end;
-                if !empty(ev, *slot) {
+                if !ev.is_empty_slot(*slot) {
                     continue;
                 }
                 (val, Origin::Json)
@@ -226,8 +225,10 @@ fn ids_missing(ev: &EventFields) -> bool {
 
 /// Fills `trace_id` and `span_id` from `trace` where still empty.
 fn fill_ids(ev: &mut EventFields, trace: &TraceContext) {
-    let empty = |ev: &EventFields, slot: Slot| ev.is_empty_slot(slot);
-    let (need_trace, need_span) = (empty(ev, Slot::TraceId), empty(ev, Slot::SpanId));
+    let (need_trace, need_span) = (
+        ev.is_empty_slot(Slot::TraceId),
+        ev.is_empty_slot(Slot::SpanId),
+    );
     if !need_trace && !need_span {
         return;
     }
