@@ -159,22 +159,20 @@ impl Queue {
     /// room. The spans' data goes back to the pool.
     pub(crate) fn push(&self, spans: impl Iterator<Item = Box<SpanData>>, stats: &Counters) {
         let mut spans = Some(spans);
-        let done = SCRATCH
-            .try_with(|scratch| {
-                let Ok(mut scratch) = scratch.try_borrow_mut() else {
-                    return false;
-                };
+        let _ = SCRATCH.try_with(|scratch| {
+            // The spans are taken only once the scratch is ours: else they stay for the
+            // fallback below.
+            if let Ok(mut scratch) = scratch.try_borrow_mut()
+                && let Some(spans) = spans.take()
+            {
                 let (bytes, ends, lens) = &mut *scratch;
-                if let Some(spans) = spans.take() {
-                    self.push_with(spans, stats, bytes, ends, lens);
-                }
+                self.push_with(spans, stats, bytes, ends, lens);
                 if bytes.capacity() > MAX_SCRATCH_BYTES {
                     *bytes = Vec::new();
                 }
-                true
-            })
-            .unwrap_or(false);
-        if !done && let Some(spans) = spans.take() {
+            }
+        });
+        if let Some(spans) = spans.take() {
             // The thread is ending (its scratch is gone) or is already pushing: buffers of
             // this call's own.
             self.push_with(
@@ -787,6 +785,21 @@ mod tests {
             .collect();
         assert_eq!(batches, [vec![0, 1], vec![2, 3], vec![4, 5], vec![7, 8]]);
         assert_eq!(stats.spans_exported.load(Ordering::Relaxed), 8);
+    }
+
+    #[test]
+    fn a_push_while_the_thread_s_scratch_is_busy_still_queues_the_span() {
+        let scrubber = Scrubber::builder().build().unwrap();
+        let queue = Arc::new(Queue::new(10, 512, scrubber));
+        let stats = Arc::new(Counters::default());
+        SCRATCH.with(|scratch| {
+            let _busy = scratch.borrow_mut();
+            queue.push_one(span(0, "ok"), &stats);
+        });
+        queue.push_one(span(1, "ok"), &stats);
+        assert_eq!(queue.len(), 2);
+        let batches: Vec<Vec<i64>> = drain(&queue, &stats).iter().map(ids).collect();
+        assert_eq!(batches, [vec![0, 1]]);
     }
 
     #[test]
