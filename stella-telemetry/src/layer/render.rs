@@ -263,18 +263,33 @@ fn fill_ids(ev: &mut EventFields, trace: &TraceContext) {
 /// member starts in [`push_ids_json`]'s text.
 const TRACE_MEMBER: usize = Slot::TraceId.member_head().len() + 32 + 1;
 
-/// Appends the `trace_id` and `span_id` members of these ids (valid ones: not all zeros), as
-/// [`fill_ids_json`] takes them.
+/// The length of the `span_id` member (`,"span_id":"<16 hex>"`).
+const SPAN_MEMBER: usize = Slot::SpanId.member_head().len() + 16 + 1;
+
+/// Appends the `trace_id` and `span_id` members of these ids (valid ones: not all zeros) and,
+/// when the span has a parent, the `parent_span_id` member, as [`fill_ids_json`] takes them.
 #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
-pub(crate) fn push_ids_json(out: &mut String, trace: &[u8; 16], span: &[u8; 8]) {
+pub(crate) fn push_ids_json(
+    out: &mut String,
+    trace: &[u8; 16],
+    span: &[u8; 8],
+    parent: Option<&[u8; 8]>,
+) {
     let mut buf = IdsBuf([0; IDS_TEXT]);
     let split = id_member(&mut buf.0, Slot::TraceId.key(), trace);
-    let len = split
+    let mut len = split
         + buf
             .0
             .get_mut(split..)
             .map_or(0, |rest| id_member(rest, Slot::SpanId.key(), span));
+    if let Some(parent) = parent {
+        len += buf
+            .0
+            .get_mut(len..)
+            .map_or(0, |rest| id_member(rest, Slot::ParentSpanId.key(), parent));
+    }
     if split == TRACE_MEMBER
+        && len >= TRACE_MEMBER + SPAN_MEMBER
         && let Some(text) = buf.0.get(..len).and_then(|b| std::str::from_utf8(b).ok())
     {
         out.push_str(text);
@@ -282,9 +297,22 @@ pub(crate) fn push_ids_json(out: &mut String, trace: &[u8; 16], span: &[u8; 8]) 
 }
 
 /// Fills `trace_id` and `span_id` where still empty from the members [`push_ids_json`]
-/// rendered.
+/// rendered. The parent goes with the span id: when `span_id` is taken from these members,
+/// so is `parent_span_id` (where still empty), so that a line's `parent_span_id` is the parent
+/// of its `span_id`, not an outer span's caller. A span without a parent (the root of its
+/// trace) leaves `parent_span_id` out: the slot is taken by an empty member that renders
+/// nothing, so no outer span (of another trace) fills it.
 fn fill_ids_json(ev: &mut EventFields, ids: &str) {
-    put_id_members(ev, ids, TRACE_MEMBER);
+    let Some((own, parent)) = ids.split_at_checked(TRACE_MEMBER + SPAN_MEMBER) else {
+        return;
+    };
+    let take_parent = ev.is_empty_slot(Slot::SpanId) && ev.is_empty_slot(Slot::ParentSpanId);
+    put_id_members(ev, own, TRACE_MEMBER);
+    if take_parent {
+        let start = ev.arena.len();
+        ev.arena.push_str(parent);
+        set_json(ev, Slot::ParentSpanId, start, ev.arena.len());
+    }
 }
 
 /// Fills `trace_id` and `span_id` where still empty from `text`: the `trace_id` member, then
@@ -409,8 +437,9 @@ impl IdsMemo {
     }
 }
 
-/// The length of `,"trace_id":"<32 hex>","span_id":"<16 hex>"` (75) rounded up.
-const IDS_TEXT: usize = 80;
+/// The length of `,"trace_id":"<32 hex>","span_id":"<16 hex>","parent_span_id":"<16 hex>"`
+/// (111) rounded up.
+const IDS_TEXT: usize = 112;
 
 /// A stack buffer for the members of [`IdsMemo`], word-aligned: checking that it is text then
 /// goes a word at a time from its start.
@@ -1007,6 +1036,7 @@ mod id_tests {
                 &mut ids,
                 &cx.trace_id().to_bytes(),
                 &cx.span_id().to_bytes(),
+                None,
             );
             assert_eq!(
                 ids,
@@ -1038,6 +1068,41 @@ mod id_tests {
                 assert_eq!(fill(true), fill(false), "{n} {own:?}");
             }
         }
+    }
+
+    #[test]
+    fn the_parent_goes_with_the_span_id_it_belongs_to() {
+        let (trace, span, parent) = ([0xab; 16], [0x12; 8], [0x34; 8]);
+        let parent_of = |ev: &EventFields| match ev.slots[Slot::ParentSpanId.index()] {
+            Some((Val::Str(a, b), Origin::Json)) => Some(ev.str_at(a, b).to_owned()),
+            _ => None,
+        };
+        let mut child = String::new();
+        super::push_ids_json(&mut child, &trace, &span, Some(&parent));
+        assert!(child.ends_with(
+            ",\"span_id\":\"1212121212121212\",\"parent_span_id\":\"3434343434343434\""
+        ));
+        // The span's ids taken: its parent with them, not an outer span's.
+        let mut ev = EventFields::default();
+        super::fill_ids_json(&mut ev, &child);
+        assert_eq!(
+            parent_of(&ev).as_deref(),
+            Some(",\"parent_span_id\":\"3434343434343434\"")
+        );
+        // The event names its own span id: the parent is left to the sources after.
+        let mut ev = EventFields::default();
+        ev.push_arena("x");
+        let own = ev.push_arena("own");
+        ev.put_slot(Slot::SpanId, own, Origin::Raw);
+        super::fill_ids_json(&mut ev, &child);
+        assert_eq!(parent_of(&ev), None);
+        // A root span: the slot is taken by an empty member, so no outer span fills it.
+        let mut root = String::new();
+        super::push_ids_json(&mut root, &trace, &span, None);
+        let mut ev = EventFields::default();
+        super::fill_ids_json(&mut ev, &root);
+        assert_eq!(parent_of(&ev).as_deref(), Some(""));
+        assert!(!ev.is_empty_slot(Slot::ParentSpanId));
     }
 
     #[test]

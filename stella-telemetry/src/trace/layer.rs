@@ -1634,7 +1634,12 @@ impl OtelLayer {
             _ => None,
         };
         if trace.is_some() {
-            crate::layer::push_ids_json(&mut data.ids_json, &data.trace_id, &data.span_id);
+            crate::layer::push_ids_json(
+                &mut data.ids_json,
+                &data.trace_id,
+                &data.span_id,
+                data.parent_span_id.as_ref(),
+            );
         }
         span.extensions_mut().replace(SpanState {
             data,

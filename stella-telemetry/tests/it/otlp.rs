@@ -122,6 +122,9 @@ fn spans_arrive_with_parents_resource_and_scrubbed_values() {
     let line: Value = serde_json::from_str(&capture.lines()[0]).unwrap();
     assert_eq!(line["trace_id"], REMOTE_TRACE);
     assert_eq!(line["span_id"], hex(&work.span_id));
+    // and its parent: the exported span's parent, not the ingress span's caller
+    assert_eq!(line["parent_span_id"], hex(&work.parent_span_id));
+    assert_eq!(line["parent_span_id"], server_span);
     let stats = guard.handle().trace_stats();
     assert_eq!(stats.spans_exported, 2);
     assert_eq!(stats.dropped(), 0);
@@ -137,6 +140,7 @@ fn new_roots_and_context_parents() {
     tracing::dispatcher::with_default(&dispatch, || {
         tracing::info_span!("orchestrator.schedule").in_scope(|| {
             tracing::info_span!("db.query").in_scope(|| tracing::info!("x"));
+            tracing::info!("y");
         });
         // a span opened under a current stella-context trace is its child
         CurrentContext::from_trace(remote.clone()).scope(|| {
@@ -159,6 +163,11 @@ fn new_roots_and_context_parents() {
     let line: Value = serde_json::from_str(&capture.lines()[0]).unwrap();
     assert_eq!(line["span_id"], hex(&child.span_id));
     assert_eq!(line["trace_id"], hex(&root.trace_id));
+    assert_eq!(line["parent_span_id"], hex(&root.span_id));
+    // a line of the root span: its id, and no parent
+    let line: Value = serde_json::from_str(&capture.lines()[1]).unwrap();
+    assert_eq!(line["span_id"], hex(&root.span_id));
+    assert!(line.get("parent_span_id").is_none(), "{line}");
 }
 
 #[test]
