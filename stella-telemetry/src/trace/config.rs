@@ -105,7 +105,7 @@ pub struct TraceConfigError(pub(crate) String);
 impl TraceConfig {
     /// The defaults, with no endpoint (tracing off): head ratio 1.0, tail sampling on with a
     /// 1 s latency threshold and at most 1 024 traces / 16 384 spans / 30 s buffered, a queue of
-    /// 8 192 spans, batches of 512 every second, a 10 s export timeout, at most 128 attributes
+    /// 8 192 spans, batches of up to 2 048 spans (and 3 MiB) every second, a 10 s export timeout, at most 128 attributes
     /// and 32 events per span, and every log event inside a recorded span copied into it as a
     /// span event.
     pub fn new() -> Self {
@@ -120,7 +120,7 @@ impl TraceConfig {
             tail_max_spans: 16_384,
             tail_max_age: Duration::from_secs(30),
             queue_capacity: 8_192,
-            batch_size: 512,
+            batch_size: 2_048,
             export_interval: Duration::from_secs(1),
             export_timeout: Duration::from_secs(10),
             max_attributes: 128,
@@ -215,7 +215,11 @@ impl TraceConfig {
         self
     }
 
-    /// The most spans in one export request (default 512).
+    /// The most spans in one export request (default 2 048; whatever this is, a request holds
+    /// at most 3 MiB of spans, under a gRPC receiver's default 4 MiB message bound). The
+    /// export thread wakes when this many spans wait, else every export interval: fewer,
+    /// larger requests cost less CPU per span (one request, and one wake-up of the thread,
+    /// per batch).
     pub fn with_batch_size(mut self, spans: usize) -> Self {
         self.batch_size = spans;
         self

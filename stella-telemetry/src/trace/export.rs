@@ -24,6 +24,12 @@ pub(crate) const MAX_RESPONSE_BYTES: u64 = 64 * 1024;
 /// The most bytes of encoded spans the queue holds, whatever its capacity in spans.
 pub(crate) const MAX_QUEUE_BYTES: usize = 32 << 20;
 
+/// The most bytes of encoded spans in one export request, whatever the batch size (a span
+/// larger than this goes alone): with the resource and framing, a request stays under the
+/// 4 MiB message bound of a gRPC receiver's defaults (the OpenTelemetry Collector's OTLP
+/// receiver among them).
+pub(crate) const MAX_REQUEST_BYTES: usize = 3 << 20;
+
 #[derive(Debug, Default)]
 struct State {
     /// The waiting spans, encoded (entries of `ScopeSpans.spans`), back to back.
@@ -56,6 +62,8 @@ pub(crate) struct Queue {
     /// The most bytes of encoded spans waiting ([`MAX_QUEUE_BYTES`]).
     max_bytes: usize,
     batch_size: usize,
+    /// The most bytes of encoded spans in one request ([`MAX_REQUEST_BYTES`]).
+    max_request_bytes: usize,
     /// Spans waiting, as of the last change (read without the lock: a full queue is not worth
     /// encoding for).
     waiting: AtomicUsize,
@@ -90,6 +98,7 @@ impl Queue {
             capacity,
             max_bytes: MAX_QUEUE_BYTES,
             batch_size,
+            max_request_bytes: MAX_REQUEST_BYTES,
             waiting: AtomicUsize::new(0),
             scrubber,
             pool: SpanPool::default(),
@@ -410,6 +419,15 @@ fn sent_up_to(ends: &[usize], n: usize) -> usize {
         .unwrap_or(0)
 }
 
+/// How many of the spans ending at `ends` (from byte `from`) go in the next request: at most
+/// `most` spans and `max_bytes` bytes, and one span at least.
+fn batch_len(ends: &[usize], from: usize, most: usize, max_bytes: usize) -> usize {
+    let ends = ends.get(..most).unwrap_or(ends);
+    ends.partition_point(|&end| end - from <= max_bytes)
+        .max(1)
+        .min(ends.len())
+}
+
 impl Drain {
     fn run(mut self) {
         let mut last = Instant::now();
@@ -468,8 +486,13 @@ impl Drain {
                 last = Instant::now();
             }
             if let Some(left) = held_ends.len().checked_sub(next).filter(|n| *n > 0) {
-                let n = left.min(self.queue.batch_size);
                 let from = sent_up_to(&held_ends, next);
+                let n = batch_len(
+                    held_ends.get(next..).unwrap_or_default(),
+                    from,
+                    left.min(self.queue.batch_size),
+                    self.queue.max_request_bytes,
+                );
                 next += n;
                 let to = sent_up_to(&held_ends, next);
                 let spans = held.get(from..to).unwrap_or_default();
@@ -824,6 +847,44 @@ mod tests {
         assert_eq!(stats.dropped_queue_full.load(Ordering::Relaxed), 2);
         let batches: Vec<Vec<i64>> = drain(&queue, &stats).iter().map(ids).collect();
         assert_eq!(batches, [vec![0, 1, 2]]);
+    }
+
+    #[test]
+    fn a_request_is_bounded_in_bytes_too() {
+        let scrubber = Scrubber::builder().build().unwrap();
+        let mut queue = Queue::new(100, 512, scrubber);
+        let one = {
+            let mut bytes = Vec::new();
+            super::super::encode::put_span_message(
+                &mut bytes,
+                &mut span(0, "ok"),
+                &queue.scrubber,
+                &mut Vec::new(),
+            );
+            bytes.len()
+        };
+        queue.max_request_bytes = 2 * one + one / 2;
+        let queue = Arc::new(queue);
+        let stats = Arc::new(Counters::default());
+        queue.push((0..5).map(|i| span(i, "ok")), &stats);
+        let batches: Vec<Vec<i64>> = drain(&queue, &stats).iter().map(ids).collect();
+        assert_eq!(batches, [vec![0, 1], vec![2, 3], vec![4]]);
+        assert_eq!(stats.spans_exported.load(Ordering::Relaxed), 5);
+    }
+
+    #[test]
+    fn a_batch_takes_at_least_one_span_and_at_most_the_batch_size() {
+        // Spans of 10 bytes each, from byte 0.
+        let ends: Vec<usize> = (1..=8).map(|i| i * 10).collect();
+        assert_eq!(super::batch_len(&ends, 0, 512, 1 << 20), 8);
+        assert_eq!(super::batch_len(&ends, 0, 3, 1 << 20), 3);
+        assert_eq!(super::batch_len(&ends, 0, 512, 35), 3);
+        assert_eq!(super::batch_len(&ends, 0, 512, 30), 3);
+        // Larger than the bound alone: sent alone.
+        assert_eq!(super::batch_len(&ends, 0, 512, 5), 1);
+        // From the middle.
+        assert_eq!(super::batch_len(&ends[4..], 40, 512, 20), 2);
+        assert_eq!(super::batch_len(&ends[7..], 70, 512, 5), 1);
     }
 
     #[test]
