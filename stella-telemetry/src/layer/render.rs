@@ -307,6 +307,16 @@ fn fill_ids_json(ev: &mut EventFields, ids: &str) {
         return;
     };
     let take_parent = ev.is_empty_slot(Slot::SpanId) && ev.is_empty_slot(Slot::ParentSpanId);
+    if take_parent && ev.is_empty_slot(Slot::TraceId) {
+        // The usual case: all three from here, copied in one piece (and written in one piece:
+        // the three slots follow one another in the line).
+        let start = ev.arena.len();
+        ev.arena.push_str(ids);
+        set_json(ev, Slot::TraceId, start, start + TRACE_MEMBER);
+        set_json(ev, Slot::SpanId, start + TRACE_MEMBER, start + own.len());
+        set_json(ev, Slot::ParentSpanId, start + own.len(), ev.arena.len());
+        return;
+    }
     put_id_members(ev, own, TRACE_MEMBER);
     if take_parent {
         let start = ev.arena.len();
