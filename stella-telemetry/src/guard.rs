@@ -391,6 +391,13 @@ impl TelemetryHandle {
                     (reason("tail_buffer_full"), t.tail_overflow_spans as f64),
                 ],
             });
+            out.push(Simple {
+                name: "stella_telemetry_span_export_retries_total",
+                kind: Kind::Counter,
+                unit: None,
+                help: "Span export requests sent again after the collector answered try again later.",
+                samples: vec![(Vec::new(), t.export_retries as f64)],
+            });
             if let Some(r) = &self.metrics {
                 r.set_gauge(
                     crate::metrics::QUEUE_DEPTH,
@@ -434,6 +441,15 @@ impl TelemetryHandle {
             .as_ref()
             .map(|p| p.stats.snapshot())
             .unwrap_or_default()
+    }
+
+    /// Why the last failed span export failed (the collector's answer, or the connection's
+    /// error), once its retries were spent; `None` while none has failed or tracing is off.
+    /// The failed spans are counted in [`trace_stats`](Self::trace_stats)' `dropped_export`.
+    #[cfg(feature = "otlp")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
+    pub fn last_export_error(&self) -> Option<String> {
+        self.traces.as_ref().and_then(|p| p.stats.last_error())
     }
 
     /// The current head-sampling ratio of new traces (`None` when tracing is off).

@@ -259,9 +259,67 @@ impl Queue {
     }
 }
 
-/// Sends one encoded `ExportTraceServiceRequest`; an error fails (drops and counts) the batch.
+/// Sends one encoded `ExportTraceServiceRequest`. An error the collector marked as "try again
+/// later" is retried a bounded number of times; any other fails (drops and counts) the batch.
 pub(crate) trait Transport {
-    fn send(&mut self, body: &[u8]) -> Result<(), String>;
+    fn send(&mut self, body: &[u8]) -> Result<(), SendError>;
+}
+
+/// A failed export request.
+#[derive(Debug)]
+pub(crate) struct SendError {
+    /// Why, as [`TelemetryHandle::last_export_error`](crate::TelemetryHandle::last_export_error)
+    /// shows it.
+    pub(crate) reason: String,
+    /// `Some` when the collector asked to be tried again later (OTLP's retryable answers:
+    /// HTTP 429, 502, 503 and 504, the retryable gRPC codes), with the delay it asked for
+    /// (`Retry-After` in seconds), if any.
+    pub(crate) retry: Option<Option<Duration>>,
+}
+
+impl From<String> for SendError {
+    fn from(reason: String) -> Self {
+        SendError {
+            reason,
+            retry: None,
+        }
+    }
+}
+
+/// How many times one request is sent again after a retryable answer.
+const MAX_RETRIES: usize = 2;
+/// The waits before the retries when the collector gives none (each within ±25 %, so that
+/// the services a collector turned away do not all come back at once).
+const RETRY_WAITS: [Duration; MAX_RETRIES] =
+    [Duration::from_millis(200), Duration::from_millis(800)];
+/// The longest wait a collector's `Retry-After` gets: the batch waits on the export thread
+/// while the queue keeps filling (and refusing, counted, when full).
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
+
+/// The HTTP status codes OTLP/HTTP clients retry (the specification's retryable set).
+fn retryable_status(status: u16) -> bool {
+    matches!(status, 429 | 502 | 503 | 504)
+}
+
+/// A `Retry-After` header's delay: delay-seconds only (an HTTP date falls back on the
+/// exporter's own backoff), at most [`MAX_RETRY_WAIT`].
+pub(crate) fn retry_after(value: Option<&str>) -> Option<Duration> {
+    let secs: u64 = value?.trim().parse().ok()?;
+    Some(Duration::from_secs(secs).min(MAX_RETRY_WAIT))
+}
+
+/// The wait before retry number `attempt` (0-based): the collector's, else the backoff with
+/// jitter.
+fn retry_wait(attempt: usize, asked: Option<Duration>) -> Duration {
+    if let Some(asked) = asked {
+        return asked;
+    }
+    let base = RETRY_WAITS.get(attempt).copied().unwrap_or(MAX_RETRY_WAIT);
+    // ±25 % from the clock's low bits: enough to spread services apart, no generator needed.
+    let noise = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() % 501);
+    base.mul_f64(0.75 + f64::from(noise) / 1000.0)
 }
 
 struct HttpTransport {
@@ -270,7 +328,7 @@ struct HttpTransport {
 }
 
 impl Transport for HttpTransport {
-    fn send(&mut self, body: &[u8]) -> Result<(), String> {
+    fn send(&mut self, body: &[u8]) -> Result<(), SendError> {
         let mut resp = self
             .agent
             .post(&self.url)
@@ -278,6 +336,13 @@ impl Transport for HttpTransport {
             .send(body)
             .map_err(|e| e.to_string())?;
         let status = resp.status().as_u16();
+        let retry = retryable_status(status).then(|| {
+            retry_after(
+                resp.headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok()),
+            )
+        });
         let mut sink = Vec::new();
         let _ = resp
             .body_mut()
@@ -287,7 +352,10 @@ impl Transport for HttpTransport {
         if (200..300).contains(&status) {
             Ok(())
         } else {
-            Err(format!("the collector answered {status}"))
+            Err(SendError {
+                reason: format!("the collector answered {status}"),
+                retry,
+            })
         }
     }
 }
@@ -429,6 +497,47 @@ fn batch_len(ends: &[usize], from: usize, most: usize, max_bytes: usize) -> usiz
 }
 
 impl Drain {
+    /// Sends `body`, again after a retryable answer (at most [`MAX_RETRIES`] times, after the
+    /// collector's `Retry-After` or a short backoff). A shutdown ends the waiting: the batch
+    /// is then dropped and counted.
+    fn send_with_retries(&mut self, body: &[u8]) -> Result<(), SendError> {
+        let mut attempt = 0;
+        loop {
+            let err = match self.transport.send(body) {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            let Some(asked) = err.retry else {
+                return Err(err);
+            };
+            if attempt >= MAX_RETRIES || !self.wait_unless_shutdown(retry_wait(attempt, asked)) {
+                return Err(err);
+            }
+            attempt += 1;
+            add(&self.stats.export_retries, 1);
+        }
+    }
+
+    /// Waits `wait` on the queue's condition; false when a shutdown comes first.
+    fn wait_unless_shutdown(&self, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        let mut st = self.queue.lock();
+        loop {
+            if st.shutdown {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return true;
+            }
+            st = self
+                .queue
+                .work
+                .wait_timeout(st, deadline - now)
+                .map_or_else(|e| e.into_inner().0, |(g, _)| g);
+        }
+    }
+
     fn run(mut self) {
         let mut last = Instant::now();
         // What the last take found: the whole queue, taken with an O(1) swap so that producers
@@ -498,11 +607,12 @@ impl Drain {
                 let spans = held.get(from..to).unwrap_or_default();
                 super::encode::request_into(&mut body, &self.resource, spans);
                 add(&self.stats.exports, 1);
-                match self.transport.send(&body) {
+                match self.send_with_retries(&body) {
                     Ok(()) => add(&self.stats.spans_exported, n),
-                    Err(_) => {
+                    Err(e) => {
                         add(&self.stats.export_failures, 1);
                         add(&self.stats.dropped_export, n);
+                        self.stats.set_last_error(e.reason);
                     }
                 }
                 if body.capacity() > MAX_KEPT_BUFFER {
@@ -624,7 +734,7 @@ mod tests {
     struct Capture(Arc<Mutex<Vec<Vec<u8>>>>);
 
     impl Transport for Capture {
-        fn send(&mut self, body: &[u8]) -> Result<(), String> {
+        fn send(&mut self, body: &[u8]) -> Result<(), SendError> {
             self.0.lock().unwrap().push(body.to_vec());
             Ok(())
         }
@@ -738,7 +848,7 @@ mod tests {
     struct Gate(std::sync::mpsc::Receiver<()>, Arc<Mutex<Vec<Vec<u8>>>>);
 
     impl Transport for Gate {
-        fn send(&mut self, body: &[u8]) -> Result<(), String> {
+        fn send(&mut self, body: &[u8]) -> Result<(), SendError> {
             self.0.recv().map_err(|e| e.to_string())?;
             self.1.lock().unwrap().push(body.to_vec());
             Ok(())
@@ -847,6 +957,140 @@ mod tests {
         assert_eq!(stats.dropped_queue_full.load(Ordering::Relaxed), 2);
         let batches: Vec<Vec<i64>> = drain(&queue, &stats).iter().map(ids).collect();
         assert_eq!(batches, [vec![0, 1, 2]]);
+    }
+
+    /// Answers each request with the next scripted outcome (then `Ok`), keeping every body.
+    struct Script(
+        std::collections::VecDeque<Option<Option<Duration>>>,
+        Arc<Mutex<Vec<Vec<u8>>>>,
+    );
+
+    impl Transport for Script {
+        fn send(&mut self, body: &[u8]) -> Result<(), SendError> {
+            self.1.lock().unwrap().push(body.to_vec());
+            match self.0.pop_front() {
+                None => Ok(()),
+                Some(retry) => Err(SendError {
+                    reason: format!("scripted failure {}", self.0.len()),
+                    retry,
+                }),
+            }
+        }
+    }
+
+    /// Runs an export thread over `spans` spans with the scripted answers (`Some(asked)`: a
+    /// retryable answer, `None`: any other error) until `done` holds of the counters; then
+    /// shuts it down. Returns the bodies sent.
+    fn run_script(
+        spans: usize,
+        answers: Vec<Option<Option<Duration>>>,
+        done: impl Fn(&Counters) -> bool,
+    ) -> (Arc<Counters>, Vec<Vec<u8>>) {
+        let scrubber = Scrubber::builder().build().unwrap();
+        let queue = Arc::new(Queue::new(100, 512, scrubber));
+        let stats = Arc::new(Counters::default());
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        queue.push((0..spans).map(|i| span(i, "ok")), &stats);
+        let (q, st, b) = (Arc::clone(&queue), Arc::clone(&stats), Arc::clone(&bodies));
+        let resource = super::super::encode::resource_bytes(&proto_resource(
+            &crate::Resource::new("svc", "1"),
+            &Scrubber::builder().build().unwrap(),
+        ));
+        let thread = thread::spawn(move || {
+            Drain {
+                queue: q,
+                stats: st,
+                transport: Box::new(Script(answers.into(), b)),
+                resource,
+                interval: Duration::from_millis(10),
+            }
+            .run();
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !done(&stats) {
+            assert!(
+                Instant::now() < deadline,
+                "never done: {:?}",
+                stats.snapshot()
+            );
+            thread::sleep(Duration::from_millis(2));
+        }
+        queue.lock().shutdown = true;
+        queue.work.notify_one();
+        thread.join().unwrap();
+        let bodies = std::mem::take(&mut *bodies.lock().unwrap());
+        (stats, bodies)
+    }
+
+    #[test]
+    fn a_retryable_answer_is_retried_and_the_spans_arrive() {
+        let zero = Some(Some(Duration::ZERO));
+        let (stats, bodies) = run_script(3, vec![zero, Some(None)], |s| {
+            s.spans_exported.load(Ordering::Relaxed) == 3
+        });
+        let s = stats.snapshot();
+        assert_eq!(
+            (s.export_retries, s.export_failures, s.dropped()),
+            (2, 0, 0)
+        );
+        assert_eq!(bodies.len(), 3, "sent three times");
+        assert!(bodies.iter().all(|b| *b == bodies[0]), "the same request");
+        assert_eq!(stats.last_error(), None);
+    }
+
+    #[test]
+    fn retries_are_bounded_and_other_errors_are_not_retried() {
+        let zero = Some(Some(Duration::ZERO));
+        let (stats, bodies) = run_script(2, vec![zero; 5], |s| {
+            s.export_failures.load(Ordering::Relaxed) == 1
+        });
+        let s = stats.snapshot();
+        assert_eq!(bodies.len(), 1 + MAX_RETRIES);
+        assert_eq!((s.export_retries, s.dropped_export), (2, 2));
+        assert!(stats.last_error().unwrap().starts_with("scripted failure"));
+        let (stats, bodies) = run_script(2, vec![None], |s| {
+            s.export_failures.load(Ordering::Relaxed) == 1
+        });
+        assert_eq!(bodies.len(), 1, "not retried");
+        assert_eq!(stats.snapshot().export_retries, 0);
+    }
+
+    #[test]
+    fn a_shutdown_ends_the_wait_for_a_retry() {
+        let long = Some(Some(MAX_RETRY_WAIT));
+        let started = Instant::now();
+        let (stats, bodies) =
+            run_script(2, vec![long; 3], |s| s.exports.load(Ordering::Relaxed) == 1);
+        // Shut down while the export thread waits 5 s for the retry: it stops at once and
+        // counts the batch as dropped.
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(bodies.len(), 1);
+        assert_eq!(stats.snapshot().dropped_export, 2);
+    }
+
+    #[test]
+    fn retry_after_and_backoff() {
+        assert_eq!(super::retry_after(Some("3")), Some(Duration::from_secs(3)));
+        assert_eq!(super::retry_after(Some(" 120 ")), Some(MAX_RETRY_WAIT));
+        assert_eq!(super::retry_after(Some("0")), Some(Duration::ZERO));
+        assert_eq!(
+            super::retry_after(Some("Wed, 21 Oct 2026 07:28:00 GMT")),
+            None
+        );
+        assert_eq!(super::retry_after(Some("-1")), None);
+        assert_eq!(super::retry_after(None), None);
+        let asked = Duration::from_secs(2);
+        assert_eq!(super::retry_wait(0, Some(asked)), asked);
+        for (attempt, base) in RETRY_WAITS.iter().enumerate() {
+            let w = super::retry_wait(attempt, None);
+            assert!(w >= base.mul_f64(0.75) && w <= base.mul_f64(1.25), "{w:?}");
+        }
+        assert!(super::retryable_status(503) && super::retryable_status(429));
+        assert!(!super::retryable_status(500) && !super::retryable_status(400));
     }
 
     #[test]

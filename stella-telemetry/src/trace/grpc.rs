@@ -16,7 +16,7 @@ use hyper::header::{CONTENT_TYPE, HeaderMap, HeaderValue, TE};
 use hyper::{Request, StatusCode, Uri};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-use super::export::{MAX_RESPONSE_BYTES, Transport};
+use super::export::{MAX_RESPONSE_BYTES, SendError, Transport, retry_after};
 
 /// The method of the trace service.
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -57,8 +57,8 @@ impl Target {
     }
 }
 
-/// The gRPC status codes that mean "try again later" (the OTLP retryable set). They fail the
-/// batch like any other error; the distinction only shows in the message.
+/// The gRPC status codes that mean "try again later" (the OTLP retryable set): the request is
+/// sent again, a bounded number of times, before the batch fails.
 fn retryable(code: u32) -> bool {
     // CANCELLED, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, OUT_OF_RANGE, UNAVAILABLE,
     // DATA_LOSS
@@ -153,7 +153,7 @@ async fn call(
     sender: &mut Option<SendRequest<Full<Bytes>>>,
     target: &Target,
     body: Bytes,
-) -> Result<(), String> {
+) -> Result<(), SendError> {
     let live = match sender.take() {
         Some(s) if !s.is_closed() => s,
         _ => connect(target).await?,
@@ -173,7 +173,19 @@ async fn call(
         .map_err(|e| format!("the export call failed: {e}"))?;
     let (parts, body) = response.into_parts();
     if parts.status != StatusCode::OK {
-        return Err(format!("the collector answered HTTP {}", parts.status));
+        // A proxy or load balancer in front of the collector: the OTLP/HTTP retryable set.
+        let retry = matches!(parts.status.as_u16(), 429 | 502 | 503 | 504).then(|| {
+            retry_after(
+                parts
+                    .headers
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok()),
+            )
+        });
+        return Err(SendError {
+            reason: format!("the collector answered HTTP {}", parts.status),
+            retry,
+        });
     }
     let limit = usize::try_from(MAX_RESPONSE_BYTES).unwrap_or(usize::MAX);
     let collected = Limited::new(body, limit)
@@ -195,17 +207,22 @@ async fn call(
             } else {
                 "not retryable"
             };
-            Err(format!(
-                "the collector answered grpc-status {code} {} ({kind}) {message}",
-                code_name(code)
-            ))
+            Err(SendError {
+                reason: format!(
+                    "the collector answered grpc-status {code} {} ({kind}) {message}",
+                    code_name(code)
+                ),
+                retry: retryable(code).then_some(None),
+            })
         }
-        None => Err("the collector's response has no grpc-status".to_owned()),
+        None => Err("the collector's response has no grpc-status"
+            .to_owned()
+            .into()),
     }
 }
 
 impl Transport for GrpcTransport {
-    fn send(&mut self, body: &[u8]) -> Result<(), String> {
+    fn send(&mut self, body: &[u8]) -> Result<(), SendError> {
         let runtime = self.runtime.as_ref().map_err(Clone::clone)?;
         let target = self.target.as_ref().map_err(Clone::clone)?;
         let body = frame(body)?;
@@ -224,10 +241,7 @@ impl Transport for GrpcTransport {
             }
             Err(_) => {
                 self.sender = None;
-                Err(format!(
-                    "the export call took longer than {:?}",
-                    self.timeout
-                ))
+                Err(format!("the export call took longer than {:?}", self.timeout).into())
             }
         }
     }

@@ -18,6 +18,9 @@ pub(crate) struct Counters {
     pub(crate) tail_overflow_spans: AtomicU64,
     pub(crate) dropped_attributes: AtomicU64,
     pub(crate) dropped_events: AtomicU64,
+    pub(crate) export_retries: AtomicU64,
+    /// Why the last failed export request failed.
+    last_error: std::sync::Mutex<Option<String>>,
 }
 
 pub(crate) fn add(c: &AtomicU64, n: usize) {
@@ -25,6 +28,18 @@ pub(crate) fn add(c: &AtomicU64, n: usize) {
 }
 
 impl Counters {
+    /// Keeps why an export request failed (the export thread's, once per failed request).
+    pub(crate) fn set_last_error(&self, reason: String) {
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(reason);
+        }
+    }
+
+    /// Why the last failed export request failed.
+    pub(crate) fn last_error(&self) -> Option<String> {
+        self.last_error.lock().ok().and_then(|l| l.clone())
+    }
+
     pub(crate) fn snapshot(&self) -> TraceStats {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         TraceStats {
@@ -41,6 +56,7 @@ impl Counters {
             tail_overflow_spans: g(&self.tail_overflow_spans),
             dropped_attributes: g(&self.dropped_attributes),
             dropped_events: g(&self.dropped_events),
+            export_retries: g(&self.export_retries),
         }
     }
 }
@@ -68,8 +84,11 @@ pub struct TraceStats {
     pub dropped_queue_full: u64,
     /// Spans dropped because their export failed (collector down, slow or answering an error).
     pub dropped_export: u64,
-    /// Export requests that failed.
+    /// Export requests that failed (after their retries).
     pub export_failures: u64,
+    /// Export requests sent again after the collector answered "try again later" (HTTP 429,
+    /// 502, 503, 504 or a retryable gRPC status): at most two per request.
+    pub export_retries: u64,
     /// Export requests sent.
     pub exports: u64,
     /// Traces the head sampler had not kept that the tail sampler kept (error or slow).

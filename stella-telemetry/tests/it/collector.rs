@@ -20,6 +20,8 @@ pub enum Mode {
     Accept = 0,
     Unavailable = 1,
     Hang = 2,
+    /// 503 with `Retry-After: 0` to the next request, then accept.
+    UnavailableOnce = 3,
 }
 
 #[derive(Default)]
@@ -97,6 +99,12 @@ fn handle(mut stream: TcpStream, shared: Arc<Shared>) {
             1 => {
                 let _ = stream
                     .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n");
+            }
+            3 => {
+                shared.mode.store(Mode::Accept as u8, Ordering::SeqCst);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 0\r\ncontent-length: 0\r\n\r\n",
+                );
             }
             _ => {
                 let req =

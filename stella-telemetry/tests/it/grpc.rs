@@ -286,6 +286,10 @@ fn grpc_unavailable_is_dropped_and_counted_then_export_recovers() {
     assert_eq!(stats.dropped_export, 10, "{stats:?}");
     assert!(stats.export_failures >= 1);
     assert!(rx.hits() >= 1);
+    // UNAVAILABLE is retryable: each failed request was sent three times.
+    assert_eq!(stats.export_retries, 2 * stats.export_failures, "{stats:?}");
+    let reason = guard.handle().last_export_error().unwrap_or_default();
+    assert!(reason.contains("UNAVAILABLE"), "{reason}");
     assert!(rx.spans().is_empty());
     rx.set_mode(Mode::Accept);
     emit(&dispatch, 5);
@@ -307,6 +311,9 @@ fn grpc_resource_exhausted_in_the_trailers_is_dropped_and_counted_then_export_re
     let stats = guard.handle().trace_stats();
     assert_eq!(stats.dropped_export, 3, "{stats:?}");
     assert_eq!(stats.spans_exported, 0);
+    assert_eq!(stats.export_retries, 2 * stats.export_failures, "{stats:?}");
+    let reason = guard.handle().last_export_error().unwrap_or_default();
+    assert!(reason.contains("RESOURCE_EXHAUSTED"), "{reason}");
     rx.shared.exhausted.store(false, Ordering::SeqCst);
     emit(&dispatch, 2);
     guard.flush().unwrap();

@@ -280,12 +280,40 @@ fn collector_answering_503_then_recovering() {
     guard.flush().unwrap();
     let stats = guard.handle().trace_stats();
     assert_eq!(stats.dropped_export, 10, "{stats:?}");
+    // Sent three times (OTLP's retryable answer), then dropped and counted, with the reason.
+    assert_eq!(
+        (stats.export_retries, stats.export_failures),
+        (2, 1),
+        "{stats:?}"
+    );
+    assert_eq!(rx.hits(), 3);
+    assert_eq!(
+        guard.handle().last_export_error().as_deref(),
+        Some("the collector answered 503")
+    );
     assert!(rx.spans().is_empty());
     rx.set_mode(Mode::Accept);
     emit(&dispatch, 5);
     guard.flush().unwrap();
     assert_eq!(rx.spans().len(), 5);
     assert_eq!(guard.handle().trace_stats().spans_exported, 5);
+}
+
+#[test]
+fn a_collector_asking_to_retry_gets_the_spans_on_the_next_try() {
+    let rx = Receiver::start(Mode::UnavailableOnce);
+    let capture = CaptureWriter::new();
+    let (dispatch, guard) = stella_telemetry::build(config(&rx.url(), &capture)).unwrap();
+    emit(&dispatch, 4);
+    guard.flush().unwrap();
+    let stats = guard.handle().trace_stats();
+    assert_eq!(rx.spans().len(), 4);
+    assert_eq!(
+        (stats.spans_exported, stats.export_retries, stats.dropped()),
+        (4, 1, 0),
+        "{stats:?}"
+    );
+    assert_eq!(guard.handle().last_export_error(), None);
 }
 
 #[test]
