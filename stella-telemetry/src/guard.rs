@@ -384,11 +384,12 @@ impl TelemetryHandle {
                 name: "stella_telemetry_spans_dropped_total",
                 kind: Kind::Counter,
                 unit: None,
-                help: "Spans lost to a full export queue, a failed export or a full tail buffer.",
+                help: "Spans lost to a full export queue, a failed export, a full tail buffer or the collector's rejection.",
                 samples: vec![
                     (reason("queue_full"), t.dropped_queue_full as f64),
                     (reason("export_failed"), t.dropped_export as f64),
                     (reason("tail_buffer_full"), t.tail_overflow_spans as f64),
+                    (reason("rejected"), t.rejected_spans as f64),
                 ],
             });
             out.push(Simple {

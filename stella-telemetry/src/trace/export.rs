@@ -8,6 +8,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::resource::v1::Resource as ProtoResource;
 use stella_scrub::Scrubber;
@@ -262,7 +263,32 @@ impl Queue {
 /// Sends one encoded `ExportTraceServiceRequest`. An error the collector marked as "try again
 /// later" is retried a bounded number of times; any other fails (drops and counts) the batch.
 pub(crate) trait Transport {
-    fn send(&mut self, body: &[u8]) -> Result<(), SendError>;
+    fn send(&mut self, body: &[u8]) -> Result<Accepted, SendError>;
+}
+
+/// What the collector said of a request it accepted: the spans it rejected all the same
+/// (OTLP's partial success, which is never retried) and why.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Accepted {
+    pub(crate) rejected: u64,
+    pub(crate) message: String,
+}
+
+/// The partial success of an `ExportTraceServiceResponse` in protobuf. An empty body, or one
+/// that does not decode, is a full success (the specification's reading of an absent or empty
+/// `partial_success`).
+pub(crate) fn partial_success(body: &[u8]) -> Accepted {
+    use prost::Message as _;
+    let Some(p) = ExportTraceServiceResponse::decode(body)
+        .ok()
+        .and_then(|r| r.partial_success)
+    else {
+        return Accepted::default();
+    };
+    Accepted {
+        rejected: u64::try_from(p.rejected_spans).unwrap_or(0),
+        message: crate::json::prefix(&p.error_message, 256).to_owned(),
+    }
 }
 
 /// A failed export request.
@@ -328,7 +354,7 @@ struct HttpTransport {
 }
 
 impl Transport for HttpTransport {
-    fn send(&mut self, body: &[u8]) -> Result<(), SendError> {
+    fn send(&mut self, body: &[u8]) -> Result<Accepted, SendError> {
         let mut resp = self
             .agent
             .post(&self.url)
@@ -343,6 +369,11 @@ impl Transport for HttpTransport {
                     .and_then(|v| v.to_str().ok()),
             )
         });
+        let protobuf = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.contains("protobuf"));
         let mut sink = Vec::new();
         let _ = resp
             .body_mut()
@@ -350,7 +381,11 @@ impl Transport for HttpTransport {
             .take(MAX_RESPONSE_BYTES)
             .read_to_end(&mut sink);
         if (200..300).contains(&status) {
-            Ok(())
+            Ok(if protobuf {
+                partial_success(&sink)
+            } else {
+                Accepted::default()
+            })
         } else {
             Err(SendError {
                 reason: format!("the collector answered {status}"),
@@ -491,7 +526,7 @@ fn sent_up_to(ends: &[usize], n: usize) -> usize {
 /// `most` spans and `max_bytes` bytes, and one span at least.
 fn batch_len(ends: &[usize], from: usize, most: usize, max_bytes: usize) -> usize {
     let ends = ends.get(..most).unwrap_or(ends);
-    ends.partition_point(|&end| end - from <= max_bytes)
+    ends.partition_point(|&end| end.saturating_sub(from) <= max_bytes)
         .max(1)
         .min(ends.len())
 }
@@ -500,11 +535,11 @@ impl Drain {
     /// Sends `body`, again after a retryable answer (at most [`MAX_RETRIES`] times, after the
     /// collector's `Retry-After` or a short backoff). A shutdown ends the waiting: the batch
     /// is then dropped and counted.
-    fn send_with_retries(&mut self, body: &[u8]) -> Result<(), SendError> {
+    fn send_with_retries(&mut self, body: &[u8]) -> Result<Accepted, SendError> {
         let mut attempt = 0;
         loop {
             let err = match self.transport.send(body) {
-                Ok(()) => return Ok(()),
+                Ok(accepted) => return Ok(accepted),
                 Err(e) => e,
             };
             let Some(asked) = err.retry else {
@@ -608,7 +643,19 @@ impl Drain {
                 super::encode::request_into(&mut body, &self.resource, spans);
                 add(&self.stats.exports, 1);
                 match self.send_with_retries(&body) {
-                    Ok(()) => add(&self.stats.spans_exported, n),
+                    Ok(accepted) => {
+                        let rejected = usize::try_from(accepted.rejected)
+                            .unwrap_or(usize::MAX)
+                            .min(n);
+                        add(&self.stats.spans_exported, n - rejected);
+                        if rejected > 0 {
+                            add(&self.stats.rejected_spans, rejected);
+                            self.stats.set_last_error(format!(
+                                "the collector rejected {rejected} of {n} spans: {}",
+                                accepted.message
+                            ));
+                        }
+                    }
                     Err(e) => {
                         add(&self.stats.export_failures, 1);
                         add(&self.stats.dropped_export, n);
@@ -734,9 +781,9 @@ mod tests {
     struct Capture(Arc<Mutex<Vec<Vec<u8>>>>);
 
     impl Transport for Capture {
-        fn send(&mut self, body: &[u8]) -> Result<(), SendError> {
+        fn send(&mut self, body: &[u8]) -> Result<Accepted, SendError> {
             self.0.lock().unwrap().push(body.to_vec());
-            Ok(())
+            Ok(Accepted::default())
         }
     }
 
@@ -848,10 +895,10 @@ mod tests {
     struct Gate(std::sync::mpsc::Receiver<()>, Arc<Mutex<Vec<Vec<u8>>>>);
 
     impl Transport for Gate {
-        fn send(&mut self, body: &[u8]) -> Result<(), SendError> {
+        fn send(&mut self, body: &[u8]) -> Result<Accepted, SendError> {
             self.0.recv().map_err(|e| e.to_string())?;
             self.1.lock().unwrap().push(body.to_vec());
-            Ok(())
+            Ok(Accepted::default())
         }
     }
 
@@ -966,10 +1013,10 @@ mod tests {
     );
 
     impl Transport for Script {
-        fn send(&mut self, body: &[u8]) -> Result<(), SendError> {
+        fn send(&mut self, body: &[u8]) -> Result<Accepted, SendError> {
             self.1.lock().unwrap().push(body.to_vec());
             match self.0.pop_front() {
-                None => Ok(()),
+                None => Ok(Accepted::default()),
                 Some(retry) => Err(SendError {
                     reason: format!("scripted failure {}", self.0.len()),
                     retry,
@@ -1070,6 +1117,36 @@ mod tests {
         );
         assert_eq!(bodies.len(), 1);
         assert_eq!(stats.snapshot().dropped_export, 2);
+    }
+
+    #[test]
+    fn a_partial_success_reads_the_rejected_spans() {
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess;
+        let body = ExportTraceServiceResponse {
+            partial_success: Some(ExportTracePartialSuccess {
+                rejected_spans: 2,
+                error_message: "too old".to_owned(),
+            }),
+        }
+        .encode_to_vec();
+        assert_eq!(
+            super::partial_success(&body),
+            Accepted {
+                rejected: 2,
+                message: "too old".to_owned()
+            }
+        );
+        // Empty, not protobuf, or a negative count: a full success.
+        assert_eq!(super::partial_success(&[]), Accepted::default());
+        assert_eq!(super::partial_success(b"{}"), Accepted::default());
+        let negative = ExportTraceServiceResponse {
+            partial_success: Some(ExportTracePartialSuccess {
+                rejected_spans: -1,
+                error_message: String::new(),
+            }),
+        }
+        .encode_to_vec();
+        assert_eq!(super::partial_success(&negative).rejected, 0);
     }
 
     #[test]

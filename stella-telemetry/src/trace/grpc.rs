@@ -16,7 +16,9 @@ use hyper::header::{CONTENT_TYPE, HeaderMap, HeaderValue, TE};
 use hyper::{Request, StatusCode, Uri};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-use super::export::{MAX_RESPONSE_BYTES, SendError, Transport, retry_after};
+use super::export::{
+    Accepted, MAX_RESPONSE_BYTES, SendError, Transport, partial_success, retry_after,
+};
 
 /// The method of the trace service.
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -106,6 +108,15 @@ fn frame(message: &[u8]) -> Result<Bytes, String> {
     Ok(Bytes::from(framed))
 }
 
+/// The one uncompressed message of a gRPC response body (`None` when there is none, or it is
+/// compressed: the exporter never asks for compression).
+fn unframe(body: &[u8]) -> Option<&[u8]> {
+    let (&flag, rest) = body.split_first()?;
+    let (len, message) = rest.split_first_chunk::<4>()?;
+    let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
+    (flag == 0).then(|| message.get(..len)).flatten()
+}
+
 /// Sends OTLP/gRPC export calls over one reused HTTP/2 connection.
 pub(crate) struct GrpcTransport {
     runtime: Result<tokio::runtime::Runtime, String>,
@@ -153,7 +164,7 @@ async fn call(
     sender: &mut Option<SendRequest<Full<Bytes>>>,
     target: &Target,
     body: Bytes,
-) -> Result<(), SendError> {
+) -> Result<Accepted, SendError> {
     let live = match sender.take() {
         Some(s) if !s.is_closed() => s,
         _ => connect(target).await?,
@@ -193,7 +204,9 @@ async fn call(
         .await
         .map_err(|e| format!("reading the export response failed: {e}"))?;
     match grpc_status(&parts.headers, collected.trailers()) {
-        Some(0) => Ok(()),
+        Some(0) => {
+            Ok(unframe(&collected.to_bytes()).map_or_else(Accepted::default, partial_success))
+        }
         Some(code) => {
             let message = collected
                 .trailers()
@@ -222,7 +235,7 @@ async fn call(
 }
 
 impl Transport for GrpcTransport {
-    fn send(&mut self, body: &[u8]) -> Result<(), SendError> {
+    fn send(&mut self, body: &[u8]) -> Result<Accepted, SendError> {
         let runtime = self.runtime.as_ref().map_err(Clone::clone)?;
         let target = self.target.as_ref().map_err(Clone::clone)?;
         let body = frame(body)?;
@@ -233,7 +246,7 @@ impl Transport for GrpcTransport {
             tokio::time::timeout(timeout, call(sender, target, body)).await
         });
         match outcome {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(accepted)) => Ok(accepted),
             Ok(Err(e)) => {
                 // A failed call may have left the connection half-used: start afresh.
                 self.sender = None;
@@ -255,6 +268,10 @@ mod tests {
     fn framing_and_status() {
         let f = frame(&[1, 2, 3]).unwrap();
         assert_eq!(&f[..], &[0, 0, 0, 0, 3, 1, 2, 3]);
+        assert_eq!(unframe(&f), Some(&[1u8, 2, 3][..]));
+        assert_eq!(unframe(&[1, 0, 0, 0, 1, 9]), None, "compressed");
+        assert_eq!(unframe(&[0, 0, 0, 0, 5, 1]), None, "cut short");
+        assert_eq!(unframe(&[]), None);
         let mut headers = HeaderMap::new();
         assert_eq!(grpc_status(&headers, None), None);
         headers.insert("grpc-status", HeaderValue::from_static("14"));

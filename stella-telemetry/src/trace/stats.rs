@@ -19,6 +19,7 @@ pub(crate) struct Counters {
     pub(crate) dropped_attributes: AtomicU64,
     pub(crate) dropped_events: AtomicU64,
     pub(crate) export_retries: AtomicU64,
+    pub(crate) rejected_spans: AtomicU64,
     /// Why the last failed export request failed.
     last_error: std::sync::Mutex<Option<String>>,
 }
@@ -57,6 +58,7 @@ impl Counters {
             dropped_attributes: g(&self.dropped_attributes),
             dropped_events: g(&self.dropped_events),
             export_retries: g(&self.export_retries),
+            rejected_spans: g(&self.rejected_spans),
         }
     }
 }
@@ -89,6 +91,9 @@ pub struct TraceStats {
     /// Export requests sent again after the collector answered "try again later" (HTTP 429,
     /// 502, 503, 504 or a retryable gRPC status): at most two per request.
     pub export_retries: u64,
+    /// Spans the collector refused in a request it otherwise accepted (OTLP's partial success:
+    /// never retried); counted in [`dropped`](Self::dropped).
+    pub rejected_spans: u64,
     /// Export requests sent.
     pub exports: u64,
     /// Traces the head sampler had not kept that the tail sampler kept (error or slow).
@@ -106,6 +111,9 @@ pub struct TraceStats {
 impl TraceStats {
     /// Spans lost to backpressure or failed exports (not counting sampling decisions).
     pub fn dropped(&self) -> u64 {
-        self.dropped_queue_full + self.dropped_export + self.tail_overflow_spans
+        self.dropped_queue_full
+            + self.dropped_export
+            + self.tail_overflow_spans
+            + self.rejected_spans
     }
 }

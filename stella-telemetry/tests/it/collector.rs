@@ -22,6 +22,9 @@ pub enum Mode {
     Hang = 2,
     /// 503 with `Retry-After: 0` to the next request, then accept.
     UnavailableOnce = 3,
+    /// Accept, answering that the first span of each request was rejected (OTLP's partial
+    /// success).
+    RejectFirst = 4,
 }
 
 #[derive(Default)]
@@ -105,6 +108,27 @@ fn handle(mut stream: TcpStream, shared: Arc<Shared>) {
                 let _ = stream.write_all(
                     b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 0\r\ncontent-length: 0\r\n\r\n",
                 );
+            }
+            4 => {
+                let mut req =
+                    ExportTraceServiceRequest::decode(&body[..]).expect("a valid OTLP request");
+                req.resource_spans[0].scope_spans[0].spans.remove(0);
+                shared.requests.lock().unwrap().push(req);
+                let answer = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse {
+                    partial_success: Some(
+                        opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess {
+                            rejected_spans: 1,
+                            error_message: "span too large".to_owned(),
+                        },
+                    ),
+                }
+                .encode_to_vec();
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: {}\r\n\r\n",
+                    answer.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&answer);
             }
             _ => {
                 let req =

@@ -317,6 +317,33 @@ fn a_collector_asking_to_retry_gets_the_spans_on_the_next_try() {
 }
 
 #[test]
+fn spans_the_collector_rejects_in_a_partial_success_are_counted_not_retried() {
+    let rx = Receiver::start(Mode::RejectFirst);
+    let capture = CaptureWriter::new();
+    let (dispatch, guard) = stella_telemetry::build(config(&rx.url(), &capture)).unwrap();
+    emit(&dispatch, 4);
+    guard.flush().unwrap();
+    let stats = guard.handle().trace_stats();
+    assert_eq!(rx.hits(), 1, "not retried");
+    assert_eq!(
+        (stats.spans_exported, stats.rejected_spans, stats.dropped()),
+        (3, 1, 1),
+        "{stats:?}"
+    );
+    let reason = guard.handle().last_export_error().unwrap_or_default();
+    assert!(
+        reason.contains("rejected 1 of 4 spans: span too large"),
+        "{reason}"
+    );
+    let metrics = guard.handle().render_metrics(None);
+    assert!(
+        metrics.body().contains("reason=\"rejected\"} 1"),
+        "{}",
+        metrics.body()
+    );
+}
+
+#[test]
 fn hanging_collector_never_blocks_the_service_and_export_resumes() {
     let rx = Receiver::start(Mode::Hang);
     let capture = CaptureWriter::new();
