@@ -89,6 +89,91 @@ pub struct TraceConfig {
     pub(crate) max_attributes: usize,
     pub(crate) max_events: usize,
     pub(crate) span_event_level: tracing::Level,
+    pub(crate) headers: ExportHeaders,
+}
+
+/// Headers sent with every export request: credentials, as a rule (an API key, a bearer
+/// token). Their values never show in `Debug` output or in error messages.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub(crate) struct ExportHeaders(pub(crate) Vec<(String, String)>);
+
+impl std::fmt::Debug for ExportHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(name, _)| (name, "[REDACTED]")))
+            .finish()
+    }
+}
+
+impl ExportHeaders {
+    /// Sets `name` (lowercased) to `value`, replacing an earlier value of the same name.
+    fn set(&mut self, name: &str, value: &str) {
+        let name = name.trim().to_ascii_lowercase();
+        match self.0.iter_mut().find(|(n, _)| *n == name) {
+            Some(entry) => value.clone_into(&mut entry.1),
+            None => self.0.push((name, value.to_owned())),
+        }
+    }
+}
+
+/// Header names the exporter sets itself, or that HTTP/2 and gRPC reserve.
+const RESERVED_HEADERS: [&str; 7] = [
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "host",
+    "te",
+    "connection",
+    "transfer-encoding",
+];
+
+/// Why `name: value` cannot be an export header (naming the header, never showing the value).
+fn check_header(name: &str, value: &str) -> Result<(), String> {
+    let token = |c: u8| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c);
+    if name.is_empty() || !name.bytes().all(token) {
+        return Err(format!(
+            "the export header name `{}` is not an HTTP token",
+            crate::json::prefix(name, 64)
+        ));
+    }
+    if RESERVED_HEADERS.contains(&name) || name.starts_with("grpc-") {
+        return Err(format!(
+            "the export header `{name}` is set by the exporter itself"
+        ));
+    }
+    if !value
+        .bytes()
+        .all(|c| c == b'\t' || (b' '..=b'~').contains(&c))
+    {
+        return Err(format!(
+            "the value of the export header `{name}` has a character outside visible ASCII, space and tab"
+        ));
+    }
+    Ok(())
+}
+
+/// The `name=value` list of `OTEL_EXPORTER_OTLP_HEADERS` (values percent-encoded); the error
+/// names the entry, never its value.
+fn parse_headers(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for (i, entry) in text.split(',').enumerate() {
+        let entry = entry.trim();
+        if entry.is_empty() {
+            continue;
+        }
+        let Some((name, value)) = entry.split_once('=') else {
+            return Err(format!("entry {} is not name=value", i + 1));
+        };
+        let name = name.trim();
+        let value = crate::resource::percent_decode(value.trim()).ok_or_else(|| {
+            format!(
+                "the value of `{}` is not valid percent-encoding",
+                crate::json::prefix(name, 64)
+            )
+        })?;
+        out.push((name.to_owned(), value));
+    }
+    Ok(out)
 }
 
 impl Default for TraceConfig {
@@ -126,7 +211,28 @@ impl TraceConfig {
             max_attributes: 128,
             max_events: 32,
             span_event_level: tracing::Level::TRACE,
+            headers: ExportHeaders::default(),
         }
+    }
+
+    /// Sends `name: value` with every export request (`OTEL_EXPORTER_OTLP_HEADERS`,
+    /// `OTEL_EXPORTER_OTLP_TRACES_HEADERS`): an API key or a bearer token for a collector that
+    /// asks for one. Names are case-insensitive; the same name again replaces the value.
+    /// Values never show in `Debug` output or in errors; a name the exporter sets itself
+    /// (`content-type`, `te`, `grpc-*`, ...) or a value with a control character fails
+    /// [`init`](crate::init).
+    ///
+    /// ```
+    /// use stella_telemetry::TraceConfig;
+    ///
+    /// let traces = TraceConfig::new()
+    ///     .with_endpoint("https://collector.example:4318")
+    ///     .with_header("Authorization", "Bearer s3cr3t-t0ken");
+    /// assert!(!format!("{traces:?}").contains("s3cr3t"));
+    /// ```
+    pub fn with_header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
+        self.headers.set(name.as_ref(), value.as_ref());
+        self
     }
 
     /// Exports to the OTLP collector at `base` (`OTEL_EXPORTER_OTLP_ENDPOINT`). Over
@@ -259,6 +365,9 @@ impl TraceConfig {
 
     pub(crate) fn validate(&self) -> Result<(), TraceConfigError> {
         let err = |s: String| Err(TraceConfigError(s));
+        for (name, value) in &self.headers.0 {
+            check_header(name, value).map_err(TraceConfigError)?;
+        }
         if self.protocol == OtlpProtocol::Grpc {
             if !cfg!(feature = "otlp-grpc") {
                 return err("the grpc OTLP protocol needs the `otlp-grpc` feature".to_owned());
@@ -379,6 +488,17 @@ impl TraceConfig {
         if off {
             *self = std::mem::take(self).without_export();
         }
+        // The generic list first, then the traces' own (the same name there wins).
+        for var in [
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+        ] {
+            let Some(text) = get(var) else { continue };
+            for (name, value) in parse_headers(&text).map_err(|e| (var, e))? {
+                check_header(&name.to_ascii_lowercase(), &value).map_err(|e| (var, e))?;
+                self.headers.set(&name, &value);
+            }
+        }
         if let Some(l) = get("STELLA_TRACE_SPAN_EVENTS") {
             match l.trim().parse::<tracing::Level>() {
                 Ok(level) => self.span_event_level = level,
@@ -422,6 +542,31 @@ impl TraceConfig {
                     }
                 }
             }
+        }
+        // The batch span processor's variables, read as the OpenTelemetry SDKs read them.
+        let positive = |var: &'static str| -> Result<Option<u64>, (&'static str, String)> {
+            let Some(text) = get(var) else {
+                return Ok(None);
+            };
+            match text.trim().parse::<u64>() {
+                Ok(n) if n > 0 => Ok(Some(n)),
+                _ => Err((
+                    var,
+                    format!(
+                        "`{}` is not a whole number above zero",
+                        crate::json::prefix(&text, 32)
+                    ),
+                )),
+            }
+        };
+        if let Some(ms) = positive("OTEL_BSP_SCHEDULE_DELAY")? {
+            self.export_interval = Duration::from_millis(ms);
+        }
+        if let Some(n) = positive("OTEL_BSP_MAX_QUEUE_SIZE")? {
+            self.queue_capacity = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        if let Some(n) = positive("OTEL_BSP_MAX_EXPORT_BATCH_SIZE")? {
+            self.batch_size = usize::try_from(n).unwrap_or(usize::MAX);
         }
         Ok(())
     }
@@ -484,6 +629,79 @@ mod tests {
                 .validate()
                 .is_err()
         );
+    }
+
+    #[test]
+    fn export_headers_from_the_environment_never_show_their_values() {
+        let t = from(&[
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "Authorization=Bearer%20s3cr3t , x-scope=a, ,tenant=one",
+            ),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-scope=traces%2Conly"),
+        ])
+        .unwrap();
+        assert_eq!(
+            t.headers.0,
+            [
+                ("authorization".to_owned(), "Bearer s3cr3t".to_owned()),
+                ("x-scope".to_owned(), "traces,only".to_owned()),
+                ("tenant".to_owned(), "one".to_owned()),
+            ]
+        );
+        assert!(t.validate().is_ok());
+        let shown = format!("{t:?}");
+        assert!(
+            shown.contains("authorization") && !shown.contains("s3cr3t"),
+            "{shown}"
+        );
+        // Malformed: the error names the variable and the entry, never a value.
+        for (text, why) in [
+            ("api-key", "entry 1 is not name=value"),
+            (
+                "a=1,b=%zz-s3cr3t",
+                "the value of `b` is not valid percent-encoding",
+            ),
+            ("content-type=s3cr3t", "set by the exporter itself"),
+            ("x-key=s3cr3t%0D%0Ainjected: 1", "outside visible ASCII"),
+            ("bad name=s3cr3t", "not an HTTP token"),
+        ] {
+            let (var, e) = from(&[("OTEL_EXPORTER_OTLP_HEADERS", text)]).unwrap_err();
+            assert_eq!(var, "OTEL_EXPORTER_OTLP_HEADERS");
+            assert!(e.contains(why), "{text}: {e}");
+            assert!(!e.contains("s3cr3t"), "{e}");
+        }
+        // Set in code: checked when the pipeline is built, the value never in the error.
+        let e = TraceConfig::new()
+            .with_header("grpc-timeout", "s3cr3t")
+            .validate()
+            .unwrap_err();
+        assert!(!e.to_string().contains("s3cr3t"), "{e}");
+        let t = TraceConfig::new()
+            .with_header("X-Key", "1")
+            .with_header("x-key", "2");
+        assert_eq!(t.headers.0, [("x-key".to_owned(), "2".to_owned())]);
+    }
+
+    #[test]
+    fn batch_span_processor_variables() {
+        let t = from(&[
+            ("OTEL_BSP_SCHEDULE_DELAY", "250"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "4096"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "256"),
+        ])
+        .unwrap();
+        assert_eq!(t.export_interval, Duration::from_millis(250));
+        assert_eq!((t.queue_capacity, t.batch_size), (4096, 256));
+        for var in [
+            "OTEL_BSP_SCHEDULE_DELAY",
+            "OTEL_BSP_MAX_QUEUE_SIZE",
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+        ] {
+            for bad in ["0", "-5", "lots"] {
+                assert_eq!(from(&[(var, bad)]).unwrap_err().0, var);
+            }
+        }
     }
 
     fn from(vars: &[(&str, &str)]) -> Result<TraceConfig, (&'static str, String)> {

@@ -351,16 +351,20 @@ fn retry_wait(attempt: usize, asked: Option<Duration>) -> Duration {
 struct HttpTransport {
     agent: ureq::Agent,
     url: String,
+    /// Sent with every request (`OTEL_EXPORTER_OTLP_HEADERS`).
+    headers: Vec<(String, String)>,
 }
 
 impl Transport for HttpTransport {
     fn send(&mut self, body: &[u8]) -> Result<Accepted, SendError> {
-        let mut resp = self
+        let mut request = self
             .agent
             .post(&self.url)
-            .header("content-type", "application/x-protobuf")
-            .send(body)
-            .map_err(|e| e.to_string())?;
+            .header("content-type", "application/x-protobuf");
+        for (name, value) in &self.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let mut resp = request.send(body).map_err(|e| e.to_string())?;
         let status = resp.status().as_u16();
         let retry = retryable_status(status).then(|| {
             retry_after(
@@ -456,22 +460,34 @@ enum TransportSpec {
     Http {
         agent: ureq::Agent,
         url: String,
+        headers: Vec<(String, String)>,
     },
     #[cfg(feature = "otlp-grpc")]
     Grpc {
         endpoint: String,
         timeout: Duration,
+        headers: Vec<(String, String)>,
     },
 }
 
 impl TransportSpec {
     fn build(self) -> Box<dyn Transport> {
         match self {
-            TransportSpec::Http { agent, url } => Box::new(HttpTransport { agent, url }),
+            TransportSpec::Http {
+                agent,
+                url,
+                headers,
+            } => Box::new(HttpTransport {
+                agent,
+                url,
+                headers,
+            }),
             #[cfg(feature = "otlp-grpc")]
-            TransportSpec::Grpc { endpoint, timeout } => {
-                Box::new(super::grpc::GrpcTransport::new(&endpoint, timeout))
-            }
+            TransportSpec::Grpc {
+                endpoint,
+                timeout,
+                headers,
+            } => Box::new(super::grpc::GrpcTransport::new(&endpoint, timeout, headers)),
         }
     }
 }
@@ -703,10 +719,15 @@ impl Exporter {
             super::OtlpProtocol::Grpc => TransportSpec::Grpc {
                 endpoint: url,
                 timeout: config.export_timeout,
+                headers: config.headers.0.clone(),
             },
             _ => {
                 let agent = stella_http::agent(config.export_timeout);
-                TransportSpec::Http { agent, url }
+                TransportSpec::Http {
+                    agent,
+                    url,
+                    headers: config.headers.0.clone(),
+                }
             }
         };
         let worker = Worker {

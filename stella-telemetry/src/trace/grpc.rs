@@ -123,13 +123,19 @@ pub(crate) struct GrpcTransport {
     target: Result<Target, String>,
     timeout: Duration,
     sender: Option<SendRequest<Full<Bytes>>>,
+    /// Sent with every call (`OTEL_EXPORTER_OTLP_HEADERS`), as gRPC metadata.
+    headers: Vec<(String, String)>,
 }
 
 impl GrpcTransport {
     /// A transport for `endpoint`. Built on the export thread: the runtime is created, used and
     /// dropped there, never on a caller's runtime. A runtime or endpoint that cannot be set up
     /// fails every batch (dropped and counted) instead of failing the service.
-    pub(crate) fn new(endpoint: &str, timeout: Duration) -> GrpcTransport {
+    pub(crate) fn new(
+        endpoint: &str,
+        timeout: Duration,
+        headers: Vec<(String, String)>,
+    ) -> GrpcTransport {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
@@ -140,6 +146,7 @@ impl GrpcTransport {
             target: Target::parse(endpoint),
             timeout,
             sender: None,
+            headers,
         }
     }
 }
@@ -163,6 +170,7 @@ async fn connect(target: &Target) -> Result<SendRequest<Full<Bytes>>, String> {
 async fn call(
     sender: &mut Option<SendRequest<Full<Bytes>>>,
     target: &Target,
+    headers: &[(String, String)],
     body: Bytes,
 ) -> Result<Accepted, SendError> {
     let live = match sender.take() {
@@ -173,11 +181,16 @@ async fn call(
     s.ready()
         .await
         .map_err(|e| format!("the collector connection closed: {e}"))?;
-    let request = Request::post(target.uri.clone())
+    let mut request = Request::post(target.uri.clone())
         .header(CONTENT_TYPE, HeaderValue::from_static("application/grpc"))
-        .header(TE, HeaderValue::from_static("trailers"))
+        .header(TE, HeaderValue::from_static("trailers"));
+    for (name, value) in headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    // The error names no header value: they are credentials.
+    let request = request
         .body(Full::new(body))
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| "the export request could not be built".to_owned())?;
     let response = s
         .send_request(request)
         .await
@@ -240,10 +253,11 @@ impl Transport for GrpcTransport {
         let target = self.target.as_ref().map_err(Clone::clone)?;
         let body = frame(body)?;
         let sender = &mut self.sender;
+        let headers = &self.headers;
         let timeout = self.timeout;
         // The timer is made inside `block_on`: it needs the runtime's context.
         let outcome = runtime.block_on(async move {
-            tokio::time::timeout(timeout, call(sender, target, body)).await
+            tokio::time::timeout(timeout, call(sender, target, headers, body)).await
         });
         match outcome {
             Ok(Ok(accepted)) => Ok(accepted),

@@ -33,6 +33,8 @@ struct Shared {
     mode: AtomicU8,
     hits: AtomicUsize,
     stop: AtomicBool,
+    /// The `authorization` header of the last request.
+    authorization: Mutex<Option<String>>,
 }
 
 pub struct Receiver {
@@ -79,10 +81,12 @@ fn handle(mut stream: TcpStream, shared: Arc<Shared>) {
             if l.is_empty() {
                 break;
             }
-            if let Some((k, v)) = l.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                len = v.trim().parse().unwrap_or(0);
+            if let Some((k, v)) = l.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse().unwrap_or(0);
+                } else if k.eq_ignore_ascii_case("authorization") {
+                    *shared.authorization.lock().unwrap() = Some(v.trim().to_owned());
+                }
             }
         }
         let mut body = vec![0u8; len];
@@ -169,6 +173,11 @@ impl Receiver {
 
     pub fn set_mode(&self, mode: Mode) {
         self.shared.mode.store(mode as u8, Ordering::SeqCst);
+    }
+
+    /// The `authorization` header of the last request, if it had one.
+    pub fn authorization(&self) -> Option<String> {
+        self.shared.authorization.lock().unwrap().clone()
     }
 
     pub fn hits(&self) -> usize {

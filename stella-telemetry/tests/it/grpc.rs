@@ -36,6 +36,8 @@ struct Shared {
     connections: AtomicUsize,
     /// Answer RESOURCE_EXHAUSTED in the trailers of a normal response.
     exhausted: AtomicBool,
+    /// The `authorization` metadata of the last call.
+    authorization: Mutex<Option<String>>,
     stop: AtomicBool,
 }
 
@@ -72,6 +74,11 @@ async fn handle(
     assert_eq!(req.uri().path(), EXPORT_PATH);
     assert_eq!(req.headers()["content-type"], "application/grpc");
     assert_eq!(req.version(), hyper::Version::HTTP_2);
+    *shared.authorization.lock().unwrap() = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let body = req.into_body().collect().await.unwrap().to_bytes();
     shared.hits.fetch_add(1, Ordering::SeqCst);
     let mode = shared.mode.load(Ordering::SeqCst);
@@ -210,6 +217,7 @@ fn spans_and_resource_arrive_over_grpc_configured_from_the_environment() {
     let env = [
         ("OTEL_EXPORTER_OTLP_ENDPOINT", url.as_str()),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "Authorization=Bearer%20t0ken"),
         ("STELLA_ENV", "prod"),
         ("STELLA_REGION", "eu-west-1"),
     ];
@@ -269,6 +277,11 @@ fn spans_and_resource_arrive_over_grpc_configured_from_the_environment() {
     guard.flush().unwrap();
     assert_eq!(rx.spans().len(), 5);
     assert_eq!(rx.shared.connections.load(Ordering::SeqCst), 1);
+    // the headers of OTEL_EXPORTER_OTLP_HEADERS go as call metadata
+    assert_eq!(
+        rx.shared.authorization.lock().unwrap().as_deref(),
+        Some("Bearer t0ken")
+    );
     let stats = guard.handle().trace_stats();
     assert_eq!(stats.spans_exported, 5);
     assert_eq!(stats.dropped(), 0);

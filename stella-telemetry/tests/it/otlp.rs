@@ -300,6 +300,22 @@ fn collector_answering_503_then_recovering() {
 }
 
 #[test]
+fn export_headers_reach_the_collector() {
+    let rx = Receiver::start(Mode::Accept);
+    let capture = CaptureWriter::new();
+    let cfg = config(&rx.url(), &capture);
+    let traces = cfg
+        .traces()
+        .clone()
+        .with_header("Authorization", "Bearer t0ken");
+    let (dispatch, guard) = stella_telemetry::build(cfg.with_traces(traces)).unwrap();
+    emit(&dispatch, 2);
+    guard.flush().unwrap();
+    assert_eq!(rx.spans().len(), 2);
+    assert_eq!(rx.authorization().as_deref(), Some("Bearer t0ken"));
+}
+
+#[test]
 fn a_collector_asking_to_retry_gets_the_spans_on_the_next_try() {
     let rx = Receiver::start(Mode::UnavailableOnce);
     let capture = CaptureWriter::new();
