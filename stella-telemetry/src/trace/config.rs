@@ -513,8 +513,32 @@ impl TraceConfig {
                 }
             }
         }
-        if let Some(r) = get("OTEL_TRACES_SAMPLER_ARG") {
-            match r.parse::<f64>().ok().and_then(|r| check_ratio(r).ok()) {
+        // The head sampler always follows a parent's decision (the W3C `sampled` flag), so the
+        // plain samplers act as their `parentbased_` forms; the ratio applies to new traces.
+        // `OTEL_TRACES_SAMPLER_ARG` is read for the trace-id-ratio samplers, and alone.
+        let sampler = get("OTEL_TRACES_SAMPLER");
+        let fixed = match sampler.as_deref().map(str::trim) {
+            None | Some("traceidratio" | "parentbased_traceidratio") => None,
+            Some("always_on" | "parentbased_always_on") => Some(1.0),
+            Some("always_off" | "parentbased_always_off") => Some(0.0),
+            Some(other) => {
+                return Err((
+                    "OTEL_TRACES_SAMPLER",
+                    format!(
+                        "`{}` is not supported (parentbased_always_on, parentbased_always_off, parentbased_traceidratio, or the same without parentbased_, which follow the parent too)",
+                        crate::json::prefix(other, 32)
+                    ),
+                ));
+            }
+        };
+        match (fixed, get("OTEL_TRACES_SAMPLER_ARG")) {
+            (Some(ratio), _) => self.ratio = ratio,
+            (None, Some(r)) => match r
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .and_then(|r| check_ratio(r).ok())
+            {
                 Some(r) => self.ratio = r,
                 None => {
                     return Err((
@@ -522,7 +546,10 @@ impl TraceConfig {
                         format!("`{}` is not a ratio in [0, 1]", crate::json::prefix(&r, 32)),
                     ));
                 }
-            }
+            },
+            // A trace-id-ratio sampler without its argument: the specification's 1.0.
+            (None, None) if sampler.is_some() => self.ratio = 1.0,
+            (None, None) => {}
         }
         for var in [
             "OTEL_EXPORTER_OTLP_TIMEOUT",
@@ -681,6 +708,40 @@ mod tests {
             .with_header("X-Key", "1")
             .with_header("x-key", "2");
         assert_eq!(t.headers.0, [("x-key".to_owned(), "2".to_owned())]);
+    }
+
+    #[test]
+    fn the_sampler_variables() {
+        let ratio = |vars: &[(&str, &str)]| from(vars).map(|t| t.ratio);
+        assert_eq!(ratio(&[]), Ok(1.0));
+        assert_eq!(ratio(&[("OTEL_TRACES_SAMPLER_ARG", "0.25")]), Ok(0.25));
+        for (sampler, want) in [
+            ("parentbased_always_on", 1.0),
+            ("always_on", 1.0),
+            ("parentbased_always_off", 0.0),
+            ("always_off", 0.0),
+            ("parentbased_traceidratio", 0.1),
+            ("traceidratio", 0.1),
+        ] {
+            let vars = [
+                ("OTEL_TRACES_SAMPLER", sampler),
+                ("OTEL_TRACES_SAMPLER_ARG", "0.1"),
+            ];
+            assert_eq!(ratio(&vars), Ok(want), "{sampler}");
+        }
+        assert_eq!(
+            ratio(&[("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")]),
+            Ok(1.0)
+        );
+        let (var, e) = from(&[("OTEL_TRACES_SAMPLER", "jaeger_remote")]).unwrap_err();
+        assert_eq!(var, "OTEL_TRACES_SAMPLER");
+        assert!(e.contains("jaeger_remote"), "{e}");
+        let (var, _) = from(&[
+            ("OTEL_TRACES_SAMPLER", "traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "1.5"),
+        ])
+        .unwrap_err();
+        assert_eq!(var, "OTEL_TRACES_SAMPLER_ARG");
     }
 
     #[test]
