@@ -818,24 +818,51 @@ mod tests {
         s
     }
 
+    /// Starts an export thread over `queue` with the transport `make` builds there.
+    fn spawn_drain(
+        queue: &Arc<Queue>,
+        stats: &Arc<Counters>,
+        interval: Duration,
+        make: impl FnOnce() -> Box<dyn Transport> + Send + 'static,
+    ) -> thread::JoinHandle<()> {
+        let (queue, stats) = (Arc::clone(queue), Arc::clone(stats));
+        let resource = super::super::encode::resource_bytes(&proto_resource(
+            &crate::Resource::new("svc", "1"),
+            &Scrubber::builder().build().unwrap(),
+        ));
+        thread::spawn(move || {
+            Drain {
+                queue,
+                stats,
+                transport: make(),
+                resource,
+                interval,
+            }
+            .run();
+        })
+    }
+
+    /// The encoded length of one test span, and a queue for `capacity` spans in batches of
+    /// `batch`.
+    fn queue_and_span_len(capacity: usize, batch: usize) -> (Queue, usize) {
+        let queue = Queue::new(capacity, batch, Scrubber::builder().build().unwrap());
+        let mut bytes = Vec::new();
+        super::super::encode::put_span_message(
+            &mut bytes,
+            &mut span(0, "ok"),
+            &queue.scrubber,
+            &mut Vec::new(),
+        );
+        (queue, bytes.len())
+    }
+
     /// Drains `queue` to the end on a thread of its own, as the export thread does, and
     /// returns the decoded requests.
     fn drain(queue: &Arc<Queue>, stats: &Arc<Counters>) -> Vec<ExportTraceServiceRequest> {
         let bodies = Arc::new(Mutex::new(Vec::new()));
-        let resource = proto_resource(
-            &crate::Resource::new("svc", "1"),
-            &Scrubber::builder().build().unwrap(),
-        );
-        let (q, st, b) = (Arc::clone(queue), Arc::clone(stats), Arc::clone(&bodies));
-        let thread = thread::spawn(move || {
-            Drain {
-                queue: q,
-                stats: st,
-                transport: Box::new(Capture(b)),
-                resource: super::super::encode::resource_bytes(&resource),
-                interval: Duration::from_secs(60),
-            }
-            .run();
+        let b = Arc::clone(&bodies);
+        let thread = spawn_drain(queue, stats, Duration::from_secs(60), move || {
+            Box::new(Capture(b))
         });
         queue.lock().shutdown = true;
         queue.work.notify_one();
@@ -931,20 +958,9 @@ mod tests {
         let stats = Arc::new(Counters::default());
         let (open, gate) = std::sync::mpsc::channel();
         let bodies = Arc::new(Mutex::new(Vec::new()));
-        let (q, st, b) = (Arc::clone(&queue), Arc::clone(&stats), Arc::clone(&bodies));
-        let resource = super::super::encode::resource_bytes(&proto_resource(
-            &crate::Resource::new("svc", "1"),
-            &Scrubber::builder().build().unwrap(),
-        ));
-        let thread = thread::spawn(move || {
-            Drain {
-                queue: q,
-                stats: st,
-                transport: Box::new(Gate(gate, b)),
-                resource,
-                interval: Duration::from_secs(60),
-            }
-            .run();
+        let b = Arc::clone(&bodies);
+        let thread = spawn_drain(&queue, &stats, Duration::from_secs(60), move || {
+            Box::new(Gate(gate, b))
         });
         queue.push((0..6).map(|i| span(i, "ok")), &stats);
         // The export thread wakes at a batch and takes all six in one swap.
@@ -1005,18 +1021,7 @@ mod tests {
 
     #[test]
     fn the_queue_is_bounded_in_bytes_too() {
-        let scrubber = Scrubber::builder().build().unwrap();
-        let mut queue = Queue::new(100, 512, scrubber);
-        let one = {
-            let mut bytes = Vec::new();
-            super::super::encode::put_span_message(
-                &mut bytes,
-                &mut span(0, "ok"),
-                &queue.scrubber,
-                &mut Vec::new(),
-            );
-            bytes.len()
-        };
+        let (mut queue, one) = queue_and_span_len(100, 512);
         queue.max_bytes = 3 * one + one / 2;
         let queue = Arc::new(queue);
         let stats = Arc::new(Counters::default());
@@ -1059,20 +1064,9 @@ mod tests {
         let stats = Arc::new(Counters::default());
         let bodies = Arc::new(Mutex::new(Vec::new()));
         queue.push((0..spans).map(|i| span(i, "ok")), &stats);
-        let (q, st, b) = (Arc::clone(&queue), Arc::clone(&stats), Arc::clone(&bodies));
-        let resource = super::super::encode::resource_bytes(&proto_resource(
-            &crate::Resource::new("svc", "1"),
-            &Scrubber::builder().build().unwrap(),
-        ));
-        let thread = thread::spawn(move || {
-            Drain {
-                queue: q,
-                stats: st,
-                transport: Box::new(Script(answers.into(), b)),
-                resource,
-                interval: Duration::from_millis(10),
-            }
-            .run();
+        let b = Arc::clone(&bodies);
+        let thread = spawn_drain(&queue, &stats, Duration::from_millis(10), move || {
+            Box::new(Script(answers.into(), b))
         });
         let deadline = Instant::now() + Duration::from_secs(20);
         while !done(&stats) {
@@ -1193,18 +1187,7 @@ mod tests {
 
     #[test]
     fn a_request_is_bounded_in_bytes_too() {
-        let scrubber = Scrubber::builder().build().unwrap();
-        let mut queue = Queue::new(100, 512, scrubber);
-        let one = {
-            let mut bytes = Vec::new();
-            super::super::encode::put_span_message(
-                &mut bytes,
-                &mut span(0, "ok"),
-                &queue.scrubber,
-                &mut Vec::new(),
-            );
-            bytes.len()
-        };
+        let (mut queue, one) = queue_and_span_len(100, 512);
         queue.max_request_bytes = 2 * one + one / 2;
         let queue = Arc::new(queue);
         let stats = Arc::new(Counters::default());
