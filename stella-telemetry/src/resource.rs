@@ -150,17 +150,10 @@ impl Resource {
         service_from_otel: bool,
     ) -> Result<(), String> {
         let mut parsed = Vec::new();
-        for member in raw.split(',') {
-            let member = member.trim();
-            if member.is_empty() {
-                continue;
-            }
-            let Some((k, v)) = member.split_once('=') else {
-                return Err(format!(
-                    "member `{}` is not key=value",
-                    json::prefix(member, 64)
-                ));
-            };
+        for member in key_value_members(raw) {
+            let (k, v) = member.map_err(|(_, member)| {
+                format!("member `{}` is not key=value", json::prefix(member, 64))
+            })?;
             let k = percent_decode(k.trim())
                 .ok_or_else(|| "invalid percent-encoding in a key".to_owned())?;
             let v = percent_decode(v.trim())
@@ -227,6 +220,25 @@ impl Resource {
         }
         Ok(out)
     }
+}
+
+/// The members of a `key=value,key=value` list (`OTEL_RESOURCE_ATTRIBUTES`,
+/// `OTEL_EXPORTER_OTLP_HEADERS`), each split at its first `=`, key and value trimmed and still
+/// percent-encoded; empty members are skipped. A member without `=` is an error with its place
+/// (from 1) and its text, for the caller to show or not (header values are credentials).
+pub(crate) fn key_value_members(
+    raw: &str,
+) -> impl Iterator<Item = Result<(&str, &str), (usize, &str)>> {
+    raw.split(',')
+        .enumerate()
+        .map(|(i, member)| (i + 1, member.trim()))
+        .filter(|(_, member)| !member.is_empty())
+        .map(|(place, member)| {
+            member
+                .split_once('=')
+                .map(|(k, v)| (k.trim(), v.trim()))
+                .ok_or((place, member))
+        })
 }
 
 /// Decodes `%XX` escapes; `None` on a malformed escape or invalid UTF-8.

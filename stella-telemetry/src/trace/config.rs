@@ -156,16 +156,10 @@ fn check_header(name: &str, value: &str) -> Result<(), String> {
 /// names the entry, never its value.
 fn parse_headers(text: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
-    for (i, entry) in text.split(',').enumerate() {
-        let entry = entry.trim();
-        if entry.is_empty() {
-            continue;
-        }
-        let Some((name, value)) = entry.split_once('=') else {
-            return Err(format!("entry {} is not name=value", i + 1));
-        };
-        let name = name.trim();
-        let value = crate::resource::percent_decode(value.trim()).ok_or_else(|| {
+    for entry in crate::resource::key_value_members(text) {
+        let (name, value) =
+            entry.map_err(|(place, _)| format!("entry {place} is not name=value"))?;
+        let value = crate::resource::percent_decode(value).ok_or_else(|| {
             format!(
                 "the value of `{}` is not valid percent-encoding",
                 crate::json::prefix(name, 64)

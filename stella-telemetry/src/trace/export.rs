@@ -327,9 +327,18 @@ fn retryable_status(status: u16) -> bool {
     matches!(status, 429 | 502 | 503 | 504)
 }
 
+/// [`SendError::retry`] for an HTTP answer of `status` with this `Retry-After` header: from
+/// the collector itself (OTLP/HTTP) or from a proxy in front of a gRPC one.
+pub(crate) fn http_retry(
+    status: u16,
+    retry_after_header: Option<&str>,
+) -> Option<Option<Duration>> {
+    retryable_status(status).then(|| retry_after(retry_after_header))
+}
+
 /// A `Retry-After` header's delay: delay-seconds only (an HTTP date falls back on the
 /// exporter's own backoff), at most [`MAX_RETRY_WAIT`].
-pub(crate) fn retry_after(value: Option<&str>) -> Option<Duration> {
+fn retry_after(value: Option<&str>) -> Option<Duration> {
     let secs: u64 = value?.trim().parse().ok()?;
     Some(Duration::from_secs(secs).min(MAX_RETRY_WAIT))
 }
@@ -366,13 +375,12 @@ impl Transport for HttpTransport {
         }
         let mut resp = request.send(body).map_err(|e| e.to_string())?;
         let status = resp.status().as_u16();
-        let retry = retryable_status(status).then(|| {
-            retry_after(
-                resp.headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok()),
-            )
-        });
+        let retry = http_retry(
+            status,
+            resp.headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+        );
         let protobuf = resp
             .headers()
             .get("content-type")

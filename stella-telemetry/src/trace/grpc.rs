@@ -17,7 +17,7 @@ use hyper::{Request, StatusCode, Uri};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::export::{
-    Accepted, MAX_RESPONSE_BYTES, SendError, Transport, partial_success, retry_after,
+    Accepted, MAX_RESPONSE_BYTES, SendError, Transport, http_retry, partial_success,
 };
 
 /// The method of the trace service.
@@ -198,14 +198,13 @@ async fn call(
     let (parts, body) = response.into_parts();
     if parts.status != StatusCode::OK {
         // A proxy or load balancer in front of the collector: the OTLP/HTTP retryable set.
-        let retry = matches!(parts.status.as_u16(), 429 | 502 | 503 | 504).then(|| {
-            retry_after(
-                parts
-                    .headers
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok()),
-            )
-        });
+        let retry = http_retry(
+            parts.status.as_u16(),
+            parts
+                .headers
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+        );
         return Err(SendError {
             reason: format!("the collector answered HTTP {}", parts.status),
             retry,
