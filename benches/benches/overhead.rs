@@ -38,7 +38,8 @@ use tracing_subscriber::layer::SubscriberExt as _;
 
 /// Rounds of each mode per work point; the modes alternate within a round.
 const ROUNDS: usize = 5;
-/// Off, registry only, logs only, logs + traces, full, peer, full with span events at warn.
+/// Off, registry only, logs only, logs + traces, full, peer, full with every event copied into
+/// its span.
 const MODE_COUNT: usize = 7;
 
 /// CPU seconds of every thread but the receiver's, split into the calling thread's and the
@@ -184,15 +185,9 @@ fn requests(n: usize, iterations: u64) {
 }
 
 /// The modes, in the order of the table's columns: off, registry only, logs only, logs +
-/// traces, full, peer, full with span events at warn. The names are `--profile`'s.
+/// traces, full, peer, full with every event copied into its span. The names are `--profile`'s.
 const MODES: [&str; MODE_COUNT] = [
-    "off",
-    "registry",
-    "logs",
-    "traces",
-    "full",
-    "peer",
-    "full-warn",
+    "off", "registry", "logs", "traces", "full", "peer", "full-all",
 ];
 
 /// The index of "full" (logs, traces and metrics) in the modes.
@@ -252,14 +247,14 @@ fn install(mode: &str, url: &str, dir: &std::path::Path) -> Installed {
             guarded(guard)
         }
         // `init`, as a service calls it: the global dispatcher, metrics recorder, propagator,
-        // tracer provider and head sampler. "full-warn" copies only warn and error lines into
-        // spans as span events (the lines carry the span's ids either way): what
-        // `TraceConfig::with_span_event_level` saves.
-        "full" | "full-warn" => {
+        // tracer provider and head sampler. "full" copies warn and error lines into spans as
+        // span events (the default; every line carries its span's ids); "full-all" copies
+        // every line, as `tracing-opentelemetry` does: what the default saves.
+        "full" | "full-all" => {
             let traces = if mode == "full" {
                 traces()
             } else {
-                traces().with_span_event_level(tracing::Level::WARN)
+                traces().with_span_event_level(tracing::Level::TRACE)
             };
             let guard =
                 stella_telemetry::init(config("service.log").with_traces(traces)).expect("init");
@@ -388,7 +383,7 @@ fn run_child_of(
 /// within a round.
 fn timed(url: &str) {
     println!(
-        "| work per request | requests per round | CPU/request off | registry only | logs only | logs + traces | logs + traces + metrics (full) | peer: fmt json + tracing-opentelemetry | full, span events at warn | overhead (full) | overhead (peer) | overhead (full, span events at warn) |"
+        "| work per request | requests per round | CPU/request off | registry only | logs only | logs + traces | logs + traces + metrics (full) | peer: fmt json + tracing-opentelemetry | full, every event copied into spans | overhead (full) | overhead (peer) | overhead (full, every event copied) |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut split = Vec::new();
@@ -438,7 +433,7 @@ fn timed(url: &str) {
     println!(
         "\nOf which background threads (log writer, span exporter, housekeeping, the peer's \
          appender and batch processor), CPU per request:\n\n\
-         | work per request | off | registry only | logs only | logs + traces | full | peer | full, span events at warn |\n\
+         | work per request | off | registry only | logs only | logs + traces | full | peer | full, every event copied |\n\
          |---|---|---|---|---|---|---|---|"
     );
     for row in &split {

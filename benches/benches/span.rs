@@ -40,7 +40,13 @@ fn stella(url: &str) -> (Dispatch, stella_telemetry::TelemetryGuard) {
     stella_telemetry::build(
         Config::new("policy-engine", "1.4.0")
             .with_output(Output::Writer(Box::new(std::io::sink())))
-            .with_traces(TraceConfig::new().with_endpoint(url)),
+            // Every event copied into its span, as `tracing-opentelemetry` does (the default
+            // copies warnings and errors only).
+            .with_traces(
+                TraceConfig::new()
+                    .with_endpoint(url)
+                    .with_span_event_level(tracing::Level::TRACE),
+            ),
     )
     .expect("build")
 }

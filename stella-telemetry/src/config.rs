@@ -900,6 +900,12 @@ mod sharing_tests {
     use crate::trace::{OtelLayer, Pipeline, Plain, Queue, SpanData, TraceConfig};
     use tracing_subscriber::EnvFilter;
 
+    /// The bridge's configuration with every event copied into its span (the default copies
+    /// warnings and errors only): these tests compare the copies.
+    fn every_event() -> TraceConfig {
+        TraceConfig::new().with_span_event_level(tracing::Level::TRACE)
+    }
+
     /// A field whose `Debug` text is not its `Display` text.
     #[derive(Debug)]
     #[allow(dead_code)]
@@ -1113,7 +1119,7 @@ mod sharing_tests {
 
     #[test]
     fn the_bridge_records_the_same_events_with_the_json_layer_sharing_its_visit_or_not() {
-        let traces = TraceConfig::new();
+        let traces = every_event();
         let (shared, lines) = run(Mode::Shared, &traces, events);
         let (apart, apart_lines) = run(Mode::Apart, &traces, events);
         let (alone, _) = run(Mode::Alone, &traces, events);
@@ -1135,7 +1141,7 @@ mod sharing_tests {
 
     #[test]
     fn span_events_take_the_json_layers_time_only_from_the_system_clock() {
-        let traces = TraceConfig::new();
+        let traces = every_event();
         let since = |t: std::time::SystemTime| {
             u64::try_from(t.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()).unwrap()
         };
@@ -1215,7 +1221,7 @@ mod sharing_tests {
 
     #[test]
     fn the_bridge_records_the_same_spans_with_the_json_layer_sharing_its_visit_or_not() {
-        let traces = TraceConfig::new();
+        let traces = every_event();
         // The random ids differ from run to run: the runs are compared on what does not
         // depend on them, and on how the ids relate (same trace, parents).
         let ids = |mode| run_timed(mode, &traces, None, spans);
@@ -1259,7 +1265,7 @@ mod sharing_tests {
 
     #[test]
     fn the_ingress_span_keeps_the_ids_it_names_shared_or_not() {
-        let traces = TraceConfig::new();
+        let traces = every_event();
         let trace = stella_context::TraceId::random();
         let span = stella_context::SpanId::random();
         let parent = stella_context::SpanId::random();
@@ -1284,7 +1290,7 @@ mod sharing_tests {
 
     #[test]
     fn values_found_clean_are_marked_and_the_export_is_the_same_shared_or_not() {
-        let traces = TraceConfig::new();
+        let traces = every_event();
         let trace = stella_context::TraceId::random();
         let span = stella_context::SpanId::random();
         let body = || {
@@ -1339,7 +1345,7 @@ mod sharing_tests {
 
     #[test]
     fn a_full_span_drops_the_same_events_shared_or_not() {
-        let mut traces = TraceConfig::new();
+        let mut traces = every_event();
         traces.max_events = 2;
         traces.max_attributes = 3;
         let (shared, _) = run(Mode::Shared, &traces, events);
@@ -1350,7 +1356,7 @@ mod sharing_tests {
 
     #[test]
     fn an_unsampled_span_records_no_event_and_lines_are_still_written() {
-        let mut traces = TraceConfig::new();
+        let mut traces = every_event();
         traces.ratio = 0.0;
         traces.tail = false;
         let (shared, lines) = run(Mode::Shared, &traces, events);
@@ -1360,7 +1366,7 @@ mod sharing_tests {
 
     #[test]
     fn an_event_logged_from_a_debug_value_records_without_deadlock() {
-        let traces = TraceConfig::new();
+        let traces = every_event();
         let chatty = Chatty(std::sync::OnceLock::new());
         let outer = || {
             tracing::dispatcher::get_default(|d| {

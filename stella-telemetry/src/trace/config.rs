@@ -204,7 +204,7 @@ impl TraceConfig {
             export_timeout: Duration::from_secs(10),
             max_attributes: 128,
             max_events: 32,
-            span_event_level: tracing::Level::TRACE,
+            span_event_level: tracing::Level::WARN,
             headers: ExportHeaders::default(),
         }
     }
@@ -346,12 +346,13 @@ impl TraceConfig {
 
     /// The least severe log event copied into its span as a span event
     /// (`STELLA_TRACE_SPAN_EVENTS`: `trace`, `debug`, `info`, `warn` or `error`; default
-    /// `trace`, every event the log filter lets through). Every log line carries its trace and
-    /// span ids, so a log store joins lines to spans without the copy; at `warn`, info lines
-    /// go to the logs only, which takes about 9 % off the full stack's instructions per
-    /// request in the overhead bench (`benches/README.md`). Error events are always copied:
-    /// they set the span's status. A span started while its tenant is in incident mode takes
-    /// every event.
+    /// `warn`). Every log line carries its trace and span ids, so a log store joins lines to
+    /// spans without the copy, as OpenTelemetry recommends now that span events are being
+    /// deprecated (`docs/adr/002-span-events-default.md`); `trace` copies every event the log
+    /// filter lets through, as `tracing-opentelemetry` does, which costs the overhead bench
+    /// about 11 % more instructions per request (`benches/README.md`). Error events are always
+    /// copied: they set the span's status. A span started while its tenant is in incident mode
+    /// takes every event.
     pub fn with_span_event_level(mut self, level: tracing::Level) -> Self {
         self.span_event_level = level;
         self
@@ -771,7 +772,7 @@ mod tests {
 
     #[test]
     fn span_event_level() {
-        assert_eq!(TraceConfig::new().span_event_level, tracing::Level::TRACE);
+        assert_eq!(TraceConfig::new().span_event_level, tracing::Level::WARN);
         let t = from(&[("STELLA_TRACE_SPAN_EVENTS", " WARN ")]).unwrap();
         assert_eq!(t.span_event_level, tracing::Level::WARN);
         let (var, why) = from(&[("STELLA_TRACE_SPAN_EVENTS", "loud")]).unwrap_err();

@@ -10,6 +10,8 @@ use stella_telemetry::{Config, Output, ShutdownError, TraceConfig};
 
 use crate::collector::{Mode, Receiver, attr, attr_str, dead_url, emit, hex};
 
+/// The service of these tests, with every log event copied into its span (the default copies
+/// warnings and errors only): most tests check what the copies carry.
 fn config(url: &str, capture: &CaptureWriter) -> Config {
     Config::new("policy-engine", "1.4.0")
         .with_env("prod")
@@ -19,7 +21,8 @@ fn config(url: &str, capture: &CaptureWriter) -> Config {
         .with_traces(
             TraceConfig::new()
                 .with_endpoint(url)
-                .with_export_interval(Duration::from_millis(20)),
+                .with_export_interval(Duration::from_millis(20))
+                .with_span_event_level(tracing::Level::TRACE),
         )
 }
 
@@ -541,16 +544,16 @@ fn event_names_the_json_layer_found_clean_are_exported_as_is_and_others_scrubbed
 }
 
 #[test]
-fn span_event_level_keeps_less_severe_lines_in_the_logs_only() {
+fn by_default_info_lines_stay_in_the_logs_and_warnings_and_errors_are_copied_into_spans() {
     let rx = Receiver::start(Mode::Accept);
     let capture = CaptureWriter::new();
+    // The default span event level: nothing set.
     let config = Config::new("policy-engine", "1.4.0")
         .with_output(Output::Writer(Box::new(capture.clone())))
         .with_traces(
             TraceConfig::new()
                 .with_endpoint(rx.url())
-                .with_export_interval(Duration::from_millis(20))
-                .with_span_event_level(tracing::Level::WARN),
+                .with_export_interval(Duration::from_millis(20)),
         );
     let (dispatch, guard) = stella_telemetry::build(config).unwrap();
     tracing::dispatcher::with_default(&dispatch, || {
