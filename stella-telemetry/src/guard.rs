@@ -396,7 +396,7 @@ impl TelemetryHandle {
                 name: "stella_telemetry_span_export_retries_total",
                 kind: Kind::Counter,
                 unit: None,
-                help: "Span export requests sent again after the collector answered try again later.",
+                help: "Span export requests sent again after the collector answered try again later or could not be reached.",
                 samples: vec![(Vec::new(), t.export_retries as f64)],
             });
             if let Some(r) = &self.metrics {

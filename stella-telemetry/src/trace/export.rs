@@ -297,10 +297,50 @@ pub(crate) struct SendError {
     /// Why, as [`TelemetryHandle::last_export_error`](crate::TelemetryHandle::last_export_error)
     /// shows it.
     pub(crate) reason: String,
-    /// `Some` when the collector asked to be tried again later (OTLP's retryable answers:
-    /// HTTP 429, 502, 503 and 504, the retryable gRPC codes), with the delay it asked for
-    /// (`Retry-After` in seconds), if any.
+    /// `Some` when the request is to be sent again later: the collector asked for it (OTLP's
+    /// retryable answers: HTTP 429, 502, 503 and 504, the retryable gRPC codes), with the
+    /// delay it asked for (`Retry-After` in seconds), if any; or it could not be reached
+    /// ([`SendError::unreachable`]).
     pub(crate) retry: Option<Option<Duration>>,
+}
+
+impl SendError {
+    /// The collector could not be reached, or closed the connection before it answered: sent
+    /// again after the backoff, as OTLP asks of clients (a collector restarting, or a load
+    /// balancer moving it, loses nothing). A timeout is not one of these: a collector that
+    /// hangs would hold the export thread for three timeouts per batch.
+    pub(crate) fn unreachable(reason: String) -> SendError {
+        SendError {
+            reason,
+            retry: Some(None),
+        }
+    }
+}
+
+/// [`SendError`] for a request the HTTP client could not complete: retried when no connection
+/// could be made or the connection broke before the answer ([`SendError::unreachable`]).
+fn http_client_error(e: &ureq::Error) -> SendError {
+    use std::io::ErrorKind;
+    let unreachable = match e {
+        ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => true,
+        ureq::Error::Io(io) => matches!(
+            io.kind(),
+            ErrorKind::ConnectionRefused
+                | ErrorKind::ConnectionReset
+                | ErrorKind::ConnectionAborted
+                | ErrorKind::NotConnected
+                | ErrorKind::BrokenPipe
+                | ErrorKind::UnexpectedEof
+                | ErrorKind::HostUnreachable
+                | ErrorKind::NetworkUnreachable
+        ),
+        _ => false,
+    };
+    if unreachable {
+        SendError::unreachable(e.to_string())
+    } else {
+        SendError::from(e.to_string())
+    }
 }
 
 impl From<String> for SendError {
@@ -373,7 +413,7 @@ impl Transport for HttpTransport {
         for (name, value) in &self.headers {
             request = request.header(name.as_str(), value.as_str());
         }
-        let mut resp = request.send(body).map_err(|e| e.to_string())?;
+        let mut resp = request.send(body).map_err(|e| http_client_error(&e))?;
         let status = resp.status().as_u16();
         let retry = http_retry(
             status,
@@ -1170,6 +1210,26 @@ mod tests {
         }
         .encode_to_vec();
         assert_eq!(super::partial_success(&negative).rejected, 0);
+    }
+
+    #[test]
+    fn a_refused_connection_is_retried_a_timeout_is_not() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+        let e = agent
+            .post(format!("http://{addr}/v1/traces"))
+            .send(&b""[..])
+            .unwrap_err();
+        assert!(super::http_client_error(&e).retry.is_some(), "{e}");
+        let e = ureq::Error::Timeout(ureq::Timeout::Global);
+        assert!(super::http_client_error(&e).retry.is_none());
+        assert!(
+            super::http_client_error(&ureq::Error::StatusCode(400))
+                .retry
+                .is_none()
+        );
     }
 
     #[test]

@@ -151,15 +151,18 @@ impl GrpcTransport {
     }
 }
 
-async fn connect(target: &Target) -> Result<SendRequest<Full<Bytes>>, String> {
+/// A connection to the collector; failing to make one is retried ([`SendError::unreachable`]).
+async fn connect(target: &Target) -> Result<SendRequest<Full<Bytes>>, SendError> {
     let tcp = tokio::net::TcpStream::connect(target.authority.as_str())
         .await
-        .map_err(|e| format!("cannot connect to the collector: {e}"))?;
+        .map_err(|e| SendError::unreachable(format!("cannot connect to the collector: {e}")))?;
     let _ = tcp.set_nodelay(true);
     let (sender, connection) = Builder::new(TokioExecutor::new())
         .handshake(TokioIo::new(tcp))
         .await
-        .map_err(|e| format!("HTTP/2 handshake with the collector failed: {e}"))?;
+        .map_err(|e| {
+            SendError::unreachable(format!("HTTP/2 handshake with the collector failed: {e}"))
+        })?;
     // Driven while the export thread is inside `block_on`; dropped with the runtime.
     tokio::spawn(async move {
         let _ = connection.await;
@@ -180,7 +183,7 @@ async fn call(
     let s = sender.insert(live);
     s.ready()
         .await
-        .map_err(|e| format!("the collector connection closed: {e}"))?;
+        .map_err(|e| SendError::unreachable(format!("the collector connection closed: {e}")))?;
     let mut request = Request::post(target.uri.clone())
         .header(CONTENT_TYPE, HeaderValue::from_static("application/grpc"))
         .header(TE, HeaderValue::from_static("trailers"));
@@ -194,7 +197,7 @@ async fn call(
     let response = s
         .send_request(request)
         .await
-        .map_err(|e| format!("the export call failed: {e}"))?;
+        .map_err(|e| SendError::unreachable(format!("the export call failed: {e}")))?;
     let (parts, body) = response.into_parts();
     if parts.status != StatusCode::OK {
         // A proxy or load balancer in front of the collector: the OTLP/HTTP retryable set.

@@ -89,7 +89,8 @@ pub struct TraceStats {
     /// Export requests that failed (after their retries).
     pub export_failures: u64,
     /// Export requests sent again after the collector answered "try again later" (HTTP 429,
-    /// 502, 503, 504 or a retryable gRPC status): at most two per request.
+    /// 502, 503, 504 or a retryable gRPC status) or could not be reached (connection refused
+    /// or broken before the answer): at most two per request.
     pub export_retries: u64,
     /// Spans the collector refused in a request it otherwise accepted (OTLP's partial success:
     /// never retried); counted in [`dropped`](Self::dropped).

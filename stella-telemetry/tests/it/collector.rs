@@ -148,7 +148,12 @@ fn handle(mut stream: TcpStream, shared: Arc<Shared>) {
 
 impl Receiver {
     pub fn start(mode: Mode) -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        Receiver::start_at("127.0.0.1:0", mode)
+    }
+
+    /// A receiver on `addr` (a collector that comes up where an exporter already sends).
+    pub fn start_at(addr: &str, mode: Mode) -> Receiver {
+        let listener = TcpListener::bind(addr).expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let shared = Arc::new(Shared::default());
         shared.mode.store(mode as u8, Ordering::SeqCst);
@@ -243,6 +248,15 @@ pub fn emit(dispatch: &tracing::Dispatch, n: usize) -> Duration {
         }
     });
     start.elapsed()
+}
+
+/// Waits (bounded) until the exporter behind `guard` has sent a batch again at least once.
+pub fn wait_for_a_retry(guard: &stella_telemetry::TelemetryGuard) {
+    let until = Instant::now() + Duration::from_secs(20);
+    while guard.handle().trace_stats().export_retries == 0 {
+        assert!(Instant::now() < until, "never retried");
+        thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// The span called `name` among `spans`; fails the test, listing them, when there is none.

@@ -24,7 +24,7 @@ use prost::Message as _;
 use stella_telemetry::testing::CaptureWriter;
 use stella_telemetry::{Config, OtlpProtocol, Output, ShutdownError, TraceConfig};
 
-use crate::collector::{Mode, attr_str, dead_url, emit, hex};
+use crate::collector::{Mode, attr_str, dead_url, emit, hex, wait_for_a_retry};
 
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
@@ -134,7 +134,12 @@ async fn handle(
 
 impl GrpcReceiver {
     fn start(mode: Mode) -> GrpcReceiver {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        GrpcReceiver::start_at("127.0.0.1:0", mode)
+    }
+
+    /// A receiver on `addr` (a collector that comes up where an exporter already sends).
+    fn start_at(addr: &str, mode: Mode) -> GrpcReceiver {
+        let listener = std::net::TcpListener::bind(addr).unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let shared = Arc::new(Shared::default());
@@ -332,6 +337,38 @@ fn grpc_resource_exhausted_in_the_trailers_is_dropped_and_counted_then_export_re
     guard.flush().unwrap();
     assert_eq!(rx.spans().len(), 2);
     assert_eq!(guard.handle().trace_stats().spans_exported, 2);
+}
+
+#[test]
+fn grpc_a_collector_that_comes_up_late_gets_the_batch_it_refused() {
+    let url = dead_url();
+    let capture = CaptureWriter::new();
+    let cfg = config(&url, &capture).with_traces(
+        TraceConfig::new()
+            .with_endpoint(&url)
+            .with_protocol(OtlpProtocol::Grpc)
+            .with_export_interval(Duration::from_millis(10)),
+    );
+    let (dispatch, guard) = stella_telemetry::build(cfg).unwrap();
+    emit(&dispatch, 3);
+    wait_for_a_retry(&guard);
+    let rx = GrpcReceiver::start_at(url.trim_start_matches("http://"), Mode::Accept);
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    while rx.spans().len() < 3 {
+        assert!(
+            std::time::Instant::now() < until,
+            "the refused batch never came"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    let stats = guard.handle().trace_stats();
+    assert_eq!(
+        (stats.dropped_export, stats.export_failures),
+        (0, 0),
+        "{stats:?}"
+    );
+    assert_eq!(guard.handle().last_export_error(), None);
+    guard.shutdown().unwrap();
 }
 
 #[test]

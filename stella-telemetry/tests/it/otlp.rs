@@ -8,7 +8,7 @@ use stella_context::{CurrentContext, JobEnvelope, JobMeta, RestoreMode, TraceCon
 use stella_telemetry::testing::CaptureWriter;
 use stella_telemetry::{Config, Output, ShutdownError, TraceConfig};
 
-use crate::collector::{Mode, Receiver, attr, attr_str, dead_url, emit, hex};
+use crate::collector::{Mode, Receiver, attr, attr_str, dead_url, emit, hex, wait_for_a_retry};
 
 /// The service of these tests, with every log event copied into its span (the default copies
 /// warnings and errors only): most tests check what the copies carry.
@@ -272,6 +272,28 @@ fn collector_absent_costs_only_the_dropped_spans() {
         "{stats:?}"
     );
     assert!(stats.export_failures > 0);
+}
+
+#[test]
+fn a_collector_that_comes_up_late_gets_the_batch_it_refused() {
+    // Nothing listens yet: the connection is refused, and the batch is sent again after the
+    // backoff (a collector restarting, as OTLP asks clients to bridge).
+    let url = dead_url();
+    let capture = CaptureWriter::new();
+    let (dispatch, guard) = stella_telemetry::build(config(&url, &capture)).unwrap();
+    emit(&dispatch, 3);
+    wait_for_a_retry(&guard);
+    let rx = Receiver::start_at(url.trim_start_matches("http://"), Mode::Accept);
+    rx.wait_for("the refused batch", |r| r.spans().len() == 3);
+    let stats = guard.handle().trace_stats();
+    assert_eq!(
+        (stats.dropped_export, stats.export_failures),
+        (0, 0),
+        "{stats:?}"
+    );
+    assert_eq!(stats.spans_exported, 3, "{stats:?}");
+    assert_eq!(guard.handle().last_export_error(), None);
+    guard.shutdown().unwrap();
 }
 
 #[test]
