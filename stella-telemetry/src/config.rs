@@ -51,6 +51,7 @@ pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// | `STELLA_METRICS_TENANTS` | `prometheus` feature: comma-separated tenants kept as metric label values (others become `other`) |
 /// | `OTEL_EXPORTER_OTLP_TIMEOUT`, `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT` | `otlp` feature: the export request timeout in milliseconds (default 10 000) |
 /// | `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TRACES_HEADERS` | `otlp` feature: `name=value,...` (values percent-encoded) sent with every export request, the second list winning on a name; values never show in `Debug` output or errors |
+/// | `OTEL_EXPORTER_OTLP_COMPRESSION`, `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION` | `otlp` feature: `none` (default) or `gzip`, the second variable winning ([`OtlpCompression`](crate::OtlpCompression)) |
 /// | `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | `otlp` feature: the export interval in milliseconds (default 1 000), the queue bound in spans (8 192), the most spans per request (2 048) |
 ///
 /// # Examples

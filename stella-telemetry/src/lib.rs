@@ -109,7 +109,7 @@
 //!   [`IncidentEvent`], [`IncidentAction`], [`IncidentTrigger`], [`IncidentError`],
 //!   [`MAX_INCIDENT_TTL`], [`BREADCRUMBS_PER_TENANT`], [`DEFAULT_RETENTION_BUMP`].
 //! - [`decision`]: [`Decision`](decision::Decision), [`Effect`](decision::Effect).
-//! - `otlp` feature: [`TraceConfig`], [`OtlpProtocol`], [`TraceConfigError`], [`TraceStats`],
+//! - `otlp` feature: [`TraceConfig`], [`OtlpProtocol`], [`OtlpCompression`], [`TraceConfigError`], [`TraceStats`],
 //!   [`RatioError`], [`job_span`], [`JobSpan`], [`TelemetryHandle::otel_tracer`],
 //!   [`TelemetryHandle::head_sampler`].
 //! - `prometheus` feature: the [`metrics`] module ([`metrics::MetricsConfig`],
@@ -177,7 +177,8 @@ pub use self::stats::LogStats;
 #[cfg(feature = "otlp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
 pub use self::trace::{
-    JobSpan, OtlpProtocol, RatioError, TraceConfig, TraceConfigError, TraceStats, job_span,
+    JobSpan, OtlpCompression, OtlpProtocol, RatioError, TraceConfig, TraceConfigError, TraceStats,
+    job_span,
 };
 pub use self::writer::{
     DEFAULT_CAPACITY, DEFAULT_PRIORITY_WAIT, FileOutput, FlushTimeout, NonBlocking,

@@ -50,6 +50,48 @@ impl OtlpProtocol {
     }
 }
 
+/// How export request bodies are compressed (`OTEL_EXPORTER_OTLP_COMPRESSION`,
+/// `OTEL_EXPORTER_OTLP_TRACES_COMPRESSION`: `none` or `gzip`).
+///
+/// # Examples
+///
+/// ```
+/// use stella_telemetry::{OtlpCompression, TraceConfig};
+///
+/// let traces = TraceConfig::new().with_compression(OtlpCompression::Gzip);
+/// assert_eq!(traces.compression(), OtlpCompression::Gzip);
+/// assert_eq!(OtlpCompression::Gzip.as_str(), "gzip");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum OtlpCompression {
+    /// Bodies sent as they are (`none`, the default of the OTLP exporter specification).
+    #[default]
+    None,
+    /// Bodies gzip-compressed on the export thread (`gzip`): `Content-Encoding: gzip` over
+    /// OTLP/HTTP, `grpc-encoding: gzip` and compressed messages over gRPC. Span batches shrink
+    /// several times; the export thread pays the compression.
+    Gzip,
+}
+
+impl OtlpCompression {
+    /// The name used by `OTEL_EXPORTER_OTLP_COMPRESSION`: `none` or `gzip`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OtlpCompression::None => "none",
+            OtlpCompression::Gzip => "gzip",
+        }
+    }
+
+    fn parse(s: &str) -> Option<OtlpCompression> {
+        match s {
+            "none" => Some(OtlpCompression::None),
+            "gzip" => Some(OtlpCompression::Gzip),
+            _ => None,
+        }
+    }
+}
+
 /// The trace settings of [`Config`](crate::Config): the OTLP endpoint and protocol, head and
 /// tail sampling, and the bounds of the export queue and the tail buffer.
 ///
@@ -76,6 +118,7 @@ pub struct TraceConfig {
     /// The base given to `with_endpoint`, re-resolved when the protocol changes.
     base: Option<String>,
     pub(crate) protocol: OtlpProtocol,
+    pub(crate) compression: OtlpCompression,
     pub(crate) ratio: f64,
     pub(crate) tail: bool,
     pub(crate) tail_latency: Duration,
@@ -192,6 +235,7 @@ impl TraceConfig {
             endpoint: None,
             base: None,
             protocol: OtlpProtocol::HttpProtobuf,
+            compression: OtlpCompression::None,
             ratio: 1.0,
             tail: true,
             tail_latency: Duration::from_secs(1),
@@ -262,6 +306,17 @@ impl TraceConfig {
     /// The OTLP transport.
     pub fn protocol(&self) -> OtlpProtocol {
         self.protocol
+    }
+
+    /// How export request bodies are compressed (default [`OtlpCompression::None`]).
+    pub fn with_compression(mut self, compression: OtlpCompression) -> Self {
+        self.compression = compression;
+        self
+    }
+
+    /// How export request bodies are compressed.
+    pub fn compression(&self) -> OtlpCompression {
+        self.compression
     }
 
     /// No export: tracing off (`OTEL_TRACES_EXPORTER=none`).
@@ -449,6 +504,24 @@ impl TraceConfig {
                         format!(
                             "`{}` is not supported (otlp or none)",
                             crate::json::prefix(other, 32)
+                        ),
+                    ));
+                }
+            }
+        }
+        for var in [
+            "OTEL_EXPORTER_OTLP_COMPRESSION",
+            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+        ] {
+            let Some(c) = get(var) else { continue };
+            match OtlpCompression::parse(&c) {
+                Some(compression) => self.compression = compression,
+                None => {
+                    return Err((
+                        var,
+                        format!(
+                            "`{}` is not supported (none or gzip)",
+                            crate::json::prefix(&c, 32)
                         ),
                     ));
                 }
@@ -768,6 +841,26 @@ mod tests {
                 .map(|(_, v)| (*v).to_owned())
         })?;
         Ok(t)
+    }
+
+    #[test]
+    fn compression() {
+        assert_eq!(TraceConfig::new().compression(), OtlpCompression::None);
+        let t = from(&[("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")]).unwrap();
+        assert_eq!(t.compression(), OtlpCompression::Gzip);
+        // The traces variable wins.
+        let t = from(&[
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "none"),
+        ])
+        .unwrap();
+        assert_eq!(t.compression(), OtlpCompression::None);
+        let (var, why) = from(&[("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "zstd")]).unwrap_err();
+        assert_eq!(var, "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION");
+        assert!(
+            why.contains("`zstd` is not supported (none or gzip)"),
+            "{why}"
+        );
     }
 
     #[test]

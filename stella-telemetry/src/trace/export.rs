@@ -317,6 +317,16 @@ impl SendError {
     }
 }
 
+/// `body` gzip-compressed into `out` (cleared first), at the fast level: span batches are
+/// repetitive text, and the export thread's time counts against the service's CPU.
+fn gzip_into(body: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::io::Write as _;
+    out.clear();
+    let mut encoder = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
+    encoder.write_all(body)?;
+    encoder.finish().map(|_| ())
+}
+
 /// [`SendError`] for a request the HTTP client could not complete: retried when no connection
 /// could be made or the connection broke before the answer ([`SendError::unreachable`]).
 fn http_client_error(e: &ureq::Error) -> SendError {
@@ -402,6 +412,8 @@ struct HttpTransport {
     url: String,
     /// Sent with every request (`OTEL_EXPORTER_OTLP_HEADERS`).
     headers: Vec<(String, String)>,
+    /// The bodies come gzip-compressed ([`OtlpCompression::Gzip`]).
+    gzip: bool,
 }
 
 impl Transport for HttpTransport {
@@ -410,6 +422,9 @@ impl Transport for HttpTransport {
             .agent
             .post(&self.url)
             .header("content-type", "application/x-protobuf");
+        if self.gzip {
+            request = request.header("content-encoding", "gzip");
+        }
         for (name, value) in &self.headers {
             request = request.header(name.as_str(), value.as_str());
         }
@@ -509,12 +524,14 @@ enum TransportSpec {
         agent: ureq::Agent,
         url: String,
         headers: Vec<(String, String)>,
+        gzip: bool,
     },
     #[cfg(feature = "otlp-grpc")]
     Grpc {
         endpoint: String,
         timeout: Duration,
         headers: Vec<(String, String)>,
+        gzip: bool,
     },
 }
 
@@ -525,17 +542,22 @@ impl TransportSpec {
                 agent,
                 url,
                 headers,
+                gzip,
             } => Box::new(HttpTransport {
                 agent,
                 url,
                 headers,
+                gzip,
             }),
             #[cfg(feature = "otlp-grpc")]
             TransportSpec::Grpc {
                 endpoint,
                 timeout,
                 headers,
-            } => Box::new(super::grpc::GrpcTransport::new(&endpoint, timeout, headers)),
+                gzip,
+            } => Box::new(super::grpc::GrpcTransport::new(
+                &endpoint, timeout, headers, gzip,
+            )),
         }
     }
 }
@@ -546,6 +568,7 @@ struct Worker {
     transport: TransportSpec,
     resource: ProtoResource,
     interval: Duration,
+    gzip: bool,
 }
 
 impl Worker {
@@ -556,6 +579,7 @@ impl Worker {
             transport,
             resource,
             interval,
+            gzip,
         } = self;
         Drain {
             queue,
@@ -563,6 +587,7 @@ impl Worker {
             transport: transport.build(),
             resource: super::encode::resource_bytes(&resource),
             interval,
+            gzip: gzip.then(Vec::new),
         }
         .run();
     }
@@ -576,6 +601,8 @@ struct Drain {
     /// The encoded `Resource`, the same in every batch.
     resource: Vec<u8>,
     interval: Duration,
+    /// With gzip compression, the buffer of the compressed body.
+    gzip: Option<Vec<u8>>,
 }
 
 /// Where the first `n` spans of a take end in its bytes (`ends` as the queue kept them).
@@ -706,7 +733,20 @@ impl Drain {
                 let spans = held.get(from..to).unwrap_or_default();
                 super::encode::request_into(&mut body, &self.resource, spans);
                 add(&self.stats.exports, 1);
-                match self.send_with_retries(&body) {
+                let sent = match self.gzip.take() {
+                    Some(mut zipped) => {
+                        let sent = gzip_into(&body, &mut zipped)
+                            .map_err(|e| SendError::from(format!("gzip failed: {e}")))
+                            .and_then(|()| self.send_with_retries(&zipped));
+                        if zipped.capacity() > MAX_KEPT_BUFFER {
+                            zipped = Vec::new();
+                        }
+                        self.gzip = Some(zipped);
+                        sent
+                    }
+                    None => self.send_with_retries(&body),
+                };
+                match sent {
                     Ok(accepted) => {
                         let rejected = usize::try_from(accepted.rejected)
                             .unwrap_or(usize::MAX)
@@ -762,12 +802,14 @@ impl Exporter {
         stats: Arc<Counters>,
     ) -> Result<Exporter, std::io::Error> {
         let url = config.endpoint.clone().unwrap_or_default();
+        let gzip = config.compression == super::OtlpCompression::Gzip;
         let transport = match config.protocol {
             #[cfg(feature = "otlp-grpc")]
             super::OtlpProtocol::Grpc => TransportSpec::Grpc {
                 endpoint: url,
                 timeout: config.export_timeout,
                 headers: config.headers.0.clone(),
+                gzip,
             },
             _ => {
                 let agent = stella_http::agent(config.export_timeout);
@@ -775,6 +817,7 @@ impl Exporter {
                     agent,
                     url,
                     headers: config.headers.0.clone(),
+                    gzip,
                 }
             }
         };
@@ -784,6 +827,7 @@ impl Exporter {
             transport,
             resource,
             interval: config.export_interval,
+            gzip,
         };
         let thread = thread::Builder::new()
             .name("stella-telemetry-otlp".to_owned())
@@ -885,6 +929,7 @@ mod tests {
                 transport: make(),
                 resource,
                 interval,
+                gzip: None,
             }
             .run();
         })

@@ -98,18 +98,18 @@ fn grpc_status(headers: &HeaderMap, trailers: Option<&HeaderMap>) -> Option<u32>
 }
 
 /// The gRPC framing of one message: uncompressed flag, big-endian length, bytes.
-fn frame(message: &[u8]) -> Result<Bytes, String> {
+fn frame(message: &[u8], compressed: bool) -> Result<Bytes, String> {
     let len =
         u32::try_from(message.len()).map_err(|_| "the export request is over 4 GiB".to_owned())?;
     let mut framed = Vec::with_capacity(message.len() + 5);
-    framed.push(0);
+    framed.push(u8::from(compressed));
     framed.extend_from_slice(&len.to_be_bytes());
     framed.extend_from_slice(message);
     Ok(Bytes::from(framed))
 }
 
 /// The one uncompressed message of a gRPC response body (`None` when there is none, or it is
-/// compressed: the exporter never asks for compression).
+/// compressed: the exporter never accepts compressed responses).
 fn unframe(body: &[u8]) -> Option<&[u8]> {
     let (&flag, rest) = body.split_first()?;
     let (len, message) = rest.split_first_chunk::<4>()?;
@@ -125,6 +125,8 @@ pub(crate) struct GrpcTransport {
     sender: Option<SendRequest<Full<Bytes>>>,
     /// Sent with every call (`OTEL_EXPORTER_OTLP_HEADERS`), as gRPC metadata.
     headers: Vec<(String, String)>,
+    /// The messages come gzip-compressed (`grpc-encoding: gzip`, the frame's compressed flag).
+    gzip: bool,
 }
 
 impl GrpcTransport {
@@ -135,6 +137,7 @@ impl GrpcTransport {
         endpoint: &str,
         timeout: Duration,
         headers: Vec<(String, String)>,
+        gzip: bool,
     ) -> GrpcTransport {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
@@ -147,6 +150,7 @@ impl GrpcTransport {
             timeout,
             sender: None,
             headers,
+            gzip,
         }
     }
 }
@@ -175,6 +179,7 @@ async fn call(
     target: &Target,
     headers: &[(String, String)],
     body: Bytes,
+    gzip: bool,
 ) -> Result<Accepted, SendError> {
     let live = match sender.take() {
         Some(s) if !s.is_closed() => s,
@@ -187,6 +192,9 @@ async fn call(
     let mut request = Request::post(target.uri.clone())
         .header(CONTENT_TYPE, HeaderValue::from_static("application/grpc"))
         .header(TE, HeaderValue::from_static("trailers"));
+    if gzip {
+        request = request.header("grpc-encoding", HeaderValue::from_static("gzip"));
+    }
     for (name, value) in headers {
         request = request.header(name.as_str(), value.as_str());
     }
@@ -253,13 +261,14 @@ impl Transport for GrpcTransport {
     fn send(&mut self, body: &[u8]) -> Result<Accepted, SendError> {
         let runtime = self.runtime.as_ref().map_err(Clone::clone)?;
         let target = self.target.as_ref().map_err(Clone::clone)?;
-        let body = frame(body)?;
+        let body = frame(body, self.gzip)?;
+        let gzip = self.gzip;
         let sender = &mut self.sender;
         let headers = &self.headers;
         let timeout = self.timeout;
         // The timer is made inside `block_on`: it needs the runtime's context.
         let outcome = runtime.block_on(async move {
-            tokio::time::timeout(timeout, call(sender, target, headers, body)).await
+            tokio::time::timeout(timeout, call(sender, target, headers, body, gzip)).await
         });
         match outcome {
             Ok(Ok(accepted)) => Ok(accepted),
@@ -282,7 +291,7 @@ mod tests {
 
     #[test]
     fn framing_and_status() {
-        let f = frame(&[1, 2, 3]).unwrap();
+        let f = frame(&[1, 2, 3], false).unwrap();
         assert_eq!(&f[..], &[0, 0, 0, 0, 3, 1, 2, 3]);
         assert_eq!(unframe(&f), Some(&[1u8, 2, 3][..]));
         assert_eq!(unframe(&[1, 0, 0, 0, 1, 9]), None, "compressed");

@@ -47,7 +47,7 @@ mod stats;
 mod tail;
 
 pub(crate) use self::api::TracerProvider;
-pub use self::config::{OtlpProtocol, TraceConfig, TraceConfigError};
+pub use self::config::{OtlpCompression, OtlpProtocol, TraceConfig, TraceConfigError};
 pub(crate) use self::export::Exporter;
 pub use self::job::{JobSpan, job_span};
 pub(crate) use self::layer::{

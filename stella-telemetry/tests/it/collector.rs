@@ -35,6 +35,8 @@ struct Shared {
     stop: AtomicBool,
     /// The `authorization` header of the last request.
     authorization: Mutex<Option<String>>,
+    /// Requests whose body came gzip-compressed (`content-encoding: gzip`).
+    gzipped: AtomicUsize,
 }
 
 pub struct Receiver {
@@ -58,6 +60,7 @@ fn handle(mut stream: TcpStream, shared: Arc<Shared>) {
     let mut reader = BufReader::new(read_half);
     loop {
         let mut len = 0usize;
+        let mut gzip = false;
         let mut first = true;
         loop {
             let mut line = String::new();
@@ -84,6 +87,9 @@ fn handle(mut stream: TcpStream, shared: Arc<Shared>) {
             if let Some((k, v)) = l.split_once(':') {
                 if k.eq_ignore_ascii_case("content-length") {
                     len = v.trim().parse().unwrap_or(0);
+                } else if k.eq_ignore_ascii_case("content-encoding") {
+                    assert_eq!(v.trim(), "gzip", "the only encoding the exporter uses");
+                    gzip = true;
                 } else if k.eq_ignore_ascii_case("authorization") {
                     *shared.authorization.lock().unwrap() = Some(v.trim().to_owned());
                 }
@@ -92,6 +98,10 @@ fn handle(mut stream: TcpStream, shared: Arc<Shared>) {
         let mut body = vec![0u8; len];
         if reader.read_exact(&mut body).is_err() {
             return;
+        }
+        if gzip {
+            body = gunzip(&body);
+            shared.gzipped.fetch_add(1, Ordering::SeqCst);
         }
         shared.hits.fetch_add(1, Ordering::SeqCst);
         match shared.mode.load(Ordering::SeqCst) {
@@ -189,6 +199,11 @@ impl Receiver {
         self.shared.hits.load(Ordering::SeqCst)
     }
 
+    /// Requests whose body came gzip-compressed.
+    pub fn gzipped(&self) -> usize {
+        self.shared.gzipped.load(Ordering::SeqCst)
+    }
+
     pub fn requests(&self) -> Vec<ExportTraceServiceRequest> {
         self.shared.requests.lock().unwrap().clone()
     }
@@ -210,6 +225,15 @@ impl Receiver {
             thread::sleep(Duration::from_millis(10));
         }
     }
+}
+
+/// A gzip body, decompressed (fails the test when it is not valid gzip).
+pub fn gunzip(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(body)
+        .read_to_end(&mut out)
+        .expect("a valid gzip body");
+    out
 }
 
 /// An address nothing listens on.

@@ -22,9 +22,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message as _;
 use stella_telemetry::testing::CaptureWriter;
-use stella_telemetry::{Config, OtlpProtocol, Output, ShutdownError, TraceConfig};
+use stella_telemetry::{Config, OtlpCompression, OtlpProtocol, Output, ShutdownError, TraceConfig};
 
-use crate::collector::{Mode, attr_str, dead_url, emit, hex, wait_for_a_retry};
+use crate::collector::{Mode, attr_str, dead_url, emit, gunzip, hex, wait_for_a_retry};
 
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
@@ -39,6 +39,8 @@ struct Shared {
     /// The `authorization` metadata of the last call.
     authorization: Mutex<Option<String>>,
     stop: AtomicBool,
+    /// Calls whose message came gzip-compressed.
+    gzipped: AtomicUsize,
 }
 
 /// A gRPC trace receiver: HTTP/2 with prior knowledge, the unary Export method.
@@ -79,6 +81,7 @@ async fn handle(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let encoding = req.headers().get("grpc-encoding").cloned();
     let body = req.into_body().collect().await.unwrap().to_bytes();
     shared.hits.fetch_add(1, Ordering::SeqCst);
     let mode = shared.mode.load(Ordering::SeqCst);
@@ -117,10 +120,18 @@ async fn handle(
             .insert("content-type", HeaderValue::from_static("application/grpc"));
         return Ok(resp);
     }
-    assert_eq!(body[0], 0, "uncompressed");
     let len = u32::from_be_bytes(body[1..5].try_into().unwrap()) as usize;
     assert_eq!(body.len(), 5 + len, "one length-prefixed message");
-    let request = ExportTraceServiceRequest::decode(&body[5..]).expect("a valid OTLP request");
+    let message = match body[0] {
+        0 => body[5..].to_vec(),
+        1 => {
+            assert_eq!(encoding.as_ref().map(|e| e.as_bytes()), Some(&b"gzip"[..]));
+            shared.gzipped.fetch_add(1, Ordering::SeqCst);
+            gunzip(&body[5..])
+        }
+        flag => panic!("compressed flag {flag}"),
+    };
+    let request = ExportTraceServiceRequest::decode(&message[..]).expect("a valid OTLP request");
     shared.requests.lock().unwrap().push(request);
     let answer = ExportTraceServiceResponse::default().encode_to_vec();
     let body = Full::new(grpc_frame(&answer))
@@ -187,6 +198,10 @@ impl GrpcReceiver {
         self.shared.hits.load(Ordering::SeqCst)
     }
 
+    fn gzipped(&self) -> usize {
+        self.shared.gzipped.load(Ordering::SeqCst)
+    }
+
     fn requests(&self) -> Vec<ExportTraceServiceRequest> {
         self.shared.requests.lock().unwrap().clone()
     }
@@ -223,6 +238,7 @@ fn spans_and_resource_arrive_over_grpc_configured_from_the_environment() {
         ("OTEL_EXPORTER_OTLP_ENDPOINT", url.as_str()),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
         ("OTEL_EXPORTER_OTLP_HEADERS", "Authorization=Bearer%20t0ken"),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
         ("STELLA_ENV", "prod"),
         ("STELLA_REGION", "eu-west-1"),
     ];
@@ -233,6 +249,7 @@ fn spans_and_resource_arrive_over_grpc_configured_from_the_environment() {
     })
     .with_output(Output::Writer(Box::new(capture.clone())));
     assert_eq!(cfg.traces().protocol(), OtlpProtocol::Grpc);
+    assert_eq!(cfg.traces().compression(), OtlpCompression::Gzip);
     assert_eq!(cfg.traces().endpoint(), Some(url.as_str()));
     let traces = cfg
         .traces()
@@ -282,6 +299,8 @@ fn spans_and_resource_arrive_over_grpc_configured_from_the_environment() {
     guard.flush().unwrap();
     assert_eq!(rx.spans().len(), 5);
     assert_eq!(rx.shared.connections.load(Ordering::SeqCst), 1);
+    // every message came gzip-compressed (OTEL_EXPORTER_OTLP_COMPRESSION)
+    assert_eq!((rx.gzipped(), rx.hits()), (2, 2));
     // the headers of OTEL_EXPORTER_OTLP_HEADERS go as call metadata
     assert_eq!(
         rx.shared.authorization.lock().unwrap().as_deref(),

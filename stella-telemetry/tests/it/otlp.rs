@@ -341,6 +341,32 @@ fn export_headers_reach_the_collector() {
 }
 
 #[test]
+fn gzip_compressed_requests_arrive_whole() {
+    let rx = Receiver::start(Mode::Accept);
+    let capture = CaptureWriter::new();
+    let cfg = config(&rx.url(), &capture);
+    let traces = cfg
+        .traces()
+        .clone()
+        .with_compression(stella_telemetry::OtlpCompression::Gzip);
+    let (dispatch, guard) = stella_telemetry::build(cfg.with_traces(traces)).unwrap();
+    emit(&dispatch, 20);
+    guard.flush().unwrap();
+    emit(&dispatch, 5);
+    guard.flush().unwrap();
+    let spans = rx.spans();
+    assert_eq!(spans.len(), 25);
+    assert!(
+        spans
+            .iter()
+            .all(|s| s.name == "api.request" && s.events.len() == 1)
+    );
+    assert_eq!(rx.gzipped(), rx.hits());
+    assert!(rx.hits() >= 2);
+    assert_eq!(guard.handle().trace_stats().spans_exported, 25);
+}
+
+#[test]
 fn a_collector_asking_to_retry_gets_the_spans_on_the_next_try() {
     let rx = Receiver::start(Mode::UnavailableOnce);
     let capture = CaptureWriter::new();
