@@ -498,15 +498,7 @@ impl TraceConfig {
             match e.as_str() {
                 "none" => off = true,
                 "otlp" => {}
-                other => {
-                    return Err((
-                        "OTEL_TRACES_EXPORTER",
-                        format!(
-                            "`{}` is not supported (otlp or none)",
-                            crate::json::prefix(other, 32)
-                        ),
-                    ));
-                }
+                other => return Err(unsupported("OTEL_TRACES_EXPORTER", other, "otlp or none")),
             }
         }
         for var in [
@@ -516,15 +508,7 @@ impl TraceConfig {
             let Some(c) = get(var) else { continue };
             match OtlpCompression::parse(&c) {
                 Some(compression) => self.compression = compression,
-                None => {
-                    return Err((
-                        var,
-                        format!(
-                            "`{}` is not supported (none or gzip)",
-                            crate::json::prefix(&c, 32)
-                        ),
-                    ));
-                }
+                None => return Err(unsupported(var, &c, "none or gzip")),
             }
         }
         for var in [
@@ -543,13 +527,7 @@ impl TraceConfig {
                     } else {
                         "http/protobuf; grpc with the `otlp-grpc` feature"
                     };
-                    return Err((
-                        var,
-                        format!(
-                            "`{}` is not supported ({supported})",
-                            crate::json::prefix(&p, 32)
-                        ),
-                    ));
+                    return Err(unsupported(var, &p, supported));
                 }
             }
         }
@@ -590,12 +568,10 @@ impl TraceConfig {
             Some("always_on" | "parentbased_always_on") => Some(1.0),
             Some("always_off" | "parentbased_always_off") => Some(0.0),
             Some(other) => {
-                return Err((
+                return Err(unsupported(
                     "OTEL_TRACES_SAMPLER",
-                    format!(
-                        "`{}` is not supported (parentbased_always_on, parentbased_always_off, parentbased_traceidratio, or the same without parentbased_, which follow the parent too)",
-                        crate::json::prefix(other, 32)
-                    ),
+                    other,
+                    "parentbased_always_on, parentbased_always_off, parentbased_traceidratio, or the same without parentbased_, which follow the parent too",
                 ));
             }
         };
@@ -665,6 +641,17 @@ impl TraceConfig {
         }
         Ok(())
     }
+}
+
+/// The error of a variable whose value is not one of `supported` (the value cut short).
+fn unsupported(var: &'static str, value: &str, supported: &str) -> (&'static str, String) {
+    (
+        var,
+        format!(
+            "`{}` is not supported ({supported})",
+            crate::json::prefix(value, 32)
+        ),
+    )
 }
 
 /// The URL of `base` for `protocol`: `<base>/v1/traces` over HTTP, `base` itself over gRPC.

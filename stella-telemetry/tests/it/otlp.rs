@@ -26,6 +26,16 @@ fn config(url: &str, capture: &CaptureWriter) -> Config {
         )
 }
 
+/// The service of [`config`] sending to `rx`, its trace settings changed by `change`.
+fn build_with(
+    rx: &Receiver,
+    change: impl FnOnce(TraceConfig) -> TraceConfig,
+) -> (tracing::Dispatch, stella_telemetry::TelemetryGuard) {
+    let cfg = config(&rx.url(), &CaptureWriter::new());
+    let traces = change(cfg.traces().clone());
+    stella_telemetry::build(cfg.with_traces(traces)).unwrap()
+}
+
 const REMOTE_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const REMOTE_SPAN: &str = "00f067aa0ba902b7";
 
@@ -327,13 +337,7 @@ fn collector_answering_503_then_recovering() {
 #[test]
 fn export_headers_reach_the_collector() {
     let rx = Receiver::start(Mode::Accept);
-    let capture = CaptureWriter::new();
-    let cfg = config(&rx.url(), &capture);
-    let traces = cfg
-        .traces()
-        .clone()
-        .with_header("Authorization", "Bearer t0ken");
-    let (dispatch, guard) = stella_telemetry::build(cfg.with_traces(traces)).unwrap();
+    let (dispatch, guard) = build_with(&rx, |t| t.with_header("Authorization", "Bearer t0ken"));
     emit(&dispatch, 2);
     guard.flush().unwrap();
     assert_eq!(rx.spans().len(), 2);
@@ -343,13 +347,9 @@ fn export_headers_reach_the_collector() {
 #[test]
 fn gzip_compressed_requests_arrive_whole() {
     let rx = Receiver::start(Mode::Accept);
-    let capture = CaptureWriter::new();
-    let cfg = config(&rx.url(), &capture);
-    let traces = cfg
-        .traces()
-        .clone()
-        .with_compression(stella_telemetry::OtlpCompression::Gzip);
-    let (dispatch, guard) = stella_telemetry::build(cfg.with_traces(traces)).unwrap();
+    let (dispatch, guard) = build_with(&rx, |t| {
+        t.with_compression(stella_telemetry::OtlpCompression::Gzip)
+    });
     emit(&dispatch, 20);
     guard.flush().unwrap();
     emit(&dispatch, 5);
