@@ -228,8 +228,9 @@ impl TraceConfig {
     /// The defaults, with no endpoint (tracing off): head ratio 1.0, tail sampling on with a
     /// 1 s latency threshold and at most 1 024 traces / 16 384 spans / 30 s buffered, a queue of
     /// 8 192 spans, batches of up to 2 048 spans (and 3 MiB) every second, a 10 s export
-    /// timeout, at most 128 attributes and 32 events per span, and every log event inside a
-    /// recorded span copied into it as a span event.
+    /// timeout, at most 128 attributes and 32 events per span, and the warning and error events
+    /// inside a recorded span copied into it as span events
+    /// ([`with_span_event_level`](Self::with_span_event_level)), uncompressed requests.
     pub fn new() -> Self {
         TraceConfig {
             endpoint: None,

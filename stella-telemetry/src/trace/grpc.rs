@@ -97,7 +97,7 @@ fn grpc_status(headers: &HeaderMap, trailers: Option<&HeaderMap>) -> Option<u32>
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// The gRPC framing of one message: uncompressed flag, big-endian length, bytes.
+/// The gRPC framing of one message: the compressed flag, big-endian length, bytes.
 fn frame(message: &[u8], compressed: bool) -> Result<Bytes, String> {
     let len =
         u32::try_from(message.len()).map_err(|_| "the export request is over 4 GiB".to_owned())?;

@@ -309,8 +309,7 @@ fn a_collector_that_comes_up_late_gets_the_batch_it_refused() {
 #[test]
 fn collector_answering_503_then_recovering() {
     let rx = Receiver::start(Mode::Unavailable);
-    let capture = CaptureWriter::new();
-    let (dispatch, guard) = stella_telemetry::build(config(&rx.url(), &capture)).unwrap();
+    let (dispatch, guard) = build_with(&rx, |t| t);
     emit(&dispatch, 10);
     guard.flush().unwrap();
     let stats = guard.handle().trace_stats();
@@ -369,8 +368,7 @@ fn gzip_compressed_requests_arrive_whole() {
 #[test]
 fn a_collector_asking_to_retry_gets_the_spans_on_the_next_try() {
     let rx = Receiver::start(Mode::UnavailableOnce);
-    let capture = CaptureWriter::new();
-    let (dispatch, guard) = stella_telemetry::build(config(&rx.url(), &capture)).unwrap();
+    let (dispatch, guard) = build_with(&rx, |t| t);
     emit(&dispatch, 4);
     guard.flush().unwrap();
     let stats = guard.handle().trace_stats();
@@ -386,8 +384,7 @@ fn a_collector_asking_to_retry_gets_the_spans_on_the_next_try() {
 #[test]
 fn spans_the_collector_rejects_in_a_partial_success_are_counted_not_retried() {
     let rx = Receiver::start(Mode::RejectFirst);
-    let capture = CaptureWriter::new();
-    let (dispatch, guard) = stella_telemetry::build(config(&rx.url(), &capture)).unwrap();
+    let (dispatch, guard) = build_with(&rx, |t| t);
     emit(&dispatch, 4);
     guard.flush().unwrap();
     let stats = guard.handle().trace_stats();
