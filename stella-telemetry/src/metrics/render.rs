@@ -21,13 +21,70 @@ pub(crate) enum Format {
 }
 
 impl Format {
-    /// OpenMetrics when the `Accept` header asks for it, Prometheus text otherwise.
+    /// The format an `Accept` header prefers (RFC 9110 §12.5.1): OpenMetrics when a range that
+    /// covers it (`application/openmetrics-text`, `application/*`) has a weight above zero and
+    /// at least that of the Prometheus text (`text/plain`, `text/*`, `*/*`); Prometheus text
+    /// otherwise, also when the header is absent, asks for neither or cannot be read.
+    /// `application/openmetrics-text;q=0` refuses OpenMetrics even if listed first.
     pub(crate) fn negotiate(accept: Option<&str>) -> Format {
-        match accept {
-            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
-            _ => Format::Prometheus,
+        let Some(accept) = accept else {
+            return Format::Prometheus;
+        };
+        // The highest weight given to each format, 0 when no range covers it.
+        let (mut openmetrics, mut text) = (0u16, 0u16);
+        for range in accept.split(',') {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or_default().trim();
+            let Some(q) = weight(parts) else {
+                continue;
+            };
+            let (kind, sub) = media.split_once('/').unwrap_or((media, ""));
+            let (kind, sub) = (kind.trim(), sub.trim());
+            let is = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+            if is(kind, "application") && (is(sub, "openmetrics-text") || sub == "*") {
+                openmetrics = openmetrics.max(q);
+            } else if (is(kind, "text") && (is(sub, "plain") || sub == "*"))
+                || (kind == "*" && sub == "*")
+            {
+                text = text.max(q);
+            }
+        }
+        if openmetrics > 0 && openmetrics >= text {
+            Format::OpenMetrics
+        } else {
+            Format::Prometheus
         }
     }
+}
+
+/// The weight (`q`, in thousandths) among a media range's parameters: 1 000 when absent,
+/// `None` when it is not a weight (`0` to `1` with at most three decimals), which drops the
+/// range.
+fn weight<'a>(params: impl Iterator<Item = &'a str>) -> Option<u16> {
+    for param in params {
+        let Some((key, value)) = param.split_once('=') else {
+            continue;
+        };
+        if !key.trim().eq_ignore_ascii_case("q") {
+            continue;
+        }
+        let value = value.trim();
+        let (int, frac) = value.split_once('.').unwrap_or((value, ""));
+        if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let thousandths = frac
+            .bytes()
+            .chain(std::iter::repeat(b'0'))
+            .take(3)
+            .fold(0u16, |n, b| n * 10 + u16::from(b - b'0'));
+        return match int {
+            "0" => Some(thousandths),
+            "1" if thousandths == 0 => Some(1_000),
+            _ => None,
+        };
+    }
+    Some(1_000)
 }
 
 /// A metric name in exposition form: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
@@ -334,5 +391,58 @@ mod tests {
             Format::OpenMetrics
         );
         assert_eq!(Format::negotiate(Some("text/plain")), Format::Prometheus);
+    }
+
+    #[test]
+    fn negotiation_follows_the_weights_of_the_accept_header() {
+        use Format::{OpenMetrics as Om, Prometheus as Text};
+        for (accept, want) in [
+            // What Prometheus 2.x sends with exemplar storage on, and without it.
+            (
+                "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+                Om,
+            ),
+            ("text/plain;version=0.0.4;q=1,*/*;q=0.1", Text),
+            // The protobuf format is not served: the text that follows it is.
+            (
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+                Text,
+            ),
+            ("Application/OpenMetrics-Text; Version=1.0.0", Om),
+            ("application/*", Om),
+            ("*/*", Text),
+            ("", Text),
+            ("application/json", Text),
+            // A weight of zero refuses, wherever the range stands.
+            ("application/openmetrics-text;q=0,text/plain", Text),
+            ("application/openmetrics-text;q=0.000", Text),
+            ("application/openmetrics-text;q=0", Text),
+            // A higher weight wins either way; a tie goes to OpenMetrics.
+            ("text/plain;q=1,application/openmetrics-text;q=0.9", Text),
+            ("text/plain;q=0.5,application/openmetrics-text;q=0.501", Om),
+            ("text/plain,application/openmetrics-text", Om),
+            // A range with a malformed weight is dropped, not read as 1.
+            ("application/openmetrics-text;q=2,text/plain;q=0.1", Text),
+            ("application/openmetrics-text;q=0.5x,text/plain;q=0.1", Text),
+            ("application/openmetrics-text;q=1.0000", Text),
+            ("application/openmetrics-text;q=1.000", Om),
+            (
+                "application/openmetrics-text; q = 0.3 , text/plain;q=0.2",
+                Om,
+            ),
+        ] {
+            assert_eq!(Format::negotiate(Some(accept)), want, "{accept}");
+        }
+        assert_eq!(Format::negotiate(None), Text);
+    }
+
+    proptest::proptest! {
+        /// Any header is read without a panic, and a range of weight zero changes nothing.
+        #[test]
+        fn a_refused_range_changes_nothing(accept in "[ -~]{0,80}") {
+            let chosen = Format::negotiate(Some(&accept));
+            let refused = format!("{accept},application/openmetrics-text;q=0,text/plain;q=0");
+            proptest::prop_assert_eq!(Format::negotiate(Some(&refused)), chosen);
+        }
     }
 }

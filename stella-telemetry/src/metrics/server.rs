@@ -1,18 +1,24 @@
 //! The built-in `/metrics` listener: a small HTTP/1.1 server on its own thread.
 
 use std::io::{self, Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::TelemetryHandle;
 
 /// The most request-head bytes read.
 const MAX_HEAD: usize = 8 * 1024;
-/// The bound on reading a request and writing a response.
+/// The bound on reading a whole request head, and on each write of the response.
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
+/// Connections served at once, each on a thread of its own: a client that connects and sends
+/// nothing holds one of them for [`IO_TIMEOUT`], not the scrapes that come after it. Past the
+/// bound a connection is answered `503` at once.
+const MAX_CONNECTIONS: usize = 4;
+/// How long a connection answered early is drained before it is closed (see [`linger`]).
+const LINGER: Duration = Duration::from_millis(500);
 
 /// The running listener; stops when dropped.
 #[derive(Debug)]
@@ -31,12 +37,13 @@ impl MetricsServer {
         thread::Builder::new()
             .name("stella-metrics".to_owned())
             .spawn(move || {
+                let busy = Arc::new(AtomicUsize::new(0));
                 for stream in listener.incoming() {
                     if flag.load(Ordering::Relaxed) {
                         return;
                     }
                     if let Ok(s) = stream {
-                        let _ = serve(s, &handle);
+                        serve_apart(s, &handle, &busy);
                     }
                 }
             })?;
@@ -61,24 +68,75 @@ impl Drop for MetricsServer {
     }
 }
 
+/// Serves one connection on a thread of its own, or answers `503` when [`MAX_CONNECTIONS`]
+/// are being served (or no thread can be started).
+fn serve_apart(mut stream: TcpStream, handle: &TelemetryHandle, busy: &Arc<AtomicUsize>) {
+    let refuse = |stream: &mut TcpStream| {
+        let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
+        let _ = respond(stream, "503 Service Unavailable", "text/plain", "busy\n");
+    };
+    if busy.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
+        busy.fetch_sub(1, Ordering::AcqRel);
+        refuse(&mut stream);
+        return;
+    }
+    let (handle, count) = (handle.clone(), Arc::clone(busy));
+    let mut spare = stream.try_clone().ok();
+    let spawned = thread::Builder::new()
+        .name("stella-metrics-conn".to_owned())
+        .spawn(move || {
+            let _ = serve(stream, &handle);
+            count.fetch_sub(1, Ordering::AcqRel);
+        });
+    if spawned.is_err() {
+        busy.fetch_sub(1, Ordering::AcqRel);
+        if let Some(stream) = spare.as_mut() {
+            refuse(stream);
+        }
+    }
+}
+
 fn serve(mut stream: TcpStream, handle: &TelemetryHandle) -> io::Result<()> {
-    stream.set_read_timeout(Some(IO_TIMEOUT))?;
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    let deadline = Instant::now() + IO_TIMEOUT;
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut buf)?;
+        // The bound is on the whole head: a client sending a byte now and then is cut off too.
+        let left = deadline.saturating_duration_since(Instant::now());
+        let read = if left.is_zero() {
+            Err(io::ErrorKind::TimedOut.into())
+        } else {
+            stream.set_read_timeout(Some(left))?;
+            stream.read(&mut buf)
+        };
+        let n = match read {
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                respond(&mut stream, "408 Request Timeout", "text/plain", "")?;
+                linger(&mut stream);
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         if n == 0 {
             return Ok(());
         }
         head.extend_from_slice(buf.get(..n).unwrap_or_default());
         if head.len() > MAX_HEAD {
-            return respond(
+            respond(
                 &mut stream,
                 "431 Request Header Fields Too Large",
                 "text/plain",
                 "",
-            );
+            )?;
+            linger(&mut stream);
+            return Ok(());
         }
     }
     let text = String::from_utf8_lossy(&head);
@@ -109,6 +167,24 @@ fn serve(mut stream: TcpStream, handle: &TelemetryHandle) -> io::Result<()> {
             "text/plain",
             "use GET /metrics\n",
         ),
+    }
+}
+
+/// After an answer sent before the whole request was read: closes the sending side and reads
+/// what the client still sends for a moment, so that closing with unread input (which resets
+/// the connection) does not throw the answer away before the client reads it.
+fn linger(stream: &mut TcpStream) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let until = Instant::now() + LINGER;
+    let mut buf = [0u8; 1024];
+    while let Some(left) = until.checked_duration_since(Instant::now()) {
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
     }
 }
 

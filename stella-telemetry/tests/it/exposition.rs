@@ -375,3 +375,79 @@ fn the_builtin_listener_serves_metrics_with_content_negotiation() {
     assert!(get(addr, "/", "*/*").starts_with("HTTP/1.1 404"));
     guard.shutdown().unwrap();
 }
+
+#[test]
+fn silent_clients_do_not_hold_up_the_scrape_and_the_listener_stays_bounded() {
+    use std::io::Read as _;
+    use std::net::TcpStream;
+    use std::time::Instant;
+
+    let (_dispatch, guard) = build(Config::new("svc", "1").with_metrics_listener("127.0.0.1:0"));
+    let addr = guard.metrics_addr().expect("listening");
+    // Three clients that connect and send nothing: each holds a connection for the listener's
+    // 2 s read bound. The scrape after them is served at once, not after 6 s.
+    let silent: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let started = Instant::now();
+    let om = get(addr, "/metrics", OPENMETRICS);
+    assert!(om.starts_with("HTTP/1.1 200 OK\r\n"), "{om}");
+    assert!(
+        started.elapsed() < Duration::from_millis(1_500),
+        "the scrape waited {:?} behind silent clients",
+        started.elapsed()
+    );
+    // With four connections held (the bound), one more is answered 503 at once.
+    let mut held = silent;
+    held.push(TcpStream::connect(addr).unwrap());
+    std::thread::sleep(Duration::from_millis(100));
+    let mut extra = TcpStream::connect(addr).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = String::new();
+    extra.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+    // Once they go, scrapes are served again.
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let again = get(addr, "/metrics", "text/plain");
+        if again.starts_with("HTTP/1.1 200 OK\r\n") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still refused: {again}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    guard.shutdown().unwrap();
+}
+
+#[test]
+fn a_client_that_drips_its_request_is_cut_off() {
+    use std::io::{ErrorKind, Read as _, Write as _};
+    use std::time::Instant;
+
+    let (_dispatch, guard) = build(Config::new("svc", "1").with_metrics_listener("127.0.0.1:0"));
+    let addr = guard.metrics_addr().expect("listening");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    // A byte every 300 ms: each read returns within the 2 s bound, the whole head never does.
+    for b in b"GET /metrics HTTP/1.1\r\nHost: x\r\n".iter().cycle() {
+        if s.write_all(&[*b]).is_err() {
+            break;
+        }
+        match s.read_to_end(&mut answer) {
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            _ => break,
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the listener kept the dripping client"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+    guard.shutdown().unwrap();
+}

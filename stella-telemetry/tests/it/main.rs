@@ -22,6 +22,8 @@ mod line_cache;
 mod otel_api;
 #[cfg(feature = "otlp")]
 mod otlp;
+#[cfg(all(feature = "prometheus", feature = "otlp"))]
+mod prometheus_peer;
 mod properties;
 mod redaction;
 mod sampling;
