@@ -16,6 +16,8 @@ mod deep_debug;
 mod exposition;
 #[cfg(feature = "otlp-grpc")]
 mod grpc;
+#[cfg(feature = "otlp-grpc")]
+mod grpc_peer;
 mod incident;
 mod line_cache;
 #[cfg(feature = "otlp")]
