@@ -5,6 +5,7 @@ use std::future::Future;
 use serde::{Deserialize, Serialize};
 
 use crate::carrier::{Extractor, Field, Injector};
+use crate::sampling::SamplingInput;
 use crate::{CurrentContext, RequestContext, TraceContext, WithContext};
 
 /// The trace part of a [`JobEnvelope`]: the W3C fields as strings.
@@ -328,7 +329,11 @@ impl<T> JobEnvelope<T> {
 
     /// Restores the context for the worker.
     ///
-    /// A missing or invalid trace part starts a new trace without a link.
+    /// A missing or invalid trace part starts a new trace without a link. The worker's
+    /// `sampled` flag is the process-wide head sampler's decision
+    /// ([`sampling::should_sample`](crate::sampling::should_sample)), with the producer's
+    /// context as the caller's for a child and the job's tenant: without a registered sampler,
+    /// a child keeps the producer's flag and a new trace is sampled.
     ///
     /// # Examples
     ///
@@ -359,6 +364,13 @@ impl<T> JobEnvelope<T> {
             ),
             (_, None) => (TraceContext::new_root(), None, None),
         };
+        // The worker's `sampled` flag is the head sampler's decision, as for a request's
+        // (see [`crate::sampling`]): the producer's flag for a child under a parent-based
+        // sampler, the sampler's own decision for a new trace.
+        let input = SamplingInput::new(trace.trace_id())
+            .with_parent(parent.as_ref())
+            .with_tenant_id(self.job.tenant_id.as_deref());
+        let trace = trace.with_sampled(crate::sampling::should_sample(&input));
         Restored {
             trace,
             parent,

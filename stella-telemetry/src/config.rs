@@ -45,7 +45,7 @@ pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | `otlp` feature: the exact traces URL |
 /// | `OTEL_EXPORTER_OTLP_PROTOCOL`, `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` | `otlp` feature: `http/protobuf` (default) or `grpc` (the `otlp-grpc` feature; the endpoint is then used as it is) |
 /// | `OTEL_TRACES_EXPORTER` | `otlp` feature: `none` turns tracing off |
-/// | `OTEL_TRACES_SAMPLER` | `otlp` feature: `parentbased_always_on` (the default), `parentbased_always_off`, `parentbased_traceidratio`; the same names without `parentbased_` are read as these (a parent's decision is always followed) |
+/// | `OTEL_TRACES_SAMPLER` | `otlp` feature: `parentbased_always_on` (the default), `parentbased_always_off`, `parentbased_traceidratio` (a remote parent's decision is followed), `always_on`, `always_off`, `traceidratio` (the ratio decides for continued traces too: `TraceConfig::with_parent_based_sampling(false)`) |
 /// | `OTEL_TRACES_SAMPLER_ARG` | `otlp` feature: the head-sampling ratio of new traces (default 1.0), for the trace-id-ratio samplers |
 /// | `STELLA_METRICS_ADDR` | `prometheus` feature: serve `GET /metrics` on this address (`0.0.0.0:9464`) |
 /// | `STELLA_METRICS_TENANTS` | `prometheus` feature: comma-separated tenants kept as metric label values (others become `other`) |
@@ -512,9 +512,12 @@ fn build_parts(config: Config) -> Result<(tracing::Dispatch, TelemetryGuard, Par
         None => (None, handle),
     };
     #[cfg(feature = "prometheus")]
-    let handle = handle.with_metrics(std::sync::Arc::new(crate::metrics::Registry::new(
-        config.metrics,
-    )));
+    let handle = {
+        let scrubber = handle.scrubber().clone();
+        handle.with_metrics(std::sync::Arc::new(
+            crate::metrics::Registry::new(config.metrics).with_scrubber(scrubber),
+        ))
+    };
     #[cfg(feature = "otlp")]
     let otel_layer = traces.as_ref().map(crate::trace::Tracing::layer);
     let breadcrumbs =

@@ -142,3 +142,46 @@ fn hashmap_carrier_round_trip() {
     assert_eq!(back.tracestate(), cx.tracestate());
     assert!(back.is_remote());
 }
+
+/// Decides as the default (`parentbased_always_on`) except for two marker tenants, so that
+/// registering it for the whole test binary changes no other test: one refuses every trace
+/// (as `always_off`), one samples every trace (as `always_on`).
+struct MarkerTenants;
+
+impl stella_context::sampling::HeadSampler for MarkerTenants {
+    fn should_sample(&self, input: &stella_context::sampling::SamplingInput<'_>) -> bool {
+        match input.tenant_id {
+            Some("job-sampling-off") => false,
+            Some("job-sampling-on") => true,
+            _ => input.parent.is_none_or(|p| p.flags().is_sampled()),
+        }
+    }
+}
+
+#[test]
+fn a_restored_job_takes_the_head_samplers_decision() {
+    let _ = stella_context::sampling::set_global_head_sampler(std::sync::Arc::new(MarkerTenants));
+    let envelope = |tenant: &str, sampled: bool| {
+        let producer = TraceContext::new_root().with_sampled(sampled);
+        JobEnvelope::new(JobMeta::new("job-s").with_tenant_id(tenant), ())
+            .with_trace_context(&producer)
+    };
+    let sampled = |e: &JobEnvelope<()>, mode| e.restore(mode).trace().flags().is_sampled();
+    for mode in [RestoreMode::Child, RestoreMode::Link] {
+        // A sampled producer's job is refused by a sampler that refuses everything ...
+        assert!(
+            !sampled(&envelope("job-sampling-off", true), mode),
+            "{mode:?}"
+        );
+        // ... and an unsampled producer's job kept by one that samples everything.
+        assert!(
+            sampled(&envelope("job-sampling-on", false), mode),
+            "{mode:?}"
+        );
+    }
+    // A parent-based decision keeps the producer's flag for a child; a linked job is a new
+    // trace, sampled by the default.
+    assert!(!sampled(&envelope("acme", false), RestoreMode::Child));
+    assert!(sampled(&envelope("acme", true), RestoreMode::Child));
+    assert!(sampled(&envelope("acme", false), RestoreMode::Link));
+}

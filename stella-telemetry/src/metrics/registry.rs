@@ -205,6 +205,8 @@ impl Inner {
 pub(crate) struct Registry {
     inner: RwLock<Inner>,
     pub(crate) config: MetricsConfig,
+    /// Scrubs label values when a series is created (once per label set, not per update).
+    scrubber: Option<stella_scrub::Scrubber>,
 }
 
 impl Registry {
@@ -212,11 +214,20 @@ impl Registry {
         let registry = Registry {
             inner: RwLock::new(Inner::default()),
             config,
+            scrubber: None,
         };
         for (name, unit, help) in super::golden::DESCRIPTIONS {
             registry.describe(name, Some(*unit), help);
         }
         registry
+    }
+
+    /// The same registry scrubbing the label values of the series it creates with `scrubber`
+    /// (key-aware: a `password` label's value is redacted whole, an e-mail address in any
+    /// label is redacted). Label sets that scrub to the same text share one series.
+    pub(crate) fn with_scrubber(mut self, scrubber: stella_scrub::Scrubber) -> Self {
+        self.scrubber = Some(scrubber);
+        self
     }
 
     fn describe(&self, name: &str, unit: Option<Unit>, help: &str) {
@@ -262,15 +273,19 @@ impl Registry {
             return Some(Arc::clone(c));
         }
         let name = key.name().to_owned();
+        // The series' identity is its label set as exposed: tenants mapped to the configured
+        // ones, other values scrubbed (so two raw values that scrub alike are one series).
         let labels: Vec<(String, String)> = key
             .labels()
             .map(|l| {
                 let v = if self.config.is_tenant_label(l.key()) {
-                    self.config.tenant_value(l.value())
+                    self.config.tenant_value(l.value()).to_owned()
+                } else if let Some(s) = &self.scrubber {
+                    s.scrub_field(l.key(), l.value()).into_owned()
                 } else {
-                    l.value()
+                    l.value().to_owned()
                 };
-                (l.key().to_owned(), v.to_owned())
+                (l.key().to_owned(), v)
             })
             .collect();
         let max = self.config.max_series;
@@ -408,5 +423,32 @@ mod tests {
         let mut series = 0;
         r.visit(|_, f, _| series += f.series.len());
         assert_eq!(series, 2);
+    }
+
+    #[test]
+    fn label_values_are_scrubbed_once_per_series_and_alike_values_share_one() {
+        let r = Registry::new(MetricsConfig::new())
+            .with_scrubber(stella_scrub::Scrubber::builder().build().unwrap());
+        let alice = r.cell(&key(&[("user", "alice@example.com")]), Kind::Counter);
+        let bob = r.cell(&key(&[("user", "bob@example.com")]), Kind::Counter);
+        let secret = r.cell(&key(&[("password", "hunter2")]), Kind::Counter);
+        let plain = r.cell(&key(&[("route", "/tenants/{tenant}")]), Kind::Counter);
+        let (Some(alice), Some(bob), Some(_), Some(_)) = (alice, bob, secret, plain) else {
+            panic!("counter cells");
+        };
+        assert!(
+            Arc::ptr_eq(&alice, &bob),
+            "one series for both redacted values"
+        );
+        let mut labels = Vec::new();
+        r.visit(|_, f, _| labels.extend(f.series.keys().cloned()));
+        labels.sort();
+        let text = format!("{labels:?}");
+        assert!(
+            !text.contains("example.com") && !text.contains("hunter2"),
+            "{text}"
+        );
+        assert_eq!(labels.len(), 3, "{text}");
+        assert!(text.contains("/tenants/{tenant}"), "{text}");
     }
 }

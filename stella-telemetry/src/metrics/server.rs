@@ -72,8 +72,20 @@ impl Drop for MetricsServer {
 /// are being served (or no thread can be started).
 fn serve_apart(mut stream: TcpStream, handle: &TelemetryHandle, busy: &Arc<AtomicUsize>) {
     let refuse = |stream: &mut TcpStream| {
+        // What the client already sent is read first (without waiting for more), so that
+        // closing does not reset the connection before the client reads the answer.
+        let mut buf = [0u8; 1024];
+        if stream.set_nonblocking(true).is_ok() {
+            for _ in 0..MAX_HEAD / buf.len() {
+                if !matches!(stream.read(&mut buf), Ok(n) if n > 0) {
+                    break;
+                }
+            }
+            let _ = stream.set_nonblocking(false);
+        }
         let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
         let _ = respond(stream, "503 Service Unavailable", "text/plain", "busy\n");
+        let _ = stream.shutdown(Shutdown::Write);
     };
     if busy.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
         busy.fetch_sub(1, Ordering::AcqRel);

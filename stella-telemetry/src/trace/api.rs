@@ -138,6 +138,9 @@ struct Parent {
     span_id: [u8; 8],
     sampled: bool,
     local_root: bool,
+    /// An OpenTelemetry context extracted from another process (its `sampled` flag is the
+    /// caller's, which a sampler that is not parent-based decides again).
+    remote: bool,
     state: TraceState,
 }
 
@@ -147,6 +150,7 @@ fn from_trace_context(cx: &TraceContext, local_root: bool) -> Parent {
         span_id: cx.span_id().to_bytes(),
         sampled: cx.flags().is_sampled(),
         local_root,
+        remote: false,
         state: cx
             .tracestate()
             .as_str()
@@ -185,6 +189,7 @@ fn parent_of(cx: &Context) -> Option<Parent> {
                 span_id: sc.span_id().to_bytes(),
                 sampled: sc.is_sampled(),
                 local_root: sc.is_remote(),
+                remote: sc.is_remote(),
                 state: sc.trace_state().clone(),
             });
         }
@@ -210,7 +215,11 @@ impl opentelemetry::trace::Tracer for Tracer {
             Some(parent) => (
                 parent.trace_id,
                 Some(parent.span_id),
-                parent.sampled,
+                if parent.remote {
+                    p.sampler.continued(&parent.trace_id, parent.sampled)
+                } else {
+                    parent.sampled
+                },
                 parent.local_root,
                 parent.state,
             ),

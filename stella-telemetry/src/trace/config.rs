@@ -120,6 +120,7 @@ pub struct TraceConfig {
     pub(crate) protocol: OtlpProtocol,
     pub(crate) compression: OtlpCompression,
     pub(crate) ratio: f64,
+    pub(crate) parent_based: bool,
     pub(crate) tail: bool,
     pub(crate) tail_latency: Duration,
     pub(crate) tail_max_traces: usize,
@@ -238,6 +239,7 @@ impl TraceConfig {
             protocol: OtlpProtocol::HttpProtobuf,
             compression: OtlpCompression::None,
             ratio: 1.0,
+            parent_based: true,
             tail: true,
             tail_latency: Duration::from_secs(1),
             tail_max_traces: 1_024,
@@ -334,11 +336,30 @@ impl TraceConfig {
     }
 
     /// The head-sampling ratio of new traces, in `[0, 1]` (`OTEL_TRACES_SAMPLER_ARG`; default
-    /// 1.0). Spans with a parent follow the parent's decision. Changeable at runtime with
+    /// 1.0). Spans with a parent follow the parent's decision (unless
+    /// [`with_parent_based_sampling`](Self::with_parent_based_sampling) is off). Changeable at
+    /// runtime with
     /// [`TelemetryHandle::set_trace_sample_ratio`](crate::TelemetryHandle::set_trace_sample_ratio).
     pub fn with_sample_ratio(mut self, ratio: f64) -> Self {
         self.ratio = ratio;
         self
+    }
+
+    /// Whether a trace continued from another process (a `traceparent`, a job envelope, a
+    /// remote OpenTelemetry context) keeps the caller's `sampled` flag (default on:
+    /// OpenTelemetry's `parentbased_` samplers). Off, the ratio decides for continued traces
+    /// too, on their trace id, as OpenTelemetry's plain `always_on`, `always_off` and
+    /// `traceidratio` samplers do (`OTEL_TRACES_SAMPLER` without `parentbased_`). Spans whose
+    /// parent is in this process follow it either way; incident mode keeps every trace of its
+    /// tenant either way.
+    pub fn with_parent_based_sampling(mut self, on: bool) -> Self {
+        self.parent_based = on;
+        self
+    }
+
+    /// Whether continued traces keep the caller's `sampled` flag.
+    pub fn parent_based_sampling(&self) -> bool {
+        self.parent_based
     }
 
     /// Turns in-process tail sampling on or off (default on). When on, spans of traces the head
@@ -560,22 +581,27 @@ impl TraceConfig {
                 }
             }
         }
-        // The head sampler always follows a parent's decision (the W3C `sampled` flag), so the
-        // plain samplers act as their `parentbased_` forms; the ratio applies to new traces.
-        // `OTEL_TRACES_SAMPLER_ARG` is read for the trace-id-ratio samplers, and alone.
+        // OpenTelemetry's samplers: the `parentbased_` ones keep a remote parent's decision,
+        // the plain ones decide on the trace id for continued traces too; the ratio applies to
+        // new traces. `OTEL_TRACES_SAMPLER_ARG` is read for the trace-id-ratio samplers, and
+        // alone.
         let sampler = get("OTEL_TRACES_SAMPLER");
-        let fixed = match sampler.as_deref().map(str::trim) {
-            None | Some("traceidratio" | "parentbased_traceidratio") => None,
-            Some("always_on" | "parentbased_always_on") => Some(1.0),
-            Some("always_off" | "parentbased_always_off") => Some(0.0),
-            Some(other) => {
+        let name = sampler.as_deref().map(str::trim);
+        let fixed = match name.map(|n| n.strip_prefix("parentbased_").unwrap_or(n)) {
+            None | Some("traceidratio") => None,
+            Some("always_on") => Some(1.0),
+            Some("always_off") => Some(0.0),
+            Some(_) => {
                 return Err(unsupported(
                     "OTEL_TRACES_SAMPLER",
-                    other,
-                    "parentbased_always_on, parentbased_always_off, parentbased_traceidratio, or the same without parentbased_, which follow the parent too",
+                    name.unwrap_or_default(),
+                    "parentbased_always_on, parentbased_always_off, parentbased_traceidratio, always_on, always_off or traceidratio",
                 ));
             }
         };
+        if let Some(name) = name {
+            self.parent_based = name.starts_with("parentbased_");
+        }
         match (fixed, get("OTEL_TRACES_SAMPLER_ARG")) {
             (Some(ratio), _) => self.ratio = ratio,
             (None, Some(r)) => match r
@@ -771,20 +797,27 @@ mod tests {
         let ratio = |vars: &[(&str, &str)]| from(vars).map(|t| t.ratio);
         assert_eq!(ratio(&[]), Ok(1.0));
         assert_eq!(ratio(&[("OTEL_TRACES_SAMPLER_ARG", "0.25")]), Ok(0.25));
-        for (sampler, want) in [
-            ("parentbased_always_on", 1.0),
-            ("always_on", 1.0),
-            ("parentbased_always_off", 0.0),
-            ("always_off", 0.0),
-            ("parentbased_traceidratio", 0.1),
-            ("traceidratio", 0.1),
+        assert_eq!(from(&[]).map(|t| t.parent_based), Ok(true));
+        for (sampler, want, parent_based) in [
+            ("parentbased_always_on", 1.0, true),
+            ("always_on", 1.0, false),
+            ("parentbased_always_off", 0.0, true),
+            ("always_off", 0.0, false),
+            ("parentbased_traceidratio", 0.1, true),
+            ("traceidratio", 0.1, false),
         ] {
             let vars = [
                 ("OTEL_TRACES_SAMPLER", sampler),
                 ("OTEL_TRACES_SAMPLER_ARG", "0.1"),
             ];
             assert_eq!(ratio(&vars), Ok(want), "{sampler}");
+            assert_eq!(
+                from(&vars).map(|t| t.parent_based),
+                Ok(parent_based),
+                "{sampler}"
+            );
         }
+        assert!(from(&[("OTEL_TRACES_SAMPLER", "parentbased_jaeger_remote")]).is_err());
         assert_eq!(
             ratio(&[("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")]),
             Ok(1.0)

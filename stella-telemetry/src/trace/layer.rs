@@ -925,7 +925,7 @@ impl Pipeline {
     ) -> Self {
         Pipeline {
             scrubber_id: std::ptr::from_ref(scrubber.grants()) as usize,
-            sampler: HeadSampler::new(config.ratio),
+            sampler: HeadSampler::new(config.ratio, config.parent_based),
             tail: config.tail.then(|| Mutex::new(Tail::new(config))),
             queue,
             stats,
@@ -1576,7 +1576,11 @@ impl OtelLayer {
                     data.trace_id = o.trace_id;
                     data.span_id = SpanId::random().to_bytes();
                     data.parent_span_id = Some(o.span_id);
-                    data.sampled = o.sampled;
+                    data.sampled = if o.remote {
+                        p.sampler.continued(&o.trace_id, o.sampled)
+                    } else {
+                        o.sampled
+                    };
                     data.local_root = o.remote;
                 }
                 None => match current_trace {

@@ -81,9 +81,10 @@ pub(crate) fn install_propagator() {
     );
 }
 
-/// The head sampler of a pipeline as `stella_context::sampling` asks it: the caller's flag for
-/// a continued trace, the runtime ratio for a new one, and always for a tenant in incident
-/// mode (the decisions the bridge and the API tracer make for the same spans).
+/// The head sampler of a pipeline as `stella_context::sampling` asks it (for requests and
+/// restored jobs): the caller's flag for a continued trace (parent-based, the default) or the
+/// runtime ratio on its trace id, the runtime ratio for a new one, and always for a tenant in
+/// incident mode (the decisions the bridge and the API tracer make for the same spans).
 #[derive(Debug)]
 pub(crate) struct IngressSampler {
     pipeline: std::sync::Arc<Pipeline>,
@@ -105,7 +106,10 @@ impl IngressSampler {
 impl stella_context::sampling::HeadSampler for IngressSampler {
     fn should_sample(&self, input: &stella_context::sampling::SamplingInput<'_>) -> bool {
         let head = match input.parent {
-            Some(parent) => parent.flags().is_sampled(),
+            Some(parent) => self
+                .pipeline
+                .sampler
+                .continued(&input.trace_id.to_bytes(), parent.flags().is_sampled()),
             None => self
                 .pipeline
                 .sampler

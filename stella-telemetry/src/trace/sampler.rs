@@ -1,4 +1,5 @@
-//! Head sampling: a trace-id ratio for new traces, the parent's decision otherwise.
+//! Head sampling: a trace-id ratio for new traces; for continued ones the remote parent's
+//! decision (parent-based, the default) or the same ratio.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -21,6 +22,8 @@ pub(crate) fn check_ratio(ratio: f64) -> Result<f64, RatioError> {
 pub(crate) struct HeadSampler {
     ratio_bits: AtomicU64,
     threshold: AtomicU64,
+    /// Whether a remote parent's decision is kept ([`Self::continued`]).
+    parent_based: bool,
 }
 
 /// `ratio * 2^63`, the bound on the trace id's lower 63 random bits (the OpenTelemetry
@@ -37,10 +40,21 @@ fn threshold(ratio: f64) -> u64 {
 }
 
 impl HeadSampler {
-    pub(crate) fn new(ratio: f64) -> Self {
+    pub(crate) fn new(ratio: f64, parent_based: bool) -> Self {
         HeadSampler {
             ratio_bits: AtomicU64::new(ratio.to_bits()),
             threshold: AtomicU64::new(threshold(ratio)),
+            parent_based,
+        }
+    }
+
+    /// The decision for a trace continued from another process whose `sampled` flag was
+    /// `parent`: that flag when parent-based, else the ratio's decision on the trace id.
+    pub(crate) fn continued(&self, trace_id: &[u8; 16], parent: bool) -> bool {
+        if self.parent_based {
+            parent
+        } else {
+            self.sample_root(trace_id)
         }
     }
 
@@ -71,7 +85,7 @@ mod tests {
 
     #[test]
     fn ratios() {
-        let s = HeadSampler::new(1.0);
+        let s = HeadSampler::new(1.0, true);
         assert!(s.sample_root(&[0xff; 16]));
         s.set_ratio(0.0).unwrap();
         assert!(!s.sample_root(&[0; 16]));
@@ -83,5 +97,20 @@ mod tests {
         assert!(s.set_ratio(1.5).is_err());
         assert!(s.set_ratio(f64::NAN).is_err());
         assert_eq!(s.ratio(), 0.5);
+    }
+
+    #[test]
+    fn continued_traces_keep_the_parent_flag_only_when_parent_based() {
+        let (low, high) = ([0u8; 16], [0xff; 16]);
+        let based = HeadSampler::new(0.5, true);
+        assert!(based.continued(&high, true));
+        assert!(!based.continued(&low, false));
+        let plain = HeadSampler::new(0.5, false);
+        assert!(!plain.continued(&high, true));
+        assert!(plain.continued(&low, false));
+        let off = HeadSampler::new(0.0, false);
+        assert!(!off.continued(&low, true));
+        let on = HeadSampler::new(1.0, false);
+        assert!(on.continued(&high, false));
     }
 }

@@ -428,3 +428,90 @@ fn client_layer_with_the_pipeline_otel_tracer_exports_one_span_per_call() {
         hex(&call.span_id)
     );
 }
+
+#[test]
+fn samplers_that_are_not_parent_based_decide_continued_traces_themselves() {
+    let rx = Receiver::start(Mode::Accept);
+    // OTEL_TRACES_SAMPLER=always_off: ratio 0, and a caller's flag does not count.
+    let cfg = Config::new("policy-engine", "1.4.0")
+        .with_output(Output::Writer(Box::new(CaptureWriter::new())))
+        .with_traces(
+            TraceConfig::new()
+                .with_endpoint(rx.url())
+                .with_export_interval(Duration::from_millis(20))
+                .with_sample_ratio(0.0)
+                .with_parent_based_sampling(false)
+                .with_tail_sampling(false),
+        );
+    let (dispatch, guard) = stella_telemetry::build(cfg).unwrap();
+    let handle = guard.handle();
+    let sampler = handle.head_sampler().unwrap();
+    let s = || Some(Arc::clone(&sampler));
+    let sampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let unsampled = "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-00";
+    assert_eq!(ingress_flags(&dispatch, s(), Some(sampled), "globex"), "00");
+    // An OpenTelemetry context extracted from a sampled caller: refused too.
+    let remote = opentelemetry::trace::SpanContext::new(
+        opentelemetry::trace::TraceId::from_hex("5bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+        opentelemetry::trace::SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+        opentelemetry::trace::TraceFlags::SAMPLED,
+        true,
+        opentelemetry::trace::TraceState::default(),
+    );
+    let tracer = handle.otel_tracer("worker").unwrap();
+    let cx = Context::new().with_remote_span_context(remote.clone());
+    tracer.start_with_context("worker.consume", &cx).end();
+    // A `tracing` span under that context, attached: refused too.
+    let bridged = |cx: Context| {
+        let _attached = cx.attach();
+        tracing::dispatcher::with_default(&dispatch, || {
+            tracing::info_span!("worker.bridged").in_scope(|| {});
+        });
+    };
+    bridged(cx);
+    // A tenant in incident mode is still kept.
+    tracing::dispatcher::with_default(&dispatch, || {
+        handle
+            .start_incident(IncidentRequest::new("acme", Duration::from_secs(60)))
+            .unwrap()
+    });
+    assert_eq!(ingress_flags(&dispatch, s(), Some(sampled), "acme"), "01");
+    // always_on (ratio 1 at runtime): an unsampled caller's trace is sampled, from either road.
+    handle.set_trace_sample_ratio(1.0).unwrap();
+    assert_eq!(
+        ingress_flags(&dispatch, s(), Some(unsampled), "globex"),
+        "01"
+    );
+    let unsampled_remote = opentelemetry::trace::SpanContext::new(
+        remote.trace_id(),
+        remote.span_id(),
+        opentelemetry::trace::TraceFlags::default(),
+        true,
+        opentelemetry::trace::TraceState::default(),
+    );
+    let cx = Context::new().with_remote_span_context(unsampled_remote);
+    tracer.start_with_context("worker.consume", &cx).end();
+    bridged(cx);
+    guard.flush().unwrap();
+    let spans = rx.spans();
+    let traces: Vec<String> = spans.iter().map(|s| hex(&s.trace_id)).collect();
+    // The acme request, the unsampled caller's request, the two spans under the unsampled
+    // remote context.
+    assert_eq!(spans.len(), 4, "{traces:?}");
+    assert_eq!(
+        span_named(&spans, "worker.bridged").trace_id,
+        remote.trace_id().to_bytes().to_vec()
+    );
+    assert_eq!(
+        traces
+            .iter()
+            .filter(|t| *t == "0af7651916cd43dd8448eb211c80319c")
+            .count(),
+        1
+    );
+    assert_eq!(
+        span_named(&spans, "worker.consume").trace_id,
+        remote.trace_id().to_bytes().to_vec()
+    );
+    guard.shutdown().unwrap();
+}
