@@ -70,8 +70,9 @@
 //! string attribute and event scrubbed; parent-based head sampling with a runtime ratio
 //! ([`TelemetryHandle::set_trace_sample_ratio`]) plus in-process tail sampling that keeps
 //! slow and failed traces; a bounded queue that drops and counts ([`TraceStats`]) instead of
-//! waiting; shutdown bounded by the flush timeout. [`job_span`] opens `runner.execute` for a
-//! job restored from its `stella_context::JobEnvelope`. [`init`] also installs the W3C
+//! waiting; shutdown bounded by the flush timeout. [`schedule_span`] opens the producer's
+//! `orchestrator.schedule` under the ids a `stella_context::JobEnvelope` carries, and
+//! [`job_span`] the worker's `runner.execute` for a job restored from it, its child. [`init`] also installs the W3C
 //! trace-context and baggage propagators, the global OpenTelemetry tracer provider (spans of
 //! the `opentelemetry` API take the same road: [`TelemetryHandle::otel_tracer`]) and the
 //! `stella_context` head sampler, so that `ServerLayer` propagates the `sampled` flag the
@@ -110,7 +111,7 @@
 //!   [`MAX_INCIDENT_TTL`], [`BREADCRUMBS_PER_TENANT`], [`DEFAULT_RETENTION_BUMP`].
 //! - [`decision`]: [`Decision`](decision::Decision), [`Effect`](decision::Effect).
 //! - `otlp` feature: [`TraceConfig`], [`OtlpProtocol`], [`OtlpCompression`], [`TraceConfigError`], [`TraceStats`],
-//!   [`RatioError`], [`job_span`], [`JobSpan`], [`TelemetryHandle::otel_tracer`],
+//!   [`RatioError`], [`schedule_span`], [`job_span`], [`JobSpan`], [`TelemetryHandle::otel_tracer`],
 //!   [`TelemetryHandle::head_sampler`].
 //! - `prometheus` feature: the [`metrics`] module ([`metrics::MetricsConfig`],
 //!   [`metrics::Exposition`], golden-signal and journey helpers).
@@ -178,7 +179,7 @@ pub use self::stats::LogStats;
 #[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
 pub use self::trace::{
     JobSpan, OtlpCompression, OtlpProtocol, RatioError, TraceConfig, TraceConfigError, TraceStats,
-    job_span,
+    job_span, schedule_span,
 };
 pub use self::writer::{
     DEFAULT_CAPACITY, DEFAULT_PRIORITY_WAIT, FileOutput, FlushTimeout, NonBlocking,

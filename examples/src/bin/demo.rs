@@ -12,7 +12,10 @@
 //!    `ServerLayer` continues it, opens `api.<route>` and makes the tenant's `RequestContext`
 //!    current.
 //! 2. The handler fetches a source, computes an SBOM, and queues the policy evaluation as a job:
-//!    the trace travels inside the job's JSON payload and the worker restores it as a child.
+//!    the trace travels inside the job's JSON payload (enqueued under the producer span
+//!    `orchestrator.schedule`, `stella_telemetry::schedule_span`) and the worker restores it as
+//!    a child (`stella_telemetry::job_span`: the `runner.execute` span, with the job's
+//!    metadata).
 //! 3. Every step logs through `stella-telemetry` (scrubbed JSON lines with the common fields; the
 //!    handler's messages carry a password, a bearer token and an email on purpose), emits a
 //!    policy decision log, and emits a `timeline_event` whose inputs and outputs are the
@@ -22,12 +25,17 @@
 //!    its `slo.breach` event lands in the same timeline.
 //!
 //! 5. The golden-signal and journey metrics are rendered as Prometheus would scrape them from
-//!    `/metrics` (OpenMetrics; with traces exported, histogram exemplars carry the trace id).
+//!    `/metrics` (OpenMetrics; histogram exemplars carry the trace id).
+//! 6. Every span is exported over OTLP/HTTP to a receiver inside the process (the collector's
+//!    stand-in, `stella_examples::otlp_receiver`), decoded with the official protobuf
+//!    definitions.
 //!
 //! Then the demo checks its own output as an auditor would: every timeline event's digest
 //! verifies from its canonical JSON, each step's output digest is the next step's input, every
 //! log line is JSON that carries the CLI's `trace_id` inside the request, the metrics are
-//! exposed, and no secret reached a file. It exits non-zero if any check fails.
+//! exposed with an exemplar on the CLI's trace, the spans form the chain `api.<route>` ->
+//! `orchestrator.schedule` -> `runner.execute` -> `policy.evaluate` under the CLI's request, and no secret reached a file
+//! or a span. It exits non-zero if any check fails.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -39,11 +47,12 @@ use http::{Request, Response};
 use stella_context::{
     JobEnvelope, JobMeta, RequestContext, RestoreMode, ServerLayer, TraceContext,
 };
+use stella_examples::otlp_receiver::{ReceivedSpan, Receiver};
 use stella_slo::timeline::TimelineSink;
 use stella_slo::{Counts, Evaluator, spec};
 use stella_telemetry::decision::{Decision, Effect};
 use stella_telemetry::metrics::Journey;
-use stella_telemetry::{Config, FileOutput};
+use stella_telemetry::{Config, FileOutput, TraceConfig};
 use stella_timeline_emit::{Digest, Emitter, EventKind, FileSink, TimelineEvent};
 use tower::{ServiceBuilder, ServiceExt as _};
 
@@ -72,18 +81,26 @@ fn main() -> anyhow::Result<()> {
     let logs = out.join("logs.ndjson");
     let timeline = out.join("timeline.ndjson");
     let metrics = out.join("metrics.txt");
-    for f in [&logs, &timeline, &metrics] {
+    let traces = out.join("traces.ndjson");
+    for f in [&logs, &timeline, &metrics, &traces] {
         if f.exists() {
             fs::remove_file(f).with_context(|| format!("removing {}", f.display()))?;
         }
     }
 
+    // The collector stand-in: spans go over OTLP/HTTP to a receiver inside this process.
+    let receiver = Receiver::start().context("starting the embedded OTLP receiver")?;
     let telemetry = stella_telemetry::init(
         Config::new("stella-demo", env!("CARGO_PKG_VERSION"))
             .with_env("demo")
             .with_region("local")
             .with_instance_id("demo-1")
-            .with_file(FileOutput::new(&logs)),
+            .with_file(FileOutput::new(&logs))
+            .with_traces(
+                TraceConfig::new()
+                    .with_endpoint(receiver.url())
+                    .with_export_interval(Duration::from_millis(100)),
+            ),
     )
     .context("starting telemetry")?;
     let emitter = Emitter::builder()
@@ -100,7 +117,9 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     let started = std::time::Instant::now();
-    let status = runtime.block_on(request(&cli, emitter.clone()))?;
+    // The CLI's client span: its id is the parent the request's `traceparent` names.
+    let caller = cli.child();
+    let status = runtime.block_on(request(&caller, emitter.clone()))?;
     stella_telemetry::metrics::record_http_request(
         "POST",
         "/tenants/{tenant}/sboms/{id}/evaluate",
@@ -125,11 +144,26 @@ fn main() -> anyhow::Result<()> {
     emitter
         .shutdown(Duration::from_secs(5))
         .context("flushing the timeline")?;
-    telemetry.shutdown().context("flushing the logs")?;
+    telemetry
+        .shutdown()
+        .context("flushing the logs and spans")?;
+    ensure!(
+        receiver.rejected().is_empty(),
+        "the receiver refused export requests: {:?}",
+        receiver.rejected()
+    );
+    let spans = receiver.spans();
+    let mut ndjson = String::new();
+    for span in &spans {
+        ndjson.push_str(&serde_json::to_string(span)?);
+        ndjson.push('\n');
+    }
+    fs::write(&traces, ndjson).with_context(|| format!("writing {}", traces.display()))?;
 
-    let summary = audit(&cli, &logs, &timeline, &metrics)?;
+    let summary = audit(&caller, &logs, &timeline, &metrics, &spans)?;
     println!("{summary}");
     println!("stella demo: logs in {}", logs.display());
+    println!("stella demo: spans in {}", traces.display());
     println!("stella demo: metrics in {}", metrics.display());
     println!("stella demo: timeline in {}", timeline.display());
     println!("stella demo: all checks passed");
@@ -146,7 +180,7 @@ fn out_dir() -> anyhow::Result<PathBuf> {
 }
 
 /// The CLI's request through the API's `ServerLayer`; returns the response status.
-async fn request(cli: &TraceContext, emitter: Emitter) -> anyhow::Result<http::StatusCode> {
+async fn request(caller: &TraceContext, emitter: Emitter) -> anyhow::Result<http::StatusCode> {
     let route = |_: &http::Method, uri: &http::Uri, _: &http::Extensions| {
         uri.path()
             .ends_with("/evaluate")
@@ -167,7 +201,7 @@ async fn request(cli: &TraceContext, emitter: Emitter) -> anyhow::Result<http::S
     let mut req = Request::post(format!("/tenants/{TENANT}/sboms/sbom-7f3c/evaluate"))
         .header("x-stella-tenant", TENANT)
         .body(String::new())?;
-    cli.child().inject(req.headers_mut());
+    caller.inject(req.headers_mut());
     let response = api.oneshot(req).await?;
     Ok(response.status())
 }
@@ -204,6 +238,7 @@ async fn handle(_req: Request<String>, emitter: Emitter) -> anyhow::Result<Respo
     // 2. The evaluation runs as a job: the trace travels inside its JSON payload.
     let envelope = JobEnvelope::new(
         JobMeta::new("job-eval-0001")
+            .with_kind("policy.evaluate")
             .with_run_id("run-1")
             .with_tenant_id(TENANT),
         EvaluateJob {
@@ -212,7 +247,11 @@ async fn handle(_req: Request<String>, emitter: Emitter) -> anyhow::Result<Respo
             policy_version: "2026.11.3".into(),
         },
     );
-    let wire = serde_json::to_string(&envelope)?;
+    // Enqueued under `orchestrator.schedule`, the producer span whose ids the payload carries.
+    let wire = stella_telemetry::schedule_span(&envelope).in_scope(|| {
+        tracing::info!(job_id = "job-eval-0001", "policy evaluation queued");
+        serde_json::to_string(&envelope)
+    })?;
     let decision_digest = tokio::spawn(worker(wire, emitter.clone()))
         .await
         .context("the worker task")??;
@@ -258,8 +297,10 @@ async fn handle(_req: Request<String>, emitter: Emitter) -> anyhow::Result<Respo
 /// attempt), evaluates, and returns the decision's digest.
 async fn worker(wire: String, emitter: Emitter) -> anyhow::Result<String> {
     let envelope: JobEnvelope<EvaluateJob> = serde_json::from_str(&wire)?;
-    let restored = envelope.restore(RestoreMode::Auto);
-    restored
+    // `runner.execute`, a child of the API's span on a first attempt, with the job's metadata.
+    let job = stella_telemetry::job_span(&envelope, RestoreMode::Auto);
+    let outcome = job
+        .clone()
         .instrument(async move {
             let job = &envelope.payload;
             emitter.emit(
@@ -303,7 +344,9 @@ async fn worker(wire: String, emitter: Emitter) -> anyhow::Result<String> {
             )?;
             Ok(decision_digest.as_str().to_owned())
         })
-        .await
+        .await;
+    job.finish(outcome.is_ok());
+    outcome
 }
 
 /// Two simulated hours of the shipped policy-evaluation SLO (P95 < 2 s): 60 healthy minutes,
@@ -349,6 +392,7 @@ fn audit(
     logs: &Path,
     timeline: &Path,
     metrics: &Path,
+    spans: &[ReceivedSpan],
 ) -> anyhow::Result<String> {
     let trace_id = cli.trace_id().to_string();
 
@@ -418,6 +462,68 @@ fn audit(
         exposition.ends_with("# EOF\n"),
         "the exposition is not OpenMetrics"
     );
+    // The journey histogram was observed inside the sampled job span: its exemplar names the
+    // CLI's trace.
+    let exemplar = format!("# {{trace_id=\"{trace_id}\"}}");
+    ensure!(
+        exposition.lines().any(|l| l
+            .starts_with("stella_policy_evaluation_duration_seconds_bucket")
+            && l.contains(&exemplar)),
+        "no exemplar with the CLI's trace on the policy-evaluation histogram"
+    );
+
+    // The spans the collector received: the API's server span continues the CLI's request,
+    // the worker's `runner.execute` is its child (through the job payload), `policy.evaluate`
+    // is the worker's; all on the CLI's trace, scrubbed, with the service's resource.
+    let named = |prefix: &str| {
+        spans
+            .iter()
+            .find(|s| s.name.starts_with(prefix))
+            .with_context(|| format!("no {prefix}* span among {} exported", spans.len()))
+    };
+    let (api, schedule, runner, policy) = (
+        named("api.")?,
+        named("orchestrator.schedule")?,
+        named("runner.execute")?,
+        named("policy.evaluate")?,
+    );
+    for s in spans {
+        ensure!(
+            s.trace_id == trace_id,
+            "span {} is on another trace",
+            s.name
+        );
+        ensure!(
+            s.service == "stella-demo",
+            "span {} has no service.name",
+            s.name
+        );
+        let text = format!("{:?}", s.attributes);
+        for secret in SECRETS {
+            ensure!(!text.contains(secret), "a secret reached span {}", s.name);
+        }
+    }
+    ensure!(api.kind == 2, "the API span is not a server span");
+    ensure!(
+        api.parent_span_id == cli.span_id().to_string(),
+        "the API span's parent is not the CLI's request"
+    );
+    ensure!(
+        schedule.parent_span_id == api.span_id,
+        "orchestrator.schedule is not the API span's child"
+    );
+    ensure!(
+        runner.parent_span_id == schedule.span_id,
+        "runner.execute is not orchestrator.schedule's child"
+    );
+    ensure!(
+        runner.attribute("job_id") == Some("job-eval-0001"),
+        "runner.execute lacks the job's id"
+    );
+    ensure!(
+        policy.parent_span_id == runner.span_id,
+        "policy.evaluate is not runner.execute's child"
+    );
 
     let kinds = kinds
         .iter()
@@ -427,8 +533,11 @@ fn audit(
     Ok(format!(
         "stella demo: timeline: {} events verified ({kinds}); {linked} chain-of-custody links by digest\n\
          stella demo: logs: {lines} JSON lines, {on_trace} on trace {trace_id}, 0 secrets\n\
-         stella demo: metrics: {} series in OpenMetrics form (golden signals, policy-evaluation journey)",
+         stella demo: traces: {} spans over OTLP/HTTP on trace {trace_id} ({} -> orchestrator.schedule -> runner.execute -> policy.evaluate), 0 secrets\n\
+         stella demo: metrics: {} series in OpenMetrics form (golden signals, policy-evaluation journey), exemplar on trace {trace_id}",
         text.lines().count(),
+        spans.len(),
+        api.name,
         exposition.lines().filter(|l| !l.starts_with('#')).count()
     ))
 }

@@ -1,8 +1,55 @@
-//! The worker side of a job: restore the envelope, open `runner.execute`, stamp job metadata.
+//! Both sides of a job: the producer's `orchestrator.schedule` span under the ids the envelope
+//! carries; the worker's `runner.execute` after restoring the envelope, with the job metadata.
 
 use std::future::Future;
 
-use stella_context::{CurrentContext, HexId, JobEnvelope, RestoreMode, Restored, WithContext};
+use stella_context::{
+    CurrentContext, HexId, JobEnvelope, RestoreMode, Restored, TraceContext, WithContext,
+};
+
+/// The producer side of a job: the `orchestrator.schedule` span (a producer span) that the
+/// envelope's trace context names. Open it where the envelope was made and enqueue inside it:
+/// the worker's [`job_span`] is then its child in the exported trace, instead of the child of
+/// a span no one recorded. Its parent is the current context's span (the request's, when the
+/// envelope was made in a handler); it carries the job metadata like `runner.execute`.
+///
+/// # Examples
+///
+/// ```
+/// use stella_context::{JobEnvelope, JobMeta, RestoreMode};
+///
+/// let envelope = JobEnvelope::new(JobMeta::new("job-42").with_kind("sbom.ingest"), ());
+/// let schedule = stella_telemetry::schedule_span(&envelope);
+/// schedule.in_scope(|| tracing::info!("enqueued"));
+/// ```
+pub fn schedule_span<T>(envelope: &JobEnvelope<T>) -> tracing::Span {
+    let Some(producer) = envelope.producer_context() else {
+        return tracing::Span::none();
+    };
+    let meta = &envelope.job;
+    // The envelope's context is a child of the context current when it was made.
+    let parent = TraceContext::current()
+        .filter(|c| c.trace_id() == producer.trace_id() && c.span_id() != producer.span_id());
+    tracing::info_span!(
+        "orchestrator.schedule",
+        otel.name = "orchestrator.schedule",
+        otel.kind = "producer",
+        otel.status_code = tracing::field::Empty,
+        messaging.operation.type = "send",
+        messaging.message.id = %meta.job_id,
+        job.kind = meta.kind.as_deref(),
+        job.attempt = meta.attempt,
+        job_id = %meta.job_id,
+        run_id = meta.run_id.as_deref(),
+        tenant_id = meta.tenant_id.as_deref(),
+        project_id = meta.project_id.as_deref(),
+        sbom_id = meta.sbom_id.as_deref(),
+        policy_version = meta.policy_version.as_deref(),
+        trace_id = producer.trace_id().hex().as_str(),
+        span_id = producer.span_id().hex().as_str(),
+        parent_span_id = parent.map(|p| p.span_id().hex()).as_ref().map(HexId::as_str),
+    )
+}
 
 /// A job's `runner.execute` span with the context restored from its envelope. Run the job
 /// inside it with [`in_scope`](Self::in_scope) (synchronous work) or

@@ -49,7 +49,7 @@ mod tail;
 pub(crate) use self::api::TracerProvider;
 pub use self::config::{OtlpCompression, OtlpProtocol, TraceConfig, TraceConfigError};
 pub(crate) use self::export::Exporter;
-pub use self::job::{JobSpan, job_span};
+pub use self::job::{JobSpan, job_span, schedule_span};
 pub(crate) use self::layer::{
     OtelLayer, Pipeline, Shared, now_nanos, span_fields, span_fields_mut, span_state,
     span_trace_context,

@@ -8,7 +8,9 @@ use stella_context::{CurrentContext, JobEnvelope, JobMeta, RestoreMode, TraceCon
 use stella_telemetry::testing::CaptureWriter;
 use stella_telemetry::{Config, Output, ShutdownError, TraceConfig};
 
-use crate::collector::{Mode, Receiver, attr, attr_str, dead_url, emit, hex, wait_for_a_retry};
+use crate::collector::{
+    Mode, Receiver, attr, attr_str, dead_url, emit, hex, span_named, wait_for_a_retry,
+};
 
 /// The service of these tests, with every log event copied into its span (the default copies
 /// warnings and errors only): most tests check what the copies carry.
@@ -536,6 +538,60 @@ fn job_span_continues_or_links_the_producer_trace() {
     assert_eq!(line["job_id"], "job-42");
     assert_eq!(line["trace_id"], producer.trace_id().to_string());
     assert_eq!(line["span_id"], hex(&ingest.span_id));
+}
+
+#[test]
+fn a_scheduled_job_is_one_unbroken_trace_from_the_request_to_the_worker() {
+    let rx = Receiver::start(Mode::Accept);
+    let capture = CaptureWriter::new();
+    let (dispatch, guard) = stella_telemetry::build(config(&rx.url(), &capture)).unwrap();
+    let request = TraceContext::new_root();
+    let wire = tracing::dispatcher::with_default(&dispatch, || {
+        // The producer: inside a request's context, the envelope is made and enqueued under
+        // its `orchestrator.schedule` span.
+        CurrentContext::from_trace(request.clone()).scope(|| {
+            let envelope = JobEnvelope::new(
+                JobMeta::new("job-7")
+                    .with_kind("policy.evaluate")
+                    .with_tenant_id("acme"),
+                (),
+            );
+            let schedule = stella_telemetry::schedule_span(&envelope);
+            schedule.in_scope(|| tracing::info!("enqueued"));
+            serde_json::to_string(&envelope).unwrap()
+        })
+    });
+    // The worker, elsewhere: the envelope as it came off the queue.
+    let envelope: JobEnvelope<()> = serde_json::from_str(&wire).unwrap();
+    tracing::dispatcher::with_default(&dispatch, || {
+        let job = stella_telemetry::job_span(&envelope, RestoreMode::Auto);
+        job.in_scope(|| tracing::info!("running"));
+        job.finish(true);
+    });
+    guard.flush().unwrap();
+    let spans = rx.spans();
+    let schedule = span_named(&spans, "orchestrator.schedule");
+    let run = span_named(&spans, "runner.execute");
+    assert_eq!(hex(&schedule.trace_id), request.trace_id().to_string());
+    assert_eq!(hex(&schedule.parent_span_id), request.span_id().to_string());
+    assert_eq!(schedule.kind, 4, "producer");
+    assert_eq!(attr_str(&schedule.attributes, "job_id"), Some("job-7"));
+    assert_eq!(
+        attr_str(&schedule.attributes, "messaging.operation.type"),
+        Some("send")
+    );
+    // The worker's span is the child of a span that was exported: no gap in the trace.
+    assert_eq!(run.trace_id, schedule.trace_id);
+    assert_eq!(run.parent_span_id, schedule.span_id);
+    let lines = capture.lines();
+    let enqueued: Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(enqueued["span_id"], hex(&schedule.span_id));
+    assert_eq!(enqueued["job_id"], "job-7");
+    // Without a producer context (an envelope whose trace part was lost), no span.
+    let lost: JobEnvelope<()> =
+        serde_json::from_str(r#"{"trace":{},"job":{"job_id":"j"},"payload":null}"#).unwrap();
+    assert!(stella_telemetry::schedule_span(&lost).is_none());
+    guard.shutdown().unwrap();
 }
 
 /// A message whose `Debug` gives a different text each time it is formatted: clean the first
