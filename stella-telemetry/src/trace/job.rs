@@ -7,6 +7,35 @@ use stella_context::{
     CurrentContext, HexId, JobEnvelope, RestoreMode, Restored, TraceContext, WithContext,
 };
 
+/// A job's span (`orchestrator.schedule` or `runner.execute`): its kind and messaging
+/// operation, the job metadata of `$meta` (a `JobMeta`), the ids it is exported under, then
+/// any further fields.
+macro_rules! job_info_span {
+    ($name:literal, $kind:literal, $operation:literal, $meta:expr, $trace_id:expr, $span_id:expr,
+     $parent_span_id:expr $(, $($rest:tt)*)?) => {
+        tracing::info_span!(
+            $name,
+            otel.name = $name,
+            otel.kind = $kind,
+            otel.status_code = tracing::field::Empty,
+            messaging.operation.type = $operation,
+            messaging.message.id = %$meta.job_id,
+            job.kind = $meta.kind.as_deref(),
+            job.attempt = $meta.attempt,
+            job_id = %$meta.job_id,
+            run_id = $meta.run_id.as_deref(),
+            tenant_id = $meta.tenant_id.as_deref(),
+            project_id = $meta.project_id.as_deref(),
+            sbom_id = $meta.sbom_id.as_deref(),
+            policy_version = $meta.policy_version.as_deref(),
+            trace_id = $trace_id,
+            span_id = $span_id,
+            parent_span_id = $parent_span_id,
+            $($($rest)*)?
+        )
+    };
+}
+
 /// The producer side of a job: the `orchestrator.schedule` span (a producer span) that the
 /// envelope's trace context names. Open it where the envelope was made and enqueue inside it:
 /// the worker's [`job_span`] is then its child in the exported trace, instead of the child of
@@ -16,7 +45,7 @@ use stella_context::{
 /// # Examples
 ///
 /// ```
-/// use stella_context::{JobEnvelope, JobMeta, RestoreMode};
+/// use stella_context::{JobEnvelope, JobMeta};
 ///
 /// let envelope = JobEnvelope::new(JobMeta::new("job-42").with_kind("sbom.ingest"), ());
 /// let schedule = stella_telemetry::schedule_span(&envelope);
@@ -30,24 +59,17 @@ pub fn schedule_span<T>(envelope: &JobEnvelope<T>) -> tracing::Span {
     // The envelope's context is a child of the context current when it was made.
     let parent = TraceContext::current()
         .filter(|c| c.trace_id() == producer.trace_id() && c.span_id() != producer.span_id());
-    tracing::info_span!(
+    job_info_span!(
         "orchestrator.schedule",
-        otel.name = "orchestrator.schedule",
-        otel.kind = "producer",
-        otel.status_code = tracing::field::Empty,
-        messaging.operation.type = "send",
-        messaging.message.id = %meta.job_id,
-        job.kind = meta.kind.as_deref(),
-        job.attempt = meta.attempt,
-        job_id = %meta.job_id,
-        run_id = meta.run_id.as_deref(),
-        tenant_id = meta.tenant_id.as_deref(),
-        project_id = meta.project_id.as_deref(),
-        sbom_id = meta.sbom_id.as_deref(),
-        policy_version = meta.policy_version.as_deref(),
-        trace_id = producer.trace_id().hex().as_str(),
-        span_id = producer.span_id().hex().as_str(),
-        parent_span_id = parent.map(|p| p.span_id().hex()).as_ref().map(HexId::as_str),
+        "producer",
+        "send",
+        meta,
+        producer.trace_id().hex().as_str(),
+        producer.span_id().hex().as_str(),
+        parent
+            .map(|p| p.span_id().hex())
+            .as_ref()
+            .map(HexId::as_str),
     )
 }
 
@@ -91,24 +113,17 @@ pub fn job_span<T>(envelope: &JobEnvelope<T>, mode: RestoreMode) -> JobSpan {
     let parent = restored.parent();
     let link = restored.link();
     let span = current.scope(|| {
-        tracing::info_span!(
+        job_info_span!(
             "runner.execute",
-            otel.name = "runner.execute",
-            otel.kind = "consumer",
-            otel.status_code = tracing::field::Empty,
-            messaging.operation.type = "process",
-            messaging.message.id = %meta.job_id,
-            job.kind = meta.kind.as_deref(),
-            job.attempt = meta.attempt,
-            job_id = %meta.job_id,
-            run_id = meta.run_id.as_deref(),
-            tenant_id = meta.tenant_id.as_deref(),
-            project_id = meta.project_id.as_deref(),
-            sbom_id = meta.sbom_id.as_deref(),
-            policy_version = meta.policy_version.as_deref(),
-            trace_id = trace.trace_id().hex().as_str(),
-            span_id = trace.span_id().hex().as_str(),
-            parent_span_id = parent.map(|p| p.span_id().hex()).as_ref().map(HexId::as_str),
+            "consumer",
+            "process",
+            meta,
+            trace.trace_id().hex().as_str(),
+            trace.span_id().hex().as_str(),
+            parent
+                .map(|p| p.span_id().hex())
+                .as_ref()
+                .map(HexId::as_str),
             link.trace_id = link.map(|l| l.trace_id().hex()).as_ref().map(HexId::as_str),
             link.span_id = link.map(|l| l.span_id().hex()).as_ref().map(HexId::as_str),
         )

@@ -274,6 +274,28 @@ pub fn emit(dispatch: &tracing::Dispatch, n: usize) -> Duration {
     start.elapsed()
 }
 
+/// One request continued from a caller: the server span `api.evaluate` under the W3C example
+/// ids (trace `4bf92f35…`, caller `00f067aa0ba902b7`), and inside it `policy.evaluate` with a
+/// GitHub token in a field and one event.
+pub fn emit_continued_request(dispatch: &tracing::Dispatch) {
+    tracing::dispatcher::with_default(dispatch, || {
+        let api = tracing::info_span!(
+            "api",
+            otel.name = "api.evaluate",
+            otel.kind = "server",
+            trace_id = "4bf92f3577b34da6a3ce929d0e0e4736",
+            span_id = "b7ad6b7169203331",
+            parent_span_id = "00f067aa0ba902b7",
+        );
+        let _a = api.enter();
+        tracing::info_span!(
+            "policy.evaluate",
+            token = "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB"
+        )
+        .in_scope(|| tracing::info!("evaluating"));
+    });
+}
+
 /// Waits (bounded) until the exporter behind `guard` has sent a batch again at least once.
 pub fn wait_for_a_retry(guard: &stella_telemetry::TelemetryGuard) {
     let until = Instant::now() + Duration::from_secs(20);

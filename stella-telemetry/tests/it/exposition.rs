@@ -247,6 +247,34 @@ fn openmetrics_parses_and_has_no_exemplar_outside_sampled_spans() {
     assert!(!om.body().contains("trace_id"));
 }
 
+/// One request of 4 ms on `/tenants/{tenant}/evaluate` recorded inside the sampled span
+/// `api.evaluate`; returns that span as `rx` received it.
+#[cfg(feature = "otlp")]
+pub fn request_in_a_sampled_span(
+    dispatch: &tracing::Dispatch,
+    guard: &stella_telemetry::TelemetryGuard,
+    rx: &crate::collector::Receiver,
+    method: &str,
+) -> opentelemetry_proto::tonic::trace::v1::Span {
+    guard.handle().with_metrics_recorder(|| {
+        tracing::dispatcher::with_default(dispatch, || {
+            tracing::info_span!("api.evaluate").in_scope(|| {
+                m::record_http_request(
+                    method,
+                    "/tenants/{tenant}/evaluate",
+                    200,
+                    Duration::from_millis(4),
+                );
+            });
+        });
+    });
+    guard.flush().unwrap();
+    rx.spans()
+        .into_iter()
+        .next()
+        .expect("the span was exported")
+}
+
 #[cfg(feature = "otlp")]
 #[test]
 fn exemplars_carry_the_trace_id_of_the_sampled_span() {
@@ -263,19 +291,7 @@ fn exemplars_carry_the_trace_id_of_the_sampled_span() {
         ),
     );
     let handle = guard.handle();
-    handle.with_metrics_recorder(|| {
-        tracing::dispatcher::with_default(&dispatch, || {
-            tracing::info_span!("api.evaluate").in_scope(|| {
-                m::record_http_request("GET", "/healthz", 200, Duration::from_millis(4));
-            });
-        });
-    });
-    guard.flush().unwrap();
-    let span = rx
-        .spans()
-        .into_iter()
-        .next()
-        .expect("the span was exported");
+    let span = request_in_a_sampled_span(&dispatch, &guard, &rx, "GET");
     let om = handle.render_metrics(Some(OPENMETRICS));
     check_openmetrics(om.body());
     if let Some((_, exemplars)) = reference_openmetrics(om.body(), "exemplars") {

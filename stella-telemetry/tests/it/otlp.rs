@@ -297,6 +297,8 @@ fn a_collector_that_comes_up_late_gets_the_batch_it_refused() {
     wait_for_a_retry(&guard);
     let rx = Receiver::start_at(url.trim_start_matches("http://"), Mode::Accept);
     rx.wait_for("the refused batch", |r| r.spans().len() == 3);
+    // The exporter counts the batch once it has read the answer: after the receiver has it.
+    guard.flush().unwrap();
     let stats = guard.handle().trace_stats();
     assert_eq!(
         (stats.dropped_export, stats.export_failures),

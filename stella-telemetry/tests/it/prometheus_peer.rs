@@ -12,7 +12,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use stella_telemetry::metrics as m;
 use stella_telemetry::{Config, Output, TraceConfig};
 
 use crate::collector::{Mode, Receiver, hex};
@@ -28,21 +27,11 @@ impl Prometheus {
     /// Starts one scraping `target` (`host:port`) every second, or `None` (with a notice) when
     /// the binary is missing and the environment does not require it.
     fn start(target: &str) -> Option<Prometheus> {
-        let required = std::env::var("STELLA_REQUIRE_SERVICES").as_deref() == Ok("1");
-        let found = Command::new("prometheus")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !found {
-            assert!(
-                !required,
-                "the prometheus binary is required (STELLA_REQUIRE_SERVICES=1): apt-get install prometheus"
-            );
-            eprintln!(
-                "SKIPPED: no prometheus binary (Debian package `prometheus`); set STELLA_REQUIRE_SERVICES=1 to make this fail"
-            );
+        if !crate::support::tool_available(
+            Command::new("prometheus").arg("--version"),
+            "the prometheus binary",
+            "apt-get install prometheus",
+        ) {
             return None;
         }
         let dir = std::env::temp_dir().join(format!("stella-prometheus-{}", std::process::id()));
@@ -152,25 +141,7 @@ fn a_real_prometheus_scrapes_the_series_and_stores_the_exemplar_of_the_sampled_s
     let Some(prometheus) = Prometheus::start(&addr.to_string()) else {
         return;
     };
-    let handle = guard.handle();
-    handle.with_metrics_recorder(|| {
-        tracing::dispatcher::with_default(&dispatch, || {
-            tracing::info_span!("api.evaluate").in_scope(|| {
-                m::record_http_request(
-                    "POST",
-                    "/tenants/{tenant}/evaluate",
-                    200,
-                    Duration::from_millis(4),
-                );
-            });
-        });
-    });
-    guard.flush().unwrap();
-    let span = rx
-        .spans()
-        .into_iter()
-        .next()
-        .expect("the span was exported");
+    let span = crate::exposition::request_in_a_sampled_span(&dispatch, &guard, &rx, "POST");
     let trace_id = hex(&span.trace_id);
 
     // The target is up: Prometheus parsed what it negotiated (OpenMetrics) without an error.

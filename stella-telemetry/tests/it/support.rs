@@ -152,3 +152,25 @@ impl Harness {
         found[0].clone()
     }
 }
+
+/// Whether a tool a test needs (a binary, a Python module) is there, from `check` (a command
+/// that succeeds when it is). When it is not: fails the test under `STELLA_REQUIRE_SERVICES=1`
+/// (CI, whose `.ci/run` installs it, naming `install`), else prints a notice and says `false`
+/// so the test passes without it.
+pub fn tool_available(check: &mut std::process::Command, what: &str, install: &str) -> bool {
+    let found = check
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var("STELLA_REQUIRE_SERVICES").as_deref() != Ok("1"),
+            "{what} is required (STELLA_REQUIRE_SERVICES=1): {install}"
+        );
+        eprintln!(
+            "SKIPPED: {what} is missing ({install}); set STELLA_REQUIRE_SERVICES=1 to make this fail"
+        );
+    }
+    found
+}
