@@ -921,6 +921,13 @@ pub(crate) trait SpanShare: Visit {
     fn record_clean_str(&mut self, field: &Field, value: &str) {
         self.record_str(field, value);
     }
+
+    /// Whether this visitor renders the span's `trace_id`, `span_id` and `parent_span_id`
+    /// members itself (the trace bridge does, from the ids it exports the span under, and
+    /// lines take them from there): the JSON layer then does not keep the span's id fields.
+    fn renders_ids(&self) -> bool {
+        false
+    }
 }
 
 impl SpanShare for EventFields {}
@@ -951,6 +958,15 @@ impl<V: SpanShare> Visit for SpanTee<'_, '_, V> {
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
+        if self.also.renders_ids()
+            && matches!(
+                Slot::of(field.name()),
+                Some(Slot::TraceId | Slot::SpanId | Slot::ParentSpanId)
+            )
+        {
+            self.also.record_str(field, value);
+            return;
+        }
         self.span.last_clean = false;
         self.span.record_str(field, value);
         self.hand_on(field, value);

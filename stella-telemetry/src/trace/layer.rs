@@ -1042,6 +1042,10 @@ impl FieldVisitor<'_> {
 }
 
 impl crate::layer::SpanShare for FieldVisitor<'_> {
+    fn renders_ids(&self) -> bool {
+        true
+    }
+
     fn record_clean_str(&mut self, field: &Field, value: &str) {
         let key = field.name();
         // Only a text kept whole, as an attribute (not an id, a name or a status).
