@@ -40,7 +40,9 @@ macro_rules! job_info_span {
 /// envelope's trace context names. Open it where the envelope was made and enqueue inside it:
 /// the worker's [`job_span`] is then its child in the exported trace, instead of the child of
 /// a span no one recorded. Its parent is the current context's span (the request's, when the
-/// envelope was made in a handler); it carries the job metadata like `runner.execute`.
+/// envelope was made in a handler); it carries the job metadata like `runner.execute`. Open
+/// it once per envelope: its span id is the envelope's. An envelope without a trace context
+/// gets no span ([`tracing::Span::none`]).
 ///
 /// # Examples
 ///
