@@ -605,6 +605,7 @@ where
         V: record::SpanShare,
     {
         let mut fields = SpanFields::new();
+        let skip_ids = also.as_ref().is_some_and(|a| a.renders_ids());
         with_scratch(|s| {
             let mut visitor = SpanVisitor {
                 fields: &mut fields,
@@ -614,6 +615,7 @@ where
                 messages: &mut s.messages,
                 buf: std::mem::take(&mut s.tmp),
                 last_clean: false,
+                skip_ids,
             };
             match also {
                 Some(also) => attrs.record(&mut record::SpanTee {
@@ -644,6 +646,7 @@ where
                     messages: &mut s.messages,
                     buf: std::mem::take(&mut s.tmp),
                     last_clean: false,
+                    skip_ids: false,
                 };
                 values.record(&mut visitor);
                 s.tmp = visitor.buf;

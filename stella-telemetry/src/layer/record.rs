@@ -671,19 +671,30 @@ pub(crate) struct SpanVisitor<'a> {
     pub(crate) buf: String,
     /// The last string value put was scrubbed (strictly, key-aware) and left unchanged.
     pub(crate) last_clean: bool,
+    /// The span's `trace_id`, `span_id` and `parent_span_id` fields are not kept: the trace
+    /// bridge renders these members for the span's lines ([`SpanShare::renders_ids`]).
+    pub(crate) skip_ids: bool,
 }
 
 impl SpanVisitor<'_> {
     /// Whether a string field of this name is left out of the span's fields (hidden, the
-    /// message, or a span-only field that is no common field); `slot` is `Slot::of(name)`.
-    fn dropped(name: &str, slot: Option<Slot>) -> bool {
-        is_hidden(name) || name == "message" || (slot.is_none() && is_span_only(name))
+    /// message, a span-only field that is no common field, or an id the bridge renders);
+    /// `slot` is `Slot::of(name)`.
+    fn dropped(&self, name: &str, slot: Option<Slot>) -> bool {
+        is_hidden(name)
+            || name == "message"
+            || (slot.is_none() && is_span_only(name))
+            || (self.skip_ids
+                && matches!(
+                    slot,
+                    Some(Slot::TraceId | Slot::SpanId | Slot::ParentSpanId)
+                ))
     }
 
     fn put_str(&mut self, field: &Field, value: &str) {
         let name = field.name();
         let slot = Slot::of(name);
-        if !Self::dropped(name, slot) {
+        if !self.dropped(name, slot) {
             self.put_str_at(name, slot, value);
         }
     }
@@ -854,7 +865,7 @@ impl Visit for SpanVisitor<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         // Not formatted at all when it would be dropped (`otel.name = %..`).
         let (name, slot) = (field.name(), Slot::of(field.name()));
-        if Self::dropped(name, slot) {
+        if self.dropped(name, slot) {
             return;
         }
         self.buf.clear();
@@ -890,7 +901,7 @@ impl Visit for SpanVisitor<'_> {
 
     fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
         let (name, slot) = (field.name(), Slot::of(field.name()));
-        if Self::dropped(name, slot) {
+        if self.dropped(name, slot) {
             return;
         }
         self.buf.clear();
@@ -924,7 +935,8 @@ pub(crate) trait SpanShare: Visit {
 
     /// Whether this visitor renders the span's `trace_id`, `span_id` and `parent_span_id`
     /// members itself (the trace bridge does, from the ids it exports the span under, and
-    /// lines take them from there): the JSON layer then does not keep the span's id fields.
+    /// lines take them from there): the JSON layer then does not keep the span's id fields
+    /// ([`SpanVisitor::skip_ids`]).
     fn renders_ids(&self) -> bool {
         false
     }
@@ -945,7 +957,7 @@ impl<V: SpanShare> SpanTee<'_, '_, V> {
 
 impl<V: SpanShare> Visit for SpanTee<'_, '_, V> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if SpanVisitor::dropped(field.name(), Slot::of(field.name())) {
+        if self.span.dropped(field.name(), Slot::of(field.name())) {
             self.also.record_debug(field, value);
             return;
         }
@@ -958,15 +970,6 @@ impl<V: SpanShare> Visit for SpanTee<'_, '_, V> {
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        if self.also.renders_ids()
-            && matches!(
-                Slot::of(field.name()),
-                Some(Slot::TraceId | Slot::SpanId | Slot::ParentSpanId)
-            )
-        {
-            self.also.record_str(field, value);
-            return;
-        }
         self.span.last_clean = false;
         self.span.record_str(field, value);
         self.hand_on(field, value);
@@ -1032,6 +1035,7 @@ mod span_str_tests {
                 messages: &mut self.messages,
                 buf: String::new(),
                 last_clean: false,
+                skip_ids: false,
             }
         }
     }

@@ -69,9 +69,10 @@ impl Drop for MetricsServer {
 }
 
 /// Serves one connection on a thread of its own, or answers `503` when [`MAX_CONNECTIONS`]
-/// are being served (or no thread can be started).
+/// are being served (a connection whose thread cannot be started is closed).
 fn serve_apart(mut stream: TcpStream, handle: &TelemetryHandle, busy: &Arc<AtomicUsize>) {
-    let refuse = |stream: &mut TcpStream| {
+    if busy.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
+        busy.fetch_sub(1, Ordering::AcqRel);
         // What the client already sent is read first (without waiting for more), so that
         // closing does not reset the connection before the client reads the answer.
         let mut buf = [0u8; 1024];
@@ -84,16 +85,16 @@ fn serve_apart(mut stream: TcpStream, handle: &TelemetryHandle, busy: &Arc<Atomi
             let _ = stream.set_nonblocking(false);
         }
         let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
-        let _ = respond(stream, "503 Service Unavailable", "text/plain", "busy\n");
+        let _ = respond(
+            &mut stream,
+            "503 Service Unavailable",
+            "text/plain",
+            "busy\n",
+        );
         let _ = stream.shutdown(Shutdown::Write);
-    };
-    if busy.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
-        busy.fetch_sub(1, Ordering::AcqRel);
-        refuse(&mut stream);
         return;
     }
     let (handle, count) = (handle.clone(), Arc::clone(busy));
-    let mut spare = stream.try_clone().ok();
     let spawned = thread::Builder::new()
         .name("stella-metrics-conn".to_owned())
         .spawn(move || {
@@ -102,9 +103,6 @@ fn serve_apart(mut stream: TcpStream, handle: &TelemetryHandle, busy: &Arc<Atomi
         });
     if spawned.is_err() {
         busy.fetch_sub(1, Ordering::AcqRel);
-        if let Some(stream) = spare.as_mut() {
-            refuse(stream);
-        }
     }
 }
 

@@ -296,6 +296,24 @@ pub fn emit_continued_request(dispatch: &tracing::Dispatch) {
     });
 }
 
+/// After a collector that came up late has received the `spans` spans of the batch it first
+/// refused: the exporter counted them sent, with nothing dropped or failed and no error kept
+/// (it counts once it has read the answer, after the receiver has the batch: a flush first).
+pub fn assert_the_refused_batch_was_delivered(
+    guard: &stella_telemetry::TelemetryGuard,
+    spans: u64,
+) {
+    guard.flush().unwrap();
+    let stats = guard.handle().trace_stats();
+    assert_eq!(
+        (stats.dropped_export, stats.export_failures),
+        (0, 0),
+        "{stats:?}"
+    );
+    assert_eq!(stats.spans_exported, spans, "{stats:?}");
+    assert_eq!(guard.handle().last_export_error(), None);
+}
+
 /// Waits (bounded) until the exporter behind `guard` has sent a batch again at least once.
 pub fn wait_for_a_retry(guard: &stella_telemetry::TelemetryGuard) {
     let until = Instant::now() + Duration::from_secs(20);

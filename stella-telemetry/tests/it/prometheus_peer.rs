@@ -70,13 +70,24 @@ impl Prometheus {
         })
     }
 
-    /// The `data` of an API answer, or `None` while the server is not up yet.
-    fn api(&self, path_and_query: &str) -> Option<Value> {
-        let mut answer = ureq::get(format!("{}{path_and_query}", self.url))
+    /// The `data` of an API answer (the query parameters encoded by the client), or `None`
+    /// while the server is not up yet.
+    fn api(&self, path: &str, query: &[(&str, &str)]) -> Option<Value> {
+        let mut answer = ureq::get(format!("{}{path}", self.url))
+            .query_pairs(query.iter().copied())
             .call()
             .ok()?;
         let body: Value = serde_json::from_str(&answer.body_mut().read_to_string().ok()?).ok()?;
         (body["status"] == "success").then(|| body["data"].clone())
+    }
+
+    /// The value of the first series an instant query gives, as text.
+    fn instant(&self, query: &str) -> Option<String> {
+        let data = self.api("/api/v1/query", &[("query", query)])?;
+        data["result"].get(0)?["value"]
+            .get(1)?
+            .as_str()
+            .map(str::to_owned)
     }
 
     fn log(&self) -> String {
@@ -94,7 +105,7 @@ impl Prometheus {
             if Instant::now() > deadline {
                 panic!(
                     "Prometheus never showed {what}; targets: {:?}\nlog:\n{}",
-                    self.api("/api/v1/targets"),
+                    self.api("/api/v1/targets", &[]),
                     self.log()
                 );
             }
@@ -109,18 +120,6 @@ impl Drop for Prometheus {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn encode(query: &str) -> String {
-    query
-        .bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'-' | b'.' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[test]
@@ -145,30 +144,17 @@ fn a_real_prometheus_scrapes_the_series_and_stores_the_exemplar_of_the_sampled_s
     let trace_id = hex(&span.trace_id);
 
     // The target is up: Prometheus parsed what it negotiated (OpenMetrics) without an error.
-    let up = prometheus.wait_for("the target up", |p| {
-        let data = p.api(&format!(
-            "/api/v1/query?query={}",
-            encode("up{job=\"stella\"}")
-        ))?;
-        let value = data["result"].get(0)?["value"].get(1)?.as_str()?.to_owned();
-        Some(value)
-    });
+    let up = prometheus.wait_for("the target up", |p| p.instant("up{job=\"stella\"}"));
     assert_eq!(
         up,
         "1",
         "the scrape failed: {:?}",
-        prometheus.api("/api/v1/targets")
+        prometheus.api("/api/v1/targets", &[])
     );
 
     // The histogram's count, under its semantic-convention name and the service label.
     let query = "http_server_request_duration_seconds_count{service=\"policy-engine\",http_request_method=\"POST\"}";
-    let count = prometheus.wait_for("the request histogram", |p| {
-        let data = p.api(&format!("/api/v1/query?query={}", encode(query)))?;
-        data["result"].get(0)?["value"]
-            .get(1)?
-            .as_str()
-            .map(str::to_owned)
-    });
+    let count = prometheus.wait_for("the request histogram", |p| p.instant(query));
     assert_eq!(count, "1");
 
     // The exemplar, stored from the OpenMetrics exposition, names the exported span's trace.
@@ -176,13 +162,16 @@ fn a_real_prometheus_scrapes_the_series_and_stores_the_exemplar_of_the_sampled_s
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs();
+    let (start, end) = ((now - 600).to_string(), (now + 600).to_string());
     let exemplars = prometheus.wait_for("the exemplar", |p| {
-        let data = p.api(&format!(
-            "/api/v1/query_exemplars?query={}&start={}&end={}",
-            encode("http_server_request_duration_seconds_bucket"),
-            now - 600,
-            now + 600
-        ))?;
+        let data = p.api(
+            "/api/v1/query_exemplars",
+            &[
+                ("query", "http_server_request_duration_seconds_bucket"),
+                ("start", &start),
+                ("end", &end),
+            ],
+        )?;
         let all: Vec<(String, f64)> = data
             .as_array()?
             .iter()
