@@ -36,11 +36,14 @@ use stella_telemetry::{Config, FileOutput, Sampling, TraceConfig};
 use tower::{Layer as _, Service as _, ServiceExt as _};
 use tracing_subscriber::layer::SubscriberExt as _;
 
+#[path = "overhead/floor.rs"]
+mod floor;
+
 /// Rounds of each mode per work point; the modes alternate within a round.
 const ROUNDS: usize = 5;
 /// Off, registry only, logs only, logs + traces, full, peer, full with every event copied into
-/// its span.
-const MODE_COUNT: usize = 7;
+/// its span, the floor of a JSON layer on the registry.
+const MODE_COUNT: usize = 8;
 
 /// CPU seconds of every thread but the receiver's, split into the calling thread's and the
 /// background threads' (log writer, span exporter, housekeeping).
@@ -185,9 +188,10 @@ fn requests(n: usize, iterations: u64) {
 }
 
 /// The modes, in the order of the table's columns: off, registry only, logs only, logs +
-/// traces, full, peer, full with every event copied into its span. The names are `--profile`'s.
+/// traces, full, peer, full with every event copied into its span, the floor of a JSON layer
+/// on the registry (`overhead/floor.rs`). The names are `--profile`'s.
 const MODES: [&str; MODE_COUNT] = [
-    "off", "registry", "logs", "traces", "full", "peer", "full-all",
+    "off", "registry", "logs", "traces", "full", "peer", "full-all", "floor",
 ];
 
 /// The index of "full" (logs, traces and metrics) in the modes.
@@ -281,6 +285,18 @@ fn install(mode: &str, url: &str, dir: &std::path::Path) -> Installed {
                     let _ = flushing.force_flush();
                 }),
                 _keep: Box::new((provider, writer_guard)),
+            }
+        }
+        // The least a JSON layer on the registry does (no scrubbing, escaping, schema, ids,
+        // traces or metrics): a lower bound for any implementation on this architecture.
+        "floor" => {
+            let (layer, flush) = floor::Floor::new(&dir.join("floor.log"));
+            global(tracing::Dispatch::new(
+                tracing_subscriber::registry().with(layer),
+            ));
+            Installed {
+                flush,
+                _keep: Box::new(()),
             }
         }
         other => panic!("unknown mode {other}; one of {MODES:?}"),
@@ -383,9 +399,9 @@ fn run_child_of(
 /// within a round.
 fn timed(url: &str) {
     println!(
-        "| work per request | requests per round | CPU/request off | registry only | logs only | logs + traces | logs + traces + metrics (full) | peer: fmt json + tracing-opentelemetry | full, every event copied into spans | overhead (full) | overhead (peer) | overhead (full, every event copied) |"
+        "| work per request | requests per round | CPU/request off | registry only | logs only | logs + traces | logs + traces + metrics (full) | peer: fmt json + tracing-opentelemetry | full, every event copied into spans | floor: a JSON layer doing the least | overhead (full) | overhead (peer) | overhead (full, every event copied) | overhead (floor) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut split = Vec::new();
     let mut spread = Vec::new();
     for (label, target, n) in [
@@ -416,11 +432,12 @@ fn timed(url: &str) {
                 .join(" | ")
         };
         println!(
-            "| {label} | {n} | {} | {:+.1} % | {:+.1} % | {:+.1} % |",
+            "| {label} | {n} | {} | {:+.1} % | {:+.1} % | {:+.1} % | {:+.1} % |",
             cells(&cpu),
             (cpu[FULL] / cpu[0] - 1.0) * 100.0,
             (cpu[5] / cpu[0] - 1.0) * 100.0,
-            (cpu[6] / cpu[0] - 1.0) * 100.0
+            (cpu[6] / cpu[0] - 1.0) * 100.0,
+            (cpu[7] / cpu[0] - 1.0) * 100.0
         );
         split.push(format!("| {label} | {} |", cells(&background)));
         spread.push(format!(
@@ -432,9 +449,9 @@ fn timed(url: &str) {
     }
     println!(
         "\nOf which background threads (log writer, span exporter, housekeeping, the peer's \
-         appender and batch processor), CPU per request:\n\n\
-         | work per request | off | registry only | logs only | logs + traces | full | peer | full, every event copied |\n\
-         |---|---|---|---|---|---|---|---|"
+         appender and batch processor, the floor's writer), CPU per request:\n\n\
+         | work per request | off | registry only | logs only | logs + traces | full | peer | full, every event copied | floor |\n\
+         |---|---|---|---|---|---|---|---|---|"
     );
     for row in &split {
         println!("{row}");
