@@ -28,7 +28,7 @@ pub(crate) struct MetricsServer {
 }
 
 impl MetricsServer {
-    /// Binds `addr` and serves `GET /metrics` from a dedicated thread.
+    /// Binds `addr` and serves `GET /metrics` (and `HEAD`) from a dedicated thread.
     pub(crate) fn start(addr: &str, handle: TelemetryHandle) -> io::Result<MetricsServer> {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
@@ -165,17 +165,33 @@ fn serve(mut stream: TcpStream, handle: &TelemetryHandle) -> io::Result<()> {
             .filter(|(k, _)| k.trim().eq_ignore_ascii_case("accept"))
             .map(|(_, v)| v.trim().to_owned())
     });
+    // HEAD answers what GET would, without the body (RFC 9110 §9.3.2).
+    let get = Extra {
+        allow: None,
+        no_body: method == "HEAD",
+    };
     match (method, path) {
-        ("GET", "/metrics") => {
+        ("GET" | "HEAD", "/metrics") => {
             let m = handle.render_metrics(accept.as_deref());
-            respond(&mut stream, "200 OK", m.content_type(), m.body())
+            answer(&mut stream, "200 OK", m.content_type(), m.body(), get)
         }
-        ("GET", _) => respond(&mut stream, "404 Not Found", "text/plain", "not found\n"),
-        _ => respond(
+        ("GET" | "HEAD", _) => answer(
+            &mut stream,
+            "404 Not Found",
+            "text/plain",
+            "not found\n",
+            get,
+        ),
+        // A 405 names the methods the resource has (RFC 9110 §15.5.6).
+        _ => answer(
             &mut stream,
             "405 Method Not Allowed",
             "text/plain",
             "use GET /metrics\n",
+            Extra {
+                allow: Some("GET, HEAD"),
+                no_body: false,
+            },
         ),
     }
 }
@@ -199,11 +215,36 @@ fn linger(stream: &mut TcpStream) {
 }
 
 fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &str) -> io::Result<()> {
+    answer(stream, status, content_type, body, Extra::default())
+}
+
+/// What an answer adds to [`respond`]'s: an `Allow` header, or no body (a `HEAD` request's).
+#[derive(Default)]
+struct Extra<'a> {
+    allow: Option<&'a str>,
+    no_body: bool,
+}
+
+/// Writes one answer; the connection closes after it. `content-length` is the body's, sent
+/// or not.
+fn answer(
+    stream: &mut TcpStream,
+    status: &str,
+    content_type: &str,
+    body: &str,
+    extra: Extra<'_>,
+) -> io::Result<()> {
+    let allow = extra
+        .allow
+        .map(|m| format!("allow: {m}\r\n"))
+        .unwrap_or_default();
     let head = format!(
-        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n{allow}connection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes())?;
-    stream.write_all(body.as_bytes())?;
+    if !extra.no_body {
+        stream.write_all(body.as_bytes())?;
+    }
     stream.flush()
 }

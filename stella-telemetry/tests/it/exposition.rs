@@ -111,7 +111,16 @@ fn regex_lite(_: &str) -> impl Fn(&str) -> (String, bool) {
     }
 }
 
+/// `promtool check metrics` on `text`; skipped with a notice when promtool is not installed and
+/// services are not required (a laptop without it), as the reference OpenMetrics parser is.
 fn promtool(text: &str, name: &str) {
+    if !crate::support::tool_available(
+        Command::new("promtool").arg("--version"),
+        "promtool",
+        "Debian package `prometheus`",
+    ) {
+        return;
+    }
     let dir = std::env::temp_dir().join(format!("stella-telemetry-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("metrics.prom");
@@ -363,17 +372,69 @@ fn cardinality_is_capped_and_overflow_counted() {
 }
 
 fn get(addr: std::net::SocketAddr, path: &str, accept: &str) -> String {
+    ask(addr, "GET", path, accept)
+}
+
+/// The whole answer to one request (the listener closes the connection after it).
+fn ask(addr: std::net::SocketAddr, method: &str, path: &str, accept: &str) -> String {
     use std::io::{Read as _, Write as _};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\n\r\n"
     )
     .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out
+}
+
+/// The value of header `name` in an answer's head.
+fn header<'a>(answer: &'a str, name: &str) -> Option<&'a str> {
+    let (head, _) = answer.split_once("\r\n\r\n")?;
+    head.lines().skip(1).find_map(|l| {
+        l.split_once(':')
+            .filter(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
+    })
+}
+
+#[test]
+fn head_answers_as_get_without_the_body_and_other_methods_are_told_what_is_allowed() {
+    let (_dispatch, guard) = build(Config::new("svc", "1").with_metrics_listener("127.0.0.1:0"));
+    let addr = guard.metrics_addr().expect("listening");
+    record_traffic(&guard.handle());
+    let got = get(addr, "/metrics", OPENMETRICS);
+    let head = ask(addr, "HEAD", "/metrics", OPENMETRICS);
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(
+        head.ends_with("\r\n\r\n"),
+        "a HEAD answer has no body: {head}"
+    );
+    assert_eq!(
+        header(&head, "content-type"),
+        Some(m::OPENMETRICS_CONTENT_TYPE)
+    );
+    // The length GET's body has (the exposition is the same between the two requests: no
+    // traffic in between).
+    let body_len = got.split_once("\r\n\r\n").map(|(_, b)| b.len());
+    assert_eq!(
+        header(&head, "content-length").and_then(|v| v.parse().ok()),
+        body_len
+    );
+    assert_eq!(
+        header(&got, "content-length").and_then(|v| v.parse().ok()),
+        body_len
+    );
+    let missing = ask(addr, "HEAD", "/", "*/*");
+    assert!(missing.starts_with("HTTP/1.1 404") && missing.ends_with("\r\n\r\n"));
+    for method in ["POST", "PUT", "DELETE", "OPTIONS"] {
+        let refused = ask(addr, method, "/metrics", "*/*");
+        assert!(refused.starts_with("HTTP/1.1 405 "), "{method}: {refused}");
+        assert_eq!(header(&refused, "allow"), Some("GET, HEAD"), "{method}");
+    }
+    guard.shutdown().unwrap();
 }
 
 #[test]
