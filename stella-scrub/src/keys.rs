@@ -272,6 +272,28 @@ fn words(key: &str) -> Vec<String> {
     out
 }
 
+/// Does `key` name an HTTP route or a URL path (`http.route`, `url.path`, `url.template`,
+/// `http.target`, `route`; `_` or `.` between the words, any case)? Its value is a path of a
+/// URL, not of a file system: a route such as `/home/{user}/feed` or `/etc/{name}` is not
+/// redacted as a file-system path, as the path of a full URL (`https://x.example/home/a`) is
+/// not. Every other rule still applies (a token or an email inside the path is redacted).
+pub(crate) fn is_route_key(key: &str) -> bool {
+    const ROUTE_KEYS: &[&str] = &[
+        "http.route",
+        "url.path",
+        "url.template",
+        "http.target",
+        "route",
+    ];
+    key.len() <= 12
+        && ROUTE_KEYS.iter().any(|r| {
+            r.len() == key.len()
+                && r.bytes()
+                    .zip(key.bytes())
+                    .all(|(r, k)| r == k.to_ascii_lowercase() || (r == b'.' && k == b'_'))
+        })
+}
+
 /// Classifies a key name.
 ///
 /// Most keys (`trace_id`, `level`, `route`, …) are rejected by [`key_may_be_secret`] without

@@ -413,6 +413,12 @@ impl PiiSet {
         self.0 |= k.bit();
     }
 
+    /// This set and `k`.
+    pub(crate) fn with(mut self, k: PiiKind) -> PiiSet {
+        self.insert(k);
+        self
+    }
+
     pub(crate) fn relaxes(self, kind: Kind) -> bool {
         match kind.pii() {
             Some(p) => self.0 & p.bit() != 0,

@@ -400,7 +400,10 @@ impl Scrubber {
 
     /// Scrubs a value knowing its field name: when the key names a secret (`password`,
     /// `X-Api-Key`, `client_secret`, …; not look-alikes such as `token_type`), the whole value
-    /// is redacted; otherwise it is scrubbed as free text.
+    /// is redacted; when it names an HTTP route or a URL path (`http.route`, `url.path`,
+    /// `url.template`, `http.target`, `route`), the value is scrubbed as free text except that
+    /// it is not taken for a file-system path (`/home/{user}/feed` is a route); otherwise it is
+    /// scrubbed as free text.
     ///
     /// # Examples
     ///
@@ -409,6 +412,8 @@ impl Scrubber {
     /// assert_eq!(s.scrub_field("db.password", "hunter2"), "[REDACTED:password]");
     /// assert_eq!(s.scrub_field("token_type", "Bearer"), "Bearer");
     /// assert_eq!(s.scrub_field("message", "hi bob@example.com"), "hi [REDACTED:email]");
+    /// assert_eq!(s.scrub_field("http.route", "/home/{user}/feed"), "/home/{user}/feed");
+    /// assert_eq!(s.scrub_field("message", "read /home/bob/notes"), "read [REDACTED:path]");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn scrub_field<'a>(&self, key: &str, value: &'a str) -> Cow<'a, str> {
@@ -420,10 +425,11 @@ impl Scrubber {
     ///
     /// True for credential names (`password`, `X-Api-Key`, `client_secret`; the ambiguous
     /// `pass`, whose counts and flags are kept) and for PII names whose values are redacted
-    /// whole when they have the right shape (`phone`, `ssn`, `card_number`). When it is false,
-    /// `scrub_field(key, v)` equals `scrub(v)` for every `v`, so a caller may classify a field
-    /// name once and scrub its values as free text. Look-alikes (`token_type`, `max_tokens`,
-    /// `password_changed_at`, `secret_name`, a bare `key`) are not secret keys.
+    /// whole when they have the right shape (`phone`, `ssn`, `card_number`). Look-alikes
+    /// (`token_type`, `max_tokens`, `password_changed_at`, `secret_name`, a bare `key`) are
+    /// not secret keys. A route key (`http.route`) is not a secret key either, but its values
+    /// are scrubbed as URL paths: [`scrubs_as_text`](Self::scrubs_as_text) says when a key's
+    /// values are plain free text.
     ///
     /// # Examples
     ///
@@ -440,6 +446,27 @@ impl Scrubber {
     /// ```
     pub fn is_secret_key(&self, key: &str) -> bool {
         keys::classify(key).is_some()
+    }
+
+    /// Are the values of `key` scrubbed as plain free text, so that `scrub_field(key, v)`
+    /// equals `scrub(v)` for every `v`? False for secret and PII keys
+    /// ([`is_secret_key`](Self::is_secret_key)) and for route keys (`http.route`, `url.path`,
+    /// `url.template`, `http.target`, `route`), whose values are not taken for file-system
+    /// paths. A caller may classify a field name once with it and scrub the values of the keys
+    /// it accepts as free text (in one batch, say).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let s = stella_scrub::Scrubber::builder().build()?;
+    /// assert!(s.scrubs_as_text("trace_id"));
+    /// assert!(!s.scrubs_as_text("password"));
+    /// assert!(!s.scrubs_as_text("http.route"));
+    /// assert_eq!(s.scrub_field("trace_id", "a@b.example"), s.scrub("a@b.example"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn scrubs_as_text(&self, key: &str) -> bool {
+        keys::classify(key).is_none() && !keys::is_route_key(key)
     }
 
     /// Scrubs a JSON value: every string is scrubbed with its object key as the field name;
@@ -655,7 +682,8 @@ impl Scrubber {
     }
 
     fn scrub_field_with<'a>(&self, key: &str, value: &'a str, relaxed: PiiSet) -> Cow<'a, str> {
-        self.scrub_classified(keys::classify(key), value, relaxed)
+        let class = keys::classify(key);
+        self.scrub_classified(class, value, relaxed_for(key, class, relaxed))
     }
 
     /// [`scrub_field`](Self::scrub_field) with the key already classified.
@@ -761,6 +789,7 @@ impl Scrubber {
             });
             match (&mut *v, child_secret) {
                 (Value::String(s), None) => {
+                    let relaxed = relaxed_for(k, class, relaxed);
                     if let Cow::Owned(o) = self.scrub_classified(class, s, relaxed) {
                         *s = o;
                     }
@@ -791,6 +820,16 @@ impl Scrubber {
                 map.insert(new_k, v);
             }
         }
+    }
+}
+
+/// `relaxed`, and file-system paths too when `key` (classified as `class`) names an HTTP route
+/// or a URL path: its value is the path of a URL.
+fn relaxed_for(key: &str, class: Option<KeyClass>, relaxed: PiiSet) -> PiiSet {
+    if class.is_none() && keys::is_route_key(key) {
+        relaxed.with(crate::PiiKind::Path)
+    } else {
+        relaxed
     }
 }
 

@@ -376,9 +376,57 @@ fn secret_keys_are_what_scrub_field_decides_by() {
         "trace_id",
         "message",
         "",
+        "http.route",
     ] {
         assert!(!s.is_secret_key(k), "{k}");
     }
+}
+
+#[test]
+fn route_keys_are_not_plain_text_and_keep_their_paths() {
+    let s = super::scrubber();
+    for k in [
+        "http.route",
+        "http_route",
+        "URL.PATH",
+        "url.template",
+        "http.target",
+        "route",
+    ] {
+        assert!(!s.scrubs_as_text(k), "{k}");
+        assert!(!s.is_secret_key(k), "{k}");
+        assert_eq!(
+            s.scrub_field(k, "/home/{user}/feed"),
+            "/home/{user}/feed",
+            "{k}"
+        );
+        assert_eq!(
+            s.scrub_field(k, "/home/alice/notes?sig=abcdefghijklmnop1234"),
+            "/home/alice/notes?sig=[REDACTED:signature]",
+            "{k}"
+        );
+    }
+    for k in [
+        "trace_id",
+        "message",
+        "routes",
+        "path",
+        "file",
+        "http.routes",
+    ] {
+        assert!(s.scrubs_as_text(k), "{k}");
+        assert_eq!(
+            s.scrub_field(k, "/home/alice/feed"),
+            "[REDACTED:path]",
+            "{k}"
+        );
+    }
+    // A deep-debug view that relaxes nothing keeps the route too.
+    let view = s.for_tenant(None);
+    assert_eq!(
+        view.scrub_field("http.route", "/home/{user}"),
+        "/home/{user}"
+    );
 }
 
 #[test]

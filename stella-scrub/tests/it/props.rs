@@ -9,6 +9,26 @@ fn scrubber() -> &'static stella_scrub::Scrubber {
     S.get_or_init(super::scrubber)
 }
 
+/// The test scrubber with tenant `t` granted file-system paths for an hour.
+fn path_granted() -> &'static stella_scrub::Scrubber {
+    static S: std::sync::OnceLock<stella_scrub::Scrubber> = std::sync::OnceLock::new();
+    S.get_or_init(|| {
+        let s = super::scrubber();
+        s.grants()
+            .grant(
+                stella_scrub::grants::GrantRequest::new(
+                    "t",
+                    [stella_scrub::PiiKind::Path],
+                    std::time::Duration::from_secs(3600),
+                )
+                .with_actor("props")
+                .with_reason("route keys relax paths the same way"),
+            )
+            .expect("granted");
+        s
+    })
+}
+
 const ALNUM: &str = "[A-Za-z0-9]";
 
 fn alnum(n: usize) -> impl Strategy<Value = String> {
@@ -193,15 +213,38 @@ proptest! {
         scrubber().scrub_into(&s, &mut buf);
     }
 
-    /// A key that is not a secret key leaves `scrub_field` to the free-text rules.
+    /// A key whose values are plain text (`scrubs_as_text`) leaves `scrub_field` to the
+    /// free-text rules.
     #[test]
     fn plain_keys_scrub_like_free_text(
-        k in prop_oneof![".{0,20}", "[a-z_]{1,12}", proptest::sample::select(&["pass", "phone", "token_type", "db.password", "trace_id"][..]).prop_map(str::to_owned)],
+        k in prop_oneof![".{0,20}", "[a-z_.]{1,12}", proptest::sample::select(&["pass", "phone", "token_type", "db.password", "trace_id", "http.route", "url_path", "route"][..]).prop_map(str::to_owned)],
         v in prop_oneof![".{0,40}", "[0-9]{1,12}", secret().prop_map(|(s, _)| s)],
     ) {
-        if !scrubber().is_secret_key(&k) {
+        if scrubber().scrubs_as_text(&k) {
+            prop_assert!(!scrubber().is_secret_key(&k));
             prop_assert_eq!(scrubber().scrub_field(&k, &v), scrubber().scrub(&v));
         }
+    }
+
+    /// A route key's value is scrubbed as free text, except that nothing in it is taken for a
+    /// file-system path: exactly as free text under a deep-debug grant that relaxes paths (the
+    /// same mechanism), and never a path marker.
+    #[test]
+    fn route_keys_scrub_like_free_text_without_paths(
+        k in proptest::sample::select(&["http.route", "HTTP_ROUTE", "url.path", "url.template", "http.target", "route"][..]),
+        v in prop_oneof![
+            "(/(home|etc|usr|var|tmp|api|v1|users|\\{id\\}|[a-z]{1,8})){1,5}",
+            ".{0,40}",
+            secret().prop_map(|(s, _)| format!("/home/{s}/x")),
+        ],
+    ) {
+        let s = scrubber();
+        prop_assert!(!s.scrubs_as_text(k) && !s.is_secret_key(k));
+        let routed = s.scrub_field(k, &v);
+        prop_assert!(!routed.contains("[REDACTED:path]"), "{} -> {}", v, routed);
+        let paths_relaxed = path_granted().for_tenant(Some("t"));
+        prop_assert!(!paths_relaxed.is_strict());
+        prop_assert_eq!(routed, paths_relaxed.scrub(&v));
     }
 
     #[test]

@@ -433,7 +433,10 @@ mod tests {
         let bob = r.cell(&key(&[("user", "bob@example.com")]), Kind::Counter);
         let secret = r.cell(&key(&[("password", "hunter2")]), Kind::Counter);
         let plain = r.cell(&key(&[("route", "/tenants/{tenant}")]), Kind::Counter);
-        let (Some(alice), Some(bob), Some(_), Some(_)) = (alice, bob, secret, plain) else {
+        // A route under a file-system root is a route, not a path.
+        let home = r.cell(&key(&[("http.route", "/home/{user}")]), Kind::Counter);
+        let (Some(alice), Some(bob), Some(_), Some(_), Some(_)) = (alice, bob, secret, plain, home)
+        else {
             panic!("counter cells");
         };
         assert!(
@@ -448,7 +451,8 @@ mod tests {
             !text.contains("example.com") && !text.contains("hunter2"),
             "{text}"
         );
-        assert_eq!(labels.len(), 3, "{text}");
+        assert_eq!(labels.len(), 4, "{text}");
         assert!(text.contains("/tenants/{tenant}"), "{text}");
+        assert!(text.contains("/home/{user}"), "{text}");
     }
 }

@@ -142,6 +142,29 @@ fn errors_fold_into_a_bounded_stack() {
 }
 
 #[test]
+fn a_route_under_a_file_system_root_is_kept_and_a_file_path_beside_it_is_not() {
+    let h = Harness::new();
+    h.run(|| {
+        let span = tracing::info_span!(
+            "api",
+            otel.name = "api.feed",
+            http.route = "/home/{user}/feed",
+            url.path = "/home/alice/feed",
+            config_file = "/home/alice/.config/app.toml"
+        );
+        let _e = span.enter();
+        tracing::info!("from the span");
+        tracing::info!(route = "/etc/{name}", "its own");
+    });
+    let l = h.line("from the span");
+    assert_eq!(l["route"], "/home/{user}/feed", "{l}");
+    assert_eq!(l["details"]["config_file"], "[REDACTED:path]", "{l}");
+    // The event's own route is the line's (the event's fields come first), scrubbed the same
+    // way.
+    assert_eq!(h.line("its own")["route"], "/etc/{name}");
+}
+
+#[test]
 fn route_and_method_come_from_the_ingress_span_and_span_attributes_stay_there() {
     let h = Harness::new();
     h.run(|| {
