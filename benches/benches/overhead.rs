@@ -42,8 +42,9 @@ mod floor;
 /// Rounds of each mode per work point; the modes alternate within a round.
 const ROUNDS: usize = 5;
 /// Off, registry only, logs only, logs + traces, full, peer, full with every event copied into
-/// its span, the floor of a JSON layer on the registry.
-const MODE_COUNT: usize = 8;
+/// its span, the floor of a JSON layer on the registry, the same lines from a subscriber of
+/// its own.
+const MODE_COUNT: usize = 9;
 
 /// CPU seconds of every thread but the receiver's, split into the calling thread's and the
 /// background threads' (log writer, span exporter, housekeeping).
@@ -189,9 +190,18 @@ fn requests(n: usize, iterations: u64) {
 
 /// The modes, in the order of the table's columns: off, registry only, logs only, logs +
 /// traces, full, peer, full with every event copied into its span, the floor of a JSON layer
-/// on the registry (`overhead/floor.rs`). The names are `--profile`'s.
+/// on the registry and the same lines from a subscriber of its own (`overhead/floor.rs`). The
+/// names are `--profile`'s.
 const MODES: [&str; MODE_COUNT] = [
-    "off", "registry", "logs", "traces", "full", "peer", "full-all", "floor",
+    "off",
+    "registry",
+    "logs",
+    "traces",
+    "full",
+    "peer",
+    "full-all",
+    "floor",
+    "floor-own",
 ];
 
 /// The index of "full" (logs, traces and metrics) in the modes.
@@ -299,6 +309,15 @@ fn install(mode: &str, url: &str, dir: &std::path::Path) -> Installed {
                 _keep: Box::new(()),
             }
         }
+        // The same lines from a subscriber of its own: what leaving the registry could save.
+        "floor-own" => {
+            let (subscriber, flush) = floor::OwnFloor::new(&dir.join("floor-own.log"));
+            global(tracing::Dispatch::new(subscriber));
+            Installed {
+                flush,
+                _keep: Box::new(()),
+            }
+        }
         other => panic!("unknown mode {other}; one of {MODES:?}"),
     }
 }
@@ -399,9 +418,9 @@ fn run_child_of(
 /// within a round.
 fn timed(url: &str) {
     println!(
-        "| work per request | requests per round | CPU/request off | registry only | logs only | logs + traces | logs + traces + metrics (full) | peer: fmt json + tracing-opentelemetry | full, every event copied into spans | floor: a JSON layer doing the least | overhead (full) | overhead (peer) | overhead (full, every event copied) | overhead (floor) |"
+        "| work per request | requests per round | CPU/request off | registry only | logs only | logs + traces | logs + traces + metrics (full) | peer: fmt json + tracing-opentelemetry | full, every event copied into spans | floor: a JSON layer doing the least | the floor's lines from a subscriber of its own | overhead (full) | overhead (peer) | overhead (full, every event copied) | overhead (floor) | overhead (floor, own subscriber) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut split = Vec::new();
     let mut spread = Vec::new();
     for (label, target, n) in [
@@ -432,12 +451,13 @@ fn timed(url: &str) {
                 .join(" | ")
         };
         println!(
-            "| {label} | {n} | {} | {:+.1} % | {:+.1} % | {:+.1} % | {:+.1} % |",
+            "| {label} | {n} | {} | {:+.1} % | {:+.1} % | {:+.1} % | {:+.1} % | {:+.1} % |",
             cells(&cpu),
             (cpu[FULL] / cpu[0] - 1.0) * 100.0,
             (cpu[5] / cpu[0] - 1.0) * 100.0,
             (cpu[6] / cpu[0] - 1.0) * 100.0,
-            (cpu[7] / cpu[0] - 1.0) * 100.0
+            (cpu[7] / cpu[0] - 1.0) * 100.0,
+            (cpu[8] / cpu[0] - 1.0) * 100.0
         );
         split.push(format!("| {label} | {} |", cells(&background)));
         spread.push(format!(
@@ -450,8 +470,8 @@ fn timed(url: &str) {
     println!(
         "\nOf which background threads (log writer, span exporter, housekeeping, the peer's \
          appender and batch processor, the floor's writer), CPU per request:\n\n\
-         | work per request | off | registry only | logs only | logs + traces | full | peer | full, every event copied | floor |\n\
-         |---|---|---|---|---|---|---|---|---|"
+         | work per request | off | registry only | logs only | logs + traces | full | peer | full, every event copied | floor | floor, own subscriber |\n\
+         |---|---|---|---|---|---|---|---|---|---|"
     );
     for row in &split {
         println!("{row}");
