@@ -24,7 +24,7 @@ use tracing::field::{Field, Visit};
 use tracing::level_filters::LevelFilter;
 use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
-use tracing::{Event, Level, Metadata, Subscriber};
+use tracing::{Event, Metadata, Subscriber};
 use tracing_core::span::Current;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
@@ -91,16 +91,6 @@ fn push_u64(out: &mut String, mut v: u64) {
     }
 }
 
-fn level(l: &Level) -> &'static str {
-    match *l {
-        Level::ERROR => "error",
-        Level::WARN => "warn",
-        Level::INFO => "info",
-        Level::DEBUG => "debug",
-        Level::TRACE => "trace",
-    }
-}
-
 thread_local! {
     /// The line being rendered (one per thread, reused).
     static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
@@ -161,7 +151,7 @@ fn line_head(line: &mut String, event: &Event<'_>) {
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
     push_u64(line, micros);
     line.push_str(",\"level\":\"");
-    line.push_str(level(event.metadata().level()));
+    line.push_str(event.metadata().level().as_str());
     line.push_str("\",\"service\":\"bench-service\",\"version\":\"1.0.0\"");
 }
 
