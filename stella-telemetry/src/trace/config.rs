@@ -515,7 +515,16 @@ impl TraceConfig {
         if let Some(url) = get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
             *self = std::mem::take(self).with_traces_endpoint(url);
         }
-        let mut off = false;
+        // The OpenTelemetry SDK switched off for every signal: here, tracing (the logs and the
+        // `/metrics` exposition are not OpenTelemetry SDK signals). A boolean as the
+        // specification reads them: `true` in any case is true; anything else is false, and
+        // a value neither `true`, `false` nor empty is refused here rather than guessed.
+        let mut off = match get("OTEL_SDK_DISABLED").map(|v| v.trim().to_ascii_lowercase()) {
+            Some(v) if v == "true" => true,
+            Some(v) if v.is_empty() || v == "false" => false,
+            Some(v) => return Err(unsupported("OTEL_SDK_DISABLED", &v, "true or false")),
+            None => false,
+        };
         if let Some(e) = get("OTEL_TRACES_EXPORTER") {
             match e.as_str() {
                 "none" => off = true,
@@ -666,6 +675,18 @@ impl TraceConfig {
         if let Some(n) = positive("OTEL_BSP_MAX_EXPORT_BATCH_SIZE")? {
             self.batch_size = usize::try_from(n).unwrap_or(usize::MAX);
         }
+        // The span limits: the span's own variable wins over the general one.
+        for var in [
+            "OTEL_ATTRIBUTE_COUNT_LIMIT",
+            "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+        ] {
+            if let Some(n) = positive(var)? {
+                self.max_attributes = usize::try_from(n).unwrap_or(usize::MAX);
+            }
+        }
+        if let Some(n) = positive("OTEL_SPAN_EVENT_COUNT_LIMIT")? {
+            self.max_events = usize::try_from(n).unwrap_or(usize::MAX);
+        }
         Ok(())
     }
 }
@@ -738,6 +759,37 @@ mod tests {
                 .validate()
                 .is_err()
         );
+    }
+
+    #[test]
+    fn the_sdk_switch_and_the_span_limits_are_read_as_the_specification_says() {
+        let on = [("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")];
+        assert!(from(&on).unwrap().endpoint().is_some());
+        for disabled in ["true", "TRUE", " True "] {
+            let t = from(&[on[0], ("OTEL_SDK_DISABLED", disabled)]).unwrap();
+            assert_eq!(t.endpoint(), None, "{disabled:?}: tracing off");
+        }
+        for enabled in ["false", "FALSE", ""] {
+            let t = from(&[on[0], ("OTEL_SDK_DISABLED", enabled)]).unwrap();
+            assert!(t.endpoint().is_some(), "{enabled:?}: tracing on");
+        }
+        let (var, why) = from(&[on[0], ("OTEL_SDK_DISABLED", "yes")]).unwrap_err();
+        assert_eq!(var, "OTEL_SDK_DISABLED");
+        assert!(why.contains("true or false"), "{why}");
+
+        let t = from(&[("OTEL_ATTRIBUTE_COUNT_LIMIT", "64")]).unwrap();
+        assert_eq!((t.max_attributes, t.max_events), (64, 32));
+        let t = from(&[
+            ("OTEL_ATTRIBUTE_COUNT_LIMIT", "64"),
+            ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "16"),
+            ("OTEL_SPAN_EVENT_COUNT_LIMIT", "8"),
+        ])
+        .unwrap();
+        assert_eq!((t.max_attributes, t.max_events), (16, 8));
+        for bad in ["0", "-1", "many"] {
+            let (var, _) = from(&[("OTEL_SPAN_EVENT_COUNT_LIMIT", bad)]).unwrap_err();
+            assert_eq!(var, "OTEL_SPAN_EVENT_COUNT_LIMIT");
+        }
     }
 
     #[test]
