@@ -45,7 +45,7 @@ pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | `otlp` feature: the exact traces URL |
 /// | `OTEL_EXPORTER_OTLP_PROTOCOL`, `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` | `otlp` feature: `http/protobuf` (default) or `grpc` (the `otlp-grpc` feature; the endpoint is then used as it is) |
 /// | `OTEL_TRACES_EXPORTER` | `otlp` feature: `none` turns tracing off |
-/// | `OTEL_SDK_DISABLED` | `otlp` feature: `true` (any case) turns tracing off, `false` or empty changes nothing, anything else is refused; the JSON logs and `/metrics` are not OpenTelemetry SDK signals and stay on |
+/// | `OTEL_SDK_DISABLED` | `otlp` feature: `true` (any case) turns tracing off; anything else is false (with a warning line when it is not `false`); the JSON logs and `/metrics` are not OpenTelemetry SDK signals and stay on |
 /// | `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT` (else `OTEL_ATTRIBUTE_COUNT_LIMIT`), `OTEL_SPAN_EVENT_COUNT_LIMIT` | `otlp` feature: the most attributes (default 128) and events (32) a span keeps; the rest are counted |
 /// | `OTEL_TRACES_SAMPLER` | `otlp` feature: `parentbased_always_on` (the default), `parentbased_always_off`, `parentbased_traceidratio` (a remote parent's decision is followed), `always_on`, `always_off`, `traceidratio` (the ratio decides for continued traces too: `TraceConfig::with_parent_based_sampling(false)`) |
 /// | `OTEL_TRACES_SAMPLER_ARG` | `otlp` feature: the head-sampling ratio of new traces (default 1.0), for the trace-id-ratio samplers |
@@ -241,6 +241,25 @@ impl Config {
             && c.env_error.is_none()
         {
             c.env_error = Some(e);
+        }
+        // The OpenTelemetry SDK switched off for every signal: here, tracing (the JSON logs
+        // and `/metrics` are not OpenTelemetry SDK signals). A boolean as the specification
+        // reads them: `true` in any case is true; anything else is false, with a warning when
+        // it is neither `false` nor empty.
+        if let Some(v) = get("OTEL_SDK_DISABLED") {
+            match v.trim().to_ascii_lowercase().as_str() {
+                "true" => {
+                    #[cfg(feature = "otlp")]
+                    {
+                        c.traces = std::mem::take(&mut c.traces).without_export();
+                    }
+                }
+                "false" | "" => {}
+                _ => c.warnings.push(format!(
+                    "OTEL_SDK_DISABLED=`{}` read as false (true or false)",
+                    crate::json::prefix(&v, 32)
+                )),
+            }
         }
         c
     }

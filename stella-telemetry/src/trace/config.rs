@@ -515,16 +515,7 @@ impl TraceConfig {
         if let Some(url) = get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
             *self = std::mem::take(self).with_traces_endpoint(url);
         }
-        // The OpenTelemetry SDK switched off for every signal: here, tracing (the logs and the
-        // `/metrics` exposition are not OpenTelemetry SDK signals). A boolean as the
-        // specification reads them: `true` in any case is true; anything else is false, and
-        // a value neither `true`, `false` nor empty is refused here rather than guessed.
-        let mut off = match get("OTEL_SDK_DISABLED").map(|v| v.trim().to_ascii_lowercase()) {
-            Some(v) if v == "true" => true,
-            Some(v) if v.is_empty() || v == "false" => false,
-            Some(v) => return Err(unsupported("OTEL_SDK_DISABLED", &v, "true or false")),
-            None => false,
-        };
+        let mut off = false;
         if let Some(e) = get("OTEL_TRACES_EXPORTER") {
             match e.as_str() {
                 "none" => off = true,
@@ -762,21 +753,7 @@ mod tests {
     }
 
     #[test]
-    fn the_sdk_switch_and_the_span_limits_are_read_as_the_specification_says() {
-        let on = [("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")];
-        assert!(from(&on).unwrap().endpoint().is_some());
-        for disabled in ["true", "TRUE", " True "] {
-            let t = from(&[on[0], ("OTEL_SDK_DISABLED", disabled)]).unwrap();
-            assert_eq!(t.endpoint(), None, "{disabled:?}: tracing off");
-        }
-        for enabled in ["false", "FALSE", ""] {
-            let t = from(&[on[0], ("OTEL_SDK_DISABLED", enabled)]).unwrap();
-            assert!(t.endpoint().is_some(), "{enabled:?}: tracing on");
-        }
-        let (var, why) = from(&[on[0], ("OTEL_SDK_DISABLED", "yes")]).unwrap_err();
-        assert_eq!(var, "OTEL_SDK_DISABLED");
-        assert!(why.contains("true or false"), "{why}");
-
+    fn the_span_limits_are_read_as_the_specification_says() {
         let t = from(&[("OTEL_ATTRIBUTE_COUNT_LIMIT", "64")]).unwrap();
         assert_eq!((t.max_attributes, t.max_events), (64, 32));
         let t = from(&[

@@ -83,6 +83,38 @@ fn malformed_settings_fail_init_with_a_clear_error() {
     ));
 }
 
+#[cfg(feature = "otlp")]
+#[test]
+fn otel_sdk_disabled_turns_tracing_off_and_an_unknown_value_is_false_with_a_warning() {
+    const ENDPOINT: (&str, &str) = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318");
+    let on = Config::from_lookup("svc", "1", env(&[ENDPOINT]));
+    assert!(on.traces().endpoint().is_some());
+    for disabled in [
+        &[ENDPOINT, ("OTEL_SDK_DISABLED", "true")][..],
+        &[ENDPOINT, ("OTEL_SDK_DISABLED", "TRUE")][..],
+    ] {
+        let c = Config::from_lookup("svc", "1", env(disabled));
+        assert_eq!(c.traces().endpoint(), None, "{disabled:?}");
+    }
+    let c = Config::from_lookup("svc", "1", env(&[ENDPOINT, ("OTEL_SDK_DISABLED", "false")]));
+    assert!(c.traces().endpoint().is_some());
+    // Not a boolean: false, as the specification says, and a warning line at start-up.
+    let c = Config::from_lookup("svc", "1", env(&[ENDPOINT, ("OTEL_SDK_DISABLED", "yes")]));
+    assert!(c.traces().endpoint().is_some());
+    let capture = stella_telemetry::testing::CaptureWriter::new();
+    let (_dispatch, guard) =
+        stella_telemetry::build(c.with_output(Output::Writer(Box::new(capture.clone())))).unwrap();
+    guard.shutdown().unwrap();
+    let lines = crate::support::check_lines(&capture.contents());
+    assert!(
+        lines.iter().any(|l| l["level"] == "warn"
+            && l["details"]["warning"]
+                .as_str()
+                .is_some_and(|w| w.contains("OTEL_SDK_DISABLED"))),
+        "{lines:?}"
+    );
+}
+
 /// Builds the stack from `config` (output captured), runs `f` under it, and returns the
 /// messages of the lines written.
 fn messages_logged(config: Config, f: impl FnOnce()) -> Vec<String> {
