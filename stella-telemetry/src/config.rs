@@ -45,6 +45,7 @@ pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | `otlp` feature: the exact traces URL |
 /// | `OTEL_EXPORTER_OTLP_PROTOCOL`, `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` | `otlp` feature: `http/protobuf` (default) or `grpc` (the `otlp-grpc` feature; the endpoint is then used as it is) |
 /// | `OTEL_TRACES_EXPORTER` | `otlp` feature: `none` turns tracing off |
+/// | `OTEL_PROPAGATORS` | `otlp` feature: the global OpenTelemetry propagators `init` installs, of `tracecontext`, `baggage` (the default: both) and `none`; other names are left out with a warning line. The ingress and job middleware of `stella-context` speak W3C Trace Context and Baggage whatever it says |
 /// | `OTEL_SDK_DISABLED` | `otlp` feature: `true` (any case) turns tracing off; anything else is false (with a warning line when it is not `false`); the JSON logs and `/metrics` are not OpenTelemetry SDK signals and stay on |
 /// | `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT` (else `OTEL_ATTRIBUTE_COUNT_LIMIT`), `OTEL_SPAN_EVENT_COUNT_LIMIT` | `otlp` feature: the most attributes (default 128) and events (32) a span keeps; the rest are counted |
 /// | `OTEL_TRACES_SAMPLER` | `otlp` feature: `parentbased_always_on` (the default), `parentbased_always_off`, `parentbased_traceidratio` (a remote parent's decision is followed), `always_on`, `always_off`, `traceidratio` (the ratio decides for continued traces too: `TraceConfig::with_parent_based_sampling(false)`) |
@@ -89,6 +90,9 @@ pub struct Config {
     warnings: Vec<String>,
     #[cfg(feature = "otlp")]
     traces: crate::TraceConfig,
+    /// The global OpenTelemetry propagators `init` installs (`OTEL_PROPAGATORS`).
+    #[cfg(feature = "otlp")]
+    propagators: crate::trace::Propagators,
     #[cfg(feature = "prometheus")]
     metrics: crate::metrics::MetricsConfig,
     #[cfg(feature = "prometheus")]
@@ -140,6 +144,8 @@ impl Config {
             warnings: Vec::new(),
             #[cfg(feature = "otlp")]
             traces: crate::TraceConfig::new(),
+            #[cfg(feature = "otlp")]
+            propagators: crate::trace::Propagators::default(),
             #[cfg(feature = "prometheus")]
             metrics: crate::metrics::MetricsConfig::new(),
             #[cfg(feature = "prometheus")]
@@ -241,6 +247,17 @@ impl Config {
             && c.env_error.is_none()
         {
             c.env_error = Some(e);
+        }
+        #[cfg(feature = "otlp")]
+        if let Some(list) = get("OTEL_PROPAGATORS") {
+            let (propagators, unsupported) = crate::trace::Propagators::parse(&list);
+            c.propagators = propagators;
+            for name in unsupported {
+                c.warnings.push(format!(
+                    "OTEL_PROPAGATORS: `{}` is not supported (tracecontext, baggage, none) and is left out",
+                    crate::json::prefix(&name, 32)
+                ));
+            }
         }
         // The OpenTelemetry SDK switched off for every signal: here, tracing (the JSON logs
         // and `/metrics` are not OpenTelemetry SDK signals). A boolean as the specification
@@ -883,11 +900,13 @@ where
 /// }
 /// ```
 pub fn init(config: Config) -> Result<TelemetryGuard, InitError> {
+    #[cfg(feature = "otlp")]
+    let propagators = config.propagators;
     let (dispatch, guard, parts) = build_parts(config)?;
     tracing::dispatcher::set_global_default(dispatch).map_err(|_| InitError::AlreadyInitialized)?;
     #[cfg(feature = "otlp")]
     {
-        crate::trace::install_propagator();
+        crate::trace::install_propagator(propagators);
         let handle = guard.handle();
         // Spans of the `opentelemetry` API take the same road as `tracing` spans, and the
         // ingress middleware samples as the exporter does.

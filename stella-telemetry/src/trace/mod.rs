@@ -69,16 +69,106 @@ pub(crate) fn encode_request(
     encode::request(&[], batch, scrubber)
 }
 
-/// Installs the W3C `traceparent`/`tracestate` and `baggage` propagators as the global
-/// OpenTelemetry text-map propagator (for code that uses the `opentelemetry` API directly).
-pub(crate) fn install_propagator() {
+/// Which global OpenTelemetry propagators to install (`OTEL_PROPAGATORS`): W3C Trace Context
+/// and W3C Baggage, both by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Propagators {
+    pub(crate) trace_context: bool,
+    pub(crate) baggage: bool,
+}
+
+impl Default for Propagators {
+    fn default() -> Self {
+        Propagators {
+            trace_context: true,
+            baggage: true,
+        }
+    }
+}
+
+impl Propagators {
+    /// The propagators of an `OTEL_PROPAGATORS` list (comma-separated, any case, spaces
+    /// ignored), and the names of it this crate does not implement. `none` installs none,
+    /// whatever else the list names (a list that names `none` asks for no propagation); an
+    /// empty list is the default.
+    pub(crate) fn parse(list: &str) -> (Propagators, Vec<String>) {
+        let names: Vec<String> = list
+            .split(',')
+            .map(|n| n.trim().to_ascii_lowercase())
+            .filter(|n| !n.is_empty())
+            .collect();
+        if names.is_empty() {
+            return (Propagators::default(), Vec::new());
+        }
+        let mut p = Propagators {
+            trace_context: false,
+            baggage: false,
+        };
+        let mut unsupported = Vec::new();
+        for name in &names {
+            match name.as_str() {
+                "tracecontext" => p.trace_context = true,
+                "baggage" => p.baggage = true,
+                "none" => {}
+                other => unsupported.push(other.to_owned()),
+            }
+        }
+        if names.iter().any(|n| n == "none") {
+            p = Propagators {
+                trace_context: false,
+                baggage: false,
+            };
+        }
+        (p, unsupported)
+    }
+}
+
+/// Installs the W3C `traceparent`/`tracestate` and `baggage` propagators `which` names as the
+/// global OpenTelemetry text-map propagator (for code that uses the `opentelemetry` API
+/// directly).
+pub(crate) fn install_propagator(which: Propagators) {
+    use opentelemetry::propagation::TextMapPropagator;
     use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+    let mut list: Vec<Box<dyn TextMapPropagator + Send + Sync>> = Vec::new();
+    if which.trace_context {
+        list.push(Box::new(TraceContextPropagator::new()));
+    }
+    if which.baggage {
+        list.push(Box::new(BaggagePropagator::new()));
+    }
     opentelemetry::global::set_text_map_propagator(
-        opentelemetry::propagation::TextMapCompositePropagator::new(vec![
-            Box::new(TraceContextPropagator::new()),
-            Box::new(BaggagePropagator::new()),
-        ]),
+        opentelemetry::propagation::TextMapCompositePropagator::new(list),
     );
+}
+
+#[cfg(test)]
+mod propagator_tests {
+    use super::Propagators;
+
+    #[test]
+    fn otel_propagators_lists_are_read_as_the_specification_says() {
+        let both = Propagators::default();
+        let only = |trace_context, baggage| Propagators {
+            trace_context,
+            baggage,
+        };
+        assert_eq!(Propagators::parse(""), (both, vec![]));
+        assert_eq!(Propagators::parse("tracecontext,baggage"), (both, vec![]));
+        assert_eq!(
+            Propagators::parse(" TraceContext "),
+            (only(true, false), vec![])
+        );
+        assert_eq!(Propagators::parse("baggage"), (only(false, true), vec![]));
+        assert_eq!(Propagators::parse("none"), (only(false, false), vec![]));
+        assert_eq!(
+            Propagators::parse("tracecontext,none"),
+            (only(false, false), vec![])
+        );
+        assert_eq!(
+            Propagators::parse("b3,tracecontext,xray"),
+            (only(true, false), vec!["b3".to_owned(), "xray".to_owned()])
+        );
+    }
 }
 
 /// The head sampler of a pipeline as `stella_context::sampling` asks it (for requests and

@@ -115,6 +115,25 @@ fn otel_sdk_disabled_turns_tracing_off_and_an_unknown_value_is_false_with_a_warn
     );
 }
 
+#[cfg(feature = "otlp")]
+#[test]
+fn propagators_this_crate_does_not_implement_are_named_in_a_warning() {
+    let c = Config::from_lookup("svc", "1", env(&[("OTEL_PROPAGATORS", "tracecontext,b3")]));
+    let capture = stella_telemetry::testing::CaptureWriter::new();
+    let (_dispatch, guard) =
+        stella_telemetry::build(c.with_output(Output::Writer(Box::new(capture.clone())))).unwrap();
+    guard.shutdown().unwrap();
+    let warnings: Vec<String> = crate::support::check_lines(&capture.contents())
+        .iter()
+        .filter_map(|l| l["details"]["warning"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("OTEL_PROPAGATORS") && warnings[0].contains("`b3`"),
+        "{warnings:?}"
+    );
+}
+
 /// Builds the stack from `config` (output captured), runs `f` under it, and returns the
 /// messages of the lines written.
 fn messages_logged(config: Config, f: impl FnOnce()) -> Vec<String> {
