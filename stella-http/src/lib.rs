@@ -17,15 +17,20 @@
 //! # let _ = agent;
 //! ```
 //!
-//! HTTPS needs the `tls` feature (rustls with the webpki roots).
+//! HTTPS needs the `tls` feature (rustls with the webpki roots); [`agent_with_tls`] trusts CA
+//! certificates of your own instead and presents a client certificate ([`Tls`]).
 
 #![forbid(unsafe_code)]
 
 mod resolve;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::time::Duration;
 
 pub use resolve::{CachedResolver, NAME_TTL};
+#[cfg(feature = "tls")]
+pub use tls::{Tls, TlsError};
 
 /// The client of a worker thread: requests bounded by `timeout` as a whole, HTTP error statuses
 /// returned as answers, names resolved by [`CachedResolver`]. Connections are kept and reused.
@@ -35,6 +40,22 @@ pub fn agent(timeout: Duration) -> ureq::Agent {
         ureq::Agent::config_builder()
             .timeout_global(Some(timeout))
             .http_status_as_error(false)
+            .build(),
+        ureq::unversioned::transport::DefaultConnector::default(),
+        CachedResolver::default(),
+    )
+}
+
+/// [`agent`] with HTTPS settings of its own: CA certificates trusted instead of the webpki
+/// roots, a client certificate for mutual TLS (the `tls` feature).
+#[cfg(feature = "tls")]
+#[must_use]
+pub fn agent_with_tls(timeout: Duration, tls: &Tls) -> ureq::Agent {
+    ureq::Agent::with_parts(
+        ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .http_status_as_error(false)
+            .tls_config(tls.config())
             .build(),
         ureq::unversioned::transport::DefaultConnector::default(),
         CachedResolver::default(),

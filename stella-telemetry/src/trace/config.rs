@@ -134,6 +134,34 @@ pub struct TraceConfig {
     pub(crate) max_events: usize,
     pub(crate) span_event_level: tracing::Level,
     pub(crate) headers: ExportHeaders,
+    pub(crate) tls: TlsFiles,
+}
+
+/// PEM files for HTTPS export (`otlp-tls`): CA certificates trusted instead of the webpki
+/// roots, and a client certificate with its key for mutual TLS. Read when the exporter is
+/// built; their content never shows in `Debug` output or errors.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct TlsFiles {
+    pub(crate) ca: Option<std::path::PathBuf>,
+    pub(crate) client_cert: Option<std::path::PathBuf>,
+    pub(crate) client_key: Option<std::path::PathBuf>,
+}
+
+impl TlsFiles {
+    fn any(&self) -> bool {
+        self.ca.is_some() || self.client_cert.is_some() || self.client_key.is_some()
+    }
+
+    /// The HTTPS settings of the files (the webpki roots and no client certificate when none
+    /// is set).
+    #[cfg(feature = "otlp-tls")]
+    pub(crate) fn load(&self) -> Result<stella_http::Tls, stella_http::TlsError> {
+        stella_http::Tls::from_files(
+            self.ca.as_deref(),
+            self.client_cert.as_deref(),
+            self.client_key.as_deref(),
+        )
+    }
 }
 
 /// Headers sent with every export request: credentials, as a rule (an API key, a bearer
@@ -253,6 +281,7 @@ impl TraceConfig {
             max_events: 32,
             span_event_level: tracing::Level::WARN,
             headers: ExportHeaders::default(),
+            tls: TlsFiles::default(),
         }
     }
 
@@ -408,6 +437,30 @@ impl TraceConfig {
         self
     }
 
+    /// Trusts the CA certificates of this PEM file instead of the webpki roots, for an
+    /// `https://` collector behind a private CA (`OTEL_EXPORTER_OTLP_CERTIFICATE`,
+    /// `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE`; the `otlp-tls` feature, http/protobuf). The
+    /// file is read, and checked, by [`init`](crate::init)/[`build`](crate::build).
+    pub fn with_ca_certificate(mut self, pem_file: impl Into<std::path::PathBuf>) -> Self {
+        self.tls.ca = Some(pem_file.into());
+        self
+    }
+
+    /// Presents this client certificate (PEM: the certificate, then any intermediates) with
+    /// its private key (PEM: PKCS#8, PKCS#1 or SEC1) to an `https://` collector that asks for
+    /// one: mutual TLS (`OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE` and
+    /// `OTEL_EXPORTER_OTLP_CLIENT_KEY`, or their `TRACES_` forms; the `otlp-tls` feature,
+    /// http/protobuf).
+    pub fn with_client_certificate(
+        mut self,
+        cert_pem_file: impl Into<std::path::PathBuf>,
+        key_pem_file: impl Into<std::path::PathBuf>,
+    ) -> Self {
+        self.tls.client_cert = Some(cert_pem_file.into());
+        self.tls.client_key = Some(key_pem_file.into());
+        self
+    }
+
     /// The bound on one export request (`OTEL_EXPORTER_OTLP_TIMEOUT`; default 10 s).
     pub fn with_export_timeout(mut self, timeout: Duration) -> Self {
         self.export_timeout = timeout;
@@ -479,6 +532,29 @@ impl TraceConfig {
                     crate::json::prefix(url, 128)
                 ));
             }
+        }
+        if self.tls.any() {
+            if !cfg!(feature = "otlp-tls") {
+                return err("CA or client certificates need the `otlp-tls` feature".to_owned());
+            }
+            if self.protocol == OtlpProtocol::Grpc {
+                return err(
+                    "CA and client certificates are for http/protobuf export (OTLP/gRPC is http:// only)"
+                        .to_owned(),
+                );
+            }
+            if let Some(url) = &self.endpoint
+                && !url.starts_with("https://")
+            {
+                return err(format!(
+                    "CA and client certificates need an https:// endpoint, got `{}`",
+                    crate::json::prefix(url, 128)
+                ));
+            }
+            #[cfg(feature = "otlp-tls")]
+            self.tls
+                .load()
+                .map_err(|e| TraceConfigError(format!("the export's TLS files: {e}")))?;
         }
         check_ratio(self.ratio).map_err(|e| TraceConfigError(e.to_string()))?;
         for (name, v) in [
@@ -665,6 +741,28 @@ impl TraceConfig {
         }
         if let Some(n) = positive("OTEL_BSP_MAX_EXPORT_BATCH_SIZE")? {
             self.batch_size = usize::try_from(n).unwrap_or(usize::MAX);
+        }
+        // TLS files: the traces' own variable wins over the general one.
+        for (general, traces, slot) in [
+            (
+                "OTEL_EXPORTER_OTLP_CERTIFICATE",
+                "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+                &mut self.tls.ca,
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+                "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+                &mut self.tls.client_cert,
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+                "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+                &mut self.tls.client_key,
+            ),
+        ] {
+            if let Some(path) = get(traces).or_else(|| get(general)) {
+                *slot = Some(std::path::PathBuf::from(path));
+            }
         }
         // The span limits: the span's own variable wins over the general one.
         for var in [

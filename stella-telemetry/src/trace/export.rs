@@ -812,6 +812,14 @@ impl Exporter {
                 gzip,
             },
             _ => {
+                #[cfg(feature = "otlp-tls")]
+                let agent = if config.tls.ca.is_some() || config.tls.client_cert.is_some() {
+                    let tls = config.tls.load().map_err(std::io::Error::other)?;
+                    stella_http::agent_with_tls(config.export_timeout, &tls)
+                } else {
+                    stella_http::agent(config.export_timeout)
+                };
+                #[cfg(not(feature = "otlp-tls"))]
                 let agent = stella_http::agent(config.export_timeout);
                 TransportSpec::Http {
                     agent,

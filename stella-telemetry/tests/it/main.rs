@@ -32,3 +32,5 @@ mod sampling;
 mod schema;
 mod send_sync;
 mod support;
+#[cfg(feature = "otlp-tls")]
+mod tls_peer;
