@@ -23,6 +23,8 @@
 #![forbid(unsafe_code)]
 
 mod resolve;
+#[cfg(feature = "testing")]
+pub mod testing;
 #[cfg(feature = "tls")]
 mod tls;
 

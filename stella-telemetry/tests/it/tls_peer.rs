@@ -1,114 +1,53 @@
 //! OTLP/HTTP export over HTTPS to a collector behind a private CA that asks for client
-//! certificates: Python's `ssl` with certificates made fresh for the run
-//! (`stella-http/tests/peers/tls_peer.py`), decoding the spans with the official OTLP
-//! definitions. The CA and the client certificate come from `TraceConfig` or from the
+//! certificates: `stella_http::testing::TlsPeer` (Python's `ssl` with certificates made fresh
+//! for the run), decoding the spans with the official OTLP definitions. The CA and the client certificate come from `TraceConfig` or from the
 //! OpenTelemetry variables; without the CA the export fails, is counted and says why.
 //!
 //! Without Python's `cryptography` and `opentelemetry-proto` the tests print a notice and pass,
 //! unless `STELLA_REQUIRE_SERVICES=1` (CI, whose `.ci/run` installs them).
 
-use std::io::{BufRead as _, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
+use stella_http::testing::TlsPeer;
 use stella_telemetry::testing::CaptureWriter;
 use stella_telemetry::{Config, Output, TraceConfig};
 
 use crate::collector::emit;
 
-/// The HTTPS peer, killed when dropped.
-struct Peer {
-    child: Child,
-    lines: Receiver<String>,
-    port: u16,
-    dir: PathBuf,
+/// The shared HTTPS peer asking for client certificates, with Python's OTLP definitions to
+/// count the spans; `None` (with a notice) without them, unless services are required.
+fn peer() -> Option<TlsPeer> {
+    if !crate::support::tool_available(
+        Command::new("python3").args([
+            "-c",
+            "from opentelemetry.proto.collector.trace.v1 import trace_service_pb2",
+        ]),
+        "Python's opentelemetry-proto",
+        "pip install opentelemetry-proto",
+    ) {
+        return None;
+    }
+    TlsPeer::start(true)
 }
 
-impl Peer {
-    fn start() -> Option<Peer> {
-        if !crate::support::tool_available(
-            Command::new("python3").args([
-                "-c",
-                "import cryptography; from opentelemetry.proto.collector.trace.v1 import trace_service_pb2",
-            ]),
-            "Python's cryptography and opentelemetry-proto",
-            "pip install cryptography opentelemetry-proto",
-        ) {
-            return None;
-        }
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../stella-http/tests/peers/tls_peer.py"
-        );
-        let dir = std::env::temp_dir().join(format!(
-            "stella-telemetry-tls-peer-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg(&dir)
-            .arg("--client-certs")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 starts");
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let first: Value = serde_json::from_str(
-            &lines
-                .recv_timeout(Duration::from_secs(30))
-                .expect("the peer prints its port"),
-        )
-        .expect("a JSON line");
-        let port = u16::try_from(first["port"].as_u64().expect("a port")).expect("a port");
-        Some(Peer {
-            child,
-            lines,
-            port,
-            dir,
-        })
-    }
-
-    fn url(&self) -> String {
-        format!("https://127.0.0.1:{}", self.port)
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    /// The export requests received until `spans` spans came in, waiting at most 20 s.
-    fn requests(&self, spans: u64) -> Vec<Value> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut got: Vec<Value> = Vec::new();
-        let count = |got: &[Value]| got.iter().filter_map(|r| r["spans"].as_u64()).sum::<u64>();
-        while count(&got) < spans {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => got.push(serde_json::from_str(&line).expect("a JSON line")),
-                Err(_) => panic!("{} of {spans} spans arrived: {got:?}", count(&got)),
-            }
-        }
-        got
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// The export requests the peer received until `spans` spans came in.
+fn requests(peer: &TlsPeer, spans: u64) -> Vec<Value> {
+    let parse = |lines: &[String]| -> Vec<Value> {
+        lines
+            .iter()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    };
+    let lines = peer.requests_until(|got| {
+        parse(got)
+            .iter()
+            .filter_map(|r| r["spans"].as_u64())
+            .sum::<u64>()
+            >= spans
+    });
+    parse(&lines)
 }
 
 fn config(traces: TraceConfig, capture: &CaptureWriter) -> Config {
@@ -119,7 +58,7 @@ fn config(traces: TraceConfig, capture: &CaptureWriter) -> Config {
 
 #[test]
 fn spans_reach_a_collector_behind_a_private_ca_with_our_client_certificate() {
-    let Some(peer) = Peer::start() else {
+    let Some(peer) = peer() else {
         return;
     };
     let traces = TraceConfig::new()
@@ -130,7 +69,7 @@ fn spans_reach_a_collector_behind_a_private_ca_with_our_client_certificate() {
     let (dispatch, guard) = stella_telemetry::build(config(traces, &capture)).unwrap();
     emit(&dispatch, 3);
     guard.flush().unwrap();
-    let requests = peer.requests(3);
+    let requests = requests(&peer, 3);
     assert!(
         requests
             .iter()
@@ -144,7 +83,7 @@ fn spans_reach_a_collector_behind_a_private_ca_with_our_client_certificate() {
 
 #[test]
 fn the_files_come_from_the_opentelemetry_variables_too() {
-    let Some(peer) = Peer::start() else {
+    let Some(peer) = peer() else {
         return;
     };
     let (url, ca, cert, key) = (
@@ -171,7 +110,7 @@ fn the_files_come_from_the_opentelemetry_variables_too() {
     emit(&dispatch, 2);
     guard.flush().unwrap();
     assert!(
-        peer.requests(2)
+        requests(&peer, 2)
             .iter()
             .all(|r| r["client"] == "stella-client")
     );
@@ -180,7 +119,7 @@ fn the_files_come_from_the_opentelemetry_variables_too() {
 
 #[test]
 fn without_the_ca_the_export_fails_is_counted_and_says_why() {
-    let Some(peer) = Peer::start() else {
+    let Some(peer) = peer() else {
         return;
     };
     // The webpki roots only: the collector's private CA is unknown.
