@@ -103,3 +103,27 @@ pub use crate::window::{Window, WindowError};
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct Readme;
+
+/// HTTPS settings for `WebhookBuilder::with_tls` and `PrometheusBuilder::with_tls` (the `tls`
+/// feature).
+#[cfg(all(feature = "tls", any(feature = "webhook", feature = "prometheus")))]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub use stella_http::{Tls, TlsError};
+
+/// The HTTPS settings a client was given: none (the webpki roots) unless the `tls` feature
+/// and a `with_tls` call say otherwise.
+#[cfg(any(feature = "webhook", feature = "prometheus"))]
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Https(#[cfg(feature = "tls")] pub(crate) Option<stella_http::Tls>);
+
+#[cfg(any(feature = "webhook", feature = "prometheus"))]
+impl Https {
+    /// The shared client ([`stella_http::agent`]) with these settings.
+    pub(crate) fn agent(&self, timeout: std::time::Duration) -> ureq::Agent {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.0 {
+            return stella_http::agent_with_tls(timeout, tls);
+        }
+        stella_http::agent(timeout)
+    }
+}

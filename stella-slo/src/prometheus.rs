@@ -103,6 +103,7 @@ impl fmt::Debug for PrometheusSource {
 pub struct PrometheusBuilder {
     base: String,
     timeout: Duration,
+    https: crate::Https,
 }
 
 impl PrometheusBuilder {
@@ -110,6 +111,16 @@ impl PrometheusBuilder {
     #[must_use]
     pub fn with_timeout(mut self, t: Duration) -> PrometheusBuilder {
         self.timeout = t;
+        self
+    }
+
+    /// HTTPS settings of its own for an `https://` Prometheus (the `tls` feature): CA
+    /// certificates trusted instead of the webpki roots, a client certificate for mutual TLS
+    /// ([`Tls`](crate::Tls)).
+    #[cfg(feature = "tls")]
+    #[must_use]
+    pub fn with_tls(mut self, tls: stella_http::Tls) -> PrometheusBuilder {
+        self.https = crate::Https(Some(tls));
         self
     }
 
@@ -122,7 +133,7 @@ impl PrometheusBuilder {
         if !(self.base.starts_with("http://") || self.base.starts_with("https://")) {
             return Err(PrometheusError::Url(self.base));
         }
-        let agent = stella_http::agent(self.timeout);
+        let agent = self.https.agent(self.timeout);
         Ok(PrometheusSource {
             agent,
             base: self.base.trim_end_matches('/').to_owned(),
@@ -136,6 +147,7 @@ impl PrometheusSource {
         PrometheusBuilder {
             base: base_url.to_owned(),
             timeout: Duration::from_secs(10),
+            https: crate::Https::default(),
         }
     }
 

@@ -208,6 +208,7 @@ pub struct WebhookBuilder {
     max_backoff: Duration,
     queue: usize,
     timeout: Duration,
+    https: crate::Https,
 }
 
 impl fmt::Debug for WebhookBuilder {
@@ -258,6 +259,16 @@ impl WebhookBuilder {
         self
     }
 
+    /// HTTPS settings of its own for an `https://` receiver (the `tls` feature): CA
+    /// certificates trusted instead of the webpki roots, a client certificate for mutual TLS
+    /// ([`Tls`](crate::Tls)).
+    #[cfg(feature = "tls")]
+    #[must_use]
+    pub fn with_tls(mut self, tls: stella_http::Tls) -> WebhookBuilder {
+        self.https = crate::Https(Some(tls));
+        self
+    }
+
     /// Starts the worker thread.
     ///
     /// # Errors
@@ -289,7 +300,7 @@ impl WebhookBuilder {
 }
 
 fn run_worker(cfg: &WebhookBuilder, rx: &Receiver<Job>, stats: &WebhookStats) {
-    let agent = stella_http::agent(cfg.timeout);
+    let agent = cfg.https.agent(cfg.timeout);
     while let Ok(job) = rx.recv() {
         let mut backoff = cfg.initial_backoff;
         for attempt in 1..=cfg.max_attempts {
@@ -333,6 +344,7 @@ impl WebhookSink {
             max_backoff: Duration::from_secs(30),
             queue: 1024,
             timeout: Duration::from_secs(10),
+            https: crate::Https::default(),
         }
     }
 

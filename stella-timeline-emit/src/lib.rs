@@ -90,6 +90,10 @@ pub use self::sink::http::{HttpSink, HttpSinkBuilder};
 pub use self::sink::nats::{NatsSink, NatsSinkBuilder};
 pub use self::sink::{FileSink, FileSinkBuilder, FlushError, Sink, SinkError};
 pub use self::stats::Stats;
+/// HTTPS settings for [`HttpSinkBuilder::with_tls`] (the `http-tls` feature).
+#[cfg(feature = "http-tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http-tls")))]
+pub use stella_http::{Tls, TlsError};
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

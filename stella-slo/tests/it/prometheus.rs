@@ -57,3 +57,45 @@ slos:
     assert_eq!(r.source_errors.len(), 1);
     assert!(PrometheusSource::builder("localhost:9090").build().is_err());
 }
+
+/// An `https://` Prometheus behind a private CA that asks for client certificates
+/// (`stella_http::testing::TlsPeer`, which answers `ok`, not a query result): the query
+/// reaches it over mutual TLS, and its answer is reported as a source error, not a panic.
+#[cfg(feature = "tls")]
+#[test]
+fn queries_an_https_prometheus_behind_a_private_ca_with_our_client_certificate() {
+    let Some(peer) = stella_http::testing::TlsPeer::start(true) else {
+        return;
+    };
+    let tls = stella_slo::Tls::from_files(
+        Some(&peer.file("ca.pem")),
+        Some(&peer.file("client.pem")),
+        Some(&peer.file("client-key.pem")),
+    )
+    .unwrap();
+    let specs = stella_slo::spec::parse_str(
+        "x",
+        r#"
+slos:
+  - name: jobs
+    service: runner
+    objective: 0.99
+    sli: {ratio: {total: jobs_total, bad: jobs_failed_total}}
+"#,
+    )
+    .unwrap();
+    let mut src = PrometheusSource::builder(&peer.url())
+        .with_tls(tls)
+        .build()
+        .unwrap();
+    assert!(
+        src.cumulative(&specs.slos[0]).is_err(),
+        "not a query result"
+    );
+    let seen = peer.requests_until(|got| !got.is_empty());
+    assert!(
+        seen[0].contains("\"path\": \"/api/v1/query?query=")
+            && seen[0].contains("\"client\": \"stella-client\""),
+        "{seen:?}"
+    );
+}

@@ -150,3 +150,35 @@ fn bad_urls_and_signatures() {
         stella_slo::webhook::sign(&long[..64], 1, b"x")
     );
 }
+
+/// An `https://` receiver behind a private CA that asks for client certificates
+/// (`stella_http::testing::TlsPeer`): the sink trusts the CA it is given, presents its
+/// certificate, and the event is delivered.
+#[cfg(feature = "tls")]
+#[test]
+fn delivers_to_an_https_receiver_behind_a_private_ca_with_our_client_certificate() {
+    let Some(peer) = stella_http::testing::TlsPeer::start(true) else {
+        return;
+    };
+    let tls = stella_slo::Tls::from_files(
+        Some(&peer.file("ca.pem")),
+        Some(&peer.file("client.pem")),
+        Some(&peer.file("client-key.pem")),
+    )
+    .unwrap();
+    let sink = WebhookSink::builder(&format!("{}/hooks/slo", peer.url()))
+        .with_secret(b"s3cret".to_vec())
+        .with_tls(tls)
+        .build()
+        .unwrap();
+    let stats = sink.stats();
+    sink.breach(&breach_event());
+    assert!(sink.shutdown(Duration::from_secs(30)));
+    assert_eq!((stats.delivered(), stats.failed()), (1, 0));
+    let seen = peer.requests_until(|got| !got.is_empty());
+    assert!(
+        seen[0].contains("\"path\": \"/hooks/slo\"")
+            && seen[0].contains("\"client\": \"stella-client\""),
+        "{seen:?}"
+    );
+}

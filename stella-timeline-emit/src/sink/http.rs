@@ -59,6 +59,8 @@ impl HttpSink {
             backoff_base: Duration::from_millis(100),
             backoff_max: Duration::from_secs(30),
             journal: None,
+            #[cfg(feature = "http-tls")]
+            tls: None,
         }
     }
 }
@@ -81,9 +83,19 @@ pub struct HttpSinkBuilder {
     backoff_base: Duration,
     backoff_max: Duration,
     journal: Option<JournalConfig>,
+    #[cfg(feature = "http-tls")]
+    tls: Option<stella_http::Tls>,
 }
 
 impl HttpSinkBuilder {
+    /// HTTPS settings of its own for an `https://` index server (the `http-tls` feature): CA
+    /// certificates trusted instead of the webpki roots, a client certificate for mutual TLS
+    /// ([`Tls`](crate::Tls)).
+    #[cfg(feature = "http-tls")]
+    pub fn with_tls(mut self, tls: stella_http::Tls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
     /// Sends `Authorization: Bearer <token>` (a `stella:timeline:write` token).
     pub fn with_bearer_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
@@ -134,6 +146,12 @@ impl HttpSinkBuilder {
             Ok(u) if supported_scheme(u.scheme_str()) && u.host().is_some() => {}
             _ => return Err(SinkError::Endpoint(self.base_url)),
         }
+        #[cfg(feature = "http-tls")]
+        let agent = match &self.tls {
+            Some(tls) => stella_http::agent_with_tls(self.timeout, tls),
+            None => stella_http::agent(self.timeout),
+        };
+        #[cfg(not(feature = "http-tls"))]
         let agent = stella_http::agent(self.timeout);
         let transport = HttpTransport {
             agent,

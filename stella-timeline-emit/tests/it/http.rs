@@ -271,3 +271,36 @@ fn a_journal_is_used_by_one_process_at_a_time() {
     );
     assert!(HttpSink::builder("ftp://x").build().is_err());
 }
+
+/// An `https://` index server behind a private CA that asks for client certificates
+/// (`stella_http::testing::TlsPeer`): the sink trusts the CA it is given and presents its
+/// certificate, and the events arrive.
+#[cfg(feature = "http-tls")]
+#[test]
+fn events_reach_an_https_server_behind_a_private_ca_with_our_client_certificate() {
+    use stella_timeline_emit::Tls;
+    let Some(peer) = stella_http::testing::TlsPeer::start(true) else {
+        return;
+    };
+    let tls = Tls::from_files(
+        Some(&peer.file("ca.pem")),
+        Some(&peer.file("client.pem")),
+        Some(&peer.file("client-key.pem")),
+    )
+    .unwrap();
+    let sink = HttpSink::builder(peer.url())
+        .with_timeout(Duration::from_secs(5))
+        .with_tls(tls)
+        .build()
+        .unwrap();
+    let emitter = Emitter::builder().with_sink(sink).build().unwrap();
+    emitter.emit(job_started(1)).unwrap();
+    emitter.flush(GUARD).unwrap();
+    let seen = peer.requests_until(|got| !got.is_empty());
+    assert!(
+        seen[0].contains("\"path\": \"/timeline/events\"")
+            && seen[0].contains("\"client\": \"stella-client\""),
+        "{seen:?}"
+    );
+    emitter.shutdown(GUARD).unwrap();
+}
