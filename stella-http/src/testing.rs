@@ -98,6 +98,22 @@ impl TlsPeer {
         self.dir.join(name)
     }
 
+    /// HTTPS settings that trust the peer's CA and, with `client`, present its client
+    /// certificate.
+    ///
+    /// # Panics
+    ///
+    /// When the peer's files cannot be loaded.
+    pub fn tls(&self, client: bool) -> crate::Tls {
+        let (cert, key) = (self.file("client.pem"), self.file("client-key.pem"));
+        crate::Tls::from_files(
+            Some(&self.file("ca.pem")),
+            client.then_some(cert.as_path()),
+            client.then_some(key.as_path()),
+        )
+        .expect("the peer's CA and client certificate load")
+    }
+
     /// The next request's JSON line, waiting at most `wait`; `None` when none came.
     pub fn next_request(&self, wait: Duration) -> Option<String> {
         self.lines.recv_timeout(wait).ok()

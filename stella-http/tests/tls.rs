@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use stella_http::agent_with_tls;
 use stella_http::testing::TlsPeer;
-use stella_http::{Tls, agent_with_tls};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -15,7 +15,7 @@ fn our_own_ca_is_trusted_and_the_webpki_roots_alone_do_not_trust_it() {
     let Some(peer) = TlsPeer::start(false) else {
         return;
     };
-    let tls = Tls::from_files(Some(&peer.file("ca.pem")), None, None).expect("the CA loads");
+    let tls = peer.tls(false);
     assert!(tls.has_own_roots() && !tls.has_client_certificate());
     let mut answer = agent_with_tls(TIMEOUT, &tls)
         .get(peer.url())
@@ -37,13 +37,7 @@ fn a_client_certificate_is_presented_when_the_peer_asks_for_one() {
     let Some(peer) = TlsPeer::start(true) else {
         return;
     };
-    let ca = peer.file("ca.pem");
-    let tls = Tls::from_files(
-        Some(&ca),
-        Some(&peer.file("client.pem")),
-        Some(&peer.file("client-key.pem")),
-    )
-    .expect("the CA and the client certificate load");
+    let tls = peer.tls(true);
     assert!(tls.has_client_certificate());
     let answer = agent_with_tls(TIMEOUT, &tls)
         .get(peer.url())
@@ -55,7 +49,7 @@ fn a_client_certificate_is_presented_when_the_peer_asks_for_one() {
         .expect("the peer saw the request");
     assert!(seen.contains("\"client\": \"stella-client\""), "{seen}");
     // Without the client certificate the peer refuses the handshake.
-    let without = Tls::from_files(Some(&ca), None, None).unwrap();
+    let without = peer.tls(false);
     let refused = agent_with_tls(TIMEOUT, &without).get(peer.url()).call();
     assert!(refused.is_err(), "{refused:?}");
 }

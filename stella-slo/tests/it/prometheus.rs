@@ -13,6 +13,15 @@ fn vector(v: &str) -> String {
     )
 }
 
+/// The ratio SLO `jobs` of service `runner` at 0.99, with `total` as its total selector (YAML).
+fn jobs_slo(total: &str) -> stella_slo::Slo {
+    let yaml = format!(
+        "slos:\n  - name: jobs\n    service: runner\n    objective: 0.99\n    sli: {{ratio: {{total: {total}, bad: jobs_failed_total}}}}\n"
+    );
+    let mut specs = stella_slo::spec::parse_str("x", &yaml).unwrap();
+    specs.slos.remove(0)
+}
+
 #[test]
 fn reads_cumulative_counts() {
     let (url, requests) = serve(vec![
@@ -24,18 +33,7 @@ fn reads_cumulative_counts() {
         ),
         (503, "{}".into()),
     ]);
-    let specs = stella_slo::spec::parse_str(
-        "x",
-        r#"
-slos:
-  - name: jobs
-    service: runner
-    objective: 0.99
-    sli: {ratio: {total: 'jobs_total{env="prod"}', bad: jobs_failed_total}}
-"#,
-    )
-    .unwrap();
-    let slo = &specs.slos[0];
+    let slo = &jobs_slo(r#"'jobs_total{env="prod"}'"#);
     let mut src = PrometheusSource::builder(&url)
         .with_timeout(Duration::from_secs(10))
         .build()
@@ -67,31 +65,13 @@ fn queries_an_https_prometheus_behind_a_private_ca_with_our_client_certificate()
     let Some(peer) = stella_http::testing::TlsPeer::start(true) else {
         return;
     };
-    let tls = stella_slo::Tls::from_files(
-        Some(&peer.file("ca.pem")),
-        Some(&peer.file("client.pem")),
-        Some(&peer.file("client-key.pem")),
-    )
-    .unwrap();
-    let specs = stella_slo::spec::parse_str(
-        "x",
-        r#"
-slos:
-  - name: jobs
-    service: runner
-    objective: 0.99
-    sli: {ratio: {total: jobs_total, bad: jobs_failed_total}}
-"#,
-    )
-    .unwrap();
+    let tls = peer.tls(true);
+    let slo = jobs_slo("jobs_total");
     let mut src = PrometheusSource::builder(&peer.url())
         .with_tls(tls)
         .build()
         .unwrap();
-    assert!(
-        src.cumulative(&specs.slos[0]).is_err(),
-        "not a query result"
-    );
+    assert!(src.cumulative(&slo).is_err(), "not a query result");
     let seen = peer.requests_until(|got| !got.is_empty());
     assert!(
         seen[0].contains("\"path\": \"/api/v1/query?query=")

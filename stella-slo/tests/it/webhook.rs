@@ -160,12 +160,7 @@ fn delivers_to_an_https_receiver_behind_a_private_ca_with_our_client_certificate
     let Some(peer) = stella_http::testing::TlsPeer::start(true) else {
         return;
     };
-    let tls = stella_slo::Tls::from_files(
-        Some(&peer.file("ca.pem")),
-        Some(&peer.file("client.pem")),
-        Some(&peer.file("client-key.pem")),
-    )
-    .unwrap();
+    let tls = peer.tls(true);
     let sink = WebhookSink::builder(&format!("{}/hooks/slo", peer.url()))
         .with_secret(b"s3cret".to_vec())
         .with_tls(tls)

@@ -278,16 +278,10 @@ fn a_journal_is_used_by_one_process_at_a_time() {
 #[cfg(feature = "http-tls")]
 #[test]
 fn events_reach_an_https_server_behind_a_private_ca_with_our_client_certificate() {
-    use stella_timeline_emit::Tls;
     let Some(peer) = stella_http::testing::TlsPeer::start(true) else {
         return;
     };
-    let tls = Tls::from_files(
-        Some(&peer.file("ca.pem")),
-        Some(&peer.file("client.pem")),
-        Some(&peer.file("client-key.pem")),
-    )
-    .unwrap();
+    let tls = peer.tls(true);
     let sink = HttpSink::builder(peer.url())
         .with_timeout(Duration::from_secs(5))
         .with_tls(tls)
