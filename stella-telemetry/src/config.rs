@@ -45,7 +45,7 @@ pub const DEFAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | `otlp` feature: the exact traces URL |
 /// | `OTEL_EXPORTER_OTLP_PROTOCOL`, `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` | `otlp` feature: `http/protobuf` (default) or `grpc` (the `otlp-grpc` feature; the endpoint is then used as it is) |
 /// | `OTEL_TRACES_EXPORTER` | `otlp` feature: `none` turns tracing off |
-/// | `OTEL_EXPORTER_OTLP_CERTIFICATE`, `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`, `OTEL_EXPORTER_OTLP_CLIENT_KEY` (and their `TRACES_` forms, which win) | `otlp-tls` feature: PEM files: the CA certificates trusted instead of the webpki roots, and the client certificate and key for mutual TLS, for an `https://` endpoint over `http/protobuf` |
+/// | `OTEL_EXPORTER_OTLP_CERTIFICATE`, `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`, `OTEL_EXPORTER_OTLP_CLIENT_KEY` (and their `TRACES_` forms, which win) | `otlp-tls` feature: PEM files: the CA certificates trusted instead of the webpki roots, and the client certificate and key for mutual TLS, for an `https://` endpoint over `http/protobuf`; where they cannot apply (an `http://` endpoint, gRPC, no `otlp-tls`) they are left unused with a warning line |
 /// | `OTEL_PROPAGATORS` | `otlp` feature: the global OpenTelemetry propagators `init` installs, of `tracecontext`, `baggage` (the default: both) and `none`; other names are left out with a warning line. The ingress and job middleware of `stella-context` speak W3C Trace Context and Baggage whatever it says |
 /// | `OTEL_SDK_DISABLED` | `otlp` feature: `true` (any case) turns tracing off; anything else is false (with a warning line when it is not `false`); the JSON logs and `/metrics` are not OpenTelemetry SDK signals and stay on |
 /// | `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT` (else `OTEL_ATTRIBUTE_COUNT_LIMIT`), `OTEL_SPAN_EVENT_COUNT_LIMIT` | `otlp` feature: the most attributes (default 128) and events (32) a span keeps; the rest are counted |
@@ -244,10 +244,13 @@ impl Config {
                 .with_tenants(t.split(',').map(str::trim).filter(|t| !t.is_empty()));
         }
         #[cfg(feature = "otlp")]
-        if let Err(e) = c.traces.apply_env(get)
-            && c.env_error.is_none()
-        {
-            c.env_error = Some(e);
+        match c.traces.apply_env(get) {
+            Ok(warnings) => c.warnings.extend(warnings),
+            Err(e) => {
+                if c.env_error.is_none() {
+                    c.env_error = Some(e);
+                }
+            }
         }
         #[cfg(feature = "otlp")]
         if let Some(list) = get("OTEL_PROPAGATORS") {

@@ -580,11 +580,12 @@ impl TraceConfig {
     }
 
     /// Applies the OpenTelemetry environment variables read through `get`; returns the first
-    /// malformed one.
+    /// malformed one, or the warnings about variables it leaves unused.
     pub(crate) fn apply_env(
         &mut self,
         get: impl Fn(&str) -> Option<String>,
-    ) -> Result<(), (&'static str, String)> {
+    ) -> Result<Vec<String>, (&'static str, String)> {
+        let mut warnings = Vec::new();
         if let Some(base) = get("OTEL_EXPORTER_OTLP_ENDPOINT") {
             *self = std::mem::take(self).with_endpoint(base);
         }
@@ -742,26 +743,51 @@ impl TraceConfig {
         if let Some(n) = positive("OTEL_BSP_MAX_EXPORT_BATCH_SIZE")? {
             self.batch_size = usize::try_from(n).unwrap_or(usize::MAX);
         }
-        // TLS files: the traces' own variable wins over the general one.
+        // TLS files: the traces' own variable wins over the general one. Set where they cannot
+        // apply (an http:// endpoint, OTLP/gRPC, a build without `otlp-tls`), they are left
+        // unused with a warning: an environment that sets them for every service does not
+        // stop one that exports over plain HTTP from starting.
+        let mut files = TlsFiles::default();
         for (general, traces, slot) in [
             (
                 "OTEL_EXPORTER_OTLP_CERTIFICATE",
                 "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
-                &mut self.tls.ca,
+                &mut files.ca,
             ),
             (
                 "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
                 "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
-                &mut self.tls.client_cert,
+                &mut files.client_cert,
             ),
             (
                 "OTEL_EXPORTER_OTLP_CLIENT_KEY",
                 "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
-                &mut self.tls.client_key,
+                &mut files.client_key,
             ),
         ] {
             if let Some(path) = get(traces).or_else(|| get(general)) {
                 *slot = Some(std::path::PathBuf::from(path));
+            }
+        }
+        if files.any() {
+            let https = self
+                .endpoint
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://"));
+            let unused = if !cfg!(feature = "otlp-tls") {
+                Some("this build has no `otlp-tls` feature")
+            } else if self.protocol == OtlpProtocol::Grpc {
+                Some("OTLP/gRPC is http:// only")
+            } else if !https {
+                Some("the endpoint is not https://")
+            } else {
+                None
+            };
+            match unused {
+                Some(why) => warnings.push(format!(
+                    "OTEL_EXPORTER_OTLP_CERTIFICATE, _CLIENT_CERTIFICATE and _CLIENT_KEY left unused: {why}"
+                )),
+                None => self.tls = files,
             }
         }
         // The span limits: the span's own variable wins over the general one.
@@ -776,7 +802,7 @@ impl TraceConfig {
         if let Some(n) = positive("OTEL_SPAN_EVENT_COUNT_LIMIT")? {
             self.max_events = usize::try_from(n).unwrap_or(usize::MAX);
         }
-        Ok(())
+        Ok(warnings)
     }
 }
 

@@ -117,6 +117,36 @@ fn otel_sdk_disabled_turns_tracing_off_and_an_unknown_value_is_false_with_a_warn
 
 #[cfg(feature = "otlp")]
 #[test]
+fn tls_variables_that_cannot_apply_are_left_unused_with_a_warning() {
+    // An environment that sets a CA for every service, and a service exporting over plain
+    // HTTP: it starts, and says the files are unused.
+    let c = Config::from_lookup(
+        "svc",
+        "1",
+        env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/etc/otel/ca.pem"),
+        ]),
+    );
+    let capture = stella_telemetry::testing::CaptureWriter::new();
+    let (_dispatch, guard) =
+        stella_telemetry::build(c.with_output(Output::Writer(Box::new(capture.clone()))))
+            .expect("a plain-HTTP exporter starts");
+    guard.shutdown().unwrap();
+    let warnings: Vec<String> = crate::support::check_lines(&capture.contents())
+        .iter()
+        .filter_map(|l| l["details"]["warning"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("OTEL_EXPORTER_OTLP_CERTIFICATE") && w.contains("not https://")),
+        "{warnings:?}"
+    );
+}
+
+#[cfg(feature = "otlp")]
+#[test]
 fn propagators_this_crate_does_not_implement_are_named_in_a_warning() {
     let c = Config::from_lookup("svc", "1", env(&[("OTEL_PROPAGATORS", "tracecontext,b3")]));
     let capture = stella_telemetry::testing::CaptureWriter::new();
