@@ -38,14 +38,7 @@ pub use tls::{Tls, TlsError};
 /// returned as answers, names resolved by [`CachedResolver`]. Connections are kept and reused.
 #[must_use]
 pub fn agent(timeout: Duration) -> ureq::Agent {
-    ureq::Agent::with_parts(
-        ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .http_status_as_error(false)
-            .build(),
-        ureq::unversioned::transport::DefaultConnector::default(),
-        CachedResolver::default(),
-    )
+    with_parts(settings(timeout).build())
 }
 
 /// [`agent`] with HTTPS settings of its own: CA certificates trusted instead of the webpki
@@ -53,12 +46,21 @@ pub fn agent(timeout: Duration) -> ureq::Agent {
 #[cfg(feature = "tls")]
 #[must_use]
 pub fn agent_with_tls(timeout: Duration, tls: &Tls) -> ureq::Agent {
+    with_parts(settings(timeout).tls_config(tls.config()).build())
+}
+
+/// The settings every agent of this crate has: the whole-request timeout, error statuses as
+/// answers.
+fn settings(timeout: Duration) -> ureq::config::ConfigBuilder<ureq::typestate::AgentScope> {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+}
+
+/// An agent with `config`, the default connector and the [`CachedResolver`].
+fn with_parts(config: ureq::config::Config) -> ureq::Agent {
     ureq::Agent::with_parts(
-        ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .http_status_as_error(false)
-            .tls_config(tls.config())
-            .build(),
+        config,
         ureq::unversioned::transport::DefaultConnector::default(),
         CachedResolver::default(),
     )

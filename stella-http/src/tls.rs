@@ -67,8 +67,13 @@ impl Tls {
     /// # Errors
     ///
     /// [`TlsError::Pem`] when `pem` holds no certificate or a malformed block.
-    pub fn with_ca_pem(mut self, pem: &[u8]) -> Result<Self, TlsError> {
-        self.roots = Some(certificates(pem, "the CA certificates")?);
+    pub fn with_ca_pem(self, pem: &[u8]) -> Result<Self, TlsError> {
+        self.trusting(pem, "the CA certificates")
+    }
+
+    /// [`Self::with_ca_pem`], errors naming the PEM `what`.
+    fn trusting(mut self, pem: &[u8], what: &str) -> Result<Self, TlsError> {
+        self.roots = Some(certificates(pem, what)?);
         Ok(self)
     }
 
@@ -78,10 +83,18 @@ impl Tls {
     /// # Errors
     ///
     /// [`TlsError::Pem`] when either holds nothing usable.
-    pub fn with_client_pem(mut self, chain_pem: &[u8], key_pem: &[u8]) -> Result<Self, TlsError> {
-        let chain = certificates(chain_pem, "the client certificate")?;
-        let key = private_key(key_pem, "the client key")?;
-        self.client = Some(ClientCert::new_with_certs(&chain, key));
+    pub fn with_client_pem(self, chain_pem: &[u8], key_pem: &[u8]) -> Result<Self, TlsError> {
+        self.presenting(
+            (chain_pem, "the client certificate"),
+            (key_pem, "the client key"),
+        )
+    }
+
+    /// [`Self::with_client_pem`], errors naming each PEM as given beside it.
+    fn presenting(mut self, chain: (&[u8], &str), key: (&[u8], &str)) -> Result<Self, TlsError> {
+        let certs = certificates(chain.0, chain.1)?;
+        let key = private_key(key.0, key.1)?;
+        self.client = Some(ClientCert::new_with_certs(&certs, key));
         Ok(self)
     }
 
@@ -100,18 +113,16 @@ impl Tls {
     ) -> Result<Self, TlsError> {
         let mut tls = Tls::new();
         if let Some(path) = ca {
-            tls.roots = Some(certificates(&read(path)?, &path.display().to_string())?);
+            tls = tls.trusting(&read(path)?, &path.display().to_string())?;
         }
         match (client_cert, client_key) {
-            (Some(cert), Some(key)) => {
-                let chain = certificates(&read(cert)?, &cert.display().to_string())?;
-                let key = private_key(&read(key)?, &key.display().to_string())?;
-                tls.client = Some(ClientCert::new_with_certs(&chain, key));
-            }
-            (None, None) => {}
-            _ => return Err(TlsError::Incomplete),
+            (Some(cert), Some(key)) => tls.presenting(
+                (&read(cert)?, &cert.display().to_string()),
+                (&read(key)?, &key.display().to_string()),
+            ),
+            (None, None) => Ok(tls),
+            _ => Err(TlsError::Incomplete),
         }
-        Ok(tls)
     }
 
     /// Whether CA certificates replace the webpki roots.
