@@ -263,25 +263,6 @@ impl Config {
                 ));
             }
         }
-        // The OpenTelemetry SDK switched off for every signal: here, tracing (the JSON logs
-        // and `/metrics` are not OpenTelemetry SDK signals). A boolean as the specification
-        // reads them: `true` in any case is true; anything else is false, with a warning when
-        // it is neither `false` nor empty.
-        if let Some(v) = get("OTEL_SDK_DISABLED") {
-            match v.trim().to_ascii_lowercase().as_str() {
-                "true" => {
-                    #[cfg(feature = "otlp")]
-                    {
-                        c.traces = std::mem::take(&mut c.traces).without_export();
-                    }
-                }
-                "false" | "" => {}
-                _ => c.warnings.push(format!(
-                    "OTEL_SDK_DISABLED=`{}` read as false (true or false)",
-                    crate::json::prefix(&v, 32)
-                )),
-            }
-        }
         c
     }
 

@@ -152,15 +152,48 @@ impl TlsFiles {
         self.ca.is_some() || self.client_cert.is_some() || self.client_key.is_some()
     }
 
+    /// Why the files cannot apply to an export to `endpoint` over `protocol` (completing "CA
+    /// and client certificates …"); `None` when they can, or when there is no endpoint.
+    fn unusable(&self, endpoint: Option<&str>, protocol: OtlpProtocol) -> Option<&'static str> {
+        if !cfg!(feature = "otlp-tls") {
+            Some("need the `otlp-tls` feature")
+        } else if protocol == OtlpProtocol::Grpc {
+            Some("are for http/protobuf export (OTLP/gRPC is http:// only)")
+        } else if endpoint.is_some_and(|u| !u.starts_with("https://")) {
+            Some("need an https:// endpoint (the endpoint is not https://)")
+        } else {
+            None
+        }
+    }
+
     /// The HTTPS settings of the files (the webpki roots and no client certificate when none
     /// is set).
     #[cfg(feature = "otlp-tls")]
-    pub(crate) fn load(&self) -> Result<stella_http::Tls, stella_http::TlsError> {
+    fn load(&self) -> Result<stella_http::Tls, stella_http::TlsError> {
         stella_http::Tls::from_files(
             self.ca.as_deref(),
             self.client_cert.as_deref(),
             self.client_key.as_deref(),
         )
+    }
+}
+
+/// What [`TraceConfig::validate`] read on the way: the HTTPS settings of the TLS files, loaded
+/// once for the exporter.
+#[derive(Debug, Default)]
+pub(crate) struct Validated {
+    #[cfg(feature = "otlp-tls")]
+    tls: Option<stella_http::Tls>,
+}
+
+impl Validated {
+    /// The exporter's HTTP client: the shared one, with the TLS files' settings when given.
+    pub(crate) fn agent(&self, timeout: Duration) -> ureq::Agent {
+        #[cfg(feature = "otlp-tls")]
+        if let Some(tls) = &self.tls {
+            return stella_http::agent_with_tls(timeout, tls);
+        }
+        stella_http::agent(timeout)
     }
 }
 
@@ -488,7 +521,7 @@ impl TraceConfig {
         self
     }
 
-    pub(crate) fn validate(&self) -> Result<(), TraceConfigError> {
+    pub(crate) fn validate(&self) -> Result<Validated, TraceConfigError> {
         let err = |s: String| Err(TraceConfigError(s));
         for (name, value) in &self.headers.0 {
             check_header(name, value).map_err(TraceConfigError)?;
@@ -533,29 +566,26 @@ impl TraceConfig {
                 ));
             }
         }
-        if self.tls.any() {
-            if !cfg!(feature = "otlp-tls") {
-                return err("CA or client certificates need the `otlp-tls` feature".to_owned());
-            }
-            if self.protocol == OtlpProtocol::Grpc {
-                return err(
-                    "CA and client certificates are for http/protobuf export (OTLP/gRPC is http:// only)"
-                        .to_owned(),
-                );
-            }
-            if let Some(url) = &self.endpoint
-                && !url.starts_with("https://")
-            {
-                return err(format!(
-                    "CA and client certificates need an https:// endpoint, got `{}`",
-                    crate::json::prefix(url, 128)
-                ));
-            }
-            #[cfg(feature = "otlp-tls")]
-            self.tls
-                .load()
-                .map_err(|e| TraceConfigError(format!("the export's TLS files: {e}")))?;
+        if self.tls.any()
+            && let Some(why) = self.tls.unusable(self.endpoint.as_deref(), self.protocol)
+        {
+            let got = self
+                .endpoint
+                .as_deref()
+                .map(|u| format!(", got `{}`", crate::json::prefix(u, 128)))
+                .unwrap_or_default();
+            return err(format!("CA and client certificates {why}{got}"));
         }
+        #[cfg(feature = "otlp-tls")]
+        let tls = if self.tls.any() {
+            Some(
+                self.tls
+                    .load()
+                    .map_err(|e| TraceConfigError(format!("the export's TLS files: {e}")))?,
+            )
+        } else {
+            None
+        };
         check_ratio(self.ratio).map_err(|e| TraceConfigError(e.to_string()))?;
         for (name, v) in [
             ("queue capacity", self.queue_capacity),
@@ -576,7 +606,10 @@ impl TraceConfig {
                 return err(format!("the {name} must be above zero"));
             }
         }
-        Ok(())
+        Ok(Validated {
+            #[cfg(feature = "otlp-tls")]
+            tls,
+        })
     }
 
     /// Applies the OpenTelemetry environment variables read through `get`; returns the first
@@ -592,7 +625,22 @@ impl TraceConfig {
         if let Some(url) = get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
             *self = std::mem::take(self).with_traces_endpoint(url);
         }
-        let mut off = false;
+        // The OpenTelemetry SDK switched off for every signal: here, tracing (the JSON logs
+        // and `/metrics` are not OpenTelemetry SDK signals). A boolean as the specification
+        // reads them: `true` in any case is true; anything else is false, with a warning when
+        // it is not `false`.
+        let mut off = match get("OTEL_SDK_DISABLED") {
+            Some(v) if v.trim().eq_ignore_ascii_case("true") => true,
+            Some(v) if v.trim().is_empty() || v.trim().eq_ignore_ascii_case("false") => false,
+            Some(v) => {
+                warnings.push(format!(
+                    "OTEL_SDK_DISABLED=`{}` read as false (true or false)",
+                    crate::json::prefix(&v, 32)
+                ));
+                false
+            }
+            None => false,
+        };
         if let Some(e) = get("OTEL_TRACES_EXPORTER") {
             match e.as_str() {
                 "none" => off = true,
@@ -770,22 +818,9 @@ impl TraceConfig {
             }
         }
         if files.any() {
-            let https = self
-                .endpoint
-                .as_deref()
-                .is_some_and(|u| u.starts_with("https://"));
-            let unused = if !cfg!(feature = "otlp-tls") {
-                Some("this build has no `otlp-tls` feature")
-            } else if self.protocol == OtlpProtocol::Grpc {
-                Some("OTLP/gRPC is http:// only")
-            } else if !https {
-                Some("the endpoint is not https://")
-            } else {
-                None
-            };
-            match unused {
+            match files.unusable(self.endpoint.as_deref(), self.protocol) {
                 Some(why) => warnings.push(format!(
-                    "OTEL_EXPORTER_OTLP_CERTIFICATE, _CLIENT_CERTIFICATE and _CLIENT_KEY left unused: {why}"
+                    "OTEL_EXPORTER_OTLP_CERTIFICATE, _CLIENT_CERTIFICATE and _CLIENT_KEY left unused: CA and client certificates {why}"
                 )),
                 None => self.tls = files,
             }

@@ -797,6 +797,7 @@ impl Exporter {
     /// Starts the worker thread for `config`'s endpoint.
     pub(crate) fn start(
         config: &TraceConfig,
+        validated: &super::config::Validated,
         resource: ProtoResource,
         queue: Arc<Queue>,
         stats: Arc<Counters>,
@@ -812,15 +813,7 @@ impl Exporter {
                 gzip,
             },
             _ => {
-                #[cfg(feature = "otlp-tls")]
-                let agent = if config.tls.ca.is_some() || config.tls.client_cert.is_some() {
-                    let tls = config.tls.load().map_err(std::io::Error::other)?;
-                    stella_http::agent_with_tls(config.export_timeout, &tls)
-                } else {
-                    stella_http::agent(config.export_timeout)
-                };
-                #[cfg(not(feature = "otlp-tls"))]
-                let agent = stella_http::agent(config.export_timeout);
+                let agent = validated.agent(config.export_timeout);
                 TransportSpec::Http {
                     agent,
                     url,

@@ -226,7 +226,7 @@ impl Tracing {
         scrubber: &stella_scrub::Scrubber,
         incidents: std::sync::Arc<crate::incident::Incidents>,
     ) -> Result<Option<Tracing>, crate::InitError> {
-        config.validate()?;
+        let validated = config.validate()?;
         if config.endpoint.is_none() {
             return Ok(None);
         }
@@ -238,6 +238,7 @@ impl Tracing {
         ));
         let exporter = Exporter::start(
             config,
+            &validated,
             export::proto_resource(resource, scrubber),
             std::sync::Arc::clone(&queue),
             std::sync::Arc::clone(&stats),
