@@ -100,26 +100,20 @@ impl Propagators {
         if names.is_empty() {
             return (Propagators::default(), Vec::new());
         }
-        let mut p = Propagators {
+        const NONE: Propagators = Propagators {
             trace_context: false,
             baggage: false,
         };
-        let mut unsupported = Vec::new();
-        for name in &names {
+        let (mut p, mut none, mut unsupported) = (NONE, false, Vec::new());
+        for name in names {
             match name.as_str() {
                 "tracecontext" => p.trace_context = true,
                 "baggage" => p.baggage = true,
-                "none" => {}
-                other => unsupported.push(other.to_owned()),
+                "none" => none = true,
+                _ => unsupported.push(name),
             }
         }
-        if names.iter().any(|n| n == "none") {
-            p = Propagators {
-                trace_context: false,
-                baggage: false,
-            };
-        }
-        (p, unsupported)
+        (if none { NONE } else { p }, unsupported)
     }
 }
 
